@@ -1,0 +1,17 @@
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+
+class HealthConsumer(AsyncJsonWebsocketConsumer):
+    """ws/health/: accepts, says hello, answers {"type": "ping"} with pong."""
+
+    async def connect(self):
+        await self.accept()
+        await self.send_json({"type": "hello"})
+
+    async def receive_json(self, content, **kwargs):
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+        else:
+            await self.send_json(
+                {"type": "error", "code": "unknown_message", "detail": "Send {\"type\": \"ping\"}."}
+            )

@@ -1,0 +1,3 @@
+"""Accounts, auth, phone verification, referral waitlist and public stats."""
+
+urlpatterns: list = []

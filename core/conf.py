@@ -1,0 +1,13 @@
+"""Start-up checks for serving the app."""
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+
+def assert_safe_to_serve() -> None:
+    """Refuse to serve with the public development key unless DEBUG is on."""
+    if not settings.DEBUG and settings.SECRET_KEY == settings.DEV_SECRET_KEY:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is the public development key and DEBUG is off. "
+            "Set SECRET_KEY in the environment (or DEBUG=1 for local development)."
+        )

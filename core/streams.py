@@ -1,0 +1,206 @@
+"""The one publisher for realtime streams (ARCHITECTURE.md, "Streams").
+
+A stream is named like ``draw:<id>``, ``event:<id>``, ``seats:<event_id>``.
+Every message is ``{"stream", "seq", "type", "data", "ts"}`` where ``seq``
+increases by one per message on that stream. Each message is kept in a
+bounded history (the last STREAM_HISTORY_LENGTH messages, none older than
+STREAM_HISTORY_SECONDS) so that a client reconnecting with ``since=<seq>``
+gets exactly what it missed, and then sent to the stream's channel-layer group.
+
+Backends: Redis when REDIS_URL is set (one Lua script assigns the seq and
+appends to the history atomically, so several workers share one sequence);
+process memory otherwise (the in-memory channel layer only reaches its own
+process anyway).
+
+Call ``publish_on_commit`` after a database change: the message goes out only
+if the transaction commits.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+
+from core.redis import get_redis, key
+
+GROUP_MESSAGE_TYPE = "stream.message"
+
+
+def group_name(stream: str) -> str:
+    """Channel-layer group for a stream (groups allow only [a-zA-Z0-9_.-])."""
+    return "stream." + stream.replace(":", ".")
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True)
+class History:
+    """What a reconnecting client can be given."""
+
+    messages: list[dict[str, Any]]
+    last_seq: int
+    # True when the messages after `since` are no longer all in the history:
+    # the client must start again from a fresh snapshot.
+    reset: bool
+
+
+class _MemoryBackend:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seq: dict[str, int] = {}
+        self._history: dict[str, deque] = {}
+
+    def append(self, stream: str, type_: str, data: Any, ts: float) -> dict[str, Any]:
+        with self._lock:
+            seq = self._seq.get(stream, 0) + 1
+            self._seq[stream] = seq
+            message = {"stream": stream, "seq": seq, "type": type_, "data": data, "ts": ts}
+            history = self._history.setdefault(
+                stream, deque(maxlen=settings.STREAM_HISTORY_LENGTH)
+            )
+            history.append(message)
+            return message
+
+    def last_seq(self, stream: str) -> int:
+        with self._lock:
+            return self._seq.get(stream, 0)
+
+    def messages(self, stream: str) -> tuple[list[dict[str, Any]], int]:
+        with self._lock:
+            return list(self._history.get(stream, ())), self._seq.get(stream, 0)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._seq.clear()
+            self._history.clear()
+
+
+# KEYS[1] seq counter, KEYS[2] history list; ARGV: type, data json, ts, maxlen, ttl.
+# The message JSON is assembled here so that seq and position in the list agree.
+_APPEND_LUA = """
+local seq = redis.call('INCR', KEYS[1])
+local msg = cjson.encode({stream=ARGV[6], seq=seq, type=ARGV[1], ts=tonumber(ARGV[3])})
+msg = string.sub(msg, 1, -2) .. ',"data":' .. ARGV[2] .. '}'
+redis.call('RPUSH', KEYS[2], msg)
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+return {seq, msg}
+"""
+
+
+class _RedisBackend:
+    def __init__(self, client) -> None:
+        self._client = client
+        self._append = client.register_script(_APPEND_LUA)
+
+    @staticmethod
+    def _keys(stream: str) -> tuple[str, str]:
+        return key("stream", stream, "seq"), key("stream", stream, "history")
+
+    def append(self, stream: str, type_: str, data: Any, ts: float) -> dict[str, Any]:
+        seq_key, history_key = self._keys(stream)
+        payload = json.dumps(data, cls=DjangoJSONEncoder)
+        _, raw = self._append(
+            keys=[seq_key, history_key],
+            args=[
+                type_,
+                payload,
+                repr(ts),
+                settings.STREAM_HISTORY_LENGTH,
+                settings.STREAM_HISTORY_SECONDS * 2,
+                stream,
+            ],
+        )
+        return json.loads(raw)
+
+    def last_seq(self, stream: str) -> int:
+        return int(self._client.get(self._keys(stream)[0]) or 0)
+
+    def messages(self, stream: str) -> tuple[list[dict[str, Any]], int]:
+        seq_key, history_key = self._keys(stream)
+        pipe = self._client.pipeline(transaction=True)
+        pipe.lrange(history_key, 0, -1)
+        pipe.get(seq_key)
+        raw, seq = pipe.execute()
+        return [json.loads(item) for item in raw], int(seq or 0)
+
+
+_memory = _MemoryBackend()
+
+
+def _backend():
+    client = get_redis()
+    return _RedisBackend(client) if client is not None else _memory
+
+
+def _jsonable(data: Any) -> Any:
+    # Round-trip so that datetimes, Decimals and UUIDs arrive as the client sees them.
+    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+
+
+def record(stream: str, type_: str, data: Any) -> dict[str, Any]:
+    """Assign the next seq and keep the message in history; do not send it."""
+    return _backend().append(stream, type_, _jsonable(data), _now())
+
+
+def send(message: dict[str, Any]) -> None:
+    """Send an already recorded message to the stream's group."""
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(
+            group_name(message["stream"]), {"type": GROUP_MESSAGE_TYPE, "message": message}
+        )
+
+
+async def asend(message: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(
+            group_name(message["stream"]), {"type": GROUP_MESSAGE_TYPE, "message": message}
+        )
+
+
+def publish(stream: str, type_: str, data: Any) -> dict[str, Any]:
+    """Record and send one message now. Returns the message as clients get it."""
+    message = record(stream, type_, data)
+    send(message)
+    return message
+
+
+def publish_on_commit(stream: str, type_: str, data: Any) -> None:
+    """Publish once the current transaction commits; never for a rolled-back change."""
+    transaction.on_commit(lambda: publish(stream, type_, data))
+
+
+def last_seq(stream: str) -> int:
+    return _backend().last_seq(stream)
+
+
+def history_since(stream: str, since: int) -> History:
+    """Messages with seq > since, oldest first, or reset=True when some are gone."""
+    messages, current = _backend().messages(stream)
+    oldest_allowed = _now() - settings.STREAM_HISTORY_SECONDS
+    kept = [m for m in messages if m["ts"] >= oldest_allowed]
+    wanted = [m for m in kept if m["seq"] > since]
+    if since >= current:
+        return History(messages=[], last_seq=current, reset=since > current)
+    first_needed = since + 1
+    complete = bool(wanted) and wanted[0]["seq"] == first_needed
+    return History(messages=wanted if complete else [], last_seq=current, reset=not complete)
+
+
+def reset_memory_backend() -> None:
+    """Forget in-process history (tests)."""
+    _memory.clear()

@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from core import views
+from core.routes import api_path
+
+urlpatterns = [
+    api_path("healthz/", views.healthz, name="healthz"),
+    api_path("readyz/", views.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    api_path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    api_path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/", include("core.api.urls")),
+    path("api/", include("live.urls")),
+    path("api/", include("ticketing.urls")),
+]
+
+handler400 = "core.errors.json_400"
+handler403 = "core.errors.json_403"
+handler404 = "core.errors.json_404"
+handler500 = "core.errors.json_500"

@@ -1,0 +1,1 @@
+"""Live draws: check-ins, draws, prizes, entries, winners, claims, fairness."""

@@ -1,0 +1,26 @@
+"""WebSocket URL patterns -> consumers, and the whole ASGI application.
+
+HTTP goes to Django; WebSockets go through origin validation and the
+project's auth middleware to the consumers below. core/asgi.py serves this
+after its start-up checks; tests use it directly.
+"""
+
+from channels.routing import ProtocolTypeRouter
+from django.core.asgi import get_asgi_application
+from django.urls import re_path
+
+django_asgi_app = get_asgi_application()
+
+from consumers.health import HealthConsumer  # noqa: E402
+from consumers.middleware import websocket_stack  # noqa: E402
+
+websocket_urlpatterns = [
+    re_path(r"^ws/health/?$", HealthConsumer.as_asgi()),
+]
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": websocket_stack(websocket_urlpatterns),
+    }
+)

@@ -1,0 +1,1 @@
+"""Ticketing: seat layouts, inventory, holds, orders, tickets, wallets."""
