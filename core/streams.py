@@ -204,3 +204,42 @@ def history_since(stream: str, since: int) -> History:
 def reset_memory_backend() -> None:
     """Forget in-process history (tests)."""
     _memory.clear()
+
+
+# --- Stream kinds -----------------------------------------------------------
+# Apps register what a stream kind's snapshot is; consumers (which must not be
+# imported by the apps) look kinds up here. live registers "event" and "draw",
+# ticketing registers "seats", each in its AppConfig.ready().
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is watching a stream."""
+
+    user: Any  # a User or AnonymousUser
+    # True when the connection presented a valid screen key for the stream's event:
+    # only venue screens see the rotating check-in code.
+    screen: bool = False
+
+
+@dataclass(frozen=True)
+class StreamKind:
+    name: str
+    # (object_id, viewer) -> the full current state as a dict, or None when the
+    # object does not exist (or the viewer may not see it). Synchronous: it
+    # reads the database; consumers call it through database_sync_to_async.
+    snapshot: Any
+    # (object_id, key) -> bool: is `key` a valid screen key for this object's event?
+    # None: this kind has no screen access.
+    screen_key_valid: Any = None
+
+
+_kinds: dict[str, StreamKind] = {}
+
+
+def register_stream_kind(kind: StreamKind) -> None:
+    _kinds[kind.name] = kind
+
+
+def stream_kind(name: str) -> StreamKind | None:
+    return _kinds.get(name)
