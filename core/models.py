@@ -16,6 +16,10 @@ def new_referral_code() -> str:
     return "".join(secrets.choice(REFERRAL_ALPHABET) for _ in range(REFERRAL_CODE_LENGTH))
 
 
+def new_event_secret() -> str:
+    return secrets.token_hex(32)
+
+
 def normalize_email(email: str) -> str:
     return (email or "").strip().lower()
 
@@ -163,6 +167,10 @@ class Event(models.Model):
     )
     # IANA name; recurring draws fire at local times in this zone.
     time_zone = models.CharField(max_length=64, default="UTC")
+    # Check-in can demand the short code shown only on the venue screen; it is
+    # derived from this secret and the current 30 s window (live/checkin.py).
+    checkin_code_required = models.BooleanField(default=False)
+    checkin_secret = models.CharField(max_length=64, default=new_event_secret, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,3 +1,8 @@
-"""Accounts, auth, phone verification, referral waitlist and public stats."""
+"""Accounts, auth and phone verification; the waitlist, stats and events include their own."""
 
-urlpatterns: list = []
+from django.urls import include, path
+
+urlpatterns: list = [
+    path("", include("core.api.waitlist_urls")),
+    path("", include("core.api.events_urls")),
+]
