@@ -114,3 +114,14 @@ def other_api(other_user):
 @pytest.fixture
 def staff_api(staff):
     return client_for(staff)
+
+
+@pytest.fixture
+def sms_outbox(settings):
+    """Switch SMS to the memory backend; the list of messages sent during the test."""
+    from core import sms
+
+    settings.SMS_BACKEND = "memory"
+    sms.outbox.clear()
+    yield sms.outbox
+    sms.outbox.clear()
