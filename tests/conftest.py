@@ -101,6 +101,15 @@ def client_for(user) -> APIClient:
     return client
 
 
+def assert_error(response, status: int, code: str) -> dict:
+    """The response is an error in the project's shape with this status and code."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["code"] == code, body
+    assert isinstance(body["detail"], str) and body["detail"]
+    return body
+
+
 @pytest.fixture
 def user_api(user):
     return client_for(user)
