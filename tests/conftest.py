@@ -58,6 +58,16 @@ def _isolated_state():
     cache.clear()
 
 
+@pytest.fixture
+def fast_password_hasher(settings):
+    """MD5 hashing for tests that create many users.
+
+    Argon2 (the production hasher) takes ~100 MB and a good fraction of a
+    second per hash on purpose; tests about something else need not pay it.
+    """
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 _emails = itertools.count(1)
 
 

@@ -14,7 +14,7 @@ REGISTER = "/api/accounts/register/"
 ME = "/api/accounts/me/"
 PASSWORD = "correct-horse-battery"
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
 
 
 def register(api, **fields):
@@ -318,3 +318,12 @@ def test_me_patch_ignores_read_only_fields(user_api, user):
 
 def test_me_put_is_not_allowed(user_api):
     assert_error(user_api.put(ME, {}, format="json"), 405, "method_not_allowed")
+
+
+def test_register_stores_an_argon2_hash(api, settings):
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.Argon2PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    ]
+    assert register(api).status_code == 201
+    assert User.objects.get().password.startswith("argon2")
