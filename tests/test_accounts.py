@@ -1,9 +1,13 @@
 """Registration and the user's own profile (/api/accounts/me/)."""
 
 import datetime
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.db import connection
 from django.utils import timezone
+from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from core.models import User
@@ -327,3 +331,46 @@ def test_register_stores_an_argon2_hash(api, settings):
     ]
     assert register(api).status_code == 201
     assert User.objects.get().password.startswith("argon2")
+
+
+def test_register_counts_referral_at_once_when_verification_is_not_required(
+    api, make_user, settings
+):
+    settings.WAITLIST_REQUIRE_VERIFIED_REFERRAL = False
+    referrer = make_user(email="ref@example.com")
+    assert register(api, referral_code=referrer.referral_code).status_code == 201
+    referrer.refresh_from_db()
+    assert referrer.referral_count == 1
+
+
+def test_register_waits_for_verification_before_counting_referral(api, make_user):
+    referrer = make_user(email="ref@example.com")
+    register(api, referral_code=referrer.referral_code)
+    referrer.refresh_from_db()
+    assert referrer.referral_count == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_registrations_of_one_email_make_one_account():
+    clients = 4
+    barrier = threading.Barrier(clients)
+
+    def attempt(n: int) -> int:
+        try:
+            barrier.wait(timeout=10)
+            body = {"email": "race@example.com", "password": PASSWORD, "first_name": f"n{n}"}
+            return APIClient().post(REGISTER, body, format="json").status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(clients) as pool:
+        statuses = sorted(pool.map(attempt, range(clients)))
+    assert statuses == [201] + [400] * (clients - 1)
+    assert User.objects.filter(email="race@example.com").count() == 1
+
+
+def test_schema_names_each_views_serializers_apart(api):
+    components = api.get("/api/schema/?format=json").json()["components"]["schemas"]
+    assert {"RegisterInputRequest", "RegisterOutput", "PhoneVerificationSendInputRequest",
+            "PhoneVerificationConfirmInputRequest", "LogoutInputRequest"} <= set(components)
