@@ -165,10 +165,10 @@ class PhoneVerificationSendApi(APIView):
         verification = phone_verification_send(
             user=request.user, phone=serializer.validated_data["phone"]
         )
+        lifetime = verification.expires_at - verification.created_at
         body = {
             "phone": verification.phone,
-            "expires_in_seconds": round((verification.expires_at - verification.created_at)
-                                        .total_seconds()),
+            "expires_in_seconds": round(lifetime.total_seconds()),
             "resend_after_seconds": settings.PHONE_CODE_RESEND_SECONDS,
         }
         return Response(self.OutputSerializer(body).data, status=status.HTTP_202_ACCEPTED)
