@@ -374,3 +374,31 @@ def test_schema_names_each_views_serializers_apart(api):
     components = api.get("/api/schema/?format=json").json()["components"]["schemas"]
     assert {"RegisterInputRequest", "RegisterOutput", "PhoneVerificationSendInputRequest",
             "PhoneVerificationConfirmInputRequest", "LogoutInputRequest"} <= set(components)
+
+
+JUNK = [None, True, 12345, 1.5, [], ["x"], {"a": 1}, "", " ", "a\x00b", "x" * 5000, "😀"]
+ENDPOINT_FIELDS = [
+    ("post", REGISTER, ["email", "password", "first_name", "birthday", "phone", "address",
+                        "referral_code"]),
+    ("patch", ME, ["email", "current_password", "birthday", "phone", "patronymic"]),
+    ("post", "/api/accounts/phone/verification/", ["phone"]),
+    ("post", "/api/accounts/phone/verification/confirm/", ["phone", "code"]),
+    ("post", "/api/auth/token/", ["email", "password"]),
+    ("post", "/api/auth/token/refresh/", ["refresh"]),
+    ("post", "/api/auth/token/verify/", ["token"]),
+    ("post", "/api/auth/logout/", ["refresh"]),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "fields"), ENDPOINT_FIELDS)
+def test_junk_in_any_field_never_answers_500(user_api, user, method, path, fields,
+                                                   sms_outbox):
+    valid = {"email": "junk@example.com", "password": PASSWORD, "phone": "+4915123456789",
+             "code": "123456", "current_password": PASSWORD}
+    for field in fields:
+        for value in JUNK:
+            body = {**{name: valid.get(name, "x") for name in fields}, field: value}
+            response = getattr(user_api, method)(path, body, format="json")
+            assert response.status_code < 500, (field, value, response.content)
+            if response.status_code >= 400:  # some junk is valid here (an empty name, ...)
+                assert {"code", "detail"} <= set(response.json()), (field, value)
