@@ -1,8 +1,11 @@
 """Phone verification: send a code by SMS, confirm it; expiry, attempts, cooldown, privacy."""
 
 import re
+from datetime import timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from core.models import PhoneVerification, User
@@ -264,3 +267,20 @@ def test_failed_confirm_does_not_count_the_referral(make_user, sms_outbox):
     confirm(client, wrong(code_in(sms_outbox[0])))
     referrer.refresh_from_db()
     assert referrer.referral_count == 0
+
+
+def test_purge_deletes_only_old_codes(user):
+    now = timezone.now()
+    for age in (timedelta(days=8), timedelta(minutes=1)):
+        PhoneVerification.objects.create(
+            phone=PHONE, user=user, code_hash="x", created_at=now - age, expires_at=now - age
+        )
+    out = StringIO()
+    call_command("purge_phone_verifications", "--days", "7", stdout=out)
+    assert "Deleted 1 " in out.getvalue()
+    assert PhoneVerification.objects.get().created_at > now - timedelta(days=1)
+
+
+def test_purge_refuses_to_delete_live_codes(user):
+    with pytest.raises(CommandError, match="at least"):
+        call_command("purge_phone_verifications", "--days", "0")

@@ -117,6 +117,19 @@ def phone_verification_confirm(*, user: User, phone: str, code: str) -> User:
     return user
 
 
+def phone_verifications_purge(*, older_than: timedelta) -> int:
+    """Delete codes created more than `older_than` ago (they only serve the cooldown
+    and attempt counts while fresh). Returns how many rows went."""
+    cutoff = timezone.now() - older_than
+    floor = timedelta(seconds=max(settings.PHONE_CODE_TTL_SECONDS,
+                                  settings.PHONE_CODE_RESEND_SECONDS))
+    if older_than < floor:
+        raise ValueError(f"older_than must be at least {floor} so live codes survive")
+    with transaction.atomic():
+        deleted, _ = PhoneVerification.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
 def _check_code(*, user: User, phone: str, code: str) -> DomainError | None:
     verification = (
         PhoneVerification.objects.select_for_update()
