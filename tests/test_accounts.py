@@ -132,6 +132,14 @@ def test_register_refuses_email_with_usable_password(api, make_user):
     assert User.objects.filter(email="taken@example.com").count() == 1
 
 
+def test_register_does_not_reopen_a_deactivated_waitlist_account(api):
+    member = make_waitlist_member("banned@example.com")
+    User.objects.filter(pk=member.pk).update(is_active=False)
+    assert_error(register(api, email="banned@example.com"), 400, "email_taken")
+    member.refresh_from_db()
+    assert not member.has_usable_password()
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [

@@ -73,7 +73,7 @@ def user_register(
     keeps its referral code, referrer and date_joined (its place in the queue).
 
     Locks the existing account row with this email, if any. Raises EmailTaken
-    (an account with a usable password has the email), PhoneTaken,
+    (an account with a usable password, or a deactivated one, has it), PhoneTaken,
     InvalidPassword, InvalidPhone, UnknownReferralCode (404) and SelfReferral.
     The referral is attached through core.services.waitlist.attach_referrer.
     """
@@ -81,7 +81,8 @@ def user_register(
     phone = normalize_phone(phone) if phone else None
     with transaction.atomic():
         user = User.objects.select_for_update().filter(email=email).first()
-        if user is not None and user.has_usable_password():
+        # Only a live waitlist sign-up can be completed; a deactivated one stays shut.
+        if user is not None and (user.has_usable_password() or not user.is_active):
             raise EmailTaken()
         if user is None:
             user = User(email=email)
