@@ -79,6 +79,8 @@ def user_register(
     """
     email = normalize_email(email)
     phone = normalize_phone(phone) if phone else None
+    # An unknown code fails before any hashing or writing.
+    referrer = waitlist.referrer_for_code(referral_code) if referral_code else None
     with transaction.atomic():
         user = User.objects.select_for_update().filter(email=email).first()
         # Only a live waitlist sign-up can be completed; a deactivated one stays shut.
@@ -98,8 +100,7 @@ def user_register(
         _validate_password(password, user=user)
         user.set_password(password)
         _save_unique(user)
-        if referral_code:
-            referrer = waitlist.referrer_for_code(referral_code)
+        if referrer is not None:
             waitlist.attach_referrer(user=user, referrer=referrer)
     return user
 
