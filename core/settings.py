@@ -240,3 +240,8 @@ if not DEBUG:
 
 # Dotted path of the scheduler's blocking loop (live owns it; core must not import live).
 SCHEDULER_LOOP = os.environ.get("SCHEDULER_LOOP", "")
+
+# Outbound webhooks (core/webhooks.py).
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "5"))
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+WEBHOOK_BACKOFF_SECONDS = float(os.environ.get("WEBHOOK_BACKOFF_SECONDS", "5"))

@@ -5,4 +5,5 @@ from django.urls import include, path
 urlpatterns: list = [
     path("", include("core.api.waitlist_urls")),
     path("", include("core.api.events_urls")),
+    path("", include("core.api.webhook_urls")),
 ]
