@@ -3,11 +3,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core import views
+from core.metrics import metrics_view
 from core.routes import api_path
 
 urlpatterns = [
     api_path("healthz/", views.healthz, name="healthz"),
     api_path("readyz/", views.readyz, name="readyz"),
+    api_path("metrics/", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     api_path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     api_path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
