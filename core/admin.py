@@ -9,7 +9,17 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from core.errors import DomainError
-from core.models import Event, PhoneVerification, User, Venue, normalize_email
+from core.models import (
+    AuditEntry,
+    DeliveryAttempt,
+    Event,
+    PhoneVerification,
+    User,
+    Venue,
+    WebhookDelivery,
+    WebhookEndpoint,
+    normalize_email,
+)
 from core.phones import normalize_phone
 
 
@@ -160,3 +170,60 @@ class EventAdmin(admin.ModelAdmin):
     list_filter = ["status", "venue"]
     search_fields = ["title"]
     date_hierarchy = "starts_at"
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Read-only: the log is append-only, and the chain is checked by `manage.py verify_audit`."""
+
+    list_display = ["chain_seq", "created_at", "action", "object_type", "object_id", "actor_id"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["object_id", "action"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    extra = 0
+    can_delete = False
+    fields = ["at", "status_code", "error", "duration_ms", "succeeded"]
+    readonly_fields = fields
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ["url", "event", "kinds", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["url", "event__title"]
+    raw_id_fields = ["event", "created_by"]
+    readonly_fields = ["secret"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = [
+        "id", "kind", "endpoint", "status", "attempts", "next_attempt_at", "delivered_at",
+    ]
+    list_filter = ["status", "kind"]
+    search_fields = ["endpoint__url"]
+    readonly_fields = ["endpoint", "kind", "payload", "attempts", "created_at", "delivered_at"]
+    inlines = [DeliveryAttemptInline]
+    actions = ["retry_now"]
+
+    @admin.action(description="Retry selected deliveries now")
+    def retry_now(self, request, queryset):
+        from django.utils import timezone
+
+        count = queryset.exclude(status=WebhookDelivery.Status.SUCCEEDED).update(
+            status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now()
+        )
+        self.message_user(request, f"{count} deliveries queued for another attempt.")

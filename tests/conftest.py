@@ -51,11 +51,13 @@ def _isolated_state():
     """Each test starts with empty caches, stream history and Redis keys."""
     from core import streams
 
-    cache.clear()
+    # With Redis, the cache lives under REDIS_PREFIX and is flushed with it;
+    # cache.clear() would FLUSHDB the whole database index.
+    if not settings.REDIS_URL:
+        cache.clear()
     streams.reset_memory_backend()
     _flush_redis_prefix()
     yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -25,4 +25,5 @@ urlpatterns: list = [
     api_path("auth/logout/", accounts.LogoutApi.as_view(), name="logout"),
     path("", include("core.api.waitlist_urls")),
     path("", include("core.api.events_urls")),
+    path("", include("core.api.webhook_urls")),
 ]
