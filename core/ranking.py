@@ -4,7 +4,7 @@ One definition, three renderings that must agree (tests/test_waitlist_ranking.py
 checks all three on the same data for every mode):
 
 - ``sort_key(...)``: the order as a plain Python tuple (the reference);
-- ``ahead_filter(...)``: a SQL filter for "ranked users ahead of this one";
+- ``ahead_filter(...)`` / ``count_ahead(...)``: a SQL filter for "ranked users ahead of this one";
 - ``redis_member(...)`` / ``redis_score(...)``: a sorted-set entry whose
   position in the set (score, then member bytes) is the same order.
 
@@ -117,10 +117,12 @@ def sort_key(entry: Entry, ranking: Ranking) -> tuple:
 
 
 def ahead_filter(entry: Entry, ranking: Ranking) -> tuple[QuerySet[User], Q]:
-    """(queryset, filter) selecting the ranked users strictly ahead of `entry`.
+    """(ranked queryset, filter) selecting the users strictly ahead of `entry`.
 
-    referrals and signup are range scans of user_waitlist_rank_idx and the
-    date_joined index; skip compares an expression and scans.
+    referrals and signup compare the columns of user_waitlist_rank_idx and the
+    date_joined index; skip compares an expression. Either way the count is
+    O(users ahead) in SQL (a B-tree cannot count a range without walking it):
+    that is what the Redis path is for (docs/performance.md).
     """
     queryset = ranked_users()
     r, joined, pk = entry.referral_count, entry.date_joined, entry.id
@@ -132,6 +134,12 @@ def ahead_filter(entry: Entry, ranking: Ranking) -> tuple[QuerySet[User], Q]:
     target = pk - ranking.skip * r
     queryset = queryset.alias(skip_key=F("id") - ranking.skip * F("referral_count"))
     return queryset, Q(skip_key__lt=target) | Q(skip_key=target, referral_count__gt=r)
+
+
+def count_ahead(entry: Entry, ranking: Ranking) -> int:
+    """How many ranked users are ahead of `entry` (one COUNT query)."""
+    queryset, ahead = ahead_filter(entry, ranking)
+    return queryset.filter(ahead).count()
 
 
 def redis_member(entry: Entry) -> str:

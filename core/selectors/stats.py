@@ -103,7 +103,8 @@ def _buckets(period: str, now: datetime) -> tuple[str, list[datetime]]:
         first = ranked_users().aggregate(first=Min("date_joined"))["first"] or now
         span = _months_between(timezone.localtime(first), timezone.localtime(now))
         unit = "month" if span < 36 else "quarter" if span < 120 else "year"
-        count = span // _STEP_MONTHS[unit] + 1
+        buckets_apart = _months_between(_bucket_start(first, unit), _bucket_start(now, unit))
+        count = buckets_apart // _STEP_MONTHS[unit] + 1
     last = _bucket_start(now, unit)
     step = _STEP_MONTHS[unit]
     starts = [

@@ -42,8 +42,7 @@ def standing_sql(user: User, current: ranking.Ranking | None = None) -> Standing
     total = ranking.ranked_users().count()
     if not ranking.is_ranked(user):
         return Standing(None, total)
-    queryset, ahead = ranking.ahead_filter(ranking.Entry.of(user), current)
-    return Standing(queryset.filter(ahead).count() + 1, total)
+    return Standing(ranking.count_ahead(ranking.Entry.of(user), current) + 1, total)
 
 
 def standing_redis(user: User, current: ranking.Ranking | None = None) -> Standing:
