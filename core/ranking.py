@@ -181,13 +181,21 @@ class RedisKeys:
     lock: str
 
 
-def redis_keys(ranking: Ranking) -> RedisKeys:
+def _redis_base() -> str:
     from core.redis import key
 
-    base = key("waitlist", "rank")
+    return key("waitlist", "rank")
+
+
+def redis_ready_key() -> str:
+    return f"{_redis_base()}:ready"
+
+
+def redis_keys(ranking: Ranking) -> RedisKeys:
+    base = _redis_base()
     return RedisKeys(
         base=base,
-        ready=f"{base}:ready",
+        ready=redis_ready_key(),
         live=f"{base}:{ranking.redis_name}",
         building_marker=f"{base}:building",
         building=f"{base}:{ranking.redis_name}:building",

@@ -260,6 +260,20 @@ def test_staff_and_deleted_accounts_leave_the_redis_set(member):
 
 
 @pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_index_update_stops_the_set_being_trusted(member, settings):
+    settings.WAITLIST_RANKING = "skip"
+    settings.WAITLIST_SKIP_PER_REFERRAL = 2**33  # a counted referral leaves the exact range
+    first, referrer, friend = member(0), member(1), member(2)
+    rebuild_ranking_index()
+    attach_referrer(user=friend, referrer=referrer)
+    _verify_and_count(friend)  # the after-commit update fails and is logged
+    assert get_redis().get(ranking.redis_ready_key()) is None
+    referrer.refresh_from_db()
+    assert [waitlist_position(u) for u in (first, referrer, friend)] == [2, 1, 3]
+
+
+@pytest.mark.redis
 def test_a_lost_index_still_answers_right_and_is_rebuilt_lazily(member):
     users = [member(0, referrals=1), member(1, referrals=4), member(2)]
     keys = ranking.redis_keys(ranking.current())
@@ -343,3 +357,21 @@ def test_rebuild_command_without_redis_fails_cleanly(db, settings):
     settings.REDIS_URL = ""
     with pytest.raises(CommandError, match="REDIS_URL"):
         call_command("rebuild_waitlist_ranking")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("0", [0]), ("1-4", [1, 4]), ("20+", [20]), (None, [0, 1, 4, 5, 20])],
+)
+def test_admin_referral_count_filter_selects_its_range(member, rf, value, expected):
+    from core.admin import UserAdmin
+    from core.admin_filters import ReferralCountFilter
+
+    for minute, count in enumerate([0, 1, 4, 5, 20]):
+        member(minute, referrals=count)
+    params = {"referrals": value} if value else {}
+    request = rf.get("/admin/core/user/", params)
+    model_admin = UserAdmin(User, None)
+    list_filter = ReferralCountFilter(request, request.GET.copy(), User, model_admin)
+    found = list_filter.queryset(request, User.objects.order_by("referral_count"))
+    assert [u.referral_count for u in found] == expected

@@ -212,6 +212,14 @@ def sync_ranking_entry(
     client = get_redis()
     if client is None:
         return
+    try:
+        _sync(client, user_id=user_id, removed=removed, exact=exact)
+    except Exception:  # connection lost, timeout, ...: an after-commit hook must not raise
+        logger.exception("waitlist ranking: could not update user %s in Redis", user_id)
+        _mark_not_ready(client)
+
+
+def _sync(client, *, user_id: int, removed: ranking.Entry | None, exact: bool) -> None:
     current = ranking.current()
     keys = ranking.redis_keys(current)
     if removed is not None:
@@ -223,19 +231,16 @@ def sync_ranking_entry(
         entry = ranking.Entry(row["id"], row["date_joined"], row["referral_count"])
         ranked = row["is_active"] and not row["is_staff"]
         score = str(ranking.redis_score(entry, current)) if ranked else ""
-    try:
-        client.eval(
-            _SYNC_SCRIPT, 4, keys.ready, keys.building_marker, keys.live, keys.building,
-            current.redis_name, ranking.redis_member(entry), score, "exact" if exact else "",
-        )
-    except Exception:  # connection lost, timeout, ...: the set can no longer be trusted
-        logger.exception("waitlist ranking: could not update user %s in Redis", user_id)
-        _mark_not_ready(client, keys)
+    client.eval(
+        _SYNC_SCRIPT, 4, keys.ready, keys.building_marker, keys.live, keys.building,
+        current.redis_name, ranking.redis_member(entry), score, "exact" if exact else "",
+    )
 
 
-def _mark_not_ready(client, keys: ranking.RedisKeys) -> None:
+def _mark_not_ready(client) -> None:
+    """The set may have missed a change: stop trusting it until it is rebuilt."""
     try:
-        client.delete(keys.ready)
+        client.delete(ranking.redis_ready_key())
     except Exception:
         logger.exception("waitlist ranking: could not mark the Redis index stale; rebuild it")
 
@@ -295,6 +300,9 @@ def rebuild_ranking_index(
         pipe.delete(keys.building_marker)
         pipe.execute()
         return done
+    except BaseException:
+        client.delete(keys.building, keys.building_marker)
+        raise
     finally:
         if client.get(keys.lock) == token:
             client.delete(keys.lock)
