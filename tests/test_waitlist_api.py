@@ -16,6 +16,12 @@ from core.services.waitlist import waitlist_join
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Argon2 is deliberately slow; these tests are about the waitlist, not hashing.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 BLOCK_KEYS = {"referral_code", "referral_count", "wait_list_position", "total_registered"}
 
 

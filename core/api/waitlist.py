@@ -40,11 +40,26 @@ class WaitlistJoinView(APIView):
         email = serializers.EmailField(max_length=254)
 
     @extend_schema(request=InputSerializer, responses={201: WaitlistBlockSerializer})
-    def post(self, request, code: str | None = None):
+    def post(self, request):
+        return self.join(request, code=None)
+
+    def join(self, request, *, code: str | None) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.waitlist_join(email=data.validated_data["email"], referral_code=code)
         return Response(selectors.waitlist_block(user), status=status.HTTP_201_CREATED)
+
+
+class WaitlistJoinWithCodeView(WaitlistJoinView):
+    """Sign up through a member's referral code (404 unknown_referral_code)."""
+
+    @extend_schema(
+        operation_id="waitlist_join_with_code",
+        request=WaitlistJoinView.InputSerializer,
+        responses={201: WaitlistBlockSerializer},
+    )
+    def post(self, request, code: str):
+        return self.join(request, code=code)
 
 
 class WaitlistMeView(APIView):

@@ -5,7 +5,9 @@ from core.routes import api_path
 urlpatterns: list = [
     api_path("waitlist/join/", views.WaitlistJoinView.as_view(), name="waitlist-join"),
     api_path(
-        "waitlist/join/<str:code>/", views.WaitlistJoinView.as_view(), name="waitlist-join-code"
+        "waitlist/join/<str:code>/",
+        views.WaitlistJoinWithCodeView.as_view(),
+        name="waitlist-join-code",
     ),
     api_path("waitlist/me/", views.WaitlistMeView.as_view(), name="waitlist-me"),
     api_path("waitlist/lookup/", views.WaitlistLookupView.as_view(), name="waitlist-lookup"),
