@@ -14,15 +14,13 @@ from core.selectors import stats as stats_selectors
 from core.selectors import waitlist as selectors
 from core.services import waitlist as services
 
-WaitlistBlockSerializer = inline_serializer(
-    "WaitlistBlock",
-    {
-        "referral_code": serializers.CharField(),
-        "referral_count": serializers.IntegerField(),
-        "wait_list_position": serializers.IntegerField(allow_null=True),
-        "total_registered": serializers.IntegerField(),
-    },
-)
+BLOCK_FIELDS = {
+    "referral_code": serializers.CharField(),
+    "referral_count": serializers.IntegerField(),
+    "wait_list_position": serializers.IntegerField(allow_null=True),
+    "total_registered": serializers.IntegerField(),
+}
+WaitlistBlockSerializer = inline_serializer("WaitlistBlock", BLOCK_FIELDS)
 
 
 class WaitlistJoinView(APIView):
@@ -109,10 +107,7 @@ class WaitlistLookupView(APIView):
                 "id": serializers.IntegerField(),
                 "email": serializers.EmailField(),
                 "referred_by": serializers.CharField(allow_null=True),
-                "referral_code": serializers.CharField(),
-                "referral_count": serializers.IntegerField(),
-                "wait_list_position": serializers.IntegerField(allow_null=True),
-                "total_registered": serializers.IntegerField(),
+                **BLOCK_FIELDS,
             },
         ),
     )
