@@ -6,13 +6,15 @@ so the commits must really happen.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core import mail
 from django.db import transaction
 from rest_framework.throttling import ScopedRateThrottle
 
 from core.models import User
-from core.services.waitlist import waitlist_join
+from core.services.waitlist import email_confirmation_token, waitlist_join
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -232,3 +234,46 @@ def test_lookup_is_forbidden_to_members(user_api):
 
 def test_lookup_needs_a_login(api):
     assert_error(api.get("/api/waitlist/lookup/?email=x@example.com"), 401, "not_authenticated")
+
+
+def _confirmation_token(message) -> str:
+    match = re.search(r"confirm-email\?token=(\S+)", message.body)
+    assert match, message.body
+    return match.group(1)
+
+
+def test_confirming_the_email_from_the_welcome_mail_counts_the_referral(api, user):
+    join(api, "friend@example.com", user.referral_code)
+    token = _confirmation_token(mail.outbox[0])
+    response = api.post("/api/waitlist/confirm-email/", {"token": token}, format="json")
+    assert response.status_code == 200
+    assert set(response.json()) == BLOCK_KEYS
+    friend = User.objects.get(email="friend@example.com")
+    assert friend.email_verified_at is not None
+    user.refresh_from_db()
+    assert user.referral_count == 1
+    # A second click changes nothing.
+    assert api.post("/api/waitlist/confirm-email/", {"token": token}).status_code == 200
+    user.refresh_from_db()
+    assert user.referral_count == 1
+
+
+@pytest.mark.parametrize("token", ["", "garbage", "eyJ1IjoxfQ:bad:signature"])
+def test_confirm_email_rejects_a_bad_token(api, token):
+    response = api.post("/api/waitlist/confirm-email/", {"token": token}, format="json")
+    assert response.status_code == 400
+    assert response.json()["code"] in {"invalid", "invalid_token"}
+
+
+def test_confirm_email_rejects_a_token_for_a_changed_address(api, user):
+    token = email_confirmation_token(user)
+    User.objects.filter(pk=user.pk).update(email="elsewhere@example.com")
+    assert_error(api.post("/api/waitlist/confirm-email/", {"token": token}), 400, "invalid_token")
+    assert User.objects.get(pk=user.pk).email_verified_at is None
+
+
+def test_confirm_email_rejects_an_expired_token(api, user, settings):
+    settings.WAITLIST_EMAIL_TOKEN_MAX_AGE = -1
+    token = email_confirmation_token(user)
+    assert_error(api.post("/api/waitlist/confirm-email/", {"token": token}), 400, "token_expired")
+    assert User.objects.get(pk=user.pk).email_verified_at is None

@@ -60,6 +60,25 @@ class WaitlistJoinWithCodeView(WaitlistJoinView):
         return self.join(request, code=code)
 
 
+class ConfirmEmailView(APIView):
+    """Confirm the address from the welcome email's link; answers the member's block."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "waitlist_join"
+
+    class InputSerializer(serializers.Serializer):
+        token = serializers.CharField(max_length=500)
+
+    @extend_schema(request=InputSerializer, responses=WaitlistBlockSerializer)
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.confirm_email(token=data.validated_data["token"])
+        return Response(selectors.waitlist_block(user))
+
+
 class WaitlistMeView(APIView):
     permission_classes = [IsAuthenticated]
 

@@ -1,13 +1,16 @@
 from core.api import waitlist as views
 from core.routes import api_path
 
-# "me" and "lookup" before "<code>": a code never equals them (codes are 8 characters).
+# Fixed words before "<code>": a code never equals them (codes are 8 characters).
 urlpatterns: list = [
     api_path("waitlist/join/", views.WaitlistJoinView.as_view(), name="waitlist-join"),
     api_path(
         "waitlist/join/<str:code>/",
         views.WaitlistJoinWithCodeView.as_view(),
         name="waitlist-join-code",
+    ),
+    api_path(
+        "waitlist/confirm-email/", views.ConfirmEmailView.as_view(), name="waitlist-confirm-email"
     ),
     api_path("waitlist/me/", views.WaitlistMeView.as_view(), name="waitlist-me"),
     api_path("waitlist/lookup/", views.WaitlistLookupView.as_view(), name="waitlist-lookup"),

@@ -10,6 +10,8 @@ Contract used by registration, waitlist sign-up and verification:
 - ``count_referral_if_eligible(*, user)`` is called when the user verifies a
   phone or email; it counts the referral exactly once.
 - ``waitlist_join(*, email, referral_code=None)`` signs up with an email only.
+- ``confirm_email(*, token)`` verifies the address from the welcome email's
+  link (and so lets an email-only member's referral count).
 
 Positions are never stored: they are computed live from ``referral_count``
 and ``date_joined`` (core/ranking.py, core/selectors/waitlist.py). With Redis,
@@ -26,6 +28,7 @@ from collections.abc import Callable
 from functools import partial
 
 from django.conf import settings
+from django.core import signing
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -52,6 +55,16 @@ class SelfReferral(DomainError):
 class AlreadyOnWaitlist(Conflict):
     code = "already_on_waitlist"
     detail = "This email address is already on the waitlist."
+
+
+class InvalidEmailToken(DomainError):
+    code = "invalid_token"
+    detail = "This email confirmation link is not valid."
+
+
+class ExpiredEmailToken(DomainError):
+    code = "token_expired"
+    detail = "This email confirmation link has expired; ask for a new one."
 
 
 class RankingRebuildInProgress(Conflict):
@@ -152,19 +165,58 @@ def referral_link(code: str) -> str:
     return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/?ref={code}"
 
 
+_EMAIL_TOKEN_SALT = "tombola.waitlist.confirm-email"
+
+
+def email_confirmation_token(user: User) -> str:
+    """A signed token naming the account and the address it confirms (no database row)."""
+    return signing.dumps({"u": user.pk, "e": user.email}, salt=_EMAIL_TOKEN_SALT, compress=True)
+
+
+def email_confirmation_link(user: User) -> str:
+    base = settings.PUBLIC_BASE_URL.rstrip("/")
+    return f"{base}/confirm-email?token={email_confirmation_token(user)}"
+
+
+def confirm_email(*, token: str) -> User:
+    """Mark the token's address verified and count the member's referral if it now qualifies.
+
+    Raises InvalidEmailToken (bad signature, unknown account, or the account's
+    email changed since) and ExpiredEmailToken (older than
+    settings.WAITLIST_EMAIL_TOKEN_MAX_AGE, default 7 days). Confirming twice is
+    harmless. One transaction; the referrer's ranking moves after commit.
+    """
+    max_age = getattr(settings, "WAITLIST_EMAIL_TOKEN_MAX_AGE", 7 * 86_400)
+    try:
+        payload = signing.loads(token, salt=_EMAIL_TOKEN_SALT, max_age=max_age)
+    except signing.SignatureExpired:
+        raise ExpiredEmailToken() from None
+    except signing.BadSignature:
+        raise InvalidEmailToken() from None
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(pk=payload.get("u")).first()
+        if user is None or user.email != payload.get("e"):
+            raise InvalidEmailToken()
+        if user.email_verified_at is None:
+            user.email_verified_at = timezone.now()
+            user.save(update_fields=["email_verified_at"])
+        count_referral_if_eligible(user=user)
+    return user
+
+
 def send_welcome_email(*, user_id: int) -> None:
-    """The welcome email with the member's referral link (called after commit)."""
+    """The welcome email: referral link and email confirmation link (called after commit)."""
     user = User.objects.filter(pk=user_id).first()
     if user is None:
         return
-    link = referral_link(user.referral_code)
     send_mail(
         subject="You are on the Tombola waitlist",
         message=(
             "Thanks for joining the Tombola waitlist.\n\n"
+            f"Please confirm your email address: {email_confirmation_link(user)}\n\n"
             f"Your referral code: {user.referral_code}\n"
-            f"Share your link to move up the list: {link}\n\n"
-            "Each friend who joins with your link and verifies counts as a referral.\n"
+            f"Share your link to move up the list: {referral_link(user.referral_code)}\n\n"
+            "Each friend who joins with your link and confirms counts as a referral.\n"
         ),
         from_email=None,
         recipient_list=[user.email],
