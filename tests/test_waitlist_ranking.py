@@ -233,6 +233,18 @@ def test_new_accounts_join_the_redis_set_after_commit(member):
 
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
+def test_a_change_committed_during_a_rebuild_reaches_the_new_set(member):
+    keys = ranking.redis_keys(ranking.current())
+    client = get_redis()
+    client.set(keys.building_marker, ranking.current().redis_name)  # a rebuild is running
+    late = member(0, referrals=2)
+    member_id = ranking.redis_member(ranking.Entry.of(late))
+    assert client.zscore(keys.building, member_id) == -2
+    assert client.zscore(keys.live, member_id) is None  # no ready set to write to
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
 def test_a_rolled_back_count_never_reaches_redis(member):
     _first, referrer, friend = member(0), member(1), member(2)
     rebuild_ranking_index()
@@ -375,3 +387,12 @@ def test_admin_referral_count_filter_selects_its_range(member, rf, value, expect
     list_filter = ReferralCountFilter(request, request.GET.copy(), User, model_admin)
     found = list_filter.queryset(request, User.objects.order_by("referral_count"))
     assert [u.referral_count for u in found] == expected
+
+
+def test_waitlist_block_reads_the_current_count_even_from_a_stale_instance(member, settings):
+    settings.WAITLIST_REQUIRE_VERIFIED_REFERRAL = False
+    member(0)
+    referrer, friend = member(1), member(2)
+    attach_referrer(user=friend, referrer=referrer)  # `referrer` in memory still says 0
+    block = waitlist_block(referrer)
+    assert (block["referral_count"], block["wait_list_position"]) == (1, 1)
