@@ -13,8 +13,12 @@ import logging
 from dataclasses import dataclass
 
 from core import ranking
-from core.models import User
+from core.models import User, normalize_email
 from core.redis import get_redis
+
+# Reads repair the Redis index they depend on (rebuild when lost, fix the
+# asker's stale entry); that maintenance lives with the other index writes.
+from core.services import waitlist as index_maintenance
 
 logger = logging.getLogger(__name__)
 
@@ -79,15 +83,13 @@ def waitlist_standing(user: User) -> Standing:
     a stale entry of the asker is repaired. Either way this answer is from SQL.
     """
     current = ranking.current()
-    from core.services import waitlist as services
-
     try:
         return standing_redis(user, current)
     except RankingIndexNotReady:
         if get_redis() is not None:
-            services.ensure_ranking_index()
+            index_maintenance.ensure_ranking_index()
     except RankingEntryStale:
-        services.sync_ranking_entry(user_id=user.pk, exact=True)
+        index_maintenance.sync_ranking_entry(user_id=user.pk, exact=True)
     except RankingIndexUnavailable:
         pass
     return standing_sql(user, current)
@@ -117,8 +119,6 @@ def waitlist_block(user: User) -> dict:
 
 def user_for_lookup(*, email: str | None, code: str | None) -> User | None:
     """Staff lookup by email and/or referral code (both must match when both are given)."""
-    from core.models import normalize_email
-
     queryset = User.objects.all()
     if email:
         queryset = queryset.filter(email=normalize_email(email))
