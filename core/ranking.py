@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.core import checks
 from django.db.models import F, Q, QuerySet
 
 from core.models import User
@@ -90,6 +91,16 @@ def current() -> Ranking:
     if skip < 0:
         raise RankingConfigError("WAITLIST_SKIP_PER_REFERRAL must be >= 0")
     return Ranking(mode=mode, skip=skip)
+
+
+@checks.register()
+def check_ranking_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """`manage.py check` (and every server start) refuses a bad ranking setting."""
+    try:
+        current()
+    except (RankingConfigError, ValueError) as exc:
+        return [checks.Error(str(exc), id="tombola.E101", obj="settings.WAITLIST_RANKING")]
+    return []
 
 
 def ranked_users() -> QuerySet[User]:

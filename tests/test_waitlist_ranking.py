@@ -173,6 +173,12 @@ def test_unknown_ranking_setting_is_refused(settings):
     settings.WAITLIST_RANKING = "vibes"
     with pytest.raises(ranking.RankingConfigError):
         ranking.current()
+    assert [error.id for error in ranking.check_ranking_settings()] == ["tombola.E101"]
+
+
+def test_valid_ranking_settings_pass_the_system_check(settings):
+    settings.WAITLIST_RANKING = "skip"
+    assert ranking.check_ranking_settings() == []
 
 
 # --- counting referrals -----------------------------------------------------------
