@@ -23,14 +23,19 @@ BLOCK_FIELDS = {
 WaitlistBlockSerializer = inline_serializer("WaitlistBlock", BLOCK_FIELDS)
 
 
-class WaitlistJoinView(APIView):
+class PublicView(APIView):
+    """Anyone may call it; a session or token is not even looked at (and logs nobody in)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+
+class WaitlistJoinView(PublicView):
     """Sign up with an email only (optionally through a member's referral code).
 
     Nobody is logged in: the answer carries the member's standing, no token.
     """
 
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "waitlist_join"
 
@@ -60,11 +65,9 @@ class WaitlistJoinWithCodeView(WaitlistJoinView):
         return self.join(request, code=code)
 
 
-class ConfirmEmailView(APIView):
+class ConfirmEmailView(PublicView):
     """Confirm the address from the welcome email's link; answers the member's block."""
 
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "waitlist_join"
 
@@ -87,11 +90,8 @@ class WaitlistMeView(APIView):
         return Response(selectors.waitlist_block(request.user))
 
 
-class WaitlistByCodeView(APIView):
+class WaitlistByCodeView(PublicView):
     """Public standing of the member with this referral code (no personal data)."""
-
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
 
     @extend_schema(responses=WaitlistBlockSerializer)
     def get(self, request, code: str):
@@ -149,10 +149,7 @@ class WaitlistLookupView(APIView):
         )
 
 
-class StatsView(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-
+class StatsView(PublicView):
     @extend_schema(
         responses=inline_serializer(
             "WaitlistStats",
@@ -173,10 +170,7 @@ class StatsView(APIView):
         return Response({"results": stats_selectors.waitlist_stats()})
 
 
-class StatsChartView(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-
+class StatsChartView(PublicView):
     class QuerySerializer(serializers.Serializer):
         period = serializers.ChoiceField(choices=stats_selectors.PERIODS, default="1y")
 
