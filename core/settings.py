@@ -227,6 +227,13 @@ PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 WAITLIST_RANKING = os.environ.get("WAITLIST_RANKING", "referrals")
 WAITLIST_SKIP_PER_REFERRAL = env_int("WAITLIST_SKIP_PER_REFERRAL", 5)
 WAITLIST_REQUIRE_VERIFIED_REFERRAL = env_bool("WAITLIST_REQUIRE_VERIFIED_REFERRAL", True)
+# A lost Redis ranking is rebuilt on the spot up to this many members; above
+# it, answers come from SQL until `manage.py rebuild_waitlist_ranking` runs.
+WAITLIST_LAZY_REBUILD_MAX = env_int("WAITLIST_LAZY_REBUILD_MAX", 20_000)
+# Lifetime of the email-confirmation link in the waitlist welcome email.
+WAITLIST_EMAIL_TOKEN_MAX_AGE = env_int("WAITLIST_EMAIL_TOKEN_MAX_AGE", 7 * 86_400)
+# Public stats are cached this long (they are cheap, but not free at 1M users).
+STATS_CACHE_SECONDS = env_int("STATS_CACHE_SECONDS", 30)
 
 # Realtime streams: how much history a reconnecting client can resume from.
 STREAM_HISTORY_LENGTH = env_int("STREAM_HISTORY_LENGTH", 300)
