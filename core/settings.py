@@ -239,4 +239,4 @@ if not DEBUG:
     X_FRAME_OPTIONS = "DENY"
 
 # Dotted path of the scheduler's blocking loop (live owns it; core must not import live).
-SCHEDULER_LOOP = os.environ.get("SCHEDULER_LOOP", "")
+SCHEDULER_LOOP = os.environ.get("SCHEDULER_LOOP", "live.scheduler.run")
