@@ -3,7 +3,7 @@ lottery ballots share one table), winners and claims.
 
 Invariants kept by the database: one check-in per (event, user); one raffle entry
 per user per draw and ballots numbered per user (unique (draw, user, ballot_no));
-one win per entry; a recurring draw has at most one successor.
+positions unique per draw; one win per entry; a recurring draw has at most one successor.
 """
 
 from __future__ import annotations
@@ -165,6 +165,9 @@ class Entry(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                              related_name="draw_entries")
     ballot_no = models.PositiveSmallIntegerField(default=1)
+    # 1, 2, 3... in entering order (assigned under the draw's row lock): the frozen order
+    # of the fairness digest, and how winners are fetched by index without a scan.
+    position = models.PositiveIntegerField()
     numbers = models.CharField(max_length=400, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -173,10 +176,9 @@ class Entry(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["draw", "user", "ballot_no"],
                                     name="entry_ballot_unique"),
+            models.UniqueConstraint(fields=["draw", "position"], name="entry_position_unique"),
         ]
         indexes = [
-            # The frozen order of a draw's entries is by id; selection seeks by it.
-            models.Index(fields=["draw", "id"], name="entry_draw_order_idx"),
             models.Index(fields=["user", "-created_at"], name="entry_user_recent_idx"),
         ]
 

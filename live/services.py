@@ -328,14 +328,14 @@ def draw_enter(*, draw: Draw, user: User, numbers: Any = None) -> Entry:
         ballot = ""
         if held:
             raise AlreadyEntered()
+    Draw.objects.filter(pk=locked.pk).update(entries_count=F("entries_count") + 1)
+    locked.refresh_from_db(fields=["entries_count"])
     try:
         with transaction.atomic():
             entry = Entry.objects.create(draw=locked, user=user, ballot_no=held + 1,
-                                         numbers=ballot)
+                                         numbers=ballot, position=locked.entries_count)
     except IntegrityError:  # only on a database without row locks (SQLite serialises anyway)
         raise AlreadyEntered() from None
-    Draw.objects.filter(pk=locked.pk).update(entries_count=F("entries_count") + 1)
-    locked.refresh_from_db(fields=["entries_count"])
     publish_draw(locked, "draw.entries", {"count": locked.entries_count})
     return entry
 
@@ -393,7 +393,7 @@ def _lottery_winners(draw: Draw, prizes: list[Prize], now: datetime) -> list[Win
         index = fairness.pick_indices(draw.seed, draw.entries_digest, draw.entries_count, 1)[0]
         numbers = entries_at(draw, [index])[index][2]
         # Ties (same numbers) go to the earliest ballot.
-        earliest = Entry.objects.filter(draw=draw, numbers=numbers).order_by("id").first()
+        earliest = Entry.objects.filter(draw=draw, numbers=numbers).order_by("position").first()
         draw.winning_numbers = [int(n) for n in numbers.split(",")]
         return [_winner(draw, prizes[0], earliest.pk, earliest.user_id, now, pick=0)]
     drawn = fairness.winning_numbers(draw.seed, draw.entries_digest, draw.numbers_count,
@@ -409,7 +409,7 @@ def _lottery_winners(draw: Draw, prizes: list[Prize], now: datetime) -> list[Win
         Value(0),
     )
     ballots = (Entry.objects.filter(draw=draw).annotate(padded=padded, hits=matches)
-               .filter(hits__in=list(tiers)).order_by("id")
+               .filter(hits__in=list(tiers)).order_by("position")
                .values_list("id", "user_id", "hits"))
     return [_winner(draw, tiers[hits], entry_id, user_id, now)
             for entry_id, user_id, hits in ballots.iterator(chunk_size=2000)]

@@ -49,6 +49,8 @@ def make_entrants(draw: Draw, n: int, *, prefix: str = "entrant") -> list:
         [User(email=f"{tag}-{i}@example.com", password="!") for i in range(n)])
     if users and users[0].pk is None:
         users = list(User.objects.filter(email__startswith=f"{tag}-").order_by("id"))
-    Entry.objects.bulk_create([Entry(draw=draw, user=u) for u in users])
+    start = Draw.objects.get(pk=draw.pk).entries_count
+    Entry.objects.bulk_create(
+        [Entry(draw=draw, user=u, position=start + i) for i, u in enumerate(users, 1)])
     Draw.objects.filter(pk=draw.pk).update(entries_count=F("entries_count") + n)
     return users

@@ -27,7 +27,9 @@ def types(stream):
 # --- Create and edit -----------------------------------------------------------------
 
 
-def test_staff_creates_draw_with_prizes_and_commitment(staff_api, django_capture_on_commit_callbacks):
+def test_staff_creates_draw_with_prizes_and_commitment(
+    staff_api, django_capture_on_commit_callbacks
+):
     event = make_event()
     with django_capture_on_commit_callbacks(execute=True):
         response = staff_api.post(f"/api/events/{event.pk}/draws/", RAFFLE)
@@ -300,7 +302,7 @@ def performed_raffle(staff_api, make_user, n=5, **fields):
 def test_winner_claims_within_window(staff_api, make_user):
     from tests.conftest import client_for
 
-    draw, winner, users = performed_raffle(staff_api, make_user)
+    draw, winner, _users = performed_raffle(staff_api, make_user)
     response = client_for(winner.user).post(draw_url(draw, "claim"))
     assert response.status_code == 200 and response.json()["claimed"][0]["winner_id"] == winner.pk
     winner.refresh_from_db()
@@ -355,7 +357,7 @@ def test_redraw_after_window_picks_a_non_winner(staff_api, make_user):
 
 
 def test_redraw_until_entries_run_out(staff_api, make_user):
-    draw, winner, _ = performed_raffle(staff_api, make_user, n=2)
+    draw, _winner, _ = performed_raffle(staff_api, make_user, n=2)
     for _ in range(2):
         Winner.objects.filter(draw=draw).update(claim_deadline=timezone.now())
         staff_api.post(draw_url(draw, "redraw"))
@@ -365,7 +367,7 @@ def test_redraw_until_entries_run_out(staff_api, make_user):
 
 
 def test_redraw_when_all_claimed_is_409(staff_api, make_user):
-    draw, winner, _ = performed_raffle(staff_api, make_user)
+    draw, _winner, _ = performed_raffle(staff_api, make_user)
     Winner.objects.update(claimed_at=timezone.now(), claim_deadline=timezone.now())
     response = staff_api.post(draw_url(draw, "redraw"))
     assert response.status_code == 409 and response.json()["code"] == "nothing_to_redraw"

@@ -56,7 +56,7 @@ def test_winning_numbers_are_k_distinct_in_range():
 def test_database_digest_matches_python_digest():
     draw = make_draw()
     make_entrants(draw, 25)
-    lines = [str(i) for i in draw.entries.order_by("id").values_list("id", flat=True)]
+    lines = [str(i) for i in draw.entries.order_by("position").values_list("id", flat=True)]
     assert entries_digest(draw) == fairness.digest_lines(lines)
 
 
@@ -145,3 +145,15 @@ def test_verifier_cli_rejects_unreadable_file(tmp_path):
 def test_external_draw_has_no_proof(api):
     response = api.get(draw_url(make_draw(kind="external"), "proof"))
     assert response.status_code == 404 and response.json()["code"] == "no_proof"
+
+
+@pytest.mark.django_db
+def test_winners_are_found_when_positions_have_a_gap(staff_api):
+    draw = make_draw(prizes=[{"name": "A", "rank": 1, "quantity": 3}])
+    make_entrants(draw, 8)
+    draw.entries.order_by("position")[2].delete()  # a deleted account leaves a gap
+    Draw.objects.filter(pk=draw.pk).update(entries_count=7)
+    staff_api.post(draw_url(draw, "perform"))
+    proof = staff_api.get(draw_url(draw, "proof")).json()
+    assert proof["entries_count"] == 7 and len(proof["winners"]) == 3
+    assert verify_proof(proof).startswith("OK")
