@@ -48,16 +48,17 @@ def actor() -> str:
 def close_due_entries(now=None) -> int:
     """Close open draws whose entries_close_at has passed (performing comes later)."""
     now = now or timezone.now()
+    due = Draw.objects.filter(status=Draw.Status.OPEN, entries_close_at__lte=now)
     closed = 0
-    while True:
+    while due.exists():  # cheap check first: on SQLite every atomic block takes the write lock
         with transaction.atomic():
-            draw = (Draw.objects.select_for_update(skip_locked=True)
-                    .filter(status=Draw.Status.OPEN, entries_close_at__lte=now)
+            draw = (due.select_for_update(skip_locked=True)
                     .order_by("entries_close_at", "id").first())
             if draw is None:
                 return closed
             services.draw_close_entries(draw=draw)
             closed += 1
+    return closed
 
 
 def perform_due_draws(now=None) -> list[int]:
@@ -65,14 +66,13 @@ def perform_due_draws(now=None) -> list[int]:
     now = now or timezone.now()
     performed: list[int] = []
     skipped: set[int] = set()
-    while True:
+    due = (Draw.objects.filter(status__in=[Draw.Status.OPEN, Draw.Status.CLOSED],
+                               scheduled_at__lte=now).exclude(kind=Draw.Kind.EXTERNAL))
+    while due.exclude(pk__in=skipped).exists():
         with transaction.atomic():
-            draw = (Draw.objects.select_for_update(skip_locked=True)
-                    .filter(status__in=[Draw.Status.OPEN, Draw.Status.CLOSED],
-                            scheduled_at__lte=now)
-                    .exclude(kind=Draw.Kind.EXTERNAL).exclude(pk__in=skipped)
+            draw = (due.exclude(pk__in=skipped).select_for_update(skip_locked=True)
                     .order_by("scheduled_at", "id").first())
-            if draw is None:
+            if draw is None:  # the rest are being performed by another scheduler
                 return performed
             try:
                 with transaction.atomic():
@@ -81,6 +81,7 @@ def perform_due_draws(now=None) -> list[int]:
             except Exception:  # one broken draw must not stop the others
                 logger.exception("performing draw %s failed", draw.pk)
                 skipped.add(draw.pk)
+    return performed
 
 
 def tick_due(seconds_left: int) -> bool:
@@ -101,11 +102,10 @@ def publish_countdowns(now=None) -> int:
         key = f"live:countdown:{draw.pk}:{draw.scheduled_at.timestamp()}:{seconds_left}"
         if not cache.add(key, 1, timeout=120):
             continue  # another scheduler sent this tick
-        with transaction.atomic():
-            publish_draw(draw, "draw.countdown", {
-                "scheduled_at": draw.scheduled_at, "server_time": now,
-                "seconds_left": seconds_left,
-            })
+        # No transaction: outside one, publish_on_commit publishes at once.
+        publish_draw(draw, "draw.countdown", {
+            "scheduled_at": draw.scheduled_at, "server_time": now, "seconds_left": seconds_left,
+        })
         sent += 1
     return sent
 
@@ -130,8 +130,7 @@ def publish_checkin_codes(now=None) -> int:
     for event in events.only("id", "checkin_secret"):
         if cache.add(f"live:checkin-code:{event.pk}:{window}", 1,
                      timeout=checkin.window_seconds() * 4):
-            with transaction.atomic():
-                services.publish_checkin_code(event=event)
+            services.publish_checkin_code(event=event)
             sent += 1
     return sent
 
