@@ -111,6 +111,11 @@ class DrawNotEditable(Conflict):
     detail = "Entries are closed; the draw can no longer be edited."
 
 
+class DrawHasEntries(Conflict):
+    code = "draw_has_entries"
+    detail = "The kind and ballot shape of a draw cannot change once it has entries."
+
+
 class InvalidExternalWinners(DomainError):
     code = "invalid_winners"
     detail = "External winners must name this draw's prizes, existing users, within quantity."
@@ -251,11 +256,15 @@ def draw_create(*, event: Event, prizes: list[dict[str, Any]], **fields: Any) ->
 @transaction.atomic
 def draw_update(*, draw: Draw, prizes: list[dict[str, Any]] | None = None, **fields: Any
                 ) -> Draw:
-    """Edit an open draw (and replace its prizes when given). Raises DrawNotEditable (409).
-    Publishes draw.updated."""
+    """Edit an open draw (and replace its prizes when given). Raises DrawNotEditable or
+    DrawHasEntries (409). Publishes draw.updated."""
     locked = Draw.objects.select_for_update().get(pk=draw.pk)
     if locked.status != Draw.Status.OPEN:
         raise DrawNotEditable()
+    shape = ("kind", "numbers_count", "numbers_max")
+    if locked.entries_count and any(
+            name in fields and fields[name] != getattr(locked, name) for name in shape):
+        raise DrawHasEntries()
     _check_draw_config(locked.event, fields)
     for name, value in fields.items():
         setattr(locked, name, value)

@@ -407,3 +407,12 @@ def test_admin_action_issues_screen_key(client, staff):
                                                   "_selected_action": [event.pk]}, follow=True)
     assert response.status_code == 200
     assert ScreenKey.objects.filter(event=event).count() == 1
+
+
+def test_kind_cannot_change_once_entries_exist(staff_api, user_api):
+    draw = make_draw()
+    user_api.post(draw_url(draw, "participate"))
+    response = staff_api.patch(draw_url(draw), {"kind": "lottery", "numbers_count": 2,
+                                                "numbers_max": 5})
+    assert response.status_code == 409 and response.json()["code"] == "draw_has_entries"
+    assert Draw.objects.get().kind == "raffle"
