@@ -178,7 +178,7 @@ class Scheduler:
         self.stop_event.set()
 
 
-def run(*, once: bool = False) -> None:
+def run(*, once: bool = False, on_ready=None) -> None:
     """Entry point for settings.SCHEDULER_LOOP. Stops cleanly on SIGTERM/SIGINT when it
     runs on the main thread (the in-process server thread is a daemon instead)."""
     scheduler = Scheduler()
@@ -186,5 +186,7 @@ def run(*, once: bool = False) -> None:
         signal.signal(signal.SIGTERM, scheduler.stop)
         signal.signal(signal.SIGINT, scheduler.stop)
     logger.info("scheduler started (%s)", actor())
+    if on_ready is not None:
+        on_ready()
     scheduler.run(once=once)
     logger.info("scheduler stopped")

@@ -111,8 +111,8 @@ def test_run_scheduler_stops_cleanly_on_sigterm(tmp_path):
     migrate_sqlite(env)
     process = subprocess.Popen([sys.executable, "manage.py", "run_scheduler"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(3)
-    assert process.poll() is None
+    assert "Scheduler running" in process.stdout.readline()  # signal handlers are in place
+    time.sleep(1)
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=15)
     assert process.returncode == 0, output

@@ -11,4 +11,8 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="Run one tick and exit.")
 
     def handle(self, *args, once: bool = False, **options):
-        run(once=once)
+        def ready():
+            self.stdout.write("Scheduler running; SIGTERM stops it after the current tick.")
+            self.stdout.flush()
+
+        run(once=once, on_ready=ready)
