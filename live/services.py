@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from core.errors import Conflict, DomainError
 from core.models import Event, User
-from core.selectors.events import PUBLIC_STATUSES, EventNotFound
+from core.selectors.events import PUBLIC_STATUSES
 from core.streams import publish_on_commit
 from live import checkin as checkin_codes
 from live import fairness
@@ -222,7 +222,7 @@ def next_daily_occurrence(*, local_time: time, tz_name: str, after: datetime) ->
         day += timedelta(days=1)
 
 
-def _check_draw_config(event: Event, fields: dict[str, Any]) -> None:
+def _check_draw_config(fields: dict[str, Any]) -> None:
     if fields.get("eligibility") == Draw.Eligibility.TICKET_HOLDERS:
         require_ticket_holders()
 
@@ -239,7 +239,7 @@ def draw_create(*, event: Event, prizes: list[dict[str, Any]], **fields: Any) ->
     Raises EligibilityNotAvailable (400) for ticket-holder draws without ticketing.
     Publishes draw.created (with the seed commitment).
     """
-    _check_draw_config(event, fields)
+    _check_draw_config(fields)
     if fields.get("recurrence") == Draw.Recurrence.DAILY and not fields.get("scheduled_at"):
         fields["scheduled_at"] = next_daily_occurrence(
             local_time=fields["recurrence_time"], tz_name=event.time_zone, after=timezone.now())
@@ -265,7 +265,7 @@ def draw_update(*, draw: Draw, prizes: list[dict[str, Any]] | None = None, **fie
     if locked.entries_count and any(
             name in fields and fields[name] != getattr(locked, name) for name in shape):
         raise DrawHasEntries()
-    _check_draw_config(locked.event, fields)
+    _check_draw_config(fields)
     for name, value in fields.items():
         setattr(locked, name, value)
     locked.save()
@@ -380,8 +380,8 @@ def _winner(draw: Draw, prize: Prize, entry_id: int | None, user_id: int, now: d
                   claim_deadline=now + timedelta(minutes=draw.claim_window_minutes), **extra)
 
 
-def _pick_winners(draw: Draw, prizes: list[Prize], slots: list[Prize], start: int, round_: int,
-                  now: datetime) -> list[Winner]:
+def _pick_winners(draw: Draw, slots: list[Prize], start: int, round_: int, now: datetime
+                  ) -> list[Winner]:
     """Winners for `slots` (one prize per slot) from fairness picks start.. of the draw."""
     indices = fairness.pick_indices(draw.seed, draw.entries_digest, draw.entries_count,
                                     start + len(slots))[start:]
@@ -494,7 +494,7 @@ def draw_perform(*, draw: Draw, actor: str, external_winners: Any = None) -> Dra
     publish_draw(locked, "draw.started", {})
     if locked.kind == Draw.Kind.RAFFLE:
         slots = [p for p in prizes for _ in range(p.quantity)]
-        winners = _pick_winners(locked, prizes, slots, 0, 0, now)
+        winners = _pick_winners(locked, slots, 0, 0, now)
     elif locked.kind == Draw.Kind.LOTTERY:
         winners = _lottery_winners(locked, prizes, now)
     winners = _store_winners(winners)
@@ -567,9 +567,8 @@ def draw_redraw(*, draw: Draw, actor: str) -> list[Winner]:
                                             "forfeited_at": now})
     picked = Winner.objects.filter(draw=locked, pick__isnull=False).count()
     round_ = max(w.round for w in Winner.objects.filter(draw=locked)) + 1
-    prizes = list(locked.prizes.all())
     replacements = _store_winners(
-        _pick_winners(locked, prizes, [w.prize for w in expired], picked, round_, now))
+        _pick_winners(locked, [w.prize for w in expired], picked, round_, now))
     _announce(locked, replacements)
     return replacements
 
@@ -603,9 +602,3 @@ def draw_create_next_occurrence(*, draw: Draw) -> Draw | None:
     except IntegrityError:  # another scheduler made it first
         return None
 
-
-def event_for_checkin(*, event_id: int) -> Event:
-    try:
-        return Event.objects.get(pk=event_id, status__in=PUBLIC_STATUSES)
-    except Event.DoesNotExist:
-        raise EventNotFound() from None

@@ -151,3 +151,47 @@ def test_two_schedulers_perform_each_due_draw_once(tmp_path):
         assert types(f"draw:{draw.pk}").count("draw.started") == 1
     performers = set(Draw.objects.values_list("performed_by", flat=True))
     assert all(p.startswith("scheduler:") for p in performers)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_serve_runs_the_scheduler_in_process_only_without_redis(tmp_path):
+    from django.conf import settings
+
+    from tests.servers import running_server
+
+    with running_server(tmp_path, PYTHONUNBUFFERED="1") as server:
+        log = server.log()
+    assert ("Scheduler running inside this process" in log) == (not settings.REDIS_URL), log
+
+
+SEED_DUE_DRAW = """
+from datetime import timedelta
+from django.utils import timezone
+from live.testing import make_draw, make_entrants
+draw = make_draw(title="In-process", scheduled_at=timezone.now() - timedelta(seconds=1))
+make_entrants(draw, 3, prefix="inproc")
+print(draw.event_id, draw.pk)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_in_process_scheduler_performs_a_due_draw(tmp_path):
+    import httpx
+
+    from tests.servers import running_server
+
+    env = server_env(tmp_path, RUN_SCHEDULER_IN_PROCESS="1")
+    migrate_sqlite(env)
+    seeded = subprocess.run([sys.executable, "manage.py", "shell", "-c", SEED_DUE_DRAW],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    event_id, draw_id = seeded.stdout.split()[-2:]
+    with running_server(tmp_path, RUN_SCHEDULER_IN_PROCESS="1") as server:
+        url = server.url(f"/api/events/{event_id}/draws/{draw_id}/")
+        deadline = time.monotonic() + 20
+        status = None
+        while time.monotonic() < deadline and status != "performed":
+            status = httpx.get(url, timeout=5).json()["status"]
+            time.sleep(0.2)
+    assert status == "performed"
