@@ -9,6 +9,7 @@ from core.errors import DomainError
 from core.models import Event
 from live import services
 from live.models import CheckIn, Draw, Entry, Prize, ScreenKey, Winner
+from live.streams import draw_state, publish_draw
 
 
 def _each(modeladmin, request, queryset, action, done: str) -> None:
@@ -50,6 +51,16 @@ class DrawAdmin(admin.ModelAdmin):
             obj.seed_commitment = fairness.commitment(obj.seed)
             obj.algorithm = fairness.ALGORITHM
         super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if not change:  # announce it like the API does, prizes included
+            publish_draw(form.instance, "draw.created", {"draw": draw_state(form.instance)})
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.status != Draw.Status.OPEN:  # frozen by its digest
+            return [f.name for f in obj._meta.fields]
+        return self.readonly_fields
 
     @admin.action(description="Perform selected draws now")
     def perform_draws(self, request, queryset):

@@ -416,3 +416,27 @@ def test_kind_cannot_change_once_entries_exist(staff_api, user_api):
                                                 "numbers_max": 5})
     assert response.status_code == 409 and response.json()["code"] == "draw_has_entries"
     assert Draw.objects.get().kind == "raffle"
+
+
+def test_admin_creates_draw_with_commitment_and_announces_it(
+    client, staff, django_capture_on_commit_callbacks
+):
+    staff.is_superuser = True
+    staff.save()
+    client.force_login(staff)
+    event = make_event()
+    form = {
+        "event": event.pk, "title": "Admin draw", "kind": "raffle", "eligibility": "registered",
+        "claim_window_minutes": 60, "max_ballots": 1, "lottery_mode": "tiers",
+        "recurrence": "none", "created_at_0": "2030-01-01", "created_at_1": "00:00:00",
+        "prizes-TOTAL_FORMS": 1, "prizes-INITIAL_FORMS": 0,
+        "prizes-0-name": "Hat", "prizes-0-quantity": 1, "prizes-0-rank": 1,
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/admin/live/draw/add/", form)
+    assert response.status_code == 302, response.content[:2000]
+    draw = Draw.objects.get()
+    assert draw.seed_commitment == fairness.commitment(draw.seed)
+    created = history_since(f"event:{event.pk}", 0).messages
+    assert created[0]["type"] == "draw.created"
+    assert created[0]["data"]["draw"]["prizes"][0]["name"] == "Hat"
