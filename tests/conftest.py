@@ -146,3 +146,18 @@ def sms_outbox(settings):
     sms.outbox.clear()
     yield sms.outbox
     sms.outbox.clear()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """On the server run (REQUIRE_SERVICES=1) any skipped test fails the run."""
+    if not REQUIRE_SERVICES:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped and session.exitstatus == 0:
+        names = ", ".join(report.nodeid for report in skipped[:5])
+        reporter.write_line(
+            f"REQUIRE_SERVICES=1: {len(skipped)} test(s) skipped ({names}); none may skip here.",
+            red=True,
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
