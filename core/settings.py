@@ -175,6 +175,7 @@ REST_FRAMEWORK = {
         "code_confirm": os.environ.get("THROTTLE_CODE_CONFIRM", "10/min"),
         "waitlist_join": os.environ.get("THROTTLE_WAITLIST_JOIN", "20/min"),
         "phone_lookup": os.environ.get("THROTTLE_PHONE_LOOKUP", "20/min"),
+        "seat_holds": os.environ.get("THROTTLE_SEAT_HOLDS", "120/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
