@@ -93,13 +93,26 @@ end
 return #KEYS
 """
 
-# KEYS seat keys. After a refund committed: the seats are free again.
+# KEYS seat keys; ARGV token of the hold that bought them. After a refund
+# committed: the seats are free again (also when the sale's SELL never ran).
 UNSELL_LUA = """
 for i = 1, #KEYS do
-  if redis.call('GET', KEYS[i]) == 'sold' then redis.call('DEL', KEYS[i]) end
+  local v = redis.call('GET', KEYS[i])
+  if v == 'sold' or v == ARGV[1] then redis.call('DEL', KEYS[i]) end
 end
 return #KEYS
 """
+
+
+_scripts: dict[tuple[int, str], object] = {}
+
+
+def _script(client, source: str):
+    """The registered script (EVALSHA, falling back to EVAL once per server)."""
+    cached = _scripts.get((id(client), source))
+    if cached is None:
+        cached = _scripts[(id(client), source)] = client.register_script(source)
+    return cached
 
 
 @dataclass(frozen=True)
@@ -135,7 +148,7 @@ class RedisHoldBackend:
         import redis
 
         try:
-            return self.client.register_script(script)(keys=keys, args=args)
+            return _script(self.client, script)(keys=keys, args=args)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise SeatLocksUnavailable() from exc
 
@@ -176,11 +189,13 @@ class RedisHoldBackend:
     def mark_sold(self, hold: SeatHold) -> None:
         keys, token = self._keys(hold.event_id, hold.seat_ids), hold.token
         # After commit only: a rolled-back sale must leave the hold as it was.
-        transaction.on_commit(lambda: self._run(SELL_LUA, keys, [token]))
+        # robust: the sale is committed; a Redis blip here must not turn it into a 500
+        # (the database still refuses a second sale; the key's TTL frees it).
+        transaction.on_commit(lambda: self._run(SELL_LUA, keys, [token]), robust=True)
 
-    def mark_free(self, *, event_id: int, seat_ids: list[int]) -> None:
+    def mark_free(self, *, event_id: int, seat_ids: list[int], token: str) -> None:
         keys = self._keys(event_id, seat_ids)
-        transaction.on_commit(lambda: self._run(UNSELL_LUA, keys, []))
+        transaction.on_commit(lambda: self._run(UNSELL_LUA, keys, [token]), robust=True)
 
     def held_seat_ids(self, event_id: int, seat_ids: list[int]) -> set[int]:
         import redis
@@ -252,7 +267,7 @@ class DatabaseHoldBackend:
     def mark_sold(self, hold: SeatHold) -> None:
         """Tickets are the sold state; the HeldSeat rows go with the hold."""
 
-    def mark_free(self, *, event_id: int, seat_ids: list[int]) -> None:
+    def mark_free(self, *, event_id: int, seat_ids: list[int], token: str) -> None:
         """Cancelled tickets are the free state."""
 
     def held_seat_ids(self, event_id: int, seat_ids: list[int]) -> set[int]:

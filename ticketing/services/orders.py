@@ -159,7 +159,9 @@ def cancel_ticket(*, ticket_id: int, user: User, as_staff: bool = False) -> Tick
         still_valid = order.tickets.filter(status=Ticket.Status.VALID).exists()
         order.status = Order.Status.PARTIALLY_REFUNDED if still_valid else Order.Status.REFUNDED
         order.save(update_fields=["status"])
-        hold_backend().mark_free(event_id=ticket.event_id, seat_ids=[ticket.seat_id])
+        hold_backend().mark_free(
+            event_id=ticket.event_id, seat_ids=[ticket.seat_id], token=order.hold_token
+        )
         record_seat_changes(
             event_id=ticket.event_id, seat_ids=[ticket.seat_id], reason="refunded",
             user_id=user.pk, order=order,
