@@ -8,20 +8,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from tests.ticketing_helpers import committed, hold, make_event, seat, seats, statuses
 from ticketing.models import HeldSeat, SeatHold, SeatStatusChange
 from ticketing.services.holds import expire_holds
-from tests.ticketing_fixtures import (  # noqa: F401 (fixtures)
-    backend,
-    fast_password_hashing,
-    committed,
-    hold,
-    make_event,
-    sale,
-    seat,
-    seats,
-    statuses,
-    venue,
-)
+
+pytest_plugins = ["tests.ticketing_fixtures"]
+pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 
 def test_hold_answers_201_with_token_seats_and_expiry(user_api, user, sale):
@@ -50,9 +42,9 @@ def test_hold_is_all_or_nothing_when_any_seat_is_taken(user_api, other_api, sale
 
 
 def test_hold_refuses_a_sold_seat(user_api, other_user, sale):
+    from tests.ticketing_helpers import fund
     from ticketing.services.holds import hold_seats
     from ticketing.services.orders import purchase_hold
-    from tests.ticketing_fixtures import fund
 
     fund(other_user)
     sold = seat(sale, "B", "1", 1)
@@ -68,7 +60,9 @@ def test_hold_refuses_seats_of_another_venue(user_api, sale):
     from ticketing.services.layout import set_venue_layout
 
     elsewhere = Venue.objects.create(name="Gym")
-    set_venue_layout(venue=elsewhere, sections=[{"name": "X", "rows": [{"label": "1", "seats": 2}]}])
+    set_venue_layout(
+        venue=elsewhere, sections=[{"name": "X", "rows": [{"label": "1", "seats": 2}]}]
+    )
     foreign = seat(elsewhere, "X", "1", 1)
     response = hold(user_api, sale, [foreign, 999_999])
     assert response.status_code == 400

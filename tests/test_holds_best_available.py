@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.ticketing_helpers import hold, seat, seats
 from ticketing.best_available import RowSeat, SeatRow, pick_best_available
-from tests.ticketing_fixtures import (  # noqa: F401 (fixtures)
-    backend,
-    fast_password_hashing,
-    hold,
-    sale,
-    seat,
-    seats,
-    venue,
-)
+
+pytest_plugins = ["tests.ticketing_fixtures"]
+pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 
 def row(rank: int, pattern: str) -> SeatRow:

@@ -8,6 +8,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from tests.ticketing_helpers import PRICE_A, PRICE_B, committed, fund, hold, seat, seats, statuses
 from ticketing.models import (
     IdempotencyKey,
     Order,
@@ -19,20 +20,9 @@ from ticketing.models import (
     WalletTransaction,
 )
 from ticketing.services.orders import purchase_verified
-from tests.ticketing_fixtures import (  # noqa: F401 (fixtures)
-    PRICE_A,
-    PRICE_B,
-    backend,
-    committed,
-    fast_password_hashing,
-    fund,
-    hold,
-    sale,
-    seat,
-    seats,
-    statuses,
-    venue,
-)
+
+pytest_plugins = ["tests.ticketing_fixtures"]
+pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 
 def purchase(client, token, key=None):

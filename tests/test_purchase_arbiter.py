@@ -9,21 +9,21 @@ from django.db import connection
 
 from core.errors import DomainError
 from core.redis import get_redis
+from tests.ticketing_helpers import PRICE_A, fund, make_event, seat
 from ticketing.errors import HoldLost
 from ticketing.holds import RedisHoldBackend
 from ticketing.models import Order, Ticket, Wallet
 from ticketing.services.holds import hold_seats
 from ticketing.services.orders import purchase_hold, purchase_verified
-from tests.ticketing_fixtures import (  # noqa: F401 (fixtures)
-    PRICE_A,
-    fast_password_hashing,
-    fund,
-    make_event,
-    seat,
-    venue,
-)
 
-pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytest_plugins = ["tests.ticketing_fixtures"]
+
+pytestmark = [
+    pytest.mark.usefixtures("fast_password_hashing"),
+    pytest.mark.redis,
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+]
 
 
 def test_no_seat_is_sold_twice_when_redis_loses_keys_mid_purchase(settings, make_user, venue):

@@ -18,9 +18,9 @@ from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.tokens import AccessToken
 
 from core.models import Event, User, Venue
+from tests.servers import running_server
 from ticketing.models import Order, SeatStatusChange, Ticket, Wallet, WalletTransaction
 from ticketing.services import layout, wallets
-from tests.servers import running_server
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -106,7 +106,6 @@ def test_200_buyers_racing_for_50_seats_never_oversell(tmp_path, backend):
         ]
         results = asyncio.run(_race(servers, event.pk, seat_ids, [t for _, t in buyers]))
 
-    statuses = [status for _, status, _ in results]
     assert not [r for r in results if r[1] >= 500], [r for r in results if r[1] >= 500][:3]
     purchases = [body for step, status, body in results if step == "purchase" and status == 201]
     assert purchases, "somebody must have bought something"

@@ -5,24 +5,16 @@ from __future__ import annotations
 import pytest
 
 from core.models import Event, Venue
+from tests.ticketing_helpers import LAYOUT, PRICE_A, PRICE_B, committed, hold, seat, seats
 from ticketing.models import Seat, Section, SectionPrice
-from tests.ticketing_fixtures import (  # noqa: F401 (fixtures)
-    LAYOUT,
-    PRICE_A,
-    PRICE_B,
-    backend,
-    committed,
-    fast_password_hashing,
-    hold,
-    sale,
-    seat,
-    seats,
-    venue,
-)
+
+pytest_plugins = ["tests.ticketing_fixtures"]
+pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 
 def test_staff_create_a_venue(staff_api):
-    response = staff_api.post("/api/venues/", {"name": "Arena", "address": "Main St"}, format="json")
+    body = {"name": "Arena", "address": "Main St"}
+    response = staff_api.post("/api/venues/", body, format="json")
     assert response.status_code == 201
     assert response.json()["sections"] == []
     assert Venue.objects.get(pk=response.json()["id"]).name == "Arena"
@@ -105,9 +97,9 @@ def test_changing_a_layout_keeps_existing_seat_ids(staff_api, venue):
 
 
 def test_changing_a_layout_refuses_to_remove_a_sold_seat(staff_api, user, sale):
+    from tests.ticketing_helpers import fund
     from ticketing.services.holds import hold_seats
     from ticketing.services.orders import purchase_hold
-    from tests.ticketing_fixtures import fund
 
     fund(user)
     sold = seat(sale, "B", "2", 6)
@@ -201,10 +193,10 @@ def test_seat_map_of_unknown_event_is_404(user_api, db):
 
 
 def test_ticket_holders_are_users_with_a_valid_ticket(user, other_user, make_user, sale):
+    from tests.ticketing_helpers import fund
     from ticketing.selectors import ticket_holders
     from ticketing.services.holds import hold_seats
     from ticketing.services.orders import cancel_ticket, purchase_hold
-    from tests.ticketing_fixtures import fund
 
     refunded = make_user()
     for buyer, labels in ((user, (1, 2)), (other_user, (3,)), (refunded, (4,))):

@@ -8,8 +8,11 @@ import pytest
 from django.db import IntegrityError
 from django.utils import timezone
 
+from tests.ticketing_helpers import fund
 from ticketing.models import IdempotencyKey, Wallet, WalletTransaction
-from tests.ticketing_fixtures import fast_password_hashing, fund  # noqa: F401 (fixtures)
+
+pytest_plugins = ["tests.ticketing_fixtures"]
+pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 
 def top_up(client, amount, key=None):
