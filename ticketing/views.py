@@ -22,7 +22,7 @@ from ticketing.services import holds, layout, orders, wallets
 
 
 def _event(pk: int) -> Event:
-    event = Event.objects.select_related("venue").filter(pk=pk).first()
+    event = Event.objects.select_related("venue", "sale").filter(pk=pk).first()
     if event is None:
         raise NotFound("No such event.", code="event_not_found")
     return event

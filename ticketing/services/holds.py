@@ -42,7 +42,10 @@ BEST_AVAILABLE_ATTEMPTS = 3
 def _sale_of(event: Event) -> EventSale:
     if event.venue_id is None:
         raise EventHasNoVenue()
-    sale = EventSale.objects.filter(event=event).first()
+    try:
+        sale = event.sale  # the views fetch it with the event (select_related)
+    except EventSale.DoesNotExist:
+        sale = None
     now = timezone.now()
     if sale is None:
         raise SaleClosed("Seats for this event are not on sale.")
@@ -79,8 +82,7 @@ def hold_seats(*, event: Event, user: User, seat_ids: list[int]) -> SeatHold:
     seat_ids = sorted(set(seat_ids))
     if len(seat_ids) > sale.max_seats_per_order:
         raise TooManySeats(f"At most {sale.max_seats_per_order} seats per order.")
-    _check_seats(event, seat_ids)
-    return _claim(event=event, user=user, seat_ids=seat_ids)
+    return _claim(event=event, user=user, seat_ids=seat_ids, check_seats=True)
 
 
 def hold_best_available(
@@ -109,7 +111,7 @@ def hold_best_available(
     raise AssertionError("unreachable")
 
 
-def _claim(*, event: Event, user: User, seat_ids: list[int]) -> SeatHold:
+def _claim(*, event: Event, user: User, seat_ids: list[int], check_seats: bool = False) -> SeatHold:
     backend = hold_backend()
     now = timezone.now()
     expires_at = now + timedelta(seconds=conf.get("TICKETING_HOLD_TTL_SECONDS"))
@@ -120,6 +122,10 @@ def _claim(*, event: Event, user: User, seat_ids: list[int]) -> SeatHold:
             event_id=event.id, seat_ids=seat_ids, token=token, expires_at=expires_at
         )
         try:
+            if check_seats:
+                # After the claim, so that under contention a refused buyer costs one
+                # script and no query; a bad request only holds its seats for this moment.
+                _check_seats(event, seat_ids)
             # The database is the arbiter of sold seats, whatever the backend says.
             sold = selectors.sold_seat_ids(event.id, seat_ids)
             if sold:
