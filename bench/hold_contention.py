@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import random
 import secrets
@@ -33,7 +34,6 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tombol
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/6")
 os.environ.setdefault("REDIS_PREFIX", "tombola-bench-ticketing")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
-os.environ["TICKETING_HOLD_BACKEND"] = "redis"
 SECRET_KEY = "bench-" + secrets.token_hex(16)
 
 
@@ -147,7 +147,15 @@ async def run_buyers(ports: list[int], event_id: int, seat_ids: list[int], token
     limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
 
+        # Gate buyers ourselves: httpcore's pool gets slow (quadratic) with
+        # thousands of queued requests, which would measure the client, not the server.
+        gate = asyncio.Semaphore(in_flight)
+
         async def buyer(i: int, token: str):
+            async with gate:
+                await one_buyer(i, token)
+
+        async def one_buyer(i: int, token: str):
             base = f"http://127.0.0.1:{ports[i % len(ports)]}"
             auth = {"Authorization": f"Bearer {token}"}
             for _ in range(3):
@@ -214,8 +222,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     # PostgreSQL allows 100 connections here and daphne opens one per in-flight request.
     parser.add_argument("--in-flight", type=int, default=60)
+    parser.add_argument("--backend", choices=["redis", "db"], default="redis",
+                        help="hold backend of the workers (the Lua baseline runs either way)")
     args = parser.parse_args()
 
+    os.environ["TICKETING_HOLD_BACKEND"] = args.backend
     ensure_database()
     manage("migrate", "--no-input", "-v", "0")
     manage("flush", "--no-input", "-v", "0")
@@ -223,6 +234,7 @@ def main() -> None:
     import django
 
     django.setup()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     from django.db import connection
     from django.db.models import Count, Sum
 
@@ -247,6 +259,7 @@ def main() -> None:
     http_rate = stats["hold_requests"] / stats["seconds"]
     lua_rate = direct_lua_baseline(seat_ids, stats["hold_requests"])
     result = {
+        "backend": args.backend,
         "buyers": args.buyers,
         "seats": args.seats,
         "daphne_workers": args.workers,

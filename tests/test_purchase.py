@@ -160,6 +160,19 @@ def test_a_hold_with_a_stale_fence_cannot_buy(user_api, user, sale):
     nothing_changed(user, 100_000)
 
 
+def test_a_hold_whose_seat_was_removed_from_the_layout_cannot_buy(user_api, user, sale):
+    from ticketing.models import Seat
+
+    fund(user)
+    gone = seat(sale, "B", "2", 6)
+    token = held_token(user_api, sale, [gone])
+    Seat.objects.filter(pk=gone).delete()
+    response = purchase(user_api, token)
+    assert response.status_code == 409
+    assert response.json()["seats"] == [gone]
+    nothing_changed(user, 100_000)
+
+
 def test_the_database_refuses_a_second_valid_ticket_for_a_seat(user, sale):
     from ticketing.services.holds import hold_seats
     from ticketing.services.orders import purchase_hold

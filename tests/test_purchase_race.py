@@ -69,7 +69,14 @@ async def _race(servers, event_id: int, seat_ids: list[int], tokens: list[str]) 
     limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
 
+        # Gate buyers here: httpcore's pool slows down with many queued requests.
+        gate = asyncio.Semaphore(IN_FLIGHT)
+
         async def buyer(i: int, token: str):
+            async with gate:
+                return await one_buyer(i, token)
+
+        async def one_buyer(i: int, token: str):
             base = servers[i % len(servers)].url("")
             auth = {"Authorization": f"Bearer {token}"}
             if i % 5 == 0:

@@ -108,6 +108,28 @@ def test_a_key_older_than_24_hours_runs_again(user_api, user):
     assert Wallet.objects.get(user=user).balance == 2_000
 
 
+def test_purging_removes_only_keys_past_retention(user_api):
+    from ticketing.idempotency import purge_expired_keys
+
+    top_up(user_api, 100, key="old")
+    top_up(user_api, 100, key="new")
+    IdempotencyKey.objects.filter(key="old").update(
+        created_at=timezone.now() - timedelta(hours=25)
+    )
+    assert purge_expired_keys() == 1
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
+
+
+def test_ticketing_registers_its_periodic_jobs_and_stream_kind():
+    from core.periodic import periodic_jobs
+    from core.streams import stream_kind
+
+    jobs = {job.name: job.every_seconds for job in periodic_jobs()}
+    assert jobs["ticketing.expire_holds"] == 1
+    assert "ticketing.purge_idempotency_keys" in jobs
+    assert stream_kind("seats") is not None
+
+
 def test_a_rejected_request_is_replayed_too(user_api, user):
     first = top_up(user_api, -5, key="k-5")
     second = top_up(user_api, -5, key="k-5")

@@ -108,6 +108,13 @@ def forget(row: IdempotencyKey) -> None:
     IdempotencyKey.objects.filter(pk=row.pk).delete()
 
 
+def purge_expired_keys() -> int:
+    """Delete keys past their retention (the scheduler runs this hourly)."""
+    cutoff = timezone.now() - timedelta(hours=conf.get("TICKETING_IDEMPOTENCY_HOURS"))
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lte=cutoff).delete()
+    return deleted
+
+
 def idempotent(view_method):
     """Decorate an APIView handler (post/put/patch) to honour the Idempotency-Key header."""
 

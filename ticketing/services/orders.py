@@ -61,6 +61,10 @@ def purchase_hold(*, token: str, user: User) -> Order:
             raise HoldExpired()
         prices = selectors.section_prices(hold.event_id)
         seats = list(Seat.objects.filter(pk__in=hold.seat_ids).select_related("row"))
+        if len(seats) != len(hold.seat_ids):
+            # A layout change removed a seat while it was held.
+            gone = sorted(set(hold.seat_ids) - {s.id for s in seats})
+            raise HoldLost(extra={"seats": gone})
         unpriced = [s.id for s in seats if s.row.section_id not in prices]
         if unpriced:
             raise SeatsNotForSale(unpriced)
