@@ -7,12 +7,16 @@ from rest_framework import status
 from core.errors import Conflict, DomainError, NotFound, ServiceUnavailable
 
 
-class SeatsUnavailable(Conflict):
-    code = "seats_unavailable"
-    detail = "Some of the requested seats are not free."
+class ListsSeats:
+    """Mixin: the error body names the seats concerned, as {"seats": [ids]}."""
 
     def __init__(self, seat_ids: list[int], detail: str | None = None) -> None:
         super().__init__(detail, extra={"seats": sorted(seat_ids)})
+
+
+class SeatsUnavailable(ListsSeats, Conflict):
+    code = "seats_unavailable"
+    detail = "Some of the requested seats are not free."
 
 
 class NotEnoughAdjacentSeats(Conflict):
@@ -20,20 +24,14 @@ class NotEnoughAdjacentSeats(Conflict):
     detail = "No row has that many free seats side by side."
 
 
-class UnknownSeats(DomainError):
+class UnknownSeats(ListsSeats, DomainError):
     code = "unknown_seats"
     detail = "Some seats do not exist at this event's venue."
 
-    def __init__(self, seat_ids: list[int]) -> None:
-        super().__init__(extra={"seats": sorted(seat_ids)})
 
-
-class SeatsNotForSale(Conflict):
+class SeatsNotForSale(ListsSeats, Conflict):
     code = "seats_not_for_sale"
     detail = "Some seats are blocked or have no price for this event."
-
-    def __init__(self, seat_ids: list[int]) -> None:
-        super().__init__(extra={"seats": sorted(seat_ids)})
 
 
 class TooManySeats(DomainError):
@@ -62,7 +60,7 @@ class HoldAlreadyPurchased(Conflict):
     detail = "This hold has already been turned into an order."
 
 
-class HoldLost(Conflict):
+class HoldLost(ListsSeats, Conflict):
     code = "hold_lost"
     detail = "The hold no longer owns all its seats; nothing was charged."
 
@@ -93,12 +91,9 @@ class TicketNotRefundable(Conflict):
     detail = "This ticket can no longer be cancelled."
 
 
-class LayoutRemovesSoldSeat(Conflict):
+class LayoutRemovesSoldSeat(ListsSeats, Conflict):
     code = "layout_removes_sold_seat"
     detail = "The new layout would remove seats that have tickets."
-
-    def __init__(self, seat_ids: list[int]) -> None:
-        super().__init__(extra={"seats": sorted(seat_ids)})
 
 
 class EventHasNoVenue(Conflict):

@@ -185,7 +185,7 @@ def extend_hold(*, token: str, user: User) -> SeatHold:
         raise HoldLifetimeExceeded()
     lost = hold_backend().extend(hold, expires_at=new_expiry)
     if lost:
-        raise HoldLost(extra={"seats": lost})
+        raise HoldLost(lost)
     hold.expires_at = new_expiry
     hold.save(update_fields=["expires_at"])
     return hold

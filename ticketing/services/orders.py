@@ -64,7 +64,7 @@ def purchase_hold(*, token: str, user: User) -> Order:
         if len(seats) != len(hold.seat_ids):
             # A layout change removed a seat while it was held.
             gone = sorted(set(hold.seat_ids) - {s.id for s in seats})
-            raise HoldLost(extra={"seats": gone})
+            raise HoldLost(gone)
         unpriced = [s.id for s in seats if s.row.section_id not in prices]
         if unpriced:
             raise SeatsNotForSale(unpriced)
@@ -75,11 +75,11 @@ def purchase_hold(*, token: str, user: User) -> Order:
             raise InsufficientFunds(extra={"balance": wallet.balance, "total": total})
         lost = backend.lost_seats(hold)
         if lost:
-            raise HoldLost(extra={"seats": lost})
+            raise HoldLost(lost)
         purchase_verified.send(sender=SeatHold, hold=hold)
         stale = _advance_fences(hold)
         if stale:
-            raise HoldLost(extra={"seats": stale})
+            raise HoldLost(stale)
 
         order = Order.objects.create(
             user=user, event_id=hold.event_id, total=total, hold_token=token
