@@ -58,6 +58,15 @@ def test_ledger_shows_only_my_movements(user_api, other_user):
     assert user_api.get("/api/wallet/").json()["balance"] == 0
 
 
+def test_every_wallet_movement_is_audited(user_api, user):
+    from core.models import AuditEntry
+
+    top_up(user_api, 700)
+    entry = AuditEntry.objects.get(action="wallet.top_up")
+    assert entry.actor_id == user.pk
+    assert (entry.data["amount"], entry.data["balance_after"]) == (700, 700)
+
+
 def test_the_database_refuses_a_negative_balance(user):
     fund(user, 100)
     with pytest.raises(IntegrityError):

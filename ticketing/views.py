@@ -7,12 +7,12 @@ from rest_framework import status
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from core.errors import NotFound
 from core.models import Event, Venue
 from core.pagination import Pagination
+from core.throttles import ScopedThrottle
 from ticketing import selectors
 from ticketing import serializers as s
 from ticketing.errors import HoldNotFound
@@ -164,7 +164,7 @@ class SeatHistoryView(PaginatedListView):
 
 
 class EventHoldsView(APIView):
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedThrottle]
     throttle_scope = "seat_holds"
 
     def post(self, request: Request, pk: int) -> Response:

@@ -100,7 +100,7 @@ def purchase_hold(*, token: str, user: User) -> Order:
             raise SeatAlreadySold() from None
         move_money(
             wallet=wallet, amount=-total, kind=WalletTransaction.Kind.PURCHASE,
-            reference=f"order:{order.pk}",
+            reference=f"order:{order.pk}", actor=user,
         )
         hold.status = SeatHold.Status.PURCHASED
         hold.save(update_fields=["status"])
@@ -154,7 +154,7 @@ def cancel_ticket(*, ticket_id: int, user: User, as_staff: bool = False) -> Tick
         wallet = locked_wallet(ticket.user_id)
         move_money(
             wallet=wallet, amount=ticket.price, kind=WalletTransaction.Kind.REFUND,
-            reference=f"ticket:{ticket.pk}",
+            reference=f"ticket:{ticket.pk}", actor=user,
         )
         ticket.status = Ticket.Status.CANCELLED
         ticket.cancelled_at = timezone.now()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from core import audit
 from core.errors import DomainError
 from core.models import User
 from ticketing import conf
@@ -28,18 +29,28 @@ def locked_wallet(user_id: int) -> Wallet:
 
 
 def move_money(
-    *, wallet: Wallet, amount: int, kind: str, reference: str
+    *, wallet: Wallet, amount: int, kind: str, reference: str, actor: User | None
 ) -> WalletTransaction:
-    """Apply a signed amount to a locked wallet and write its ledger row.
+    """Apply a signed amount to a locked wallet; write its ledger row and audit entry.
 
     The balance moves with F() and the check constraint refuses a negative
-    balance; callers check funds first to answer with a clear error.
+    balance; callers check funds first to answer with a clear error. The audit
+    entry (core.audit, hash-chained later by the sealer) is written in the same
+    transaction, so it exists exactly when the movement does.
     """
     Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + amount)
     wallet.balance += amount
-    return WalletTransaction.objects.create(
+    entry = WalletTransaction.objects.create(
         wallet=wallet, kind=kind, amount=amount, balance_after=wallet.balance, reference=reference
     )
+    audit.record(
+        action=f"wallet.{kind}",
+        obj=wallet,
+        actor=actor,
+        data={"amount": amount, "balance_after": wallet.balance, "reference": reference,
+              "transaction": entry.pk},
+    )
+    return entry
 
 
 @transaction.atomic
@@ -52,5 +63,6 @@ def top_up_wallet(*, user: User, amount: int, reference: str = "") -> WalletTran
         )
     wallet = locked_wallet(user.pk)
     return move_money(
-        wallet=wallet, amount=amount, kind=WalletTransaction.Kind.TOP_UP, reference=reference
+        wallet=wallet, amount=amount, kind=WalletTransaction.Kind.TOP_UP, reference=reference,
+        actor=user,
     )
