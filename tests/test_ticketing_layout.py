@@ -205,3 +205,15 @@ def test_ticket_holders_are_users_with_a_valid_ticket(user, other_user, make_use
         purchase_hold(token=held.token, user=buyer)
     cancel_ticket(ticket_id=refunded.tickets.get().pk, user=refunded)
     assert list(ticket_holders(sale).order_by("pk")) == [user, other_user]
+
+
+def test_seat_map_costs_the_same_queries_for_more_seats(user_api, staff_api, sale,
+                                                        django_assert_max_num_queries):
+    # Auth, event, seats, prices, sold seats, held seats (database backend).
+    with django_assert_max_num_queries(6):
+        assert len(user_api.get(f"/api/events/{sale.pk}/seats/").json()["seats"]) == 42
+    bigger = [{**LAYOUT[0], "rows": [{"label": str(r), "seats": 40} for r in range(1, 11)]},
+              LAYOUT[1]]
+    staff_api.post(f"/api/venues/{sale.venue_id}/layout/", {"sections": bigger}, format="json")
+    with django_assert_max_num_queries(6):
+        assert len(user_api.get(f"/api/events/{sale.pk}/seats/").json()["seats"]) == 412
