@@ -177,6 +177,8 @@ REST_FRAMEWORK = {
         "waitlist_join": os.environ.get("THROTTLE_WAITLIST_JOIN", "20/min"),
         "phone_lookup": os.environ.get("THROTTLE_PHONE_LOOKUP", "20/min"),
         "seat_holds": os.environ.get("THROTTLE_SEAT_HOLDS", "120/min"),
+        "checkin": os.environ.get("THROTTLE_CHECKIN", "30/min"),
+        "draw_participate": os.environ.get("THROTTLE_DRAW_PARTICIPATE", "60/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # How many reverse proxies put themselves in X-Forwarded-For. 0 means the
@@ -260,8 +262,14 @@ if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"
 
+# The scheduler loop (live/scheduler.py): how often it wakes, how far ahead it
+# publishes countdown ticks, and the check-in code's rotation window.
+SCHEDULER_TICK_SECONDS = float(os.environ.get("SCHEDULER_TICK_SECONDS", "1"))
+SCHEDULER_COUNTDOWN_HORIZON_SECONDS = env_int("SCHEDULER_COUNTDOWN_HORIZON_SECONDS", 3600)
+CHECKIN_CODE_WINDOW_SECONDS = env_int("CHECKIN_CODE_WINDOW_SECONDS", 30)
+
 # Dotted path of the scheduler's blocking loop (live owns it; core must not import live).
-SCHEDULER_LOOP = os.environ.get("SCHEDULER_LOOP", "")
+SCHEDULER_LOOP = os.environ.get("SCHEDULER_LOOP", "live.scheduler.run")
 
 # Outbound webhooks (core/webhooks.py).
 WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "5"))

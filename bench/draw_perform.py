@@ -1,0 +1,138 @@
+"""Perform a raffle over 1,000,000 entries and print the time and peak memory.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/tombola_bench_live \
+        .venv/bin/python bench/draw_perform.py [--entries 1000000] [--runs 3]
+
+Creates the database if needed and migrates it. Users and entries are filled in
+SQL (generate_series), so filling takes seconds; the users are kept between runs.
+The figure is the wall time of live.services.draw_perform (close entries: digest
+in SQL; pick winners: HMAC picks, rows fetched by position) and its peak Python
+memory (tracemalloc), plus the process RSS before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/tombola_bench_live"
+os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def fill_users(n: int) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM core_user WHERE email LIKE 'bench-%%'")
+        have = cursor.fetchone()[0]
+        if have >= n:
+            return
+        cursor.execute(
+            """
+            INSERT INTO core_user (password, is_superuser, email, first_name, last_name,
+                patronymic, address, referral_code, referral_count, is_staff, is_active,
+                date_joined)
+            SELECT '!', false, 'bench-' || g || '@example.com', '', '', '', '',
+                   'BN' || lpad(g::text, 12, '0'), 0, false, true, now()
+            FROM generate_series(%s, %s) AS g
+            """,
+            [have + 1, n],
+        )
+
+
+def fill_entries(draw, n: int) -> None:
+    from django.db import connection
+
+    from live.models import Draw, Entry
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {Entry._meta.db_table}
+                (draw_id, user_id, ballot_no, numbers, position, created_at)
+            SELECT %s, id, 1, '', row_number() OVER (ORDER BY id), now() FROM (
+                SELECT id FROM core_user WHERE email LIKE 'bench-%%' ORDER BY id LIMIT %s) u
+            """,  # noqa: S608 - our table name
+            [draw.pk, n],
+        )
+    Draw.objects.filter(pk=draw.pk).update(entries_count=n)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Entry._meta.db_table}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--prizes", type=int, default=10, help="prize units to draw")
+    args = parser.parse_args()
+
+    url = os.environ["DATABASE_URL"]
+    if url.startswith("postgres"):
+        ensure_database(url)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from live import services
+    from live.models import Entry, Winner
+    from live.testing import make_draw, make_event
+
+    call_command("migrate", verbosity=0)
+    started = time.perf_counter()
+    fill_users(args.entries)
+    print(f"users ready in {time.perf_counter() - started:.1f} s")
+    prizes = [{"name": f"Prize {i}", "rank": i, "quantity": 1} for i in range(1, args.prizes + 1)]
+    event = make_event(title="Benchmark")
+    for run in range(1, args.runs + 1):
+        draw = make_draw(event, prizes=prizes, title=f"Bench {run}")
+        started = time.perf_counter()
+        fill_entries(draw, args.entries)
+        fill_s = time.perf_counter() - started
+        rss_before = rss_mib()
+        tracemalloc.start()
+        started = time.perf_counter()
+        services.draw_perform(draw=draw, actor="bench")
+        perform_s = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print(
+            f"run {run}: {args.entries:,} entries filled in {fill_s:.1f} s; "
+            f"perform {perform_s:.3f} s; peak Python memory {peak / 2**20:.2f} MiB; "
+            f"RSS {rss_before:.0f} -> {rss_mib():.0f} MiB; "
+            f"winners {draw.winners.count()}"
+        )
+        # Keep the table at one draw's size between runs (raw delete: no Python loop).
+        Winner.objects.filter(draw=draw).delete()
+        Entry.objects.filter(draw=draw)._raw_delete(using="default")
+
+
+if __name__ == "__main__":
+    main()

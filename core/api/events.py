@@ -1,0 +1,103 @@
+"""Events: public catalog reads, staff writes.
+
+GET  /api/events/             published/live/ended (staff: all); ?upcoming=1 ?live=1
+                              ?from_date=YYYY-MM-DD ?to_date=YYYY-MM-DD ?status=
+GET  /api/events/{id}/
+POST /api/events/             staff
+PATCH /api/events/{id}/       staff
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from rest_framework import permissions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.models import Event, Venue
+from core.pagination import Pagination
+from core.selectors.events import event_get, event_list
+from core.services.events import event_create, event_update
+
+
+class StaffWrites(permissions.BasePermission):
+    """Anyone may read; only staff may write (401 anonymous, 403 others)."""
+
+    def has_permission(self, request, view) -> bool:
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+
+
+class EventOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Event
+        fields = ["id", "title", "description", "starts_at", "ends_at", "status", "venue",
+                  "time_zone", "checkin_code_required", "created_at", "updated_at"]
+
+
+class EventInput(serializers.Serializer):
+    title = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    status = serializers.ChoiceField(choices=Event.Status.choices, default=Event.Status.DRAFT)
+    venue = serializers.PrimaryKeyRelatedField(queryset=Venue.objects.all(), required=False,
+                                               allow_null=True, default=None)
+    time_zone = serializers.CharField(max_length=64, default="UTC")
+    checkin_code_required = serializers.BooleanField(default=False)
+
+    def validate_time_zone(self, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise serializers.ValidationError("Unknown time zone (use an IANA name).") from None
+        return value
+
+    def validate(self, attrs):
+        starts = attrs.get("starts_at", getattr(self.instance, "starts_at", None))
+        ends = attrs.get("ends_at", getattr(self.instance, "ends_at", None))
+        if starts and ends and ends < starts:
+            raise serializers.ValidationError({"ends_at": ["Must not be before starts_at."]})
+        return attrs
+
+
+class EventFilters(serializers.Serializer):
+    upcoming = serializers.BooleanField(required=False, default=False)
+    live = serializers.BooleanField(required=False, default=False)
+    from_date = serializers.DateField(required=False)
+    to_date = serializers.DateField(required=False)
+    status = serializers.ChoiceField(choices=Event.Status.choices, required=False)
+
+
+class EventListView(APIView):
+    permission_classes = [StaffWrites]
+
+    def get(self, request):
+        filters = EventFilters(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        events = event_list(user=request.user, **filters.validated_data)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(events, request, view=self)
+        return paginator.get_paginated_response(EventOutput(page, many=True).data)
+
+    def post(self, request):
+        data = EventInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        event = event_create(**data.validated_data)
+        return Response(EventOutput(event).data, status=status.HTTP_201_CREATED)
+
+
+class EventDetailView(APIView):
+    permission_classes = [StaffWrites]
+
+    def get(self, request, pk: int):
+        return Response(EventOutput(event_get(event_id=pk, user=request.user)).data)
+
+    def patch(self, request, pk: int):
+        event = event_get(event_id=pk, user=request.user)
+        data = EventInput(instance=event, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        event = event_update(event=event, fields=data.validated_data)
+        return Response(EventOutput(event).data)

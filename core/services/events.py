@@ -1,0 +1,51 @@
+"""Event catalog writes (staff): create and edit events.
+
+Each change is published as ``event.updated`` on ``event:<id>`` after commit
+(data: ``{"event": EVENT}``, the same dict the event stream's snapshot carries).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from core.models import Event
+from core.streams import publish_on_commit
+
+EDITABLE_FIELDS = (
+    "title", "description", "starts_at", "ends_at", "status", "venue", "time_zone",
+    "checkin_code_required",
+)
+
+
+def event_payload(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.pk, "title": event.title, "description": event.description,
+        "starts_at": event.starts_at, "ends_at": event.ends_at, "status": event.status,
+        "venue_id": event.venue_id, "time_zone": event.time_zone,
+        "checkin_code_required": event.checkin_code_required,
+    }
+
+
+@transaction.atomic
+def event_create(**fields: Any) -> Event:
+    """Create an event from validated fields (see EDITABLE_FIELDS)."""
+    event = Event(**{k: v for k, v in fields.items() if k in EDITABLE_FIELDS})
+    event.full_clean()
+    event.save()
+    return event
+
+
+@transaction.atomic
+def event_update(*, event: Event, fields: dict[str, Any]) -> Event:
+    """Apply validated changes under a row lock; publishes event.updated."""
+    locked = Event.objects.select_for_update().get(pk=event.pk)
+    changed = [k for k, v in fields.items() if k in EDITABLE_FIELDS and getattr(locked, k) != v]
+    for name in changed:
+        setattr(locked, name, fields[name])
+    if changed:
+        locked.full_clean()
+        locked.save()
+        publish_on_commit(f"event:{locked.pk}", "event.updated", {"event": event_payload(locked)})
+    return locked

@@ -1,0 +1,188 @@
+"""The scheduler loop: due draws, countdown ticks, recurring draws, check-in codes,
+and every job in core.periodic.
+
+    python manage.py run_scheduler          # until SIGTERM/SIGINT
+    python manage.py run_scheduler --once   # one tick (tests)
+
+Several schedulers may run against one PostgreSQL database: due draws are taken
+with ``select_for_update(skip_locked=True)`` and performed by the service that
+re-checks the status under the lock, so each is performed exactly once.
+Countdown ticks and check-in codes are deduplicated across processes with
+``cache.add`` (atomic SET NX on Redis; the in-process cache on embedded
+defaults, where only one scheduler runs, inside the server).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+import socket
+import threading
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+
+from core.models import Event
+from core.periodic import periodic_jobs
+from live import checkin, services
+from live.models import Draw
+from live.streams import publish_draw
+
+logger = logging.getLogger(__name__)
+
+
+def actor() -> str:
+    return f"scheduler:{socket.gethostname()}:{os.getpid()}"
+
+
+def close_due_entries(now=None) -> int:
+    """Close open draws whose entries_close_at has passed (performing comes later)."""
+    now = now or timezone.now()
+    due = Draw.objects.filter(status=Draw.Status.OPEN, entries_close_at__lte=now)
+    closed = 0
+    while due.exists():  # cheap check first: on SQLite every atomic block takes the write lock
+        with transaction.atomic():
+            draw = (due.select_for_update(skip_locked=True)
+                    .order_by("entries_close_at", "id").first())
+            if draw is None:
+                return closed
+            services.draw_close_entries(draw=draw)
+            closed += 1
+    return closed
+
+
+def perform_due_draws(now=None) -> list[int]:
+    """Perform every due draw once; returns the ids this process performed."""
+    now = now or timezone.now()
+    performed: list[int] = []
+    skipped: set[int] = set()
+    due = (Draw.objects.filter(status__in=[Draw.Status.OPEN, Draw.Status.CLOSED],
+                               scheduled_at__lte=now).exclude(kind=Draw.Kind.EXTERNAL))
+    while due.exclude(pk__in=skipped).exists():
+        with transaction.atomic():
+            draw = (due.exclude(pk__in=skipped).select_for_update(skip_locked=True)
+                    .order_by("scheduled_at", "id").first())
+            if draw is None:  # the rest are being performed by another scheduler
+                return performed
+            try:
+                with transaction.atomic():
+                    services.draw_perform(draw=draw, actor=actor())
+                performed.append(draw.pk)
+            except Exception:  # one broken draw must not stop the others
+                logger.exception("performing draw %s failed", draw.pk)
+                skipped.add(draw.pk)
+    return performed
+
+
+def tick_due(seconds_left: int) -> bool:
+    return seconds_left <= 60 or seconds_left % 10 == 0
+
+
+def publish_countdowns(now=None) -> int:
+    """draw.countdown every second in the last 60 s and every 10 s before (within the horizon)."""
+    now = now or timezone.now()
+    horizon = now + timedelta(seconds=settings.SCHEDULER_COUNTDOWN_HORIZON_SECONDS)
+    sent = 0
+    draws = Draw.objects.filter(status__in=[Draw.Status.OPEN, Draw.Status.CLOSED],
+                                scheduled_at__gt=now, scheduled_at__lte=horizon)
+    for draw in draws.only("id", "event_id", "scheduled_at"):
+        seconds_left = math.ceil((draw.scheduled_at - now).total_seconds())
+        if not tick_due(seconds_left):
+            continue
+        key = f"live:countdown:{draw.pk}:{draw.scheduled_at.timestamp()}:{seconds_left}"
+        if not cache.add(key, 1, timeout=120):
+            continue  # another scheduler sent this tick
+        # No transaction: outside one, publish_on_commit publishes at once.
+        publish_draw(draw, "draw.countdown", {
+            "scheduled_at": draw.scheduled_at, "server_time": now, "seconds_left": seconds_left,
+        })
+        sent += 1
+    return sent
+
+
+def create_recurring_draws() -> int:
+    made = 0
+    due = (Draw.objects.filter(status=Draw.Status.PERFORMED, recurrence=Draw.Recurrence.DAILY,
+                               next_occurrence__isnull=True)
+           .select_related("event").prefetch_related("prizes"))
+    for draw in due:
+        if services.draw_create_next_occurrence(draw=draw) is not None:
+            made += 1
+    return made
+
+
+def publish_checkin_codes(now=None) -> int:
+    """checkin.code on screen:<event_id> once per window for events that require codes."""
+    window = checkin.current_window(now)
+    sent = 0
+    events = Event.objects.filter(checkin_code_required=True,
+                                  status__in=[Event.Status.PUBLISHED, Event.Status.LIVE])
+    for event in events.only("id", "checkin_secret"):
+        if cache.add(f"live:checkin-code:{event.pk}:{window}", 1,
+                     timeout=checkin.window_seconds() * 4):
+            services.publish_checkin_code(event=event)
+            sent += 1
+    return sent
+
+
+class Scheduler:
+    """One loop; `tick()` does one round of everything."""
+
+    def __init__(self) -> None:
+        self.stop_event = threading.Event()
+        self._last_run: dict[str, float] = {}
+
+    def run_periodic(self) -> None:
+        clock = time.monotonic()
+        for job in periodic_jobs():
+            if clock - self._last_run.get(job.name, -math.inf) < job.every_seconds:
+                continue
+            self._last_run[job.name] = clock
+            try:
+                job.func()
+            except Exception:
+                logger.exception("periodic job %s failed", job.name)
+
+    def tick(self) -> None:
+        close_old_connections()
+        steps = (close_due_entries, perform_due_draws, create_recurring_draws,
+                 publish_countdowns, publish_checkin_codes, self.run_periodic)
+        for step in steps:
+            try:
+                step()
+            except Exception:  # the loop must survive a bad tick (database restart, ...)
+                logger.exception("scheduler step %s failed", step.__name__)
+
+    def run(self, *, once: bool = False) -> None:
+        interval = settings.SCHEDULER_TICK_SECONDS
+        while not self.stop_event.is_set():
+            self.tick()
+            if once:
+                break
+            # Wake just after the next whole second, so countdown ticks land on seconds.
+            delay = interval - (time.time() % interval) + 0.01
+            self.stop_event.wait(delay)
+        close_old_connections()
+
+    def stop(self, *_args) -> None:
+        self.stop_event.set()
+
+
+def run(*, once: bool = False, on_ready=None) -> None:
+    """Entry point for settings.SCHEDULER_LOOP. Stops cleanly on SIGTERM/SIGINT when it
+    runs on the main thread (the in-process server thread is a daemon instead)."""
+    scheduler = Scheduler()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, scheduler.stop)
+        signal.signal(signal.SIGINT, scheduler.stop)
+    logger.info("scheduler started (%s)", actor())
+    if on_ready is not None:
+        on_ready()
+    scheduler.run(once=once)
+    logger.info("scheduler stopped")

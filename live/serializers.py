@@ -1,0 +1,140 @@
+"""Input validation for live endpoints (output is live/streams.py's state dicts)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from live.models import Draw, Entry
+
+MAX_LOTTERY_NUMBER = 99
+MAX_BALLOT_SIZE = 20
+
+
+class CheckinInput(serializers.Serializer):
+    nonce = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    code = serializers.CharField(max_length=16, required=False, allow_blank=True, allow_null=True,
+                                 default=None)
+
+
+class ScreenKeyInput(serializers.Serializer):
+    label = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+
+class PrizeInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    quantity = serializers.IntegerField(min_value=1, max_value=10_000, default=1)
+    rank = serializers.IntegerField(min_value=1, max_value=1000)
+    matches = serializers.IntegerField(min_value=0, max_value=MAX_BALLOT_SIZE, required=False,
+                                       allow_null=True, default=None)
+
+
+class DrawInput(serializers.Serializer):
+    title = serializers.CharField(max_length=200)
+    kind = serializers.ChoiceField(choices=Draw.Kind.choices, default=Draw.Kind.RAFFLE)
+    eligibility = serializers.ChoiceField(choices=Draw.Eligibility.choices,
+                                          default=Draw.Eligibility.REGISTERED)
+    requires_verified_phone = serializers.BooleanField(default=False)
+    entries_close_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    scheduled_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    claim_window_minutes = serializers.IntegerField(min_value=1, max_value=60 * 24 * 30,
+                                                    default=60)
+    numbers_count = serializers.IntegerField(min_value=1, max_value=MAX_BALLOT_SIZE,
+                                             required=False, allow_null=True, default=None)
+    numbers_max = serializers.IntegerField(min_value=1, max_value=MAX_LOTTERY_NUMBER,
+                                           required=False, allow_null=True, default=None)
+    max_ballots = serializers.IntegerField(min_value=1, max_value=100, default=1)
+    lottery_mode = serializers.ChoiceField(choices=Draw.LotteryMode.choices,
+                                           default=Draw.LotteryMode.TIERS)
+    recurrence = serializers.ChoiceField(choices=Draw.Recurrence.choices,
+                                         default=Draw.Recurrence.NONE)
+    recurrence_time = serializers.TimeField(required=False, allow_null=True, default=None)
+    prizes = PrizeInput(many=True, allow_empty=False)
+
+    def _value(self, attrs, name):
+        if name in attrs:
+            return attrs[name]
+        if self.instance is not None:
+            if name == "prizes":
+                return [{"rank": p.rank, "matches": p.matches} for p in self.instance.prizes.all()]
+            return getattr(self.instance, name)
+        return None
+
+    def validate(self, attrs):
+        errors: dict[str, list[str]] = {}
+        kind = self._value(attrs, "kind")
+        prizes = self._value(attrs, "prizes") or []
+        ranks = [p["rank"] for p in prizes]
+        if len(ranks) != len(set(ranks)):
+            errors["prizes"] = ["Each prize needs its own rank."]
+        if kind == Draw.Kind.LOTTERY:
+            k, n = self._value(attrs, "numbers_count"), self._value(attrs, "numbers_max")
+            if k is None or n is None:
+                errors["numbers_count"] = ["A lottery needs numbers_count and numbers_max."]
+            elif k > n:
+                errors["numbers_count"] = ["Must not exceed numbers_max."]
+            elif any(p.get("matches") is not None and p["matches"] > k for p in prizes):
+                errors["prizes"] = ["A tier cannot need more matches than numbers on a ballot."]
+        elif any(p.get("matches") is not None for p in prizes):
+            errors["prizes"] = ["Only lottery prizes have `matches` tiers."]
+        close_at, scheduled = (self._value(attrs, "entries_close_at"),
+                               self._value(attrs, "scheduled_at"))
+        if close_at and scheduled and close_at > scheduled:
+            errors["entries_close_at"] = ["Entries must close no later than the draw."]
+        if (self._value(attrs, "recurrence") == Draw.Recurrence.DAILY
+                and self._value(attrs, "recurrence_time") is None):
+            errors["recurrence_time"] = ["A daily draw needs its local time of day."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class PerformInput(serializers.Serializer):
+    winners = serializers.ListField(child=serializers.DictField(), required=False,
+                                    allow_null=True, default=None)
+
+
+class ParticipateInput(serializers.Serializer):
+    # Ballot content is checked by the service (its own error code, invalid_ballot).
+    numbers = serializers.JSONField(required=False, default=None)
+
+
+class BallotInput(ParticipateInput):
+    draw = serializers.IntegerField(min_value=1)
+
+
+class DateRange(serializers.Serializer):
+    from_date = serializers.DateField(required=False)
+    to_date = serializers.DateField(required=False)
+
+    def validate(self, attrs):
+        start, end = attrs.get("from_date"), attrs.get("to_date")
+        if start and end and start > end:
+            raise serializers.ValidationError({"to_date": ["Must not be before from_date."]})
+        return attrs
+
+
+class BallotOutput(serializers.ModelSerializer):
+    numbers = serializers.SerializerMethodField()
+    draw_title = serializers.CharField(source="draw.title")
+    event = serializers.IntegerField(source="draw.event_id")
+    draw_status = serializers.CharField(source="draw.status")
+    winning_numbers = serializers.JSONField(source="draw.winning_numbers")
+    matches = serializers.SerializerMethodField()
+    prize = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Entry
+        fields = ["id", "draw", "draw_title", "event", "draw_status", "ballot_no", "numbers",
+                  "winning_numbers", "matches", "prize", "created_at"]
+
+    def get_numbers(self, entry) -> list[int]:
+        return entry.number_list
+
+    def get_matches(self, entry) -> int | None:
+        if not entry.draw.winning_numbers:
+            return None
+        return len(set(entry.number_list) & set(entry.draw.winning_numbers))
+
+    def get_prize(self, entry) -> str | None:
+        win = getattr(entry, "win", None)
+        return win.prize.name if win is not None and win.forfeited_at is None else None

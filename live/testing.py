@@ -1,0 +1,56 @@
+"""Small factories for tests and benchmarks (no pytest import here)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from core.models import Event
+from live import services
+from live.models import Draw
+
+_DEFAULT_PRIZES = [{"name": "Bicycle", "quantity": 1, "rank": 1}]
+
+
+def make_event(**fields: Any) -> Event:
+    fields.setdefault("title", "Summer fair")
+    fields.setdefault("starts_at", timezone.now() + timedelta(days=1))
+    fields.setdefault("status", Event.Status.PUBLISHED)
+    return Event.objects.create(**fields)
+
+
+def make_draw(event: Event | None = None, *, prizes: list[dict] | None = None,
+              **fields: Any) -> Draw:
+    """A draw through the service (so it has a committed seed), default a 1-prize raffle."""
+    fields.setdefault("title", "Grand raffle")
+    if fields.get("kind") == Draw.Kind.LOTTERY:
+        fields.setdefault("numbers_count", 3)
+        fields.setdefault("numbers_max", 10)
+    return services.draw_create(event=event or make_event(), prizes=prizes or _DEFAULT_PRIZES,
+                                **fields)
+
+
+def draw_url(draw: Draw, action: str = "") -> str:
+    base = f"/api/events/{draw.event_id}/draws/{draw.pk}/"
+    return base + (f"{action}/" if action else "")
+
+
+def make_entrants(draw: Draw, n: int, *, prefix: str = "entrant") -> list:
+    """n users (bulk, no password hashing) each with one entry in `draw`."""
+    from django.db.models import F
+
+    from core.models import User
+    from live.models import Entry
+
+    tag = f"{prefix}{draw.pk}"
+    users = User.objects.bulk_create(
+        [User(email=f"{tag}-{i}@example.com", password="!") for i in range(n)])
+    if users and users[0].pk is None:
+        users = list(User.objects.filter(email__startswith=f"{tag}-").order_by("id"))
+    start = Draw.objects.get(pk=draw.pk).entries_count
+    Entry.objects.bulk_create(
+        [Entry(draw=draw, user=u, position=start + i) for i, u in enumerate(users, 1)])
+    Draw.objects.filter(pk=draw.pk).update(entries_count=F("entries_count") + n)
+    return users

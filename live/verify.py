@@ -1,0 +1,103 @@
+"""Standalone verifier: recompute a draw's winners from its proof alone.
+
+    python -m live.verify proof.json      # exit 0 and "OK ..." or exit 1 and the reason
+
+The proof is what ``GET /api/events/{id}/draws/{draw_id}/proof/`` answers. No
+database, no Django: only live/fairness.py.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from live.fairness import ALGORITHM, commitment, digest_lines, pick_indices, winning_numbers
+
+
+class ProofMismatch(Exception):
+    pass
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ProofMismatch(message)
+
+
+def _parse(line: str) -> tuple[int, str]:
+    entry_id, _, numbers = line.partition(":")
+    return int(entry_id), numbers
+
+
+def verify_proof(proof: dict[str, Any]) -> str:
+    """Return a one-line summary, or raise ProofMismatch saying what does not add up."""
+    _check(proof.get("algorithm") == ALGORITHM, f"unknown algorithm {proof.get('algorithm')!r}")
+    seed = proof.get("seed")
+    _check(bool(seed), "the seed is not revealed yet (draw not performed)")
+    _check(commitment(seed) == proof["seed_commitment"], "seed does not match its commitment")
+    lines = proof["entries"]
+    digest, count = digest_lines(lines)
+    _check(count == proof["entries_count"], "entry count does not match")
+    _check(digest == proof["entries_digest"], "entry list does not match its digest")
+    entries = [_parse(line) for line in lines]
+    winners = proof["winners"]
+    lottery = proof.get("lottery")
+
+    if proof["kind"] == "raffle":
+        picked = sorted((w for w in winners if w.get("pick") is not None), key=lambda w: w["pick"])
+        _check([w["pick"] for w in picked] == list(range(len(picked))), "pick sequence has gaps")
+        indices = pick_indices(seed, digest, count, len(picked))
+        expected = [entries[i][0] for i in indices]
+        _check(expected == [w["entry_id"] for w in picked], "winners do not follow from seed")
+        first_round = [w for w in picked if w.get("round", 0) == 0]
+        slots = [p["id"] for p in sorted(proof["prizes"], key=lambda p: p["rank"])
+                 for _ in range(p["quantity"])]
+        _check([w["prize_id"] for w in first_round] == slots[: len(first_round)],
+               "prizes are not assigned in rank order")
+    elif proof["kind"] == "lottery" and lottery["mode"] == "single_ballot":
+        if not entries:
+            _check(not winners, "winners without ballots")
+        else:
+            index = pick_indices(seed, digest, count, 1)[0]
+            numbers = entries[index][1]
+            earliest = next(entry_id for entry_id, nums in entries if nums == numbers)
+            _check([w["entry_id"] for w in winners] == [earliest], "winning ballot differs")
+            _check(lottery["winning_numbers"] == [int(n) for n in numbers.split(",")],
+                   "winning numbers differ from the winning ballot")
+    elif proof["kind"] == "lottery":
+        drawn = winning_numbers(seed, digest, lottery["numbers_count"], lottery["numbers_max"])
+        _check(drawn == lottery["winning_numbers"], "winning numbers do not follow from seed")
+        tiers = {p["matches"]: p["id"] for p in proof["prizes"] if p.get("matches") is not None}
+        wanted = set(drawn)
+        expected_pairs = set()
+        for entry_id, numbers in entries:
+            hits = len(wanted.intersection(int(n) for n in numbers.split(",")))
+            if hits in tiers:
+                expected_pairs.add((entry_id, tiers[hits]))
+        _check(expected_pairs == {(w["entry_id"], w["prize_id"]) for w in winners},
+               "tier winners do not follow from the winning numbers")
+    else:
+        raise ProofMismatch(f"draws of kind {proof['kind']!r} have no fairness proof")
+    return f"OK: draw {proof.get('draw_id')} with {count} entries, {len(winners)} winners verified"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m live.verify proof.json", file=sys.stderr)
+        return 2
+    try:
+        with open(argv[0], encoding="utf-8") as handle:
+            proof = json.load(handle)
+        print(verify_proof(proof))
+        return 0
+    except ProofMismatch as exc:
+        print(f"FAILED: {exc}")
+        return 1
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        print(f"FAILED: unreadable proof ({exc.__class__.__name__}: {exc})")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

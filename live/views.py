@@ -1,0 +1,235 @@
+"""Live REST endpoints: thin — parse, call a service, render the stream state.
+
+Draw bodies are the same dicts as the realtime DRAW state (live/streams.py).
+"""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from rest_framework import permissions, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.api.events import StaffWrites
+from core.errors import NotFound
+from core.pagination import Pagination
+from core.selectors.events import event_get
+from core.throttles import ScopedThrottle
+from live import selectors, services
+from live.models import Draw, ScreenKey
+from live.serializers import (
+    BallotInput,
+    BallotOutput,
+    CheckinInput,
+    DateRange,
+    DrawInput,
+    ParticipateInput,
+    PerformInput,
+    ScreenKeyInput,
+)
+from live.streams import draw_state, mask_user
+
+
+def paginated(request, view, rows, render):
+    paginator = Pagination()
+    page = paginator.paginate_queryset(rows, request, view=view)
+    return paginator.get_paginated_response([render(row) for row in page])
+
+
+def _valid(serializer_class, data, **kwargs):
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class IsStaff(permissions.IsAuthenticated):
+    def has_permission(self, request, view) -> bool:
+        return super().has_permission(request, view) and request.user.is_staff
+
+
+def _actor(request) -> str:
+    return f"user:{request.user.pk}"
+
+
+# --- Check-in and screen keys ------------------------------------------------------
+
+
+class CheckinView(APIView):
+    throttle_classes = [ScopedThrottle]
+    throttle_scope = "checkin"
+
+    def post(self, request, pk: int):
+        data = _valid(CheckinInput, request.data)
+        event = event_get(event_id=pk, user=request.user)
+        checkin, created = services.checkin_user(
+            event=event, user=request.user, nonce=data["nonce"], code=data["code"])
+        body = {"id": checkin.pk, "event": event.pk, "checked_in_at": checkin.created_at,
+                "nonce": checkin.nonce or None}
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+def _screen_key_body(row: ScreenKey, key: str | None = None) -> dict:
+    body = {"id": row.pk, "event": row.event_id, "label": row.label,
+            "created_at": row.created_at, "revoked_at": row.revoked_at}
+    if key is not None:
+        body["key"] = key
+    return body
+
+
+class ScreenKeyListView(APIView):
+    permission_classes = [IsStaff]
+
+    def get(self, request, pk: int):
+        event = event_get(event_id=pk, user=request.user)
+        return paginated(request, self, event.screen_keys.all(), _screen_key_body)
+
+    def post(self, request, pk: int):
+        data = _valid(ScreenKeyInput, request.data)
+        event = event_get(event_id=pk, user=request.user)
+        row, key = services.screen_key_issue(event=event, actor=request.user, label=data["label"])
+        return Response(_screen_key_body(row, key), status=status.HTTP_201_CREATED)
+
+
+class ScreenKeyRevokeView(APIView):
+    permission_classes = [IsStaff]
+
+    def post(self, request, pk: int, key_id: int):
+        row = get_object_or_404(ScreenKey, pk=key_id, event_id=pk)
+        return Response(_screen_key_body(services.screen_key_revoke(screen_key=row)))
+
+
+# --- Draws -------------------------------------------------------------------------
+
+
+def _draw(request, pk: int, draw_id: int) -> Draw:
+    return selectors.draw_get(event_id=pk, draw_id=draw_id, user=request.user)
+
+
+def _fresh_state(draw: Draw) -> dict:
+    return draw_state(selectors.draws_with_state().get(pk=draw.pk))
+
+
+class DrawListView(APIView):
+    permission_classes = [StaffWrites]
+
+    def get(self, request, pk: int):
+        return paginated(request, self, selectors.draw_list(event_id=pk, user=request.user),
+                         draw_state)
+
+    def post(self, request, pk: int):
+        event = event_get(event_id=pk, user=request.user)
+        data = _valid(DrawInput, request.data)
+        draw = services.draw_create(event=event, **data)
+        return Response(_fresh_state(draw), status=status.HTTP_201_CREATED)
+
+
+class DrawDetailView(APIView):
+    permission_classes = [StaffWrites]
+
+    def get(self, request, pk: int, draw_id: int):
+        return Response(draw_state(_draw(request, pk, draw_id)))
+
+    def patch(self, request, pk: int, draw_id: int):
+        draw = _draw(request, pk, draw_id)
+        data = dict(_valid(DrawInput, request.data, instance=draw, partial=True))
+        draw = services.draw_update(draw=draw, **data)
+        return Response(_fresh_state(draw))
+
+
+def _ballot_body(entry) -> dict:
+    return BallotOutput(entry).data
+
+
+class ParticipateView(APIView):
+    throttle_classes = [ScopedThrottle]
+    throttle_scope = "draw_participate"
+
+    def post(self, request, pk: int, draw_id: int):
+        data = _valid(ParticipateInput, request.data)
+        draw = _draw(request, pk, draw_id)
+        entry = services.draw_enter(draw=draw, user=request.user, numbers=data["numbers"])
+        body = {"id": entry.pk, "draw": draw.pk, "ballot_no": entry.ballot_no,
+                "numbers": entry.number_list or None, "created_at": entry.created_at}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class PerformView(APIView):
+    permission_classes = [IsStaff]
+
+    def post(self, request, pk: int, draw_id: int):
+        data = _valid(PerformInput, request.data)
+        draw = _draw(request, pk, draw_id)
+        services.draw_perform(draw=draw, actor=_actor(request), external_winners=data["winners"])
+        return Response(_fresh_state(draw))
+
+
+class ClaimView(APIView):
+    def post(self, request, pk: int, draw_id: int):
+        draw = _draw(request, pk, draw_id)
+        claimed = services.prize_claim(draw=draw, user=request.user)
+        return Response({"draw": draw.pk, "claimed": [
+            {"winner_id": w.pk, "prize": w.prize.name, "claimed_at": w.claimed_at}
+            for w in claimed]})
+
+
+class RedrawView(APIView):
+    permission_classes = [IsStaff]
+
+    def post(self, request, pk: int, draw_id: int):
+        draw = _draw(request, pk, draw_id)
+        services.draw_redraw(draw=draw, actor=_actor(request))
+        return Response(_fresh_state(draw))
+
+
+class ProofView(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    def get(self, request, pk: int, draw_id: int):
+        draw = _draw(request, pk, draw_id)
+        if draw.kind == Draw.Kind.EXTERNAL:
+            raise NotFound("External draws are decided outside; there is no proof.",
+                           code="no_proof")
+        return Response(selectors.draw_proof(draw))
+
+
+# --- Lottery ballots -----------------------------------------------------------------
+
+
+class LotteryListView(APIView):
+    throttle_classes = [ScopedThrottle]
+    throttle_scope = "draw_participate"
+
+    def get(self, request):
+        dates = _valid(DateRange, request.query_params)
+        return paginated(request, self, selectors.ballots_of(user=request.user, **dates),
+                         _ballot_body)
+
+    def post(self, request):
+        data = _valid(BallotInput, request.data)
+        draw = Draw.objects.filter(pk=data["draw"], kind=Draw.Kind.LOTTERY).first()
+        if draw is None:
+            raise selectors.DrawNotFound("No such lottery draw.")
+        draw = _draw(request, draw.event_id, draw.pk)
+        entry = services.draw_enter(draw=draw, user=request.user, numbers=data["numbers"])
+        return Response(_ballot_body(selectors.ballot_get(user=request.user, ballot_id=entry.pk)),
+                        status=status.HTTP_201_CREATED)
+
+
+class LotteryDetailView(APIView):
+    def get(self, request, pk: int):
+        return Response(_ballot_body(selectors.ballot_get(user=request.user, ballot_id=pk)))
+
+
+def _winning_ballot_body(winner) -> dict:
+    return {"id": winner.pk, "draw": winner.draw_id, "draw_title": winner.draw.title,
+            "ballot": winner.entry_id, "numbers": winner.entry.number_list,
+            "winning_numbers": winner.draw.winning_numbers, "prize": winner.prize.name,
+            "winner": mask_user(winner.user), "won_at": winner.created_at}
+
+
+class WinningBallotsView(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    def get(self, request):
+        dates = _valid(DateRange, request.query_params)
+        return paginated(request, self, selectors.winning_ballots(**dates), _winning_ballot_body)
