@@ -296,3 +296,20 @@ def test_admin_pages_render(client, staff, sale, url):
     client.force_login(staff)
     url = url.replace("/1/", f"/{sale.venue_id}/")
     assert client.get(url).status_code == 200
+
+
+def test_a_ticket_holder_may_enter_a_ticket_holders_draw(staff_api, user_api, other_api, user,
+                                                         sale):
+    fund(user)
+    purchase(user_api, held_token(user_api, sale, seats(sale, "A", "1", 1)))
+    draw = staff_api.post(
+        f"/api/events/{sale.pk}/draws/",
+        {"title": "Holders", "eligibility": "ticket_holders",
+         "prizes": [{"name": "Ball", "rank": 1}]},
+        format="json",
+    )
+    assert draw.status_code == 201, draw.json()
+    url = f"/api/events/{sale.pk}/draws/{draw.json()['id']}/participate/"
+    assert user_api.post(url, {}, format="json").status_code == 201
+    refused = other_api.post(url, {}, format="json")
+    assert refused.status_code == 403 and refused.json()["code"] == "not_ticket_holder"
