@@ -317,3 +317,17 @@ def test_hold_script_claims_all_seats_or_none(db):
     second = backend.claim(event_id=1, seat_ids=[3, 4], token="b", expires_at=expires)
     assert second.fence > first.fence
     assert 0 < backend.client.pttl(RedisHoldBackend.seat_key(1, 3)) <= 30_000
+
+
+def test_the_scheduler_loop_sweeps_expired_holds(user_api, sale, settings):
+    from core import streams
+    from live.scheduler import Scheduler
+
+    settings.TICKETING_HOLD_TTL_SECONDS = 0.2
+    wanted = seats(sale, "A", "2", 4, 5)
+    hold(user_api, sale, wanted)
+    time.sleep(0.25)
+    committed(Scheduler().run_periodic)
+    assert SeatHold.objects.get().status == "expired"
+    messages = streams.history_since(f"seats:{sale.pk}", 0).messages
+    assert [(m["type"], m["data"]["seats"]) for m in messages] == [("seat.expired", wanted)]
