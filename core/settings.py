@@ -176,6 +176,7 @@ REST_FRAMEWORK = {
         "code_confirm": os.environ.get("THROTTLE_CODE_CONFIRM", "10/min"),
         "waitlist_join": os.environ.get("THROTTLE_WAITLIST_JOIN", "20/min"),
         "phone_lookup": os.environ.get("THROTTLE_PHONE_LOOKUP", "20/min"),
+        "seat_holds": os.environ.get("THROTTLE_SEAT_HOLDS", "120/min"),
         "checkin": os.environ.get("THROTTLE_CHECKIN", "30/min"),
         "draw_participate": os.environ.get("THROTTLE_DRAW_PARTICIPATE", "60/min"),
     },

@@ -4,3 +4,16 @@ from django.apps import AppConfig
 class TicketingConfig(AppConfig):
     name = "ticketing"
     verbose_name = "Ticketing"
+
+    def ready(self) -> None:
+        from core.periodic import register_periodic
+        from core.streams import StreamKind, register_stream_kind
+        from ticketing.idempotency import purge_expired_keys
+        from ticketing.selectors import seat_map_snapshot
+        from ticketing.services.holds import expire_holds
+
+        register_stream_kind(StreamKind("seats", snapshot=seat_map_snapshot))
+        register_periodic("ticketing.expire_holds", expire_holds, every_seconds=1)
+        register_periodic(
+            "ticketing.purge_idempotency_keys", purge_expired_keys, every_seconds=3600
+        )

@@ -1,1 +1,339 @@
-from django.db import models  # noqa: F401
+"""Seat layouts, per-event sale settings and prices, holds, orders, tickets, wallets.
+
+Money is integer minor units (cents) everywhere. The database keeps the
+invariants that must survive any bug: a seat is sold at most once per event
+(partial unique constraint on valid tickets), a wallet never goes negative
+(check constraint), and a live database-backend hold owns a seat at most once.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from core.models import Event, Venue
+
+
+def new_hold_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Section(models.Model):
+    venue = models.ForeignKey(Venue, on_delete=models.CASCADE, related_name="sections")
+    name = models.CharField(max_length=100)
+    # Layout order; prices attach to sections.
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["venue_id", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["venue", "name"], name="section_name_unique_per_venue"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.venue} / {self.name}"
+
+
+class Row(models.Model):
+    section = models.ForeignKey(Section, on_delete=models.CASCADE, related_name="rows")
+    label = models.CharField(max_length=20)
+    # 0 is the row closest to the front (stage, pitch).
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["section_id", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["section", "label"], name="row_label_unique_per_section"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.section.name} row {self.label}"
+
+
+class Seat(models.Model):
+    row = models.ForeignKey(Row, on_delete=models.CASCADE, related_name="seats")
+    label = models.CharField(max_length=20)
+    # Position in the row: seats n and n+1 are side by side (best available relies on it).
+    number = models.PositiveIntegerField()
+    x = models.FloatField(null=True, blank=True)
+    y = models.FloatField(null=True, blank=True)
+    # Never sold (camera position, broken seat).
+    blocked = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["row_id", "number", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["row", "label"], name="seat_label_unique_per_row"),
+            models.UniqueConstraint(fields=["row", "number"], name="seat_number_unique_per_row"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.row} seat {self.label}"
+
+
+class EventSale(models.Model):
+    """How an event sells its seats. Absent means "not on sale"."""
+
+    event = models.OneToOneField(Event, on_delete=models.CASCADE, related_name="sale")
+    # None: open from creation; sale_ends_at None: until the event starts.
+    sale_starts_at = models.DateTimeField(null=True, blank=True)
+    sale_ends_at = models.DateTimeField(null=True, blank=True)
+    max_seats_per_order = models.PositiveSmallIntegerField(default=10)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_seats_per_order__gte=1), name="eventsale_max_seats_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(sale_starts_at__isnull=True)
+                | Q(sale_ends_at__isnull=True)
+                | Q(sale_ends_at__gt=models.F("sale_starts_at")),
+                name="eventsale_window_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"sale of {self.event}"
+
+
+class SectionPrice(models.Model):
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="section_prices")
+    section = models.ForeignKey(Section, on_delete=models.CASCADE, related_name="prices")
+    amount = models.PositiveIntegerField(help_text="Minor units (cents).")
+
+    class Meta:
+        ordering = ["event_id", "section__position"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "section"], name="price_unique_per_section"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.section.name}: {self.amount}"
+
+
+class SeatHold(models.Model):
+    """A live claim on seats of one event; the token is the owner's secret handle.
+
+    Both backends keep this row (owner, seats, expiry, fence). Who owns a seat
+    right now is decided by the backend: Redis keys (one Lua script) or the
+    HeldSeat rows below (a unique constraint).
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        RELEASED = "released"
+        EXPIRED = "expired"
+        PURCHASED = "purchased"
+
+    token = models.CharField(max_length=64, unique=True, default=new_hold_token)
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="seat_holds")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="seat_holds"
+    )
+    seat_ids = models.JSONField()
+    # Monotonic per event (Redis backend) or per table (database backend): the
+    # purchase refuses a hold whose fence is older than one already used for a seat.
+    fence = models.BigIntegerField()
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "expires_at"], name="seathold_due_idx")]
+
+    def __str__(self) -> str:
+        return f"hold {self.pk} of {len(self.seat_ids)} seats"
+
+
+class HeldSeat(models.Model):
+    """Database backend only: the seat this hold owns (one live owner per seat)."""
+
+    hold = models.ForeignKey(SeatHold, on_delete=models.CASCADE, related_name="held_seats")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    seat = models.ForeignKey(Seat, on_delete=models.CASCADE, related_name="+")
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["event", "seat"], name="heldseat_one_hold_per_seat"),
+        ]
+
+    def __str__(self) -> str:
+        return f"seat {self.seat_id} held by hold {self.hold_id}"
+
+
+class SeatFence(models.Model):
+    """The highest hold fence that bought (event, seat): PostgreSQL's fencing check."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    seat = models.ForeignKey(Seat, on_delete=models.CASCADE, related_name="+")
+    fence = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["event", "seat"], name="seatfence_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"seat {self.seat_id} fence {self.fence}"
+
+
+class Wallet(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="wallet"
+    )
+    balance = models.BigIntegerField(default=0, help_text="Minor units (cents).")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(balance__gte=0), name="wallet_balance_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"wallet of {self.user}"
+
+
+class WalletTransaction(models.Model):
+    """One movement of money; balance_after makes the ledger auditable line by line."""
+
+    class Kind(models.TextChoices):
+        TOP_UP = "top_up"
+        PURCHASE = "purchase"
+        REFUND = "refund"
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="transactions")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # Signed: credits positive, debits negative.
+    amount = models.BigIntegerField()
+    balance_after = models.BigIntegerField()
+    reference = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(balance_after__gte=0), name="wallettx_balance_after_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount}"
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PAID = "paid"
+        PARTIALLY_REFUNDED = "partially_refunded"
+        REFUNDED = "refunded"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders"
+    )
+    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="orders")
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.PAID)
+    total = models.BigIntegerField()
+    hold_token = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"order {self.pk}"
+
+
+class Ticket(models.Model):
+    class Status(models.TextChoices):
+        VALID = "valid"
+        CANCELLED = "cancelled"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="tickets")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tickets"
+    )
+    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="tickets")
+    seat = models.ForeignKey(Seat, on_delete=models.PROTECT, related_name="tickets")
+    price = models.BigIntegerField()
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.VALID, db_index=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # The last guard: whatever Redis says, a seat is sold once per event.
+            models.UniqueConstraint(
+                fields=["event", "seat"], condition=Q(status="valid"), name="ticket_seat_sold_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"ticket {self.pk} ({self.seat})"
+
+
+class SeatStatusChange(models.Model):
+    """Audit trail: every change of a seat's status for an event."""
+
+    class Status(models.TextChoices):
+        FREE = "free"
+        HELD = "held"
+        SOLD = "sold"
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    seat = models.ForeignKey(Seat, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=8, choices=Status.choices)
+    to_status = models.CharField(max_length=8, choices=Status.choices)
+    # held / released / expired / sold / refunded
+    reason = models.CharField(max_length=16)
+    hold = models.ForeignKey(
+        SeatHold, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["event", "seat", "-created_at"], name="seatchange_seat_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"seat {self.seat_id}: {self.from_status} -> {self.to_status}"
+
+
+class IdempotencyKey(models.Model):
+    """Stripe-style idempotency: the first response to (user, key) is replayed for 24 h."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    # None while the first request is still running.
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"idempotency key {self.key}"

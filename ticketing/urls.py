@@ -1,1 +1,30 @@
-urlpatterns: list = []
+"""Ticketing API, included under /api/ (see README "API: ticketing")."""
+
+from core.routes import api_path
+from ticketing import views
+
+urlpatterns = [
+    api_path("venues/", views.VenueListView.as_view(), name="venue-list"),
+    api_path("venues/<int:pk>/", views.VenueDetailView.as_view(), name="venue-detail"),
+    api_path("venues/<int:pk>/layout/", views.VenueLayoutView.as_view(), name="venue-layout"),
+    api_path("events/<int:pk>/prices/", views.EventPricesView.as_view(), name="event-prices"),
+    api_path("events/<int:pk>/sale/", views.EventSaleView.as_view(), name="event-sale"),
+    api_path("events/<int:pk>/seats/", views.SeatMapView.as_view(), name="event-seats"),
+    api_path(
+        "events/<int:pk>/seats/<int:seat_id>/history/",
+        views.SeatHistoryView.as_view(),
+        name="seat-history",
+    ),
+    api_path("events/<int:pk>/holds/", views.EventHoldsView.as_view(), name="event-holds"),
+    api_path("holds/<str:token>/", views.HoldView.as_view(), name="hold-detail"),
+    api_path("holds/<str:token>/purchase/", views.HoldPurchaseView.as_view(), name="hold-purchase"),
+    api_path("wallet/", views.WalletView.as_view(), name="wallet"),
+    api_path("wallet/top-up/", views.WalletTopUpView.as_view(), name="wallet-top-up"),
+    api_path(
+        "wallet/transactions/", views.WalletTransactionsView.as_view(), name="wallet-transactions"
+    ),
+    api_path("orders/", views.OrderListView.as_view(), name="order-list"),
+    api_path("orders/<int:pk>/", views.OrderDetailView.as_view(), name="order-detail"),
+    api_path("tickets/", views.TicketListView.as_view(), name="ticket-list"),
+    api_path("tickets/<int:pk>/cancel/", views.TicketCancelView.as_view(), name="ticket-cancel"),
+]

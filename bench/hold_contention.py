@@ -1,0 +1,289 @@
+"""Hold contention benchmark: N concurrent buyers for M seats over HTTP against daphne.
+
+    python bench/hold_contention.py                # 2,000 buyers, 500 seats, 2 daphne workers
+    python bench/hold_contention.py --buyers 500 --seats 100 --workers 1
+
+Needs PostgreSQL and Redis (defaults: database tombola_bench_ticketing, Redis db 6,
+prefix tombola-bench-ticketing; override with DATABASE_URL / REDIS_URL / REDIS_PREFIX).
+The bench database is created if missing and flushed on every run.
+
+Each buyer picks 1-4 adjacent seats at random (every fifth asks for best available),
+retries twice on 409 with a new pick, and buys what it holds. Printed: hold requests
+per second over HTTP, purchase latency p50/p99, seats sold, oversold (must be 0),
+and the same hold Lua script run directly against Redis as the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import random
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tombola_bench_ticketing")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/6")
+os.environ.setdefault("REDIS_PREFIX", "tombola-bench-ticketing")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
+SECRET_KEY = "bench-" + secrets.token_hex(16)
+
+
+def ensure_database() -> None:
+    import psycopg
+
+    url = os.environ["DATABASE_URL"]
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def manage(*args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, check=True)
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def setup_sale(buyers: int, seats: int):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from rest_framework_simplejwt.backends import TokenBackend
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from core.models import Event, User, Venue
+    from core.redis import get_redis
+    from ticketing.models import Wallet, WalletTransaction
+    from ticketing.services import layout
+
+    client = get_redis()
+    stale = list(client.scan_iter(match=f"{os.environ['REDIS_PREFIX']}:*", count=1000))
+    for start in range(0, len(stale), 500):
+        client.delete(*stale[start : start + 500])
+
+    per_row = 25
+    rows = [{"label": str(r + 1), "seats": min(per_row, seats - r * per_row)}
+            for r in range((seats + per_row - 1) // per_row)]
+    venue = Venue.objects.create(name="Bench Arena")
+    layout.set_venue_layout(venue=venue, sections=[{"name": "Main", "rows": rows}])
+    event = Event.objects.create(title="Bench", starts_at=timezone.now() + timedelta(days=1),
+                                 venue=venue, status="published")
+    layout.set_event_prices(event=event, prices={venue.sections.get().pk: 1_000})
+    layout.configure_sale(event=event, max_seats_per_order=4)
+    seat_ids = sorted(
+        venue.sections.get().rows.values_list("seats__id", flat=True)
+    )
+    users = User.objects.bulk_create(
+        User(email=f"buyer{i}@bench.local", password="!") for i in range(buyers)
+    )
+    wallets = Wallet.objects.bulk_create(Wallet(user=u, balance=10_000) for u in users)
+    WalletTransaction.objects.bulk_create(
+        WalletTransaction(wallet=w, kind="top_up", amount=10_000, balance_after=10_000)
+        for w in wallets
+    )
+    signer = TokenBackend("HS256", signing_key=SECRET_KEY)
+    tokens = [signer.encode(AccessToken.for_user(u).payload) for u in users]
+    return event, seat_ids, tokens
+
+
+def start_workers(count: int) -> list[tuple[subprocess.Popen, int]]:
+    import httpx
+
+    from tests.servers import free_port
+
+    env = {**os.environ, "SECRET_KEY": SECRET_KEY, "DEBUG": "0", "LOG_LEVEL": "WARNING",
+           "THROTTLE_SEAT_HOLDS": "100000/min", "ALLOWED_HOSTS": "127.0.0.1"}
+    workers = []
+    for _ in range(count):
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "serve", "--no-scheduler", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        workers.append((process, port))
+    for _process, port in workers:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError(f"worker on {port} did not start")
+    return workers
+
+
+def pick(rng: random.Random, seat_ids: list[int]) -> dict:
+    if rng.random() < 0.2:
+        return {"best_available": {"count": rng.randint(1, 4)}}
+    count = rng.randint(1, 4)
+    start = rng.randrange(len(seat_ids) - count + 1)
+    return {"seat_ids": seat_ids[start : start + count]}
+
+
+async def run_buyers(ports: list[int], event_id: int, seat_ids: list[int], tokens: list[str],
+                     in_flight: int) -> dict:
+    import httpx
+
+    rng = random.Random(2026)
+    stats = {"hold_requests": 0, "holds": 0, "hold_409": 0, "errors": 0, "purchases": 0,
+             "purchase_ms": [], "hold_ms": []}
+    limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+
+        # Gate buyers ourselves: httpcore's pool gets slow (quadratic) with
+        # thousands of queued requests, which would measure the client, not the server.
+        gate = asyncio.Semaphore(in_flight)
+
+        async def buyer(i: int, token: str):
+            async with gate:
+                await one_buyer(i, token)
+
+        async def one_buyer(i: int, token: str):
+            base = f"http://127.0.0.1:{ports[i % len(ports)]}"
+            auth = {"Authorization": f"Bearer {token}"}
+            for _ in range(3):
+                started = time.perf_counter()
+                held = await client.post(f"{base}/api/events/{event_id}/holds/",
+                                         json=pick(rng, seat_ids), headers=auth)
+                stats["hold_ms"].append((time.perf_counter() - started) * 1000)
+                stats["hold_requests"] += 1
+                if held.status_code == 201:
+                    stats["holds"] += 1
+                    break
+                if held.status_code in (409, 400):
+                    stats["hold_409"] += 1
+                    continue
+                stats["errors"] += 1
+                return
+            else:
+                return
+            started = time.perf_counter()
+            bought = await client.post(
+                f"{base}/api/holds/{held.json()['token']}/purchase/",
+                headers={**auth, "Idempotency-Key": secrets.token_hex(8)},
+            )
+            stats["purchase_ms"].append((time.perf_counter() - started) * 1000)
+            if bought.status_code == 201:
+                stats["purchases"] += 1
+            elif bought.status_code >= 500:
+                stats["errors"] += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(buyer(i, t) for i, t in enumerate(tokens)))
+        stats["seconds"] = time.perf_counter() - started
+    return stats
+
+
+def direct_lua_baseline(seat_ids: list[int], attempts: int) -> float:
+    """The same HOLD_LUA, called directly (one client, sequential) on a scratch event."""
+    from core.redis import get_redis
+    from ticketing.holds import HOLD_LUA, RedisHoldBackend
+
+    client = get_redis()
+    script = client.register_script(HOLD_LUA)
+    rng = random.Random(2026)
+    scratch_event = 10**9
+    fence = RedisHoldBackend.fence_key(scratch_event)
+    started = time.perf_counter()
+    for _ in range(attempts):
+        count = rng.randint(1, 4)
+        start = rng.randrange(len(seat_ids) - count + 1)
+        keys = [RedisHoldBackend.seat_key(scratch_event, s) for s in seat_ids[start:start + count]]
+        script(keys=[fence, *keys], args=[secrets.token_urlsafe(24), 60_000])
+    elapsed = time.perf_counter() - started
+    stale = list(client.scan_iter(match=RedisHoldBackend.seat_key(scratch_event, "*"), count=1000))
+    for start in range(0, len(stale), 500):
+        client.delete(*stale[start : start + 500])
+    client.delete(fence)
+    return attempts / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--buyers", type=int, default=2000)
+    parser.add_argument("--seats", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=2)
+    # PostgreSQL allows 100 connections here and daphne opens one per in-flight request.
+    parser.add_argument("--in-flight", type=int, default=60)
+    parser.add_argument("--backend", choices=["redis", "db"], default="redis",
+                        help="hold backend of the workers (the Lua baseline runs either way)")
+    args = parser.parse_args()
+
+    os.environ["TICKETING_HOLD_BACKEND"] = args.backend
+    ensure_database()
+    manage("migrate", "--no-input", "-v", "0")
+    manage("flush", "--no-input", "-v", "0")
+
+    import django
+
+    django.setup()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    from django.db import connection
+    from django.db.models import Count, Sum
+
+    from ticketing.models import Order, Ticket, Wallet, WalletTransaction
+
+    event, seat_ids, tokens = setup_sale(args.buyers, args.seats)
+    connection.close()
+    workers = start_workers(args.workers)
+    try:
+        stats = asyncio.run(run_buyers([p for _, p in workers], event.pk, seat_ids, tokens,
+                                       args.in_flight))
+    finally:
+        for process, _ in workers:
+            process.terminate()
+            process.wait(timeout=10)
+
+    tickets = Ticket.objects.filter(event=event, status="valid")
+    oversold = tickets.values("seat_id").annotate(n=Count("id")).filter(n__gt=1).count()
+    money_in = WalletTransaction.objects.filter(kind="top_up").aggregate(s=Sum("amount"))["s"]
+    money_now = (Wallet.objects.aggregate(s=Sum("balance"))["s"]
+                 + (Order.objects.aggregate(s=Sum("total"))["s"] or 0))
+    http_rate = stats["hold_requests"] / stats["seconds"]
+    lua_rate = direct_lua_baseline(seat_ids, stats["hold_requests"])
+    result = {
+        "backend": args.backend,
+        "buyers": args.buyers,
+        "seats": args.seats,
+        "daphne_workers": args.workers,
+        "seconds": round(stats["seconds"], 1),
+        "hold_requests": stats["hold_requests"],
+        "holds_granted": stats["holds"],
+        "holds_refused": stats["hold_409"],
+        "holds_per_second_http": round(http_rate, 1),
+        "hold_p50_ms": round(percentile(stats["hold_ms"], 50), 1),
+        "hold_p99_ms": round(percentile(stats["hold_ms"], 99), 1),
+        "purchases": stats["purchases"],
+        "purchase_p50_ms": round(percentile(stats["purchase_ms"], 50), 1),
+        "purchase_p99_ms": round(percentile(stats["purchase_ms"], 99), 1),
+        "seats_sold": tickets.count(),
+        "oversold": oversold,
+        "money_balances": money_in == money_now,
+        "server_errors": stats["errors"],
+        "direct_lua_holds_per_second": round(lua_rate, 1),
+        "http_over_direct_lua": round(http_rate / lua_rate, 4),
+    }
+    print(json.dumps(result, indent=2))
+    if oversold or money_in != money_now:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

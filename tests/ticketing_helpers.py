@@ -1,0 +1,91 @@
+"""Helpers for the ticketing tests: a standard layout, an event on sale, API shortcuts,
+and the seat-stream check (deltas applied to a snapshot equal a fresh snapshot)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.test import TestCase
+from django.utils import timezone
+
+from core import streams
+from core.models import Event
+from ticketing import selectors
+from ticketing.models import Seat
+from ticketing.services import layout, wallets
+
+LAYOUT = [
+    # Section A: 3 rows of 10, the front section.
+    {"name": "A", "rows": [{"label": "1", "seats": 10}, {"label": "2", "seats": 10},
+                           {"label": "3", "seats": 10}]},
+    # Section B: 2 rows of 6, cheaper.
+    {"name": "B", "rows": [{"label": "1", "seats": 6}, {"label": "2", "seats": 6}]},
+]
+PRICE_A, PRICE_B = 5_000, 2_000
+
+
+def make_event(venue, *, starts_in=timedelta(days=10), **sale) -> Event:
+    event = Event.objects.create(
+        title="Final", starts_at=timezone.now() + starts_in, status="published", venue=venue
+    )
+    sections = {s.name: s.pk for s in venue.sections.all()}
+    layout.set_event_prices(event=event, prices={sections["A"]: PRICE_A, sections["B"]: PRICE_B})
+    layout.configure_sale(event=event, **{"max_seats_per_order": 6, **sale})
+    return event
+
+
+def seat(event_or_venue, section: str, row: str, label: str) -> int:
+    venue = getattr(event_or_venue, "venue", event_or_venue)
+    return Seat.objects.get(
+        row__section__venue=venue, row__section__name=section, row__label=row, label=label
+    ).pk
+
+
+def seats(event, section: str, row: str, *labels) -> list[int]:
+    return [seat(event, section, row, str(label)) for label in labels]
+
+
+def fund(user, amount: int = 100_000):
+    return wallets.top_up_wallet(user=user, amount=amount)
+
+
+def hold(client, event, seat_ids):
+    return client.post(f"/api/events/{event.pk}/holds/", {"seat_ids": seat_ids}, format="json")
+
+
+def statuses(event) -> dict[int, str]:
+    return {s["id"]: s["status"] for s in selectors.seat_map(event)["seats"]}
+
+
+def committed(fn, *args, **kwargs):
+    """Run fn and then its transaction.on_commit callbacks (stream publishing, Redis marks)."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return fn(*args, **kwargs)
+
+
+def apply_seat_deltas(snapshot: dict, messages: list[dict]) -> dict:
+    """What a client's map looks like after applying stream deltas to a snapshot."""
+    status_for = {
+        "seat.held": "held", "seat.released": "free", "seat.expired": "free", "seat.sold": "sold",
+    }
+    by_id = {s["id"]: dict(s) for s in snapshot["seats"]}
+    seq = snapshot["seq"]
+    for message in messages:
+        assert message["seq"] == seq + 1, "stream messages must arrive without gaps"
+        seq = message["seq"]
+        for seat_id in message["data"]["seats"]:
+            by_id[seat_id]["status"] = status_for[message["type"]]
+    return {**snapshot, "seq": seq, "seats": list(by_id.values())}
+
+
+def assert_deltas_match_fresh_snapshot(event, action) -> list[dict]:
+    """Zulip's verify_action for the seat stream: snapshot, act, apply deltas, compare.
+
+    Returns the messages the action published.
+    """
+    before = selectors.seat_map(event)
+    committed(action)
+    history = streams.history_since(selectors.seats_stream(event.pk), before["seq"])
+    assert not history.reset
+    assert apply_seat_deltas(before, history.messages) == selectors.seat_map(event)
+    return history.messages

@@ -1,0 +1,178 @@
+"""Ticketing admin: layouts inline on venues, prices inline on events, read-only money."""
+
+from django.contrib import admin, messages
+
+from core.errors import DomainError
+from core.models import Event, Venue
+from ticketing.models import (
+    EventSale,
+    Order,
+    Row,
+    Seat,
+    SeatHold,
+    SeatStatusChange,
+    Section,
+    SectionPrice,
+    Ticket,
+    Wallet,
+    WalletTransaction,
+)
+from ticketing.services.orders import cancel_ticket
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Money and audit rows change only through services."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class SectionInline(admin.TabularInline):
+    model = Section
+    extra = 0
+    fields = ["name", "position"]
+    show_change_link = True
+
+
+class SectionPriceInline(admin.TabularInline):
+    model = SectionPrice
+    extra = 0
+
+
+class EventSaleInline(admin.StackedInline):
+    model = EventSale
+    extra = 0
+    max_num = 1
+
+
+def _extend_registered(model, *inlines):
+    """Add inlines to whatever admin core (or another app) registered for `model`."""
+    base = type(admin.site.get_model_admin(model))
+    admin.site.unregister(model)
+    admin.site.register(
+        model, type(base.__name__, (base,), {"inlines": [*base.inlines, *inlines]})
+    )
+
+
+_extend_registered(Venue, SectionInline)
+_extend_registered(Event, EventSaleInline, SectionPriceInline)
+
+
+class RowInline(admin.TabularInline):
+    model = Row
+    extra = 0
+    show_change_link = True
+
+
+@admin.register(Section)
+class SectionAdmin(admin.ModelAdmin):
+    list_display = ["name", "venue", "position"]
+    list_filter = ["venue"]
+    search_fields = ["name", "venue__name"]
+    inlines = [RowInline]
+
+
+class SeatInline(admin.TabularInline):
+    model = Seat
+    extra = 0
+
+
+@admin.register(Row)
+class RowAdmin(admin.ModelAdmin):
+    list_display = ["label", "section", "position"]
+    list_filter = ["section__venue"]
+    search_fields = ["label", "section__name"]
+    inlines = [SeatInline]
+
+
+class TicketInline(ReadOnlyInline):
+    model = Ticket
+    fields = ["seat", "price", "status", "cancelled_at"]
+
+
+@admin.register(Order)
+class OrderAdmin(ReadOnlyAdmin):
+    list_display = ["id", "user", "event", "status", "total", "created_at"]
+    list_filter = ["status", "event"]
+    search_fields = ["user__email", "hold_token"]
+    inlines = [TicketInline]
+
+
+@admin.register(Ticket)
+class TicketAdmin(ReadOnlyAdmin):
+    list_display = ["id", "user", "event", "seat", "price", "status", "created_at", "cancelled_at"]
+    list_filter = ["status", "event"]
+    search_fields = ["user__email", "seat__label"]
+    list_select_related = ["user", "event", "seat__row__section"]
+    actions = ["refund_tickets"]
+
+    @admin.action(description="Refund selected tickets (cancel and credit the wallet)")
+    def refund_tickets(self, request, queryset):
+        refunded = 0
+        for ticket in queryset:
+            try:
+                cancel_ticket(ticket_id=ticket.pk, user=request.user, as_staff=True)
+                refunded += 1
+            except DomainError as exc:
+                self.message_user(request, f"Ticket {ticket.pk}: {exc.detail}", messages.WARNING)
+        if refunded:
+            self.message_user(request, f"Refunded {refunded} ticket(s).", messages.SUCCESS)
+
+    def has_change_permission(self, request, obj=None):
+        # The refund action needs change permission; the form itself stays read-only.
+        return request.user.is_staff
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+
+class WalletTransactionInline(ReadOnlyInline):
+    model = WalletTransaction
+    fields = ["created_at", "kind", "amount", "balance_after", "reference"]
+    ordering = ["-created_at", "-id"]
+
+
+@admin.register(Wallet)
+class WalletAdmin(ReadOnlyAdmin):
+    list_display = ["user", "balance", "updated_at"]
+    search_fields = ["user__email"]
+    inlines = [WalletTransactionInline]
+
+
+@admin.register(WalletTransaction)
+class WalletTransactionAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "wallet", "kind", "amount", "balance_after", "reference"]
+    list_filter = ["kind"]
+    search_fields = ["wallet__user__email", "reference"]
+
+
+@admin.register(SeatHold)
+class SeatHoldAdmin(ReadOnlyAdmin):
+    list_display = ["id", "event", "user", "status", "created_at", "expires_at"]
+    list_filter = ["status", "event"]
+    search_fields = ["user__email"]
+    exclude = ["token"]
+
+
+@admin.register(SeatStatusChange)
+class SeatStatusChangeAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "event", "seat", "from_status", "to_status", "reason", "user"]
+    list_filter = ["reason", "event"]
+    search_fields = ["seat__label", "user__email"]

@@ -1,0 +1,106 @@
+"""Ticketing's domain errors: each answer a client can act on has its own code."""
+
+from __future__ import annotations
+
+from rest_framework import status
+
+from core.errors import Conflict, DomainError, NotFound, ServiceUnavailable
+
+
+class ListsSeats:
+    """Mixin: the error body names the seats concerned, as {"seats": [ids]}."""
+
+    def __init__(self, seat_ids: list[int], detail: str | None = None) -> None:
+        super().__init__(detail, extra={"seats": sorted(seat_ids)})
+
+
+class SeatsUnavailable(ListsSeats, Conflict):
+    code = "seats_unavailable"
+    detail = "Some of the requested seats are not free."
+
+
+class NotEnoughAdjacentSeats(Conflict):
+    code = "not_enough_adjacent_seats"
+    detail = "No row has that many free seats side by side."
+
+
+class UnknownSeats(ListsSeats, DomainError):
+    code = "unknown_seats"
+    detail = "Some seats do not exist at this event's venue."
+
+
+class SeatsNotForSale(ListsSeats, Conflict):
+    code = "seats_not_for_sale"
+    detail = "Some seats are blocked or have no price for this event."
+
+
+class TooManySeats(DomainError):
+    code = "too_many_seats"
+    detail = "More seats than one order may have."
+
+
+class SaleClosed(Conflict):
+    code = "sale_closed"
+    detail = "Seats for this event are not on sale now."
+
+
+class HoldNotFound(NotFound):
+    code = "hold_not_found"
+    detail = "No such hold."
+
+
+class HoldExpired(DomainError):
+    code = "hold_expired"
+    detail = "The hold has expired; its seats are free again."
+    status_code = status.HTTP_410_GONE
+
+
+class HoldAlreadyPurchased(Conflict):
+    code = "hold_already_purchased"
+    detail = "This hold has already been turned into an order."
+
+
+class HoldLost(ListsSeats, Conflict):
+    code = "hold_lost"
+    detail = "The hold no longer owns all its seats; nothing was charged."
+
+
+class HoldLifetimeExceeded(Conflict):
+    code = "hold_lifetime_exceeded"
+    detail = "The hold cannot be extended any further."
+
+
+class InsufficientFunds(DomainError):
+    code = "insufficient_funds"
+    detail = "The wallet balance is too low for this purchase."
+    status_code = status.HTTP_402_PAYMENT_REQUIRED
+
+
+class SeatAlreadySold(Conflict):
+    code = "seat_already_sold"
+    detail = "A seat of this hold was sold meanwhile; nothing was charged."
+
+
+class TicketNotFound(NotFound):
+    code = "ticket_not_found"
+    detail = "No such ticket."
+
+
+class TicketNotRefundable(Conflict):
+    code = "ticket_not_refundable"
+    detail = "This ticket can no longer be cancelled."
+
+
+class LayoutRemovesSoldSeat(ListsSeats, Conflict):
+    code = "layout_removes_sold_seat"
+    detail = "The new layout would remove seats that have tickets."
+
+
+class EventHasNoVenue(Conflict):
+    code = "event_has_no_venue"
+    detail = "This event has no venue, so it has no seats."
+
+
+class SeatLocksUnavailable(ServiceUnavailable):
+    code = "seat_locks_unavailable"
+    detail = "Seat holds are unavailable right now; try again shortly."

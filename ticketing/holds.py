@@ -1,0 +1,282 @@
+"""Seat hold backends: who owns a seat of an event right now.
+
+One interface, two implementations, picked by ticketing.conf.hold_backend_name():
+
+- ``RedisHoldBackend``: one Lua script per hold / extend / release / verify /
+  sell over all the seats of the request, so a request either gets every seat
+  or changes nothing, and contention never reaches the database. Seat keys
+  carry the hold's token and the TTL; a per-event counter hands out fencing
+  tokens. Sold seats carry the marker ``sold`` (no TTL) so that holds fail
+  fast, but the database stays the arbiter (see services.purchase_hold).
+- ``DatabaseHoldBackend``: HeldSeat rows with a unique constraint on
+  (event, seat); an expired row is taken over by the next hold.
+
+The SeatHold row (owner, seats, expiry, fence) exists in both backends; the
+backend only decides ownership of seats. Callers run inside the service's
+transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from core.redis import get_redis, key
+from ticketing import conf
+from ticketing.errors import SeatLocksUnavailable, SeatsUnavailable
+from ticketing.models import HeldSeat, SeatHold
+
+SOLD = "sold"
+
+# KEYS[1] fence counter, KEYS[2..] seat keys; ARGV token, ttl ms.
+# -> {1, fence} or {0, {indexes of taken seats}}
+HOLD_LUA = """
+local taken = {}
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then taken[#taken + 1] = i - 1 end
+end
+if #taken > 0 then return {0, taken} end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  -- A lost counter restarts from the clock (microseconds), so fences never go back.
+  local t = redis.call('TIME')
+  redis.call('SET', KEYS[1], t[1] .. string.format('%06d', tonumber(t[2])))
+end
+local fence = redis.call('INCR', KEYS[1])
+for i = 2, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])
+end
+return {1, fence}
+"""
+
+# KEYS seat keys; ARGV token, ttl ms. Extends only when every seat is still ours.
+# -> {1} or {0, {indexes of lost seats}}
+EXTEND_LUA = """
+local lost = {}
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) ~= ARGV[1] then lost[#lost + 1] = i end
+end
+if #lost > 0 then return {0, lost} end
+for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+return {1}
+"""
+
+# KEYS seat keys; ARGV token. Frees what is ours; -> indexes that are free now
+# (ours, or already gone), i.e. the seats whose release should be announced.
+RELEASE_LUA = """
+local freed = {}
+for i = 1, #KEYS do
+  local v = redis.call('GET', KEYS[i])
+  if v == ARGV[1] then redis.call('DEL', KEYS[i]) end
+  if v == ARGV[1] or not v then freed[#freed + 1] = i end
+end
+return freed
+"""
+
+# KEYS seat keys; ARGV token. -> indexes of seats that are not ours.
+VERIFY_LUA = """
+local lost = {}
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) ~= ARGV[1] then lost[#lost + 1] = i end
+end
+return lost
+"""
+
+# KEYS seat keys; ARGV token. After the sale committed: mark sold (no TTL).
+SELL_LUA = """
+for i = 1, #KEYS do
+  local v = redis.call('GET', KEYS[i])
+  if v == ARGV[1] or not v then redis.call('SET', KEYS[i], 'sold') end
+end
+return #KEYS
+"""
+
+# KEYS seat keys; ARGV token of the hold that bought them. After a refund
+# committed: the seats are free again (also when the sale's SELL never ran).
+UNSELL_LUA = """
+for i = 1, #KEYS do
+  local v = redis.call('GET', KEYS[i])
+  if v == 'sold' or v == ARGV[1] then redis.call('DEL', KEYS[i]) end
+end
+return #KEYS
+"""
+
+
+_scripts: dict[tuple[int, str], object] = {}
+
+
+def _script(client, source: str):
+    """The registered script (EVALSHA, falling back to EVAL once per server)."""
+    cached = _scripts.get((id(client), source))
+    if cached is None:
+        cached = _scripts[(id(client), source)] = client.register_script(source)
+    return cached
+
+
+@dataclass(frozen=True)
+class Claim:
+    fence: int
+
+
+def _ttl_ms(expires_at: datetime) -> int:
+    return max(1, int((expires_at - timezone.now()).total_seconds() * 1000))
+
+
+class RedisHoldBackend:
+    name = "redis"
+
+    def __init__(self) -> None:
+        self.client = get_redis()
+        if self.client is None:
+            raise SeatLocksUnavailable("Redis seat holds are configured but REDIS_URL is not set.")
+
+    @staticmethod
+    def seat_key(event_id: int, seat_id: int) -> str:
+        # The braces keep an event's keys in one Redis Cluster slot (one script touches them).
+        return key("tk", f"{{ev{event_id}}}", "seat", seat_id)
+
+    @staticmethod
+    def fence_key(event_id: int) -> str:
+        return key("tk", f"{{ev{event_id}}}", "fence")
+
+    def _keys(self, event_id: int, seat_ids: list[int]) -> list[str]:
+        return [self.seat_key(event_id, s) for s in seat_ids]
+
+    def _run(self, script: str, keys: list[str], args: list) -> object:
+        import redis
+
+        try:
+            return _script(self.client, script)(keys=keys, args=args)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise SeatLocksUnavailable() from exc
+
+    def claim(self, *, event_id: int, seat_ids: list[int], token: str, expires_at) -> Claim:
+        ok, payload = self._run(
+            HOLD_LUA,
+            [self.fence_key(event_id), *self._keys(event_id, seat_ids)],
+            [token, _ttl_ms(expires_at)],
+        )
+        if not ok:
+            raise SeatsUnavailable([seat_ids[i - 1] for i in payload])
+        return Claim(fence=int(payload))
+
+    def attach(self, hold: SeatHold) -> None:
+        """Nothing to store in the database: the Lua script already owns the seats."""
+
+    def undo_claim(self, *, event_id: int, seat_ids: list[int], token: str) -> None:
+        self.release(event_id=event_id, seat_ids=seat_ids, token=token)
+
+    def extend(self, hold: SeatHold, *, expires_at) -> list[int]:
+        """Move the TTL of every seat; -> seats no longer owned (then nothing moved)."""
+        result = self._run(
+            EXTEND_LUA, self._keys(hold.event_id, hold.seat_ids), [hold.token, _ttl_ms(expires_at)]
+        )
+        return [] if result[0] else [hold.seat_ids[i - 1] for i in result[1]]
+
+    def release(self, *, event_id: int, seat_ids: list[int], token: str) -> list[int]:
+        freed = self._run(RELEASE_LUA, self._keys(event_id, seat_ids), [token])
+        return [seat_ids[i - 1] for i in freed]
+
+    def release_hold(self, hold: SeatHold) -> list[int]:
+        return self.release(event_id=hold.event_id, seat_ids=hold.seat_ids, token=hold.token)
+
+    def lost_seats(self, hold: SeatHold) -> list[int]:
+        lost = self._run(VERIFY_LUA, self._keys(hold.event_id, hold.seat_ids), [hold.token])
+        return [hold.seat_ids[i - 1] for i in lost]
+
+    def mark_sold(self, hold: SeatHold) -> None:
+        keys, token = self._keys(hold.event_id, hold.seat_ids), hold.token
+        # After commit only: a rolled-back sale must leave the hold as it was.
+        # robust: the sale is committed; a Redis blip here must not turn it into a 500
+        # (the database still refuses a second sale; the key's TTL frees it).
+        transaction.on_commit(lambda: self._run(SELL_LUA, keys, [token]), robust=True)
+
+    def mark_free(self, *, event_id: int, seat_ids: list[int], token: str) -> None:
+        keys = self._keys(event_id, seat_ids)
+        transaction.on_commit(lambda: self._run(UNSELL_LUA, keys, [token]), robust=True)
+
+    def held_seat_ids(self, event_id: int, seat_ids: list[int]) -> set[int]:
+        import redis
+
+        if not seat_ids:
+            return set()
+        try:
+            values = self.client.mget(self._keys(event_id, seat_ids))
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise SeatLocksUnavailable() from exc
+        return {s for s, v in zip(seat_ids, values, strict=True) if v is not None and v != SOLD}
+
+
+class DatabaseHoldBackend:
+    name = "db"
+
+    def claim(self, *, event_id: int, seat_ids: list[int], token: str, expires_at) -> Claim:
+        # Seats of expired holds are taken over; the sweeper announces only what
+        # its hold still owns, so the stream never frees a seat someone else holds.
+        HeldSeat.objects.filter(
+            event_id=event_id, seat_id__in=seat_ids, expires_at__lte=timezone.now()
+        ).delete()
+        taken = self._live(event_id, seat_ids)
+        if taken:
+            raise SeatsUnavailable(sorted(taken))
+        return Claim(fence=0)  # the hold's primary key becomes its fence in attach()
+
+    def attach(self, hold: SeatHold) -> None:
+        hold.fence = hold.pk
+        hold.save(update_fields=["fence"])
+        rows = [
+            HeldSeat(hold=hold, event_id=hold.event_id, seat_id=s, expires_at=hold.expires_at)
+            for s in hold.seat_ids
+        ]
+        try:
+            with transaction.atomic():
+                HeldSeat.objects.bulk_create(rows)
+        except IntegrityError:
+            # A concurrent hold committed first (PostgreSQL waits for it, then refuses).
+            raise SeatsUnavailable(sorted(self._live(hold.event_id, hold.seat_ids))) from None
+
+    def undo_claim(self, *, event_id: int, seat_ids: list[int], token: str) -> None:
+        """The transaction's rollback removes the rows."""
+
+    @staticmethod
+    def _live(event_id: int, seat_ids: list[int]) -> set[int]:
+        return set(
+            HeldSeat.objects.filter(
+                event_id=event_id, seat_id__in=seat_ids, expires_at__gt=timezone.now()
+            ).values_list("seat_id", flat=True)
+        )
+
+    def extend(self, hold: SeatHold, *, expires_at) -> list[int]:
+        owned = set(hold.held_seats.values_list("seat_id", flat=True))
+        lost = [s for s in hold.seat_ids if s not in owned]
+        if not lost:
+            hold.held_seats.update(expires_at=expires_at)
+        return lost
+
+    def release_hold(self, hold: SeatHold) -> list[int]:
+        owned = set(hold.held_seats.values_list("seat_id", flat=True))
+        hold.held_seats.all().delete()
+        return [s for s in hold.seat_ids if s in owned]
+
+    def lost_seats(self, hold: SeatHold) -> list[int]:
+        owned = set(hold.held_seats.values_list("seat_id", flat=True))
+        return [s for s in hold.seat_ids if s not in owned]
+
+    def mark_sold(self, hold: SeatHold) -> None:
+        """Tickets are the sold state; the HeldSeat rows go with the hold."""
+
+    def mark_free(self, *, event_id: int, seat_ids: list[int], token: str) -> None:
+        """Cancelled tickets are the free state."""
+
+    def held_seat_ids(self, event_id: int, seat_ids: list[int]) -> set[int]:
+        return set(
+            HeldSeat.objects.filter(event_id=event_id, expires_at__gt=timezone.now()).values_list(
+                "seat_id", flat=True
+            )
+        )
+
+
+def hold_backend() -> RedisHoldBackend | DatabaseHoldBackend:
+    return RedisHoldBackend() if conf.hold_backend_name() == "redis" else DatabaseHoldBackend()

@@ -1,0 +1,145 @@
+"""Idempotency-Key for unsafe API calls (Stripe / pretix semantics).
+
+    class PurchaseView(APIView):
+        @idempotent
+        def post(self, request, token): ...
+
+- No header: the call runs as usual.
+- First call with a key: runs; its response (2xx or 4xx) is stored for 24 h.
+- Same user, same key, same method + path + body: the stored response is
+  replayed (header ``Idempotent-Replayed: true``); the service does not run again.
+- Same key while the first call still runs: 409 ``idempotency_request_in_progress``.
+- Same key with a different method, path or body: 422 ``idempotency_key_reused``.
+- A 5xx or an unhandled error forgets the key, so the client's retry runs again.
+
+The key row is committed before the call runs (views run in autocommit), so a
+concurrent duplicate in another process sees it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from datetime import timedelta
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework import status
+from rest_framework.response import Response
+
+from core.errors import Conflict, DomainError
+from ticketing import conf
+from ticketing.models import IdempotencyKey
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+# A first call that has not finished after this long is presumed dead (its
+# process crashed): a retry may take the key over.
+ABANDONED_AFTER = timedelta(minutes=2)
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "idempotency_key_reused"
+    detail = "This Idempotency-Key was used with a different request."
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+
+
+class IdempotentRequestInProgress(Conflict):
+    code = "idempotency_request_in_progress"
+    detail = "A request with this Idempotency-Key is still being processed; retry shortly."
+
+
+class InvalidIdempotencyKey(DomainError):
+    code = "invalid_idempotency_key"
+    detail = f"The Idempotency-Key header must be 1 to {MAX_KEY_LENGTH} characters."
+
+
+def request_fingerprint(request) -> str:
+    canonical = json.dumps(
+        {"method": request.method, "path": request.path, "body": request.data},
+        sort_keys=True,
+        cls=DjangoJSONEncoder,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def begin(*, user, key: str, fingerprint: str) -> tuple[IdempotencyKey, bool]:
+    """Claim the key; -> (row, replay). replay=True: row holds the first response."""
+    now = timezone.now()
+    retention = timedelta(hours=conf.get("TICKETING_IDEMPOTENCY_HOURS"))
+    for _ in range(2):
+        try:
+            with transaction.atomic():
+                row = IdempotencyKey.objects.create(
+                    user=user, key=key, request_hash=fingerprint, created_at=now
+                )
+            return row, False
+        except IntegrityError:
+            pass
+        row = IdempotencyKey.objects.filter(user=user, key=key).first()
+        if row is None:
+            continue  # forgotten meanwhile; claim again
+        expired = row.created_at <= now - retention
+        abandoned = row.response_status is None and row.created_at <= now - ABANDONED_AFTER
+        if expired or abandoned:
+            IdempotencyKey.objects.filter(pk=row.pk, created_at=row.created_at).delete()
+            continue
+        if row.request_hash != fingerprint:
+            raise IdempotencyKeyReused()
+        if row.response_status is None:
+            raise IdempotentRequestInProgress()
+        return row, True
+    raise IdempotentRequestInProgress()
+
+
+def finish(row: IdempotencyKey, response: Response) -> None:
+    if response.status_code >= 500:
+        forget(row)
+        return
+    IdempotencyKey.objects.filter(pk=row.pk).update(
+        response_status=response.status_code,
+        response_body=json.loads(json.dumps(response.data, cls=DjangoJSONEncoder)),
+    )
+
+
+def forget(row: IdempotencyKey) -> None:
+    IdempotencyKey.objects.filter(pk=row.pk).delete()
+
+
+def purge_expired_keys() -> int:
+    """Delete keys past their retention (the scheduler runs this hourly)."""
+    cutoff = timezone.now() - timedelta(hours=conf.get("TICKETING_IDEMPOTENCY_HOURS"))
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lte=cutoff).delete()
+    return deleted
+
+
+def idempotent(view_method):
+    """Decorate an APIView handler (post/put/patch) to honour the Idempotency-Key header."""
+
+    @functools.wraps(view_method)
+    def wrapper(self, request, *args, **kwargs):
+        key = request.headers.get(HEADER)
+        if key is None:
+            return view_method(self, request, *args, **kwargs)
+        if not key.strip() or len(key) > MAX_KEY_LENGTH:
+            raise InvalidIdempotencyKey()
+        row, replay = begin(user=request.user, key=key, fingerprint=request_fingerprint(request))
+        if replay:
+            response = Response(row.response_body, status=row.response_status)
+            response["Idempotent-Replayed"] = "true"
+            return response
+        try:
+            response = view_method(self, request, *args, **kwargs)
+        except Exception as exc:
+            try:
+                # Render domain and validation errors the usual way, so they are stored too.
+                response = self.handle_exception(exc)
+            except Exception:
+                forget(row)
+                raise
+        finish(row, response)
+        return response
+
+    return wrapper

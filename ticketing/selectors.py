@@ -1,0 +1,167 @@
+"""Ticketing reads shared by views, consumers, the admin and the live app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from core import streams
+from core.models import Event, User
+from ticketing.best_available import RowSeat, SeatRow
+from ticketing.holds import hold_backend
+from ticketing.models import (
+    Order,
+    Seat,
+    SeatHold,
+    SeatStatusChange,
+    Section,
+    SectionPrice,
+    Ticket,
+    Wallet,
+    WalletTransaction,
+)
+
+FREE, HELD, SOLD, BLOCKED = "free", "held", "sold", "blocked"
+
+
+def seats_stream(event_id: int) -> str:
+    return f"seats:{event_id}"
+
+
+def venue_seats(venue_id: int, *, section_id: int | None = None) -> QuerySet[Seat]:
+    seats = Seat.objects.filter(row__section__venue_id=venue_id).select_related("row__section")
+    if section_id is not None:
+        seats = seats.filter(row__section_id=section_id)
+    return seats.order_by("row__section__position", "row__position", "number", "id")
+
+
+def section_prices(event_id: int) -> dict[int, int]:
+    return dict(SectionPrice.objects.filter(event_id=event_id).values_list("section_id", "amount"))
+
+
+def sold_seat_ids(event_id: int, seat_ids: list[int] | None = None) -> set[int]:
+    tickets = Ticket.objects.filter(event_id=event_id, status=Ticket.Status.VALID)
+    if seat_ids is not None:
+        tickets = tickets.filter(seat_id__in=seat_ids)
+    return set(tickets.values_list("seat_id", flat=True))
+
+
+def seat_statuses(event: Event, seats: list[Seat], prices: dict[int, int]) -> dict[int, str]:
+    """Status of each seat now. An expired hold counts as free even before the sweeper runs."""
+    ids = [s.id for s in seats]
+    sold = sold_seat_ids(event.id)
+    held = hold_backend().held_seat_ids(event.id, ids)
+    statuses = {}
+    for seat in seats:
+        if seat.id in sold:
+            statuses[seat.id] = SOLD
+        elif seat.blocked or seat.row.section_id not in prices:
+            statuses[seat.id] = BLOCKED
+        elif seat.id in held:
+            statuses[seat.id] = HELD
+        else:
+            statuses[seat.id] = FREE
+    return statuses
+
+
+def seat_map(event: Event, *, section_id: int | None = None) -> dict[str, Any]:
+    """The seat map: every seat with its status and price, and the stream seq it reflects.
+
+    The seq is read first, so a client that applies stream messages after it
+    never misses a change (it may see one it already reflects; deltas are
+    idempotent: they set a status).
+    """
+    seq = streams.last_seq(seats_stream(event.id))
+    if event.venue_id is None:
+        return {"event_id": event.id, "seq": seq, "seats": []}
+    seats = list(venue_seats(event.venue_id, section_id=section_id))
+    prices = section_prices(event.id)
+    statuses = seat_statuses(event, seats, prices)
+    return {
+        "event_id": event.id,
+        "seq": seq,
+        "seats": [
+            {
+                "id": seat.id,
+                "section_id": seat.row.section_id,
+                "section": seat.row.section.name,
+                "row": seat.row.label,
+                "label": seat.label,
+                "number": seat.number,
+                "x": seat.x,
+                "y": seat.y,
+                "status": statuses[seat.id],
+                "price": prices.get(seat.row.section_id),
+            }
+            for seat in seats
+        ],
+    }
+
+
+def seat_map_snapshot(event_id: int, viewer: streams.Viewer) -> dict[str, Any] | None:
+    """StreamKind("seats") snapshot: the public seat map, or None for an unknown event."""
+    event = Event.objects.filter(pk=event_id).first()
+    return None if event is None else seat_map(event)
+
+
+def best_available_rows(event: Event, *, section_id: int | None) -> list[SeatRow]:
+    seats = list(venue_seats(event.venue_id, section_id=section_id))
+    statuses = seat_statuses(event, seats, section_prices(event.id))
+    rows: dict[int, SeatRow] = {}
+    for seat in seats:
+        row = rows.get(seat.row_id)
+        if row is None:
+            rank = (seat.row.position, seat.row.section.position, seat.row_id)
+            row = rows[seat.row_id] = SeatRow(rank=rank, seats=[])
+        row.seats.append(RowSeat(seat.id, seat.number, statuses[seat.id] == FREE))
+    return list(rows.values())
+
+
+def ticket_holders(event: Event) -> QuerySet[User]:
+    """Users holding a valid (not cancelled) ticket for the event (draw eligibility)."""
+    return User.objects.filter(
+        tickets__event=event, tickets__status=Ticket.Status.VALID
+    ).distinct()
+
+
+def venue_layout(venue_id: int) -> list[Section]:
+    return list(
+        Section.objects.filter(venue_id=venue_id).prefetch_related("rows__seats").order_by(
+            "position", "id"
+        )
+    )
+
+
+def hold_for_owner(*, token: str, user: User) -> SeatHold | None:
+    return SeatHold.objects.filter(token=token, user=user).first()
+
+
+def orders_of(user: User) -> QuerySet[Order]:
+    return (
+        Order.objects.filter(user=user)
+        .select_related("event")
+        .prefetch_related("tickets__seat__row__section")
+    )
+
+
+def tickets_of(user: User, *, event_id: int | None = None) -> QuerySet[Ticket]:
+    tickets = Ticket.objects.filter(user=user).select_related("event", "seat__row__section")
+    if event_id is not None:
+        tickets = tickets.filter(event_id=event_id)
+    return tickets
+
+
+def wallet_of(user: User) -> Wallet:
+    """The user's wallet; an unsaved empty one when they never topped up."""
+    return Wallet.objects.filter(user=user).first() or Wallet(user=user, balance=0)
+
+
+def wallet_transactions_of(user: User) -> QuerySet[WalletTransaction]:
+    return WalletTransaction.objects.filter(wallet__user=user)
+
+
+def seat_history(*, event: Event, seat_id: int) -> QuerySet[SeatStatusChange]:
+    return SeatStatusChange.objects.filter(event=event, seat_id=seat_id).select_related(
+        "user", "order"
+    )

@@ -1,0 +1,254 @@
+"""Ticketing API input and output shapes. Money is integer minor units."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from ticketing.models import (
+    EventSale,
+    Order,
+    SeatHold,
+    SeatStatusChange,
+    Section,
+    Ticket,
+    Wallet,
+    WalletTransaction,
+)
+
+
+class MinorUnitsField(serializers.IntegerField):
+    """An integer amount in minor units; floats are refused, never rounded."""
+
+    default_error_messages = {
+        "float": "Send an integer number of minor units (cents), not a float.",
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, float | bool) or (isinstance(data, str) and "." in data):
+            self.fail("float")
+        return super().to_internal_value(data)
+
+
+# --- venues and layouts ------------------------------------------------------
+
+
+class VenueInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    address = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class VenueOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    address = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class SeatSpec(serializers.Serializer):
+    label = serializers.CharField(max_length=20)
+    x = serializers.FloatField(required=False, allow_null=True)
+    y = serializers.FloatField(required=False, allow_null=True)
+    blocked = serializers.BooleanField(required=False, default=False)
+
+
+class SeatsField(serializers.Field):
+    """A row's seats: a count (labels 1..N) or a list of labelled seats."""
+
+    MAX_PER_ROW = 500
+
+    def to_internal_value(self, data):
+        if isinstance(data, int) and not isinstance(data, bool):
+            if not 1 <= data <= self.MAX_PER_ROW:
+                raise serializers.ValidationError(f"Between 1 and {self.MAX_PER_ROW} seats.")
+            return data
+        if isinstance(data, list) and 0 < len(data) <= self.MAX_PER_ROW:
+            items = [{"label": item} if isinstance(item, str) else item for item in data]
+            specs = SeatSpec(data=items, many=True)
+            specs.is_valid(raise_exception=True)
+            labels = [s["label"] for s in specs.validated_data]
+            if len(set(labels)) != len(labels):
+                raise serializers.ValidationError("Seat labels repeat in this row.")
+            return specs.validated_data
+        raise serializers.ValidationError(
+            f"A seat count (1..{self.MAX_PER_ROW}) or a list of seats ({{label, x?, y?}})."
+        )
+
+    def to_representation(self, value):
+        return value
+
+
+class RowSpec(serializers.Serializer):
+    label = serializers.CharField(max_length=20)
+    seats = SeatsField()
+
+
+class SectionSpec(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    rows = RowSpec(many=True, allow_empty=False)
+
+    def validate_rows(self, rows):
+        labels = [r["label"] for r in rows]
+        if len(set(labels)) != len(labels):
+            raise serializers.ValidationError("Row labels repeat in this section.")
+        return rows
+
+
+class LayoutInput(serializers.Serializer):
+    sections = SectionSpec(many=True, allow_empty=False)
+
+    def validate_sections(self, sections):
+        names = [s["name"] for s in sections]
+        if len(set(names)) != len(names):
+            raise serializers.ValidationError("Section names repeat.")
+        return sections
+
+
+class SeatOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    label = serializers.CharField()
+    number = serializers.IntegerField()
+    x = serializers.FloatField(allow_null=True)
+    y = serializers.FloatField(allow_null=True)
+    blocked = serializers.BooleanField()
+
+
+class RowOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    label = serializers.CharField()
+    position = serializers.IntegerField()
+    seats = SeatOutput(many=True, source="seats.all")
+
+
+class SectionOutput(serializers.ModelSerializer):
+    rows = RowOutput(many=True, source="rows.all")
+
+    class Meta:
+        model = Section
+        fields = ["id", "name", "position", "rows"]
+
+
+# --- prices and sale ---------------------------------------------------------
+
+
+class PriceInput(serializers.Serializer):
+    section_id = serializers.IntegerField()
+    amount = MinorUnitsField(min_value=0, max_value=100_000_000)
+
+
+class PricesInput(serializers.Serializer):
+    prices = PriceInput(many=True)
+
+    def validate_prices(self, prices):
+        ids = [p["section_id"] for p in prices]
+        if len(set(ids)) != len(ids):
+            raise serializers.ValidationError("A section appears twice.")
+        return prices
+
+
+class PriceOutput(serializers.Serializer):
+    section_id = serializers.IntegerField()
+    section = serializers.CharField(source="section.name")
+    amount = serializers.IntegerField()
+
+
+class SaleSerializer(serializers.ModelSerializer):
+    max_seats_per_order = serializers.IntegerField(min_value=1, max_value=100, default=10)
+
+    class Meta:
+        model = EventSale
+        fields = ["sale_starts_at", "sale_ends_at", "max_seats_per_order"]
+        extra_kwargs = {"sale_starts_at": {"default": None}, "sale_ends_at": {"default": None}}
+
+
+# --- holds ---------------------------------------------------------------------
+
+
+class BestAvailableInput(serializers.Serializer):
+    count = serializers.IntegerField(min_value=1, max_value=100)
+    section = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+
+class HoldInput(serializers.Serializer):
+    seat_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        allow_empty=False,
+        max_length=100,
+    )
+    best_available = BestAvailableInput(required=False)
+
+    def validate(self, attrs):
+        if ("seat_ids" in attrs) == ("best_available" in attrs):
+            raise serializers.ValidationError("Send either seat_ids or best_available.")
+        ids = attrs.get("seat_ids")
+        if ids is not None and len(set(ids)) != len(ids):
+            raise serializers.ValidationError({"seat_ids": ["A seat appears twice."]})
+        return attrs
+
+
+class HoldOutput(serializers.ModelSerializer):
+    seats = serializers.ListField(source="seat_ids", child=serializers.IntegerField())
+    status = serializers.SerializerMethodField()
+    expires_in_seconds = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SeatHold
+        fields = ["token", "event_id", "seats", "status", "created_at", "expires_at",
+                  "expires_in_seconds"]
+
+    def get_status(self, hold) -> str:
+        from ticketing.services.holds import hold_status
+
+        return hold_status(hold)
+
+    def get_expires_in_seconds(self, hold) -> int:
+        from django.utils import timezone
+
+        return max(0, int((hold.expires_at - timezone.now()).total_seconds()))
+
+
+# --- wallet, orders, tickets -----------------------------------------------------
+
+
+class TopUpInput(serializers.Serializer):
+    amount = MinorUnitsField(min_value=1)
+
+
+class WalletOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Wallet
+        fields = ["balance", "updated_at"]
+
+
+class WalletTransactionOutput(serializers.ModelSerializer):
+    class Meta:
+        model = WalletTransaction
+        fields = ["id", "kind", "amount", "balance_after", "reference", "created_at"]
+
+
+class TicketOutput(serializers.ModelSerializer):
+    section = serializers.CharField(source="seat.row.section.name")
+    row = serializers.CharField(source="seat.row.label")
+    seat = serializers.CharField(source="seat.label")
+
+    class Meta:
+        model = Ticket
+        fields = ["id", "order_id", "event_id", "seat_id", "section", "row", "seat", "price",
+                  "status", "created_at", "cancelled_at"]
+
+
+class OrderOutput(serializers.ModelSerializer):
+    tickets = TicketOutput(many=True, source="tickets.all")
+
+    class Meta:
+        model = Order
+        fields = ["id", "event_id", "status", "total", "created_at", "tickets"]
+
+
+class SeatChangeOutput(serializers.ModelSerializer):
+    user = serializers.EmailField(source="user.email", allow_null=True, default=None)
+
+    class Meta:
+        model = SeatStatusChange
+        fields = ["id", "seat_id", "from_status", "to_status", "reason", "hold_id", "order_id",
+                  "user", "created_at"]

@@ -1,0 +1,1 @@
+"""Ticketing writes. One module per area; every function is one transaction."""

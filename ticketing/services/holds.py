@@ -1,0 +1,231 @@
+"""Seat holds: create (explicit seats or best available), extend, release, expire.
+
+Contract (both backends, see ticketing/holds.py):
+- A hold is all-or-nothing over 1..max_seats_per_order seats of one event.
+- Seats are checked against the database (exist at the venue, priced, not
+  blocked, not sold) and claimed by the backend in one atomic step.
+- Every change writes SeatStatusChange rows and publishes one message per hold
+  on ``seats:<event_id>`` after commit (seat.held / seat.released / seat.expired).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from core.errors import NotFound
+from core.models import Event, User
+from ticketing import conf, selectors
+from ticketing.best_available import pick_best_available
+from ticketing.errors import (
+    EventHasNoVenue,
+    HoldExpired,
+    HoldLifetimeExceeded,
+    HoldLost,
+    HoldNotFound,
+    NotEnoughAdjacentSeats,
+    SaleClosed,
+    SeatsNotForSale,
+    SeatsUnavailable,
+    TooManySeats,
+    UnknownSeats,
+)
+from ticketing.holds import hold_backend
+from ticketing.models import EventSale, Seat, SeatHold, new_hold_token
+from ticketing.services.seat_changes import record_seat_changes
+
+BEST_AVAILABLE_ATTEMPTS = 3
+
+
+def _sale_of(event: Event) -> EventSale:
+    if event.venue_id is None:
+        raise EventHasNoVenue()
+    try:
+        sale = event.sale  # the views fetch it with the event (select_related)
+    except EventSale.DoesNotExist:
+        sale = None
+    now = timezone.now()
+    if sale is None:
+        raise SaleClosed("Seats for this event are not on sale.")
+    if sale.sale_starts_at and now < sale.sale_starts_at:
+        raise SaleClosed("The sale has not started yet.")
+    if now >= (sale.sale_ends_at or event.starts_at):
+        raise SaleClosed("The sale has ended.")
+    return sale
+
+
+def _check_seats(event: Event, seat_ids: list[int]) -> None:
+    seats = {
+        s.id: s
+        for s in Seat.objects.filter(id__in=seat_ids, row__section__venue_id=event.venue_id)
+        .select_related("row")
+    }
+    unknown = [s for s in seat_ids if s not in seats]
+    if unknown:
+        raise UnknownSeats(unknown)
+    prices = selectors.section_prices(event.id)
+    not_for_sale = [s.id for s in seats.values() if s.blocked or s.row.section_id not in prices]
+    if not_for_sale:
+        raise SeatsNotForSale(not_for_sale)
+
+
+def hold_seats(*, event: Event, user: User, seat_ids: list[int]) -> SeatHold:
+    """Hold exactly these seats for `user`, or nothing.
+
+    Raises SaleClosed, EventHasNoVenue, TooManySeats, UnknownSeats, SeatsNotForSale,
+    SeatsUnavailable (409, lists the seats that are not free), SeatLocksUnavailable (503).
+    Publishes seat.held.
+    """
+    sale = _sale_of(event)
+    seat_ids = sorted(set(seat_ids))
+    if len(seat_ids) > sale.max_seats_per_order:
+        raise TooManySeats(f"At most {sale.max_seats_per_order} seats per order.")
+    return _claim(event=event, user=user, seat_ids=seat_ids, check_seats=True)
+
+
+def hold_best_available(
+    *, event: Event, user: User, count: int, section_id: int | None = None
+) -> SeatHold:
+    """Hold `count` adjacent seats picked by ticketing.best_available.
+
+    Retries a few times when another buyer takes the pick first. Raises what
+    hold_seats raises, and NotEnoughAdjacentSeats when no row fits.
+    """
+    sale = _sale_of(event)
+    if count > sale.max_seats_per_order:
+        raise TooManySeats(f"At most {sale.max_seats_per_order} seats per order.")
+    if section_id is not None and not event.venue.sections.filter(pk=section_id).exists():
+        raise NotFound("No such section at this venue.", code="section_not_found")
+    for attempt in range(BEST_AVAILABLE_ATTEMPTS):
+        rows = selectors.best_available_rows(event, section_id=section_id)
+        pick = pick_best_available(rows, count)
+        if pick is None:
+            raise NotEnoughAdjacentSeats()
+        try:
+            return _claim(event=event, user=user, seat_ids=sorted(pick))
+        except SeatsUnavailable:
+            if attempt == BEST_AVAILABLE_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _claim(*, event: Event, user: User, seat_ids: list[int], check_seats: bool = False) -> SeatHold:
+    backend = hold_backend()
+    now = timezone.now()
+    expires_at = now + timedelta(seconds=conf.get("TICKETING_HOLD_TTL_SECONDS"))
+    token = new_hold_token()
+    with transaction.atomic():
+        # Redis: losers stop here without touching the database.
+        claim = backend.claim(
+            event_id=event.id, seat_ids=seat_ids, token=token, expires_at=expires_at
+        )
+        try:
+            if check_seats:
+                # After the claim, so that under contention a refused buyer costs one
+                # script and no query; a bad request only holds its seats for this moment.
+                _check_seats(event, seat_ids)
+            # The database is the arbiter of sold seats, whatever the backend says.
+            sold = selectors.sold_seat_ids(event.id, seat_ids)
+            if sold:
+                raise SeatsUnavailable(sorted(sold))
+            hold = SeatHold.objects.create(
+                token=token,
+                event=event,
+                user=user,
+                seat_ids=seat_ids,
+                fence=claim.fence,
+                created_at=now,
+                expires_at=expires_at,
+            )
+            backend.attach(hold)
+            record_seat_changes(
+                event_id=event.id, seat_ids=seat_ids, reason="held", user_id=user.pk, hold=hold
+            )
+        except BaseException:
+            backend.undo_claim(event_id=event.id, seat_ids=seat_ids, token=token)
+            raise
+    return hold
+
+
+def _locked_live_hold(*, token: str, user: User) -> SeatHold:
+    hold = SeatHold.objects.select_for_update().filter(token=token, user=user).first()
+    if hold is None:
+        raise HoldNotFound()
+    if hold.status != SeatHold.Status.ACTIVE or hold.expires_at <= timezone.now():
+        raise HoldExpired(f"The hold is {_visible_status(hold)}.")
+    return hold
+
+
+def _visible_status(hold: SeatHold) -> str:
+    if hold.status == SeatHold.Status.ACTIVE and hold.expires_at <= timezone.now():
+        return SeatHold.Status.EXPIRED
+    return hold.status
+
+
+def hold_status(hold: SeatHold) -> str:
+    """What the owner sees: an active hold past its expiry is expired, swept or not."""
+    return _visible_status(hold)
+
+
+@transaction.atomic
+def extend_hold(*, token: str, user: User) -> SeatHold:
+    """Give the hold a fresh TTL, capped at created_at + the maximum lifetime.
+
+    Locks the hold row. Raises HoldNotFound (not yours or unknown), HoldExpired,
+    HoldLifetimeExceeded, HoldLost (the backend lost a seat). Publishes nothing:
+    no seat changes status.
+    """
+    hold = _locked_live_hold(token=token, user=user)
+    now = timezone.now()
+    cap = hold.created_at + timedelta(seconds=conf.get("TICKETING_HOLD_MAX_LIFETIME_SECONDS"))
+    new_expiry = min(now + timedelta(seconds=conf.get("TICKETING_HOLD_TTL_SECONDS")), cap)
+    if new_expiry <= hold.expires_at:
+        raise HoldLifetimeExceeded()
+    lost = hold_backend().extend(hold, expires_at=new_expiry)
+    if lost:
+        raise HoldLost(lost)
+    hold.expires_at = new_expiry
+    hold.save(update_fields=["expires_at"])
+    return hold
+
+
+@transaction.atomic
+def release_hold(*, token: str, user: User) -> SeatHold:
+    """Free the hold's seats now. Locks the hold row; raises HoldNotFound, HoldExpired.
+
+    Publishes seat.released for the seats the hold still owned.
+    """
+    hold = _locked_live_hold(token=token, user=user)
+    freed = hold_backend().release_hold(hold)
+    hold.status = SeatHold.Status.RELEASED
+    hold.save(update_fields=["status"])
+    record_seat_changes(
+        event_id=hold.event_id, seat_ids=freed, reason="released", user_id=user.pk, hold=hold
+    )
+    return hold
+
+
+def expire_holds(*, limit: int = 500) -> int:
+    """Sweep holds past their expiry (the scheduler runs this every second).
+
+    Safe with several schedulers: rows are locked with SKIP LOCKED, so each
+    expired hold is swept by exactly one of them. Publishes seat.expired per
+    hold, for the seats it still owned (a seat already taken over by a newer
+    hold is not announced as free). Returns the number of holds swept.
+    """
+    backend = hold_backend()
+    with transaction.atomic():
+        due = list(
+            SeatHold.objects.select_for_update(skip_locked=True)
+            .filter(status=SeatHold.Status.ACTIVE, expires_at__lte=timezone.now())
+            .order_by("expires_at")[:limit]
+        )
+        for hold in due:
+            freed = backend.release_hold(hold)
+            record_seat_changes(
+                event_id=hold.event_id, seat_ids=freed, reason="expired", user_id=None, hold=hold
+            )
+        SeatHold.objects.filter(pk__in=[h.pk for h in due]).update(status=SeatHold.Status.EXPIRED)
+    return len(due)

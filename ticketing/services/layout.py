@@ -1,0 +1,133 @@
+"""Venues, seat layouts, per-event prices and sale settings (staff writes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+
+from core.errors import DomainError
+from core.models import Event, Venue
+from ticketing.errors import EventHasNoVenue, LayoutRemovesSoldSeat
+from ticketing.models import EventSale, Row, Seat, Section, SectionPrice, Ticket
+
+PARKED = 1_000_000
+
+
+@transaction.atomic
+def create_venue(*, name: str, address: str = "") -> Venue:
+    return Venue.objects.create(name=name, address=address)
+
+
+def _seat_specs(row_spec: dict[str, Any]) -> list[dict[str, Any]]:
+    seats = row_spec["seats"]
+    if isinstance(seats, int):
+        return [{"label": str(n), "number": n} for n in range(1, seats + 1)]
+    return [{**seat, "number": n} for n, seat in enumerate(seats, start=1)]
+
+
+@transaction.atomic
+def set_venue_layout(*, venue: Venue, sections: list[dict[str, Any]]) -> Venue:
+    """Replace the venue's layout with `sections` (validated by the API serializer).
+
+    sections: [{name, rows: [{label, seats: N | [{label, x?, y?, blocked?}]}]}];
+    list order is position (first row = front). Seats are matched by
+    (section name, row label, seat label) so that kept seats keep their ids,
+    tickets and history. Locks the venue row (one layout change at a time).
+    Raises LayoutRemovesSoldSeat when a removed seat has tickets.
+    """
+    Venue.objects.select_for_update().get(pk=venue.pk)
+    existing = {
+        (seat.row.section.name, seat.row.label, seat.label): seat
+        for seat in Seat.objects.filter(row__section__venue=venue).select_related("row__section")
+    }
+    wanted = {
+        (section["name"], row["label"], seat["label"])
+        for section in sections
+        for row in section["rows"]
+        for seat in _seat_specs(row)
+    }
+    removed = [seat.id for k, seat in existing.items() if k not in wanted]
+    with_tickets = list(
+        Ticket.objects.filter(seat_id__in=removed).values_list("seat_id", flat=True).distinct()
+    )
+    if with_tickets:
+        raise LayoutRemovesSoldSeat(with_tickets)
+    Seat.objects.filter(pk__in=removed).delete()
+
+    kept_sections = []
+    for s_pos, section_spec in enumerate(sections):
+        section, _ = Section.objects.update_or_create(
+            venue=venue, name=section_spec["name"], defaults={"position": s_pos}
+        )
+        kept_sections.append(section.pk)
+        kept_rows = []
+        for r_pos, row_spec in enumerate(section_spec["rows"]):
+            row, _ = Row.objects.update_or_create(
+                section=section, label=row_spec["label"], defaults={"position": r_pos}
+            )
+            kept_rows.append(row.pk)
+            _set_row_seats(row, _seat_specs(row_spec))
+        Row.objects.filter(section=section).exclude(pk__in=kept_rows).delete()
+    Section.objects.filter(venue=venue).exclude(pk__in=kept_sections).delete()
+    return venue
+
+
+def _set_row_seats(row: Row, specs: list[dict[str, Any]]) -> None:
+    current = {seat.label: seat for seat in row.seats.all()}
+    # Park kept seats on numbers no spec uses, so renumbering never trips the
+    # unique (row, number) constraint halfway through.
+    row.seats.update(number=F("number") + PARKED)
+    new, changed = [], []
+    for spec in specs:
+        seat = current.get(spec["label"]) or Seat(row=row, label=spec["label"])
+        seat.number = spec["number"]
+        seat.x, seat.y = spec.get("x"), spec.get("y")
+        seat.blocked = spec.get("blocked", False)
+        (changed if seat.pk else new).append(seat)
+    Seat.objects.bulk_update(changed, ["number", "x", "y", "blocked"])
+    Seat.objects.bulk_create(new)
+
+
+@transaction.atomic
+def set_event_prices(*, event: Event, prices: dict[int, int]) -> list[SectionPrice]:
+    """Replace the event's prices: {section_id: amount in minor units}.
+
+    Sections must belong to the event's venue (unknown_sections, 400). A section
+    without a price is not for sale.
+    """
+    if event.venue_id is None:
+        raise EventHasNoVenue()
+    known = set(Section.objects.filter(venue_id=event.venue_id).values_list("pk", flat=True))
+    unknown = sorted(set(prices) - known)
+    if unknown:
+        raise DomainError(
+            "Some sections are not at this event's venue.",
+            code="unknown_sections",
+            extra={"sections": unknown},
+        )
+    SectionPrice.objects.filter(event=event).exclude(section_id__in=list(prices)).delete()
+    for section_id, amount in prices.items():
+        SectionPrice.objects.update_or_create(
+            event=event, section_id=section_id, defaults={"amount": amount}
+        )
+    return list(SectionPrice.objects.filter(event=event).select_related("section"))
+
+
+@transaction.atomic
+def configure_sale(
+    *, event: Event, sale_starts_at=None, sale_ends_at=None, max_seats_per_order: int = 10
+) -> EventSale:
+    """Create or replace the event's sale settings."""
+    if sale_starts_at and sale_ends_at and sale_ends_at <= sale_starts_at:
+        raise DomainError("The sale must end after it starts.", code="invalid_sale_window")
+    sale, _ = EventSale.objects.update_or_create(
+        event=event,
+        defaults={
+            "sale_starts_at": sale_starts_at,
+            "sale_ends_at": sale_ends_at,
+            "max_seats_per_order": max_seats_per_order,
+        },
+    )
+    return sale

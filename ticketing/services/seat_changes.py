@@ -1,0 +1,53 @@
+"""Record and announce seat status changes.
+
+One history row per seat; one stream message per hold (listing its seats).
+"""
+
+from __future__ import annotations
+
+from core.streams import publish_on_commit
+from ticketing.models import Order, SeatHold, SeatStatusChange
+from ticketing.selectors import seats_stream
+
+Status = SeatStatusChange.Status
+FREE, HELD, SOLD = Status.FREE, Status.HELD, Status.SOLD
+
+# reason -> (from, to, stream message type)
+TRANSITIONS = {
+    "held": (FREE, HELD, "seat.held"),
+    "released": (HELD, FREE, "seat.released"),
+    "expired": (HELD, FREE, "seat.expired"),
+    "sold": (HELD, SOLD, "seat.sold"),
+    "refunded": (SOLD, FREE, "seat.released"),
+}
+
+
+def record_seat_changes(
+    *,
+    event_id: int,
+    seat_ids: list[int],
+    reason: str,
+    user_id: int | None,
+    hold: SeatHold | None = None,
+    order: Order | None = None,
+) -> None:
+    """Write the history rows and publish one delta after commit (nothing when no seats)."""
+    if not seat_ids:
+        return
+    from_status, to_status, message_type = TRANSITIONS[reason]
+    SeatStatusChange.objects.bulk_create(
+        SeatStatusChange(
+            event_id=event_id,
+            seat_id=seat_id,
+            from_status=from_status,
+            to_status=to_status,
+            reason=reason,
+            hold=hold,
+            order=order,
+            user_id=user_id,
+        )
+        for seat_id in seat_ids
+    )
+    publish_on_commit(
+        seats_stream(event_id), message_type, {"seats": sorted(seat_ids), "status": to_status}
+    )

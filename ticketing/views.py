@@ -1,0 +1,270 @@
+"""Ticketing API: thin views (parse, call a service or selector, render)."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from rest_framework import status
+from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.errors import NotFound
+from core.models import Event, Venue
+from core.pagination import Pagination
+from core.throttles import ScopedThrottle
+from ticketing import selectors
+from ticketing import serializers as s
+from ticketing.errors import HoldNotFound
+from ticketing.idempotency import idempotent
+from ticketing.models import EventSale, SectionPrice
+from ticketing.services import holds, layout, orders, wallets
+
+
+def _event(pk: int) -> Event:
+    event = Event.objects.select_related("venue", "sale").filter(pk=pk).first()
+    if event is None:
+        raise NotFound("No such event.", code="event_not_found")
+    return event
+
+
+def _venue(pk: int) -> Venue:
+    venue = Venue.objects.filter(pk=pk).first()
+    if venue is None:
+        raise NotFound("No such venue.", code="venue_not_found")
+    return venue
+
+
+class PaginatedListView(APIView):
+    """GET: the paginated `queryset()` rendered with `output`."""
+
+    output: type = None
+
+    def queryset(self, request: Request) -> QuerySet:
+        raise NotImplementedError
+
+    def get(self, request: Request, **kwargs) -> Response:
+        paginator = Pagination()
+        page = paginator.paginate_queryset(self.queryset(request, **kwargs), request, view=self)
+        return paginator.get_paginated_response(self.output(page, many=True).data)
+
+
+class StaffOrReadOnly(IsAuthenticated):
+    def has_permission(self, request, view):
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return super().has_permission(request, view)
+        return IsAdminUser().has_permission(request, view)
+
+
+# --- venues (staff) -----------------------------------------------------------
+
+
+def _layout_body(venue: Venue) -> dict:
+    return {
+        "id": venue.id,
+        "name": venue.name,
+        "address": venue.address,
+        "sections": s.SectionOutput(selectors.venue_layout(venue.id), many=True).data,
+    }
+
+
+class VenueListView(PaginatedListView):
+    permission_classes = [IsAdminUser]
+
+    output = s.VenueOutput
+
+    def queryset(self, request):
+        return Venue.objects.order_by("name", "id")
+
+    def post(self, request: Request) -> Response:
+        data = s.VenueInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        venue = layout.create_venue(**data.validated_data)
+        return Response(_layout_body(venue), status=status.HTTP_201_CREATED)
+
+
+class VenueDetailView(APIView):
+    permission_classes = [IsAdminUser]
+
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(_layout_body(_venue(pk)))
+
+
+class VenueLayoutView(APIView):
+    permission_classes = [IsAdminUser]
+
+    def post(self, request: Request, pk: int) -> Response:
+        venue = _venue(pk)
+        data = s.LayoutInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        layout.set_venue_layout(venue=venue, sections=data.validated_data["sections"])
+        return Response(_layout_body(venue))
+
+
+# --- event prices and sale ----------------------------------------------------------
+
+
+class EventPricesView(APIView):
+    permission_classes = [StaffOrReadOnly]
+
+    def get(self, request: Request, pk: int) -> Response:
+        prices = SectionPrice.objects.filter(event=_event(pk)).select_related("section")
+        return Response({"prices": s.PriceOutput(prices, many=True).data})
+
+    def put(self, request: Request, pk: int) -> Response:
+        event = _event(pk)
+        data = s.PricesInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        prices = layout.set_event_prices(
+            event=event,
+            prices={p["section_id"]: p["amount"] for p in data.validated_data["prices"]},
+        )
+        return Response({"prices": s.PriceOutput(prices, many=True).data})
+
+
+class EventSaleView(APIView):
+    permission_classes = [StaffOrReadOnly]
+
+    def get(self, request: Request, pk: int) -> Response:
+        sale = EventSale.objects.filter(event=_event(pk)).first()
+        if sale is None:
+            raise NotFound("This event is not on sale.", code="sale_not_configured")
+        return Response(s.SaleSerializer(sale).data)
+
+    def put(self, request: Request, pk: int) -> Response:
+        event = _event(pk)
+        data = s.SaleSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        sale = layout.configure_sale(event=event, **data.validated_data)
+        return Response(s.SaleSerializer(sale).data)
+
+
+# --- seat map and history ---------------------------------------------------------
+
+
+class SeatMapView(APIView):
+    def get(self, request: Request, pk: int) -> Response:
+        section = request.query_params.get("section")
+        if section is not None and not section.isdigit():
+            raise NotFound("No such section.", code="section_not_found")
+        return Response(
+            selectors.seat_map(_event(pk), section_id=int(section) if section else None)
+        )
+
+
+class SeatHistoryView(PaginatedListView):
+    permission_classes = [IsAdminUser]
+    output = s.SeatChangeOutput
+
+    def queryset(self, request, pk: int, seat_id: int):
+        return selectors.seat_history(event=_event(pk), seat_id=seat_id)
+
+
+# --- holds ---------------------------------------------------------------------
+
+
+class EventHoldsView(APIView):
+    throttle_classes = [ScopedThrottle]
+    throttle_scope = "seat_holds"
+
+    def post(self, request: Request, pk: int) -> Response:
+        event = _event(pk)
+        data = s.HoldInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        best = data.validated_data.get("best_available")
+        if best is not None:
+            hold = holds.hold_best_available(
+                event=event, user=request.user, count=best["count"], section_id=best["section"]
+            )
+        else:
+            hold = holds.hold_seats(
+                event=event, user=request.user, seat_ids=data.validated_data["seat_ids"]
+            )
+        return Response(s.HoldOutput(hold).data, status=status.HTTP_201_CREATED)
+
+
+class HoldView(APIView):
+    def get(self, request: Request, token: str) -> Response:
+        hold = selectors.hold_for_owner(token=token, user=request.user)
+        if hold is None:
+            raise HoldNotFound()
+        return Response(s.HoldOutput(hold).data)
+
+    def patch(self, request: Request, token: str) -> Response:
+        hold = holds.extend_hold(token=token, user=request.user)
+        return Response(s.HoldOutput(hold).data)
+
+    def delete(self, request: Request, token: str) -> Response:
+        holds.release_hold(token=token, user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class HoldPurchaseView(APIView):
+    @idempotent
+    def post(self, request: Request, token: str) -> Response:
+        order = orders.purchase_hold(token=token, user=request.user)
+        order = selectors.orders_of(request.user).get(pk=order.pk)
+        return Response(s.OrderOutput(order).data, status=status.HTTP_201_CREATED)
+
+
+# --- wallet, orders, tickets --------------------------------------------------------
+
+
+class WalletView(APIView):
+    def get(self, request: Request) -> Response:
+        return Response(s.WalletOutput(selectors.wallet_of(request.user)).data)
+
+
+class WalletTopUpView(APIView):
+    @idempotent
+    def post(self, request: Request) -> Response:
+        data = s.TopUpInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        entry = wallets.top_up_wallet(user=request.user, amount=data.validated_data["amount"])
+        return Response(
+            {
+                "balance": entry.balance_after,
+                "transaction": s.WalletTransactionOutput(entry).data,
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class WalletTransactionsView(PaginatedListView):
+    output = s.WalletTransactionOutput
+
+    def queryset(self, request):
+        return selectors.wallet_transactions_of(request.user)
+
+
+class OrderListView(PaginatedListView):
+    output = s.OrderOutput
+
+    def queryset(self, request):
+        return selectors.orders_of(request.user)
+
+
+class OrderDetailView(APIView):
+    def get(self, request: Request, pk: int) -> Response:
+        order = selectors.orders_of(request.user).filter(pk=pk).first()
+        if order is None:
+            raise NotFound("No such order.", code="order_not_found")
+        return Response(s.OrderOutput(order).data)
+
+
+class TicketListView(PaginatedListView):
+    output = s.TicketOutput
+
+    def queryset(self, request):
+        event = request.query_params.get("event")
+        return selectors.tickets_of(
+            request.user, event_id=int(event) if event and event.isdigit() else None
+        )
+
+
+class TicketCancelView(APIView):
+    @idempotent
+    def post(self, request: Request, pk: int) -> Response:
+        ticket = orders.cancel_ticket(ticket_id=pk, user=request.user)
+        ticket = selectors.tickets_of(request.user).get(pk=ticket.pk)
+        return Response(s.TicketOutput(ticket).data)
