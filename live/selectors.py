@@ -12,7 +12,7 @@ from django.db.models import F, Max, Prefetch, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from core.errors import DomainError, NotFound
+from core.errors import NotFound
 from core.selectors.events import event_get
 from live.fairness import EntryDigest, entry_line
 from live.models import CheckIn, Draw, Entry, ScreenKey, Winner
@@ -28,11 +28,6 @@ class DrawNotFound(NotFound):
 class EntryNotFound(NotFound):
     code = "ballot_not_found"
     detail = "No such ballot."
-
-
-class EligibilityNotAvailable(DomainError):
-    code = "eligibility_not_available"
-    detail = "Ticket-holder eligibility needs ticketing, which is not installed yet."
 
 
 def draws_with_state() -> QuerySet[Draw]:
@@ -55,22 +50,6 @@ def draw_get(*, event_id: int, draw_id: int, user) -> Draw:
 def draw_list(*, event_id: int, user) -> QuerySet[Draw]:
     event_get(event_id=event_id, user=user)
     return draws_with_state().filter(event_id=event_id).order_by("id")
-
-
-def ticket_holders_selector():
-    """ticketing.selectors.ticket_holders(event) -> User queryset, or None if not built."""
-    try:
-        from ticketing import selectors as ticketing_selectors
-    except ImportError:
-        return None
-    return getattr(ticketing_selectors, "ticket_holders", None)
-
-
-def require_ticket_holders():
-    selector = ticket_holders_selector()
-    if selector is None:
-        raise EligibilityNotAvailable()
-    return selector
 
 
 def is_checked_in(*, event_id: int, user_id: int) -> bool:

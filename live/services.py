@@ -31,10 +31,10 @@ from live.selectors import (
     entries_digest,
     is_checked_in,
     proof_url,
-    require_ticket_holders,
     screen_key_hash,
 )
 from live.streams import draw_state, prize_state, publish_draw, screen_stream, winner_state
+from ticketing.selectors import ticket_holders
 
 
 class Forbidden(DomainError):
@@ -222,11 +222,6 @@ def next_daily_occurrence(*, local_time: time, tz_name: str, after: datetime) ->
         day += timedelta(days=1)
 
 
-def _check_draw_config(fields: dict[str, Any]) -> None:
-    if fields.get("eligibility") == Draw.Eligibility.TICKET_HOLDERS:
-        require_ticket_holders()
-
-
 def _set_prizes(draw: Draw, prizes: list[dict[str, Any]]) -> None:
     draw.prizes.all().delete()
     Prize.objects.bulk_create([Prize(draw=draw, **prize) for prize in prizes])
@@ -239,7 +234,6 @@ def draw_create(*, event: Event, prizes: list[dict[str, Any]], **fields: Any) ->
     Raises EligibilityNotAvailable (400) for ticket-holder draws without ticketing.
     Publishes draw.created (with the seed commitment).
     """
-    _check_draw_config(fields)
     if fields.get("recurrence") == Draw.Recurrence.DAILY and not fields.get("scheduled_at"):
         fields["scheduled_at"] = next_daily_occurrence(
             local_time=fields["recurrence_time"], tz_name=event.time_zone, after=timezone.now())
@@ -265,7 +259,6 @@ def draw_update(*, draw: Draw, prizes: list[dict[str, Any]] | None = None, **fie
     if locked.entries_count and any(
             name in fields and fields[name] != getattr(locked, name) for name in shape):
         raise DrawHasEntries()
-    _check_draw_config(fields)
     for name, value in fields.items():
         setattr(locked, name, value)
     locked.save()
@@ -284,10 +277,9 @@ def _check_eligible(draw: Draw, user: User) -> None:
     if draw.eligibility == Draw.Eligibility.CHECKED_IN and not is_checked_in(
             event_id=draw.event_id, user_id=user.pk):
         raise NotCheckedIn()
-    if draw.eligibility == Draw.Eligibility.TICKET_HOLDERS:
-        holders = require_ticket_holders()(draw.event)
-        if not holders.filter(pk=user.pk).exists():
-            raise NotTicketHolder()
+    if (draw.eligibility == Draw.Eligibility.TICKET_HOLDERS
+            and not ticket_holders(draw.event).filter(pk=user.pk).exists()):
+        raise NotTicketHolder()
 
 
 def normalize_ballot(draw: Draw, numbers: Any) -> str:

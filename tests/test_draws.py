@@ -6,7 +6,6 @@ from django.utils import timezone
 from core.streams import history_since
 from live import fairness
 from live.models import CheckIn, Draw, Entry, Winner
-from live.selectors import ticket_holders_selector
 from live.testing import draw_url, make_draw, make_entrants, make_event
 from live.verify import verify_proof
 
@@ -68,17 +67,6 @@ def test_invalid_draw_is_400_and_creates_nothing(staff_api, change, field):
     assert not Draw.objects.exists()
 
 
-@pytest.mark.skipif(ticket_holders_selector() is not None, reason="ticketing provides holders")
-def test_ticket_holder_draw_refused_without_ticketing(staff_api):
-    event = make_event()
-    response = staff_api.post(f"/api/events/{event.pk}/draws/",
-                              {**RAFFLE, "eligibility": "ticket_holders"})
-    assert response.status_code == 400
-    assert response.json()["code"] == "eligibility_not_available"
-    assert not Draw.objects.exists()
-
-
-@pytest.mark.skipif(ticket_holders_selector() is None, reason="ticketing not merged yet")
 def test_ticket_holder_draw_refuses_non_holders(staff_api, user_api):
     event = make_event()
     draw = staff_api.post(f"/api/events/{event.pk}/draws/",
