@@ -60,12 +60,14 @@ def _isolated_state():
     yield
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def fast_password_hasher(settings):
-    """MD5 hashing for tests that create many users.
+    """MD5 hashing in tests (servers started by tests still use Argon2).
 
     Argon2 (the production hasher) takes ~100 MB and a good fraction of a
     second per hash on purpose; tests about something else need not pay it.
+    tests/test_accounts.py checks that registration stores Argon2 hashes with
+    the production setting.
     """
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

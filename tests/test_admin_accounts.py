@@ -10,7 +10,7 @@ from core.admin import UserEditForm
 from core.management.commands.seed_demo import DEMO_STAFF_EMAIL, DEMO_STAFF_PASSWORD
 from core.models import PhoneVerification, User
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
+pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/core/user/"
 

@@ -15,7 +15,7 @@ LOGOUT = "/api/auth/logout/"
 ME = "/api/accounts/me/"
 PASSWORD = "correct-horse-battery"
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
+pytestmark = pytest.mark.django_db
 
 
 def login(api, email="alice@example.com", password=PASSWORD):

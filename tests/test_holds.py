@@ -13,7 +13,6 @@ from ticketing.models import HeldSeat, SeatHold, SeatStatusChange
 from ticketing.services.holds import expire_holds
 
 pytest_plugins = ["tests.ticketing_fixtures"]
-pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 
 def test_hold_answers_201_with_token_seats_and_expiry(user_api, user, sale):

@@ -8,7 +8,6 @@ from tests.ticketing_helpers import hold, seat, seats
 from ticketing.best_available import RowSeat, SeatRow, pick_best_available
 
 pytest_plugins = ["tests.ticketing_fixtures"]
-pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 
 def row(rank: int, pattern: str) -> SeatRow:

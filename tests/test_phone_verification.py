@@ -16,7 +16,7 @@ SEND = "/api/accounts/phone/verification/"
 CONFIRM = "/api/accounts/phone/verification/confirm/"
 PHONE = "+4915123456789"
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
+pytestmark = pytest.mark.django_db
 
 
 def send(client, phone=PHONE):

@@ -22,7 +22,6 @@ from ticketing.models import (
 from ticketing.services.orders import purchase_verified
 
 pytest_plugins = ["tests.ticketing_fixtures"]
-pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 
 def purchase(client, token, key=None):

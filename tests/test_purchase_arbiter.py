@@ -19,7 +19,6 @@ from ticketing.services.orders import purchase_hold, purchase_verified
 pytest_plugins = ["tests.ticketing_fixtures"]
 
 pytestmark = [
-    pytest.mark.usefixtures("fast_password_hashing"),
     pytest.mark.redis,
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True),

@@ -13,7 +13,7 @@ from django.core.cache import cache
 from core.models import PhoneVerification, User
 from tests.conftest import assert_error, client_for
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
+pytestmark = pytest.mark.django_db
 
 PASSWORD = "correct-horse-battery"
 

@@ -9,7 +9,6 @@ from tests.ticketing_helpers import LAYOUT, PRICE_A, PRICE_B, committed, hold, s
 from ticketing.models import Seat, Section, SectionPrice
 
 pytest_plugins = ["tests.ticketing_fixtures"]
-pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 
 def test_staff_create_a_venue(staff_api):

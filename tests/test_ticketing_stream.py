@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import time
 
-import pytest
-
 from core import streams
 from core.streams import Viewer, stream_kind
 from tests.ticketing_helpers import (
@@ -20,7 +18,6 @@ from ticketing.services.holds import expire_holds, hold_best_available, hold_sea
 from ticketing.services.orders import cancel_ticket, purchase_hold
 
 pytest_plugins = ["tests.ticketing_fixtures"]
-pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 
 def kinds(messages):

@@ -18,7 +18,6 @@ from core.services.waitlist import email_confirmation_token, waitlist_join
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("fast_password_hasher"),
 ]
 
 

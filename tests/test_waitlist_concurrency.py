@@ -20,7 +20,6 @@ from core.services.waitlist import (
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("fast_password_hasher"),
 ]
 
 

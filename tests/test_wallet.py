@@ -12,7 +12,6 @@ from tests.ticketing_helpers import fund
 from ticketing.models import IdempotencyKey, Wallet, WalletTransaction
 
 pytest_plugins = ["tests.ticketing_fixtures"]
-pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 
 def top_up(client, amount, key=None):

@@ -1,7 +1,6 @@
 """Fixtures for the ticketing tests, loaded as a plugin by their modules:
 
     pytest_plugins = ["tests.ticketing_fixtures"]
-    pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 Every test that uses `sale` runs once per hold backend: "db" always, "redis"
 when REDIS_URL is set (skipped with a reason otherwise).
@@ -14,12 +13,6 @@ import pytest
 from core.models import Venue
 from tests.ticketing_helpers import LAYOUT, make_event
 from ticketing.services import layout
-
-
-@pytest.fixture
-def fast_password_hashing(settings):
-    """Users here never log in with a password; argon2 costs ~1 s per user on a busy box."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(params=["db", pytest.param("redis", marks=pytest.mark.redis)])
