@@ -53,8 +53,9 @@ async def test_clients_connecting_during_publishing_see_no_gap_and_no_duplicate(
             await bump()
             await asyncio.sleep(0.002)
 
-    async def client(delay: float):
-        await asyncio.sleep(delay)
+    async def client(start_after: int):
+        while counter.value < start_after:  # join at different points of the stream
+            await asyncio.sleep(0.001)
         ws = await connected("/ws/events/1/")
         snapshot = await receive(ws, timeout=5)
         frames = []
@@ -65,7 +66,7 @@ async def test_clients_connecting_during_publishing_see_no_gap_and_no_duplicate(
 
     with swap_stream_kind(kind), swap_reducer("event", reduce_counter):
         results = await asyncio.gather(
-            publisher(), *(client(i * MESSAGES * 0.002 / CLIENTS) for i in range(CLIENTS))
+            publisher(), *(client(i * MESSAGES // CLIENTS) for i in range(CLIENTS))
         )
         for snapshot, frames in results[1:]:
             assert snapshot["data"]["count"] >= snapshot["seq"], "snapshot behind its seq"
