@@ -12,7 +12,6 @@ import json
 import httpx
 import pytest
 import websockets.sync.client
-from django.conf import settings
 
 from core import streams
 from tests.servers import running_server
