@@ -13,6 +13,9 @@ from core import streams
 from core.streams import StreamKind
 from tests.stream_helpers import closed_with, connected, receive, swap_stream_kind
 
+# The consumer goes through database_sync_to_async, which touches the connection.
+pytestmark = pytest.mark.django_db
+
 ROOT = Path(__file__).resolve().parent.parent
 DOC = (ROOT / "docs" / "websocket-protocol.md").read_text()
 EXAMPLES = [(direction, json.loads(body)) for direction, body in

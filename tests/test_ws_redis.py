@@ -10,7 +10,7 @@ from core import streams
 from core.streams import StreamKind
 from tests.stream_helpers import connected, receive, swap_stream_kind
 
-pytestmark = pytest.mark.redis
+pytestmark = [pytest.mark.redis, pytest.mark.django_db]
 
 
 async def test_socket_idle_longer_than_five_seconds_still_receives(settings):

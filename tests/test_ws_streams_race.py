@@ -8,11 +8,15 @@ import asyncio
 import threading
 import time
 
+import pytest
 from asgiref.sync import sync_to_async
 
 from core import streams
 from core.streams import StreamKind
 from tests.stream_helpers import apply, connected, receive, swap_reducer, swap_stream_kind
+
+# The consumer goes through database_sync_to_async, which touches the connection.
+pytestmark = pytest.mark.django_db
 
 STREAM = "event:1"
 MESSAGES = 60
