@@ -1,19 +1,121 @@
+import contextlib
+
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db.models import Q
+from django.urls import reverse
+from django.utils.html import format_html
 
-from core.models import Event, PhoneVerification, User, Venue
+from core.errors import DomainError
+from core.models import (
+    AuditEntry,
+    DeliveryAttempt,
+    Event,
+    PhoneVerification,
+    User,
+    Venue,
+    WebhookDelivery,
+    WebhookEndpoint,
+    normalize_email,
+)
+from core.phones import normalize_phone
+
+
+class NormalizedEmailMixin:
+    """Compare and store the email as the API does, so a case variant is "taken", not a 500."""
+
+    def clean_email(self):
+        return normalize_email(self.cleaned_data["email"])
+
+
+class UserCreationForm(NormalizedEmailMixin, AdminUserCreationForm):
+    class Meta:
+        model = User
+        fields = ("email",)
+
+
+class UserEditForm(NormalizedEmailMixin, UserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+    def clean_phone(self):
+        phone = self.cleaned_data.get("phone")
+        if not phone:
+            return None
+        try:
+            return normalize_phone(phone)
+        except DomainError as exc:
+            raise forms.ValidationError(str(exc.detail)) from None
+
+
+class VerifiedFilter(admin.SimpleListFilter):
+    """Verified means a phone or an email was confirmed (what counts a referral)."""
+
+    title = "verified"
+    parameter_name = "verified"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Verified (phone or email)"), ("phone", "Phone verified"),
+                ("no", "Not verified")]
+
+    def queryset(self, request, queryset):
+        verified = Q(phone_verified_at__isnull=False) | Q(email_verified_at__isnull=False)
+        match self.value():
+            case "yes":
+                return queryset.filter(verified)
+            case "phone":
+                return queryset.filter(phone_verified_at__isnull=False)
+            case "no":
+                return queryset.exclude(verified)
+        return queryset
+
+
+class ReferralCountFilter(admin.SimpleListFilter):
+    title = "referral count"
+    parameter_name = "referrals"
+    BUCKETS = {"0": (0, 0), "1-4": (1, 4), "5-19": (5, 19), "20+": (20, None)}
+
+    def lookups(self, request, model_admin):
+        return [(key, key) for key in self.BUCKETS]
+
+    def queryset(self, request, queryset):
+        if self.value() not in self.BUCKETS:
+            return queryset
+        low, high = self.BUCKETS[self.value()]
+        queryset = queryset.filter(referral_count__gte=low)
+        return queryset if high is None else queryset.filter(referral_count__lte=high)
+
+
+class PhoneSearchMixin:
+    """Search also finds a phone written any way (+49 151 ..., 0151 ... with a region)."""
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(
+            request, queryset, search_term
+        )
+        if search_term:
+            with contextlib.suppress(DomainError):  # not a phone number: nothing to add
+                results |= queryset.filter(phone=normalize_phone(search_term))
+        return results, may_have_duplicates
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(PhoneSearchMixin, DjangoUserAdmin):
+    form = UserEditForm
+    add_form = UserCreationForm
     ordering = ["-date_joined"]
     list_display = [
-        "email", "first_name", "last_name", "phone", "referral_code", "referral_count",
-        "phone_verified_at", "is_staff", "date_joined",
+        "email", "first_name", "last_name", "phone", "phone_verified_at", "referral_code",
+        "referral_count", "referees_link", "referred_by", "is_staff", "date_joined",
     ]
-    list_filter = ["is_staff", "is_active", ("phone_verified_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["referred_by"]
+    list_filter = [VerifiedFilter, ReferralCountFilter, "is_staff", "is_active"]
     search_fields = ["email", "phone", "referral_code", "first_name", "last_name"]
-    readonly_fields = ["referral_code", "referral_count", "date_joined", "last_login"]
+    readonly_fields = ["referral_code", "referral_count", "referral_counted_at", "date_joined",
+                       "last_login"]
     raw_id_fields = ["referred_by"]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
@@ -21,19 +123,39 @@ class UserAdmin(DjangoUserAdmin):
             "first_name", "last_name", "patronymic", "birthday", "address", "phone",
             "phone_verified_at", "email_verified_at",
         ]}),
-        ("Referrals", {"fields": ["referral_code", "referred_by", "referral_count"]}),
-        ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups"]}),
+        ("Referrals", {"fields": [
+            "referral_code", "referred_by", "referral_count", "referral_counted_at",
+        ]}),
+        ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups",
+                                    "user_permissions"]}),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
-    add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
+    add_fieldsets = [
+        (None, {"classes": ["wide"], "fields": ["email", "usable_password", "password1",
+                                                  "password2"]}),
+    ]
+
+    @admin.display(description="referees")
+    def referees_link(self, obj: User):
+        url = reverse("admin:core_user_changelist") + f"?referred_by__id__exact={obj.pk}"
+        return format_html('<a href="{}">list</a>', url)
 
 
 @admin.register(PhoneVerification)
-class PhoneVerificationAdmin(admin.ModelAdmin):
+class PhoneVerificationAdmin(PhoneSearchMixin, admin.ModelAdmin):
+    """Read-only: codes are made and checked by core.services.phone_verification only."""
+
     list_display = ["phone", "user", "created_at", "expires_at", "attempts", "verified_at"]
+    list_select_related = ["user"]
     search_fields = ["phone", "user__email"]
-    readonly_fields = ["code_hash"]
     list_filter = [("verified_at", admin.EmptyFieldListFilter)]
+    raw_id_fields = ["user"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Venue)
@@ -48,3 +170,60 @@ class EventAdmin(admin.ModelAdmin):
     list_filter = ["status", "venue"]
     search_fields = ["title"]
     date_hierarchy = "starts_at"
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Read-only: the log is append-only, and the chain is checked by `manage.py verify_audit`."""
+
+    list_display = ["chain_seq", "created_at", "action", "object_type", "object_id", "actor_id"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["object_id", "action"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    extra = 0
+    can_delete = False
+    fields = ["at", "status_code", "error", "duration_ms", "succeeded"]
+    readonly_fields = fields
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ["url", "event", "kinds", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["url", "event__title"]
+    raw_id_fields = ["event", "created_by"]
+    readonly_fields = ["secret"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = [
+        "id", "kind", "endpoint", "status", "attempts", "next_attempt_at", "delivered_at",
+    ]
+    list_filter = ["status", "kind"]
+    search_fields = ["endpoint__url"]
+    readonly_fields = ["endpoint", "kind", "payload", "attempts", "created_at", "delivered_at"]
+    inlines = [DeliveryAttemptInline]
+    actions = ["retry_now"]
+
+    @admin.action(description="Retry selected deliveries now")
+    def retry_now(self, request, queryset):
+        from django.utils import timezone
+
+        count = queryset.exclude(status=WebhookDelivery.Status.SUCCEEDED).update(
+            status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now()
+        )
+        self.message_user(request, f"{count} deliveries queued for another attempt.")

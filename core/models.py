@@ -186,3 +186,118 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class AuditEntry(models.Model):
+    """Append-only audit log of draws, claims, imports and money movements.
+
+    Rows are written inside the transaction of the change they describe
+    (``core.audit.record``) and chained afterwards by ``core.audit.seal``:
+    each sealed entry carries ``chain_seq`` (1, 2, 3, ... with no gaps) and
+    the hash of the previous entry, so a modified, deleted or reordered entry
+    breaks the chain (``manage.py verify_audit``). Sealing after the fact keeps
+    a global lock off the purchase path; see docs/decisions.
+    """
+
+    created_at = models.DateTimeField(default=timezone.now)
+    action = models.CharField(max_length=64, db_index=True)
+    # Plain ids, not foreign keys: deleting a user must not rewrite history.
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    data = models.JSONField(default=dict)
+    chain_seq = models.BigIntegerField(null=True, blank=True, unique=True)
+    prev_hash = models.CharField(max_length=64, blank=True)
+    hash = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "audit entries"
+        indexes = [
+            models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
+            models.Index(
+                fields=["id"], condition=models.Q(chain_seq__isnull=True), name="audit_unsealed_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.chain_seq or '-'} {self.action} {self.object_type}:{self.object_id}"
+
+
+class WebhookEndpoint(models.Model):
+    """An organiser's URL that receives signed notifications about one event."""
+
+    class Kind(models.TextChoices):
+        DRAW_PERFORMED = "draw.performed"
+        DRAW_WINNER = "draw.winner"
+        PRIZE_CLAIMED = "prize.claimed"
+        TICKET_SOLD = "ticket.sold"
+        TICKET_REFUNDED = "ticket.refunded"
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=500)
+    kinds = models.JSONField(default=list, help_text="Subscribed kinds; empty means all.")
+    secret = models.CharField(max_length=64, default=new_event_secret, editable=False)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.url} ({self.event_id})"
+
+    def wants(self, kind: str) -> bool:
+        return self.is_active and (not self.kinds or kind in self.kinds)
+
+
+class WebhookDelivery(models.Model):
+    """One notification to one endpoint; retried with backoff until it succeeds or gives up."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    kind = models.CharField(max_length=32)
+    payload = models.JSONField()
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.kind} -> {self.endpoint.url} [{self.status}]"
+
+
+class DeliveryAttempt(models.Model):
+    """Every HTTP attempt of a signed outbound POST (webhooks, operator forwarding)."""
+
+    delivery = models.ForeignKey(
+        WebhookDelivery, null=True, blank=True, on_delete=models.CASCADE, related_name="attempt_log"
+    )
+    # For deliveries that are not webhooks (operator forwarding): what was sent.
+    target = models.CharField(max_length=64, blank=True)
+    url = models.URLField(max_length=500)
+    at = models.DateTimeField(default=timezone.now)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    succeeded = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.url} {self.status_code or self.error}"

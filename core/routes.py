@@ -1,23 +1,46 @@
 """URL helpers: every API path answers with or without its trailing slash."""
 
+from __future__ import annotations
+
+import functools
+import re
+
 from django.urls import re_path
+from django.urls.converters import get_converters
+
+_PARAM = re.compile(r"<(\w+):(\w+)>")
 
 
 def api_path(route: str, view, name: str | None = None, kwargs: dict | None = None):
     """Like path() for a route written with a trailing slash, made optional.
 
     ``api_path("events/<int:pk>/checkin/", view)`` matches ``events/1/checkin``
-    and ``events/1/checkin/``. Converters: int, str, slug.
+    and ``events/1/checkin/``, and passes ``pk`` as an int, as path() would.
+    Any of Django's path converters (int, str, slug, uuid, path) can be used.
     """
-    import re
-
-    converters = {"int": r"[0-9]+", "str": r"[^/]+", "slug": r"[-a-zA-Z0-9_]+"}
-
-    def convert(match: re.Match) -> str:
-        kind, param = match.group(1), match.group(2)
-        return f"(?P<{param}>{converters[kind]})"
-
     body = route.rstrip("/")
-    regex = re.sub(r"<(\w+):(\w+)>", convert, body)
-    regex = f"^{regex}/?$" if body else "^$"
-    return re_path(regex, view, kwargs=kwargs, name=name)
+    converters = {}
+    regex = ""
+    position = 0
+    for match in _PARAM.finditer(body):
+        kind, param = match.groups()
+        converters[param] = converter = get_converters()[kind]
+        regex += re.escape(body[position:match.start()]) + f"(?P<{param}>{converter.regex})"
+        position = match.end()
+    regex += re.escape(body[position:])
+    pattern = f"^{regex}/?$" if body else "^$"
+    return re_path(pattern, _typed(view, converters) if converters else view,
+                   kwargs=kwargs, name=name)
+
+
+def _typed(view, converters: dict):
+    # functools.wraps keeps what DRF and Django put on the view function
+    # (cls, initkwargs, csrf_exempt), so schema generation and CSRF still work.
+    @functools.wraps(view)
+    def typed_view(request, *args, **kwargs):
+        for param, converter in converters.items():
+            if param in kwargs:
+                kwargs[param] = converter.to_python(kwargs[param])
+        return view(request, *args, **kwargs)
+
+    return typed_view

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -165,7 +166,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "core.pagination.Pagination",
     "PAGE_SIZE": 20,
     "EXCEPTION_HANDLER": "core.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "DEFAULT_THROTTLE_RATES": {
@@ -177,6 +178,10 @@ REST_FRAMEWORK = {
         "phone_lookup": os.environ.get("THROTTLE_PHONE_LOOKUP", "20/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # How many reverse proxies put themselves in X-Forwarded-For. 0 means the
+    # throttles use the socket's address: DRF's default (None) trusts a header
+    # any client can set, which would let it dodge every rate limit.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
 }
 
 SIMPLE_JWT = {
@@ -203,6 +208,15 @@ SPECTACULAR_SETTINGS = {
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "console")
 SMS_HTTP_URL = os.environ.get("SMS_HTTP_URL", "")
 SMS_HTTP_TOKEN = os.environ.get("SMS_HTTP_TOKEN", "")
+SMS_HTTP_TIMEOUT = float(os.environ.get("SMS_HTTP_TIMEOUT", "5"))
+
+# Phones are stored in E.164. PHONE_DEFAULT_REGION (e.g. "DE") lets people type
+# national numbers; empty means every number must carry its +country code.
+PHONE_DEFAULT_REGION = os.environ.get("PHONE_DEFAULT_REGION", "").upper()
+# Phone verification codes: lifetime, wrong guesses allowed, wait before a resend.
+PHONE_CODE_TTL_SECONDS = env_int("PHONE_CODE_TTL_SECONDS", 300)
+PHONE_CODE_MAX_ATTEMPTS = env_int("PHONE_CODE_MAX_ATTEMPTS", 5)
+PHONE_CODE_RESEND_SECONDS = env_int("PHONE_CODE_RESEND_SECONDS", 60)
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Tombola <noreply@tombola.local>")
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
@@ -213,6 +227,13 @@ PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 WAITLIST_RANKING = os.environ.get("WAITLIST_RANKING", "referrals")
 WAITLIST_SKIP_PER_REFERRAL = env_int("WAITLIST_SKIP_PER_REFERRAL", 5)
 WAITLIST_REQUIRE_VERIFIED_REFERRAL = env_bool("WAITLIST_REQUIRE_VERIFIED_REFERRAL", True)
+# A lost Redis ranking is rebuilt on the spot up to this many members; above
+# it, answers come from SQL until `manage.py rebuild_waitlist_ranking` runs.
+WAITLIST_LAZY_REBUILD_MAX = env_int("WAITLIST_LAZY_REBUILD_MAX", 20_000)
+# Lifetime of the email-confirmation link in the waitlist welcome email.
+WAITLIST_EMAIL_TOKEN_MAX_AGE = env_int("WAITLIST_EMAIL_TOKEN_MAX_AGE", 7 * 86_400)
+# Public stats are cached this long (they are cheap, but not free at 1M users).
+STATS_CACHE_SECONDS = env_int("STATS_CACHE_SECONDS", 30)
 
 # Realtime streams: how much history a reconnecting client can resume from.
 STREAM_HISTORY_LENGTH = env_int("STREAM_HISTORY_LENGTH", 300)
@@ -254,3 +275,11 @@ if not DEBUG:
 
 # Dotted path of the scheduler's blocking loop (live owns it; core must not import live).
 SCHEDULER_LOOP = os.environ.get("SCHEDULER_LOOP", "")
+
+# Outbound webhooks (core/webhooks.py).
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "5"))
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+WEBHOOK_BACKOFF_SECONDS = float(os.environ.get("WEBHOOK_BACKOFF_SECONDS", "5"))
+
+# /metrics answers staff, and scrapers from these networks (CIDR, comma-separated).
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")

@@ -2,13 +2,17 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from core import views
+from core import screen, views
+from core.metrics import metrics_view
 from core.routes import api_path
 
 urlpatterns = [
     api_path("healthz/", views.healthz, name="healthz"),
     api_path("readyz/", views.readyz, name="readyz"),
+    api_path("metrics/", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
+    api_path("screen/events/<int:event_id>/", screen.screen_page, name="screen"),
+    api_path("screen/events/<int:event_id>/qr.svg", screen.screen_qr, name="screen-qr"),
     api_path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     api_path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("core.api.urls")),

@@ -51,11 +51,23 @@ def _isolated_state():
     """Each test starts with empty caches, stream history and Redis keys."""
     from core import streams
 
-    cache.clear()
+    # With Redis, the cache lives under REDIS_PREFIX and is flushed with it;
+    # cache.clear() would FLUSHDB the whole database index.
+    if not settings.REDIS_URL:
+        cache.clear()
     streams.reset_memory_backend()
     _flush_redis_prefix()
     yield
-    cache.clear()
+
+
+@pytest.fixture
+def fast_password_hasher(settings):
+    """MD5 hashing for tests that create many users.
+
+    Argon2 (the production hasher) takes ~100 MB and a good fraction of a
+    second per hash on purpose; tests about something else need not pay it.
+    """
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 _emails = itertools.count(1)
@@ -101,6 +113,15 @@ def client_for(user) -> APIClient:
     return client
 
 
+def assert_error(response, status: int, code: str) -> dict:
+    """The response is an error in the project's shape with this status and code."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["code"] == code, body
+    assert isinstance(body["detail"], str) and body["detail"]
+    return body
+
+
 @pytest.fixture
 def user_api(user):
     return client_for(user)
@@ -114,3 +135,14 @@ def other_api(other_user):
 @pytest.fixture
 def staff_api(staff):
     return client_for(staff)
+
+
+@pytest.fixture
+def sms_outbox(settings):
+    """Switch SMS to the memory backend; the list of messages sent during the test."""
+    from core import sms
+
+    settings.SMS_BACKEND = "memory"
+    sms.outbox.clear()
+    yield sms.outbox
+    sms.outbox.clear()

@@ -144,3 +144,20 @@ async def test_websocket_from_a_foreign_origin_is_refused():
     )
     connected, _ = await communicator.connect()
     assert not connected
+
+
+def test_api_path_matches_with_and_without_slash_and_escapes_literals():
+    from django.urls import resolve
+
+    from core.routes import api_path
+
+    def view(request, event_id):
+        return event_id
+
+    pattern = api_path("screen/events/<int:event_id>/qr.svg", view, name="x")
+    match = pattern.resolve("screen/events/12/qr.svg")
+    assert match.func(None, **match.kwargs) == 12  # an int, as path() gives
+    assert pattern.resolve("screen/events/12/qr.svg/") is not None
+    assert pattern.resolve("screen/events/12/qrXsvg") is None
+    assert pattern.resolve("screen/events/abc/qr.svg") is None
+    assert resolve("/healthz").url_name == resolve("/healthz/").url_name == "healthz"

@@ -1,4 +1,5 @@
-"""Referral waitlist writes: who referred whom, and when a referral counts.
+"""Referral waitlist writes: sign-up, who referred whom, when a referral counts,
+and keeping the Redis ranking index in step.
 
 Contract used by registration, waitlist sign-up and verification:
 
@@ -8,20 +9,37 @@ Contract used by registration, waitlist sign-up and verification:
   referee to be verified first.
 - ``count_referral_if_eligible(*, user)`` is called when the user verifies a
   phone or email; it counts the referral exactly once.
+- ``waitlist_join(*, email, referral_code=None)`` signs up with an email only.
+- ``confirm_email(*, token)`` verifies the address from the welcome email's
+  link (and so lets an email-only member's referral count).
 
 Positions are never stored: they are computed live from ``referral_count``
-and ``date_joined`` (see core/selectors/waitlist.py).
+and ``date_joined`` (core/ranking.py, core/selectors/waitlist.py). With Redis,
+a sorted set mirrors the order; it is written only after commit, here, where
+the data it mirrors changes (``sync_ranking_entry``), and rebuilt from the
+database by ``rebuild_ranking_index`` (``manage.py rebuild_waitlist_ranking``).
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
+from collections.abc import Callable
+from functools import partial
+
 from django.conf import settings
-from django.db import transaction
+from django.core import signing
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core.errors import DomainError, NotFound
-from core.models import User
+from core import ranking
+from core.errors import Conflict, DomainError, NotFound
+from core.models import User, normalize_email
+from core.redis import get_redis
+
+logger = logging.getLogger(__name__)
 
 
 class UnknownReferralCode(NotFound):
@@ -34,6 +52,26 @@ class SelfReferral(DomainError):
     detail = "You cannot use your own referral code."
 
 
+class AlreadyOnWaitlist(Conflict):
+    code = "already_on_waitlist"
+    detail = "This email address is already on the waitlist."
+
+
+class InvalidEmailToken(DomainError):
+    code = "invalid_token"
+    detail = "This email confirmation link is not valid."
+
+
+class ExpiredEmailToken(DomainError):
+    code = "token_expired"
+    detail = "This email confirmation link has expired; ask for a new one."
+
+
+class RankingRebuildInProgress(Conflict):
+    code = "ranking_rebuild_in_progress"
+    detail = "Another rebuild of the waitlist ranking is running."
+
+
 def referrer_for_code(code: str) -> User:
     normalized = (code or "").strip().upper()
     try:
@@ -44,7 +82,10 @@ def referrer_for_code(code: str) -> User:
 
 @transaction.atomic
 def attach_referrer(*, user: User, referrer: User) -> User:
-    """Record `referrer` for a new account; count it now unless verification is required."""
+    """Record `referrer` for a new account; count it now unless verification is required.
+
+    Raises SelfReferral. A second referrer for the same account is ignored.
+    """
     if referrer.pk == user.pk or referrer.email == user.email:
         raise SelfReferral()
     if user.referred_by_id is not None:
@@ -58,13 +99,17 @@ def attach_referrer(*, user: User, referrer: User) -> User:
 
 @transaction.atomic
 def count_referral_if_eligible(*, user: User) -> bool:
-    """Count `user`'s referral for its referrer once it is verified. True if counted now."""
+    """Count `user`'s referral for its referrer once it is verified. True if counted now.
+
+    Locks the referee's row, so two concurrent verifications count it once.
+    """
     locked = User.objects.select_for_update().get(pk=user.pk)
     if locked.referred_by_id is None or locked.referral_counted_at is not None:
         return False
     if settings.WAITLIST_REQUIRE_VERIFIED_REFERRAL and not locked.is_verified:
         return False
     _count(locked)
+    user.referral_counted_at = locked.referral_counted_at
     return True
 
 
@@ -77,8 +122,287 @@ def _count(user: User) -> None:
         User.objects.filter(pk=user.referred_by_id).update(referral_count=F("referral_count") + 1)
         user.referral_counted_at = now
         # The ranking index (Redis sorted set, when configured) follows the count here.
-        transaction.on_commit(lambda: _after_referral_counted(user.referred_by_id))
+        referrer_id = user.referred_by_id
+        transaction.on_commit(lambda: _after_referral_counted(referrer_id))
 
 
 def _after_referral_counted(referrer_id: int) -> None:
-    """Hook for keeping the Redis ranking in step (waitlist issue); nothing to do without Redis."""
+    """After commit: move the referrer in the Redis ranking (nothing to do without Redis)."""
+    sync_ranking_entry(user_id=referrer_id)
+
+
+def waitlist_join(*, email: str, referral_code: str | None = None) -> User:
+    """Sign up for the waitlist with an email only; returns the new account.
+
+    The account has an unusable password: registering later with the same
+    email completes it. Nobody is logged in by this. With `referral_code`,
+    the code's owner becomes the referrer (counted per attach_referrer).
+
+    Raises UnknownReferralCode (404), SelfReferral (400: the email is the code
+    owner's), AlreadyOnWaitlist (409: the normalised email has an account).
+    One transaction; the welcome email and the Redis ranking entry follow
+    after commit, never for a rolled-back sign-up.
+    """
+    email = normalize_email(email)
+    referrer = referrer_for_code(referral_code) if referral_code is not None else None
+    if referrer is not None and referrer.email == email:
+        raise SelfReferral()
+    with transaction.atomic():
+        if User.objects.filter(email=email).exists():
+            raise AlreadyOnWaitlist()
+        try:
+            with transaction.atomic():  # a concurrent sign-up with the same email loses here
+                user = User.objects.create_user(email=email)
+        except IntegrityError:
+            raise AlreadyOnWaitlist() from None
+        if referrer is not None:
+            attach_referrer(user=user, referrer=referrer)
+        transaction.on_commit(partial(send_welcome_email, user_id=user.pk))
+    return user
+
+
+def referral_link(code: str) -> str:
+    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/?ref={code}"
+
+
+_EMAIL_TOKEN_SALT = "tombola.waitlist.confirm-email"
+
+
+def email_confirmation_token(user: User) -> str:
+    """A signed token naming the account and the address it confirms (no database row)."""
+    return signing.dumps({"u": user.pk, "e": user.email}, salt=_EMAIL_TOKEN_SALT, compress=True)
+
+
+def email_confirmation_link(user: User) -> str:
+    base = settings.PUBLIC_BASE_URL.rstrip("/")
+    return f"{base}/confirm-email?token={email_confirmation_token(user)}"
+
+
+def confirm_email(*, token: str) -> User:
+    """Mark the token's address verified and count the member's referral if it now qualifies.
+
+    Raises InvalidEmailToken (bad signature, unknown account, or the account's
+    email changed since) and ExpiredEmailToken (older than
+    settings.WAITLIST_EMAIL_TOKEN_MAX_AGE, default 7 days). Confirming twice is
+    harmless. One transaction; the referrer's ranking moves after commit.
+    """
+    max_age = settings.WAITLIST_EMAIL_TOKEN_MAX_AGE
+    try:
+        payload = signing.loads(token, salt=_EMAIL_TOKEN_SALT, max_age=max_age)
+    except signing.SignatureExpired:
+        raise ExpiredEmailToken() from None
+    except signing.BadSignature:
+        raise InvalidEmailToken() from None
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(pk=payload.get("u")).first()
+        if user is None or user.email != payload.get("e"):
+            raise InvalidEmailToken()
+        if user.email_verified_at is None:
+            user.email_verified_at = timezone.now()
+            user.save(update_fields=["email_verified_at"])
+        count_referral_if_eligible(user=user)
+    return user
+
+
+def send_welcome_email(*, user_id: int) -> None:
+    """The welcome email: referral link and email confirmation link (called after commit)."""
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        return
+    send_mail(
+        subject="You are on the Tombola waitlist",
+        message=(
+            "Thanks for joining the Tombola waitlist.\n\n"
+            f"Please confirm your email address: {email_confirmation_link(user)}\n\n"
+            f"Your referral code: {user.referral_code}\n"
+            f"Share your link to move up the list: {referral_link(user.referral_code)}\n\n"
+            "Each friend who joins with your link and confirms counts as a referral.\n"
+        ),
+        from_email=None,
+        recipient_list=[user.email],
+        fail_silently=False,
+    )
+
+
+# --- Redis ranking index ------------------------------------------------------------
+
+# Apply one entry to the live set (while `ready` names this ranking) and to the
+# set being rebuilt (while a rebuild of this ranking runs), atomically, so that
+# a change racing a rebuild reaches the new set too. ZADD LT: a score only ever
+# decreases (referrals are never uncounted), so a late writer with an older
+# count cannot undo a newer one. An empty score removes the member; ARGV[4]
+# "exact" sets the score as is (repairing an entry found stale).
+_SYNC_SCRIPT = """
+local function apply(set)
+  if ARGV[3] == '' then
+    redis.call('ZREM', set, ARGV[2])
+  elseif ARGV[4] == 'exact' then
+    redis.call('ZADD', set, ARGV[3], ARGV[2])
+  else
+    redis.call('ZADD', set, 'LT', ARGV[3], ARGV[2])
+  end
+end
+if redis.call('GET', KEYS[1]) == ARGV[1] then apply(KEYS[3]) end
+if redis.call('GET', KEYS[2]) == ARGV[1] then apply(KEYS[4]) end
+return 1
+"""
+
+_RANK_FIELDS = ("id", "date_joined", "referral_count", "is_active", "is_staff")
+
+
+def sync_ranking_entry(
+    *, user_id: int, removed: ranking.Entry | None = None, exact: bool = False
+) -> None:
+    """Make the Redis ranking agree with the database row of `user_id`.
+
+    Call after commit. Reads the row (the count may have moved again since);
+    a ranked user is added or moved, an unranked one (staff, inactive) is
+    removed; `removed` removes a deleted account; `exact` overwrites the
+    score even upwards (repair of an entry found stale). A Redis failure is logged
+    and the index is marked not ready, so readers fall back to SQL.
+    """
+    client = get_redis()
+    if client is None:
+        return
+    try:
+        _sync(client, user_id=user_id, removed=removed, exact=exact)
+    except Exception:  # connection lost, timeout, ...: an after-commit hook must not raise
+        logger.exception("waitlist ranking: could not update user %s in Redis", user_id)
+        _mark_not_ready(client)
+
+
+def _sync(client, *, user_id: int, removed: ranking.Entry | None, exact: bool) -> None:
+    current = ranking.current()
+    keys = ranking.redis_keys(current)
+    if removed is not None:
+        entry, score = removed, ""
+    else:
+        row = User.objects.filter(pk=user_id).values(*_RANK_FIELDS).first()
+        if row is None:
+            return
+        entry = ranking.Entry(row["id"], row["date_joined"], row["referral_count"])
+        ranked = row["is_active"] and not row["is_staff"]
+        score = str(ranking.redis_score(entry, current)) if ranked else ""
+    client.eval(
+        _SYNC_SCRIPT, 4, keys.ready, keys.building_marker, keys.live, keys.building,
+        current.redis_name, ranking.redis_member(entry), score, "exact" if exact else "",
+    )
+
+
+def _mark_not_ready(client) -> None:
+    """The set may have missed a change: stop trusting it until it is rebuilt."""
+    try:
+        client.delete(ranking.redis_ready_key())
+    except Exception:
+        logger.exception("waitlist ranking: could not mark the Redis index stale; rebuild it")
+
+
+def rebuild_ranking_index(
+    *, chunk_size: int = 20_000, progress: Callable[[int, int], None] | None = None
+) -> int:
+    """Rebuild the Redis sorted set of the current ranking from the database.
+
+    Builds a new set beside the live one (readers keep using the old set, or
+    SQL, meanwhile), then swaps it in atomically. Reads users in primary-key
+    chunks, so memory stays flat at any size. Changes committed during the
+    rebuild reach the new set through sync_ranking_entry. Returns the number
+    of ranked users; raises RankingRebuildInProgress when another rebuild
+    holds the lock. `progress(done, total)` is called after every chunk.
+    """
+    client = get_redis()
+    if client is None:
+        raise DomainError("Redis is not configured (REDIS_URL).", code="redis_not_configured")
+    current = ranking.current()
+    keys = ranking.redis_keys(current)
+    token = secrets.token_hex(8)
+    if not client.set(keys.lock, token, nx=True, ex=3600):
+        raise RankingRebuildInProgress()
+    try:
+        client.delete(keys.building)
+        client.set(keys.building_marker, current.redis_name, ex=3600)
+        total = ranking.ranked_users().count()
+        done, last_id = 0, 0
+        while True:
+            rows = list(
+                ranking.ranked_users()
+                .filter(id__gt=last_id)
+                .order_by("id")
+                .values_list("id", "date_joined", "referral_count")[:chunk_size]
+            )
+            if not rows:
+                break
+            mapping = {}
+            for row in rows:
+                entry = ranking.Entry(*row)
+                mapping[ranking.redis_member(entry)] = ranking.redis_score(entry, current)
+            client.zadd(keys.building, mapping, lt=True)
+            done += len(rows)
+            last_id = rows[-1][0]
+            if progress is not None:
+                progress(done, max(total, done))
+        previous = client.get(keys.ready)
+        pipe = client.pipeline(transaction=True)
+        if done:
+            pipe.rename(keys.building, keys.live)
+        else:
+            pipe.delete(keys.live)
+        if previous and previous != current.redis_name:
+            pipe.delete(ranking.redis_live_key(keys, previous))
+        pipe.set(keys.ready, current.redis_name)
+        pipe.delete(keys.building_marker)
+        pipe.execute()
+        return done
+    except BaseException:
+        client.delete(keys.building, keys.building_marker)
+        raise
+    finally:
+        if client.get(keys.lock) == token:
+            client.delete(keys.lock)
+
+
+def ensure_ranking_index() -> bool:
+    """Rebuild a missing Redis index inline when the waitlist is small enough.
+
+    Called by readers that found the index not ready. Above
+    settings.WAITLIST_LAZY_REBUILD_MAX ranked users it only logs: run
+    ``manage.py rebuild_waitlist_ranking`` (readers use SQL meanwhile).
+    True when the index was rebuilt.
+    """
+    limit = settings.WAITLIST_LAZY_REBUILD_MAX
+    if ranking.ranked_users().count() > limit:
+        logger.warning(
+            "waitlist ranking: Redis index missing; answering from SQL. "
+            "Run `manage.py rebuild_waitlist_ranking`."
+        )
+        return False
+    try:
+        rebuild_ranking_index()
+    except RankingRebuildInProgress:
+        return False
+    except Exception:
+        logger.exception("waitlist ranking: lazy rebuild failed; answering from SQL")
+        return False
+    return True
+
+
+def on_user_saved(sender, instance: User, created: bool, update_fields=None, **kwargs) -> None:
+    """post_save receiver: keep the index in step for every path that saves a user.
+
+    Registration, waitlist sign-up, createsuperuser and admin edits of
+    is_staff/is_active all save a User; a receiver is the one place that sees
+    them all. It maintains an index, it does not decide anything.
+    """
+    if get_redis() is None:
+        return
+    relevant = {"is_active", "is_staff", "date_joined", "referral_count"}
+    if update_fields is not None and not relevant.intersection(update_fields):
+        return
+    transaction.on_commit(partial(sync_ranking_entry, user_id=instance.pk))
+
+
+def on_user_deleted(sender, instance: User, **kwargs) -> None:
+    """post_delete receiver: drop a deleted account from the index."""
+    if get_redis() is None:
+        return
+    entry = ranking.Entry.of(instance)
+    transaction.on_commit(partial(sync_ranking_entry, user_id=instance.pk, removed=entry))

@@ -1,0 +1,217 @@
+"""Accounts API: registration, JWT auth, the user's own profile, phone verification.
+
+Views are thin: an InputSerializer parses, a service in core.services writes,
+an OutputSerializer renders. Every error is core.errors' shape.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt import views as jwt_views
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from core.errors import DomainError
+from core.models import User
+from core.phones import MAX_PHONE_INPUT_LENGTH, normalize_phone
+from core.selectors.waitlist import waitlist_block
+from core.services.accounts import auth_logout, user_register, user_update
+from core.services.phone_verification import (
+    phone_verification_confirm,
+    phone_verification_send,
+)
+from core.throttles import ScopedThrottle
+
+EARLIEST_BIRTHDAY = datetime.date(1900, 1, 1)
+
+
+class PhoneField(serializers.CharField):
+    """A phone number in, E.164 out; an invalid one is a field error."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", MAX_PHONE_INPUT_LENGTH)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        text = super().to_internal_value(data)
+        if text == "":
+            return None  # "" clears the phone, like null
+        try:
+            return normalize_phone(text)
+        except DomainError as exc:
+            raise serializers.ValidationError(str(exc.detail), code=exc.code) from None
+
+
+class BirthdayField(serializers.DateField):
+    """ISO dates, and DD.MM.YYYY as the quiz form sends them; not in the future."""
+
+    def __init__(self, **kwargs):
+        super().__init__(input_formats=["iso-8601", "%d.%m.%Y"], **kwargs)
+
+    def to_internal_value(self, value):
+        day = super().to_internal_value(value)
+        if not EARLIEST_BIRTHDAY <= day <= timezone.localdate():
+            raise serializers.ValidationError("Enter a real date of birth.", code="invalid")
+        return day
+
+
+class ProfileInputSerializer(serializers.Serializer):
+    first_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
+    last_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
+    patronymic = serializers.CharField(required=False, allow_blank=True, max_length=150)
+    birthday = BirthdayField(required=False, allow_null=True)
+    address = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    phone = PhoneField(required=False, allow_null=True, allow_blank=True)
+
+
+class UserOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = [
+            "id", "email", "first_name", "last_name", "patronymic", "birthday", "address",
+            "phone", "phone_verified_at", "email_verified_at", "referral_code", "date_joined",
+        ]
+        read_only_fields = fields
+
+
+class RegisterApi(APIView):
+    """Create an account (or complete a waitlist sign-up) and log it in at once."""
+
+    authentication_classes: list = []  # a stale token must not block signing up
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedThrottle]
+    throttle_scope = "register"
+
+    class InputSerializer(ProfileInputSerializer):
+        email = serializers.EmailField(max_length=254)
+        password = serializers.CharField(write_only=True, trim_whitespace=False, max_length=128)
+        referral_code = serializers.CharField(required=False, allow_blank=True, max_length=16)
+
+    class OutputSerializer(serializers.Serializer):
+        user = UserOutputSerializer()
+        access = serializers.CharField()
+        refresh = serializers.CharField()
+        referral = serializers.DictField(
+            help_text="{referral_code, referral_count, wait_list_position, total_registered}"
+        )
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = user_register(**serializer.validated_data)
+        refresh = RefreshToken.for_user(user)
+        body = {
+            "user": user,
+            "access": str(refresh.access_token),
+            "refresh": str(refresh),
+            "referral": waitlist_block(user),
+        }
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+class MeApi(APIView):
+    """The logged-in user's own account."""
+
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(ProfileInputSerializer):
+        email = serializers.EmailField(required=False, max_length=254)
+        current_password = serializers.CharField(
+            required=False, write_only=True, trim_whitespace=False, max_length=128,
+            help_text="Required to change the email.",
+        )
+
+    @extend_schema(responses={200: UserOutputSerializer})
+    def get(self, request):
+        return Response(UserOutputSerializer(request.user).data)
+
+    @extend_schema(request=InputSerializer, responses={200: UserOutputSerializer})
+    def patch(self, request):
+        serializer = self.InputSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        current_password = data.pop("current_password", None)
+        user = user_update(user=request.user, data=data, current_password=current_password)
+        return Response(UserOutputSerializer(user).data)
+
+
+class PhoneVerificationSendApi(APIView):
+    """Text a 6-digit code to a phone; the same answer whoever owns the number."""
+
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [ScopedThrottle]
+    throttle_scope = "code_send"
+
+    class InputSerializer(serializers.Serializer):
+        phone = PhoneField()
+
+    class OutputSerializer(serializers.Serializer):
+        phone = serializers.CharField()
+        expires_in_seconds = serializers.IntegerField()
+        resend_after_seconds = serializers.IntegerField()
+
+    @extend_schema(request=InputSerializer, responses={202: OutputSerializer})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        verification = phone_verification_send(
+            user=request.user, phone=serializer.validated_data["phone"]
+        )
+        lifetime = verification.expires_at - verification.created_at
+        body = {
+            "phone": verification.phone,
+            "expires_in_seconds": round(lifetime.total_seconds()),
+            "resend_after_seconds": settings.PHONE_CODE_RESEND_SECONDS,
+        }
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+class PhoneVerificationConfirmApi(APIView):
+    """Confirm the code; the phone becomes the user's, verified."""
+
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [ScopedThrottle]
+    throttle_scope = "code_confirm"
+
+    class InputSerializer(serializers.Serializer):
+        phone = PhoneField()
+        code = serializers.RegexField(r"^[0-9]{6}$", max_length=16)
+
+    @extend_schema(request=InputSerializer, responses={200: UserOutputSerializer})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = phone_verification_confirm(user=request.user, **serializer.validated_data)
+        return Response(UserOutputSerializer(user).data)
+
+
+class TokenObtainApi(jwt_views.TokenObtainPairView):
+    """Email + password -> access and refresh token."""
+
+    throttle_classes = [ScopedThrottle]
+    throttle_scope = "login"
+
+
+class LogoutApi(APIView):
+    """Blacklist a refresh token. Needs only the token: an expired access token is fine."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        refresh = serializers.CharField(max_length=4096)
+
+    @extend_schema(request=InputSerializer, responses={204: None})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        auth_logout(refresh=serializer.validated_data["refresh"])
+        return Response(status=status.HTTP_204_NO_CONTENT)

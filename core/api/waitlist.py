@@ -1,0 +1,194 @@
+"""Waitlist and stats endpoints. Thin: parse, call a service or selector, render."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from core.errors import NotFound
+from core.selectors import stats as stats_selectors
+from core.selectors import waitlist as selectors
+from core.services import waitlist as services
+
+BLOCK_FIELDS = {
+    "referral_code": serializers.CharField(),
+    "referral_count": serializers.IntegerField(),
+    "wait_list_position": serializers.IntegerField(allow_null=True),
+    "total_registered": serializers.IntegerField(),
+}
+WaitlistBlockSerializer = inline_serializer("WaitlistBlock", BLOCK_FIELDS)
+
+
+class PublicView(APIView):
+    """Anyone may call it; a session or token is not even looked at (and logs nobody in)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+
+class WaitlistJoinView(PublicView):
+    """Sign up with an email only (optionally through a member's referral code).
+
+    Nobody is logged in: the answer carries the member's standing, no token.
+    """
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "waitlist_join"
+
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField(max_length=254)
+
+    @extend_schema(request=InputSerializer, responses={201: WaitlistBlockSerializer})
+    def post(self, request):
+        return self.join(request, code=None)
+
+    def join(self, request, *, code: str | None) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.waitlist_join(email=data.validated_data["email"], referral_code=code)
+        return Response(selectors.waitlist_block(user), status=status.HTTP_201_CREATED)
+
+
+class WaitlistJoinWithCodeView(WaitlistJoinView):
+    """Sign up through a member's referral code (404 unknown_referral_code)."""
+
+    @extend_schema(
+        operation_id="waitlist_join_with_code",
+        request=WaitlistJoinView.InputSerializer,
+        responses={201: WaitlistBlockSerializer},
+    )
+    def post(self, request, code: str):
+        return self.join(request, code=code)
+
+
+class ConfirmEmailView(PublicView):
+    """Confirm the address from the welcome email's link; answers the member's block."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "waitlist_join"
+
+    class InputSerializer(serializers.Serializer):
+        token = serializers.CharField(max_length=500)
+
+    @extend_schema(request=InputSerializer, responses=WaitlistBlockSerializer)
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.confirm_email(token=data.validated_data["token"])
+        return Response(selectors.waitlist_block(user))
+
+
+class WaitlistMeView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=WaitlistBlockSerializer)
+    def get(self, request):
+        return Response(selectors.waitlist_block(request.user))
+
+
+class WaitlistByCodeView(PublicView):
+    """Public standing of the member with this referral code (no personal data)."""
+
+    @extend_schema(responses=WaitlistBlockSerializer)
+    def get(self, request, code: str):
+        user = selectors.user_for_code(code)
+        if user is None:
+            raise services.UnknownReferralCode()
+        return Response(selectors.waitlist_block(user))
+
+
+class WaitlistLookupView(APIView):
+    """Staff: find a member by email and/or referral code."""
+
+    permission_classes = [IsAdminUser]
+
+    class QuerySerializer(serializers.Serializer):
+        email = serializers.EmailField(required=False, max_length=254)
+        code = serializers.CharField(required=False, max_length=16)
+
+        def validate(self, attrs):
+            if not attrs.get("email") and not attrs.get("code"):
+                raise serializers.ValidationError("Give an email, a code, or both.")
+            return attrs
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("email", str, required=False),
+            OpenApiParameter("code", str, required=False),
+        ],
+        responses=inline_serializer(
+            "WaitlistLookup",
+            {
+                "id": serializers.IntegerField(),
+                "email": serializers.EmailField(),
+                "referred_by": serializers.CharField(allow_null=True),
+                **BLOCK_FIELDS,
+            },
+        ),
+    )
+    def get(self, request):
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        user = selectors.user_for_lookup(
+            email=query.validated_data.get("email"), code=query.validated_data.get("code")
+        )
+        if user is None:
+            raise NotFound("No member matches.")
+        referrer = user.referred_by
+        return Response(
+            {
+                "id": user.pk,
+                "email": user.email,
+                "referred_by": referrer.referral_code if referrer else None,
+                **selectors.waitlist_block(user),
+            }
+        )
+
+
+class StatsView(PublicView):
+    @extend_schema(
+        responses=inline_serializer(
+            "WaitlistStats",
+            {
+                "results": inline_serializer(
+                    "WaitlistStat",
+                    {
+                        "key": serializers.CharField(),
+                        "label": serializers.CharField(),
+                        "value": serializers.IntegerField(),
+                    },
+                    many=True,
+                )
+            },
+        )
+    )
+    def get(self, request):
+        return Response({"results": stats_selectors.waitlist_stats()})
+
+
+class StatsChartView(PublicView):
+    class QuerySerializer(serializers.Serializer):
+        period = serializers.ChoiceField(choices=stats_selectors.PERIODS, default="1y")
+
+    @extend_schema(
+        parameters=[OpenApiParameter("period", str, enum=stats_selectors.PERIODS)],
+        responses=inline_serializer(
+            "WaitlistChart",
+            {
+                "period": serializers.CharField(),
+                "bucket": serializers.CharField(),
+                "labels": serializers.ListField(child=serializers.IntegerField()),
+                "series": serializers.DictField(
+                    child=serializers.ListField(child=serializers.IntegerField())
+                ),
+            },
+        ),
+    )
+    def get(self, request):
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(stats_selectors.registration_chart(query.validated_data["period"]))

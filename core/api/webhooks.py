@@ -1,0 +1,78 @@
+"""Staff manage an event's webhook endpoints and read their delivery log."""
+
+from django.shortcuts import get_object_or_404
+from rest_framework import generics, permissions, serializers
+
+from core.models import DeliveryAttempt, Event, WebhookDelivery, WebhookEndpoint
+
+
+class WebhookEndpointSerializer(serializers.ModelSerializer):
+    kinds = serializers.ListField(
+        child=serializers.ChoiceField(choices=WebhookEndpoint.Kind.choices),
+        required=False, allow_empty=True,
+        help_text="Kinds to receive; empty or omitted means all.",
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["id", "url", "kinds", "is_active", "secret", "created_at"]
+        read_only_fields = ["id", "secret", "created_at"]
+
+    def validate_url(self, value: str) -> str:
+        if not value.lower().startswith(("https://", "http://")):
+            raise serializers.ValidationError("Only http(s) URLs can receive webhooks.")
+        return value
+
+    def validate_kinds(self, value: list[str]) -> list[str]:
+        return sorted(set(value))
+
+
+class DeliveryAttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DeliveryAttempt
+        fields = ["at", "status_code", "error", "duration_ms", "succeeded"]
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    attempt_log = DeliveryAttemptSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = WebhookDelivery
+        fields = [
+            "id", "kind", "payload", "status", "attempts", "next_attempt_at", "created_at",
+            "delivered_at", "attempt_log",
+        ]
+
+
+class _EventScoped:
+    permission_classes = [permissions.IsAdminUser]
+
+    def get_event(self) -> Event:
+        return get_object_or_404(Event, pk=self.kwargs["event_id"])
+
+
+class WebhookEndpointList(_EventScoped, generics.ListCreateAPIView):
+    serializer_class = WebhookEndpointSerializer
+
+    def get_queryset(self):
+        return WebhookEndpoint.objects.filter(event=self.get_event())
+
+    def perform_create(self, serializer):
+        serializer.save(event=self.get_event(), created_by=self.request.user)
+
+
+class WebhookEndpointDetail(_EventScoped, generics.RetrieveUpdateDestroyAPIView):
+    serializer_class = WebhookEndpointSerializer
+
+    def get_queryset(self):
+        return WebhookEndpoint.objects.filter(event_id=self.kwargs["event_id"])
+
+
+class WebhookDeliveryList(_EventScoped, generics.ListAPIView):
+    serializer_class = WebhookDeliverySerializer
+
+    def get_queryset(self):
+        endpoint = get_object_or_404(
+            WebhookEndpoint, pk=self.kwargs["pk"], event_id=self.kwargs["event_id"]
+        )
+        return endpoint.deliveries.prefetch_related("attempt_log").order_by("-id")

@@ -1,0 +1,189 @@
+"""Account writes: registration, profile changes, logout.
+
+Emails are stored normalised (trimmed, lower-cased: core.models.normalize_email)
+and phones in E.164 (core.phones.normalize_phone); both are unique. Every
+function here is one transaction: an error leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from core.errors import DomainError
+from core.models import User, normalize_email
+from core.phones import normalize_phone
+from core.services import waitlist
+
+PROFILE_FIELDS = ("first_name", "last_name", "patronymic", "birthday", "address")
+
+
+class EmailTaken(DomainError):
+    code = "email_taken"
+    detail = "An account with this email already exists."
+
+
+class PhoneTaken(DomainError):
+    code = "phone_taken"
+    detail = "Another account uses this phone number."
+
+
+class InvalidPassword(DomainError):
+    """The password breaks a validator; rendered like a field validation error."""
+
+    code = "invalid"
+    detail = "Invalid input."
+
+    def __init__(self, messages: list[str], field: str = "password") -> None:
+        super().__init__(extra={"fields": {field: messages}})
+
+
+class WrongCurrentPassword(DomainError):
+    code = "wrong_current_password"
+    detail = "Changing the email needs the account's current password."
+
+
+class InvalidRefreshToken(DomainError):
+    code = "token_not_valid"
+    detail = "The refresh token is invalid, expired or already logged out."
+
+
+def user_register(
+    *,
+    email: str,
+    password: str,
+    first_name: str = "",
+    last_name: str = "",
+    patronymic: str = "",
+    birthday: datetime.date | None = None,
+    address: str = "",
+    phone: str | None = None,
+    referral_code: str | None = None,
+) -> User:
+    """Create an account, or complete the waitlist-only account with this email.
+
+    A waitlist sign-up (core.api.waitlist) leaves an account with an unusable
+    password; registering with its email sets the password and profile and
+    keeps its referral code, referrer and date_joined (its place in the queue).
+
+    Locks the existing account row with this email, if any. Raises EmailTaken
+    (an account with a usable password, or a deactivated one, has it), PhoneTaken,
+    InvalidPassword, InvalidPhone, UnknownReferralCode (404) and SelfReferral.
+    The referral is attached through core.services.waitlist.attach_referrer.
+    """
+    email = normalize_email(email)
+    phone = normalize_phone(phone) if phone else None
+    # An unknown code fails before any hashing or writing.
+    referrer = waitlist.referrer_for_code(referral_code) if referral_code else None
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(email=email).first()
+        # Only a live waitlist sign-up can be completed; a deactivated one stays shut.
+        if user is not None and (user.has_usable_password() or not user.is_active):
+            raise EmailTaken()
+        if user is None:
+            user = User(email=email)
+        profile = {
+            "first_name": first_name, "last_name": last_name, "patronymic": patronymic,
+            "birthday": birthday, "address": address,
+        }
+        for name, value in profile.items():
+            setattr(user, name, value)
+        if phone is not None:
+            _ensure_phone_free(phone=phone, user=user)
+            user.phone = phone
+        _validate_password(password, user=user)
+        user.set_password(password)
+        _save_unique(user)
+        if referrer is not None:
+            waitlist.attach_referrer(user=user, referrer=referrer)
+    return user
+
+
+def user_update(
+    *, user: User, data: dict[str, Any], current_password: str | None = None
+) -> User:
+    """Change `user`'s profile: any of PROFILE_FIELDS, ``phone``, ``email``.
+
+    A new phone (or none) clears phone_verified_at; the number must be verified
+    again (core.services.phone_verification). A new email needs
+    `current_password` (so a stolen access token cannot take the account over)
+    and clears email_verified_at. Locks the user row. Raises EmailTaken,
+    PhoneTaken, WrongCurrentPassword, InvalidPhone.
+    """
+    unknown = set(data) - {*PROFILE_FIELDS, "phone", "email"}
+    if unknown:
+        raise ValueError(f"user_update cannot change {sorted(unknown)}")
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        changed: list[str] = []
+        for name in PROFILE_FIELDS:
+            if name in data and getattr(locked, name) != data[name]:
+                setattr(locked, name, data[name])
+                changed.append(name)
+        if "phone" in data:
+            phone = normalize_phone(data["phone"]) if data["phone"] else None
+            if phone != locked.phone:
+                if phone is not None:
+                    _ensure_phone_free(phone=phone, user=locked)
+                locked.phone, locked.phone_verified_at = phone, None
+                changed += ["phone", "phone_verified_at"]
+        if "email" in data:
+            email = normalize_email(data["email"])
+            if email != locked.email:
+                if not current_password or not locked.check_password(current_password):
+                    raise WrongCurrentPassword()
+                if User.objects.filter(email=email).exclude(pk=locked.pk).exists():
+                    raise EmailTaken()
+                locked.email, locked.email_verified_at = email, None
+                changed += ["email", "email_verified_at"]
+        if changed:
+            _save_unique(locked, update_fields=changed)
+    return locked
+
+
+def auth_logout(*, refresh: str) -> None:
+    """Blacklist the refresh token (and so end the session it belongs to).
+
+    Raises InvalidRefreshToken for a malformed, expired, wrong-type or already
+    blacklisted token.
+    """
+    try:
+        with transaction.atomic():
+            RefreshToken(refresh).blacklist()
+    except TokenError as exc:
+        raise InvalidRefreshToken() from exc
+
+
+def _ensure_phone_free(*, phone: str, user: User) -> None:
+    others = User.objects.filter(phone=phone)
+    if user.pk is not None:
+        others = others.exclude(pk=user.pk)
+    if others.exists():
+        raise PhoneTaken()
+
+
+def _validate_password(password: str, *, user: User) -> None:
+    try:
+        validate_password(password, user=user)
+    except DjangoValidationError as exc:
+        raise InvalidPassword(list(exc.messages)) from None
+
+
+def _save_unique(user: User, **kwargs: Any) -> None:
+    """Save; a unique clash with a concurrent request becomes EmailTaken / PhoneTaken."""
+    try:
+        with transaction.atomic():
+            user.save(**kwargs)
+    except IntegrityError:
+        clashes = User.objects.exclude(pk=user.pk) if user.pk else User.objects.all()
+        if clashes.filter(email=user.email).exists():
+            raise EmailTaken() from None
+        if user.phone and clashes.filter(phone=user.phone).exists():
+            raise PhoneTaken() from None
+        raise

@@ -1,0 +1,93 @@
+"""Outgoing SMS, through the backend named by settings.SMS_BACKEND.
+
+- ``console``: logs the message (development default).
+- ``memory``: appends to the module-level ``outbox`` (tests read and clear it).
+- ``http``: POSTs ``{"to", "text"}`` as JSON to SMS_HTTP_URL with
+  ``Authorization: Bearer SMS_HTTP_TOKEN``; any failure (refused, timeout,
+  non-2xx answer) raises SmsUnavailable (503 ``sms_unavailable``).
+
+Callers send inside their transaction, so a failed send rolls back whatever
+the send was for (no code is stored that nobody received).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from core.errors import ServiceUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SmsMessage:
+    to: str
+    text: str
+
+
+class SmsUnavailable(ServiceUnavailable):
+    code = "sms_unavailable"
+    detail = "The SMS service is unavailable; try again shortly."
+
+
+# The memory backend's sent messages, oldest first.
+outbox: list[SmsMessage] = []
+
+
+def send_sms(*, to: str, text: str) -> None:
+    """Send `text` to the E.164 number `to`; raises SmsUnavailable on failure."""
+    try:
+        backend = _BACKENDS[settings.SMS_BACKEND]
+    except KeyError:
+        raise ImproperlyConfigured(
+            f"SMS_BACKEND={settings.SMS_BACKEND!r}; use one of {', '.join(_BACKENDS)}"
+        ) from None
+    backend(SmsMessage(to=to, text=text))
+
+
+def _console(message: SmsMessage) -> None:
+    logger.info("SMS to %s: %s", message.to, message.text)
+
+
+def _memory(message: SmsMessage) -> None:
+    outbox.append(message)
+
+
+def _http(message: SmsMessage) -> None:
+    url = settings.SMS_HTTP_URL
+    if not url.startswith(("http://", "https://")):
+        logger.error("SMS_BACKEND=http needs SMS_HTTP_URL (http:// or https://), got %r", url)
+        raise SmsUnavailable()
+    request = urllib.request.Request(  # noqa: S310 - scheme checked above
+        url,
+        data=json.dumps({"to": message.to, "text": message.text}).encode(),
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {settings.SMS_HTTP_TOKEN}",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=settings.SMS_HTTP_TIMEOUT) as response:  # noqa: S310
+            response.read()
+    except urllib.error.HTTPError as exc:
+        logger.warning("SMS provider answered %s for %s", exc.code, message.to)
+        raise SmsUnavailable() from exc
+    except (urllib.error.URLError, OSError) as exc:  # refused, DNS, timeout
+        logger.warning("SMS provider unreachable (%s) for %s", exc, message.to)
+        raise SmsUnavailable() from exc
+
+
+_BACKENDS: dict[str, Callable[[SmsMessage], None]] = {
+    "console": _console,
+    "memory": _memory,
+    "http": _http,
+}

@@ -1,0 +1,125 @@
+"""Scoped rate limits on login, register, code send and code confirm.
+
+Rates come from settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]; our
+ScopedThrottle reads them per request, so overriding the setting in a test
+is enough (DRF's own class would keep the rates it copied at import).
+"""
+
+import re
+
+import pytest
+from django.core.cache import cache
+
+from core.models import PhoneVerification, User
+from tests.conftest import assert_error, client_for
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def rates(settings):
+    """Set small rates: rates(login="2/min")."""
+
+    def set_rates(**scopes: str) -> None:
+        current = settings.REST_FRAMEWORK
+        settings.REST_FRAMEWORK = {
+            **current,
+            "DEFAULT_THROTTLE_RATES": {**current["DEFAULT_THROTTLE_RATES"], **scopes},
+        }
+
+    return set_rates
+
+
+def assert_throttled(response) -> None:
+    body = assert_error(response, 429, "throttled")
+    assert isinstance(body["retry_after_seconds"], int)
+    assert 1 <= body["retry_after_seconds"] <= 61
+    assert int(response["Retry-After"]) >= 1
+
+
+def login(api, password=PASSWORD, **extra):
+    return api.post(
+        "/api/auth/token/", {"email": "alice@example.com", "password": password},
+        format="json", **extra,
+    )
+
+
+def test_login_is_throttled_after_the_rate(api, user, rates):
+    rates(login="2/min")
+    assert login(api, password="wrong-password").status_code == 401
+    assert login(api).status_code == 200
+    assert_throttled(login(api))
+
+
+def test_login_rate_comes_from_settings_at_request_time(api, user, rates):
+    rates(login="3/min")
+    for _ in range(3):
+        assert login(api).status_code == 200
+    assert_throttled(login(api))
+
+
+def test_forged_forwarded_for_does_not_dodge_the_login_limit(api, user, rates):
+    rates(login="2/min")
+    login(api, HTTP_X_FORWARDED_FOR="10.0.0.1")
+    login(api, HTTP_X_FORWARDED_FOR="10.0.0.2")
+    assert_throttled(login(api, HTTP_X_FORWARDED_FOR="10.0.0.3"))
+
+
+def test_throttle_history_lives_in_the_configured_cache(api, user, rates):
+    rates(login="5/min")
+    login(api)
+    assert len(cache.get("throttle_login_127.0.0.1")) == 1
+
+
+@pytest.mark.redis
+def test_throttle_history_lives_in_redis_on_the_server_run(api, user, rates, settings):
+    from core.redis import get_redis
+
+    rates(login="5/min")
+    login(api)
+    keys = list(get_redis().scan_iter(match=f"{settings.REDIS_PREFIX}:cache:*throttle_login*"))
+    assert len(keys) == 1
+
+
+def test_register_is_throttled_and_the_throttled_request_writes_nothing(api, rates):
+    rates(register="2/min")
+    for n in range(2):
+        body = {"email": f"new{n}@example.com", "password": PASSWORD}
+        assert api.post("/api/accounts/register/", body, format="json").status_code == 201
+    body = {"email": "new-too-many@example.com", "password": PASSWORD}
+    assert_throttled(api.post("/api/accounts/register/", body, format="json"))
+    assert not User.objects.filter(email="new-too-many@example.com").exists()
+
+
+def test_code_send_is_throttled_per_user(user, other_user, rates, sms_outbox):
+    rates(code_send="2/min")
+    client = client_for(user)
+    for phone in ("+4915123456781", "+4915123456782"):
+        assert client.post("/api/accounts/phone/verification/", {"phone": phone},
+                           format="json").status_code == 202
+    throttled = client.post("/api/accounts/phone/verification/", {"phone": "+4915123456783"},
+                            format="json")
+    assert_throttled(throttled)
+    assert len(sms_outbox) == 2 and PhoneVerification.objects.count() == 2
+    other = client_for(other_user).post(
+        "/api/accounts/phone/verification/", {"phone": "+4915123456784"}, format="json"
+    )
+    assert other.status_code == 202
+
+
+def test_code_confirm_is_throttled(user, rates, sms_outbox):
+    rates(code_confirm="3/min")
+    client = client_for(user)
+    client.post("/api/accounts/phone/verification/", {"phone": "+4915123456789"}, format="json")
+    code = int(re.search(r"\d{6}", sms_outbox[0].text).group())
+    guess = {"phone": "+4915123456789", "code": f"{(code + 1) % 10**6:06d}"}
+    for _ in range(3):
+        response = client.post("/api/accounts/phone/verification/confirm/", guess, format="json")
+        assert response.status_code == 400
+    assert_throttled(
+        client.post("/api/accounts/phone/verification/confirm/", guess, format="json")
+    )
+    # The throttled guess never reached the code check.
+    assert PhoneVerification.objects.get().attempts == 3
