@@ -51,6 +51,12 @@ class WorkerRelay:
         for consumer in tuple(self.listeners.get(message["stream"], ())):
             consumer.relay_inbox.put_nowait(message)
 
+    def deliver_threadsafe(self, message: dict) -> None:
+        """In-process fan-out: publish() may run in any thread; deliver on the relay's loop."""
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.deliver, message)
+
     async def _start(self) -> None:
         loop = asyncio.get_running_loop()
         if self.loop is loop:
@@ -61,7 +67,7 @@ class WorkerRelay:
             pubsub = await self._subscribe()
             self.task = loop.create_task(self._listen(pubsub))
         else:
-            streams.set_local_fanout(lambda m: loop.call_soon_threadsafe(self.deliver, m))
+            streams.set_local_fanout(self.deliver_threadsafe)
 
     async def _subscribe(self):
         import redis.asyncio

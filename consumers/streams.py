@@ -49,6 +49,7 @@ from consumers.protocol import (
     parse_since,
 )
 from consumers.ratelimit import TokenBucket
+from consumers.relay import relay
 from core import streams
 from core.streams import StreamKind, Viewer
 
@@ -78,12 +79,18 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         self.subscriptions: dict[str, Subscription] = {}
         self.closed = False
         self.heartbeat = None
+        self.relaying = None
+        # Stream state (subscriptions, seqs) changes under this lock: group
+        # messages are dispatched one at a time anyway, relayed ones are not.
+        self.lock = asyncio.Lock()
+        self.relay_inbox: asyncio.Queue = asyncio.Queue()
         self.bucket = TokenBucket(rate=settings.WS_RATE_PER_SECOND, burst=settings.WS_RATE_BURST)
         self.viewer = Viewer(user=self.scope["user"])
         # Accept first: a refused handshake cannot carry an error frame.
         await self.accept(subprotocol=self.scope.get("subprotocol"))
         try:
-            await self.open_streams()
+            async with self.lock:
+                await self.open_streams()
         except ProtocolError as exc:
             await self.fail(exc)
             return
@@ -109,10 +116,15 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
     # --- subscribing ----------------------------------------------------------
 
     async def subscribe(self, subscription: Subscription, *, since: int | None) -> None:
-        group = streams.group_name(subscription.stream)
-        if group not in self.groups:
-            await self.channel_layer.group_add(group, self.channel_name)
-            self.groups.append(group)
+        if settings.STREAM_FANOUT == "relay":
+            await relay.join(subscription.stream, self)
+            if self.relaying is None:
+                self.relaying = asyncio.create_task(self.relay_from_inbox())
+        else:
+            group = streams.group_name(subscription.stream)
+            if group not in self.groups:
+                await self.channel_layer.group_add(group, self.channel_name)
+                self.groups.append(group)
         self.subscriptions[subscription.stream] = subscription
         if since is None:
             await self.send_snapshot(subscription)
@@ -189,6 +201,13 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(message)
             subscription.delivered = message["seq"]
 
+    async def relay_from_inbox(self) -> None:
+        """STREAM_FANOUT = "relay": messages the worker's relay handed to this socket."""
+        while True:
+            message = await self.relay_inbox.get()
+            async with self.lock:
+                await self.stream_message({"message": message})
+
     async def send_heartbeats(self) -> None:
         while not self.closed:
             await asyncio.sleep(settings.WS_HEARTBEAT_SECONDS)
@@ -204,7 +223,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             if not self.bucket.take():
                 await self.refuse_flood()
                 return
-            await self.receive_json(self.decode_frame(text_data, bytes_data))
+            content = self.decode_frame(text_data, bytes_data)
+            async with self.lock:
+                await self.receive_json(content)
         except ProtocolError as exc:
             await self.fail(exc)
 
@@ -266,8 +287,11 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code):
         self.closed = True
-        if self.heartbeat is not None:
-            self.heartbeat.cancel()
+        for task in (self.heartbeat, self.relaying):
+            if task is not None:
+                task.cancel()
+        for stream in self.subscriptions:
+            relay.leave(stream, self)
 
 
 class UnknownStreamConsumer(AsyncJsonWebsocketConsumer):

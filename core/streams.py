@@ -155,8 +155,29 @@ def record(stream: str, type_: str, data: Any) -> dict[str, Any]:
     return _backend().append(stream, type_, _jsonable(data), _now())
 
 
+# STREAM_FANOUT = "relay": each worker process subscribes once (consumers/relay.py).
+_local_fanout = None
+
+
+def set_local_fanout(func) -> None:
+    """Without Redis, the relay of this process receives messages through `func`."""
+    global _local_fanout
+    _local_fanout = func
+
+
+def _relay(message: dict[str, Any]) -> None:
+    client = get_redis()
+    if client is not None:
+        client.publish(key("fanout"), json.dumps(message))
+    elif _local_fanout is not None:
+        _local_fanout(message)
+
+
 def send(message: dict[str, Any]) -> None:
-    """Send an already recorded message to the stream's group."""
+    """Send an already recorded message to the stream's subscribers."""
+    if settings.STREAM_FANOUT == "relay":
+        _relay(message)
+        return
     layer = get_channel_layer()
     if layer is not None:
         async_to_sync(layer.group_send)(
@@ -165,6 +186,9 @@ def send(message: dict[str, Any]) -> None:
 
 
 async def asend(message: dict[str, Any]) -> None:
+    if settings.STREAM_FANOUT == "relay":
+        await _off_loop(_relay)(message)
+        return
     layer = get_channel_layer()
     if layer is not None:
         await layer.group_send(

@@ -20,6 +20,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -31,6 +32,28 @@ ORIGIN = (b"origin", b"http://127.0.0.1")
 
 Reducer = Callable[[Any, dict[str, Any]], Any]
 REDUCERS: dict[str, Reducer] = {}
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """A new channel layer per test (import this fixture into WebSocket test modules).
+
+    The layer is process-wide but each async test has its own event loop; a
+    consumer left running by a test (the server closed it, nobody sent the
+    disconnect) would leave channels-redis receiving on a dead loop.
+    """
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(params=["group", "relay"])
+def fanout(request, settings):
+    """Run a test under both STREAM_FANOUT modes: the contract must not depend on it."""
+    settings.STREAM_FANOUT = request.param
+    return request.param
 
 
 def register_reducer(kind: str, reducer: Reducer) -> None:

@@ -13,6 +13,7 @@ from tests.stream_helpers import (
     closed_with,
     communicator,
     connected,
+    fresh_channel_layer,  # noqa: F401 (autouse)
     receive,
     screen_key_for,
     swap_stream_kind,

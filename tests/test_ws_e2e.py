@@ -34,20 +34,22 @@ def assert_silent(ws):
         recv(ws, timeout=0.3)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, django_db_setup, django_db_blocker):
-    # One server for the module: each test uses its own stream (the embedded
+@pytest.fixture(scope="module", params=["group", "relay"])
+def server(request, tmp_path_factory, django_db_setup, django_db_blocker):
+    # One server per fan-out mode: each test uses its own stream (the embedded
     # server keeps its in-memory history between tests).
     with django_db_blocker.unblock(), running_server(
         tmp_path_factory.mktemp("e2e"), DJANGO_SETTINGS_MODULE="tests.ws_e2e.settings",
-        STREAM_HISTORY_LENGTH=str(HISTORY),
+        STREAM_HISTORY_LENGTH=str(HISTORY), STREAM_FANOUT=request.param,
     ) as server:
         yield server
 
 
 @pytest.fixture
-def publish(server, settings):
-    settings.STREAM_HISTORY_LENGTH = HISTORY  # this process publishes too on the Redis run
+def publish(server, settings, request):
+    # This process publishes too on the Redis run, in the server's mode.
+    settings.STREAM_HISTORY_LENGTH = HISTORY
+    settings.STREAM_FANOUT = request.node.callspec.params["server"]
     sources = itertools.count()
 
     def publish(n, stream=STREAM):

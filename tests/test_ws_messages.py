@@ -12,6 +12,7 @@ from tests.stream_helpers import (
     closed_with,
     communicator,
     connected,
+    fresh_channel_layer,  # noqa: F401 (autouse)
     receive,
     swap_stream_kind,
 )

@@ -11,7 +11,13 @@ from asgiref.sync import sync_to_async
 from consumers import protocol
 from core import streams
 from core.streams import StreamKind
-from tests.stream_helpers import closed_with, connected, receive, swap_stream_kind
+from tests.stream_helpers import (
+    closed_with,
+    connected,
+    fresh_channel_layer,  # noqa: F401 (autouse)
+    receive,
+    swap_stream_kind,
+)
 
 # The consumer goes through database_sync_to_async, which touches the connection.
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,12 @@ from asgiref.sync import sync_to_async
 
 from core import streams
 from core.streams import StreamKind
-from tests.stream_helpers import connected, receive, swap_stream_kind
+from tests.stream_helpers import (
+    connected,
+    fresh_channel_layer,  # noqa: F401 (autouse)
+    receive,
+    swap_stream_kind,
+)
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db]
 

@@ -11,12 +11,14 @@ from tests.stream_helpers import (
     DEMO_EVENT_KIND,
     closed_with,
     connected,
+    fanout,  # noqa: F401 (fixture: both fan-out modes)
+    fresh_channel_layer,  # noqa: F401 (autouse)
     receive,
     receive_stream_frames,
     swap_stream_kind,
 )
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fanout")]
 
 publish = sync_to_async(streams.publish)
 

@@ -13,7 +13,15 @@ from asgiref.sync import sync_to_async
 
 from core import streams
 from core.streams import StreamKind
-from tests.stream_helpers import apply, connected, receive, swap_reducer, swap_stream_kind
+from tests.stream_helpers import (
+    apply,
+    connected,
+    fanout,  # noqa: F401 (fixture: both fan-out modes)
+    fresh_channel_layer,  # noqa: F401 (autouse)
+    receive,
+    swap_reducer,
+    swap_stream_kind,
+)
 
 # The consumer goes through database_sync_to_async, which touches the connection.
 pytestmark = pytest.mark.django_db
@@ -47,6 +55,7 @@ def reduce_counter(state, message):
     return {"count": message["data"]["count"]}
 
 
+@pytest.mark.usefixtures("fanout")
 async def test_clients_connecting_during_publishing_see_no_gap_and_no_duplicate():
     counter = Counter()
     kind = StreamKind(name="event", snapshot=counter.snapshot)

@@ -9,6 +9,7 @@ from core import streams
 from core.models import Event
 from tests.stream_helpers import (
     DEMO_EVENT_KIND,
+    fresh_channel_layer,  # noqa: F401 (autouse)
     reduce_demo_event,
     rename_event,
     swap_reducer,
