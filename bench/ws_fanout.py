@@ -6,9 +6,9 @@
     DATABASE_URL=postgres://... REDIS_URL=redis://... .venv/bin/python bench/ws_fanout.py
 
 In one run it measures, on this machine:
-1. real daphne serving the project (started like the tests start it:
-   tests/servers.py, with PostgreSQL and Redis when DATABASE_URL/REDIS_URL
-   are set), N sockets on ws/events/1/, a `draw.winner` published inside the
+1. real daphne serving the project, once per STREAM_FANOUT mode (group, relay),
+   started like the tests start it (tests/servers.py, with PostgreSQL and Redis
+   when DATABASE_URL/REDIS_URL are set), N sockets on ws/events/1/, a `draw.winner` published inside the
    server (POST /e2e/publish/ of the test-only app tests/ws_e2e);
 2. a minimal broadcast server written with the `websockets` library (this file,
    --bare-server), the same N sockets, the same message;
@@ -107,7 +107,7 @@ async def close_all(sockets: list) -> None:
 
 
 @contextlib.contextmanager
-def daphne_server(tmp: Path):
+def daphne_server(tmp: Path, fanout: str):
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django
@@ -116,7 +116,8 @@ def daphne_server(tmp: Path):
     from tests.servers import running_server
 
     with running_server(tmp, DJANGO_SETTINGS_MODULE="tests.ws_e2e.settings",
-                        WS_HEARTBEAT_SECONDS="3600", LOG_LEVEL="ERROR") as server:
+                        WS_HEARTBEAT_SECONDS="3600", LOG_LEVEL="ERROR",
+                        STREAM_FANOUT=fanout) as server:
         yield server
 
 
@@ -201,7 +202,7 @@ def summary(name: str, rounds: list[list[float]]) -> tuple[float, float]:
     pooled = [ms for round_ in rounds for ms in round_]
     p50, p99 = percentile(pooled, 50), percentile(pooled, 99)
     per_round = ", ".join(f"{percentile(r, 99):.0f}" for r in rounds)
-    print(f"{name:<28} p50 {p50:8.1f} ms   p99 {p99:8.1f} ms   (p99 per round: {per_round})")
+    print(f"{name:<30} p50 {p50:8.1f} ms   p99 {p99:8.1f} ms   (p99 per round: {per_round})")
     return p50, p99
 
 
@@ -209,6 +210,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sockets", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--fanout", default="group,relay",
+                        help="STREAM_FANOUT modes to measure, comma-separated")
     parser.add_argument("--bare-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
@@ -218,13 +221,16 @@ def main() -> None:
     layer = "channels-redis" if os.environ.get("REDIS_URL") else "in-memory layer"
     print(f"{args.sockets} sockets, {args.rounds} rounds, {os.cpu_count()} cores, "
           f"daphne with the {layer} (1 process)")
-    with tempfile.TemporaryDirectory() as tmp, daphne_server(Path(tmp)) as server:
-        daphne = asyncio.run(bench_daphne(server, args.sockets, args.rounds))
+    daphne = {}
+    for fanout in args.fanout.split(","):
+        with tempfile.TemporaryDirectory() as tmp, daphne_server(Path(tmp), fanout) as server:
+            daphne[fanout] = asyncio.run(bench_daphne(server, args.sockets, args.rounds))
     with bare_process() as port:
         bare = asyncio.run(bench_bare(port, args.sockets, args.rounds))
-    _, daphne_p99 = summary(f"daphne + Channels ({layer})", daphne)
     _, bare_p99 = summary("bare websockets broadcast", bare)
-    print(f"ratio (p99 daphne / p99 bare): {daphne_p99 / bare_p99:.1f}x")
+    for fanout, rounds in daphne.items():
+        _, p99 = summary(f"daphne, STREAM_FANOUT={fanout}", rounds)
+        print(f"  ratio p99 {fanout} / bare: {p99 / bare_p99:.1f}x")
 
 
 if __name__ == "__main__":
