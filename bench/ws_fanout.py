@@ -8,8 +8,9 @@
 In one run it measures, on this machine:
 1. real daphne serving the project, once per STREAM_FANOUT mode (group, relay),
    started like the tests start it (tests/servers.py, with PostgreSQL and Redis
-   when DATABASE_URL/REDIS_URL are set), N sockets on ws/events/1/, a `draw.winner` published inside the
-   server (POST /e2e/publish/ of the test-only app tests/ws_e2e);
+   when DATABASE_URL/REDIS_URL are set), N sockets on ws/events/1/, a
+   `draw.winner` published inside the server (POST /e2e/publish/ of the
+   test-only app tests/ws_e2e);
 2. a minimal broadcast server written with the `websockets` library (this file,
    --bare-server), the same N sockets, the same message;
 and prints p50/p99 latency from "publish" (just before the trigger is sent)
@@ -125,15 +126,19 @@ async def bench_daphne(server, n: int, rounds: int) -> list[list[float]]:
     import httpx
 
     sockets = await open_sockets(server.ws_url("/ws/events/1/"), n, first_frame=True)
-    async with httpx.AsyncClient() as http:
+    posts = []
+    async with httpx.AsyncClient(timeout=120) as http:
         async def trigger(round_):
-            response = await http.post(server.url("/e2e/publish/"),
-                                       json={"stream": "event:1", **MESSAGE})
-            response.raise_for_status()
+            # Not awaited here: the server answers the POST only when its loop is
+            # free again, which can be after the sockets got the message.
+            posts.append(asyncio.ensure_future(
+                http.post(server.url("/e2e/publish/"), json={"stream": "event:1", **MESSAGE})))
 
         try:
             return await measure(sockets, trigger, rounds=rounds)
         finally:
+            for response in await asyncio.gather(*posts):
+                response.raise_for_status()
             await close_all(sockets)
 
 

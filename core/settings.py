@@ -252,10 +252,11 @@ WS_FLOOD_CLOSE_AFTER = env_int("WS_FLOOD_CLOSE_AFTER", 50)
 # Native apps send no Origin header; browsers always do. See
 # docs/decisions/2026-11-25-websocket-missing-origin.md.
 WS_ALLOW_MISSING_ORIGIN = env_bool("WS_ALLOW_MISSING_ORIGIN", True)
-# How a published message reaches the sockets: "group" (a channel-layer
-# group_send, one layer write per socket) or "relay" (one subscription per
-# worker process relaying to its own sockets; consumers/relay.py).
-STREAM_FANOUT = os.environ.get("STREAM_FANOUT", "group")
+# How a published message reaches the sockets: "relay" (one subscription per
+# worker process relaying to its own sockets; consumers/relay.py) or "group"
+# (a channel-layer group_send, one layer write per socket). Figures:
+# docs/decisions/2026-11-25-stream-fanout-relay.md.
+STREAM_FANOUT = os.environ.get("STREAM_FANOUT", "relay")
 
 # The scheduler runs inside the server process on embedded defaults (the
 # in-memory channel layer only reaches its own process); with Redis it is a

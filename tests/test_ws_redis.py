@@ -10,6 +10,7 @@ from core import streams
 from core.streams import StreamKind
 from tests.stream_helpers import (
     connected,
+    fanout,  # noqa: F401 (fixture: both fan-out modes)
     fresh_channel_layer,  # noqa: F401 (autouse)
     receive,
     swap_stream_kind,
@@ -18,6 +19,7 @@ from tests.stream_helpers import (
 pytestmark = [pytest.mark.redis, pytest.mark.django_db]
 
 
+@pytest.mark.usefixtures("fanout")
 async def test_socket_idle_longer_than_five_seconds_still_receives(settings):
     settings.WS_HEARTBEAT_SECONDS = 60  # no traffic at all while idle
     kind = StreamKind(name="event", snapshot=lambda event_id, viewer: {"id": event_id})
