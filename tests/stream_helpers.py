@@ -36,17 +36,24 @@ REDUCERS: dict[str, Reducer] = {}
 
 @pytest.fixture(autouse=True)
 def fresh_channel_layer():
-    """A new channel layer per test (import this fixture into WebSocket test modules).
+    """A new channel layer per test, and no database connection left behind
+    (import this fixture into WebSocket test modules).
 
     The layer is process-wide but each async test has its own event loop; a
     consumer left running by a test (the server closed it, nobody sent the
     disconnect) would leave channels-redis receiving on a dead loop.
     """
+    from asgiref.sync import SyncToAsync
     from channels.layers import channel_layers
+    from django.db import connections
 
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()
+    # database_sync_to_async ran the consumers' queries in asgiref's one
+    # database thread; close its connection so that the test database can be
+    # dropped at the end of the run.
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
 
 
 @pytest.fixture(params=["group", "relay"])
