@@ -13,9 +13,17 @@ django_asgi_app = get_asgi_application()
 
 from consumers.health import HealthConsumer  # noqa: E402
 from consumers.middleware import websocket_stack  # noqa: E402
+from consumers.streams import StreamConsumer, UnknownStreamConsumer  # noqa: E402
 
 websocket_urlpatterns = [
     re_path(r"^ws/health/?$", HealthConsumer.as_asgi()),
+    re_path(r"^ws/events/(?P<object_id>[0-9]{1,18})/?$",
+            StreamConsumer.as_asgi(kind_name="event", object_is_event=True)),
+    re_path(r"^ws/events/(?P<object_id>[0-9]{1,18})/seats/?$",
+            StreamConsumer.as_asgi(kind_name="seats", object_is_event=True)),
+    re_path(r"^ws/draws/(?P<object_id>[0-9]{1,18})/?$",
+            StreamConsumer.as_asgi(kind_name="draw")),
+    re_path(r"", UnknownStreamConsumer.as_asgi()),
 ]
 
 application = ProtocolTypeRouter(

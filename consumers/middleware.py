@@ -1,8 +1,35 @@
-"""The WebSocket stack: origin validation, then the URL router."""
+"""The WebSocket stack: origin validation, authentication, then the URL router.
 
+Authentication never reads the URL: a JWT comes either as a second offered
+subprotocol ``jwt.<access token>`` next to ``tombola.v1`` (the server echoes
+``tombola.v1``, never the token) or later in an ``{"type": "auth"}`` message.
+A ``?token=`` in the URL is refused: URLs end up in access logs and proxies.
+
+The middleware does not close anything itself: it records what it found in
+the scope (``user``, ``subprotocol``, ``auth_error``) and the consumer, which
+can send an error frame before closing, acts on it.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.middleware import BaseMiddleware
 from channels.routing import URLRouter
 from channels.security.websocket import OriginValidator
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+
+from consumers.protocol import (
+    CLOSE_BAD_REQUEST,
+    CLOSE_UNAUTHENTICATED,
+    SUBPROTOCOL,
+    TOKEN_SUBPROTOCOL_PREFIX,
+    ProtocolError,
+)
+
+URL_TOKEN_PARAMETERS = ("token", "access_token", "jwt")
 
 
 def allowed_origins() -> list[str]:
@@ -11,5 +38,68 @@ def allowed_origins() -> list[str]:
     return list(settings.ALLOWED_HOSTS)
 
 
+class StreamOriginValidator(OriginValidator):
+    """Channels' origin check, except that a missing Origin header may be allowed.
+
+    Browsers always send Origin, so a browser page on a foreign site is still
+    refused; native apps send none (docs/decisions/2026-11-25-websocket-missing-origin.md).
+    """
+
+    def valid_origin(self, parsed_origin):
+        if parsed_origin is None:
+            return settings.WS_ALLOW_MISSING_ORIGIN or "*" in self.allowed_origins
+        return self.validate_origin(parsed_origin)
+
+
+def _user_from_token(raw: str):
+    """The active user a JWT access token names; raises ProtocolError otherwise."""
+    from rest_framework.exceptions import AuthenticationFailed
+    from rest_framework_simplejwt.authentication import JWTAuthentication
+    from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+
+    auth = JWTAuthentication()
+    try:
+        return auth.get_user(auth.get_validated_token(raw.encode()))
+    except (InvalidToken, TokenError, AuthenticationFailed) as exc:
+        raise ProtocolError(
+            "invalid_token", "The access token is invalid or expired.",
+            close_code=CLOSE_UNAUTHENTICATED,
+        ) from exc
+
+
+user_from_token = database_sync_to_async(_user_from_token)
+
+
+class StreamAuthMiddleware(BaseMiddleware):
+    """Sets scope["user"], scope["subprotocol"] (to echo) and scope["auth_error"]."""
+
+    async def __call__(self, scope, receive, send):
+        scope = dict(scope, user=AnonymousUser(), auth_error=None)
+        offered = list(scope.get("subprotocols") or [])
+        scope["subprotocol"] = SUBPROTOCOL if SUBPROTOCOL in offered else None
+        query = parse_qs(scope.get("query_string", b"").decode("latin1"), keep_blank_values=True)
+        tokens = [p[len(TOKEN_SUBPROTOCOL_PREFIX):] for p in offered
+                  if p.startswith(TOKEN_SUBPROTOCOL_PREFIX)]
+        try:
+            if any(name in query for name in URL_TOKEN_PARAMETERS):
+                raise ProtocolError(
+                    "token_in_url",
+                    "Never put a token in the URL; offer it as the subprotocol "
+                    f"'{TOKEN_SUBPROTOCOL_PREFIX}<token>' or send an auth message.",
+                    close_code=CLOSE_BAD_REQUEST,
+                )
+            if tokens:
+                if scope["subprotocol"] is None:
+                    raise ProtocolError(
+                        "subprotocol_required",
+                        f"Offer '{SUBPROTOCOL}' next to the token subprotocol.",
+                        close_code=CLOSE_BAD_REQUEST,
+                    )
+                scope["user"] = await user_from_token(tokens[0])
+        except ProtocolError as exc:
+            scope["auth_error"] = exc
+        return await super().__call__(scope, receive, send)
+
+
 def websocket_stack(urlpatterns):
-    return OriginValidator(URLRouter(urlpatterns), allowed_origins())
+    return StreamOriginValidator(StreamAuthMiddleware(URLRouter(urlpatterns)), allowed_origins())

@@ -242,6 +242,25 @@ STATS_CACHE_SECONDS = env_int("STATS_CACHE_SECONDS", 30)
 STREAM_HISTORY_LENGTH = env_int("STREAM_HISTORY_LENGTH", 300)
 STREAM_HISTORY_SECONDS = env_int("STREAM_HISTORY_SECONDS", 600)
 
+# WebSocket streams (docs/websocket-protocol.md). Heartbeat frames keep idle
+# proxies from closing the socket and let clients notice a dead connection.
+WS_HEARTBEAT_SECONDS = float(os.environ.get("WS_HEARTBEAT_SECONDS") or 30)
+# Client frames: size cap, and a token bucket per connection (RATE per second,
+# BURST at once); a connection still flooding after FLOOD_CLOSE_AFTER refused
+# frames in a row is closed with 4429.
+WS_MAX_MESSAGE_BYTES = env_int("WS_MAX_MESSAGE_BYTES", 4096)
+WS_RATE_PER_SECOND = float(os.environ.get("WS_RATE_PER_SECOND") or 5)
+WS_RATE_BURST = env_int("WS_RATE_BURST", 20)
+WS_FLOOD_CLOSE_AFTER = env_int("WS_FLOOD_CLOSE_AFTER", 50)
+# Native apps send no Origin header; browsers always do. See
+# docs/decisions/2026-11-25-websocket-missing-origin.md.
+WS_ALLOW_MISSING_ORIGIN = env_bool("WS_ALLOW_MISSING_ORIGIN", True)
+# How a published message reaches the sockets: "relay" (one subscription per
+# worker process relaying to its own sockets; consumers/relay.py) or "group"
+# (a channel-layer group_send, one layer write per socket). Figures:
+# docs/decisions/2026-11-25-stream-fanout-relay.md.
+STREAM_FANOUT = os.environ.get("STREAM_FANOUT", "relay")
+
 # The scheduler runs inside the server process on embedded defaults (the
 # in-memory channel layer only reaches its own process); with Redis it is a
 # separate `manage.py run_scheduler` process unless this says otherwise.

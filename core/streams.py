@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -155,8 +155,29 @@ def record(stream: str, type_: str, data: Any) -> dict[str, Any]:
     return _backend().append(stream, type_, _jsonable(data), _now())
 
 
+# STREAM_FANOUT = "relay": each worker process subscribes once (consumers/relay.py).
+_local_fanout = None
+
+
+def set_local_fanout(func) -> None:
+    """Without Redis, the relay of this process receives messages through `func`."""
+    global _local_fanout
+    _local_fanout = func
+
+
+def _relay(message: dict[str, Any]) -> None:
+    client = get_redis()
+    if client is not None:
+        client.publish(key("fanout"), json.dumps(message))
+    elif _local_fanout is not None:
+        _local_fanout(message)
+
+
 def send(message: dict[str, Any]) -> None:
-    """Send an already recorded message to the stream's group."""
+    """Send an already recorded message to the stream's subscribers."""
+    if settings.STREAM_FANOUT == "relay":
+        _relay(message)
+        return
     layer = get_channel_layer()
     if layer is not None:
         async_to_sync(layer.group_send)(
@@ -165,6 +186,9 @@ def send(message: dict[str, Any]) -> None:
 
 
 async def asend(message: dict[str, Any]) -> None:
+    if settings.STREAM_FANOUT == "relay":
+        await _off_loop(_relay)(message)
+        return
     layer = get_channel_layer()
     if layer is not None:
         await layer.group_send(
@@ -201,6 +225,36 @@ def history_since(stream: str, since: int) -> History:
     return History(messages=wanted if complete else [], last_seq=current, reset=not complete)
 
 
+def latest_by_type(stream: str) -> dict[str, Any]:
+    """The data of the newest retained message of each type on a stream.
+
+    The snapshot of a stream that no kind describes (the venue screen's
+    ``screen:<event_id>``, whose messages each carry a whole current value such
+    as the check-in code) is this map.
+    """
+    messages, _ = _backend().messages(stream)
+    return {message["type"]: message["data"] for message in messages}
+
+
+# Async forms for consumers. The Redis client blocks, so it runs in a worker
+# thread (not the database thread: these never touch the ORM); the in-memory
+# backend is a dict behind a lock and is read in place.
+def _off_loop(func):
+    async def call(*args):
+        if get_redis() is None:
+            return func(*args)
+        return await sync_to_async(func, thread_sensitive=False)(*args)
+
+    call.__name__ = "a" + func.__name__
+    call.__doc__ = f"Async {func.__name__}()."
+    return call
+
+
+alast_seq = _off_loop(last_seq)
+ahistory_since = _off_loop(history_since)
+alatest_by_type = _off_loop(latest_by_type)
+
+
 def reset_memory_backend() -> None:
     """Forget in-process history (tests)."""
     _memory.clear()
@@ -232,6 +286,11 @@ class StreamKind:
     # (object_id, key) -> bool: is `key` a valid screen key for this object's event?
     # None: this kind has no screen access.
     screen_key_valid: Any = None
+    # (object_id) -> the id of the event the object belongs to, whose venue-screen
+    # stream ``screen:<event_id>`` a screen viewer also joins. Not needed when the
+    # object id is the event id (the ws/events/<id>/ routes); without it a screen
+    # viewer of this kind joins no screen stream.
+    event_of: Any = None
 
 
 _kinds: dict[str, StreamKind] = {}
@@ -243,3 +302,8 @@ def register_stream_kind(kind: StreamKind) -> None:
 
 def stream_kind(name: str) -> StreamKind | None:
     return _kinds.get(name)
+
+
+def unregister_stream_kind(name: str) -> StreamKind | None:
+    """Forget a kind (tests swap kinds in and out); returns what was registered."""
+    return _kinds.pop(name, None)

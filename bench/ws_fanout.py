@@ -1,0 +1,242 @@
+"""Fan-out latency: N sockets on one event stream, one winner announcement.
+
+    ulimit -n 20000
+    .venv/bin/python bench/ws_fanout.py                  # 2,000 sockets
+    .venv/bin/python bench/ws_fanout.py --sockets 10000
+    DATABASE_URL=postgres://... REDIS_URL=redis://... .venv/bin/python bench/ws_fanout.py
+
+In one run it measures, on this machine:
+1. real daphne serving the project, once per STREAM_FANOUT mode (group, relay),
+   started like the tests start it (tests/servers.py, with PostgreSQL and Redis
+   when DATABASE_URL/REDIS_URL are set), N sockets on ws/events/1/, a
+   `draw.winner` published inside the server (POST /e2e/publish/ of the
+   test-only app tests/ws_e2e);
+2. a minimal broadcast server written with the `websockets` library (this file,
+   --bare-server), the same N sockets, the same message;
+and prints p50/p99 latency from "publish" (just before the trigger is sent)
+to receipt by each socket, and the ratio of the two. Clients run in this
+process for both, so their cost is the same on both sides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+MESSAGE = {"type": "draw.winner", "data": {
+    "draw_id": 1, "prize": {"id": 1, "name": "Bicycle", "quantity": 1, "rank": 1},
+    "winners": [{"id": 1, "prize_id": 1, "winner": "Alice B.", "entry_id": 5012}],
+    "proof_url": "http://127.0.0.1/api/events/1/draws/1/proof/"}}
+
+
+def raise_fd_limit(sockets: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = min(hard, max(soft, sockets * 2 + 1000))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    if wanted < sockets + 500:
+        sys.exit(f"file descriptor limit {wanted} is too low for {sockets} sockets: ulimit -n")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+# --- the clients --------------------------------------------------------------
+
+
+async def open_sockets(url: str, n: int, *, first_frame: bool) -> list:
+    import websockets
+
+    gate = asyncio.Semaphore(100)  # do not SYN-flood the listen backlog
+
+    async def one():
+        async with gate:
+            for attempt in range(5):
+                try:
+                    ws = await websockets.connect(url, open_timeout=60, max_queue=None,
+                                                  ping_interval=None)
+                    break
+                except (TimeoutError, OSError):
+                    await asyncio.sleep(0.2 * (attempt + 1))
+            else:
+                raise RuntimeError(f"could not connect to {url}")
+            if first_frame:
+                await ws.recv()  # the snapshot
+            return ws
+
+    return await asyncio.gather(*(one() for _ in range(n)))
+
+
+async def measure(sockets: list, trigger, *, rounds: int) -> list[list[float]]:
+    """Per round: every socket's latency (ms) from just before trigger() to receipt."""
+    results = []
+    for round_ in range(rounds):
+        async def wait(ws):
+            while True:
+                frame = json.loads(await ws.recv())
+                if frame.get("type") == "draw.winner":
+                    return time.perf_counter()
+
+        waiters = [asyncio.ensure_future(wait(ws)) for ws in sockets]
+        await asyncio.sleep(0.5)  # every waiter is parked in recv()
+        started = time.perf_counter()
+        await trigger(round_)
+        received = await asyncio.wait_for(asyncio.gather(*waiters), timeout=120)
+        results.append([(t - started) * 1000 for t in received])
+        await asyncio.sleep(1)
+    return results
+
+
+async def close_all(sockets: list) -> None:
+    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+
+
+# --- daphne -------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def daphne_server(tmp: Path, fanout: str):
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from tests.servers import running_server
+
+    with running_server(tmp, DJANGO_SETTINGS_MODULE="tests.ws_e2e.settings",
+                        WS_HEARTBEAT_SECONDS="3600", LOG_LEVEL="ERROR",
+                        STREAM_FANOUT=fanout) as server:
+        yield server
+
+
+async def bench_daphne(server, n: int, rounds: int) -> list[list[float]]:
+    import httpx
+
+    sockets = await open_sockets(server.ws_url("/ws/events/1/"), n, first_frame=True)
+    posts = []
+    async with httpx.AsyncClient(timeout=120) as http:
+        async def trigger(round_):
+            # Not awaited here: the server answers the POST only when its loop is
+            # free again, which can be after the sockets got the message.
+            posts.append(asyncio.ensure_future(
+                http.post(server.url("/e2e/publish/"), json={"stream": "event:1", **MESSAGE})))
+
+        try:
+            return await measure(sockets, trigger, rounds=rounds)
+        finally:
+            for response in await asyncio.gather(*posts):
+                response.raise_for_status()
+            await close_all(sockets)
+
+
+# --- the bare websockets broadcast server --------------------------------------
+
+
+async def bare_server(port: int) -> None:
+    """Every connection listens; a text frame "publish" from any of them is broadcast."""
+    import websockets
+
+    listeners: set = set()
+    seq = 0
+
+    async def handler(ws):
+        nonlocal seq
+        listeners.add(ws)
+        try:
+            async for frame in ws:
+                if frame == "publish":
+                    seq += 1
+                    message = {"stream": "event:1", "seq": seq, **MESSAGE, "ts": time.time()}
+                    websockets.broadcast(listeners - {ws}, json.dumps(message))
+        finally:
+            listeners.discard(ws)
+
+    async with websockets.serve(handler, "127.0.0.1", port, ping_interval=None,
+                                max_queue=None, backlog=4096):
+        print("ready", flush=True)
+        await asyncio.Future()
+
+
+@contextlib.contextmanager
+def bare_process():
+    from tests.servers import free_port
+
+    port = free_port()
+    process = subprocess.Popen([sys.executable, __file__, "--bare-server", str(port)],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "ready"
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def bench_bare(port: int, n: int, rounds: int) -> list[list[float]]:
+    import websockets
+
+    url = f"ws://127.0.0.1:{port}/"
+    sockets = await open_sockets(url, n, first_frame=False)
+    async with websockets.connect(url, ping_interval=None) as control:
+        async def trigger(round_):
+            await control.send("publish")
+
+        try:
+            return await measure(sockets, trigger, rounds=rounds)
+        finally:
+            await close_all(sockets)
+
+
+# --- report -------------------------------------------------------------------
+
+
+def summary(name: str, rounds: list[list[float]]) -> tuple[float, float]:
+    pooled = [ms for round_ in rounds for ms in round_]
+    p50, p99 = percentile(pooled, 50), percentile(pooled, 99)
+    per_round = ", ".join(f"{percentile(r, 99):.0f}" for r in rounds)
+    print(f"{name:<30} p50 {p50:8.1f} ms   p99 {p99:8.1f} ms   (p99 per round: {per_round})")
+    return p50, p99
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sockets", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--fanout", default="group,relay",
+                        help="STREAM_FANOUT modes to measure, comma-separated")
+    parser.add_argument("--bare-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare_server:
+        asyncio.run(bare_server(args.bare_server))
+        return
+    raise_fd_limit(args.sockets)
+    layer = "channels-redis" if os.environ.get("REDIS_URL") else "in-memory layer"
+    print(f"{args.sockets} sockets, {args.rounds} rounds, {os.cpu_count()} cores, "
+          f"daphne with the {layer} (1 process)")
+    daphne = {}
+    for fanout in args.fanout.split(","):
+        with tempfile.TemporaryDirectory() as tmp, daphne_server(Path(tmp), fanout) as server:
+            daphne[fanout] = asyncio.run(bench_daphne(server, args.sockets, args.rounds))
+    with bare_process() as port:
+        bare = asyncio.run(bench_bare(port, args.sockets, args.rounds))
+    _, bare_p99 = summary("bare websockets broadcast", bare)
+    for fanout, rounds in daphne.items():
+        _, p99 = summary(f"daphne, STREAM_FANOUT={fanout}", rounds)
+        print(f"  ratio p99 {fanout} / bare: {p99 / bare_p99:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

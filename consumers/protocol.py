@@ -1,0 +1,119 @@
+"""The WebSocket protocol's vocabulary: close codes, error codes, client messages.
+
+docs/websocket-protocol.md is the reference; tests/test_ws_protocol_doc.py
+checks that page against this module and the consumer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# Close codes (4000-4999 is the range RFC 6455 leaves to applications; we
+# mirror the HTTP status a REST client would get).
+CLOSE_BAD_REQUEST = 4400
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_TOO_MANY_MESSAGES = 4429
+
+CLOSE_CODES = {
+    CLOSE_BAD_REQUEST: "the URL or handshake is malformed (bad since, token in the URL, ...)",
+    CLOSE_UNAUTHENTICATED: "the token is invalid or expired",
+    CLOSE_FORBIDDEN: "the screen key is invalid",
+    CLOSE_NOT_FOUND: "no such stream, or no such object (or not visible to this viewer)",
+    CLOSE_TOO_MANY_MESSAGES: "the client kept flooding after being told to slow down",
+}
+
+# The subprotocol a client offers (and the server echoes) to speak this
+# protocol; a JWT rides next to it as a second offered subprotocol "jwt.<token>".
+SUBPROTOCOL = "tombola.v1"
+TOKEN_SUBPROTOCOL_PREFIX = "jwt."
+
+CLIENT_MESSAGE_TYPES = ("ping", "resume", "auth")
+
+
+class ProtocolError(Exception):
+    """A problem answered with an error frame, and a close when close_code is set."""
+
+    def __init__(self, code: str, detail: str, *, close_code: int | None = None) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.close_code = close_code
+
+    def frame(self) -> dict[str, Any]:
+        return {"type": "error", "code": self.code, "detail": self.detail}
+
+
+def _invalid(detail: str) -> ProtocolError:
+    return ProtocolError("invalid_field", detail)
+
+
+def _non_negative_int(value: Any, name: str) -> int:
+    # bool is an int in Python; true is not a seq.
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _invalid(f"'{name}' must be a non-negative integer.")
+    return value
+
+
+def _optional_str(content: dict, name: str) -> str | None:
+    value = content.get(name)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise _invalid(f"'{name}' must be a non-empty string.")
+    return value
+
+
+@dataclass(frozen=True)
+class Resume:
+    since: int
+    stream: str | None
+
+
+@dataclass(frozen=True)
+class Auth:
+    token: str | None
+    screen_key: str | None
+
+
+@dataclass(frozen=True)
+class Ping:
+    pass
+
+
+def parse_client_message(content: Any) -> Resume | Auth | Ping:
+    """Validate one decoded client frame; raise ProtocolError saying what is wrong."""
+    if not isinstance(content, dict):
+        raise ProtocolError("invalid_message", "A message is a JSON object with a 'type'.")
+    type_ = content.get("type")
+    if not isinstance(type_, str):
+        raise ProtocolError("invalid_message", "A message is a JSON object with a 'type'.")
+    if type_ == "ping":
+        return Ping()
+    if type_ == "resume":
+        if "since" not in content:
+            raise _invalid("'since' is required.")
+        return Resume(
+            since=_non_negative_int(content["since"], "since"),
+            stream=_optional_str(content, "stream"),
+        )
+    if type_ == "auth":
+        auth = Auth(token=_optional_str(content, "token"),
+                    screen_key=_optional_str(content, "screen_key"))
+        if auth.token is None and auth.screen_key is None:
+            raise _invalid("Send 'token' or 'screen_key'.")
+        return auth
+    raise ProtocolError(
+        "unknown_type",
+        f"Unknown message type {type_[:40]!r}; expected one of {', '.join(CLIENT_MESSAGE_TYPES)}.",
+    )
+
+
+def parse_since(raw: str | None) -> int | None:
+    """The ?since= query parameter: absent, or a non-negative integer."""
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise ProtocolError("invalid_since", "'since' must be a non-negative integer.",
+                            close_code=CLOSE_BAD_REQUEST)
+    return int(raw)

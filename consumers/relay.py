@@ -1,0 +1,95 @@
+"""Per-worker fan-out (STREAM_FANOUT = "relay"): one subscription per process.
+
+With `group_send`, a message to N sockets costs N channel-layer writes. Here
+each worker process subscribes once (Redis pub/sub channel `<prefix>:fanout`,
+or in-process when there is no Redis) and hands each message to its own local
+consumers' inboxes; the consumer relays it with the same seq rules as a group
+message (consumers/streams.py), so the snapshot/since/resume contract is
+unchanged. A message lost on the way (a pub/sub reconnect) shows as a seq
+gap at the next message and is filled from the history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import defaultdict
+
+from django.conf import settings
+
+from core import streams
+from core.redis import key
+
+logger = logging.getLogger(__name__)
+
+
+def fanout_channel() -> str:
+    return key("fanout")
+
+
+class WorkerRelay:
+    def __init__(self) -> None:
+        self.listeners: dict[str, set] = defaultdict(set)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.task: asyncio.Task | None = None
+
+    async def join(self, stream: str, consumer) -> None:
+        """Deliver `stream` to consumer.relay_inbox from now on (subscribed on return)."""
+        await self._start()
+        self.listeners[stream].add(consumer)
+
+    def leave(self, stream: str, consumer) -> None:
+        listeners = self.listeners.get(stream)
+        if listeners is not None:
+            listeners.discard(consumer)
+            if not listeners:
+                del self.listeners[stream]
+
+    def deliver(self, message: dict) -> None:
+        for consumer in tuple(self.listeners.get(message["stream"], ())):
+            consumer.relay_inbox.put_nowait(message)
+
+    def deliver_threadsafe(self, message: dict) -> None:
+        """In-process fan-out: publish() may run in any thread; deliver on the relay's loop."""
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.deliver, message)
+
+    async def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.loop is loop:
+            return
+        # A new event loop (tests run one per test): start over on it.
+        self.loop, self.listeners = loop, defaultdict(set)
+        if settings.REDIS_URL:
+            pubsub = await self._subscribe()
+            self.task = loop.create_task(self._listen(pubsub))
+        else:
+            streams.set_local_fanout(self.deliver_threadsafe)
+
+    async def _subscribe(self):
+        import redis.asyncio
+
+        client = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=None)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(fanout_channel())
+        return pubsub
+
+    async def _listen(self, pubsub) -> None:
+        while True:
+            try:
+                async for item in pubsub.listen():
+                    if item["type"] == "message":
+                        self.deliver(json.loads(item["data"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("fan-out subscription lost; resubscribing")
+                await asyncio.sleep(1)
+                with contextlib.suppress(Exception):
+                    pubsub = await self._subscribe()
+
+
+relay = WorkerRelay()

@@ -1,0 +1,304 @@
+"""One consumer for every stream kind (docs/websocket-protocol.md).
+
+    ws/events/<id>/        kind "event"  stream event:<id>
+    ws/draws/<id>/         kind "draw"   stream draw:<id>
+    ws/events/<id>/seats/  kind "seats"  stream seats:<id>
+
+The consumer is thin: it authenticates (the middleware did the work), asks
+the registered StreamKind for a snapshot, and relays the stream's group
+messages. What makes it correct is the order on (re)subscription:
+
+1. join the channel-layer group, so every message published from now on is
+   queued for this connection;
+2. read the stream's last seq S (or, with since=n, the history after n);
+3. build the snapshot and send it as seq S (or replay the history);
+4. relay queued and later group messages whose seq is above the last one
+   sent; smaller or equal seqs are duplicates of what the snapshot or replay
+   covered and are dropped.
+
+Channels dispatches one message at a time per consumer, so group messages
+that arrive during 2-3 wait in the channel queue: that queue is the buffer.
+A message whose seq jumps past the next expected one (dropped by a full
+channel layer, or overtaken by a concurrent publisher) is filled in from the
+history before it is sent, so a client sees every seq once, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from consumers.middleware import user_from_token
+from consumers.protocol import (
+    CLOSE_FORBIDDEN,
+    CLOSE_NOT_FOUND,
+    CLOSE_TOO_MANY_MESSAGES,
+    Auth,
+    Ping,
+    ProtocolError,
+    Resume,
+    parse_client_message,
+    parse_since,
+)
+from consumers.ratelimit import TokenBucket
+from consumers.relay import relay
+from core import streams
+from core.streams import StreamKind, Viewer
+
+
+@dataclass
+class Subscription:
+    stream: str
+    kind: StreamKind | None  # None: the screen stream, whose snapshot is its latest values
+    object_id: int
+    # The highest seq this client has been given on the stream.
+    delivered: int = 0
+
+
+def _query(scope) -> dict[str, str]:
+    parsed = parse_qs(scope.get("query_string", b"").decode("latin1"), keep_blank_values=True)
+    return {name: values[-1] for name, values in parsed.items()}
+
+
+class StreamConsumer(AsyncJsonWebsocketConsumer):
+    def __init__(self, *, kind_name: str, object_is_event: bool = False, **kwargs):
+        """Per route (as_asgi kwargs): the kind's name; is the URL's id an event id?"""
+        super().__init__(**kwargs)
+        self.kind_name = kind_name
+        self.object_is_event = object_is_event
+
+    async def connect(self):
+        self.subscriptions: dict[str, Subscription] = {}
+        self.closed = False
+        self.heartbeat = None
+        self.relaying = None
+        # Stream state (subscriptions, seqs) changes under this lock: group
+        # messages are dispatched one at a time anyway, relayed ones are not.
+        self.lock = asyncio.Lock()
+        self.relay_inbox: asyncio.Queue = asyncio.Queue()
+        self.bucket = TokenBucket(rate=settings.WS_RATE_PER_SECOND, burst=settings.WS_RATE_BURST)
+        self.viewer = Viewer(user=self.scope["user"])
+        # Accept first: a refused handshake cannot carry an error frame.
+        await self.accept(subprotocol=self.scope.get("subprotocol"))
+        try:
+            async with self.lock:
+                await self.open_streams()
+        except ProtocolError as exc:
+            await self.fail(exc)
+            return
+        self.heartbeat = asyncio.create_task(self.send_heartbeats())
+
+    async def open_streams(self) -> None:
+        if self.scope.get("auth_error"):
+            raise self.scope["auth_error"]
+        self.kind = streams.stream_kind(self.kind_name)
+        if self.kind is None:
+            raise ProtocolError("unknown_stream", f"No stream kind {self.kind_name!r}.",
+                                close_code=CLOSE_NOT_FOUND)
+        self.object_id = int(self.scope["url_route"]["kwargs"]["object_id"])
+        self.stream = f"{self.kind.name}:{self.object_id}"
+        query = _query(self.scope)
+        since = parse_since(query.get("since"))
+        if "key" in query:
+            await self.check_screen_key(query["key"])
+        await self.subscribe(Subscription(self.stream, self.kind, self.object_id), since=since)
+        if self.viewer.screen:
+            await self.join_screen_stream()
+
+    # --- subscribing ----------------------------------------------------------
+
+    async def subscribe(self, subscription: Subscription, *, since: int | None) -> None:
+        if settings.STREAM_FANOUT == "relay":
+            await relay.join(subscription.stream, self)
+            if self.relaying is None:
+                self.relaying = asyncio.create_task(self.relay_from_inbox())
+        else:
+            group = streams.group_name(subscription.stream)
+            if group not in self.groups:
+                await self.channel_layer.group_add(group, self.channel_name)
+                self.groups.append(group)
+        self.subscriptions[subscription.stream] = subscription
+        if since is None:
+            await self.send_snapshot(subscription)
+        else:
+            # Replaying skips the snapshot, not the access check inside it.
+            await self.build_snapshot(subscription)
+            await self.replay(subscription, since)
+
+    async def build_snapshot(self, subscription: Subscription) -> Any:
+        if subscription.kind is None:
+            return await streams.alatest_by_type(subscription.stream)
+        data = await database_sync_to_async(subscription.kind.snapshot)(
+            subscription.object_id, self.viewer
+        )
+        if data is None:
+            raise ProtocolError("not_found", f"No such stream {subscription.stream!r}.",
+                                close_code=CLOSE_NOT_FOUND)
+        return data
+
+    async def send_snapshot(self, subscription: Subscription, *, reset: bool = False) -> None:
+        # The seq is read BEFORE the snapshot is built: a change committed in
+        # between is then both in the snapshot and relayed after it, never in
+        # neither (deltas carry absolute values, so applying it twice is harmless).
+        seq = await streams.alast_seq(subscription.stream)
+        data = await self.build_snapshot(subscription)
+        frame = {"stream": subscription.stream, "seq": seq, "type": "snapshot",
+                 "data": data, "ts": time.time()}
+        if reset:
+            frame["reset"] = True
+        await self.send_json(frame)
+        subscription.delivered = seq
+
+    async def replay(self, subscription: Subscription, since: int) -> None:
+        """Send what came after `since`, or a reset snapshot when it is out of history."""
+        history = await streams.ahistory_since(subscription.stream, since)
+        if history.reset:
+            await self.send_snapshot(subscription, reset=True)
+            return
+        for message in history.messages:
+            await self.send_json(message)
+        subscription.delivered = max(history.last_seq, subscription.delivered)
+
+    async def check_screen_key(self, key: str) -> None:
+        valid = self.kind.screen_key_valid is not None and await database_sync_to_async(
+            self.kind.screen_key_valid)(self.object_id, key)
+        if not valid:
+            raise ProtocolError("invalid_screen_key", "The screen key is not valid here.",
+                                close_code=CLOSE_FORBIDDEN)
+        self.viewer = Viewer(user=self.viewer.user, screen=True)
+
+    async def join_screen_stream(self) -> None:
+        if self.object_is_event:
+            event_id = self.object_id
+        elif self.kind.event_of is not None:
+            event_id = await database_sync_to_async(self.kind.event_of)(self.object_id)
+        else:
+            return
+        stream = f"screen:{event_id}"
+        if event_id is not None and stream not in self.subscriptions:
+            await self.subscribe(Subscription(stream, None, event_id), since=None)
+
+    # --- relaying -------------------------------------------------------------
+
+    async def stream_message(self, event) -> None:
+        """Group message from core.streams.publish (type "stream.message")."""
+        message = event["message"]
+        subscription = self.subscriptions.get(message["stream"])
+        if subscription is None or self.closed:
+            return
+        if message["seq"] > subscription.delivered + 1:
+            # A gap: fill it from the history (this also covers out-of-order arrival).
+            await self.replay(subscription, subscription.delivered)
+        if message["seq"] == subscription.delivered + 1:
+            await self.send_json(message)
+            subscription.delivered = message["seq"]
+
+    async def relay_from_inbox(self) -> None:
+        """STREAM_FANOUT = "relay": messages the worker's relay handed to this socket."""
+        while True:
+            message = await self.relay_inbox.get()
+            async with self.lock:
+                await self.stream_message({"message": message})
+
+    async def send_heartbeats(self) -> None:
+        while not self.closed:
+            await asyncio.sleep(settings.WS_HEARTBEAT_SECONDS)
+            if not self.closed:
+                await self.send_json({"type": "heartbeat", "ts": time.time()})
+
+    # --- client messages ------------------------------------------------------
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        if self.closed:
+            return
+        try:
+            if not self.bucket.take():
+                await self.refuse_flood()
+                return
+            content = self.decode_frame(text_data, bytes_data)
+            async with self.lock:
+                await self.receive_json(content)
+        except ProtocolError as exc:
+            await self.fail(exc)
+
+    def decode_frame(self, text_data: str | None, bytes_data: bytes | None) -> Any:
+        if text_data is None:
+            raise ProtocolError("binary_not_supported", "Send JSON text frames.")
+        if len(text_data) > settings.WS_MAX_MESSAGE_BYTES:
+            raise ProtocolError(
+                "message_too_large",
+                f"Messages are at most {settings.WS_MAX_MESSAGE_BYTES} characters.",
+            )
+        try:
+            return json.loads(text_data)
+        except ValueError as exc:
+            raise ProtocolError("invalid_json", "The message is not valid JSON.") from exc
+
+    async def refuse_flood(self) -> None:
+        refused = self.bucket.refused_in_a_row
+        if refused >= settings.WS_FLOOD_CLOSE_AFTER:
+            raise ProtocolError("flood", "Too many messages; closing.",
+                                close_code=CLOSE_TOO_MANY_MESSAGES)
+        if refused == 1:  # one error frame per burst, not one per refused frame
+            raise ProtocolError("rate_limited", "Too many messages; slow down.")
+
+    async def receive_json(self, content, **kwargs):
+        message = parse_client_message(content)
+        if isinstance(message, Ping):
+            await self.send_json({"type": "pong", "ts": time.time()})
+        elif isinstance(message, Resume):
+            subscription = self.subscriptions.get(message.stream or self.stream)
+            if subscription is None:
+                raise ProtocolError("not_subscribed", "This connection is not on that stream.")
+            await self.replay(subscription, message.since)
+        elif isinstance(message, Auth):
+            await self.authenticate(message)
+
+    async def authenticate(self, message: Auth) -> None:
+        if message.token is not None:
+            self.viewer = Viewer(user=await user_from_token(message.token),
+                                 screen=self.viewer.screen)
+        if message.screen_key is not None:
+            await self.check_screen_key(message.screen_key)
+        user = self.viewer.user
+        await self.send_json({"type": "authenticated",
+                              "user": user.pk if user.is_authenticated else None,
+                              "screen": self.viewer.screen})
+        # What the snapshot shows may depend on who is watching.
+        await self.send_snapshot(self.subscriptions[self.stream])
+        if self.viewer.screen:
+            await self.join_screen_stream()
+
+    # --- closing --------------------------------------------------------------
+
+    async def fail(self, exc: ProtocolError) -> None:
+        await self.send_json(exc.frame())
+        if exc.close_code is not None:
+            self.closed = True
+            await self.close(code=exc.close_code)
+
+    async def disconnect(self, code):
+        self.closed = True
+        for task in (self.heartbeat, self.relaying):
+            if task is not None:
+                task.cancel()
+        for stream in self.subscriptions:
+            relay.leave(stream, self)
+
+
+class UnknownStreamConsumer(AsyncJsonWebsocketConsumer):
+    """Any other ws/ path: an error frame, then close 4404 (not a failed handshake)."""
+
+    async def connect(self):
+        await self.accept(subprotocol=self.scope.get("subprotocol"))
+        error = ProtocolError("unknown_stream", f"No stream at {self.scope['path']!r}.")
+        await self.send_json(error.frame())
+        await self.close(code=CLOSE_NOT_FOUND)

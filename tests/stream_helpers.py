@@ -1,0 +1,232 @@
+"""Helpers for stream tests: connect, collect frames, and verify_action.
+
+verify_action is Zulip's habit (STYLE.md): take a snapshot, run the action,
+apply the deltas the client received with the kind's reducer, fetch a fresh
+snapshot, assert the two are equal. A missing, wrong or non-idempotent delta
+fails the test by itself. Each app adds the reducer of its kind:
+
+    from tests.stream_helpers import register_reducer
+    register_reducer("draw", reduce_draw)   # (state, message) -> new state
+
+Kinds are module-level (core.streams); tests that need their own kind use
+`swap_stream_kind` so that the registry is restored afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from core import streams
+from core.streams import StreamKind, Viewer
+
+ORIGIN = (b"origin", b"http://127.0.0.1")
+
+Reducer = Callable[[Any, dict[str, Any]], Any]
+REDUCERS: dict[str, Reducer] = {}
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """A new channel layer per test, and no database connection left behind
+    (import this fixture into WebSocket test modules).
+
+    The layer is process-wide but each async test has its own event loop; a
+    consumer left running by a test (the server closed it, nobody sent the
+    disconnect) would leave channels-redis receiving on a dead loop.
+    """
+    from asgiref.sync import SyncToAsync
+    from channels.layers import channel_layers
+    from django.db import connections
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+    # database_sync_to_async ran the consumers' queries in asgiref's one
+    # database thread; close its connection so that the test database can be
+    # dropped at the end of the run.
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
+
+
+@pytest.fixture(params=["group", "relay"])
+def fanout(request, settings):
+    """Run a test under both STREAM_FANOUT modes: the contract must not depend on it."""
+    settings.STREAM_FANOUT = request.param
+    return request.param
+
+
+def register_reducer(kind: str, reducer: Reducer) -> None:
+    REDUCERS[kind] = reducer
+
+
+@contextlib.contextmanager
+def swap_stream_kind(kind: StreamKind):
+    """Register `kind` for the duration of the block, then restore what was there."""
+    previous = streams.unregister_stream_kind(kind.name)
+    streams.register_stream_kind(kind)
+    try:
+        yield kind
+    finally:
+        streams.unregister_stream_kind(kind.name)
+        if previous is not None:
+            streams.register_stream_kind(previous)
+
+
+def communicator(path: str, *, headers=None, subprotocols=None, origin=True):
+    from routing import application
+
+    headers = list(headers or [])
+    if origin:
+        headers.append(ORIGIN)
+    return WebsocketCommunicator(application, path, headers=headers, subprotocols=subprotocols)
+
+
+async def connected(path: str, **kwargs) -> WebsocketCommunicator:
+    ws = communicator(path, **kwargs)
+    accepted, _ = await ws.connect()
+    assert accepted, path
+    return ws
+
+
+async def receive(ws: WebsocketCommunicator, timeout: float = 2) -> dict[str, Any]:
+    return json.loads(await ws.receive_from(timeout))
+
+
+async def receive_stream_frames(ws, stream: str, *, until_seq: int,
+                                timeout: float = 2) -> list[dict[str, Any]]:
+    """Frames of `stream` up to and including seq `until_seq` (other frames skipped)."""
+    frames = []
+    while not frames or frames[-1]["seq"] < until_seq:
+        frame = await receive(ws, timeout)
+        if frame.get("stream") == stream:
+            frames.append(frame)
+    return frames
+
+
+async def closed_with(ws, timeout: float = 2) -> tuple[list[dict[str, Any]], int]:
+    """Frames received before the server closed, and the close code."""
+    frames = []
+    while True:
+        output = await ws.receive_output(timeout)
+        if output["type"] == "websocket.close":
+            return frames, output.get("code", 1000)
+        frames.append(json.loads(output["text"]))
+
+
+def apply(kind: str, state: Any, messages: list[dict[str, Any]]) -> Any:
+    """Apply deltas with the kind's reducer, checking each delta is idempotent.
+
+    A snapshot may already contain the effect of a message relayed right after
+    it (docs/websocket-protocol.md, "Ordering"), so applying a delta twice must
+    change nothing.
+    """
+    reducer = REDUCERS[kind]
+    for message in messages:
+        once = reducer(copy.deepcopy(state), message)
+        twice = reducer(copy.deepcopy(once), message)
+        assert twice == once, f"delta {message['type']} is not idempotent"
+        state = once
+    return state
+
+
+async def verify_action(*, kind: str, object_id: int, action: Callable[[], Any],
+                        path: str, viewer: Viewer | None = None, **connect_kwargs):
+    """Snapshot, run `action` (sync, in the database thread), apply deltas, compare.
+
+    Returns the delta frames received so that tests can assert on them too.
+    """
+    from django.contrib.auth.models import AnonymousUser
+
+    stream = f"{kind}:{object_id}"
+    ws = await connected(path, **connect_kwargs)
+    try:
+        snapshot = await receive(ws)
+        assert (snapshot["type"], snapshot["stream"]) == ("snapshot", stream)
+        await database_sync_to_async(action)()
+        last = await sync_to_async(streams.last_seq)(stream)
+        deltas = await receive_stream_frames(ws, stream, until_seq=last) if last > snapshot[
+            "seq"] else []
+    finally:
+        await ws.disconnect()
+    seqs = [frame["seq"] for frame in deltas]
+    assert seqs == list(range(snapshot["seq"] + 1, last + 1)), "gap or duplicate in deltas"
+    applied = apply(kind, snapshot["data"], deltas)
+    fresh = await database_sync_to_async(streams.stream_kind(kind).snapshot)(
+        object_id, viewer or Viewer(user=AnonymousUser())
+    )
+    assert applied == fresh
+    return deltas
+
+
+@contextlib.contextmanager
+def swap_reducer(kind: str, reducer: Reducer):
+    previous = REDUCERS.get(kind)
+    REDUCERS[kind] = reducer
+    try:
+        yield
+    finally:
+        if previous is None:
+            REDUCERS.pop(kind, None)
+        else:
+            REDUCERS[kind] = previous
+
+
+# --- A test kind: "event" over core.Event ------------------------------------
+# The real "event" kind belongs to live; this one exercises the consumer with
+# a snapshot that reads the database and depends on the viewer.
+
+
+def screen_key_for(event_id: int) -> str:
+    return f"screen-{event_id}"
+
+
+def demo_event_snapshot(event_id: int, viewer: Viewer) -> dict[str, Any] | None:
+    from core.models import Event
+
+    event = Event.objects.filter(pk=event_id).values("id", "title", "status").first()
+    if event is None:
+        return None
+    user = viewer.user
+    return {**event, "viewer": user.pk if user.is_authenticated else None,
+            "screen": viewer.screen}
+
+
+def demo_event_screen_key_valid(event_id: int, key: str) -> bool:
+    from core.models import Event
+
+    return key == screen_key_for(event_id) and Event.objects.filter(pk=event_id).exists()
+
+
+def reduce_demo_event(state: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
+    if message["type"] == "event.updated":
+        return {**state, **message["data"]}
+    raise AssertionError(f"unexpected {message['type']}")
+
+
+DEMO_EVENT_KIND = StreamKind(
+    name="event", snapshot=demo_event_snapshot, screen_key_valid=demo_event_screen_key_valid
+)
+# Draw N of the test kind belongs to event N.
+DEMO_DRAW_KIND = StreamKind(
+    name="draw", snapshot=demo_event_snapshot, screen_key_valid=demo_event_screen_key_valid,
+    event_of=lambda draw_id: draw_id,
+)
+
+
+def rename_event(*, event_id: int, title: str) -> None:
+    """The test kind's action: one write, published on commit."""
+    from django.db import transaction
+
+    from core.models import Event
+
+    with transaction.atomic():
+        Event.objects.filter(pk=event_id).update(title=title)
+        streams.publish_on_commit(f"event:{event_id}", "event.updated", {"title": title})

@@ -1,0 +1,193 @@
+"""docs/websocket-protocol.md is tested against the server: its JSON examples,
+its tables of error and close codes, and the message types the apps publish."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from consumers import protocol
+from core import streams
+from core.streams import StreamKind
+from tests.stream_helpers import (
+    closed_with,
+    connected,
+    fresh_channel_layer,  # noqa: F401 (autouse)
+    receive,
+    swap_stream_kind,
+)
+
+# The consumer goes through database_sync_to_async, which touches the connection.
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = (ROOT / "docs" / "websocket-protocol.md").read_text()
+EXAMPLES = [(direction, json.loads(body)) for direction, body in
+            re.findall(r"```json (client|server)\n(.*?)```", DOC, re.DOTALL)]
+CLIENT = [example for direction, example in EXAMPLES if direction == "client"]
+SERVER = [example for direction, example in EXAMPLES if direction == "server"]
+STREAM_FRAMES = [example for example in SERVER if "stream" in example]
+CONTROL_FRAMES = [example for example in SERVER if "stream" not in example]
+DOCUMENTED_TYPES = {frame["type"] for frame in STREAM_FRAMES} | set(
+    re.findall(r"^`([a-z]+\.[a-z_]+)`:", DOC, re.MULTILINE))
+SCREEN_KEY = "s3cr3t-screen-key"
+URLS = {"event": "/ws/events/{}/", "draw": "/ws/draws/{}/", "seats": "/ws/events/{}/seats/"}
+
+
+def table_rows(header: str) -> list[list[str]]:
+    """The body rows of the table whose header line is `header`."""
+    lines = DOC.split(header + "\n", 1)[1].splitlines()[1:]  # skip the |---| line
+    rows = []
+    for line in lines:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip().strip("`") for cell in line.strip("|").split("|")])
+    return rows
+
+
+def test_the_page_has_examples_of_every_kind_of_frame():
+    assert len(STREAM_FRAMES) >= 15 and CLIENT and CONTROL_FRAMES
+    assert {f["type"] for f in CONTROL_FRAMES} == {"pong", "heartbeat", "error",
+                                                   "authenticated"}
+
+
+@pytest.mark.parametrize("frame", STREAM_FRAMES, ids=lambda f: f["type"])
+def test_stream_examples_follow_the_envelope(frame):
+    expected = {"stream", "seq", "type", "data", "ts"} | ({"reset"} if "reset" in frame else set())
+    assert set(frame) == expected
+    assert re.fullmatch(r"(event|draw|seats|screen):[0-9]+", frame["stream"])
+    assert isinstance(frame["seq"], int) and frame["seq"] >= 0
+    assert isinstance(frame["ts"], float) and isinstance(frame["data"], dict)
+    if "reset" in frame:
+        assert frame["type"] == "snapshot" and frame["reset"] is True
+    if frame["stream"].startswith("draw:") and frame["type"] != "snapshot":
+        assert frame["data"]["draw_id"] == int(frame["stream"].split(":")[1])
+
+
+@pytest.mark.parametrize("message", CLIENT, ids=lambda m: m["type"])
+def test_client_examples_are_valid_client_messages(message):
+    protocol.parse_client_message(message)
+
+
+def test_error_code_table_is_every_code_the_server_sends():
+    source = "\n".join(p.read_text() for p in (ROOT / "consumers").glob("*.py"))
+    raised = set(re.findall(r'ProtocolError\(\s*"([a-z_]+)"', source))
+    rows = table_rows("| code | closes with | when |")
+    assert {row[0] for row in rows} == raised
+    for row in rows:
+        assert row[1] == "—" or int(row[1]) in protocol.CLOSE_CODES
+
+
+def test_close_code_table_matches_the_protocol_module():
+    rows = table_rows("| code | meaning |")
+    assert {int(row[0]) for row in rows if row[0].isdigit()} == set(protocol.CLOSE_CODES)
+    assert rows[-1][0] == "1000/1001/1006"  # the only row that is not ours
+
+
+# A type literal given to a publish call (publish, publish_on_commit, publish_draw, ...),
+# and the seat.* types closing a tuple of ticketing's transitions table. Webhook
+# kinds and audit actions use the same dotted names but are not stream messages.
+PUBLISHED_TYPE = re.compile(
+    r'publish\w*\([^"]{0,150}"((?:draw|seat|checkin|event)\.[a-z_]+)"|"(seat\.[a-z_]+)"\),')
+
+
+def test_every_message_type_the_apps_publish_is_documented():
+    published = set()
+    for app in ("core", "live", "ticketing"):
+        for path in (ROOT / app).rglob("*.py"):
+            if "migrations" not in path.parts:
+                for match in PUBLISHED_TYPE.finditer(path.read_text()):
+                    published.add(match.group(1) or match.group(2))
+    assert published <= DOCUMENTED_TYPES, sorted(published - DOCUMENTED_TYPES)
+
+
+# --- The examples against the running consumer ---------------------------------
+
+
+def kind(name):
+    return StreamKind(name=name, snapshot=lambda object_id, viewer: {"id": object_id},
+                      screen_key_valid=lambda object_id, key: key == SCREEN_KEY)
+
+
+@pytest.fixture
+def kinds():
+    with swap_stream_kind(kind("event")), swap_stream_kind(kind("draw")), \
+            swap_stream_kind(kind("seats")):
+        yield
+
+
+async def open_stream(stream):
+    name, object_id = stream.split(":")
+    if name == "screen":
+        ws = await connected(f"/ws/events/{object_id}/?key={SCREEN_KEY}")
+        await receive(ws)
+    else:
+        ws = await connected(URLS[name].format(object_id))
+    snapshot = await receive(ws)
+    assert snapshot["stream"] == stream
+    return ws, snapshot
+
+
+@pytest.mark.parametrize("example", [f for f in STREAM_FRAMES if f["type"] != "snapshot"],
+                         ids=lambda f: f["type"])
+async def test_consumer_relays_each_example_as_documented(kinds, example):
+    ws, _ = await open_stream(example["stream"])
+    await sync_to_async(streams.publish)(example["stream"], example["type"], example["data"])
+    frame = await receive(ws)
+    assert set(frame) == set(example)
+    assert (frame["stream"], frame["type"], frame["data"]) == (
+        example["stream"], example["type"], example["data"])
+    await ws.disconnect()
+
+
+async def test_consumer_snapshot_and_reset_frames_have_the_documented_fields(kinds, settings):
+    documented = [f for f in STREAM_FRAMES if f["type"] == "snapshot"]
+    ws, snapshot = await open_stream("event:12")
+    assert set(snapshot) == set(next(f for f in documented if "reset" not in f))
+    await ws.disconnect()
+    settings.STREAM_HISTORY_LENGTH = 1
+    for _ in range(3):
+        await sync_to_async(streams.publish)("event:12", "event.updated", {})
+    ws = await connected("/ws/events/12/?since=0")
+    assert set(await receive(ws)) == set(next(f for f in documented if "reset" in f))
+    await ws.disconnect()
+
+
+async def test_consumer_control_frames_have_the_documented_fields(kinds, settings):
+    documented = {f["type"]: f for f in CONTROL_FRAMES}
+    settings.WS_HEARTBEAT_SECONDS = 0.05
+    ws, _ = await open_stream("event:12")
+    await ws.send_json_to(next(m for m in CLIENT if m["type"] == "ping"))
+    await ws.send_json_to({"type": "resume", "since": "x"})
+    await ws.send_json_to(next(m for m in CLIENT if m.get("screen_key")))
+    seen = {}
+    for _ in range(50):
+        frame = await receive(ws)
+        if "stream" not in frame:
+            seen.setdefault(frame["type"], frame)
+        if set(seen) == set(documented):
+            break
+    assert set(seen) == set(documented)
+    for type_, frame in seen.items():
+        assert set(frame) == set(documented[type_]), type_
+    await ws.disconnect()
+
+
+async def test_consumer_answers_the_resume_examples_without_error(kinds):
+    for since in range(45):
+        await sync_to_async(streams.publish)("event:12", "event.updated", {"n": since})
+    ws, _ = await open_stream("event:12")
+    example = next(m for m in CLIENT if m["type"] == "resume" and "stream" not in m)
+    await ws.send_json_to(example)
+    replayed = [await receive(ws) for _ in range(45 - example["since"])]
+    assert [f["seq"] for f in replayed] == list(range(example["since"] + 1, 46))
+    await ws.disconnect()
+
+
+async def test_token_auth_example_is_refused_as_documented(kinds):
+    ws, _ = await open_stream("event:12")
+    await ws.send_json_to(next(m for m in CLIENT if m.get("token")))
+    frames, code = await closed_with(ws)
+    assert [f["code"] for f in frames] == ["invalid_token"] and code == 4401

@@ -1,0 +1,89 @@
+"""Subscribe, snapshot and relay race: clients connect while messages are published.
+
+Every client must see a snapshot that is not behind its seq, then every later
+seq exactly once and in order, and end in the publisher's final state.
+"""
+
+import asyncio
+import threading
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from core import streams
+from core.streams import StreamKind
+from tests.stream_helpers import (
+    apply,
+    connected,
+    fanout,  # noqa: F401 (fixture: both fan-out modes)
+    fresh_channel_layer,  # noqa: F401 (autouse)
+    receive,
+    swap_reducer,
+    swap_stream_kind,
+)
+
+# The consumer goes through database_sync_to_async, which touches the connection.
+pytestmark = pytest.mark.django_db
+
+STREAM = "event:1"
+MESSAGES = 60
+CLIENTS = 12
+
+
+class Counter:
+    """The "database" of this kind: changed first, published after (like on_commit)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self.lock = threading.Lock()
+
+    def bump_and_publish(self) -> None:
+        with self.lock:
+            self.value += 1
+            value = self.value
+        streams.publish(STREAM, "counter.changed", {"count": value})
+
+    def snapshot(self, object_id, viewer):
+        with self.lock:
+            value = self.value
+        time.sleep(0.005)  # widen the window between the seq read and the relay
+        return {"count": value}
+
+
+def reduce_counter(state, message):
+    return {"count": message["data"]["count"]}
+
+
+@pytest.mark.usefixtures("fanout")
+async def test_clients_connecting_during_publishing_see_no_gap_and_no_duplicate():
+    counter = Counter()
+    kind = StreamKind(name="event", snapshot=counter.snapshot)
+    bump = sync_to_async(counter.bump_and_publish, thread_sensitive=False)
+
+    async def publisher():
+        for _ in range(MESSAGES):
+            await bump()
+            await asyncio.sleep(0.002)
+
+    async def client(start_after: int):
+        while counter.value < start_after:  # join at different points of the stream
+            await asyncio.sleep(0.001)
+        ws = await connected("/ws/events/1/")
+        snapshot = await receive(ws, timeout=5)
+        frames = []
+        while (frames[-1]["seq"] if frames else snapshot["seq"]) < MESSAGES:
+            frames.append(await receive(ws, timeout=5))
+        await ws.disconnect()
+        return snapshot, frames
+
+    with swap_stream_kind(kind), swap_reducer("event", reduce_counter):
+        results = await asyncio.gather(
+            publisher(), *(client(i * MESSAGES // CLIENTS) for i in range(CLIENTS))
+        )
+        for snapshot, frames in results[1:]:
+            assert snapshot["data"]["count"] >= snapshot["seq"], "snapshot behind its seq"
+            assert [f["seq"] for f in frames] == list(range(snapshot["seq"] + 1, MESSAGES + 1))
+            assert apply("event", snapshot["data"], frames) == {"count": MESSAGES}
+        # The clients really did connect at different points of the stream.
+        assert len({snapshot["seq"] for snapshot, _ in results[1:]}) > 3
