@@ -16,6 +16,7 @@ urlpatterns: list = [
     api_path(DRAW + "claim/", views.ClaimView.as_view(), name="draw-claim"),
     api_path(DRAW + "redraw/", views.RedrawView.as_view(), name="draw-redraw"),
     api_path(DRAW + "proof/", views.ProofView.as_view(), name="draw-proof"),
+    api_path(DRAW + "results/", views.ResultLookupView.as_view(), name="draw-results"),
     api_path("lotteries/", views.LotteryListView.as_view(), name="lottery-list"),
     api_path("lotteries/<int:pk>/", views.LotteryDetailView.as_view(), name="lottery-detail"),
     api_path("winning-ballots/", views.WinningBallotsView.as_view(), name="winning-ballots"),

@@ -25,9 +25,10 @@ from live.serializers import (
     DrawInput,
     ParticipateInput,
     PerformInput,
+    ResultLookupInput,
     ScreenKeyInput,
 )
-from live.streams import draw_state, mask_user
+from live.streams import draw_state, mask_phone, mask_user
 
 
 def paginated(request, view, rows, render):
@@ -233,3 +234,26 @@ class WinningBallotsView(APIView):
     def get(self, request):
         dates = _valid(DateRange, request.query_params)
         return paginated(request, self, selectors.winning_ballots(**dates), _winning_ballot_body)
+
+
+# --- Public result lookup ------------------------------------------------------------
+
+
+def _result_body(winner) -> dict:
+    # Masked on purpose: anyone may ask, so nothing here identifies a person fully.
+    return {"winner": mask_user(winner.user), "phone": mask_phone(winner.user.phone),
+            "prize": winner.prize.name, "claimed": winner.claimed_at is not None}
+
+
+class ResultLookupView(APIView):
+    """Did a phone ending in these 4 digits win this draw? Public, throttled, masked."""
+
+    permission_classes = [permissions.AllowAny]
+    throttle_classes = [ScopedThrottle]
+    throttle_scope = "phone_lookup"
+
+    def get(self, request, pk: int, draw_id: int):
+        data = _valid(ResultLookupInput, request.query_params)
+        draw = _draw(request, pk, draw_id)
+        rows = selectors.winners_by_phone_last4(draw=draw, last4=data["phone_last4"])
+        return paginated(request, self, rows, _result_body)
