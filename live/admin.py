@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
 from core.admin import EventAdmin as CoreEventAdmin
 from core.errors import DomainError
 from core.models import Event
-from live import services
+from live import imports, services
 from live.models import CheckIn, Draw, Entry, Prize, ScreenKey, Winner
 from live.streams import draw_state, publish_draw
 
@@ -23,6 +28,10 @@ def _each(modeladmin, request, queryset, action, done: str) -> None:
             modeladmin.message_user(request, f"{obj}: {exc.detail}", messages.WARNING)
     if ok:
         modeladmin.message_user(request, f"{done}: {ok}.", messages.SUCCESS)
+
+
+class WinnersFileForm(forms.Form):
+    file = forms.FileField(help_text="CSV: participant,prize")
 
 
 class PrizeInline(admin.TabularInline):
@@ -41,7 +50,48 @@ class DrawAdmin(admin.ModelAdmin):
                        "entries_count", "closed_at", "performed_at", "performed_by",
                        "winning_numbers"]
     inlines = [PrizeInline]
-    actions = ["perform_draws", "redraw_unclaimed"]
+    actions = ["perform_draws", "redraw_unclaimed", "import_winners"]
+
+    def get_urls(self):
+        own = [path("<int:draw_id>/import-winners/",
+                    self.admin_site.admin_view(self.import_winners_view),
+                    name="live_draw_import_winners")]
+        return own + super().get_urls()
+
+    def import_winners_view(self, request, draw_id: int):
+        """Upload the operator's winners file; the same service as `manage.py import_winners`."""
+        draw = get_object_or_404(Draw, pk=draw_id)
+        if not self.has_change_permission(request, draw):
+            raise PermissionDenied
+        form = WinnersFileForm(request.POST or None, request.FILES or None)
+        errors: list[dict] = []
+        if request.method == "POST" and form.is_valid():
+            try:
+                rows = imports.read_winners_csv(form.cleaned_data["file"].read())
+                result = imports.winners_import(draw=draw, rows=rows, actor=request.user)
+            except imports.InvalidWinnersFile as exc:
+                errors = exc.extra.get("errors", [])
+                self.message_user(request, exc.detail, messages.ERROR)
+            except UnicodeDecodeError:
+                self.message_user(request, "The file is not UTF-8 text.", messages.ERROR)
+            except DomainError as exc:
+                self.message_user(request, exc.detail, messages.ERROR)
+            else:
+                text = (f"Imported {result.winners} winner(s)." if result.imported else
+                        f"Already imported: these {result.winners} winner(s); nothing changed.")
+                self.message_user(request, text, messages.SUCCESS)
+                return redirect(reverse("admin:live_draw_change", args=[draw.pk]))
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta,
+                   "draw": draw, "form": form, "errors": errors, "title": "Import winners"}
+        return TemplateResponse(request, "admin/live/import_winners.html", context)
+
+    @admin.action(description="Import winners from the operator's file (one external draw)")
+    def import_winners(self, request, queryset):
+        draws = list(queryset[:2])
+        if len(draws) != 1 or draws[0].kind != Draw.Kind.EXTERNAL:
+            self.message_user(request, "Select exactly one external draw.", messages.WARNING)
+            return None
+        return redirect(reverse("admin:live_draw_import_winners", args=[draws[0].pk]))
 
     def save_model(self, request, obj, form, change):
         if not change:  # a new draw commits to a fresh seed, like the API's

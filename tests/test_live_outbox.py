@@ -10,7 +10,7 @@ from live.models import Winner
 from live.testing import make_draw, make_entrants
 from tests.conftest import client_for
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
 
 PRIZES = [{"name": "TV", "rank": 1}, {"name": "Mug", "rank": 2, "quantity": 2}]
 

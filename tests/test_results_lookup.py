@@ -9,7 +9,7 @@ from live.models import Entry
 from live.testing import draw_url, make_draw, make_event
 from tests.conftest import assert_error
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
 
 
 @pytest.fixture
