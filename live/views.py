@@ -15,7 +15,7 @@ from core.errors import NotFound
 from core.pagination import Pagination
 from core.selectors.events import event_get
 from core.throttles import ScopedThrottle
-from live import selectors, services
+from live import exports, selectors, services
 from live.models import Draw, ScreenKey
 from live.serializers import (
     BallotInput,
@@ -257,3 +257,22 @@ class ResultLookupView(APIView):
         draw = _draw(request, pk, draw_id)
         rows = selectors.winners_by_phone_last4(draw=draw, last4=data["phone_last4"])
         return paginated(request, self, rows, _result_body)
+
+
+# --- Exports (staff) -------------------------------------------------------------------
+
+
+class ParticipantsExportView(APIView):
+    permission_classes = [IsStaff]
+
+    def get(self, request, pk: int, draw_id: int, fmt: str):
+        draw = _draw(request, pk, draw_id)
+        return exports.participants_export(draw=draw, fmt=fmt)
+
+
+class CheckinsExportView(APIView):
+    permission_classes = [IsStaff]
+
+    def get(self, request, pk: int, fmt: str):
+        event = event_get(event_id=pk, user=request.user)
+        return exports.checkins_export(event=event, fmt=fmt)
