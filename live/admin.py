@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from core.admin import EventAdmin as CoreEventAdmin
 from core.errors import DomainError
 from core.models import Event
-from live import imports, services
+from live import exports, imports, notifications, services
 from live.models import CheckIn, Draw, Entry, Prize, ScreenKey, Winner
 from live.streams import draw_state, publish_draw
 
@@ -50,7 +50,8 @@ class DrawAdmin(admin.ModelAdmin):
                        "entries_count", "closed_at", "performed_at", "performed_by",
                        "winning_numbers"]
     inlines = [PrizeInline]
-    actions = ["perform_draws", "redraw_unclaimed", "import_winners"]
+    actions = ["perform_draws", "redraw_unclaimed", "import_winners", "notify_winners",
+               "export_participants_csv", "export_participants_xlsx"]
 
     def get_urls(self):
         own = [path("<int:draw_id>/import-winners/",
@@ -117,6 +118,33 @@ class DrawAdmin(admin.ModelAdmin):
         _each(self, request, queryset.exclude(kind=Draw.Kind.EXTERNAL),
               lambda d: services.draw_perform(draw=d, actor=f"admin:{request.user.pk}"),
               "Performed")
+
+    @admin.action(description="Notify winners (SMS to a verified phone, else email)")
+    def notify_winners(self, request, queryset):
+        for draw in queryset:
+            try:
+                report = notifications.winners_notify(draw=draw)
+            except DomainError as exc:
+                self.message_user(request, f"{draw}: {exc.detail}", messages.WARNING)
+                continue
+            level = messages.WARNING if report.failed else messages.SUCCESS
+            self.message_user(request, f"{draw}: {report.sent} sent, {report.failed} failed, "
+                                       f"{report.skipped} already notified.", level)
+
+    def _export(self, request, queryset, fmt: str):
+        draws = list(queryset[:2])
+        if len(draws) != 1:
+            self.message_user(request, "Select exactly one draw to export.", messages.WARNING)
+            return None
+        return exports.participants_export(draw=draws[0], fmt=fmt)
+
+    @admin.action(description="Export participants (CSV, one draw)")
+    def export_participants_csv(self, request, queryset):
+        return self._export(request, queryset, "csv")
+
+    @admin.action(description="Export participants (Excel, one draw)")
+    def export_participants_xlsx(self, request, queryset):
+        return self._export(request, queryset, "xlsx")
 
     @admin.action(description="Redraw prizes unclaimed after their window")
     def redraw_unclaimed(self, request, queryset):

@@ -17,6 +17,7 @@ urlpatterns: list = [
     api_path(DRAW + "claim/", views.ClaimView.as_view(), name="draw-claim"),
     api_path(DRAW + "redraw/", views.RedrawView.as_view(), name="draw-redraw"),
     api_path(DRAW + "proof/", views.ProofView.as_view(), name="draw-proof"),
+    api_path(DRAW + "notify/", views.NotifyWinnersView.as_view(), name="draw-notify"),
     api_path(DRAW + "results/", views.ResultLookupView.as_view(), name="draw-results"),
     *[api_path(DRAW + f"participants.{fmt}", views.ParticipantsExportView.as_view(),
                name=f"draw-participants-{fmt}", kwargs={"fmt": fmt}) for fmt in FORMATS],

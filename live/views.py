@@ -15,7 +15,7 @@ from core.errors import NotFound
 from core.pagination import Pagination
 from core.selectors.events import event_get
 from core.throttles import ScopedThrottle
-from live import exports, selectors, services
+from live import exports, notifications, selectors, services
 from live.models import Draw, ScreenKey
 from live.serializers import (
     BallotInput,
@@ -180,6 +180,14 @@ class RedrawView(APIView):
         draw = _draw(request, pk, draw_id)
         services.draw_redraw(draw=draw, actor=_actor(request))
         return Response(_fresh_state(draw))
+
+
+class NotifyWinnersView(APIView):
+    permission_classes = [IsStaff]
+
+    def post(self, request, pk: int, draw_id: int):
+        draw = _draw(request, pk, draw_id)
+        return Response(notifications.winners_notify(draw=draw).as_dict())
 
 
 class ProofView(APIView):
