@@ -144,3 +144,8 @@ class ResultLookupInput(serializers.Serializer):
     # ASCII digits only: \d would also accept other scripts' digits.
     phone_last4 = serializers.RegexField(r"^[0-9]{4}\Z", trim_whitespace=False, error_messages={
         "invalid": "Give exactly the last 4 digits of the phone number."})
+
+
+class ForwardInput(serializers.Serializer):
+    entries = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1,
+                                    max_length=100_000)

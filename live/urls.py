@@ -10,6 +10,8 @@ urlpatterns: list = [
              name="screen-key-list"),
     api_path("events/<int:pk>/screen-keys/<int:key_id>/revoke/",
              views.ScreenKeyRevokeView.as_view(), name="screen-key-revoke"),
+    api_path("events/<int:pk>/operator/forward/", views.ForwardView.as_view(),
+             name="operator-forward"),
     api_path("events/<int:pk>/draws/", views.DrawListView.as_view(), name="draw-list"),
     api_path(DRAW, views.DrawDetailView.as_view(), name="draw-detail"),
     api_path(DRAW + "participate/", views.ParticipateView.as_view(), name="draw-participate"),

@@ -15,7 +15,7 @@ from core.errors import NotFound
 from core.pagination import Pagination
 from core.selectors.events import event_get
 from core.throttles import ScopedThrottle
-from live import exports, notifications, selectors, services
+from live import exports, forwarding, notifications, selectors, services
 from live.models import Draw, ScreenKey
 from live.serializers import (
     BallotInput,
@@ -23,6 +23,7 @@ from live.serializers import (
     CheckinInput,
     DateRange,
     DrawInput,
+    ForwardInput,
     ParticipateInput,
     PerformInput,
     ResultLookupInput,
@@ -284,3 +285,19 @@ class CheckinsExportView(APIView):
     def get(self, request, pk: int, fmt: str):
         event = event_get(event_id=pk, user=request.user)
         return exports.checkins_export(event=event, fmt=fmt)
+
+
+# --- Forwarding to the operator (staff) -------------------------------------------------
+
+
+class ForwardView(APIView):
+    permission_classes = [IsStaff]
+
+    def post(self, request, pk: int):
+        data = _valid(ForwardInput, request.data)
+        event = event_get(event_id=pk, user=request.user)
+        batch = forwarding.entries_forward(event=event, entry_ids=data["entries"],
+                                           actor=request.user)
+        body = {"id": batch.pk, "event": event.pk, "status": batch.status,
+                "entries": len(set(data["entries"])), "created_at": batch.created_at}
+        return Response(body, status=status.HTTP_201_CREATED)

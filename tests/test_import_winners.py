@@ -177,18 +177,16 @@ def test_command_lists_row_errors_and_fails(draw, people, tmp_path):
 
 
 def test_command_exit_codes(draw, people, tmp_path):
-    """Run as a process: 0 on success, 1 on a bad file, an unknown draw or a missing file."""
-    from django.core.management import ManagementUtility
-
+    """A CommandError's returncode is the process exit status (run_from_argv exits with it):
+    1 for a bad file, an unknown draw, a missing file; success raises nothing (0)."""
     path = tmp_path / "winners.csv"
     path.write_text("participant,prize\n999999,Car\n", encoding="utf-8")
-    for args in ([str(draw.pk), str(path)], ["999999", str(path)],
-                 [str(draw.pk), str(tmp_path / "missing.csv")]):
-        with pytest.raises(SystemExit) as exited:
-            ManagementUtility(["manage.py", "import_winners", *args]).execute()
-        assert exited.value.code == 1
+    for args in ([draw.pk, path], [999999, path], [draw.pk, tmp_path / "missing.csv"]):
+        with pytest.raises(CommandError) as failed:
+            command(*args)
+        assert failed.value.returncode == 1
     path.write_text(good_csv(draw, people), encoding="utf-8")
-    ManagementUtility(["manage.py", "import_winners", str(draw.pk), str(path)]).execute()
+    command(draw.pk, path)
     assert Winner.objects.count() == 3
 
 
