@@ -8,12 +8,23 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 
 from core.admin import EventAdmin as CoreEventAdmin
 from core.errors import DomainError
 from core.models import Event
-from live import exports, imports, notifications, services
-from live.models import CheckIn, Draw, Entry, Prize, ScreenKey, Winner
+from live import exports, forwarding, imports, notifications, services
+from live.models import (
+    CheckIn,
+    Draw,
+    Entry,
+    ForwardingBatch,
+    OperatorEndpoint,
+    Prize,
+    ScreenKey,
+    Winner,
+    WinnerNotification,
+)
 from live.streams import draw_state, publish_draw
 
 
@@ -28,6 +39,15 @@ def _each(modeladmin, request, queryset, action, done: str) -> None:
             modeladmin.message_user(request, f"{obj}: {exc.detail}", messages.WARNING)
     if ok:
         modeladmin.message_user(request, f"{done}: {ok}.", messages.SUCCESS)
+
+
+def _single(modeladmin, request, queryset, noun: str):
+    """The one selected object of an action that works on one, or None (with a message)."""
+    chosen = list(queryset[:2])
+    if len(chosen) != 1:
+        modeladmin.message_user(request, f"Select exactly one {noun}.", messages.WARNING)
+        return None
+    return chosen[0]
 
 
 class WinnersFileForm(forms.Form):
@@ -88,11 +108,8 @@ class DrawAdmin(admin.ModelAdmin):
 
     @admin.action(description="Import winners from the operator's file (one external draw)")
     def import_winners(self, request, queryset):
-        draws = list(queryset[:2])
-        if len(draws) != 1 or draws[0].kind != Draw.Kind.EXTERNAL:
-            self.message_user(request, "Select exactly one external draw.", messages.WARNING)
-            return None
-        return redirect(reverse("admin:live_draw_import_winners", args=[draws[0].pk]))
+        draw = _single(self, request, queryset.filter(kind=Draw.Kind.EXTERNAL), "external draw")
+        return draw and redirect(reverse("admin:live_draw_import_winners", args=[draw.pk]))
 
     def save_model(self, request, obj, form, change):
         if not change:  # a new draw commits to a fresh seed, like the API's
@@ -132,11 +149,8 @@ class DrawAdmin(admin.ModelAdmin):
                                        f"{report.skipped} already notified.", level)
 
     def _export(self, request, queryset, fmt: str):
-        draws = list(queryset[:2])
-        if len(draws) != 1:
-            self.message_user(request, "Select exactly one draw to export.", messages.WARNING)
-            return None
-        return exports.participants_export(draw=draws[0], fmt=fmt)
+        draw = _single(self, request, queryset, "draw to export")
+        return draw and exports.participants_export(draw=draw, fmt=fmt)
 
     @admin.action(description="Export participants (CSV, one draw)")
     def export_participants_csv(self, request, queryset):
@@ -155,19 +169,84 @@ class DrawAdmin(admin.ModelAdmin):
 
 @admin.register(Entry)
 class EntryAdmin(admin.ModelAdmin):
-    list_display = ["id", "draw", "user", "ballot_no", "numbers", "created_at"]
-    list_filter = ["draw__kind"]
-    search_fields = ["user__email", "draw__title"]
+    list_display = ["id", "draw", "user", "position", "ballot_no", "numbers", "created_at",
+                    "forwarded_at"]
+    list_filter = ["draw__kind", ("forwarded_at", admin.EmptyFieldListFilter)]
+    search_fields = ["user__email", "user__phone", "draw__title"]
     raw_id_fields = ["draw", "user"]
+    readonly_fields = ["position", "forwarded_at"]
+    list_select_related = ["draw", "user"]
+    actions = ["forward_to_operator"]
+
+    @admin.action(description="Forward selected participants to the operator")
+    def forward_to_operator(self, request, queryset):
+        by_event: dict = {}
+        for entry_id, event_id in queryset.values_list("id", "draw__event_id"):
+            by_event.setdefault(event_id, []).append(entry_id)
+        for event in Event.objects.filter(pk__in=by_event):
+            try:
+                batch = forwarding.entries_forward(event=event, entry_ids=by_event[event.pk],
+                                                   actor=request.user)
+            except DomainError as exc:
+                self.message_user(request, f"{event}: {exc.detail}", messages.WARNING)
+            else:
+                self.message_user(request, f"{event}: {len(by_event[event.pk])} participant(s) "
+                                           f"queued for the operator (batch {batch.pk}).",
+                                  messages.SUCCESS)
 
 
 @admin.register(Winner)
 class WinnerAdmin(admin.ModelAdmin):
     list_display = ["draw", "prize", "user", "round", "claim_deadline", "claimed_at",
                     "forfeited_at"]
-    list_filter = ["round", ("claimed_at", admin.EmptyFieldListFilter)]
-    search_fields = ["user__email", "draw__title", "prize__name"]
+    list_filter = ["round", ("claimed_at", admin.EmptyFieldListFilter), "notification__status"]
+    search_fields = ["user__email", "user__phone", "draw__title", "prize__name"]
     raw_id_fields = ["draw", "prize", "entry", "user"]
+    list_select_related = ["draw", "prize", "user"]
+
+
+@admin.register(WinnerNotification)
+class WinnerNotificationAdmin(admin.ModelAdmin):
+    list_display = ["winner", "channel", "to", "status", "attempts", "error", "updated_at"]
+    list_filter = ["status", "channel"]
+    search_fields = ["to", "winner__user__email", "winner__draw__title"]
+    raw_id_fields = ["winner"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # written by "notify winners" only
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(OperatorEndpoint)
+class OperatorEndpointAdmin(admin.ModelAdmin):
+    list_display = ["event", "url", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["url", "event__title"]
+    raw_id_fields = ["event"]
+    readonly_fields = ["secret"]
+
+
+@admin.register(ForwardingBatch)
+class ForwardingBatchAdmin(admin.ModelAdmin):
+    list_display = ["id", "endpoint", "status", "attempts", "next_attempt_at", "created_by",
+                    "created_at", "forwarded_at"]
+    list_filter = ["status"]
+    search_fields = ["endpoint__url", "endpoint__event__title"]
+    readonly_fields = ["endpoint", "status", "attempts", "next_attempt_at", "created_by",
+                       "created_at", "forwarded_at"]
+    exclude = ["entries"]
+    actions = ["retry_now"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # batches come from "forward to the operator"
+
+    @admin.action(description="Retry selected batches now")
+    def retry_now(self, request, queryset):
+        count = queryset.exclude(status=ForwardingBatch.Status.SUCCEEDED).update(
+            status=ForwardingBatch.Status.PENDING, next_attempt_at=timezone.now())
+        self.message_user(request, f"{count} batch(es) queued for another attempt.")
 
 
 @admin.register(CheckIn)
@@ -202,7 +281,19 @@ admin.site.unregister(Event)
 class EventAdmin(CoreEventAdmin):
     """core's event admin plus live's action: issue a venue screen key."""
 
-    actions = ["issue_screen_key"]
+    actions = ["issue_screen_key", "export_checkins_csv", "export_checkins_xlsx"]
+
+    def _export(self, request, queryset, fmt: str):
+        event = _single(self, request, queryset, "event to export")
+        return event and exports.checkins_export(event=event, fmt=fmt)
+
+    @admin.action(description="Export check-ins (CSV, one event)")
+    def export_checkins_csv(self, request, queryset):
+        return self._export(request, queryset, "csv")
+
+    @admin.action(description="Export check-ins (Excel, one event)")
+    def export_checkins_xlsx(self, request, queryset):
+        return self._export(request, queryset, "xlsx")
 
     @admin.action(description="Issue a venue screen key")
     def issue_screen_key(self, request, queryset):
