@@ -93,3 +93,27 @@ def test_the_database_refuses_a_second_notification_for_a_winner(draw):
     WinnerNotification.objects.create(winner=winner, channel="sms", to="x", status="sent")
     with pytest.raises(IntegrityError), transaction.atomic():
         WinnerNotification.objects.create(winner=winner, channel="email", to="y", status="sent")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_at_once_send_each_message_once(draw, sms_outbox):
+    import threading
+
+    from django.db import connection
+
+    reports = []
+    barrier = threading.Barrier(2)
+
+    def run():
+        barrier.wait()
+        reports.append(winners_notify(draw=draw))
+        connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(sms_outbox) == 1 and len(mail.outbox) == 1
+    assert sum(r.sent for r in reports) == 2 and sum(r.skipped for r in reports) == 2
