@@ -13,9 +13,13 @@ import hmac
 import json
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import httpx
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
 
 SIGNATURE_HEADER = "Tombola-Signature"
 DELIVERY_HEADER = "Tombola-Delivery"
@@ -70,3 +74,36 @@ def signed_post(
 def backoff_seconds(attempts: int, *, base: float = 5.0, cap: float = 3600.0) -> float:
     """5 s, 10 s, 20 s, ... capped at an hour."""
     return min(cap, base * (2 ** max(0, attempts - 1)))
+
+
+def claim_due(pending: QuerySet, *, limit: int, lease: timedelta) -> list[int]:
+    """Lease up to `limit` due rows of `pending` (rows with ``next_attempt_at``) to this process.
+
+    Rows locked by another process are skipped (SKIP LOCKED), and each claimed row's
+    ``next_attempt_at`` moves past the lease before any HTTP call, so several
+    schedulers never send the same row at once; a crashed sender's rows come due
+    again when the lease ends. Returns the claimed ids.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(pending.select_for_update(skip_locked=True)
+                   .filter(next_attempt_at__lte=now)
+                   .order_by("next_attempt_at", "id").values_list("id", flat=True)[:limit])
+        pending.model.objects.filter(id__in=ids).update(next_attempt_at=now + lease)
+    return ids
+
+
+def after_attempt(row, *, ok: bool, now: datetime, max_attempts: int, backoff_base: float,
+                  succeeded: str = "succeeded", failed: str = "failed") -> list[str]:
+    """Count an attempt on `row` (``attempts``, ``status``, ``next_attempt_at``): done on
+    success, given up after `max_attempts`, else due again after the backoff.
+    Returns the fields it changed, for ``save(update_fields=...)``."""
+    row.attempts += 1
+    if ok:
+        row.status = succeeded
+    elif row.attempts >= max_attempts:
+        row.status = failed
+    else:
+        row.next_attempt_at = now + timedelta(
+            seconds=backoff_seconds(row.attempts, base=backoff_base))
+    return ["attempts", "status", "next_attempt_at"]

@@ -295,5 +295,10 @@ WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "5"))
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
 WEBHOOK_BACKOFF_SECONDS = float(os.environ.get("WEBHOOK_BACKOFF_SECONDS", "5"))
 
+# Forwarding participants to an event's operator (live/forwarding.py).
+OPERATOR_TIMEOUT_SECONDS = float(os.environ.get("OPERATOR_TIMEOUT_SECONDS", "10"))
+OPERATOR_MAX_ATTEMPTS = env_int("OPERATOR_MAX_ATTEMPTS", 8)
+OPERATOR_BACKOFF_SECONDS = float(os.environ.get("OPERATOR_BACKOFF_SECONDS", "30"))
+
 # /metrics answers staff, and scrapers from these networks (CIDR, comma-separated).
 METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
-from core.outbound import backoff_seconds, signed_post
+from core.outbound import after_attempt, claim_due, signed_post
 
 LEASE = timedelta(seconds=60)
 
@@ -39,15 +39,8 @@ def emit(*, event_id: int, kind: str, payload: dict) -> int:
 
 
 def _claim(limit: int) -> list[WebhookDelivery]:
-    now = timezone.now()
-    with transaction.atomic():
-        due = list(
-            WebhookDelivery.objects.select_for_update(skip_locked=True)
-            .filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
-            .order_by("next_attempt_at", "id")[:limit]
-        )
-        ids = [d.id for d in due]
-        WebhookDelivery.objects.filter(id__in=ids).update(next_attempt_at=now + LEASE)
+    pending = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING)
+    ids = claim_due(pending, limit=limit, lease=LEASE)
     return list(WebhookDelivery.objects.filter(id__in=ids).select_related("endpoint"))
 
 
@@ -68,17 +61,12 @@ def deliver(delivery: WebhookDelivery) -> bool:
             status_code=result.status_code, error=result.error,
             duration_ms=result.duration_ms, succeeded=result.ok,
         )
-        delivery.attempts += 1
+        changed = after_attempt(delivery, ok=result.ok, now=now,
+                                max_attempts=settings.WEBHOOK_MAX_ATTEMPTS,
+                                backoff_base=settings.WEBHOOK_BACKOFF_SECONDS)
         if result.ok:
-            delivery.status = WebhookDelivery.Status.SUCCEEDED
             delivery.delivered_at = now
-        elif delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
-            delivery.status = WebhookDelivery.Status.FAILED
-        else:
-            delivery.next_attempt_at = now + timedelta(
-                seconds=backoff_seconds(delivery.attempts, base=settings.WEBHOOK_BACKOFF_SECONDS)
-            )
-        delivery.save(update_fields=["attempts", "status", "delivered_at", "next_attempt_at"])
+        delivery.save(update_fields=[*changed, "delivered_at"])
     return result.ok
 
 

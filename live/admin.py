@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 
 from core.admin import EventAdmin as CoreEventAdmin
 from core.errors import DomainError
 from core.models import Event
-from live import services
-from live.models import CheckIn, Draw, Entry, Prize, ScreenKey, Winner
+from live import exports, forwarding, imports, notifications, services
+from live.models import (
+    CheckIn,
+    Draw,
+    Entry,
+    ForwardingBatch,
+    OperatorEndpoint,
+    Prize,
+    ScreenKey,
+    Winner,
+    WinnerNotification,
+)
 from live.streams import draw_state, publish_draw
 
 
@@ -23,6 +39,19 @@ def _each(modeladmin, request, queryset, action, done: str) -> None:
             modeladmin.message_user(request, f"{obj}: {exc.detail}", messages.WARNING)
     if ok:
         modeladmin.message_user(request, f"{done}: {ok}.", messages.SUCCESS)
+
+
+def _single(modeladmin, request, queryset, noun: str):
+    """The one selected object of an action that works on one, or None (with a message)."""
+    chosen = list(queryset[:2])
+    if len(chosen) != 1:
+        modeladmin.message_user(request, f"Select exactly one {noun}.", messages.WARNING)
+        return None
+    return chosen[0]
+
+
+class WinnersFileForm(forms.Form):
+    file = forms.FileField(help_text="CSV: participant,prize")
 
 
 class PrizeInline(admin.TabularInline):
@@ -41,7 +70,46 @@ class DrawAdmin(admin.ModelAdmin):
                        "entries_count", "closed_at", "performed_at", "performed_by",
                        "winning_numbers"]
     inlines = [PrizeInline]
-    actions = ["perform_draws", "redraw_unclaimed"]
+    actions = ["perform_draws", "redraw_unclaimed", "import_winners", "notify_winners",
+               "export_participants_csv", "export_participants_xlsx"]
+
+    def get_urls(self):
+        own = [path("<int:draw_id>/import-winners/",
+                    self.admin_site.admin_view(self.import_winners_view),
+                    name="live_draw_import_winners")]
+        return own + super().get_urls()
+
+    def import_winners_view(self, request, draw_id: int):
+        """Upload the operator's winners file; the same service as `manage.py import_winners`."""
+        draw = get_object_or_404(Draw, pk=draw_id)
+        if not self.has_change_permission(request, draw):
+            raise PermissionDenied
+        form = WinnersFileForm(request.POST or None, request.FILES or None)
+        errors: list[dict] = []
+        if request.method == "POST" and form.is_valid():
+            try:
+                rows = imports.read_winners_csv(form.cleaned_data["file"].read())
+                result = imports.winners_import(draw=draw, rows=rows, actor=request.user)
+            except imports.InvalidWinnersFile as exc:
+                errors = exc.extra.get("errors", [])
+                self.message_user(request, exc.detail, messages.ERROR)
+            except UnicodeDecodeError:
+                self.message_user(request, "The file is not UTF-8 text.", messages.ERROR)
+            except DomainError as exc:
+                self.message_user(request, exc.detail, messages.ERROR)
+            else:
+                text = (f"Imported {result.winners} winner(s)." if result.imported else
+                        f"Already imported: these {result.winners} winner(s); nothing changed.")
+                self.message_user(request, text, messages.SUCCESS)
+                return redirect(reverse("admin:live_draw_change", args=[draw.pk]))
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta,
+                   "draw": draw, "form": form, "errors": errors, "title": "Import winners"}
+        return TemplateResponse(request, "admin/live/import_winners.html", context)
+
+    @admin.action(description="Import winners from the operator's file (one external draw)")
+    def import_winners(self, request, queryset):
+        draw = _single(self, request, queryset.filter(kind=Draw.Kind.EXTERNAL), "external draw")
+        return draw and redirect(reverse("admin:live_draw_import_winners", args=[draw.pk]))
 
     def save_model(self, request, obj, form, change):
         if not change:  # a new draw commits to a fresh seed, like the API's
@@ -68,6 +136,30 @@ class DrawAdmin(admin.ModelAdmin):
               lambda d: services.draw_perform(draw=d, actor=f"admin:{request.user.pk}"),
               "Performed")
 
+    @admin.action(description="Notify winners (SMS to a verified phone, else email)")
+    def notify_winners(self, request, queryset):
+        for draw in queryset:
+            try:
+                report = notifications.winners_notify(draw=draw)
+            except DomainError as exc:
+                self.message_user(request, f"{draw}: {exc.detail}", messages.WARNING)
+                continue
+            level = messages.WARNING if report.failed else messages.SUCCESS
+            self.message_user(request, f"{draw}: {report.sent} sent, {report.failed} failed, "
+                                       f"{report.skipped} already notified.", level)
+
+    def _export(self, request, queryset, fmt: str):
+        draw = _single(self, request, queryset, "draw to export")
+        return draw and exports.participants_export(draw=draw, fmt=fmt)
+
+    @admin.action(description="Export participants (CSV, one draw)")
+    def export_participants_csv(self, request, queryset):
+        return self._export(request, queryset, "csv")
+
+    @admin.action(description="Export participants (Excel, one draw)")
+    def export_participants_xlsx(self, request, queryset):
+        return self._export(request, queryset, "xlsx")
+
     @admin.action(description="Redraw prizes unclaimed after their window")
     def redraw_unclaimed(self, request, queryset):
         _each(self, request, queryset,
@@ -77,19 +169,84 @@ class DrawAdmin(admin.ModelAdmin):
 
 @admin.register(Entry)
 class EntryAdmin(admin.ModelAdmin):
-    list_display = ["id", "draw", "user", "ballot_no", "numbers", "created_at"]
-    list_filter = ["draw__kind"]
-    search_fields = ["user__email", "draw__title"]
+    list_display = ["id", "draw", "user", "position", "ballot_no", "numbers", "created_at",
+                    "forwarded_at"]
+    list_filter = ["draw__kind", ("forwarded_at", admin.EmptyFieldListFilter)]
+    search_fields = ["user__email", "user__phone", "draw__title"]
     raw_id_fields = ["draw", "user"]
+    readonly_fields = ["position", "forwarded_at"]
+    list_select_related = ["draw", "user"]
+    actions = ["forward_to_operator"]
+
+    @admin.action(description="Forward selected participants to the operator")
+    def forward_to_operator(self, request, queryset):
+        by_event: dict = {}
+        for entry_id, event_id in queryset.values_list("id", "draw__event_id"):
+            by_event.setdefault(event_id, []).append(entry_id)
+        for event in Event.objects.filter(pk__in=by_event):
+            try:
+                batch = forwarding.entries_forward(event=event, entry_ids=by_event[event.pk],
+                                                   actor=request.user)
+            except DomainError as exc:
+                self.message_user(request, f"{event}: {exc.detail}", messages.WARNING)
+            else:
+                self.message_user(request, f"{event}: {len(by_event[event.pk])} participant(s) "
+                                           f"queued for the operator (batch {batch.pk}).",
+                                  messages.SUCCESS)
 
 
 @admin.register(Winner)
 class WinnerAdmin(admin.ModelAdmin):
     list_display = ["draw", "prize", "user", "round", "claim_deadline", "claimed_at",
                     "forfeited_at"]
-    list_filter = ["round", ("claimed_at", admin.EmptyFieldListFilter)]
-    search_fields = ["user__email", "draw__title", "prize__name"]
+    list_filter = ["round", ("claimed_at", admin.EmptyFieldListFilter), "notification__status"]
+    search_fields = ["user__email", "user__phone", "draw__title", "prize__name"]
     raw_id_fields = ["draw", "prize", "entry", "user"]
+    list_select_related = ["draw", "prize", "user"]
+
+
+@admin.register(WinnerNotification)
+class WinnerNotificationAdmin(admin.ModelAdmin):
+    list_display = ["winner", "channel", "to", "status", "attempts", "error", "updated_at"]
+    list_filter = ["status", "channel"]
+    search_fields = ["to", "winner__user__email", "winner__draw__title"]
+    raw_id_fields = ["winner"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # written by "notify winners" only
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(OperatorEndpoint)
+class OperatorEndpointAdmin(admin.ModelAdmin):
+    list_display = ["event", "url", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["url", "event__title"]
+    raw_id_fields = ["event"]
+    readonly_fields = ["secret"]
+
+
+@admin.register(ForwardingBatch)
+class ForwardingBatchAdmin(admin.ModelAdmin):
+    list_display = ["id", "endpoint", "status", "attempts", "next_attempt_at", "created_by",
+                    "created_at", "forwarded_at"]
+    list_filter = ["status"]
+    search_fields = ["endpoint__url", "endpoint__event__title"]
+    readonly_fields = ["endpoint", "status", "attempts", "next_attempt_at", "created_by",
+                       "created_at", "forwarded_at"]
+    exclude = ["entries"]
+    actions = ["retry_now"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # batches come from "forward to the operator"
+
+    @admin.action(description="Retry selected batches now")
+    def retry_now(self, request, queryset):
+        count = queryset.exclude(status=ForwardingBatch.Status.SUCCEEDED).update(
+            status=ForwardingBatch.Status.PENDING, next_attempt_at=timezone.now())
+        self.message_user(request, f"{count} batch(es) queued for another attempt.")
 
 
 @admin.register(CheckIn)
@@ -124,7 +281,19 @@ admin.site.unregister(Event)
 class EventAdmin(CoreEventAdmin):
     """core's event admin plus live's action: issue a venue screen key."""
 
-    actions = ["issue_screen_key"]
+    actions = ["issue_screen_key", "export_checkins_csv", "export_checkins_xlsx"]
+
+    def _export(self, request, queryset, fmt: str):
+        event = _single(self, request, queryset, "event to export")
+        return event and exports.checkins_export(event=event, fmt=fmt)
+
+    @admin.action(description="Export check-ins (CSV, one event)")
+    def export_checkins_csv(self, request, queryset):
+        return self._export(request, queryset, "csv")
+
+    @admin.action(description="Export check-ins (Excel, one event)")
+    def export_checkins_xlsx(self, request, queryset):
+        return self._export(request, queryset, "xlsx")
 
     @admin.action(description="Issue a venue screen key")
     def issue_screen_key(self, request, queryset):

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from core.models import Event
+from core.models import Event, new_event_secret
 
 
 class CheckIn(models.Model):
@@ -170,6 +170,8 @@ class Entry(models.Model):
     position = models.PositiveIntegerField()
     numbers = models.CharField(max_length=400, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Set when a forwarding batch holding this entry reached the operator (live/forwarding.py).
+    forwarded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -212,3 +214,71 @@ class Winner(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} wins {self.prize}"
+
+
+class WinnerNotification(models.Model):
+    """The one notification a winner gets for a prize (SMS or email); a failed one is retried
+    by the next run, a sent one never again (one row per winner)."""
+
+    class Channel(models.TextChoices):
+        SMS = "sms"
+        EMAIL = "email"
+
+    class Status(models.TextChoices):
+        SENT = "sent"
+        FAILED = "failed"
+
+    winner = models.OneToOneField(Winner, on_delete=models.CASCADE, related_name="notification")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    to = models.CharField(max_length=254)
+    status = models.CharField(max_length=8, choices=Status.choices, db_index=True)
+    error = models.CharField(max_length=500, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.channel} to {self.to} [{self.status}]"
+
+
+class OperatorEndpoint(models.Model):
+    """Where an event's participant data is forwarded (the operator), signed with `secret`."""
+
+    event = models.OneToOneField(Event, on_delete=models.CASCADE, related_name="operator_endpoint")
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=64, default=new_event_secret, editable=False)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.url} ({self.event_id})"
+
+
+class ForwardingBatch(models.Model):
+    """Entries sent to the operator in one signed POST, retried with backoff."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    endpoint = models.ForeignKey(OperatorEndpoint, on_delete=models.CASCADE,
+                                 related_name="batches")
+    entries = models.ManyToManyField(Entry, related_name="forwarding_batches")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING,
+                              db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    forwarded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "forwarding batches"
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} -> {self.endpoint.url} [{self.status}]"

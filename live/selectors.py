@@ -209,3 +209,9 @@ def winning_ballots(*, from_date: date | None = None, to_date: date | None = Non
         .select_related("entry", "prize", "user", "draw").order_by("-created_at", "-id")
     )
     return _day_range(winners, "created_at", from_date, to_date)
+
+
+def winners_by_phone_last4(*, draw: Draw, last4: str) -> QuerySet[Winner]:
+    """Winners of `draw` whose phone ends with `last4` (the public result lookup)."""
+    return (Winner.objects.filter(draw=draw, user__phone__endswith=last4)
+            .select_related("user", "prize").order_by("prize__rank", "id"))

@@ -138,3 +138,14 @@ class BallotOutput(serializers.ModelSerializer):
     def get_prize(self, entry) -> str | None:
         win = getattr(entry, "win", None)
         return win.prize.name if win is not None and win.forfeited_at is None else None
+
+
+class ResultLookupInput(serializers.Serializer):
+    # ASCII digits only: \d would also accept other scripts' digits.
+    phone_last4 = serializers.RegexField(r"^[0-9]{4}\Z", trim_whitespace=False, error_messages={
+        "invalid": "Give exactly the last 4 digits of the phone number."})
+
+
+class ForwardInput(serializers.Serializer):
+    entries = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1,
+                                    max_length=100_000)

@@ -8,17 +8,20 @@ draw: an entry either is in the frozen digest or was refused. Messages go out on
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, IntegerField, Value, When
 from django.db.models.functions import Concat
 from django.utils import timezone
 
+from core import audit, webhooks
 from core.errors import Conflict, DomainError
 from core.models import Event, User
 from core.selectors.events import PUBLIC_STATUSES
@@ -438,7 +441,21 @@ def _external_winners(draw: Draw, prizes: list[Prize], winners: Any, now: dateti
     return rows
 
 
+def _emit(draw: Draw, kind: str, payload: dict) -> None:
+    # WebhookDelivery.payload is a plain JSONField: dates go in as ISO strings.
+    webhooks.emit(event_id=draw.event_id, kind=kind,
+                  payload=json.loads(json.dumps(payload, cls=DjangoJSONEncoder)))
+
+
+def actor_id(actor: str) -> int | None:
+    """The user id in an actor label ("user:7", "admin:7"), None for "scheduler" and the like."""
+    kind, _, ident = actor.partition(":")
+    return int(ident) if kind in ("user", "admin") and ident.isdigit() else None
+
+
 def _announce(draw: Draw, winners: list[Winner]) -> None:
+    """Publish draw.winner per prize after commit, and queue the draw.winner webhook
+    for each in the caller's transaction (a rolled-back draw sends nothing)."""
     by_prize: dict[int, list[Winner]] = defaultdict(list)
     for winner in winners:
         by_prize[winner.prize_id].append(winner)
@@ -447,6 +464,11 @@ def _announce(draw: Draw, winners: list[Winner]) -> None:
         publish_draw(draw, "draw.winner", {
             "prize": prize_state(prize), "winners": [winner_state(w) for w in prize_winners],
             "proof_url": proof_url(draw),
+        })
+        _emit(draw, "draw.winner", {
+            "draw_id": draw.pk, "prize": {"id": prize.pk, "name": prize.name},
+            "winners": [{"winner_id": w.pk, "user_id": w.user_id, "round": w.round}
+                        for w in prize_winners],
         })
 
 
@@ -472,7 +494,8 @@ def draw_perform(*, draw: Draw, actor: str, external_winners: Any = None) -> Dra
     ([{prize_id, user_id}], InvalidExternalWinners 400). Never loads all entries:
     the digest is computed in SQL or in chunks, winners are fetched by position.
     Publishes draw.closing (if it closes now), draw.started, draw.winner per prize,
-    draw.finished.
+    draw.finished. Queues the draw.performed webhook and one draw.winner per prize with
+    winners, and writes the draw.performed audit entry, all in this transaction.
     """
     locked = Draw.objects.select_for_update().get(pk=draw.pk)
     if locked.is_performed:
@@ -496,6 +519,13 @@ def draw_perform(*, draw: Draw, actor: str, external_winners: Any = None) -> Dra
     locked.save(update_fields=["status", "performed_at", "performed_by", "winning_numbers",
                                "updated_at"])
     _announce(locked, winners)
+    summary = {"draw_id": locked.pk, "kind": locked.kind, "performed_at": locked.performed_at,
+               "entries_count": locked.entries_count, "winners_count": len(winners),
+               "winning_numbers": locked.winning_numbers}
+    _emit(locked, "draw.performed", summary)
+    audit.record(action="draw.performed", obj=locked, actor=actor_id(actor),
+                 data={**summary, "actor": actor, "seed": locked.seed,
+                       "entries_digest": locked.entries_digest})
     publish_draw(locked, "draw.finished", {
         "status": locked.status, "seed": locked.seed, "performed_at": locked.performed_at,
         "winning_numbers": locked.winning_numbers, "proof_url": proof_url(locked),
@@ -511,11 +541,13 @@ def prize_claim(*, draw: Draw, user: User) -> list[Winner]:
     """Claim `user`'s pending prizes in `draw` within their claim window.
 
     Raises NotPerformed / AlreadyClaimed / ClaimWindowClosed (409), NotAWinner (403).
-    Publishes draw.claimed per claimed prize.
+    Publishes draw.claimed, queues the prize.claimed webhook and writes the
+    prize.claimed audit entry per claimed prize.
     """
     if not Draw.objects.filter(pk=draw.pk, status=Draw.Status.PERFORMED).exists():
         raise NotPerformed()
-    wins = list(Winner.objects.select_for_update().filter(draw=draw, user=user).order_by("id"))
+    wins = list(Winner.objects.select_for_update().select_related("prize")
+                .filter(draw=draw, user=user).order_by("id"))
     if not wins:
         raise NotAWinner()
     now = timezone.now()
@@ -531,6 +563,10 @@ def prize_claim(*, draw: Draw, user: User) -> list[Winner]:
     for winner in claimable:
         winner.claimed_at = now
         publish_draw(draw, "draw.claimed", {"winner_id": winner.pk, "claimed_at": now})
+        claim = {"draw_id": draw.pk, "winner_id": winner.pk, "user_id": user.pk,
+                 "prize": {"id": winner.prize_id, "name": winner.prize.name}, "claimed_at": now}
+        _emit(draw, "prize.claimed", claim)
+        audit.record(action="prize.claimed", obj=winner, actor=user, data=claim)
     return claimable
 
 
@@ -541,7 +577,8 @@ def draw_redraw(*, draw: Draw, actor: str) -> list[Winner]:
     Replacements continue the draw's fairness pick sequence, so they come from
     entries that have not won, and the proof covers them. Raffles only. Raises
     NotPerformed, RedrawNotSupported, ClaimWindowOpen, NothingToRedraw (409).
-    Publishes draw.forfeited and draw.winner per prize.
+    Publishes draw.forfeited and draw.winner per prize; queues draw.winner webhooks and
+    writes the draw.redrawn audit entry.
     """
     locked = Draw.objects.select_for_update().get(pk=draw.pk)
     if not locked.is_performed:
@@ -562,6 +599,10 @@ def draw_redraw(*, draw: Draw, actor: str) -> list[Winner]:
     replacements = _store_winners(
         _pick_winners(locked, [w.prize for w in expired], picked, round_, now))
     _announce(locked, replacements)
+    audit.record(action="draw.redrawn", obj=locked, actor=actor_id(actor), data={
+        "actor": actor, "round": round_, "forfeited": [w.pk for w in expired],
+        "replacements": [{"winner_id": w.pk, "user_id": w.user_id, "prize_id": w.prize_id}
+                         for w in replacements]})
     return replacements
 
 

@@ -78,6 +78,13 @@ def mask_user(user) -> str:
     return f"{local[:1]}***@{domain}"
 
 
+def mask_phone(phone: str | None) -> str:
+    """"+7*******1234": the first digit and the last four of an E.164 number."""
+    if not phone or len(phone) < 7:
+        return ""
+    return phone[:2] + "*" * (len(phone) - 6) + phone[-4:]
+
+
 def prize_state(prize) -> dict[str, Any]:
     return {"id": prize.pk, "name": prize.name, "quantity": prize.quantity, "rank": prize.rank,
             "matches": prize.matches}

@@ -15,7 +15,7 @@ from core.errors import NotFound
 from core.pagination import Pagination
 from core.selectors.events import event_get
 from core.throttles import ScopedThrottle
-from live import selectors, services
+from live import exports, forwarding, notifications, selectors, services
 from live.models import Draw, ScreenKey
 from live.serializers import (
     BallotInput,
@@ -23,11 +23,13 @@ from live.serializers import (
     CheckinInput,
     DateRange,
     DrawInput,
+    ForwardInput,
     ParticipateInput,
     PerformInput,
+    ResultLookupInput,
     ScreenKeyInput,
 )
-from live.streams import draw_state, mask_user
+from live.streams import draw_state, mask_phone, mask_user
 
 
 def paginated(request, view, rows, render):
@@ -181,6 +183,14 @@ class RedrawView(APIView):
         return Response(_fresh_state(draw))
 
 
+class NotifyWinnersView(APIView):
+    permission_classes = [IsStaff]
+
+    def post(self, request, pk: int, draw_id: int):
+        draw = _draw(request, pk, draw_id)
+        return Response(notifications.winners_notify(draw=draw).as_dict())
+
+
 class ProofView(APIView):
     permission_classes = [permissions.AllowAny]
 
@@ -233,3 +243,61 @@ class WinningBallotsView(APIView):
     def get(self, request):
         dates = _valid(DateRange, request.query_params)
         return paginated(request, self, selectors.winning_ballots(**dates), _winning_ballot_body)
+
+
+# --- Public result lookup ------------------------------------------------------------
+
+
+def _result_body(winner) -> dict:
+    # Masked on purpose: anyone may ask, so nothing here identifies a person fully.
+    return {"winner": mask_user(winner.user), "phone": mask_phone(winner.user.phone),
+            "prize": winner.prize.name, "claimed": winner.claimed_at is not None}
+
+
+class ResultLookupView(APIView):
+    """Did a phone ending in these 4 digits win this draw? Public, throttled, masked."""
+
+    permission_classes = [permissions.AllowAny]
+    throttle_classes = [ScopedThrottle]
+    throttle_scope = "phone_lookup"
+
+    def get(self, request, pk: int, draw_id: int):
+        data = _valid(ResultLookupInput, request.query_params)
+        draw = _draw(request, pk, draw_id)
+        rows = selectors.winners_by_phone_last4(draw=draw, last4=data["phone_last4"])
+        return paginated(request, self, rows, _result_body)
+
+
+# --- Exports (staff) -------------------------------------------------------------------
+
+
+class ParticipantsExportView(APIView):
+    permission_classes = [IsStaff]
+
+    def get(self, request, pk: int, draw_id: int, fmt: str):
+        draw = _draw(request, pk, draw_id)
+        return exports.participants_export(draw=draw, fmt=fmt)
+
+
+class CheckinsExportView(APIView):
+    permission_classes = [IsStaff]
+
+    def get(self, request, pk: int, fmt: str):
+        event = event_get(event_id=pk, user=request.user)
+        return exports.checkins_export(event=event, fmt=fmt)
+
+
+# --- Forwarding to the operator (staff) -------------------------------------------------
+
+
+class ForwardView(APIView):
+    permission_classes = [IsStaff]
+
+    def post(self, request, pk: int):
+        data = _valid(ForwardInput, request.data)
+        event = event_get(event_id=pk, user=request.user)
+        batch = forwarding.entries_forward(event=event, entry_ids=data["entries"],
+                                           actor=request.user)
+        body = {"id": batch.pk, "event": event.pk, "status": batch.status,
+                "entries": len(set(data["entries"])), "created_at": batch.created_at}
+        return Response(body, status=status.HTTP_201_CREATED)

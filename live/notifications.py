@@ -1,0 +1,93 @@
+"""Telling winners they won: an SMS to a verified phone, else an email; once per prize won.
+
+Each winner is handled in its own transaction under its row lock, so a failing
+SMS provider costs only that winner's message (logged as failed and retried by
+the next run) and two runs at once never send the same message twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from dataclasses import dataclass
+
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from core.sms import SmsUnavailable, send_sms
+from live.models import Draw, Winner, WinnerNotification
+from live.services import NotPerformed
+
+logger = logging.getLogger(__name__)
+SENT = WinnerNotification.Status.SENT
+
+
+@dataclass(frozen=True)
+class NotifyReport:
+    sent: int
+    failed: int
+    skipped: int  # already notified before this run
+
+    def as_dict(self) -> dict:
+        return {"sent": self.sent, "failed": self.failed, "skipped": self.skipped}
+
+
+def _message(winner: Winner) -> str:
+    deadline = timezone.localtime(winner.claim_deadline).strftime("%Y-%m-%d %H:%M")
+    return (f"You won {winner.prize.name} in {winner.draw.title}! "
+            f"Claim it in the Tombola app before {deadline}.")
+
+
+def _send(winner: Winner) -> tuple[str, str, str]:
+    """Send one winner's message; (channel, to, error) with error "" on success."""
+    user, text = winner.user, _message(winner)
+    if user.phone and user.is_phone_verified:
+        channel, to = WinnerNotification.Channel.SMS, user.phone
+    else:
+        channel, to = WinnerNotification.Channel.EMAIL, user.email
+    try:
+        if channel == WinnerNotification.Channel.SMS:
+            send_sms(to=to, text=text)
+        else:
+            send_mail(f"You won {winner.prize.name}", text, None, [to])
+    except (SmsUnavailable, smtplib.SMTPException, OSError) as exc:
+        logger.warning("Winner %s: %s to %s failed: %s", winner.pk, channel, to, exc)
+        return channel, to, f"{exc.__class__.__name__}: {exc}"[:500]
+    return channel, to, ""
+
+
+def _notify_one(winner_id: int) -> str:
+    """'sent', 'failed' or 'skipped' for one winner, in its own transaction."""
+    with transaction.atomic():
+        winner = (Winner.objects.select_for_update().select_related("user", "prize", "draw")
+                  .get(pk=winner_id))
+        previous = WinnerNotification.objects.filter(winner=winner).first()
+        if previous is not None and previous.status == SENT:
+            return "skipped"
+        channel, to, error = _send(winner)
+        status = WinnerNotification.Status.FAILED if error else SENT
+        WinnerNotification.objects.update_or_create(winner=winner, defaults={
+            "channel": channel, "to": to, "status": status, "error": error,
+            "attempts": (previous.attempts if previous else 0) + 1,
+            "updated_at": timezone.now()})
+        return status
+
+
+def winners_notify(*, draw: Draw) -> NotifyReport:
+    """Send every current winner of `draw` their message unless it was sent already.
+
+    One transaction per winner (row lock on the winner); a send that fails is
+    logged as ``failed`` and retried by the next run; a sent one is never repeated
+    (WinnerNotification is one-to-one with the winner). Raises NotPerformed (409).
+    """
+    if not Draw.objects.filter(pk=draw.pk, status=Draw.Status.PERFORMED).exists():
+        raise NotPerformed()
+    winners = Winner.objects.filter(draw=draw, forfeited_at__isnull=True)
+    skipped = winners.filter(notification__status=SENT).count()
+    counts = {"sent": 0, "failed": 0, "skipped": skipped}
+    pending = winners.exclude(notification__status=SENT).order_by("id").values_list(
+        "id", flat=True)
+    for winner_id in list(pending):
+        counts[_notify_one(winner_id)] += 1
+    return NotifyReport(**counts)

@@ -1,0 +1,127 @@
+"""Live admin: every model listed and searchable; each organiser action calls its service."""
+
+import pytest
+from django.core import mail
+from django.test import Client
+from django.utils import timezone
+
+from core.models import AuditEntry
+from live import services
+from live.models import CheckIn, Entry, ForwardingBatch, OperatorEndpoint, Winner
+from live.testing import make_draw, make_entrants, make_event
+
+pytestmark = pytest.mark.django_db
+
+MODELS = ["draw", "entry", "winner", "checkin", "screenkey", "winnernotification",
+          "operatorendpoint", "forwardingbatch"]
+
+
+@pytest.fixture
+def browser(staff):
+    staff.is_superuser = True
+    staff.save()
+    client = Client()
+    client.force_login(staff)
+    return client
+
+
+@pytest.fixture
+def performed():
+    draw = make_draw(prizes=[{"name": "TV", "rank": 1}])
+    make_entrants(draw, 3)
+    services.draw_perform(draw=draw, actor="scheduler")
+    return draw
+
+
+def act(client, model, action, ids, *, follow=False):
+    return client.post(f"/admin/{'core' if model == 'event' else 'live'}/{model}/",
+                       {"action": action, "_selected_action": ids}, follow=follow)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_live_model_has_a_searchable_changelist(browser, performed, model):
+    response = browser.get(f"/admin/live/{model}/", {"q": "example"})
+    assert response.status_code == 200
+
+
+def test_redraw_action_replaces_expired_winners(browser, performed, staff):
+    Winner.objects.update(claim_deadline=timezone.now())
+    response = act(browser, "draw", "redraw_unclaimed", [performed.pk])
+    assert response.status_code == 302
+    assert Winner.objects.filter(draw=performed, round=1).count() == 1
+    assert AuditEntry.objects.get(action="draw.redrawn").actor_id == staff.pk
+
+
+def test_notify_action_sends_to_the_winners(browser, performed):
+    response = act(browser, "draw", "notify_winners", [performed.pk], follow=True)
+    assert "1 sent, 0 failed, 0 already notified" in response.content.decode()
+    assert len(mail.outbox) == 1
+
+
+@pytest.mark.parametrize("action, kind", [("export_participants_csv", "text/csv"),
+                                          ("export_participants_xlsx", "spreadsheetml")])
+def test_export_participants_action_downloads_the_file(browser, performed, action, kind):
+    response = act(browser, "draw", action, [performed.pk])
+    assert response.status_code == 200 and kind in response["Content-Type"]
+    body = b"".join(response.streaming_content)
+    if kind == "text/csv":
+        assert body.decode("utf-8-sig").count("\n") == 4  # header + 3 entries
+
+
+def test_export_action_wants_exactly_one_draw(browser, performed):
+    other = make_draw(performed.event, title="Other")
+    response = act(browser, "draw", "export_participants_csv", [performed.pk, other.pk],
+                   follow=True)
+    assert "Select exactly one draw to export." in response.content.decode()
+
+
+@pytest.mark.parametrize("action, kind", [("export_checkins_csv", "text/csv"),
+                                          ("export_checkins_xlsx", "spreadsheetml")])
+def test_export_checkins_action_downloads_the_file(browser, user, action, kind):
+    event = make_event()
+    CheckIn.objects.create(event=event, user=user)
+    response = act(browser, "event", action, [event.pk])
+    assert response.status_code == 200 and kind in response["Content-Type"]
+
+
+def test_forward_action_queues_a_batch_per_event(browser, performed):
+    OperatorEndpoint.objects.create(event=performed.event, url="http://127.0.0.1:9/op")
+    ids = list(Entry.objects.values_list("id", flat=True))
+    response = act(browser, "entry", "forward_to_operator", ids, follow=True)
+    assert "3 participant(s) queued for the operator" in response.content.decode()
+    assert ForwardingBatch.objects.get().entries.count() == 3
+
+
+def test_forward_action_reports_a_missing_operator(browser, performed):
+    ids = list(Entry.objects.values_list("id", flat=True))
+    response = act(browser, "entry", "forward_to_operator", ids, follow=True)
+    assert "no active operator endpoint" in response.content.decode()
+    assert not ForwardingBatch.objects.exists()
+
+
+def test_retry_batch_action_makes_a_failed_batch_due(browser, performed):
+    endpoint = OperatorEndpoint.objects.create(event=performed.event, url="http://127.0.0.1:9/")
+    batch = ForwardingBatch.objects.create(endpoint=endpoint, status="failed", attempts=8)
+    act(browser, "forwardingbatch", "retry_now", [batch.pk])
+    batch.refresh_from_db()
+    assert batch.status == "pending" and batch.next_attempt_at <= timezone.now()
+
+
+@pytest.mark.parametrize("model, action", [
+    ("draw", "notify_winners"), ("draw", "redraw_unclaimed"),
+    ("draw", "export_participants_csv"), ("entry", "forward_to_operator"),
+    ("event", "export_checkins_csv"), ("event", "issue_screen_key"),
+])
+def test_non_staff_cannot_run_actions(user, performed, model, action):
+    client = Client()
+    client.force_login(user)
+    response = act(client, model, action, [performed.pk])
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    assert not mail.outbox and not ForwardingBatch.objects.exists()
+
+
+def test_staff_without_permissions_cannot_run_actions(staff, performed):
+    client = Client()
+    client.force_login(staff)
+    assert act(client, "draw", "notify_winners", [performed.pk]).status_code == 403
+    assert not mail.outbox
