@@ -41,6 +41,7 @@ class Server:
     port: int
     process: subprocess.Popen
     log_path: Path
+    env: dict[str, str]
 
     def url(self, path: str) -> str:
         return f"http://{self.host}:{self.port}{path}"
@@ -105,7 +106,7 @@ def running_server(tmp_path: Path, *, port: int | None = None, args: tuple[str, 
              *args],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
-    server = Server("127.0.0.1", port, process, log_path)
+    server = Server("127.0.0.1", port, process, log_path, env)
     try:
         wait_until_healthy(server)
         yield server
@@ -126,3 +127,11 @@ def wait_until_healthy(server: Server, timeout: float = 30.0) -> None:
         time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"server did not become healthy in {timeout}s:\n{server.log()}")
+
+
+def manage(env: dict[str, str], *args: str, **extra_env: str) -> subprocess.CompletedProcess:
+    """Run a management command against the same database as a running_server with `env`."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env={**env, **extra_env},
+        check=True, timeout=120, capture_output=True, text=True,
+    )
