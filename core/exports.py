@@ -8,6 +8,7 @@ file, which is then streamed; memory stays flat either way (bench/exports.py).
 from __future__ import annotations
 
 import csv
+import re
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
@@ -23,8 +24,12 @@ XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
+_E164 = re.compile(r"^\+[0-9]{6,15}$")
+
+
 def safe_cell(value: object) -> object:
-    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
+    # A phone in E.164 ("+79991234567") is digits only: no formula can hide in it.
+    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES) and not _E164.match(value):
         return "'" + value
     if isinstance(value, datetime):
         return timezone.localtime(value).replace(tzinfo=None) if timezone.is_aware(value) else value

@@ -58,3 +58,9 @@ def test_xlsx_response_is_a_real_workbook():
     assert [c.value for c in sheet[1]] == HEADER
     assert sheet.max_row == 6
     assert sheet["C2"].value == datetime(2026, 1, 1, 12)
+
+
+def test_e164_phones_stay_as_they_are_but_formulas_do_not():
+    text = "".join(csv_lines(["phone"], [["+79991234567"], ["+1 (555) =1+1"], ["-2+3"]]))
+    assert "\r\n+79991234567\r\n" in text
+    assert "'+1 (555) =1+1" in text and "'-2+3" in text
