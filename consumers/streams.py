@@ -35,6 +35,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 
 from consumers.middleware import user_from_token
 from consumers.protocol import (
@@ -74,6 +75,13 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         super().__init__(**kwargs)
         self.kind_name = kind_name
         self.object_is_event = object_is_event
+
+    @classmethod
+    async def encode_json(cls, content):
+        # Snapshots come straight from selectors (datetimes, Decimals, UUIDs);
+        # published messages went through the same encoder in core.streams, so
+        # a value looks the same in a snapshot and in a delta.
+        return json.dumps(content, cls=DjangoJSONEncoder)
 
     async def connect(self):
         self.subscriptions: dict[str, Subscription] = {}

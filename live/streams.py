@@ -171,7 +171,11 @@ def _merge_draw(draw: dict[str, Any], type_: str, data: dict[str, Any]) -> dict[
         for field in ("status", "entries_count", "entries_digest", "closed_at"):
             draw[field] = data[field]
     elif type_ == "draw.winner":
-        draw["winners"] = sorted(draw["winners"] + data["winners"], key=lambda w: w["id"])
+        # Merge by id: a client may get a winner both in its snapshot and as a
+        # delta right after it (docs/websocket-protocol.md, "Ordering").
+        merged = {w["id"]: w for w in draw["winners"]}
+        merged.update({w["id"]: w for w in data["winners"]})
+        draw["winners"] = sorted(merged.values(), key=lambda w: w["id"])
     elif type_ == "draw.finished":
         for field in ("status", "seed", "performed_at", "winning_numbers"):
             draw[field] = data[field]

@@ -24,6 +24,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.core.serializers.json import DjangoJSONEncoder
 
 from core import streams
 from core.streams import StreamKind, Viewer
@@ -138,10 +139,13 @@ def apply(kind: str, state: Any, messages: list[dict[str, Any]]) -> Any:
 
 
 async def verify_action(*, kind: str, object_id: int, action: Callable[[], Any],
-                        path: str, viewer: Viewer | None = None, **connect_kwargs):
+                        path: str, viewer: Viewer | None = None,
+                        ignore: tuple[str, ...] = (), **connect_kwargs):
     """Snapshot, run `action` (sync, in the database thread), apply deltas, compare.
 
-    Returns the delta frames received so that tests can assert on them too.
+    The fresh snapshot is compared as a client receives it (JSON); top-level
+    keys in `ignore` (such as "server_time") may differ. Returns the delta
+    frames received so that tests can assert on them too.
     """
     from django.contrib.auth.models import AnonymousUser
 
@@ -162,6 +166,10 @@ async def verify_action(*, kind: str, object_id: int, action: Callable[[], Any],
     fresh = await database_sync_to_async(streams.stream_kind(kind).snapshot)(
         object_id, viewer or Viewer(user=AnonymousUser())
     )
+    fresh = json.loads(json.dumps(fresh, cls=DjangoJSONEncoder))
+    if isinstance(applied, dict):
+        applied = {k: v for k, v in applied.items() if k not in ignore}
+        fresh = {k: v for k, v in fresh.items() if k not in ignore}
     assert applied == fresh
     return deltas
 

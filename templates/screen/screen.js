@@ -94,11 +94,18 @@
     return h ? h + ":" + mmss : mmss;
   }
 
+  function lastPerformed() {
+    return Array.from(state.draws.values())
+      .filter((d) => d.status === "performed")
+      .sort((a, b) => (b.performed_at || "").localeCompare(a.performed_at || "") || b.id - a.id)[0];
+  }
+
   function renderCountdown() {
     const draw = nextDraw();
     if (!draw) {
-      $("next-draw-title").textContent = "No draw scheduled";
-      $("countdown").textContent = "--:--";
+      const done = lastPerformed();
+      $("next-draw-title").textContent = done ? done.title : "No draw scheduled";
+      $("countdown").textContent = done ? "Drawn" : "--:--";
       return;
     }
     $("next-draw-title").textContent = draw.title;
@@ -120,6 +127,7 @@
       .filter((d) => (d.winners || []).length)
       .sort((a, b) => (b.performed_at || "").localeCompare(a.performed_at || "") || b.id - a.id);
     const items = [];
+    let renderedKey = "";
     performed.forEach((d) => (d.winners || [])
       .filter((w) => !w.forfeited_at)
       .sort((a, b) => a.rank - b.rank || a.id - b.id)
@@ -131,8 +139,13 @@
         prize.textContent = w.prize;
         li.append(prize, document.createTextNode(w.winner));
         items.push(li);
+        renderedKey += w.id + ":" + w.winner + ";";
       }));
-    $("winners").replaceChildren(...items);
+    // Replace the list only when it changed, so a winner's entrance animation plays once.
+    if ($("winners").dataset.key !== renderedKey) {
+      $("winners").replaceChildren(...items);
+      $("winners").dataset.key = renderedKey;
+    }
     $("no-winners").hidden = items.length > 0;
     if (state.checkin && state.checkin.code) {
       $("checkin").hidden = false;
