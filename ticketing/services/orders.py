@@ -18,6 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
+from core import webhooks
 from core.models import User
 from ticketing import selectors
 from ticketing.errors import (
@@ -48,7 +49,8 @@ def purchase_hold(*, token: str, user: User) -> Order:
     One transaction: locks the hold, then the wallet; debits the total; creates
     the order and tickets; marks the hold purchased. Raises HoldNotFound (unknown
     or another user's: 404), HoldExpired (410), HoldAlreadyPurchased (409),
-    InsufficientFunds (402), HoldLost / SeatAlreadySold (409). Publishes seat.sold.
+    InsufficientFunds (402), HoldLost / SeatAlreadySold (409). Publishes seat.sold
+    and queues the event's `ticket.sold` webhooks, both only if it commits.
     """
     backend = hold_backend()
     with transaction.atomic():
@@ -110,6 +112,10 @@ def purchase_hold(*, token: str, user: User) -> Order:
             event_id=hold.event_id, seat_ids=hold.seat_ids, reason="sold", user_id=user.pk,
             hold=hold, order=order,
         )
+        webhooks.emit(event_id=hold.event_id, kind="ticket.sold", payload={
+            "order_id": order.pk, "user_id": user.pk, "total": total,
+            "tickets": list(order.tickets.values("id", "seat_id", "price").order_by("id")),
+        })
     return order
 
 
@@ -138,7 +144,7 @@ def cancel_ticket(*, ticket_id: int, user: User, as_staff: bool = False) -> Tick
     Locks the ticket, then the owner's wallet. Only the owner may cancel (another
     user's ticket: TicketNotFound, 404) unless `as_staff` (the admin's refund
     action). Raises TicketNotRefundable (409) when cancelled already or the event
-    has started. Publishes seat.released.
+    has started. Publishes seat.released and queues `ticket.refunded` webhooks.
     """
     with transaction.atomic():
         tickets = Ticket.objects.select_for_update().filter(pk=ticket_id)
@@ -170,4 +176,8 @@ def cancel_ticket(*, ticket_id: int, user: User, as_staff: bool = False) -> Tick
             event_id=ticket.event_id, seat_ids=[ticket.seat_id], reason="refunded",
             user_id=user.pk, order=order,
         )
+        webhooks.emit(event_id=ticket.event_id, kind="ticket.refunded", payload={
+            "ticket_id": ticket.pk, "order_id": order.pk, "user_id": ticket.user_id,
+            "seat_id": ticket.seat_id, "amount": ticket.price,
+        })
     return ticket
