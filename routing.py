@@ -6,10 +6,16 @@ after its start-up checks; tests use it directly.
 """
 
 from channels.routing import ProtocolTypeRouter
+from django.conf import settings
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 from django.urls import re_path
 
 django_asgi_app = get_asgi_application()
+if settings.DEBUG:
+    # `make run` serves the admin's and API docs' static files itself, as
+    # runserver would; in production nginx serves /static/ (deploy/nginx.conf).
+    django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)
 
 from consumers.health import HealthConsumer  # noqa: E402
 from consumers.middleware import websocket_stack  # noqa: E402

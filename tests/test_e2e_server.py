@@ -27,3 +27,11 @@ def test_real_daphne_serves_health_api_and_websocket(tmp_path):
 def test_real_daphne_refuses_to_start_with_the_dev_key_without_debug(tmp_path):
     with pytest.raises(RuntimeError, match="SECRET_KEY"), running_server(tmp_path, SECRET_KEY=""):
         pass
+
+
+def test_debug_server_serves_the_admin_stylesheet(tmp_path):
+    # `make run` runs with DEBUG=1: the admin must not come out unstyled.
+    with running_server(tmp_path, DEBUG="1") as server:
+        response = httpx.get(server.url("/static/admin/css/base.css"))
+    assert response.status_code == 200
+    assert "text/css" in response.headers["content-type"]
