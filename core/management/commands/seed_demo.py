@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import F
@@ -47,7 +48,7 @@ SECTIONS = ["North Stand", "South Stand", "East Stand", "West Stand"]
 SECTION_PRICES = [4500, 3500, 2500, 2000]  # minor units, by section order
 SEATS_PER_ROW = 10
 REFERRING_USERS = 300  # referrals among the first demo users only
-FUNDED_USERS = 500  # wallet top-ups (one service call each) for the first demo users
+FUNDED_USERS = 200  # wallet top-ups (one service call each) for the first demo users
 TOP_UP = 10_000
 CHUNK = 5_000
 
@@ -118,8 +119,8 @@ class Command(BaseCommand):
             meetup = self.meetup(venue)
             raffle = self.draws(meetup)
             demo_users = self.users(users)
-            self.referrals(demo_users[:REFERRING_USERS])
-            self.wallets([alice, *demo_users[:FUNDED_USERS]])
+            self.referrals(self.first_users(demo_users, REFERRING_USERS))
+            self.wallets([alice, *self.first_users(demo_users, FUNDED_USERS)])
             self.entries(raffle, demo_users[:entries])
             key = self.screen_key(meetup, staff)
         if self.bulk_users and get_redis() is not None:
@@ -210,21 +211,18 @@ class Command(BaseCommand):
                 self.count("draws")
         return found[RAFFLE_TITLE]
 
-    def users(self, n: int) -> list[User]:
-        """Demo users 1..n (unusable passwords), created where missing, in number order."""
-        existing = set(User.objects.filter(
-            email__startswith=DEMO_USER_PREFIX, email__endswith=DEMO_USER_SUFFIX,
-        ).values_list("email", flat=True))
-        missing = [k for k in range(1, n + 1) if demo_email(k) not in existing]
-        now = timezone.now()
+    def users(self, n: int) -> list[int]:
+        """Ids of demo users 1..n (unusable passwords), created where missing, in number order."""
+        demo = User.objects.filter(email__startswith=DEMO_USER_PREFIX,
+                                   email__endswith=DEMO_USER_SUFFIX)
+        ids = dict(demo.values_list("email", "id"))
+        missing = [k for k in range(1, n + 1) if demo_email(k) not in ids]
+        now, unusable = timezone.now(), make_password(None)  # one random unusable hash is enough
         progress = self.progress("users", len(missing))
         bulk = len(missing) > self.bulk_threshold
         for start in range(0, len(missing), CHUNK):
-            batch = []
-            for k in missing[start:start + CHUNK]:
-                user = User(email=demo_email(k), first_name=f"Demo {k}", email_verified_at=now)
-                user.set_unusable_password()
-                batch.append(user)
+            batch = [User(email=demo_email(k), first_name=f"Demo {k}", email_verified_at=now,
+                          password=unusable) for k in missing[start:start + CHUNK]]
             if bulk:  # no post_save: the Redis ranking is rebuilt once at the end
                 User.objects.bulk_create(batch)
                 self.bulk_users = True
@@ -233,9 +231,13 @@ class Command(BaseCommand):
                     user.save()
             progress.advance(len(batch))
         self.count("users", len(missing))
-        by_email = {u.email: u for u in User.objects.filter(
-            email__startswith=DEMO_USER_PREFIX, email__endswith=DEMO_USER_SUFFIX)}
-        return [by_email[demo_email(k)] for k in range(1, n + 1)]
+        if missing:
+            ids = dict(demo.values_list("email", "id"))
+        return [ids[demo_email(k)] for k in range(1, n + 1)]
+
+    def first_users(self, ids: list[int], n: int) -> list[User]:
+        by_id = User.objects.in_bulk(ids[:n])
+        return [by_id[pk] for pk in ids[:n]]
 
     def referrals(self, users: list[User]) -> None:
         """Every third demo user k is referred by demo user k // 3 (3 by 1, 6 by 2, ...)."""
@@ -253,9 +255,9 @@ class Command(BaseCommand):
                 wallets.top_up_wallet(user=user, amount=TOP_UP, reference="demo top-up")
                 self.count("wallet top-ups")
 
-    def entries(self, raffle: Draw, users: list[User]) -> None:
+    def entries(self, raffle: Draw, user_ids: list[int]) -> None:
         entered = set(Entry.objects.filter(draw=raffle).values_list("user_id", flat=True))
-        missing = [user for user in users if user.pk not in entered]
+        missing = [pk for pk in user_ids if pk not in entered]
         if not missing:
             return
         if raffle.status != Draw.Status.OPEN:
@@ -263,8 +265,9 @@ class Command(BaseCommand):
             return
         progress = self.progress("entries", len(missing))
         if len(missing) <= self.bulk_threshold:
-            for user in missing:
-                live_services.draw_enter(draw=raffle, user=user)
+            users = User.objects.in_bulk(missing)
+            for pk in missing:
+                live_services.draw_enter(draw=raffle, user=users[pk])
                 progress.advance(1)
         else:
             for start in range(0, len(missing), CHUNK):
@@ -272,15 +275,15 @@ class Command(BaseCommand):
                 progress.advance(len(missing[start:start + CHUNK]))
         self.count("raffle entries", len(missing))
 
-    def bulk_enter(self, raffle: Draw, users: list[User]) -> None:
+    def bulk_enter(self, raffle: Draw, user_ids: list[int]) -> None:
         """draw_enter for many users at once: same lock, positions and count, one event."""
         locked = Draw.objects.select_for_update().get(pk=raffle.pk)
         first = locked.entries_count + 1
         Entry.objects.bulk_create([
-            Entry(draw=locked, user=user, ballot_no=1, position=first + i)
-            for i, user in enumerate(users)
+            Entry(draw=locked, user_id=pk, ballot_no=1, position=first + i)
+            for i, pk in enumerate(user_ids)
         ])
-        Draw.objects.filter(pk=locked.pk).update(entries_count=F("entries_count") + len(users))
+        Draw.objects.filter(pk=locked.pk).update(entries_count=F("entries_count") + len(user_ids))
         locked.refresh_from_db(fields=["entries_count"])
         publish_draw(locked, "draw.entries", {"count": locked.entries_count})
 
@@ -310,5 +313,5 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Venue screen (key shown once): /screen/events/{meetup.pk}/?key={key}")
         else:
-            self.stdout.write(f"Venue screen: /screen/events/{meetup.pk}/ (key printed when "
-                              "first created; issue another in the organiser tools)")
+            self.stdout.write(f"Venue screen: /screen/events/{meetup.pk}/ (key printed when first "
+                              "created; issue another from the events admin)")
