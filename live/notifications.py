@@ -83,11 +83,12 @@ def winners_notify(*, draw: Draw) -> NotifyReport:
     """
     if not Draw.objects.filter(pk=draw.pk, status=Draw.Status.PERFORMED).exists():
         raise NotPerformed()
-    winners = Winner.objects.filter(draw=draw, forfeited_at__isnull=True)
-    skipped = winners.filter(notification__status=SENT).count()
-    counts = {"sent": 0, "failed": 0, "skipped": skipped}
-    pending = winners.exclude(notification__status=SENT).order_by("id").values_list(
-        "id", flat=True)
-    for winner_id in list(pending):
-        counts[_notify_one(winner_id)] += 1
+    # One read decides what each winner counts as in this run's report: two
+    # separate queries (sent count, then pending list) could miss a winner that
+    # another run notified in between.
+    winners = (Winner.objects.filter(draw=draw, forfeited_at__isnull=True).order_by("id")
+               .values_list("id", "notification__status"))
+    counts = {"sent": 0, "failed": 0, "skipped": 0}
+    for winner_id, status in list(winners):
+        counts["skipped" if status == SENT else _notify_one(winner_id)] += 1
     return NotifyReport(**counts)
