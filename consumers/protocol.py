@@ -113,7 +113,8 @@ def parse_since(raw: str | None) -> int | None:
     """The ?since= query parameter: absent, or a non-negative integer."""
     if raw is None:
         return None
-    if not raw.isdigit():
+    # isascii: "²".isdigit() is True but int("²") raises; 18 digits fit any seq.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
         raise ProtocolError("invalid_since", "'since' must be a non-negative integer.",
                             close_code=CLOSE_BAD_REQUEST)
     return int(raw)

@@ -204,8 +204,13 @@ def publish(stream: str, type_: str, data: Any) -> dict[str, Any]:
 
 
 def publish_on_commit(stream: str, type_: str, data: Any) -> None:
-    """Publish once the current transaction commits; never for a rolled-back change."""
-    transaction.on_commit(lambda: publish(stream, type_, data))
+    """Publish once the current transaction commits; never for a rolled-back change.
+
+    Robust: the change is committed by then, so a failing publish (Redis down)
+    is logged instead of turning a done purchase into a 500; clients that miss
+    the message resync from the snapshot on their next (re)connect.
+    """
+    transaction.on_commit(lambda: publish(stream, type_, data), robust=True)
 
 
 def last_seq(stream: str) -> int:

@@ -12,6 +12,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from core.models import User
 from core.services.accounts import EmailTaken, user_register
+from core.services.waitlist import email_confirmation_token
 from tests.conftest import assert_error, client_for
 
 REGISTER = "/api/accounts/register/"
@@ -97,19 +98,41 @@ def test_register_with_referral_code_attaches_referrer(api, make_user):
 def test_register_completes_waitlist_only_account(api):
     member = make_waitlist_member("early@example.com")
     joined, code = member.date_joined, member.referral_code
-    response = register(api, email="Early@Example.com", first_name="Eve")
+    response = register(api, email="Early@Example.com", first_name="Eve",
+                        email_token=email_confirmation_token(member))
     assert response.status_code == 201, response.content
     assert response.json()["user"]["id"] == member.pk
     assert response.json()["referral"]["referral_code"] == code
     member.refresh_from_db()
     assert member.has_usable_password() and member.check_password(PASSWORD)
     assert (member.first_name, member.referral_code, member.date_joined) == ("Eve", code, joined)
+    assert member.email_verified_at is not None  # the token proved the address
     assert User.objects.count() == 1
+
+
+def test_knowing_a_waitlist_email_is_not_enough_to_take_the_account(api):
+    member = make_waitlist_member("early@example.com")
+    assert_error(register(api, email="early@example.com"), 409, "email_confirmation_required")
+    other = make_waitlist_member("other@example.com")
+    stolen = register(api, email="early@example.com",
+                      email_token=email_confirmation_token(other))
+    assert_error(stolen, 400, "invalid_token")
+    member.refresh_from_db()
+    assert not member.has_usable_password()
+
+
+def test_a_staff_account_without_password_cannot_be_completed_by_registering(api):
+    staff = User.objects.create_user(email="ops@example.com", is_staff=True)
+    response = register(api, email="ops@example.com", email_token=email_confirmation_token(staff))
+    assert_error(response, 400, "email_taken")
+    staff.refresh_from_db()
+    assert not staff.has_usable_password()
 
 
 def test_completing_waitlist_account_with_its_own_code_is_self_referral(api):
     member = make_waitlist_member("early@example.com")
-    response = register(api, email="early@example.com", referral_code=member.referral_code)
+    response = register(api, email="early@example.com", referral_code=member.referral_code,
+                        email_token=email_confirmation_token(member))
     assert_error(response, 400, "self_referral")
     member.refresh_from_db()
     assert not member.has_usable_password()

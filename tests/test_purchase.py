@@ -312,3 +312,22 @@ def test_a_ticket_holder_may_enter_a_ticket_holders_draw(staff_api, user_api, ot
     assert user_api.post(url, {}, format="json").status_code == 201
     refused = other_api.post(url, {}, format="json")
     assert refused.status_code == 403 and refused.json()["code"] == "not_ticket_holder"
+
+
+def test_staff_without_the_ticket_permission_cannot_refund_from_the_admin(client, staff, user,
+                                                                           sale):
+    from ticketing.services.holds import hold_seats
+    from ticketing.services.orders import purchase_hold
+
+    fund(user)
+    purchase_hold(token=hold_seats(event=sale, user=user, seat_ids=seats(sale, "A", "3", 6)).token,
+                  user=user)
+    client.force_login(staff)  # is_staff, no model permissions
+    ticket = Ticket.objects.get()
+    response = client.post(
+        "/admin/ticketing/ticket/",
+        {"action": "refund_tickets", "_selected_action": [ticket.pk]},
+    )
+    assert response.status_code == 403
+    ticket.refresh_from_db()
+    assert ticket.status == "valid"

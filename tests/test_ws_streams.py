@@ -135,7 +135,7 @@ async def test_since_on_a_missing_object_still_closes_4404(event):
     assert code == 4404
 
 
-@pytest.mark.parametrize("since", ["-1", "abc", "1.5", ""])
+@pytest.mark.parametrize("since", ["-1", "abc", "1.5", "", "%B2", "9" * 40])
 async def test_malformed_since_closes_4400(event, since):
     ws = await connected(f"/ws/events/{event.pk}/?since={since}")
     frames, code = await closed_with(ws)

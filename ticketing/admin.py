@@ -136,8 +136,9 @@ class TicketAdmin(ReadOnlyAdmin):
             self.message_user(request, f"Refunded {refunded} ticket(s).", messages.SUCCESS)
 
     def has_change_permission(self, request, obj=None):
-        # The refund action needs change permission; the form itself stays read-only.
-        return request.user.is_staff
+        # The refund action moves money: it needs the model permission (being
+        # staff is not enough); the form itself stays read-only.
+        return request.user.has_perm("ticketing.change_ticket")
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]

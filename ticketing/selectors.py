@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 
 from core import streams
 from core.models import Event, User
+from core.selectors.events import visible_events
 from ticketing.best_available import RowSeat, SeatRow
 from ticketing.holds import hold_backend
 from ticketing.models import (
@@ -101,7 +102,7 @@ def seat_map(event: Event, *, section_id: int | None = None) -> dict[str, Any]:
 
 def seat_map_snapshot(event_id: int, viewer: streams.Viewer) -> dict[str, Any] | None:
     """StreamKind("seats") snapshot: the public seat map, or None for an unknown event."""
-    event = Event.objects.filter(pk=event_id).first()
+    event = visible_events(getattr(viewer, "user", None)).filter(pk=event_id).first()
     return None if event is None else seat_map(event)
 
 

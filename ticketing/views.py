@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from core.errors import NotFound
 from core.models import Event, Venue
 from core.pagination import Pagination
+from core.selectors.events import visible_events
 from core.throttles import ScopedThrottle
 from ticketing import selectors
 from ticketing import serializers as s
@@ -21,8 +22,9 @@ from ticketing.models import EventSale, SectionPrice
 from ticketing.services import holds, layout, orders, wallets
 
 
-def _event(pk: int) -> Event:
-    event = Event.objects.select_related("venue", "sale").filter(pk=pk).first()
+def _event(pk: int, user) -> Event:
+    """The event if `user` may see it (drafts are staff-only, as on /api/events/)."""
+    event = visible_events(user).select_related("sale").filter(pk=pk).first()
     if event is None:
         raise NotFound("No such event.", code="event_not_found")
     return event
@@ -108,11 +110,12 @@ class EventPricesView(APIView):
     permission_classes = [StaffOrReadOnly]
 
     def get(self, request: Request, pk: int) -> Response:
-        prices = SectionPrice.objects.filter(event=_event(pk)).select_related("section")
+        event = _event(pk, request.user)
+        prices = SectionPrice.objects.filter(event=event).select_related("section")
         return Response({"prices": s.PriceOutput(prices, many=True).data})
 
     def put(self, request: Request, pk: int) -> Response:
-        event = _event(pk)
+        event = _event(pk, request.user)
         data = s.PricesInput(data=request.data)
         data.is_valid(raise_exception=True)
         prices = layout.set_event_prices(
@@ -126,13 +129,13 @@ class EventSaleView(APIView):
     permission_classes = [StaffOrReadOnly]
 
     def get(self, request: Request, pk: int) -> Response:
-        sale = EventSale.objects.filter(event=_event(pk)).first()
+        sale = EventSale.objects.filter(event=_event(pk, request.user)).first()
         if sale is None:
             raise NotFound("This event is not on sale.", code="sale_not_configured")
         return Response(s.SaleSerializer(sale).data)
 
     def put(self, request: Request, pk: int) -> Response:
-        event = _event(pk)
+        event = _event(pk, request.user)
         data = s.SaleSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         sale = layout.configure_sale(event=event, **data.validated_data)
@@ -145,11 +148,12 @@ class EventSaleView(APIView):
 class SeatMapView(APIView):
     def get(self, request: Request, pk: int) -> Response:
         section = request.query_params.get("section")
-        if section is not None and not section.isdigit():
+        # isascii: "²".isdigit() is True but int("²") fails; 18 digits fit a bigint.
+        if section is not None and not (section.isascii() and section.isdigit()
+                                        and len(section) <= 18):
             raise NotFound("No such section.", code="section_not_found")
-        return Response(
-            selectors.seat_map(_event(pk), section_id=int(section) if section else None)
-        )
+        section_id = int(section) if section else None
+        return Response(selectors.seat_map(_event(pk, request.user), section_id=section_id))
 
 
 class SeatHistoryView(PaginatedListView):
@@ -157,7 +161,7 @@ class SeatHistoryView(PaginatedListView):
     output = s.SeatChangeOutput
 
     def queryset(self, request, pk: int, seat_id: int):
-        return selectors.seat_history(event=_event(pk), seat_id=seat_id)
+        return selectors.seat_history(event=_event(pk, request.user), seat_id=seat_id)
 
 
 # --- holds ---------------------------------------------------------------------
@@ -168,7 +172,7 @@ class EventHoldsView(APIView):
     throttle_scope = "seat_holds"
 
     def post(self, request: Request, pk: int) -> Response:
-        event = _event(pk)
+        event = _event(pk, request.user)
         data = s.HoldInput(data=request.data)
         data.is_valid(raise_exception=True)
         best = data.validated_data.get("best_available")
@@ -258,7 +262,9 @@ class TicketListView(PaginatedListView):
     def queryset(self, request):
         event = request.query_params.get("event")
         return selectors.tickets_of(
-            request.user, event_id=int(event) if event and event.isdigit() else None
+            request.user,
+            event_id=int(event) if event and event.isascii() and event.isdigit()
+            and len(event) <= 18 else None
         )
 
 

@@ -93,6 +93,10 @@ class RegisterApi(APIView):
         email = serializers.EmailField(max_length=254)
         password = serializers.CharField(write_only=True, trim_whitespace=False, max_length=128)
         referral_code = serializers.CharField(required=False, allow_blank=True, max_length=16)
+        email_token = serializers.CharField(
+            required=False, allow_blank=True, max_length=500,
+            help_text="Completing a waitlist sign-up: the token from the welcome email's link.",
+        )
 
     class OutputSerializer(serializers.Serializer):
         user = UserOutputSerializer()

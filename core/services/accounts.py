@@ -13,10 +13,11 @@ from typing import Any
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from core.errors import DomainError
+from core.errors import Conflict, DomainError
 from core.models import User, normalize_email
 from core.phones import normalize_phone
 from core.services import waitlist
@@ -32,6 +33,14 @@ class EmailTaken(DomainError):
 class PhoneTaken(DomainError):
     code = "phone_taken"
     detail = "Another account uses this phone number."
+
+
+class EmailConfirmationRequired(Conflict):
+    code = "email_confirmation_required"
+    detail = (
+        "This email is on the waitlist. Finish signing up with the link in the welcome "
+        "email (send its token as email_token), so that only the owner of the address can."
+    )
 
 
 class InvalidPassword(DomainError):
@@ -65,15 +74,20 @@ def user_register(
     address: str = "",
     phone: str | None = None,
     referral_code: str | None = None,
+    email_token: str | None = None,
 ) -> User:
     """Create an account, or complete the waitlist-only account with this email.
 
     A waitlist sign-up (core.api.waitlist) leaves an account with an unusable
     password; registering with its email sets the password and profile and
     keeps its referral code, referrer and date_joined (its place in the queue).
+    That needs `email_token`, the signed token of the welcome email's link:
+    knowing an address must not be enough to take its account over. Staff
+    accounts are never completed this way.
 
     Locks the existing account row with this email, if any. Raises EmailTaken
-    (an account with a usable password, or a deactivated one, has it), PhoneTaken,
+    (an account with a usable password, a staff or a deactivated one has it),
+    EmailConfirmationRequired (409) / InvalidEmailToken (400), PhoneTaken,
     InvalidPassword, InvalidPhone, UnknownReferralCode (404) and SelfReferral.
     The referral is attached through core.services.waitlist.attach_referrer.
     """
@@ -83,11 +97,18 @@ def user_register(
     referrer = waitlist.referrer_for_code(referral_code) if referral_code else None
     with transaction.atomic():
         user = User.objects.select_for_update().filter(email=email).first()
-        # Only a live waitlist sign-up can be completed; a deactivated one stays shut.
-        if user is not None and (user.has_usable_password() or not user.is_active):
+        # Only a live waitlist sign-up can be completed; a deactivated one stays
+        # shut, and staff accounts are never completed by registering.
+        if user is not None and (user.has_usable_password() or not user.is_active
+                                 or user.is_staff or user.is_superuser):
             raise EmailTaken()
         if user is None:
             user = User(email=email)
+        else:
+            # Completing an existing account needs proof that the caller owns the
+            # address: the signed token of the welcome email's link.
+            _check_email_token(email_token, user=user)
+            user.email_verified_at = user.email_verified_at or timezone.now()
         profile = {
             "first_name": first_name, "last_name": last_name, "patronymic": patronymic,
             "birthday": birthday, "address": address,
@@ -158,6 +179,14 @@ def auth_logout(*, refresh: str) -> None:
             RefreshToken(refresh).blacklist()
     except TokenError as exc:
         raise InvalidRefreshToken() from exc
+
+
+def _check_email_token(token: str | None, *, user: User) -> None:
+    if not token:
+        raise EmailConfirmationRequired()
+    payload = waitlist.email_token_payload(token)
+    if payload.get("u") != user.pk or payload.get("e") != user.email:
+        raise waitlist.InvalidEmailToken()
 
 
 def _ensure_phone_free(*, phone: str, user: User) -> None:

@@ -178,6 +178,18 @@ def email_confirmation_link(user: User) -> str:
     return f"{base}/confirm-email?token={email_confirmation_token(user)}"
 
 
+def email_token_payload(token: str) -> dict:
+    """{"u": user id, "e": email} from a token; InvalidEmailToken or ExpiredEmailToken."""
+    try:
+        return signing.loads(
+            token, salt=_EMAIL_TOKEN_SALT, max_age=settings.WAITLIST_EMAIL_TOKEN_MAX_AGE
+        )
+    except signing.SignatureExpired:
+        raise ExpiredEmailToken() from None
+    except signing.BadSignature:
+        raise InvalidEmailToken() from None
+
+
 def confirm_email(*, token: str) -> User:
     """Mark the token's address verified and count the member's referral if it now qualifies.
 
@@ -186,13 +198,7 @@ def confirm_email(*, token: str) -> User:
     settings.WAITLIST_EMAIL_TOKEN_MAX_AGE, default 7 days). Confirming twice is
     harmless. One transaction; the referrer's ranking moves after commit.
     """
-    max_age = settings.WAITLIST_EMAIL_TOKEN_MAX_AGE
-    try:
-        payload = signing.loads(token, salt=_EMAIL_TOKEN_SALT, max_age=max_age)
-    except signing.SignatureExpired:
-        raise ExpiredEmailToken() from None
-    except signing.BadSignature:
-        raise InvalidEmailToken() from None
+    payload = email_token_payload(token)
     with transaction.atomic():
         user = User.objects.select_for_update().filter(pk=payload.get("u")).first()
         if user is None or user.email != payload.get("e"):

@@ -42,6 +42,8 @@ BEST_AVAILABLE_ATTEMPTS = 3
 def _sale_of(event: Event) -> EventSale:
     if event.venue_id is None:
         raise EventHasNoVenue()
+    if event.status not in (Event.Status.PUBLISHED, Event.Status.LIVE):
+        raise SaleClosed("This event is not open for sale.")
     try:
         sale = event.sale  # the views fetch it with the event (select_related)
     except EventSale.DoesNotExist:

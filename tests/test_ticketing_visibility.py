@@ -1,0 +1,31 @@
+"""Draft events are staff-only in ticketing too; odd query strings are 4xx, not 500."""
+
+from __future__ import annotations
+
+from core.models import Event
+from tests.ticketing_helpers import fund, hold, seats
+
+pytest_plugins = ["tests.ticketing_fixtures"]
+
+
+def test_a_draft_event_seat_map_is_hidden_and_its_seats_cannot_be_held(user_api, user,
+                                                                        staff_api, sale):
+    Event.objects.filter(pk=sale.pk).update(status=Event.Status.DRAFT)
+    fund(user)
+    assert user_api.get(f"/api/events/{sale.pk}/seats/").status_code == 404
+    assert user_api.get(f"/api/events/{sale.pk}/prices/").status_code == 404
+    refused = hold(user_api, sale, seats(sale, "A", "1", 1))
+    assert refused.status_code == 404 and refused.json()["code"] == "event_not_found"
+    assert staff_api.get(f"/api/events/{sale.pk}/seats/").status_code == 200
+
+
+def test_non_ascii_and_huge_section_ids_are_not_found(user_api, sale):
+    for section in ("%C2%B2", "9" * 30):
+        response = user_api.get(f"/api/events/{sale.pk}/seats/?section={section}")
+        assert response.status_code == 404
+        assert response.json()["code"] == "section_not_found"
+
+
+def test_odd_event_filters_on_tickets_are_ignored_not_500(user_api, sale):
+    for event in ("%C2%B2", "9" * 30):
+        assert user_api.get(f"/api/tickets/?event={event}").status_code == 200
