@@ -51,7 +51,7 @@ from consumers.protocol import (
 )
 from consumers.ratelimit import TokenBucket
 from consumers.relay import relay
-from core import streams
+from core import metrics, streams
 from core.streams import StreamKind, Viewer
 
 
@@ -96,6 +96,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         self.viewer = Viewer(user=self.scope["user"])
         # Accept first: a refused handshake cannot carry an error frame.
         await self.accept(subprotocol=self.scope.get("subprotocol"))
+        self.counted_kind = self.kind_name
+        metrics.WS_CONNECTIONS.labels(self.counted_kind).inc()
         try:
             async with self.lock:
                 await self.open_streams()
@@ -168,6 +170,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
     async def replay(self, subscription: Subscription, since: int) -> None:
         """Send what came after `since`, or a reset snapshot when it is out of history."""
         history = await streams.ahistory_since(subscription.stream, since)
+        metrics.RESUMES.labels("reset" if history.reset else "replayed").inc()
         if history.reset:
             await self.send_snapshot(subscription, reset=True)
             return
@@ -204,6 +207,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             return
         if message["seq"] > subscription.delivered + 1:
             # A gap: fill it from the history (this also covers out-of-order arrival).
+            metrics.SEQ_GAPS.labels(metrics.stream_kind_label(message["stream"])).inc()
             await self.replay(subscription, subscription.delivered)
         if message["seq"] == subscription.delivered + 1:
             await self.send_json(message)
@@ -295,6 +299,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code):
         self.closed = True
+        if getattr(self, "counted_kind", None) is not None:
+            metrics.WS_CONNECTIONS.labels(self.counted_kind).dec()
+            self.counted_kind = None
         for task in (self.heartbeat, self.relaying):
             if task is not None:
                 task.cancel()

@@ -31,6 +31,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
+from core.metrics import MESSAGES_PUBLISHED, stream_kind_label
 from core.redis import get_redis, key
 
 GROUP_MESSAGE_TYPE = "stream.message"
@@ -200,6 +201,7 @@ def publish(stream: str, type_: str, data: Any) -> dict[str, Any]:
     """Record and send one message now. Returns the message as clients get it."""
     message = record(stream, type_, data)
     send(message)
+    MESSAGES_PUBLISHED.labels(stream_kind_label(stream)).inc()
     return message
 
 

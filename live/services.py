@@ -12,6 +12,7 @@ import json
 import secrets
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
+from time import perf_counter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,7 +22,7 @@ from django.db.models import Case, F, IntegerField, Value, When
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from core import audit, webhooks
+from core import audit, metrics, webhooks
 from core.errors import Conflict, DomainError
 from core.models import Event, User
 from core.selectors.events import PUBLIC_STATUSES
@@ -497,6 +498,7 @@ def draw_perform(*, draw: Draw, actor: str, external_winners: Any = None) -> Dra
     draw.finished. Queues the draw.performed webhook and one draw.winner per prize with
     winners, and writes the draw.performed audit entry, all in this transaction.
     """
+    started = perf_counter()
     locked = Draw.objects.select_for_update().get(pk=draw.pk)
     if locked.is_performed:
         raise AlreadyPerformed()
@@ -530,6 +532,7 @@ def draw_perform(*, draw: Draw, actor: str, external_winners: Any = None) -> Dra
         "status": locked.status, "seed": locked.seed, "performed_at": locked.performed_at,
         "winning_numbers": locked.winning_numbers, "proof_url": proof_url(locked),
     })
+    metrics.DRAW_DURATION.labels(locked.kind).observe(perf_counter() - started)
     return locked
 
 

@@ -122,3 +122,26 @@ async def test_venue_screen_gets_the_checkin_code_and_phones_do_not():
     snapshot = await receive(phone)
     await phone.disconnect()
     assert "checkin" not in snapshot["data"]
+
+
+async def test_connections_and_resumes_are_counted_in_metrics():
+    from core import metrics, streams
+
+    def value(metric, *labels):
+        return metric.labels(*labels)._value.get()
+
+    event = await database_sync_to_async(make_event)(status="live")
+    open_before = value(metrics.WS_CONNECTIONS, "event")
+    ws = await connected(f"/ws/events/{event.pk}/")
+    await receive(ws)
+    assert value(metrics.WS_CONNECTIONS, "event") == open_before + 1
+    await ws.disconnect()
+    assert value(metrics.WS_CONNECTIONS, "event") == open_before
+
+    await database_sync_to_async(streams.publish)(f"event:{event.pk}", "event.updated",
+                                                  {"event": {"id": event.pk}})
+    replayed = value(metrics.RESUMES, "replayed")
+    ws = await connected(f"/ws/events/{event.pk}/?since=0")
+    assert (await receive(ws))["seq"] == 1
+    await ws.disconnect()
+    assert value(metrics.RESUMES, "replayed") == replayed + 1

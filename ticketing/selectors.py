@@ -166,3 +166,16 @@ def seat_history(*, event: Event, seat_id: int) -> QuerySet[SeatStatusChange]:
     return SeatStatusChange.objects.filter(event=event, seat_id=seat_id).select_related(
         "user", "order"
     )
+
+
+def active_hold_count() -> int:
+    """Holds that are active and not yet expired (the live-holds metric)."""
+    from django.db import DatabaseError
+    from django.utils import timezone
+
+    try:
+        return SeatHold.objects.filter(
+            status=SeatHold.Status.ACTIVE, expires_at__gt=timezone.now()
+        ).count()
+    except DatabaseError:  # a scrape must not fail because the database blinked
+        return -1
