@@ -11,6 +11,13 @@ from django.urls.converters import get_converters
 _PARAM = re.compile(r"<(\w+):(\w+)>")
 
 
+def _literal(text: str) -> str:
+    # re.escape turns "-" into "\-"; drf-spectacular copies that backslash
+    # into the OpenAPI path ("/screen\-keys/"), which then names no URL. Outside
+    # a character class "-" needs no escape.
+    return re.escape(text).replace("\\-", "-")
+
+
 def api_path(route: str, view, name: str | None = None, kwargs: dict | None = None):
     """Like path() for a route written with a trailing slash, made optional.
 
@@ -25,9 +32,9 @@ def api_path(route: str, view, name: str | None = None, kwargs: dict | None = No
     for match in _PARAM.finditer(body):
         kind, param = match.groups()
         converters[param] = converter = get_converters()[kind]
-        regex += re.escape(body[position:match.start()]) + f"(?P<{param}>{converter.regex})"
+        regex += _literal(body[position:match.start()]) + f"(?P<{param}>{converter.regex})"
         position = match.end()
-    regex += re.escape(body[position:])
+    regex += _literal(body[position:])
     pattern = f"^{regex}/?$" if body else "^$"
     return re_path(pattern, _typed(view, converters) if converters else view,
                    kwargs=kwargs, name=name)
