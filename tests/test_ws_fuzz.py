@@ -25,7 +25,9 @@ from tests.ticketing_helpers import LAYOUT
 from tests.ticketing_helpers import make_event as make_event_on_sale
 from ticketing.services import layout
 
-pytestmark = pytest.mark.django_db
+# Channels' database_sync_to_async closes connections that are not in autocommit,
+# which inside a test transaction is the test's own (PostgreSQL then fails).
+pytestmark = pytest.mark.django_db(transaction=True)
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "websocket-protocol.md"
 # The "Errors" table of the protocol page: | `code` | closes with | when |
@@ -66,7 +68,7 @@ TYPED_WRONG = [
 
 
 @pytest.fixture(params=["event", "draw", "seats"])
-def path(request, db, settings):
+def path(request, transactional_db, settings):
     """A real object of each stream kind; a generous rate limit so fuzzing is not flooding."""
     settings.WS_RATE_BURST = 10_000
     if request.param == "seats":
