@@ -253,6 +253,10 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             return json.loads(text_data)
         except ValueError as exc:
             raise ProtocolError("invalid_json", "The message is not valid JSON.") from exc
+        except RecursionError as exc:
+            # "[[[[...]]]]" within the size limit nests deeper than the
+            # decoder recurses: without this the consumer task died.
+            raise ProtocolError("invalid_json", "The message nests too deeply.") from exc
 
     async def refuse_flood(self) -> None:
         refused = self.bucket.refused_in_a_row

@@ -50,6 +50,15 @@ class DrawInput(serializers.Serializer):
     recurrence_time = serializers.TimeField(required=False, allow_null=True, default=None)
     prizes = PrizeInput(many=True, allow_empty=False)
 
+    def validate_prizes(self, prizes):
+        # A PATCH replaces the whole list, but DRF skips required fields and
+        # defaults of nested items when the root serializer is partial: a prize
+        # without a rank reached validate() and raised KeyError (500).
+        missing = sorted({name for p in prizes for name in ("name", "rank") if name not in p})
+        if missing:
+            raise serializers.ValidationError(f"Each prize needs {' and '.join(missing)}.")
+        return [{"quantity": 1, "matches": None, **p} for p in prizes]
+
     def _value(self, attrs, name):
         if name in attrs:
             return attrs[name]
