@@ -71,7 +71,12 @@ class ImportResult:
 
 def read_winners_csv(data: bytes | str) -> list[dict[str, str]]:
     """The rows of a winners file as dicts; a missing column is an error for row 1."""
-    text = data.decode("utf-8-sig") if isinstance(data, bytes) else data.lstrip("\ufeff")
+    try:
+        text = data.decode("utf-8-sig") if isinstance(data, bytes) else data.lstrip("\ufeff")
+    except UnicodeDecodeError:
+        raise InvalidWinnersFile(extra={"errors": [
+            RowError(1, "", "the file is not UTF-8 text (save it as CSV UTF-8)").as_dict()]},
+        ) from None
     reader = csv.DictReader(io.StringIO(text))
     header = [name.strip().lower() for name in reader.fieldnames or []]
     missing = [column for column in COLUMNS if column not in header]

@@ -428,9 +428,14 @@ def _external_winners(draw: Draw, prizes: list[Prize], winners: Any, now: dateti
     used: dict[int, int] = defaultdict(int)
     rows = []
     for item in winners:
-        prize = by_id.get(item.get("prize_id")) if isinstance(item, dict) else None
+        prize_id = item.get("prize_id") if isinstance(item, dict) else None
         user_id = item.get("user_id") if isinstance(item, dict) else None
-        if prize is None or not isinstance(user_id, int):
+        # Plain ints only: a list or dict is unhashable, True is an int to Python,
+        # and a 30-digit id overflows the database's bigint.
+        if not all(type(v) is int and 0 < v < 2**63 for v in (prize_id, user_id)):
+            raise InvalidExternalWinners()
+        prize = by_id.get(prize_id)
+        if prize is None:
             raise InvalidExternalWinners()
         used[prize.pk] += 1
         if used[prize.pk] > prize.quantity:

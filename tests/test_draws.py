@@ -259,7 +259,7 @@ def test_perform_external_stores_given_winners(staff_api, user, other_user):
 
 @pytest.mark.parametrize("winners", [
     None, [], [{"prize_id": 0, "user_id": 1}], [{"prize_id": "tv"}], "everyone",
-    "unknown_user", "too_many",
+    "unknown_user", "too_many", "prize_as_list", "user_as_bool", "huge_user",
 ])
 def test_perform_external_rejects_bad_winners(staff_api, user, winners):
     draw = make_draw(kind="external")
@@ -268,6 +268,12 @@ def test_perform_external_rejects_bad_winners(staff_api, user, winners):
         winners = [{"prize_id": tv.pk, "user_id": 999_999}]
     elif winners == "too_many":
         winners = [{"prize_id": tv.pk, "user_id": user.pk}] * 2
+    elif winners == "prize_as_list":
+        winners = [{"prize_id": [tv.pk], "user_id": user.pk}]
+    elif winners == "user_as_bool":
+        winners = [{"prize_id": tv.pk, "user_id": True}]
+    elif winners == "huge_user":
+        winners = [{"prize_id": tv.pk, "user_id": 10**30}]
     body = {} if winners is None else {"winners": winners}
     response = staff_api.post(draw_url(draw, "perform"), body)
     assert response.status_code == 400

@@ -258,3 +258,9 @@ def test_staff_without_change_permission_is_refused(staff, draw, people):
     client.force_login(staff)
     assert upload(client, draw, good_csv(draw, people)).status_code == 403
     assert not Winner.objects.exists()
+
+
+def test_a_file_that_is_not_utf8_is_refused_with_a_row_error():
+    with pytest.raises(InvalidWinnersFile) as refused:
+        read_winners_csv("participant,prize\nJos\xe9,TV\n".encode("latin-1"))
+    assert "UTF-8" in refused.value.extra["errors"][0]["message"]
