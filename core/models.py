@@ -249,6 +249,13 @@ class WebhookEndpoint(models.Model):
     def __str__(self) -> str:
         return f"{self.url} ({self.event_id})"
 
+    def clean(self) -> None:
+        # Admin forms call this; the API serializer checks the same way.
+        from core.outbound import check_destination
+
+        if self.url:
+            check_destination(self.url, resolve=False)
+
     def wants(self, kind: str) -> bool:
         return self.is_active and (not self.kinds or kind in self.kinds)
 

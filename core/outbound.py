@@ -4,18 +4,29 @@ Each POST carries ``Tombola-Signature: t=<unix>,v1=<hex>`` where ``hex`` is
 HMAC-SHA256 of ``"<t>.<body>"`` under the endpoint's secret (the receiver
 recomputes it and rejects old ``t`` to stop replays), and ``Tombola-Delivery``,
 a stable id the receiver can use to ignore a retried duplicate.
+
+Destinations are staff-entered URLs, so before each POST (and when a URL is
+saved) the host is resolved and every address must be public: a webhook must
+not become a way to reach the metrics endpoint, Redis or a cloud metadata
+service from inside our network. OUTBOUND_ALLOWED_NETWORKS lists private
+networks an operator may be on (tests allow loopback for their receivers).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
+import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import httpx
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import QuerySet
@@ -42,6 +53,49 @@ def verify_signature(secret: str, body: bytes, header: str, *, tolerance: int = 
     return hmac.compare_digest(sign(secret, body, timestamp), header)
 
 
+class UnsafeDestination(ValidationError):
+    """The URL's host is, or resolves to, an address we do not send to."""
+
+
+def _allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    if any(address in ipaddress.ip_network(net, strict=False)
+           for net in settings.OUTBOUND_ALLOWED_NETWORKS):
+        return True
+    return address.is_global
+
+
+def check_destination(url: str, *, resolve: bool = True) -> None:
+    """Raise UnsafeDestination unless `url` is http(s) to public addresses only.
+
+    With resolve=False (saving a URL), a name that does not resolve (yet) passes:
+    the check before each POST is the one that counts. The address can still
+    change between this check and httpx's own lookup (DNS rebinding); the window
+    is one lookup long and redirects are not followed.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UnsafeDestination("Only http(s) URLs with a host can receive deliveries.")
+    host = parts.hostname
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+        except (socket.gaierror, UnicodeError) as exc:
+            if resolve:
+                raise UnsafeDestination(f"The host {host!r} does not resolve.") from exc
+            return
+        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    refused = sorted({str(a) for a in addresses if not _allowed(a)})
+    if refused:
+        raise UnsafeDestination(
+            f"The host {host!r} is a private, loopback or reserved address "
+            f"({', '.join(refused)}); deliveries go to public addresses only."
+        )
+
+
 @dataclass(frozen=True)
 class PostResult:
     ok: bool
@@ -61,6 +115,10 @@ def signed_post(
         "User-Agent": "Tombola-Webhooks/1",
     }
     started = time.monotonic()
+    try:
+        check_destination(url)
+    except UnsafeDestination as exc:
+        return PostResult(False, None, f"refused: {exc.message}"[:500], 0)
     try:
         response = httpx.post(url, content=body, headers=headers, timeout=timeout)
     except httpx.HTTPError as exc:

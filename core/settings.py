@@ -6,6 +6,7 @@ folder; no REDIS_URL means the in-memory channel layer, a local-memory cache,
 database seat holds and the scheduler inside the server process.
 """
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -289,6 +290,13 @@ CHECKIN_CODE_WINDOW_SECONDS = env_int("CHECKIN_CODE_WINDOW_SECONDS", 30)
 
 # Dotted path of the scheduler's blocking loop (live owns it; core must not import live).
 SCHEDULER_LOOP = os.environ.get("SCHEDULER_LOOP", "live.scheduler.run")
+
+# Outbound webhooks and operator forwarding (core/outbound.py) go to public
+# addresses only; list private networks (CIDR) a receiver may be on, e.g. an
+# operator inside a VPN: OUTBOUND_ALLOWED_NETWORKS=10.20.0.0/16.
+OUTBOUND_ALLOWED_NETWORKS = [
+    ipaddress.ip_network(net, strict=False) for net in env_list("OUTBOUND_ALLOWED_NETWORKS")
+]
 
 # Outbound webhooks (core/webhooks.py).
 WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "5"))

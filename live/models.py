@@ -255,6 +255,13 @@ class OperatorEndpoint(models.Model):
     def __str__(self) -> str:
         return f"{self.url} ({self.event_id})"
 
+    def clean(self) -> None:
+        # Admin forms call this; the API serializer checks the same way.
+        from core.outbound import check_destination
+
+        if self.url:
+            check_destination(self.url, resolve=False)
+
 
 class ForwardingBatch(models.Model):
     """Entries sent to the operator in one signed POST, retried with backoff."""

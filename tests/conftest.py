@@ -72,6 +72,14 @@ def fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def loopback_receivers(settings):
+    """Tests' webhook and operator receivers listen on loopback, which the
+    production default refuses (core/outbound.py); tests/test_outbound_guard.py
+    checks that refusal with the default setting."""
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
+
+
 _emails = itertools.count(1)
 
 

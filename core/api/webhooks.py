@@ -4,6 +4,7 @@ from django.shortcuts import get_object_or_404
 from rest_framework import generics, permissions, serializers
 
 from core.models import DeliveryAttempt, Event, WebhookDelivery, WebhookEndpoint
+from core.outbound import UnsafeDestination, check_destination
 
 
 class WebhookEndpointSerializer(serializers.ModelSerializer):
@@ -19,8 +20,10 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "secret", "created_at"]
 
     def validate_url(self, value: str) -> str:
-        if not value.lower().startswith(("https://", "http://")):
-            raise serializers.ValidationError("Only http(s) URLs can receive webhooks.")
+        try:
+            check_destination(value, resolve=False)
+        except UnsafeDestination as exc:
+            raise serializers.ValidationError(exc.messages) from exc
         return value
 
     def validate_kinds(self, value: list[str]) -> list[str]:
