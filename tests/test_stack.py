@@ -274,14 +274,14 @@ def test_a_scheduler_killed_while_performing_is_replaced_and_the_draw_performed_
                      scheduled_at=timezone.now() - timedelta(seconds=1))
     make_entrants(draw, 8)
     marker = tmp_path / "failpoints.log"
-    with running_stack(tmp_path, workers=1, schedulers=0) as stack:
-        (web,) = stack.workers
+    # Scheduler 1 stalls inside draw_perform (the worker gets the failpoint too, but no
+    # draw is performed through it); nothing is published before the commit.
+    with running_stack(tmp_path, workers=1, schedulers=1, TOMBOLA_FAILPOINTS_MARKER=str(marker),
+                       TOMBOLA_FAILPOINTS="draw.perform.before_commit=sleep(600)") as stack:
+        (web,), (stalled,) = stack.workers, stack.schedulers
         with connect(web, f"/ws/draws/{draw.pk}/") as ws:
             snapshot = recv(ws)
             assert snapshot["data"]["draw"]["status"] == "open"
-            stalled = stack.start_process(stack.add_scheduler(
-                TOMBOLA_FAILPOINTS="draw.perform.before_commit=sleep(600)",
-                TOMBOLA_FAILPOINTS_MARKER=str(marker)))
             wait_for(lambda: marker.exists() and f"draw.perform.before_commit {stalled.pid}"
                      in marker.read_text(), "scheduler 1 to stall inside draw_perform")
             # Winners, status and audit entry are written but not committed.
@@ -290,7 +290,7 @@ def test_a_scheduler_killed_while_performing_is_replaced_and_the_draw_performed_
 
             # A second scheduler runs meanwhile: it skips the locked draw, then takes it
             # once the first one is killed and PostgreSQL has rolled its transaction back.
-            survivor = stack.start_process(stack.add_scheduler())
+            survivor = stack.start_process(stack.add_scheduler(TOMBOLA_FAILPOINTS=""))
             stack.kill(stalled)
             wait_for(lambda: Draw.objects.get(pk=draw.pk).status == "performed",
                      "scheduler 2 to perform the draw")
