@@ -1,7 +1,8 @@
 # Two commands on a fresh machine:
 #   make run    set up a virtualenv, migrate, load demo data, serve on 127.0.0.1:8000
 #   make test   set up the same way and run the whole test suite
-# Both work on embedded defaults (SQLite, in-memory channel layer); set
+#   make stack  two workers + two schedulers on the local PostgreSQL and Redis
+# run and test work on embedded defaults (SQLite, in-memory channel layer); set
 # DATABASE_URL / REDIS_URL to run against PostgreSQL and Redis.
 
 PYTHON ?= python3
@@ -10,8 +11,9 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+STACK_ARGS ?=
 
-.PHONY: run test setup lint bench clean
+.PHONY: run test setup lint bench clean stack
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +29,11 @@ run: setup
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --no-input
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py seed_demo
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
+
+# docker-compose.yml's topology from local processes (PostgreSQL and Redis needed):
+# 2 daphne workers on 8001/8002 + 2 schedulers; e.g. STACK_ARGS="--workers 3".
+stack: setup
+	$(BIN)/python scripts/stack $(STACK_ARGS)
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

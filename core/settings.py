@@ -13,6 +13,10 @@ from pathlib import Path
 
 import dj_database_url
 
+# Imported for its side effect: a malformed TOMBOLA_FAILPOINTS (fault tests only;
+# core/failpoints.py) stops the process here, at start-up.
+import core.failpoints  # noqa: F401
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from core import audit, metrics, webhooks
 from core.errors import Conflict, DomainError
+from core.failpoints import failpoint
 from core.models import Event, User
 from core.selectors.events import PUBLIC_STATUSES
 from core.streams import publish_on_commit
@@ -533,6 +534,8 @@ def draw_perform(*, draw: Draw, actor: str, external_winners: Any = None) -> Dra
     audit.record(action="draw.performed", obj=locked, actor=actor_id(actor),
                  data={**summary, "actor": actor, "seed": locked.seed,
                        "entries_digest": locked.entries_digest})
+    # Fault tests stall a scheduler here and kill it: everything above is rolled back.
+    failpoint("draw.perform.before_commit")
     publish_draw(locked, "draw.finished", {
         "status": locked.status, "seed": locked.seed, "performed_at": locked.performed_at,
         "winning_numbers": locked.winning_numbers, "proof_url": proof_url(locked),

@@ -1,0 +1,70 @@
+"""Failpoints: named places in the code where a fault test makes a process stall or fail.
+
+    TOMBOLA_FAILPOINTS="draw.perform.before_commit=sleep(120)"   # stall there
+    TOMBOLA_FAILPOINTS="draw.perform.before_commit=raise"        # raise FailpointError
+    TOMBOLA_FAILPOINTS_MARKER=/tmp/hit.log   # optional: one line "<name> <pid>" per hit
+
+Code marks a place with ``failpoint("draw.perform.before_commit")``. Unset (production),
+the call is a dictionary lookup on an empty dict. The variable is read once, when this
+module is imported (settings import it, so a malformed value stops the process at
+start-up, not in the middle of a draw). Several failpoints are separated by ``;``.
+Known names are listed in ``KNOWN`` and in docs/faults.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+
+logger = logging.getLogger(__name__)
+
+KNOWN = {
+    # live.services.draw_perform: winners, status and audit entry written, not yet
+    # committed; the draw row is locked (a scheduler killed here rolls all of it back).
+    "draw.perform.before_commit",
+}
+
+_ACTION = re.compile(r"^(?:sleep\((?P<seconds>\d+(?:\.\d+)?)\)|(?P<raise>raise))$")
+
+
+class FailpointError(RuntimeError):
+    pass
+
+
+def parse(spec: str) -> dict[str, tuple[str, float]]:
+    """``name=action;name=action`` -> {name: (action, seconds)}; ValueError if malformed."""
+    points: dict[str, tuple[str, float]] = {}
+    for item in filter(None, (part.strip() for part in spec.split(";"))):
+        name, _, action = (s.strip() for s in item.partition("="))
+        if name not in KNOWN:
+            raise ValueError(f"TOMBOLA_FAILPOINTS: unknown failpoint {name!r} (known: "
+                             f"{', '.join(sorted(KNOWN))})")
+        match = _ACTION.match(action)
+        if match is None:
+            raise ValueError(f"TOMBOLA_FAILPOINTS: {name}: action must be sleep(<seconds>) "
+                             f"or raise, not {action!r}")
+        points[name] = ("raise", 0.0) if match["raise"] else ("sleep", float(match["seconds"]))
+    return points
+
+
+_POINTS = parse(os.environ.get("TOMBOLA_FAILPOINTS", ""))
+_MARKER = os.environ.get("TOMBOLA_FAILPOINTS_MARKER", "")
+
+
+def failpoint(name: str) -> None:
+    """Stall or raise here if TOMBOLA_FAILPOINTS names this place; otherwise nothing."""
+    if not _POINTS:
+        return
+    point = _POINTS.get(name)
+    if point is None:
+        return
+    action, seconds = point
+    logger.warning("failpoint %s hit in pid %s: %s", name, os.getpid(), action)
+    if _MARKER:
+        with open(_MARKER, "a") as marker:
+            marker.write(f"{name} {os.getpid()}\n")
+    if action == "raise":
+        raise FailpointError(f"failpoint {name}")
+    time.sleep(seconds)
