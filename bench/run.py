@@ -1,7 +1,7 @@
 """Run every benchmark and print one summary table (issue 7, "Benchmarks, published").
 
     .venv/bin/python bench/run.py                                  # documented sizes
-    .venv/bin/python bench/run.py --markdown docs/performance-summary.md
+    .venv/bin/python bench/run.py --markdown docs/performance.md   # updates its summary
     .venv/bin/python bench/run.py --quick                          # small sizes, a smoke test
     .venv/bin/python bench/run.py --only ws_fanout,reconnect_storm
 
@@ -13,8 +13,10 @@ table rows; this runner collects them and prints
 benchmark | figure | target | result | met? | baseline | ratio,
 plus the machine (cores, CPU, RAM, PostgreSQL and Redis versions, load average at
 start and end) and the exact command, and writes the same as Markdown with
-`--markdown`. `--quick` uses small sizes and separate `*_quick` databases, so it never
-throws away the 1,000,000-row fills the full sizes reuse.
+`--markdown FILE` (into the marked summary block when FILE has one, as
+docs/performance.md does; else the whole file). `--quick` uses small sizes and
+separate `*_quick` databases, so it never throws away the 1,000,000-row fills the
+full sizes reuse.
 """
 
 from __future__ import annotations
@@ -157,6 +159,21 @@ def markdown(results: list[dict], about: dict, command: str) -> str:
     return "\n".join(lines)
 
 
+START, END = "<!-- bench/run.py summary: start -->", "<!-- bench/run.py summary: end -->"
+
+
+def write_markdown(path: Path, table: str) -> None:
+    """Replace the block between the markers when the file has them (docs/performance.md),
+    else write the file."""
+    text = path.read_text() if path.exists() else ""
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+        path.write_text(f"{head}{START}\n{table}{END}{tail}")
+    else:
+        path.write_text(table)
+
+
 def plain(results: list[dict]) -> str:
     rows = [list(COLUMNS), *table_rows(results)]
     widths = [min(60, max(len(r[i]) for r in rows)) for i in range(len(COLUMNS))]
@@ -222,7 +239,7 @@ def main() -> None:
     print(f"\n{about['minutes']:.1f} min; load average at start {about['load_start']}, "
           f"at the end {about['load_end']}")
     if args.markdown:
-        args.markdown.write_text(markdown(results, about, command))
+        write_markdown(args.markdown, markdown(results, about, command))
         print(f"Markdown table written to {args.markdown}")
     if any(r["exit_code"] for r in results):
         sys.exit(1)
