@@ -41,5 +41,11 @@ test: setup
 lint: setup
 	$(BIN)/ruff check .
 
+# Every benchmark at its documented size, then one summary table (docs/performance.md);
+# needs PostgreSQL and Redis on localhost. BENCH_ARGS=--quick for small sizes.
+BENCH_ARGS ?=
+bench: setup
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) db.sqlite3 .pytest_cache

@@ -21,9 +21,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/tombola_bench_live"
 os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
+
+from _common import emit_result, ensure_database, row  # noqa: E402
 
 
 def rss_mib() -> float:
@@ -32,17 +35,6 @@ def rss_mib() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def fill_users(n: int) -> None:
@@ -111,11 +103,13 @@ def main() -> None:
     print(f"users ready in {time.perf_counter() - started:.1f} s")
     prizes = [{"name": f"Prize {i}", "rank": i, "quantity": 1} for i in range(1, args.prizes + 1)]
     event = make_event(title="Benchmark")
+    performs, scans, peaks = [], [], []
     for run in range(1, args.runs + 1):
         draw = make_draw(event, prizes=prizes, title=f"Bench {run}")
         started = time.perf_counter()
         fill_entries(draw, args.entries)
         fill_s = time.perf_counter() - started
+        scans.append(count_scan(draw))
         rss_before = rss_mib()
         tracemalloc.start()
         started = time.perf_counter()
@@ -127,11 +121,39 @@ def main() -> None:
             f"run {run}: {args.entries:,} entries filled in {fill_s:.1f} s; "
             f"perform {perform_s:.3f} s; peak Python memory {peak / 2**20:.2f} MiB; "
             f"RSS {rss_before:.0f} -> {rss_mib():.0f} MiB; "
-            f"winners {draw.winners.count()}"
+            f"winners {draw.winners.count()}; baseline count(*) scan {scans[-1]:.3f} s"
         )
+        performs.append(perform_s)
+        peaks.append(peak / 2**20)
         # Keep the table at one draw's size between runs (raw delete: no Python loop).
         Winner.objects.filter(draw=draw).delete()
         Entry.objects.filter(draw=draw)._raw_delete(using="default")
+    worst, scan = max(performs), min(scans)
+    emit_result(
+        "draw_perform",
+        [row(f"draw perform, {args.entries:,} entries"
+             + (f" (worst of {args.runs} runs)" if args.runs > 1 else ""),
+             f"{worst:.3f} s, peak Python memory {max(peaks):.2f} MiB",
+             target="< 2 s", met=worst < 2,
+             baseline=f"one count(*) over the entries {scan:.3f} s",
+             ratio=f"{worst / scan:.1f}x")],
+        entries=args.entries, runs=args.runs, perform_s=performs, count_scan_s=scans,
+        peak_python_mib=peaks,
+    )
+
+
+def count_scan(draw) -> float:
+    """Baseline: the time PostgreSQL takes to read the draw's entries once (count(*))."""
+    from django.db import connection
+
+    from live.models import Entry
+
+    with connection.cursor() as cursor:
+        started = time.perf_counter()
+        cursor.execute(f"SELECT count(*) FROM {Entry._meta.db_table} WHERE draw_id = %s",  # noqa: S608
+                       [draw.pk])
+        cursor.fetchone()
+        return time.perf_counter() - started
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tombola_bench_ticketing")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/6")
@@ -36,27 +37,11 @@ os.environ.setdefault("REDIS_PREFIX", "tombola-bench-ticketing")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
 SECRET_KEY = "bench-" + secrets.token_hex(16)
 
-
-def ensure_database() -> None:
-    import psycopg
-
-    url = os.environ["DATABASE_URL"]
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
+from _common import emit_result, ensure_database, percentile, row, start_workers  # noqa: E402
 
 
 def manage(*args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, check=True)
-
-
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def setup_sale(buyers: int, seats: int):
@@ -99,34 +84,6 @@ def setup_sale(buyers: int, seats: int):
     signer = TokenBackend("HS256", signing_key=SECRET_KEY)
     tokens = [signer.encode(AccessToken.for_user(u).payload) for u in users]
     return event, seat_ids, tokens
-
-
-def start_workers(count: int) -> list[tuple[subprocess.Popen, int]]:
-    import httpx
-
-    from tests.servers import free_port
-
-    env = {**os.environ, "SECRET_KEY": SECRET_KEY, "DEBUG": "0", "LOG_LEVEL": "WARNING",
-           "THROTTLE_SEAT_HOLDS": "100000/min", "ALLOWED_HOSTS": "127.0.0.1"}
-    workers = []
-    for _ in range(count):
-        port = free_port()
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "serve", "--no-scheduler", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        workers.append((process, port))
-    for _process, port in workers:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError(f"worker on {port} did not start")
-    return workers
 
 
 def pick(rng: random.Random, seat_ids: list[int]) -> dict:
@@ -227,7 +184,7 @@ def main() -> None:
     args = parser.parse_args()
 
     os.environ["TICKETING_HOLD_BACKEND"] = args.backend
-    ensure_database()
+    ensure_database(os.environ["DATABASE_URL"])
     manage("migrate", "--no-input", "-v", "0")
     manage("flush", "--no-input", "-v", "0")
 
@@ -242,14 +199,15 @@ def main() -> None:
 
     event, seat_ids, tokens = setup_sale(args.buyers, args.seats)
     connection.close()
-    workers = start_workers(args.workers)
+    env = {**os.environ, "SECRET_KEY": SECRET_KEY, "DEBUG": "0", "LOG_LEVEL": "WARNING",
+           "THROTTLE_SEAT_HOLDS": "100000/min", "ALLOWED_HOSTS": "127.0.0.1"}
+    workers = start_workers(env, args.workers)
     try:
-        stats = asyncio.run(run_buyers([p for _, p in workers], event.pk, seat_ids, tokens,
+        stats = asyncio.run(run_buyers([w.port for w in workers], event.pk, seat_ids, tokens,
                                        args.in_flight))
     finally:
-        for process, _ in workers:
-            process.terminate()
-            process.wait(timeout=10)
+        for worker in workers:
+            worker.stop()
 
     tickets = Ticket.objects.filter(event=event, status="valid")
     oversold = tickets.values("seat_id").annotate(n=Count("id")).filter(n__gt=1).count()
@@ -281,6 +239,19 @@ def main() -> None:
         "http_over_direct_lua": round(http_rate / lua_rate, 4),
     }
     print(json.dumps(result, indent=2))
+    safe = not oversold and money_in == money_now and not stats["errors"]
+    emit_result(
+        "hold_contention",
+        [row(f"{args.buyers:,} buyers for {args.seats:,} seats over HTTP ({args.backend} holds)",
+             f"{oversold} oversold, {result['seats_sold']}/{args.seats} sold, money "
+             f"{'adds up' if money_in == money_now else 'DOES NOT add up'}, "
+             f"{stats['errors']} 5xx; {http_rate:.1f} holds/s, "
+             f"purchase p99 {result['purchase_p99_ms'] / 1000:.2f} s",
+             target="0 oversold, money adds up, 0 5xx", met=safe,
+             baseline=f"bare hold Lua script {lua_rate:.0f} holds/s",
+             ratio=f"HTTP 1:{lua_rate / http_rate:.0f}")],
+        **result,
+    )
     if oversold or money_in != money_now:
         sys.exit(1)
 

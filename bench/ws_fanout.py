@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -34,24 +33,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _common import emit_result, ensure_database, percentile, raise_fd_limit, row  # noqa: E402
 
 MESSAGE = {"type": "draw.winner", "data": {
     "draw_id": 1, "prize": {"id": 1, "name": "Bicycle", "quantity": 1, "rank": 1},
     "winners": [{"id": 1, "prize_id": 1, "winner": "Alice B.", "entry_id": 5012}],
     "proof_url": "http://127.0.0.1/api/events/1/draws/1/proof/"}}
-
-
-def raise_fd_limit(sockets: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = min(hard, max(soft, sockets * 2 + 1000))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-    if wanted < sockets + 500:
-        sys.exit(f"file descriptor limit {wanted} is too low for {sockets} sockets: ulimit -n")
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 # --- the clients --------------------------------------------------------------
@@ -223,6 +212,8 @@ def main() -> None:
         asyncio.run(bare_server(args.bare_server))
         return
     raise_fd_limit(args.sockets)
+    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        ensure_database(os.environ["DATABASE_URL"])
     layer = "channels-redis" if os.environ.get("REDIS_URL") else "in-memory layer"
     print(f"{args.sockets} sockets, {args.rounds} rounds, {os.cpu_count()} cores, "
           f"daphne with the {layer} (1 process)")
@@ -232,10 +223,23 @@ def main() -> None:
             daphne[fanout] = asyncio.run(bench_daphne(server, args.sockets, args.rounds))
     with bare_process() as port:
         bare = asyncio.run(bench_bare(port, args.sockets, args.rounds))
-    _, bare_p99 = summary("bare websockets broadcast", bare)
+    bare_p50, bare_p99 = summary("bare websockets broadcast", bare)
+    rows, figures = [], {"sockets": args.sockets, "rounds": args.rounds, "layer": layer,
+                         "bare_p50_ms": bare_p50, "bare_p99_ms": bare_p99}
     for fanout, rounds in daphne.items():
-        _, p99 = summary(f"daphne, STREAM_FANOUT={fanout}", rounds)
+        p50, p99 = summary(f"daphne, STREAM_FANOUT={fanout}", rounds)
         print(f"  ratio p99 {fanout} / bare: {p99 / bare_p99:.1f}x")
+        figures[fanout] = {"p50_ms": p50, "p99_ms": p99, "ratio_p99": p99 / bare_p99}
+        # The target is the production mode's (relay, the default); group is for comparison.
+        production = fanout == "relay"
+        rows.append(row(
+            f"winner to {args.sockets:,} sockets, p99 (STREAM_FANOUT={fanout}, {layer})",
+            f"{p99:.0f} ms (p50 {p50:.0f} ms)",
+            target="<= 3x bare websockets p99" if production else "(comparison)",
+            met=p99 <= 3 * bare_p99 if production else None,
+            baseline=f"bare websockets broadcast p99 {bare_p99:.0f} ms",
+            ratio=f"{p99 / bare_p99:.1f}x"))
+    emit_result("ws_fanout", rows, **figures)
 
 
 if __name__ == "__main__":
