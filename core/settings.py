@@ -204,6 +204,17 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets used by several fields get one name each (else drf-spectacular warns).
+    "ENUM_NAME_OVERRIDES": {
+        "EventStatusEnum": "core.models.Event.Status",
+        "DrawStatusEnum": "live.models.Draw.Status",
+        "OrderStatusEnum": "ticketing.models.Order.Status",
+        "TicketStatusEnum": "ticketing.models.Ticket.Status",
+        "DrawKindEnum": "live.models.Draw.Kind",
+        "LotteryModeEnum": "live.models.Draw.LotteryMode",
+        "WalletTransactionKindEnum": "ticketing.models.WalletTransaction.Kind",
+        "SeatChangeStatusEnum": "ticketing.models.SeatStatusChange.Status",
+    },
 }
 
 # Outgoing messages. SMS_BACKEND: "console" (default), "memory" (tests keep an

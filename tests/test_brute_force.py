@@ -277,7 +277,9 @@ def test_enumerating_phone_endings_is_throttled(api, clock):
     assert 1 <= body["retry_after_seconds"] <= 60
 
 
-def test_behind_one_proxy_forged_forwarded_for_still_counts_as_the_client(api, settings, rates, clock):
+def test_behind_one_proxy_forged_forwarded_for_still_counts_as_the_client(
+    api, settings, rates, clock
+):
     """nginx appends the peer's address: with NUM_PROXIES=1 only that last entry counts."""
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
     rates(phone_lookup="3/min")
