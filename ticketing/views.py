@@ -247,8 +247,8 @@ class EventHoldsView(APIView):
     throttle_scope = "seat_holds"
 
     @extend_schema(request=s.HoldInput, responses={201: s.HoldOutput, **errors(
-        e409="seats_unavailable (with `seats`), not_enough_adjacent_seats, sale_closed, "
-             "too_many_seats",
+        e400="invalid, too_many_seats (over the sale's max_seats_per_order)",
+        e409="seats_unavailable (with `seats`), not_enough_adjacent_seats, sale_closed",
         e503="seat_locks_unavailable: the seat-lock store (Redis) is down")})
     def post(self, request: Request, pk: int) -> Response:
         event = _event(pk, request.user)
