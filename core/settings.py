@@ -209,6 +209,17 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets used by several fields get one name each (else drf-spectacular warns).
+    "ENUM_NAME_OVERRIDES": {
+        "EventStatusEnum": "core.models.Event.Status",
+        "DrawStatusEnum": "live.models.Draw.Status",
+        "OrderStatusEnum": "ticketing.models.Order.Status",
+        "TicketStatusEnum": "ticketing.models.Ticket.Status",
+        "DrawKindEnum": "live.models.Draw.Kind",
+        "LotteryModeEnum": "live.models.Draw.LotteryMode",
+        "WalletTransactionKindEnum": "ticketing.models.WalletTransaction.Kind",
+        "SeatChangeStatusEnum": "ticketing.models.SeatStatusChange.Status",
+    },
 }
 
 # Outgoing messages. SMS_BACKEND: "console" (default), "memory" (tests keep an
@@ -225,6 +236,9 @@ PHONE_DEFAULT_REGION = os.environ.get("PHONE_DEFAULT_REGION", "").upper()
 PHONE_CODE_TTL_SECONDS = env_int("PHONE_CODE_TTL_SECONDS", 300)
 PHONE_CODE_MAX_ATTEMPTS = env_int("PHONE_CODE_MAX_ATTEMPTS", 5)
 PHONE_CODE_RESEND_SECONDS = env_int("PHONE_CODE_RESEND_SECONDS", 60)
+# Codes per phone, and per user, in any 24 hours: with MAX_ATTEMPTS this bounds the
+# guesses at a 6-digit code to 10 * 5 = 50 a day (README, "Brute force").
+PHONE_CODE_MAX_PER_DAY = env_int("PHONE_CODE_MAX_PER_DAY", 10)
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Tombola <noreply@tombola.local>")
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")

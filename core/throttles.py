@@ -1,18 +1,62 @@
 """Rate limits, cache-backed (the Redis cache when REDIS_URL is set)."""
 
+from __future__ import annotations
+
+import time
+
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 
 
 class ScopedThrottle(ScopedRateThrottle):
-    """ScopedRateThrottle that looks its rate up per request.
+    """ScopedRateThrottle with live rates and an atomic counter.
 
-    DRF's class copies DEFAULT_THROTTLE_RATES once, at import; this one reads
-    the live api_settings, which DRF reloads whenever REST_FRAMEWORK changes
-    (so `settings.REST_FRAMEWORK = ...` in a test, or a reload, takes effect).
-    Views set ``throttle_scope`` to a key of DEFAULT_THROTTLE_RATES.
+    Rates: DRF's class copies DEFAULT_THROTTLE_RATES once, at import; this one
+    reads the live api_settings, which DRF reloads whenever REST_FRAMEWORK
+    changes (so `settings.REST_FRAMEWORK = ...` in a test, or a reload, takes
+    effect). Views set ``throttle_scope`` to a key of DEFAULT_THROTTLE_RATES.
+
+    Counting: DRF keeps a list of timestamps it reads, appends to and writes
+    back, so N requests arriving together (two workers, one attacker with many
+    sockets) all read the same short list and all pass. Here each request is
+    one atomic INCR (Redis; the local-memory cache locks) on a counter per
+    fixed window of the rate's duration: exactly `num_requests` pass per
+    window, however many arrive at once. A fixed window lets up to twice the
+    rate through across a window boundary, never more; per day the bound is
+    `num_requests * (86400 / duration + 1)`.
+
+    The client is told the seconds left in the window (`retry_after_seconds`).
     """
+
+    timer = staticmethod(time.time)  # tests replace it to move the clock
 
     @property
     def THROTTLE_RATES(self) -> dict:  # the attribute name DRF reads
         return api_settings.DEFAULT_THROTTLE_RATES
+
+    def allow_request(self, request, view) -> bool:
+        # As ScopedRateThrottle: the scope and its rate come from the view.
+        self.scope = getattr(view, self.scope_attr, None)
+        if not self.scope:
+            return True
+        self.rate = self.get_rate()
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        if self.rate is None:
+            return True
+        ident = self.get_cache_key(request, view)
+        if ident is None:
+            return True
+        self.now = self.timer()
+        window = int(self.now // self.duration)
+        self.window_ends_at = (window + 1) * self.duration
+        self.key = f"{ident}_w{window}"
+        self.cache.add(self.key, 0, timeout=self.duration + 1)
+        try:
+            count = self.cache.incr(self.key)
+        except ValueError:  # expired between add and incr: a fresh window
+            self.cache.add(self.key, 1, timeout=self.duration + 1)
+            count = 1
+        return count <= self.num_requests
+
+    def wait(self) -> float:
+        return max(0.0, self.window_ends_at - self.now)

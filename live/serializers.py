@@ -158,3 +158,182 @@ class ResultLookupInput(serializers.Serializer):
 class ForwardInput(serializers.Serializer):
     entries = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1,
                                     max_length=100_000)
+
+
+# --- Output shapes (for the OpenAPI schema; the bodies are live/streams.py's dicts) ---
+
+
+class CheckinOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    event = serializers.IntegerField()
+    checked_in_at = serializers.DateTimeField()
+    nonce = serializers.CharField(allow_null=True)
+
+
+class ScreenKeyOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    event = serializers.IntegerField()
+    label = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    revoked_at = serializers.DateTimeField(allow_null=True)
+
+
+class ScreenKeyIssuedOutput(ScreenKeyOutput):
+    key = serializers.CharField(help_text="Shown once; only its hash is stored.")
+
+
+class PrizeState(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    quantity = serializers.IntegerField()
+    rank = serializers.IntegerField()
+    matches = serializers.IntegerField(allow_null=True)
+
+
+class WinnerState(serializers.Serializer):
+    id = serializers.IntegerField()
+    prize_id = serializers.IntegerField()
+    prize = serializers.CharField()
+    rank = serializers.IntegerField()
+    winner = serializers.CharField(help_text="Masked name: `Ivan P.` or `i***@example.com`.")
+    entry_id = serializers.IntegerField(allow_null=True)
+    round = serializers.IntegerField()
+    claim_deadline = serializers.DateTimeField(allow_null=True)
+    claimed_at = serializers.DateTimeField(allow_null=True)
+    forfeited_at = serializers.DateTimeField(allow_null=True)
+
+
+class LotteryState(serializers.Serializer):
+    numbers_count = serializers.IntegerField()
+    numbers_max = serializers.IntegerField()
+    max_ballots = serializers.IntegerField()
+    mode = serializers.ChoiceField(choices=Draw.LotteryMode.choices)
+
+
+class DrawState(serializers.Serializer):
+    """The DRAW dict of live/streams.py, as REST and the streams send it."""
+
+    id = serializers.IntegerField()
+    event_id = serializers.IntegerField()
+    title = serializers.CharField()
+    kind = serializers.ChoiceField(choices=Draw.Kind.choices)
+    status = serializers.ChoiceField(choices=Draw.Status.choices)
+    eligibility = serializers.ChoiceField(choices=Draw.Eligibility.choices)
+    requires_verified_phone = serializers.BooleanField()
+    scheduled_at = serializers.DateTimeField(allow_null=True)
+    entries_close_at = serializers.DateTimeField(allow_null=True)
+    claim_window_minutes = serializers.IntegerField()
+    seed_commitment = serializers.CharField()
+    seed = serializers.CharField(allow_null=True, help_text="Revealed once performed.")
+    entries_count = serializers.IntegerField()
+    entries_digest = serializers.CharField(allow_null=True)
+    closed_at = serializers.DateTimeField(allow_null=True)
+    performed_at = serializers.DateTimeField(allow_null=True)
+    winning_numbers = serializers.ListField(child=serializers.IntegerField(), allow_null=True)
+    proof_url = serializers.CharField()
+    lottery = LotteryState(allow_null=True)
+    recurrence = serializers.ChoiceField(choices=Draw.Recurrence.choices)
+    prizes = PrizeState(many=True)
+    winners = WinnerState(many=True)
+
+
+class EntryOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    draw = serializers.IntegerField()
+    ballot_no = serializers.IntegerField()
+    numbers = serializers.ListField(child=serializers.IntegerField(), allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class PerformWinnerInput(serializers.Serializer):
+    prize_id = serializers.IntegerField()
+    user_id = serializers.IntegerField()
+
+
+class PerformInputSchema(serializers.Serializer):
+    """PerformInput as documented: external draws name their winners."""
+
+    winners = PerformWinnerInput(many=True, required=False, allow_null=True)
+
+
+class ClaimedPrize(serializers.Serializer):
+    winner_id = serializers.IntegerField()
+    prize = serializers.CharField()
+    claimed_at = serializers.DateTimeField()
+
+
+class ClaimOutput(serializers.Serializer):
+    draw = serializers.IntegerField()
+    claimed = ClaimedPrize(many=True)
+
+
+class NotifyOutput(serializers.Serializer):
+    sent = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    skipped = serializers.IntegerField(help_text="Already notified before this call.")
+
+
+class ProofPrize(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    rank = serializers.IntegerField()
+    quantity = serializers.IntegerField()
+    matches = serializers.IntegerField(allow_null=True)
+
+
+class ProofLottery(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=Draw.LotteryMode.choices)
+    numbers_count = serializers.IntegerField()
+    numbers_max = serializers.IntegerField()
+    winning_numbers = serializers.ListField(child=serializers.IntegerField(), allow_null=True)
+
+
+class ProofWinner(serializers.Serializer):
+    prize_id = serializers.IntegerField()
+    entry_id = serializers.IntegerField(allow_null=True)
+    pick = serializers.IntegerField(allow_null=True)
+    round = serializers.IntegerField()
+
+
+class ProofOutput(serializers.Serializer):
+    """Everything `python -m live.verify` needs to recompute the winners."""
+
+    draw_id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=Draw.Kind.choices)
+    algorithm = serializers.CharField()
+    seed_commitment = serializers.CharField()
+    seed = serializers.CharField(allow_null=True)
+    entries_digest = serializers.CharField(allow_null=True)
+    entries_count = serializers.IntegerField(allow_null=True)
+    entries = serializers.ListField(child=serializers.CharField(), allow_null=True,
+                                    help_text="`<entry id>` or `<entry id>:<numbers>` lines.")
+    prizes = ProofPrize(many=True)
+    lottery = ProofLottery(allow_null=True)
+    winners = ProofWinner(many=True)
+
+
+class WinningBallotOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    draw = serializers.IntegerField()
+    draw_title = serializers.CharField()
+    ballot = serializers.IntegerField(allow_null=True)
+    numbers = serializers.ListField(child=serializers.IntegerField())
+    winning_numbers = serializers.ListField(child=serializers.IntegerField(), allow_null=True)
+    prize = serializers.CharField()
+    winner = serializers.CharField()
+    won_at = serializers.DateTimeField()
+
+
+class ResultOutput(serializers.Serializer):
+    winner = serializers.CharField(help_text="Masked name.")
+    phone = serializers.CharField(help_text="Masked: `+7******1234`.")
+    prize = serializers.CharField()
+    claimed = serializers.BooleanField()
+
+
+class ForwardOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    event = serializers.IntegerField()
+    status = serializers.CharField()
+    entries = serializers.IntegerField()
+    created_at = serializers.DateTimeField()

@@ -6,6 +6,8 @@ Draw bodies are the same dicts as the realtime DRAW state (live/streams.py).
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,6 +15,7 @@ from rest_framework.views import APIView
 from core.api.events import StaffWrites
 from core.errors import NotFound
 from core.pagination import Pagination
+from core.schema import errors
 from core.selectors.events import event_get
 from core.throttles import ScopedThrottle
 from live import exports, forwarding, notifications, selectors, services
@@ -21,13 +24,25 @@ from live.serializers import (
     BallotInput,
     BallotOutput,
     CheckinInput,
+    CheckinOutput,
+    ClaimOutput,
     DateRange,
     DrawInput,
+    DrawState,
+    EntryOutput,
     ForwardInput,
+    ForwardOutput,
+    NotifyOutput,
     ParticipateInput,
     PerformInput,
+    PerformInputSchema,
+    ProofOutput,
     ResultLookupInput,
+    ResultOutput,
     ScreenKeyInput,
+    ScreenKeyIssuedOutput,
+    ScreenKeyOutput,
+    WinningBallotOutput,
 )
 from live.streams import draw_state, mask_phone, mask_user
 
@@ -60,6 +75,13 @@ class CheckinView(APIView):
     throttle_classes = [ScopedThrottle]
     throttle_scope = "checkin"
 
+    @extend_schema(
+        operation_id="events_checkin",
+        request=CheckinInput,
+        responses={201: CheckinOutput, 200: OpenApiResponse(CheckinOutput, "The same nonce again."),
+                   **errors(e400="invalid / invalid_checkin_code",
+                            e409="already_checked_in, event_not_open")},
+    )
     def post(self, request, pk: int):
         data = _valid(CheckinInput, request.data)
         event = event_get(event_id=pk, user=request.user)
@@ -80,11 +102,14 @@ def _screen_key_body(row: ScreenKey, key: str | None = None) -> dict:
 
 class ScreenKeyListView(APIView):
     permission_classes = [IsStaff]
+    pagination_class = Pagination  # for the schema; `paginated` pages the answer
 
+    @extend_schema(responses=ScreenKeyOutput(many=True))
     def get(self, request, pk: int):
         event = event_get(event_id=pk, user=request.user)
         return paginated(request, self, event.screen_keys.all(), _screen_key_body)
 
+    @extend_schema(request=ScreenKeyInput, responses={201: ScreenKeyIssuedOutput})
     def post(self, request, pk: int):
         data = _valid(ScreenKeyInput, request.data)
         event = event_get(event_id=pk, user=request.user)
@@ -95,6 +120,7 @@ class ScreenKeyListView(APIView):
 class ScreenKeyRevokeView(APIView):
     permission_classes = [IsStaff]
 
+    @extend_schema(request=None, responses=ScreenKeyOutput)
     def post(self, request, pk: int, key_id: int):
         row = get_object_or_404(ScreenKey, pk=key_id, event_id=pk)
         return Response(_screen_key_body(services.screen_key_revoke(screen_key=row)))
@@ -113,11 +139,14 @@ def _fresh_state(draw: Draw) -> dict:
 
 class DrawListView(APIView):
     permission_classes = [StaffWrites]
+    pagination_class = Pagination  # for the schema
 
+    @extend_schema(responses=DrawState(many=True))
     def get(self, request, pk: int):
         return paginated(request, self, selectors.draw_list(event_id=pk, user=request.user),
                          draw_state)
 
+    @extend_schema(request=DrawInput, responses={201: DrawState})
     def post(self, request, pk: int):
         event = event_get(event_id=pk, user=request.user)
         data = _valid(DrawInput, request.data)
@@ -128,9 +157,12 @@ class DrawListView(APIView):
 class DrawDetailView(APIView):
     permission_classes = [StaffWrites]
 
+    @extend_schema(responses=DrawState)
     def get(self, request, pk: int, draw_id: int):
         return Response(draw_state(_draw(request, pk, draw_id)))
 
+    @extend_schema(request=DrawInput(partial=True), responses={
+        200: DrawState, **errors(e409="draw_not_editable: entries closed or performed")})
     def patch(self, request, pk: int, draw_id: int):
         draw = _draw(request, pk, draw_id)
         data = dict(_valid(DrawInput, request.data, instance=draw, partial=True))
@@ -146,6 +178,13 @@ class ParticipateView(APIView):
     throttle_classes = [ScopedThrottle]
     throttle_scope = "draw_participate"
 
+    @extend_schema(
+        request=ParticipateInput,
+        responses={201: EntryOutput, **errors(
+            e400="invalid_ballot",
+            e403="not_checked_in, not_ticket_holder, phone_not_verified",
+            e409="entries_closed, already_entered, ballot_limit_reached, draw_not_enterable")},
+    )
     def post(self, request, pk: int, draw_id: int):
         data = _valid(ParticipateInput, request.data)
         draw = _draw(request, pk, draw_id)
@@ -158,6 +197,8 @@ class ParticipateView(APIView):
 class PerformView(APIView):
     permission_classes = [IsStaff]
 
+    @extend_schema(request=PerformInputSchema, responses={
+        200: DrawState, **errors(e409="already_performed, winners_already_imported")})
     def post(self, request, pk: int, draw_id: int):
         data = _valid(PerformInput, request.data)
         draw = _draw(request, pk, draw_id)
@@ -166,6 +207,8 @@ class PerformView(APIView):
 
 
 class ClaimView(APIView):
+    @extend_schema(request=None, responses={200: ClaimOutput, **errors(
+        e403="not_a_winner", e409="claim_window_closed, already_claimed, not_performed")})
     def post(self, request, pk: int, draw_id: int):
         draw = _draw(request, pk, draw_id)
         claimed = services.prize_claim(draw=draw, user=request.user)
@@ -177,6 +220,8 @@ class ClaimView(APIView):
 class RedrawView(APIView):
     permission_classes = [IsStaff]
 
+    @extend_schema(request=None, responses={200: DrawState, **errors(
+        e409="claim_window_open, nothing_to_redraw, not_performed")})
     def post(self, request, pk: int, draw_id: int):
         draw = _draw(request, pk, draw_id)
         services.draw_redraw(draw=draw, actor=_actor(request))
@@ -186,6 +231,7 @@ class RedrawView(APIView):
 class NotifyWinnersView(APIView):
     permission_classes = [IsStaff]
 
+    @extend_schema(request=None, responses={200: NotifyOutput, **errors(e409="not_performed")})
     def post(self, request, pk: int, draw_id: int):
         draw = _draw(request, pk, draw_id)
         return Response(notifications.winners_notify(draw=draw).as_dict())
@@ -194,6 +240,7 @@ class NotifyWinnersView(APIView):
 class ProofView(APIView):
     permission_classes = [permissions.AllowAny]
 
+    @extend_schema(responses={200: ProofOutput, **errors(e404="not_found, no_proof (external)")})
     def get(self, request, pk: int, draw_id: int):
         draw = _draw(request, pk, draw_id)
         if draw.kind == Draw.Kind.EXTERNAL:
@@ -206,14 +253,20 @@ class ProofView(APIView):
 
 
 class LotteryListView(APIView):
+    pagination_class = Pagination  # for the schema
     throttle_classes = [ScopedThrottle]
     throttle_scope = "draw_participate"
 
+    @extend_schema(parameters=[DateRange], responses=BallotOutput(many=True))
     def get(self, request):
         dates = _valid(DateRange, request.query_params)
         return paginated(request, self, selectors.ballots_of(user=request.user, **dates),
                          _ballot_body)
 
+    @extend_schema(request=BallotInput, responses={201: BallotOutput, **errors(
+        e403="not_checked_in, not_ticket_holder, phone_not_verified",
+        e404="draw_not_found",
+        e409="entries_closed, ballot_limit_reached, draw_not_enterable")})
     def post(self, request):
         data = _valid(BallotInput, request.data)
         draw = Draw.objects.filter(pk=data["draw"], kind=Draw.Kind.LOTTERY).first()
@@ -226,6 +279,7 @@ class LotteryListView(APIView):
 
 
 class LotteryDetailView(APIView):
+    @extend_schema(responses=BallotOutput)
     def get(self, request, pk: int):
         return Response(_ballot_body(selectors.ballot_get(user=request.user, ballot_id=pk)))
 
@@ -239,7 +293,9 @@ def _winning_ballot_body(winner) -> dict:
 
 class WinningBallotsView(APIView):
     permission_classes = [permissions.AllowAny]
+    pagination_class = Pagination  # for the schema
 
+    @extend_schema(parameters=[DateRange], responses=WinningBallotOutput(many=True))
     def get(self, request):
         dates = _valid(DateRange, request.query_params)
         return paginated(request, self, selectors.winning_ballots(**dates), _winning_ballot_body)
@@ -258,9 +314,12 @@ class ResultLookupView(APIView):
     """Did a phone ending in these 4 digits win this draw? Public, throttled, masked."""
 
     permission_classes = [permissions.AllowAny]
+    pagination_class = Pagination  # for the schema
     throttle_classes = [ScopedThrottle]
     throttle_scope = "phone_lookup"
 
+    @extend_schema(operation_id="events_draws_results_list", parameters=[ResultLookupInput],
+                   responses=ResultOutput(many=True))
     def get(self, request, pk: int, draw_id: int):
         data = _valid(ResultLookupInput, request.query_params)
         draw = _draw(request, pk, draw_id)
@@ -274,6 +333,11 @@ class ResultLookupView(APIView):
 class ParticipantsExportView(APIView):
     permission_classes = [IsStaff]
 
+    @extend_schema(
+        responses={(200, "text/csv"): OpenApiTypes.STR,
+                   (200, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"):
+                       OpenApiTypes.BINARY},
+    )
     def get(self, request, pk: int, draw_id: int, fmt: str):
         draw = _draw(request, pk, draw_id)
         return exports.participants_export(draw=draw, fmt=fmt)
@@ -282,6 +346,11 @@ class ParticipantsExportView(APIView):
 class CheckinsExportView(APIView):
     permission_classes = [IsStaff]
 
+    @extend_schema(
+        responses={(200, "text/csv"): OpenApiTypes.STR,
+                   (200, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"):
+                       OpenApiTypes.BINARY},
+    )
     def get(self, request, pk: int, fmt: str):
         event = event_get(event_id=pk, user=request.user)
         return exports.checkins_export(event=event, fmt=fmt)
@@ -293,6 +362,8 @@ class CheckinsExportView(APIView):
 class ForwardView(APIView):
     permission_classes = [IsStaff]
 
+    @extend_schema(request=ForwardInput, responses={201: ForwardOutput, **errors(
+        e400="invalid, nothing_to_forward", e409="no_operator_endpoint")})
     def post(self, request, pk: int):
         data = _valid(ForwardInput, request.data)
         event = event_get(event_id=pk, user=request.user)

@@ -61,6 +61,19 @@ def _isolated_state():
 
 
 @pytest.fixture(autouse=True)
+def frozen_throttle_clock(monkeypatch):
+    """Throttles count per fixed window (core/throttles.py); a test whose requests
+    straddle a window boundary would see its count reset. The throttle clock stands
+    still during a test; tests that need time to pass move it (test_brute_force.py)."""
+    import time
+
+    from core.throttles import ScopedThrottle
+
+    now = time.time()
+    monkeypatch.setattr(ScopedThrottle, "timer", staticmethod(lambda: now))
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hasher(settings):
     """MD5 hashing in tests (servers started by tests still use Argon2).
 

@@ -11,7 +11,6 @@ import re
 import pytest
 from django.core import mail
 from django.db import transaction
-from rest_framework.throttling import ScopedRateThrottle
 
 from core.models import User
 from core.services.waitlist import email_confirmation_token, waitlist_join
@@ -142,8 +141,12 @@ def test_no_welcome_email_for_a_rolled_back_signup(db):
     assert not User.objects.filter(email="new@example.com").exists()
 
 
-def test_join_is_throttled(api, monkeypatch):
-    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"waitlist_join": "2/min"})
+def test_join_is_throttled(api, settings):
+    # The waitlist views use core.throttles.ScopedThrottle, which reads the live setting.
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {**rates, "waitlist_join": "2/min"},
+    }
     assert join(api, "a@example.com").status_code == 201
     assert join(api, "b@example.com").status_code == 201
     body = assert_error(join(api, "c@example.com"), 429, "throttled")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ticketing.models import (
@@ -51,6 +52,25 @@ class SeatSpec(serializers.Serializer):
     blocked = serializers.BooleanField(required=False, default=False)
 
 
+SEAT_SPEC_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "label": {"type": "string", "maxLength": 20},
+        "x": {"type": "number", "nullable": True},
+        "y": {"type": "number", "nullable": True},
+        "blocked": {"type": "boolean"},
+    },
+    "required": ["label"],
+}
+
+
+@extend_schema_field({
+    "oneOf": [
+        {"type": "integer", "minimum": 1, "maximum": 500, "description": "Seats 1..N."},
+        {"type": "array", "minItems": 1, "maxItems": 500,
+         "items": {"oneOf": [{"type": "string", "maxLength": 20}, SEAT_SPEC_SCHEMA]}},
+    ]
+})
 class SeatsField(serializers.Field):
     """A row's seats: a count (labels 1..N) or a list of labelled seats."""
 
@@ -215,6 +235,10 @@ class TopUpInput(serializers.Serializer):
 
 
 class WalletOutput(serializers.ModelSerializer):
+    updated_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="null until the wallet's first movement."
+    )
+
     class Meta:
         model = Wallet
         fields = ["balance", "updated_at"]

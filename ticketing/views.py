@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from rest_framework import status
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,6 +13,7 @@ from rest_framework.views import APIView
 from core.errors import NotFound
 from core.models import Event, Venue
 from core.pagination import Pagination
+from core.schema import errors
 from core.selectors.events import visible_events
 from core.throttles import ScopedThrottle
 from ticketing import selectors
@@ -38,9 +40,22 @@ def _venue(pk: int) -> Venue:
 
 
 class PaginatedListView(APIView):
-    """GET: the paginated `queryset()` rendered with `output`."""
+    """GET: the paginated `queryset()` rendered with `output` (also its schema)."""
 
     output: type = None
+    pagination_class = Pagination  # for the schema; `get` pages with it
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.output is not None and "get" not in cls.__dict__:
+            # Each subclass documents its own list: a copy of `get` carrying its schema.
+            def get(self, request: Request, **kw) -> Response:
+                return PaginatedListView.get(self, request, **kw)
+
+            cls.get = extend_schema(
+                parameters=getattr(cls, "list_parameters", None),
+                responses=cls.output(many=True),
+            )(get)
 
     def queryset(self, request: Request) -> QuerySet:
         raise NotImplementedError
@@ -61,6 +76,51 @@ class StaffOrReadOnly(IsAuthenticated):
 # --- venues (staff) -----------------------------------------------------------
 
 
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+    description="Replays the first response to the same key for 24 h.",
+)
+IDEMPOTENCY_ERRORS = errors(
+    e409="idempotency_request_in_progress (and the operation's own 409s)",
+    e422="idempotency_key_reused",
+)
+
+
+class LayoutOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    address = serializers.CharField(allow_blank=True)
+    sections = s.SectionOutput(many=True)
+
+
+class PricesOutput(serializers.Serializer):
+    prices = s.PriceOutput(many=True)
+
+
+class SeatMapSeat(serializers.Serializer):
+    id = serializers.IntegerField()
+    section_id = serializers.IntegerField()
+    section = serializers.CharField()
+    row = serializers.CharField()
+    label = serializers.CharField()
+    number = serializers.IntegerField()
+    x = serializers.FloatField(allow_null=True)
+    y = serializers.FloatField(allow_null=True)
+    status = serializers.ChoiceField(choices=["free", "held", "sold", "blocked"])
+    price = serializers.IntegerField(allow_null=True, help_text="Minor units; null: not for sale.")
+
+
+class SeatMapOutput(serializers.Serializer):
+    event_id = serializers.IntegerField()
+    seq = serializers.IntegerField(help_text="The seat stream's seq this map reflects.")
+    seats = SeatMapSeat(many=True)
+
+
+class TopUpOutput(serializers.Serializer):
+    balance = serializers.IntegerField()
+    transaction = s.WalletTransactionOutput()
+
+
 def _layout_body(venue: Venue) -> dict:
     return {
         "id": venue.id,
@@ -78,6 +138,7 @@ class VenueListView(PaginatedListView):
     def queryset(self, request):
         return Venue.objects.order_by("name", "id")
 
+    @extend_schema(request=s.VenueInput, responses={201: LayoutOutput})
     def post(self, request: Request) -> Response:
         data = s.VenueInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -88,6 +149,7 @@ class VenueListView(PaginatedListView):
 class VenueDetailView(APIView):
     permission_classes = [IsAdminUser]
 
+    @extend_schema(responses=LayoutOutput)
     def get(self, request: Request, pk: int) -> Response:
         return Response(_layout_body(_venue(pk)))
 
@@ -95,6 +157,8 @@ class VenueDetailView(APIView):
 class VenueLayoutView(APIView):
     permission_classes = [IsAdminUser]
 
+    @extend_schema(request=s.LayoutInput, responses={
+        200: LayoutOutput, **errors(e409="layout_removes_sold_seat")})
     def post(self, request: Request, pk: int) -> Response:
         venue = _venue(pk)
         data = s.LayoutInput(data=request.data)
@@ -109,11 +173,13 @@ class VenueLayoutView(APIView):
 class EventPricesView(APIView):
     permission_classes = [StaffOrReadOnly]
 
+    @extend_schema(responses=PricesOutput)
     def get(self, request: Request, pk: int) -> Response:
         event = _event(pk, request.user)
         prices = SectionPrice.objects.filter(event=event).select_related("section")
         return Response({"prices": s.PriceOutput(prices, many=True).data})
 
+    @extend_schema(request=s.PricesInput, responses=PricesOutput)
     def put(self, request: Request, pk: int) -> Response:
         event = _event(pk, request.user)
         data = s.PricesInput(data=request.data)
@@ -128,12 +194,15 @@ class EventPricesView(APIView):
 class EventSaleView(APIView):
     permission_classes = [StaffOrReadOnly]
 
+    @extend_schema(responses={200: s.SaleSerializer,
+                              **errors(e404="event_not_found, sale_not_configured")})
     def get(self, request: Request, pk: int) -> Response:
         sale = EventSale.objects.filter(event=_event(pk, request.user)).first()
         if sale is None:
             raise NotFound("This event is not on sale.", code="sale_not_configured")
         return Response(s.SaleSerializer(sale).data)
 
+    @extend_schema(request=s.SaleSerializer, responses=s.SaleSerializer)
     def put(self, request: Request, pk: int) -> Response:
         event = _event(pk, request.user)
         data = s.SaleSerializer(data=request.data)
@@ -146,6 +215,12 @@ class EventSaleView(APIView):
 
 
 class SeatMapView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("section", int, required=False,
+                                     description="Only this section's seats.")],
+        responses={200: SeatMapOutput,
+                   **errors(e404="event_not_found, section_not_found")},
+    )
     def get(self, request: Request, pk: int) -> Response:
         section = request.query_params.get("section")
         # isascii: "²".isdigit() is True but int("²") fails; 18 digits fit a bigint.
@@ -171,6 +246,10 @@ class EventHoldsView(APIView):
     throttle_classes = [ScopedThrottle]
     throttle_scope = "seat_holds"
 
+    @extend_schema(request=s.HoldInput, responses={201: s.HoldOutput, **errors(
+        e400="invalid, too_many_seats (over the sale's max_seats_per_order)",
+        e409="seats_unavailable (with `seats`), not_enough_adjacent_seats, sale_closed",
+        e503="seat_locks_unavailable: the seat-lock store (Redis) is down")})
     def post(self, request: Request, pk: int) -> Response:
         event = _event(pk, request.user)
         data = s.HoldInput(data=request.data)
@@ -188,22 +267,31 @@ class EventHoldsView(APIView):
 
 
 class HoldView(APIView):
+    @extend_schema(responses={200: s.HoldOutput, **errors(e410="hold_expired")})
     def get(self, request: Request, token: str) -> Response:
         hold = selectors.hold_for_owner(token=token, user=request.user)
         if hold is None:
             raise HoldNotFound()
         return Response(s.HoldOutput(hold).data)
 
+    @extend_schema(request=None, responses={200: s.HoldOutput, **errors(
+        e409="hold_lifetime_exceeded", e410="hold_expired")})
     def patch(self, request: Request, token: str) -> Response:
         hold = holds.extend_hold(token=token, user=request.user)
         return Response(s.HoldOutput(hold).data)
 
+    @extend_schema(responses={204: None, **errors(e410="hold_expired")})
     def delete(self, request: Request, token: str) -> Response:
         holds.release_hold(token=token, user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class HoldPurchaseView(APIView):
+    @extend_schema(request=None, parameters=[IDEMPOTENCY_KEY], responses={
+        201: s.OrderOutput, **IDEMPOTENCY_ERRORS, **errors(
+            e402="insufficient_funds", e410="hold_expired",
+            e409="hold_lost, seat_already_sold, hold_already_purchased, "
+                 "idempotency_request_in_progress")})
     @idempotent
     def post(self, request: Request, token: str) -> Response:
         order = orders.purchase_hold(token=token, user=request.user)
@@ -215,11 +303,14 @@ class HoldPurchaseView(APIView):
 
 
 class WalletView(APIView):
+    @extend_schema(responses=s.WalletOutput)
     def get(self, request: Request) -> Response:
         return Response(s.WalletOutput(selectors.wallet_of(request.user)).data)
 
 
 class WalletTopUpView(APIView):
+    @extend_schema(request=s.TopUpInput, parameters=[IDEMPOTENCY_KEY],
+                   responses={201: TopUpOutput, **IDEMPOTENCY_ERRORS})
     @idempotent
     def post(self, request: Request) -> Response:
         data = s.TopUpInput(data=request.data)
@@ -249,6 +340,7 @@ class OrderListView(PaginatedListView):
 
 
 class OrderDetailView(APIView):
+    @extend_schema(responses={200: s.OrderOutput, **errors(e404="order_not_found")})
     def get(self, request: Request, pk: int) -> Response:
         order = selectors.orders_of(request.user).filter(pk=pk).first()
         if order is None:
@@ -258,6 +350,8 @@ class OrderDetailView(APIView):
 
 class TicketListView(PaginatedListView):
     output = s.TicketOutput
+    list_parameters = [OpenApiParameter("event", int, required=False,
+                                        description="Only this event's tickets.")]
 
     def queryset(self, request):
         event = request.query_params.get("event")
@@ -269,6 +363,9 @@ class TicketListView(PaginatedListView):
 
 
 class TicketCancelView(APIView):
+    @extend_schema(request=None, parameters=[IDEMPOTENCY_KEY], responses={
+        200: s.TicketOutput, **IDEMPOTENCY_ERRORS, **errors(
+            e409="ticket_not_refundable, idempotency_request_in_progress")})
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
         ticket = orders.cancel_ticket(ticket_id=pk, user=request.user)

@@ -21,6 +21,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from core.errors import DomainError
 from core.models import User
 from core.phones import MAX_PHONE_INPUT_LENGTH, normalize_phone
+from core.schema import errors
 from core.selectors.waitlist import waitlist_block
 from core.services.accounts import auth_logout, user_register, user_update
 from core.services.phone_verification import (
@@ -106,7 +107,9 @@ class RegisterApi(APIView):
             help_text="{referral_code, referral_count, wait_list_position, total_registered}"
         )
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer, **errors(
+        e400="invalid, email_taken, phone_taken, invalid_token, unknown_referral_code",
+        e409="email_confirmation_required")})
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -137,7 +140,8 @@ class MeApi(APIView):
     def get(self, request):
         return Response(UserOutputSerializer(request.user).data)
 
-    @extend_schema(request=InputSerializer, responses={200: UserOutputSerializer})
+    @extend_schema(request=InputSerializer, responses={200: UserOutputSerializer, **errors(
+        e400="invalid, phone_taken, email_taken, wrong_current_password")})
     def patch(self, request):
         serializer = self.InputSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
@@ -162,7 +166,9 @@ class PhoneVerificationSendApi(APIView):
         expires_in_seconds = serializers.IntegerField()
         resend_after_seconds = serializers.IntegerField()
 
-    @extend_schema(request=InputSerializer, responses={202: OutputSerializer})
+    @extend_schema(request=InputSerializer, responses={202: OutputSerializer, **errors(
+        e429="code_resend_too_soon, code_daily_limit or throttled; `retry_after_seconds`",
+        e503="sms_unavailable: the SMS provider failed; no code was kept")})
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -189,7 +195,8 @@ class PhoneVerificationConfirmApi(APIView):
         phone = PhoneField()
         code = serializers.RegexField(r"^[0-9]{6}$", max_length=16)
 
-    @extend_schema(request=InputSerializer, responses={200: UserOutputSerializer})
+    @extend_schema(request=InputSerializer, responses={200: UserOutputSerializer, **errors(
+        e400="invalid, invalid_code, too_many_attempts, code_expired")})
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

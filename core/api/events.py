@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -73,7 +74,9 @@ class EventFilters(serializers.Serializer):
 
 class EventListView(APIView):
     permission_classes = [StaffWrites]
+    pagination_class = Pagination  # for the schema; `get` pages with it
 
+    @extend_schema(parameters=[EventFilters], responses=EventOutput(many=True))
     def get(self, request):
         filters = EventFilters(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -82,6 +85,7 @@ class EventListView(APIView):
         page = paginator.paginate_queryset(events, request, view=self)
         return paginator.get_paginated_response(EventOutput(page, many=True).data)
 
+    @extend_schema(request=EventInput, responses={201: EventOutput})
     def post(self, request):
         data = EventInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -92,9 +96,11 @@ class EventListView(APIView):
 class EventDetailView(APIView):
     permission_classes = [StaffWrites]
 
+    @extend_schema(responses=EventOutput)
     def get(self, request, pk: int):
         return Response(EventOutput(event_get(event_id=pk, user=request.user)).data)
 
+    @extend_schema(request=EventInput(partial=True), responses=EventOutput)
     def patch(self, request, pk: int):
         event = event_get(event_id=pk, user=request.user)
         data = EventInput(instance=event, data=request.data, partial=True)

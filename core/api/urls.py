@@ -1,10 +1,22 @@
 """Accounts, auth and phone verification; the waitlist, stats and events include their own."""
 
 from django.urls import include, path
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.views import TokenRefreshView, TokenVerifyView
 
 from core.api import accounts
 from core.routes import api_path
+from core.schema import errors
+
+# simplejwt's own views, documented: an empty object when the token is good.
+TokenVerifyView = extend_schema_view(post=extend_schema(responses={
+    200: OpenApiResponse({"type": "object", "maxProperties": 0}, "`{}`: the token is good."),
+    **errors(e401="token_not_valid")}))(TokenVerifyView)
+TokenRefreshView = extend_schema_view(post=extend_schema(responses={
+    200: TokenRefreshSerializer,
+    **errors(e401="token_not_valid: expired, blacklisted or not a refresh token"),
+}))(TokenRefreshView)
 
 urlpatterns: list = [
     api_path("accounts/register/", accounts.RegisterApi.as_view(), name="account-register"),

@@ -6,13 +6,13 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from core.errors import NotFound
 from core.selectors import stats as stats_selectors
 from core.selectors import waitlist as selectors
 from core.services import waitlist as services
+from core.throttles import ScopedThrottle
 
 BLOCK_FIELDS = {
     "referral_code": serializers.CharField(),
@@ -36,7 +36,7 @@ class WaitlistJoinView(PublicView):
     Nobody is logged in: the answer carries the member's standing, no token.
     """
 
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedThrottle]
     throttle_scope = "waitlist_join"
 
     class InputSerializer(serializers.Serializer):
@@ -68,7 +68,7 @@ class WaitlistJoinWithCodeView(WaitlistJoinView):
 class ConfirmEmailView(PublicView):
     """Confirm the address from the welcome email's link; answers the member's block."""
 
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedThrottle]
     throttle_scope = "waitlist_join"
 
     class InputSerializer(serializers.Serializer):

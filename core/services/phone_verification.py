@@ -7,7 +7,11 @@ that phone becomes the user's, marked verified with a timestamp.
   SECRET_KEY, bound to the phone and the user), compared in constant time.
 - A code lives PHONE_CODE_TTL_SECONDS, allows PHONE_CODE_MAX_ATTEMPTS wrong
   guesses, and only the newest code for (phone, user) is valid. A phone gets
-  at most one code per PHONE_CODE_RESEND_SECONDS, whoever asks.
+  at most one code per PHONE_CODE_RESEND_SECONDS, whoever asks, and at most
+  PHONE_CODE_MAX_PER_DAY codes in any 24 hours; so does a user, over all the
+  phones they try. That caps the guesses at a code anyone gets per phone and
+  per account at PHONE_CODE_MAX_PER_DAY * PHONE_CODE_MAX_ATTEMPTS a day
+  (50 of 1,000,000 by default; tests/test_brute_force.py computes and attacks it).
 - Nothing tells the requester whether the phone belongs to an account. When
   another account has already VERIFIED the phone it is not taken from it:
   the SMS says so to the phone's owner instead of carrying a code, and the
@@ -33,11 +37,21 @@ from core.services import waitlist
 from core.sms import send_sms
 
 CODE_DIGITS = 6
+DAY = timedelta(days=1)
 
 
 class CodeResendTooSoon(DomainError):
     code = "code_resend_too_soon"
     detail = "A code was sent to this phone moments ago; wait before asking again."
+    status_code = 429
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(extra={"retry_after_seconds": retry_after_seconds})
+
+
+class CodeDailyLimit(DomainError):
+    code = "code_daily_limit"
+    detail = "Too many codes were asked for today; try again later."
     status_code = 429
 
     def __init__(self, retry_after_seconds: int) -> None:
@@ -63,8 +77,8 @@ def phone_verification_send(*, user: User, phone: str) -> PhoneVerification:
     """Send a fresh code for `phone` to it by SMS, for `user` to confirm.
 
     Locks the user row (one send at a time per user). Raises InvalidPhone,
-    CodeResendTooSoon (429, with retry_after_seconds) and SmsUnavailable (503;
-    the code is then not stored).
+    CodeResendTooSoon and CodeDailyLimit (429, with retry_after_seconds) and
+    SmsUnavailable (503; the code is then not stored).
     """
     phone = normalize_phone(phone)
     now = timezone.now()
@@ -75,6 +89,7 @@ def phone_verification_send(*, user: User, phone: str) -> PhoneVerification:
         if last is not None and last.created_at + cooldown > now:
             wait = (last.created_at + cooldown - now).total_seconds()
             raise CodeResendTooSoon(retry_after_seconds=max(1, int(wait + 0.999)))
+        _check_daily_limit(user=user, phone=phone, now=now)
         code = _new_code()
         verification = PhoneVerification.objects.create(
             phone=phone,
@@ -122,12 +137,32 @@ def phone_verifications_purge(*, older_than: timedelta) -> int:
     and attempt counts while fresh). Returns how many rows went."""
     cutoff = timezone.now() - older_than
     floor = timedelta(seconds=max(settings.PHONE_CODE_TTL_SECONDS,
-                                  settings.PHONE_CODE_RESEND_SECONDS))
+                                  settings.PHONE_CODE_RESEND_SECONDS, DAY.total_seconds()))
     if older_than < floor:
         raise ValueError(f"older_than must be at least {floor} so live codes survive")
     with transaction.atomic():
         deleted, _ = PhoneVerification.objects.filter(created_at__lt=cutoff).delete()
     return deleted
+
+
+def _check_daily_limit(*, user: User, phone: str, now) -> None:
+    """Raise CodeDailyLimit if the phone, or the user, had the day's codes already.
+
+    The phone's count holds whoever asks (many accounts cannot pool their
+    guesses on one victim's number); the user's, whichever phones they try.
+    Racing sends for one phone from several users can each pass this count:
+    the resend cooldown (checked first) already spaces them out.
+    """
+    limit = settings.PHONE_CODE_MAX_PER_DAY
+    since = now - DAY
+    for recent in (
+        PhoneVerification.objects.filter(phone=phone, created_at__gt=since),
+        PhoneVerification.objects.filter(user=user, created_at__gt=since),
+    ):
+        times = list(recent.order_by("-created_at").values_list("created_at", flat=True)[:limit])
+        if len(times) >= limit:
+            wait = (times[-1] + DAY - now).total_seconds()
+            raise CodeDailyLimit(retry_after_seconds=max(1, int(wait + 0.999)))
 
 
 def _check_code(*, user: User, phone: str, code: str) -> DomainError | None:
