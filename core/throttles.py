@@ -3,6 +3,8 @@
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 
+from core.errors import ServiceUnavailable, is_redis_unavailable
+
 
 class ScopedThrottle(ScopedRateThrottle):
     """ScopedRateThrottle that looks its rate up per request.
@@ -12,6 +14,24 @@ class ScopedThrottle(ScopedRateThrottle):
     (so `settings.REST_FRAMEWORK = ...` in a test, or a reload, takes effect).
     Views set ``throttle_scope`` to a key of DEFAULT_THROTTLE_RATES.
     """
+
+    def allow_request(self, request, view) -> bool:
+        """Fail closed when the cache (Redis) is down: 503, never a 500 and never unlimited.
+
+        A view may name the error to answer with (``throttle_unavailable_error``),
+        so that e.g. a hold request says ``seat_locks_unavailable`` whichever
+        Redis call failed first.
+        """
+        try:
+            return super().allow_request(request, view)
+        except Exception as exc:
+            if not is_redis_unavailable(exc):
+                raise
+            error = getattr(view, "throttle_unavailable_error", None)
+            raise (error() if error else ServiceUnavailable(
+                "Rate limits cannot be checked right now; try again shortly.",
+                code="rate_limits_unavailable",
+            )) from exc
 
     @property
     def THROTTLE_RATES(self) -> dict:  # the attribute name DRF reads
