@@ -100,7 +100,7 @@ class StreamAuthMiddleware(BaseMiddleware):
         except ProtocolError as exc:
             scope["auth_error"] = exc
         except Exception as exc:
-            # The database is down: the consumer accepts, sends this and closes 1013.
+            # The database is down: the consumer accepts, sends this and closes 4503.
             scope["auth_error"] = unavailable_error(exc)
             if scope["auth_error"] is None:
                 raise

@@ -16,8 +16,9 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_TOO_MANY_MESSAGES = 4429
-# RFC 6455's "Try Again Later": a backing service is down, not the client's fault.
-CLOSE_TRY_AGAIN_LATER = 1013
+# A backing service is down, not the client's fault (RFC 6455's 1013 "Try Again
+# Later" is not allowed to applications by daphne: 4xxx like the others, 503-like).
+CLOSE_TRY_AGAIN_LATER = 4503
 
 CLOSE_CODES = {
     CLOSE_BAD_REQUEST: "the URL or handshake is malformed (bad since, token in the URL, ...)",
@@ -50,7 +51,7 @@ class ProtocolError(Exception):
 
 
 def unavailable_error(exc: BaseException) -> ProtocolError | None:
-    """The error frame for a backing service that is down (then close 1013), else None."""
+    """The error frame for a backing service that is down (then close 4503), else None."""
     from django.db import OperationalError
 
     from core.errors import is_redis_unavailable

@@ -330,7 +330,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=exc.close_code)
 
     async def fail_unavailable(self, exc: Exception) -> None:
-        """The database or Redis is down: error frame, close 1013 (clients come back with since)."""
+        """The database or Redis is down: error frame, close 4503 (clients come back with since)."""
         error = unavailable_error(exc)
         if error is None:
             raise exc

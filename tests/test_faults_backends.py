@@ -7,18 +7,22 @@ server and PostgreSQL that is cut. What each test asserts: docs/faults-backends.
 
 from __future__ import annotations
 
+import json
 import secrets
+import threading
 from datetime import timedelta
 
 import httpx
 import pytest
+import websockets.exceptions
+import websockets.sync.client
 from django.db.models import Count, Sum
 from django.utils import timezone
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.tokens import AccessToken
 
 from core.models import Event, User, Venue
-from tests.faults import REDIS_SERVER, redis_process, wait_for
+from tests.faults import REDIS_SERVER, redis_process, tcp_proxy, wait_for
 from tests.servers import running_server
 from ticketing.models import Order, SeatHold, Ticket, Wallet, WalletTransaction
 from ticketing.services import layout, wallets
@@ -163,3 +167,96 @@ def test_redis_restart_mid_sale_answers_503_then_recovers_from_the_database(tmp_
 
 
 # --- PostgreSQL unavailable for a moment --------------------------------------------
+
+
+def _ws_frames_until_close(url: str) -> tuple[list[dict], int | None]:
+    frames = []
+    with websockets.sync.client.connect(url, open_timeout=30) as ws:
+        try:
+            while True:
+                frames.append(json.loads(ws.recv(timeout=30)))
+        except websockets.exceptions.ConnectionClosed as closed:
+            return frames, closed.rcvd.code if closed.rcvd else None
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_postgres_cut_answers_503_writes_nothing_half_way_and_recovers_alone(tmp_path):
+    from django.conf import settings
+    from django.db import connection
+
+    secret_key = "faults-" + secrets.token_hex(16)
+    event, seat = _sale()
+    buyers = _buyers(6, secret_key)
+    db = settings.DATABASES["default"]
+    with tcp_proxy(db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)) as proxy:
+        database_url = (f"postgres://{db['USER']}@127.0.0.1:{proxy.port}"
+                        f"/{connection.settings_dict['NAME']}")
+        with running_server(tmp_path, SECRET_KEY=secret_key, DATABASE_URL=database_url) as server, \
+                httpx.Client(base_url=server.url(""), timeout=60) as http:
+            tokens = []
+            for i, headers in enumerate(buyers):
+                response = http.post(f"/api/events/{event.pk}/holds/",
+                                     json={"seat_ids": [seat[i]]}, headers=headers)
+                assert response.status_code == 201, response.text
+                tokens.append(response.json()["token"])
+
+            # Purchases in flight when PostgreSQL goes away: each commits whole or not at all.
+            results: dict[int, httpx.Response] = {}
+
+            def buy(i: int) -> None:
+                with httpx.Client(base_url=server.url(""), timeout=60) as own:
+                    results[i] = own.post(f"/api/holds/{tokens[i]}/purchase/", headers=buyers[i])
+
+            before = proxy.connections_made
+            threads = [threading.Thread(target=buy, args=(i,)) for i in range(4)]
+            for thread in threads:
+                thread.start()
+            wait_for(lambda: proxy.connections_made > before, timeout=30,
+                     what="a purchase to reach the database")
+            proxy.cut()
+            for thread in threads:
+                thread.join(timeout=90)
+            for i, response in results.items():
+                assert response.status_code in (201, 503), (i, response.text)
+                if response.status_code == 503:
+                    _assert_error(response, 503, "database_unavailable")
+            assert proxy.refuses()
+
+            # While it is down: 503 JSON from DRF views, plain Django views, /readyz;
+            # a WebSocket gets an error frame and close 4503.
+            _assert_error(http.get("/api/wallet/", headers=buyers[5]), 503, "database_unavailable")
+            _assert_error(http.post(f"/api/holds/{tokens[5]}/purchase/", headers=buyers[5]),
+                          503, "database_unavailable")
+            _assert_error(http.get(f"/screen/events/{event.pk}/?key=x"), 503,
+                          "database_unavailable")
+            ready = http.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json()["checks"]["database"].startswith("unavailable")
+            frames, close_code = _ws_frames_until_close(server.ws_url(f"/ws/events/{event.pk}/"))
+            assert [f.get("code") for f in frames] == ["database_unavailable"]
+            assert close_code == 4503
+
+            proxy.restore()
+            # No restart: the next requests open fresh connections.
+            wait_for(lambda: http.get("/readyz").status_code == 200, timeout=30,
+                     what="/readyz to recover")
+            assert http.get("/api/wallet/", headers=buyers[5]).status_code == 200
+            for i in range(6):
+                response = http.post(f"/api/holds/{tokens[i]}/purchase/", headers=buyers[i])
+                if results.get(i) is not None and results[i].status_code == 201:
+                    _assert_error(response, 409, "hold_already_purchased")
+                else:
+                    # Either it now buys, or the cut came after its commit and it had bought.
+                    assert response.status_code in (201, 409), response.text
+                    if response.status_code == 409:
+                        assert response.json()["code"] == "hold_already_purchased"
+            with websockets.sync.client.connect(
+                    server.ws_url(f"/ws/events/{event.pk}/"), open_timeout=30) as ws:
+                assert json.loads(ws.recv(timeout=30))["type"] == "snapshot"
+
+    bought = Order.objects.filter(event=event).values_list("hold_token", flat=True)
+    assert sorted(bought) == sorted(tokens)
+    assert sorted(Ticket.objects.filter(event=event, status="valid").values_list(
+        "seat_id", flat=True)) == seat[:6]
+    _assert_money_and_seats_add_up(event)
