@@ -165,6 +165,10 @@ class TcpProxy:
             listener, self._listener = self._listener, None
             conns, self._conns = set(self._conns), set()
         if listener is not None:
+            # shutdown() first: on Linux close() alone does not wake the thread
+            # blocked in accept(), and the socket keeps accepting connections.
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
             listener.close()
         for sock in conns:
             with contextlib.suppress(OSError):
