@@ -5,8 +5,10 @@ each worker process subscribes once (Redis pub/sub channel `<prefix>:fanout`,
 or in-process when there is no Redis) and hands each message to its own local
 consumers' inboxes; the consumer relays it with the same seq rules as a group
 message (consumers/streams.py), so the snapshot/since/resume contract is
-unchanged. A message lost on the way (a pub/sub reconnect) shows as a seq
-gap at the next message and is filled from the history.
+unchanged. A message lost on the way (a pub/sub reconnect, or dropped because
+the socket's inbox already held WS_RELAY_INBOX_SIZE messages) shows as a seq
+gap at the next message and is filled from the history; a lost last message
+shows in the next heartbeat's `seqs`, and the client resumes.
 """
 
 from __future__ import annotations

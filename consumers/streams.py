@@ -20,7 +20,9 @@ Channels dispatches one message at a time per consumer, so group messages
 that arrive during 2-3 wait in the channel queue: that queue is the buffer.
 A message whose seq jumps past the next expected one (dropped by a full
 channel layer, or overtaken by a concurrent publisher) is filled in from the
-history before it is sent, so a client sees every seq once, in order.
+history before it is sent, so a client sees every seq once, in order. A
+lost LAST message has no successor to reveal it: heartbeats carry each
+stream's latest seq, and a client that is behind sends ``resume``.
 """
 
 from __future__ import annotations
