@@ -27,6 +27,7 @@ from consumers.protocol import (
     SUBPROTOCOL,
     TOKEN_SUBPROTOCOL_PREFIX,
     ProtocolError,
+    unavailable_error,
 )
 
 URL_TOKEN_PARAMETERS = ("token", "access_token", "jwt")
@@ -98,6 +99,11 @@ class StreamAuthMiddleware(BaseMiddleware):
                 scope["user"] = await user_from_token(tokens[0])
         except ProtocolError as exc:
             scope["auth_error"] = exc
+        except Exception as exc:
+            # The database is down: the consumer accepts, sends this and closes 4503.
+            scope["auth_error"] = unavailable_error(exc)
+            if scope["auth_error"] is None:
+                raise
         return await super().__call__(scope, receive, send)
 
 

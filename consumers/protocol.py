@@ -16,6 +16,9 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_TOO_MANY_MESSAGES = 4429
+# A backing service is down, not the client's fault (RFC 6455's 1013 "Try Again
+# Later" is not allowed to applications by daphne: 4xxx like the others, 503-like).
+CLOSE_TRY_AGAIN_LATER = 4503
 
 CLOSE_CODES = {
     CLOSE_BAD_REQUEST: "the URL or handshake is malformed (bad since, token in the URL, ...)",
@@ -23,6 +26,7 @@ CLOSE_CODES = {
     CLOSE_FORBIDDEN: "the screen key is invalid",
     CLOSE_NOT_FOUND: "no such stream, or no such object (or not visible to this viewer)",
     CLOSE_TOO_MANY_MESSAGES: "the client kept flooding after being told to slow down",
+    CLOSE_TRY_AGAIN_LATER: "the database or Redis is unavailable: reconnect with since shortly",
 }
 
 # The subprotocol a client offers (and the server echoes) to speak this
@@ -44,6 +48,25 @@ class ProtocolError(Exception):
 
     def frame(self) -> dict[str, Any]:
         return {"type": "error", "code": self.code, "detail": self.detail}
+
+
+def unavailable_error(exc: BaseException) -> ProtocolError | None:
+    """The error frame for a backing service that is down (then close 4503), else None."""
+    from django.db import OperationalError
+
+    from core.errors import is_redis_unavailable
+
+    if isinstance(exc, OperationalError):
+        return ProtocolError(
+            "database_unavailable", "The database is unavailable; reconnect with since shortly.",
+            close_code=CLOSE_TRY_AGAIN_LATER,
+        )
+    if is_redis_unavailable(exc):
+        return ProtocolError(
+            "redis_unavailable", "Redis is unavailable; reconnect with since shortly.",
+            close_code=CLOSE_TRY_AGAIN_LATER,
+        )
+    return None
 
 
 def _invalid(detail: str) -> ProtocolError:

@@ -5,8 +5,10 @@ each worker process subscribes once (Redis pub/sub channel `<prefix>:fanout`,
 or in-process when there is no Redis) and hands each message to its own local
 consumers' inboxes; the consumer relays it with the same seq rules as a group
 message (consumers/streams.py), so the snapshot/since/resume contract is
-unchanged. A message lost on the way (a pub/sub reconnect) shows as a seq
-gap at the next message and is filled from the history.
+unchanged. A message lost on the way (a pub/sub reconnect, or dropped because
+the socket's inbox already held WS_RELAY_INBOX_SIZE messages) shows as a seq
+gap at the next message and is filled from the history; a lost last message
+shows in the next heartbeat's `seqs`, and the client resumes.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections import defaultdict
 
 from django.conf import settings
 
-from core import streams
+from core import metrics, streams
 from core.redis import key
 
 logger = logging.getLogger(__name__)
@@ -34,6 +36,9 @@ class WorkerRelay:
         self.listeners: dict[str, set] = defaultdict(set)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.task: asyncio.Task | None = None
+        self.pubsub = None
+        self.started = False
+        self.start_lock: asyncio.Lock | None = None
 
     async def join(self, stream: str, consumer) -> None:
         """Deliver `stream` to consumer.relay_inbox from now on (subscribed on return)."""
@@ -49,7 +54,12 @@ class WorkerRelay:
 
     def deliver(self, message: dict) -> None:
         for consumer in tuple(self.listeners.get(message["stream"], ())):
-            consumer.relay_inbox.put_nowait(message)
+            try:
+                consumer.relay_inbox.put_nowait(message)
+            except asyncio.QueueFull:
+                # The socket is WS_RELAY_INBOX_SIZE messages behind: drop for it only.
+                metrics.MESSAGES_DROPPED.labels(
+                    metrics.stream_kind_label(message["stream"])).inc()
 
     def deliver_threadsafe(self, message: dict) -> None:
         """In-process fan-out: publish() may run in any thread; deliver on the relay's loop."""
@@ -59,37 +69,60 @@ class WorkerRelay:
 
     async def _start(self) -> None:
         loop = asyncio.get_running_loop()
-        if self.loop is loop:
+        if self.loop is not loop:
+            # A new event loop (tests run one per test): start over on it.
+            self.loop, self.listeners = loop, defaultdict(set)
+            self.started, self.start_lock, self.pubsub = False, asyncio.Lock(), None
+        if self.started:
             return
-        # A new event loop (tests run one per test): start over on it.
-        self.loop, self.listeners = loop, defaultdict(set)
-        if settings.REDIS_URL:
-            pubsub = await self._subscribe()
-            self.task = loop.create_task(self._listen(pubsub))
-        else:
-            streams.set_local_fanout(self.deliver_threadsafe)
+        # Two consumers connecting at once on a new loop: the second waits until
+        # the first has subscribed, instead of returning before anything listens.
+        async with self.start_lock:
+            if self.started:
+                return
+            if settings.REDIS_URL:
+                self.pubsub = await self._subscribe()
+                self.task = loop.create_task(self._listen())
+            else:
+                streams.set_local_fanout(self.deliver_threadsafe)
+            self.started = True
 
     async def _subscribe(self):
         import redis.asyncio
 
         client = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=None)
         pubsub = client.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(fanout_channel())
+        try:
+            await pubsub.subscribe(fanout_channel())
+        except BaseException:
+            await _close(pubsub)
+            raise
         return pubsub
 
-    async def _listen(self, pubsub) -> None:
+    async def _listen(self) -> None:
         while True:
             try:
-                async for item in pubsub.listen():
+                async for item in self.pubsub.listen():
                     if item["type"] == "message":
                         self.deliver(json.loads(item["data"]))
+                logger.warning("fan-out subscription ended; resubscribing")
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("fan-out subscription lost; resubscribing")
-                await asyncio.sleep(1)
-                with contextlib.suppress(Exception):
-                    pubsub = await self._subscribe()
+            # Close the old subscription and its connection pool: left open, each
+            # resubscribe leaked one (and its socket, once it reconnected).
+            await _close(self.pubsub)
+            await asyncio.sleep(1)
+            with contextlib.suppress(Exception):
+                self.pubsub = await self._subscribe()
+
+
+async def _close(pubsub) -> None:
+    with contextlib.suppress(Exception):
+        await pubsub.aclose()
+    with contextlib.suppress(Exception):
+        await pubsub.connection_pool.aclose()
 
 
 relay = WorkerRelay()

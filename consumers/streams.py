@@ -20,7 +20,9 @@ Channels dispatches one message at a time per consumer, so group messages
 that arrive during 2-3 wait in the channel queue: that queue is the buffer.
 A message whose seq jumps past the next expected one (dropped by a full
 channel layer, or overtaken by a concurrent publisher) is filled in from the
-history before it is sent, so a client sees every seq once, in order.
+history before it is sent, so a client sees every seq once, in order. A
+lost LAST message has no successor to reveal it: heartbeats carry each
+stream's latest seq, and a client that is behind sends ``resume``.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from consumers.protocol import (
     Resume,
     parse_client_message,
     parse_since,
+    unavailable_error,
 )
 from consumers.ratelimit import TokenBucket
 from consumers.relay import relay
@@ -91,7 +94,11 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         # Stream state (subscriptions, seqs) changes under this lock: group
         # messages are dispatched one at a time anyway, relayed ones are not.
         self.lock = asyncio.Lock()
-        self.relay_inbox: asyncio.Queue = asyncio.Queue()
+        # Bounded: a socket that cannot keep up loses messages (counted in
+        # tombola_stream_messages_dropped_total) instead of growing without limit;
+        # the loss shows as a seq gap (filled from the history) or, at the tail,
+        # in the next heartbeat's seqs (the client resumes).
+        self.relay_inbox: asyncio.Queue = asyncio.Queue(maxsize=settings.WS_RELAY_INBOX_SIZE)
         self.bucket = TokenBucket(rate=settings.WS_RATE_PER_SECOND, burst=settings.WS_RATE_BURST)
         self.viewer = Viewer(user=self.scope["user"])
         # Accept first: a refused handshake cannot carry an error frame.
@@ -103,6 +110,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
                 await self.open_streams()
         except ProtocolError as exc:
             await self.fail(exc)
+            return
+        except Exception as exc:
+            await self.fail_unavailable(exc)
             return
         self.heartbeat = asyncio.create_task(self.send_heartbeats())
 
@@ -224,7 +234,25 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         while not self.closed:
             await asyncio.sleep(settings.WS_HEARTBEAT_SECONDS)
             if not self.closed:
-                await self.send_json({"type": "heartbeat", "ts": time.time()})
+                await self.send_json(await self.heartbeat_frame())
+
+    async def heartbeat_frame(self) -> dict[str, Any]:
+        """A heartbeat with each stream's latest seq, so that a client notices a lost tail.
+
+        A message lost in the middle of a burst shows as a gap at the next
+        message and is filled here from the history; when the LAST message is
+        lost nothing follows it, so the heartbeat carries the stream's latest
+        seq and a client that is behind sends ``resume``.
+        """
+        frame: dict[str, Any] = {"type": "heartbeat", "ts": time.time()}
+        try:
+            frame["seqs"] = {stream: await streams.alast_seq(stream)
+                             for stream in tuple(self.subscriptions)}
+        except Exception as exc:
+            if unavailable_error(exc) is None:
+                raise
+            # Redis is down: the heartbeat still says the socket is alive.
+        return frame
 
     # --- client messages ------------------------------------------------------
 
@@ -240,6 +268,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
                 await self.receive_json(content)
         except ProtocolError as exc:
             await self.fail(exc)
+        except Exception as exc:
+            await self.fail_unavailable(exc)
 
     def decode_frame(self, text_data: str | None, bytes_data: bytes | None) -> Any:
         if text_data is None:
@@ -300,6 +330,13 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         if exc.close_code is not None:
             self.closed = True
             await self.close(code=exc.close_code)
+
+    async def fail_unavailable(self, exc: Exception) -> None:
+        """The database or Redis is down: error frame, close 4503 (clients come back with since)."""
+        error = unavailable_error(exc)
+        if error is None:
+            raise exc
+        await self.fail(error)
 
     async def disconnect(self, code):
         self.closed = True

@@ -9,6 +9,7 @@ DRF exception handler below and consumers' error frames render it.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -79,14 +80,36 @@ def _flatten_codes(codes: Any) -> str:
     return codes if isinstance(codes, str) else "error"
 
 
+DATABASE_UNAVAILABLE = ("database_unavailable", "The database is unavailable; try again shortly.")
+REDIS_UNAVAILABLE = (
+    "redis_unavailable", "A backing service (Redis) is unavailable; try again shortly."
+)
+
+
+def is_redis_unavailable(exc: BaseException) -> bool:
+    """A connection-level Redis failure (server down, restarting, timing out)."""
+    try:
+        import redis
+    except ImportError:  # pragma: no cover - redis is a dependency
+        return False
+    return isinstance(exc, redis.ConnectionError | redis.TimeoutError)
+
+
+def unavailable_body(exc: BaseException | None) -> dict | None:
+    """The 503 body for a backing service that is down, or None for any other error."""
+    if isinstance(exc, OperationalError | DatabaseError) and _is_unavailable(exc):
+        return error_body(*DATABASE_UNAVAILABLE)
+    if exc is not None and is_redis_unavailable(exc):
+        return error_body(*REDIS_UNAVAILABLE)
+    return None
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, DomainError):
         return Response(exc.as_dict(), status=exc.status_code)
-    if isinstance(exc, OperationalError | DatabaseError) and _is_unavailable(exc):
-        return Response(
-            error_body("database_unavailable", "The database is unavailable; try again shortly."),
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-        )
+    unavailable = unavailable_body(exc)
+    if unavailable is not None:
+        return Response(unavailable, status=status.HTTP_503_SERVICE_UNAVAILABLE)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -121,6 +144,11 @@ def json_404(request, exception=None) -> JsonResponse:
 
 
 def json_500(request) -> JsonResponse:
+    # Django calls this while handling the exception: outside DRF views (admin,
+    # the venue screen, middleware) a database or Redis outage is a 503 too.
+    unavailable = unavailable_body(sys.exc_info()[1])
+    if unavailable is not None:
+        return JsonResponse(unavailable, status=503)
     return JsonResponse(error_body("server_error", "Internal server error."), status=500)
 
 

@@ -34,6 +34,14 @@ RESUMES = Counter(
 SEQ_GAPS = Counter(
     "tombola_stream_seq_gaps_total", "Seq gaps detected while relaying (messages lost).", ["kind"]
 )
+MESSAGES_DROPPED = Counter(
+    "tombola_stream_messages_dropped_total",
+    "Messages a worker's relay dropped because a socket's inbox was full.", ["kind"],
+)
+SEAT_MAP_RESTORES = Counter(
+    "tombola_seat_map_restores_total",
+    "Event seat maps put back into Redis from the database (Redis had lost them).",
+)
 LIVE_HOLDS = Gauge("tombola_live_holds", "Seat holds created and not yet released or expired.")
 DRAW_DURATION = Histogram(
     "tombola_draw_perform_duration_seconds", "Time to perform a draw.", ["kind"],

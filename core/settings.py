@@ -100,7 +100,11 @@ TEMPLATES = [
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)
+    # conn_max_age=0: daphne runs sync views in many threads, each with its own
+    # connection; a connection is opened per request and closed after it, so a
+    # PostgreSQL restart costs the requests in flight and nothing later.
+    # CONN_HEALTH_CHECKS guards the day someone raises CONN_MAX_AGE.
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)
     if DATABASE_URL
     else {
         "ENGINE": "django.db.backends.sqlite3",
@@ -271,6 +275,9 @@ WS_MAX_MESSAGE_BYTES = env_int("WS_MAX_MESSAGE_BYTES", 4096)
 WS_RATE_PER_SECOND = float(os.environ.get("WS_RATE_PER_SECOND") or 5)
 WS_RATE_BURST = env_int("WS_RATE_BURST", 20)
 WS_FLOOD_CLOSE_AFTER = env_int("WS_FLOOD_CLOSE_AFTER", 50)
+# STREAM_FANOUT = "relay": messages waiting for one socket; beyond this the
+# worker drops them for that socket (counted) and the client recovers by resume.
+WS_RELAY_INBOX_SIZE = env_int("WS_RELAY_INBOX_SIZE", 1000)
 # Native apps send no Origin header; browsers always do. See
 # docs/decisions/2026-11-25-websocket-missing-origin.md.
 WS_ALLOW_MISSING_ORIGIN = env_bool("WS_ALLOW_MISSING_ORIGIN", True)

@@ -7,6 +7,8 @@ import time
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 
+from core.errors import ServiceUnavailable, is_redis_unavailable
+
 
 class ScopedThrottle(ScopedRateThrottle):
     """ScopedRateThrottle with live rates and an atomic counter.
@@ -35,6 +37,24 @@ class ScopedThrottle(ScopedRateThrottle):
         return api_settings.DEFAULT_THROTTLE_RATES
 
     def allow_request(self, request, view) -> bool:
+        """Fail closed when the cache (Redis) is down: 503, never a 500 and never unlimited.
+
+        A view may name the error to answer with (``throttle_unavailable_error``),
+        so that e.g. a hold request says ``seat_locks_unavailable`` whichever
+        Redis call failed first.
+        """
+        try:
+            return self.count_request(request, view)
+        except Exception as exc:
+            if not is_redis_unavailable(exc):
+                raise
+            error = getattr(view, "throttle_unavailable_error", None)
+            raise (error() if error else ServiceUnavailable(
+                "Rate limits cannot be checked right now; try again shortly.",
+                code="rate_limits_unavailable",
+            )) from exc
+
+    def count_request(self, request, view) -> bool:
         # As ScopedRateThrottle: the scope and its rate come from the view.
         self.scope = getattr(view, self.scope_attr, None)
         if not self.scope:

@@ -18,48 +18,60 @@ transaction.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.metrics import SEAT_MAP_RESTORES
 from core.redis import get_redis, key
 from ticketing import conf
 from ticketing.errors import SeatLocksUnavailable, SeatsUnavailable
-from ticketing.models import HeldSeat, SeatHold
+from ticketing.models import HeldSeat, SeatHold, Ticket
+
+logger = logging.getLogger(__name__)
 
 SOLD = "sold"
 
-# KEYS[1] fence counter, KEYS[2..] seat keys; ARGV token, ttl ms.
+# Every script that decides ownership starts with KEYS[1] = the event's "seat map
+# loaded" marker: a Redis that lost its keys (a restart without persistence) has
+# lost the marker too, and the script refuses with 'unloaded' until
+# restore_seat_map() has put the live holds and sold seats back from the database.
+LOADED_CHECK = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'unloaded' end
+"""
+
+# KEYS[1] marker, KEYS[2] fence counter, KEYS[3..] seat keys; ARGV token, ttl ms.
 # -> {1, fence} or {0, {indexes of taken seats}}
-HOLD_LUA = """
+HOLD_LUA = LOADED_CHECK + """
 local taken = {}
-for i = 2, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 1 then taken[#taken + 1] = i - 1 end
+for i = 3, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then taken[#taken + 1] = i - 2 end
 end
 if #taken > 0 then return {0, taken} end
-if redis.call('EXISTS', KEYS[1]) == 0 then
+if redis.call('EXISTS', KEYS[2]) == 0 then
   -- A lost counter restarts from the clock (microseconds), so fences never go back.
   local t = redis.call('TIME')
-  redis.call('SET', KEYS[1], t[1] .. string.format('%06d', tonumber(t[2])))
+  redis.call('SET', KEYS[2], t[1] .. string.format('%06d', tonumber(t[2])))
 end
-local fence = redis.call('INCR', KEYS[1])
-for i = 2, #KEYS do
+local fence = redis.call('INCR', KEYS[2])
+for i = 3, #KEYS do
   redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])
 end
 return {1, fence}
 """
 
-# KEYS seat keys; ARGV token, ttl ms. Extends only when every seat is still ours.
-# -> {1} or {0, {indexes of lost seats}}
-EXTEND_LUA = """
+# KEYS[1] marker, KEYS[2..] seat keys; ARGV token, ttl ms. Extends only when every
+# seat is still ours. -> {1} or {0, {indexes of lost seats}}
+EXTEND_LUA = LOADED_CHECK + """
 local lost = {}
-for i = 1, #KEYS do
-  if redis.call('GET', KEYS[i]) ~= ARGV[1] then lost[#lost + 1] = i end
+for i = 2, #KEYS do
+  if redis.call('GET', KEYS[i]) ~= ARGV[1] then lost[#lost + 1] = i - 1 end
 end
 if #lost > 0 then return {0, lost} end
-for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+for i = 2, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
 return {1}
 """
 
@@ -75,13 +87,31 @@ end
 return freed
 """
 
-# KEYS seat keys; ARGV token. -> indexes of seats that are not ours.
-VERIFY_LUA = """
+# KEYS[1] marker, KEYS[2..] seat keys; ARGV token. -> indexes of seats that are not ours.
+VERIFY_LUA = LOADED_CHECK + """
 local lost = {}
-for i = 1, #KEYS do
-  if redis.call('GET', KEYS[i]) ~= ARGV[1] then lost[#lost + 1] = i end
+for i = 2, #KEYS do
+  if redis.call('GET', KEYS[i]) ~= ARGV[1] then lost[#lost + 1] = i - 1 end
 end
 return lost
+"""
+
+# KEYS[1] marker, KEYS[2..] seat keys; ARGV per seat: value, ttl ms (0: none).
+# Puts the database's view back into an empty (restarted) Redis, once: a
+# second caller finds the marker and changes nothing. Holds go in with NX;
+# sold seats overwrite, the database being the arbiter of sales. -> 1 or 0.
+RESTORE_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+for i = 2, #KEYS do
+  local value, ttl = ARGV[2 * i - 3], tonumber(ARGV[2 * i - 2])
+  if ttl > 0 then
+    redis.call('SET', KEYS[i], value, 'PX', ttl, 'NX')
+  else
+    redis.call('SET', KEYS[i], value)
+  end
+end
+redis.call('SET', KEYS[1], '1')
+return 1
 """
 
 # KEYS seat keys; ARGV token. After the sale committed: mark sold (no TTL).
@@ -141,6 +171,11 @@ class RedisHoldBackend:
     def fence_key(event_id: int) -> str:
         return key("tk", f"{{ev{event_id}}}", "fence")
 
+    @staticmethod
+    def loaded_key(event_id: int) -> str:
+        """Present while Redis holds the event's seat map; gone after a restart."""
+        return key("tk", f"{{ev{event_id}}}", "loaded")
+
     def _keys(self, event_id: int, seat_ids: list[int]) -> list[str]:
         return [self.seat_key(event_id, s) for s in seat_ids]
 
@@ -152,8 +187,53 @@ class RedisHoldBackend:
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise SeatLocksUnavailable() from exc
 
+    def _run_loaded(self, event_id: int, script: str, keys: list[str], args: list) -> object:
+        """Run a script that starts with the loaded check; restore the seat map if needed."""
+        keys = [self.loaded_key(event_id), *keys]
+        result = self._run(script, keys, args)
+        if result == "unloaded":
+            self.restore_seat_map(event_id)
+            result = self._run(script, keys, args)
+            if result == "unloaded":  # lost again between the two calls
+                raise SeatLocksUnavailable("Seat holds are being restored; try again shortly.")
+        return result
+
+    def restore_seat_map(self, event_id: int) -> bool:
+        """Put the event's live holds and sold seats from the database into Redis.
+
+        Runs by itself when a script finds the event's marker missing (Redis
+        restarted empty, or it never held this event). Until it ran, no hold
+        script changes anything, so no seat can be handed out that the database
+        still shows held or sold. Returns False when another process got there first.
+        """
+        now = timezone.now()
+        values: dict[int, tuple[str, int]] = {}
+        live = SeatHold.objects.filter(
+            event_id=event_id, status=SeatHold.Status.ACTIVE, expires_at__gt=now
+        ).values_list("token", "seat_ids", "expires_at")
+        for token, seat_ids, expires_at in live:
+            for seat_id in seat_ids:
+                values[seat_id] = (token, _ttl_ms(expires_at))
+        sold = Ticket.objects.filter(event_id=event_id, status=Ticket.Status.VALID)
+        for seat_id in sold.values_list("seat_id", flat=True):
+            values[seat_id] = (SOLD, 0)
+        args: list = []
+        for token, ttl in values.values():
+            args += [token, ttl]
+        done = self._run(
+            RESTORE_LUA, [self.loaded_key(event_id), *self._keys(event_id, list(values))], args
+        )
+        if done:
+            logger.warning(
+                "seat map of event %s restored into Redis: %s seats held or sold",
+                event_id, len(values),
+            )
+            SEAT_MAP_RESTORES.inc()
+        return bool(done)
+
     def claim(self, *, event_id: int, seat_ids: list[int], token: str, expires_at) -> Claim:
-        ok, payload = self._run(
+        ok, payload = self._run_loaded(
+            event_id,
             HOLD_LUA,
             [self.fence_key(event_id), *self._keys(event_id, seat_ids)],
             [token, _ttl_ms(expires_at)],
@@ -170,8 +250,9 @@ class RedisHoldBackend:
 
     def extend(self, hold: SeatHold, *, expires_at) -> list[int]:
         """Move the TTL of every seat; -> seats no longer owned (then nothing moved)."""
-        result = self._run(
-            EXTEND_LUA, self._keys(hold.event_id, hold.seat_ids), [hold.token, _ttl_ms(expires_at)]
+        result = self._run_loaded(
+            hold.event_id, EXTEND_LUA, self._keys(hold.event_id, hold.seat_ids),
+            [hold.token, _ttl_ms(expires_at)],
         )
         return [] if result[0] else [hold.seat_ids[i - 1] for i in result[1]]
 
@@ -183,7 +264,9 @@ class RedisHoldBackend:
         return self.release(event_id=hold.event_id, seat_ids=hold.seat_ids, token=hold.token)
 
     def lost_seats(self, hold: SeatHold) -> list[int]:
-        lost = self._run(VERIFY_LUA, self._keys(hold.event_id, hold.seat_ids), [hold.token])
+        lost = self._run_loaded(
+            hold.event_id, VERIFY_LUA, self._keys(hold.event_id, hold.seat_ids), [hold.token]
+        )
         return [hold.seat_ids[i - 1] for i in lost]
 
     def mark_sold(self, hold: SeatHold) -> None:
@@ -203,10 +286,21 @@ class RedisHoldBackend:
         if not seat_ids:
             return set()
         try:
-            values = self.client.mget(self._keys(event_id, seat_ids))
+            loaded, values = self._read_seats(event_id, seat_ids)
+            if not loaded:
+                self.restore_seat_map(event_id)
+                loaded, values = self._read_seats(event_id, seat_ids)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise SeatLocksUnavailable() from exc
         return {s for s, v in zip(seat_ids, values, strict=True) if v is not None and v != SOLD}
+
+
+    def _read_seats(self, event_id: int, seat_ids: list[int]) -> tuple[bool, list]:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.exists(self.loaded_key(event_id))
+        pipe.mget(self._keys(event_id, seat_ids))
+        loaded, values = pipe.execute()
+        return bool(loaded), values
 
 
 class DatabaseHoldBackend:

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.errors import NotFound
+from core.errors import NotFound, is_redis_unavailable
 from core.models import Event, Venue
 from core.pagination import Pagination
 from core.schema import errors
@@ -18,7 +18,7 @@ from core.selectors.events import visible_events
 from core.throttles import ScopedThrottle
 from ticketing import selectors
 from ticketing import serializers as s
-from ticketing.errors import HoldNotFound
+from ticketing.errors import HoldNotFound, SeatLocksUnavailable
 from ticketing.idempotency import idempotent
 from ticketing.models import EventSale, SectionPrice
 from ticketing.services import holds, layout, orders, wallets
@@ -228,7 +228,14 @@ class SeatMapView(APIView):
                                         and len(section) <= 18):
             raise NotFound("No such section.", code="section_not_found")
         section_id = int(section) if section else None
-        return Response(selectors.seat_map(_event(pk, request.user), section_id=section_id))
+        event = _event(pk, request.user)
+        try:
+            return Response(selectors.seat_map(event, section_id=section_id))
+        except Exception as exc:
+            # The map's seq and held seats live in Redis: say which part is down.
+            if is_redis_unavailable(exc):
+                raise SeatLocksUnavailable() from exc
+            raise
 
 
 class SeatHistoryView(PaginatedListView):
@@ -245,6 +252,7 @@ class SeatHistoryView(PaginatedListView):
 class EventHoldsView(APIView):
     throttle_classes = [ScopedThrottle]
     throttle_scope = "seat_holds"
+    throttle_unavailable_error = SeatLocksUnavailable
 
     @extend_schema(request=s.HoldInput, responses={201: s.HoldOutput, **errors(
         e400="invalid, too_many_seats (over the sale's max_seats_per_order)",
