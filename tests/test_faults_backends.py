@@ -2,7 +2,7 @@
 
 Real processes only: a daphne server (tests/servers.py), a redis-server of the
 test's own that is killed and started again empty, and a TCP proxy between the
-server and PostgreSQL that is cut. What each test asserts: docs/faults-backends.md.
+server and PostgreSQL that is cut. What each test asserts: docs/faults.md.
 """
 
 from __future__ import annotations

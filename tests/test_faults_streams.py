@@ -6,7 +6,7 @@ layer silently drops a group message for a full channel), STREAM_FANOUT=relay
 with a relay inbox of 1 message (the worker drops for a socket that is behind).
 A loss in the middle is filled by the server from the history; a loss at the
 tail is announced by the heartbeat's `seqs` and the client resumes. What each
-test asserts: docs/faults-backends.md.
+test asserts: docs/faults.md.
 """
 
 from __future__ import annotations
