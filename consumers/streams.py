@@ -54,6 +54,7 @@ from consumers.protocol import (
 )
 from consumers.ratelimit import TokenBucket
 from consumers.relay import relay
+from consumers.snapshots import shared_builds
 from core import metrics, streams
 from core.streams import StreamKind, Viewer
 
@@ -150,7 +151,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             await self.send_snapshot(subscription)
         else:
             # Replaying skips the snapshot, not the access check inside it.
-            await self.build_snapshot(subscription)
+            await self.seq_and_snapshot(subscription)
             await self.replay(subscription, since)
 
     async def build_snapshot(self, subscription: Subscription) -> Any:
@@ -164,12 +165,29 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
                                 close_code=CLOSE_NOT_FOUND)
         return data
 
+    async def seq_and_snapshot(self, subscription: Subscription) -> tuple[int, Any]:
+        """The stream's seq, then its snapshot, read in that order (see send_snapshot).
+
+        Kinds whose snapshot depends only on the viewer's audience (staff or not,
+        screen or not) share one build with the worker's other sockets asking at
+        the same moment (consumers/snapshots.py): a reconnect storm costs a few
+        builds per stream, not one per socket.
+        """
+        async def build() -> tuple[int, Any]:
+            seq = await streams.alast_seq(subscription.stream)
+            return seq, await self.build_snapshot(subscription)
+
+        kind = subscription.kind
+        if kind is None or not kind.shared_by_audience:
+            return await build()
+        audience = (bool(getattr(self.viewer.user, "is_staff", False)), self.viewer.screen)
+        return await shared_builds.get((subscription.stream, audience), build)
+
     async def send_snapshot(self, subscription: Subscription, *, reset: bool = False) -> None:
         # The seq is read BEFORE the snapshot is built: a change committed in
         # between is then both in the snapshot and relayed after it, never in
         # neither (deltas carry absolute values, so applying it twice is harmless).
-        seq = await streams.alast_seq(subscription.stream)
-        data = await self.build_snapshot(subscription)
+        seq, data = await self.seq_and_snapshot(subscription)
         frame = {"stream": subscription.stream, "seq": seq, "type": "snapshot",
                  "data": data, "ts": time.time()}
         if reset:

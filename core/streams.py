@@ -298,6 +298,10 @@ class StreamKind:
     # object id is the event id (the ws/events/<id>/ routes); without it a screen
     # viewer of this kind joins no screen stream.
     event_of: Any = None
+    # True when the snapshot depends on the viewer only through its audience
+    # (viewer.user.is_staff and viewer.screen): sockets of one worker asking at
+    # the same moment then share one build (consumers/snapshots.py).
+    shared_by_audience: bool = False
 
 
 _kinds: dict[str, StreamKind] = {}

@@ -12,7 +12,9 @@ class LiveConfig(AppConfig):
         from live.selectors import screen_key_valid
         from live.streams import draw_snapshot, event_snapshot
 
+        # Both snapshots depend on the viewer only through is_staff and screen.
         register_stream_kind(StreamKind("event", snapshot=event_snapshot,
-                                        screen_key_valid=screen_key_valid))
-        register_stream_kind(StreamKind("draw", snapshot=draw_snapshot))
+                                        screen_key_valid=screen_key_valid,
+                                        shared_by_audience=True))
+        register_stream_kind(StreamKind("draw", snapshot=draw_snapshot, shared_by_audience=True))
         register_periodic("live.forwarding.forward_due", forwarding.forward_due, every_seconds=2)

@@ -56,9 +56,10 @@ def reduce_counter(state, message):
 
 
 @pytest.mark.usefixtures("fanout")
-async def test_clients_connecting_during_publishing_see_no_gap_and_no_duplicate():
+@pytest.mark.parametrize("shared", [False, True], ids=["own-snapshots", "shared-snapshots"])
+async def test_clients_connecting_during_publishing_see_no_gap_and_no_duplicate(shared):
     counter = Counter()
-    kind = StreamKind(name="event", snapshot=counter.snapshot)
+    kind = StreamKind(name="event", snapshot=counter.snapshot, shared_by_audience=shared)
     bump = sync_to_async(counter.bump_and_publish, thread_sensitive=False)
 
     async def publisher():
@@ -87,3 +88,43 @@ async def test_clients_connecting_during_publishing_see_no_gap_and_no_duplicate(
             assert apply("event", snapshot["data"], frames) == {"count": MESSAGES}
         # The clients really did connect at different points of the stream.
         assert len({snapshot["seq"] for snapshot, _ in results[1:]}) > 3
+
+
+@pytest.mark.usefixtures("fanout")
+async def test_a_storm_of_sockets_shares_snapshot_builds_and_misses_nothing():
+    """Sockets connecting at one instant while the stream publishes share a few
+    snapshot builds (consumers/snapshots.py), and each still gets every later
+    seq once, in order, from a snapshot that is not behind its seq."""
+    counter = Counter()
+    calls = []
+
+    def snapshot(object_id, viewer):
+        calls.append(object_id)
+        return counter.snapshot(object_id, viewer)
+
+    kind = StreamKind(name="event", snapshot=snapshot, shared_by_audience=True)
+    bump = sync_to_async(counter.bump_and_publish, thread_sensitive=False)
+    sockets = 40
+
+    async def publisher():
+        for _ in range(MESSAGES):
+            await bump()
+            await asyncio.sleep(0.002)
+
+    async def client():
+        ws = await connected("/ws/events/1/")
+        snapshot = await receive(ws, timeout=10)
+        frames = []
+        while (frames[-1]["seq"] if frames else snapshot["seq"]) < MESSAGES:
+            frames.append(await receive(ws, timeout=10))
+        await ws.disconnect()
+        return snapshot, frames
+
+    with swap_stream_kind(kind), swap_reducer("event", reduce_counter):
+        results = await asyncio.gather(publisher(), *(client() for _ in range(sockets)))
+        for snapshot, frames in results[1:]:
+            assert snapshot["data"]["count"] >= snapshot["seq"], "snapshot behind its seq"
+            assert [f["seq"] for f in frames] == list(range(snapshot["seq"] + 1, MESSAGES + 1))
+            assert apply("event", snapshot["data"], frames) == {"count": MESSAGES}
+    # One build per socket without sharing; far fewer with it.
+    assert len(calls) < sockets / 2, f"{len(calls)} builds for {sockets} sockets"

@@ -13,7 +13,9 @@ class TicketingConfig(AppConfig):
         from ticketing.selectors import active_hold_count, seat_map_snapshot
         from ticketing.services.holds import expire_holds
 
-        register_stream_kind(StreamKind("seats", snapshot=seat_map_snapshot))
+        # The public seat map: the viewer matters only through is_staff (drafts).
+        register_stream_kind(StreamKind("seats", snapshot=seat_map_snapshot,
+                                        shared_by_audience=True))
         # Read at scrape time: one indexed count, no bookkeeping on the hot path.
         metrics.LIVE_HOLDS.set_function(active_hold_count)
         register_periodic("ticketing.expire_holds", expire_holds, every_seconds=1)

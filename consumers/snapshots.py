@@ -1,0 +1,77 @@
+"""Sockets of one worker that need the same snapshot at once share one build.
+
+A reconnect storm (a venue's Wi-Fi comes back, a worker restarts) brings
+thousands of sockets to the same stream within a second. Each needs the stream's
+seq and its snapshot (or, resuming with `since`, the access check that building
+the snapshot is). Built one by one, every socket costs a database round trip on
+the worker's one database thread: 5,000 sockets were 5,000 queued snapshot
+builds (docs/performance.md, reconnect storm).
+
+Here the sockets asking for the same key (stream, and the part of the viewer
+the snapshot depends on) while a build for that key runs wait for the *next*
+build, which starts when the running one ends and serves all of them. So at
+most one build per key runs at a time and one more is collecting sockets.
+
+Why a socket never joins a build that has already started: the seq must be
+read after the socket joined the stream's fan-out (consumers/streams.py,
+`send_snapshot`), or a message published in between would reach it neither in
+the snapshot nor as a delta. A socket joins the fan-out before it asks here,
+and the build it joins reads the seq only when it starts, later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any
+
+
+class SharedBuilds:
+    def __init__(self) -> None:
+        # key -> the build that has not started yet (sockets may still join it)
+        self.waiting: dict[Hashable, asyncio.Future] = {}
+        # key -> the task of the latest build (running or waiting to run)
+        self.latest: dict[Hashable, asyncio.Task] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.builds = 0  # started builds, for tests and metrics
+
+    async def get(self, key: Hashable, build: Callable[[], Awaitable[Any]]) -> Any:
+        loop = asyncio.get_running_loop()
+        if self.loop is not loop:  # a new event loop (tests run one per test)
+            self.loop, self.waiting, self.latest = loop, {}, {}
+        future = self.waiting.get(key)
+        if future is None:
+            future = loop.create_future()
+            # Nobody may be left to read an error (all sockets closed): mark it read.
+            future.add_done_callback(lambda f: f.cancelled() or f.exception())
+            self.waiting[key] = future
+            previous = self.latest.get(key)
+            task = loop.create_task(self._run(key, future, build, previous))
+            self.latest[key] = task
+            task.add_done_callback(lambda t, key=key: self._forget(key, t))
+        # A socket that closes while waiting must not cancel the others' build.
+        return await asyncio.shield(future)
+
+    async def _run(self, key: Hashable, future: asyncio.Future,
+                   build: Callable[[], Awaitable[Any]], previous: asyncio.Task | None) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        if self.waiting.get(key) is future:
+            del self.waiting[key]  # from here on, new sockets wait for the next build
+        self.builds += 1
+        try:
+            result = await build()
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    def _forget(self, key: Hashable, task: asyncio.Task) -> None:
+        if self.latest.get(key) is task:
+            del self.latest[key]
+
+
+shared_builds = SharedBuilds()
