@@ -1,4 +1,6 @@
-"""Sockets of one worker that need the same snapshot at once share one build.
+"""Work shared by the sockets of one worker: snapshot and history builds, message encoding.
+
+Sockets of one worker that need the same snapshot at once share one build.
 
 A reconnect storm (a venue's Wi-Fi comes back, a worker restarts) brings
 thousands of sockets to the same stream within a second. Each needs the stream's
@@ -22,6 +24,7 @@ and the build it joins reads the seq only when it starts, later.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
@@ -74,4 +77,32 @@ class SharedBuilds:
             del self.latest[key]
 
 
+class EncodedMessages:
+    """The JSON text of recent stream messages, per message object.
+
+    The relay hands one dict to every socket of the worker on a stream, and a
+    shared history read hands the same dicts to every resuming socket: each is
+    encoded once, not once per socket. Keyed by the object (kept alive by the
+    entry, so its id cannot be reused), not by (stream, seq): seqs start over
+    when Redis restarts, objects do not repeat.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self.texts: OrderedDict[int, tuple[dict, str]] = OrderedDict()
+        self.encodes = 0  # for tests
+
+    def text(self, message: dict, encode: Callable[[dict], str]) -> str:
+        entry = self.texts.get(id(message))
+        if entry is not None and entry[0] is message:
+            return entry[1]
+        text = encode(message)
+        self.encodes += 1
+        self.texts[id(message)] = (message, text)
+        if len(self.texts) > self.size:
+            self.texts.popitem(last=False)
+        return text
+
+
 shared_builds = SharedBuilds()
+encoded_messages = EncodedMessages()

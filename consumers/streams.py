@@ -54,7 +54,7 @@ from consumers.protocol import (
 )
 from consumers.ratelimit import TokenBucket
 from consumers.relay import relay
-from consumers.snapshots import shared_builds
+from consumers.snapshots import encoded_messages, shared_builds
 from core import metrics, streams
 from core.streams import StreamKind, Viewer
 
@@ -80,12 +80,16 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         self.kind_name = kind_name
         self.object_is_event = object_is_event
 
-    @classmethod
-    async def encode_json(cls, content):
+    @staticmethod
+    def encode_json_sync(content) -> str:
         # Snapshots come straight from selectors (datetimes, Decimals, UUIDs);
         # published messages went through the same encoder in core.streams, so
         # a value looks the same in a snapshot and in a delta.
         return json.dumps(content, cls=DjangoJSONEncoder)
+
+    @classmethod
+    async def encode_json(cls, content):
+        return cls.encode_json_sync(content)
 
     async def connect(self):
         self.subscriptions: dict[str, Subscription] = {}
@@ -197,13 +201,17 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
 
     async def replay(self, subscription: Subscription, since: int) -> None:
         """Send what came after `since`, or a reset snapshot when it is out of history."""
-        history = await streams.ahistory_since(subscription.stream, since)
+        # Sockets resuming at once share one read of the history (a storm of
+        # thousands would otherwise each fetch and decode the whole window).
+        window = await shared_builds.get(("history", subscription.stream),
+                                         lambda: streams.ahistory_window(subscription.stream))
+        history = streams.history_from(window, since)
         metrics.RESUMES.labels("reset" if history.reset else "replayed").inc()
         if history.reset:
             await self.send_snapshot(subscription, reset=True)
             return
         for message in history.messages:
-            await self.send_json(message)
+            await self.send_message(message)
         subscription.delivered = max(history.last_seq, subscription.delivered)
 
     async def check_screen_key(self, key: str) -> None:
@@ -238,8 +246,12 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             metrics.SEQ_GAPS.labels(metrics.stream_kind_label(message["stream"])).inc()
             await self.replay(subscription, subscription.delivered)
         if message["seq"] == subscription.delivered + 1:
-            await self.send_json(message)
+            await self.send_message(message)
             subscription.delivered = message["seq"]
+
+    async def send_message(self, message: dict[str, Any]) -> None:
+        """A stream message, encoded once per worker however many sockets get it."""
+        await self.send(text_data=encoded_messages.text(message, self.encode_json_sync))
 
     async def relay_from_inbox(self) -> None:
         """STREAM_FANOUT = "relay": messages the worker's relay handed to this socket."""

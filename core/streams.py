@@ -219,17 +219,28 @@ def last_seq(stream: str) -> int:
     return _backend().last_seq(stream)
 
 
-def history_since(stream: str, since: int) -> History:
-    """Messages with seq > since, oldest first, or reset=True when some are gone."""
+def history_window(stream: str) -> tuple[list[dict[str, Any]], int]:
+    """The retained messages (oldest first, none older than STREAM_HISTORY_SECONDS)
+    and the stream's current seq. Consumers resuming at once share one read."""
     messages, current = _backend().messages(stream)
     oldest_allowed = _now() - settings.STREAM_HISTORY_SECONDS
-    kept = [m for m in messages if m["ts"] >= oldest_allowed]
+    return [m for m in messages if m["ts"] >= oldest_allowed], current
+
+
+def history_from(window: tuple[list[dict[str, Any]], int], since: int) -> History:
+    """What a client that processed `since` needs, from a history_window()."""
+    kept, current = window
     wanted = [m for m in kept if m["seq"] > since]
     if since >= current:
         return History(messages=[], last_seq=current, reset=since > current)
     first_needed = since + 1
     complete = bool(wanted) and wanted[0]["seq"] == first_needed
     return History(messages=wanted if complete else [], last_seq=current, reset=not complete)
+
+
+def history_since(stream: str, since: int) -> History:
+    """Messages with seq > since, oldest first, or reset=True when some are gone."""
+    return history_from(history_window(stream), since)
 
 
 def latest_by_type(stream: str) -> dict[str, Any]:
@@ -259,6 +270,7 @@ def _off_loop(func):
 
 alast_seq = _off_loop(last_seq)
 ahistory_since = _off_loop(history_since)
+ahistory_window = _off_loop(history_window)
 alatest_by_type = _off_loop(latest_by_type)
 
 

@@ -2,6 +2,7 @@
 never one that started before they asked (the seq must be read after they joined)."""
 
 import asyncio
+import json
 
 import pytest
 
@@ -86,3 +87,61 @@ async def test_a_socket_closing_while_it_waits_does_not_cancel_the_others_build(
     assert await staying == "snapshot"
     with pytest.raises(asyncio.CancelledError):
         await leaving
+
+
+def test_a_message_is_encoded_once_per_object():
+    from consumers.snapshots import EncodedMessages
+
+    texts = EncodedMessages(size=2)
+    message = {"stream": "event:1", "seq": 1, "type": "t", "data": {"a": 1}}
+    calls = []
+
+    def encode(m):
+        calls.append(m)
+        return json.dumps(m)
+
+    assert texts.text(message, encode) == json.dumps(message)
+    assert texts.text(message, encode) == json.dumps(message)
+    assert len(calls) == 1
+    # Equal content in another object (seqs restart with Redis) is encoded on its own.
+    restarted = {"stream": "event:1", "seq": 1, "type": "t", "data": {"a": 2}}
+    assert json.loads(texts.text(restarted, encode))["data"] == {"a": 2}
+    # Bounded: the oldest entry goes.
+    texts.text({"seq": 3}, encode)
+    assert len(texts.texts) == 2
+    texts.text(message, encode)
+    assert len(calls) == 4
+
+
+@pytest.mark.django_db
+async def test_sockets_resuming_at_once_share_one_history_read(monkeypatch):
+    from core import streams
+    from core.streams import StreamKind
+    from tests.stream_helpers import connected, receive, swap_stream_kind
+
+    kind = StreamKind(name="event", snapshot=lambda object_id, viewer: {"id": object_id},
+                      shared_by_audience=True)
+    for number in range(1, 11):
+        streams.publish("event:1", "counter.changed", {"count": number})
+    reads = []
+    real_window = streams.ahistory_window
+
+    async def counted_window(stream):
+        reads.append(stream)
+        return await real_window(stream)
+
+    monkeypatch.setattr(streams, "ahistory_window", counted_window)
+    sockets = 30
+
+    async def resume(since):
+        ws = await connected(f"/ws/events/1/?since={since}")
+        frames = [await receive(ws, timeout=10) for _ in range(10 - since)]
+        await ws.disconnect()
+        return since, frames
+
+    with swap_stream_kind(kind):
+        results = await asyncio.gather(*(resume(i % 5) for i in range(sockets)))
+    for since, frames in results:
+        assert [f["seq"] for f in frames] == list(range(since + 1, 11))
+        assert [f["data"]["count"] for f in frames] == list(range(since + 1, 11))
+    assert len(reads) < sockets / 2, f"{len(reads)} history reads for {sockets} sockets"
