@@ -93,6 +93,20 @@ def loopback_receivers(settings):
     settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
 
 
+@pytest.fixture
+def rates(settings):
+    """Set throttle rates for one test: rates(login="2/min") (ScopedThrottle reads them live)."""
+
+    def set_rates(**scopes: str) -> None:
+        current = settings.REST_FRAMEWORK
+        settings.REST_FRAMEWORK = {
+            **current,
+            "DEFAULT_THROTTLE_RATES": {**current["DEFAULT_THROTTLE_RATES"], **scopes},
+        }
+
+    return set_rates
+
+
 _emails = itertools.count(1)
 
 

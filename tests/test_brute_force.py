@@ -80,18 +80,6 @@ def clock(monkeypatch):
     return fake
 
 
-@pytest.fixture
-def rates(settings):
-    def set_rates(**scopes: str) -> None:
-        current = settings.REST_FRAMEWORK
-        settings.REST_FRAMEWORK = {
-            **current,
-            "DEFAULT_THROTTLE_RATES": {**current["DEFAULT_THROTTLE_RATES"], **scopes},
-        }
-
-    return set_rates
-
-
 def codes_sent(outbox) -> list[str]:
     return [m.group(1) for m in (re.search(r"\b(\d{6})\b", sms.text) for sms in outbox) if m]
 

@@ -10,22 +10,21 @@ from __future__ import annotations
 import json
 import secrets
 import threading
-from datetime import timedelta
 
 import httpx
 import pytest
 import websockets.exceptions
 import websockets.sync.client
 from django.db.models import Count, Sum
-from django.utils import timezone
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.tokens import AccessToken
 
-from core.models import Event, User, Venue
+from core.models import Event, User
 from tests.faults import REDIS_SERVER, redis_process, tcp_proxy, wait_for
 from tests.servers import running_server
+from tests.ticketing_helpers import one_section_sale
 from ticketing.models import Order, SeatHold, Ticket, Wallet, WalletTransaction
-from ticketing.services import layout, wallets
+from ticketing.services import wallets
 
 PRICE = 1_000
 needs_redis_server = pytest.mark.skipif(
@@ -34,19 +33,8 @@ needs_redis_server = pytest.mark.skipif(
 
 
 def _sale(rows: int = 2, seats_per_row: int = 10) -> tuple[Event, list[int]]:
-    venue = Venue.objects.create(name="Fault Arena")
-    layout.set_venue_layout(venue=venue, sections=[
-        {"name": "Main", "rows": [{"label": str(r), "seats": seats_per_row}
-                                  for r in range(1, rows + 1)]},
-    ])
-    event = Event.objects.create(title="Faults", starts_at=timezone.now() + timedelta(days=1),
-                                 venue=venue, status="published")
-    layout.set_event_prices(event=event, prices={venue.sections.get().pk: PRICE})
-    layout.configure_sale(event=event, max_seats_per_order=4)
-    seat_ids = sorted(
-        venue.sections.get().rows.values_list("seats__id", flat=True)
-    )
-    return event, seat_ids
+    return one_section_sale(rows=rows, seats_per_row=seats_per_row, price=PRICE,
+                            name="Fault Arena")
 
 
 def _buyers(n: int, secret_key: str, funds: int = 10_000) -> list[dict[str, str]]:

@@ -17,10 +17,11 @@ from django.db.models import Count, Sum
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.tokens import AccessToken
 
-from core.models import Event, User, Venue
+from core.models import User
 from tests.servers import running_server
+from tests.ticketing_helpers import one_section_sale
 from ticketing.models import Order, SeatStatusChange, Ticket, Wallet, WalletTransaction
-from ticketing.services import layout, wallets
+from ticketing.services import wallets
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -31,23 +32,8 @@ IN_FLIGHT = 40
 
 
 def _setup_sale():
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    venue = Venue.objects.create(name="Race Arena")
-    layout.set_venue_layout(venue=venue, sections=[
-        {"name": "Main", "rows": [{"label": str(r), "seats": SEATS_PER_ROW}
-                                  for r in range(1, ROWS + 1)]},
-    ])
-    event = Event.objects.create(title="Race", starts_at=timezone.now() + timedelta(days=1),
-                                 venue=venue, status="published")
-    layout.set_event_prices(event=event, prices={venue.sections.get().pk: PRICE})
-    layout.configure_sale(event=event, max_seats_per_order=4)
-    seat_ids = list(
-        venue.sections.get().rows.order_by("position").values_list("seats__id", flat=True)
-    )
-    return event, sorted(seat_ids)
+    return one_section_sale(rows=ROWS, seats_per_row=SEATS_PER_ROW, price=PRICE,
+                            name="Race Arena")
 
 
 def _buyers(secret_key: str) -> list[tuple[User, str]]:

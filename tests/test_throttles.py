@@ -19,20 +19,6 @@ pytestmark = pytest.mark.django_db
 PASSWORD = "correct-horse-battery"
 
 
-@pytest.fixture
-def rates(settings):
-    """Set small rates: rates(login="2/min")."""
-
-    def set_rates(**scopes: str) -> None:
-        current = settings.REST_FRAMEWORK
-        settings.REST_FRAMEWORK = {
-            **current,
-            "DEFAULT_THROTTLE_RATES": {**current["DEFAULT_THROTTLE_RATES"], **scopes},
-        }
-
-    return set_rates
-
-
 def assert_throttled(response) -> None:
     body = assert_error(response, 429, "throttled")
     assert isinstance(body["retry_after_seconds"], int)

@@ -9,7 +9,7 @@ from django.test import TestCase
 from django.utils import timezone
 
 from core import streams
-from core.models import Event
+from core.models import Event, Venue
 from ticketing import selectors
 from ticketing.models import Seat
 from ticketing.services import layout, wallets
@@ -32,6 +32,22 @@ def make_event(venue, *, starts_in=timedelta(days=10), **sale) -> Event:
     layout.set_event_prices(event=event, prices={sections["A"]: PRICE_A, sections["B"]: PRICE_B})
     layout.configure_sale(event=event, **{"max_seats_per_order": 6, **sale})
     return event
+
+
+def one_section_sale(*, rows: int, seats_per_row: int, price: int,
+                     name: str = "Arena") -> tuple[Event, list[int]]:
+    """A published event on a one-section venue, every seat at `price`, up to 4 per
+    order (the process-level race and fault tests); -> (event, sorted seat ids)."""
+    venue = Venue.objects.create(name=name)
+    layout.set_venue_layout(venue=venue, sections=[
+        {"name": "Main", "rows": [{"label": str(r), "seats": seats_per_row}
+                                  for r in range(1, rows + 1)]},
+    ])
+    event = Event.objects.create(title=name, starts_at=timezone.now() + timedelta(days=1),
+                                 venue=venue, status="published")
+    layout.set_event_prices(event=event, prices={venue.sections.get().pk: price})
+    layout.configure_sale(event=event, max_seats_per_order=4)
+    return event, sorted(venue.sections.get().rows.values_list("seats__id", flat=True))
 
 
 def seat(event_or_venue, section: str, row: str, label: str) -> int:

@@ -294,7 +294,6 @@ class RedisHoldBackend:
             raise SeatLocksUnavailable() from exc
         return {s for s, v in zip(seat_ids, values, strict=True) if v is not None and v != SOLD}
 
-
     def _read_seats(self, event_id: int, seat_ids: list[int]) -> tuple[bool, list]:
         pipe = self.client.pipeline(transaction=True)
         pipe.exists(self.loaded_key(event_id))
