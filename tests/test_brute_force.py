@@ -208,6 +208,31 @@ def test_concurrent_wrong_guesses_cannot_exceed_the_attempt_limit(user, rates, s
     )
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_many_accounts_asking_at_once_get_one_code_for_a_phone(make_user, rates, sms_outbox):
+    """Sends for one number are serialised: accounts racing for a victim's number
+    cannot each slip past the cooldown and the day's cap with their own code."""
+    rates(code_send="1000/min")
+    clients = [client_for(make_user(email=f"racer{n}@example.com")) for n in range(8)]
+    tokens = iter([c._credentials for c in clients])
+    lock = threading.Lock()
+
+    def send():
+        with lock:
+            credentials = next(tokens)
+        client = APIClient()
+        client.credentials(**credentials)
+        response = client.post(SEND, {"phone": VICTIM}, format="json")
+        return response.status_code, response.json().get("code")
+
+    results = _race(8, send)
+    created = [r for r in results if r[0] in (200, 201, 202)]
+    assert len(created) == 1, results
+    assert results.count((429, "code_resend_too_soon")) == 7, results
+    assert PhoneVerification.objects.filter(phone=VICTIM).count() == 1
+
+
 # --- passwords ----------------------------------------------------------------------
 
 

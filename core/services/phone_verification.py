@@ -26,7 +26,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
@@ -84,6 +84,7 @@ def phone_verification_send(*, user: User, phone: str) -> PhoneVerification:
     now = timezone.now()
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user.pk).first()
+        _lock_phone(phone)
         last = PhoneVerification.objects.filter(phone=phone).order_by("-created_at").first()
         cooldown = timedelta(seconds=settings.PHONE_CODE_RESEND_SECONDS)
         if last is not None and last.created_at + cooldown > now:
@@ -145,13 +146,28 @@ def phone_verifications_purge(*, older_than: timedelta) -> int:
     return deleted
 
 
+def _lock_phone(phone: str) -> None:
+    """Serialise sends for one phone number until the transaction ends.
+
+    The user row lock only orders one user's sends: many accounts asking for one
+    victim's number at the same moment would each read the cooldown and the
+    day's count before any of them wrote, and each get a code with its guesses.
+    A transaction-scoped advisory lock on the number (PostgreSQL) makes them take
+    turns; SQLite (development) serialises writers anyway, not these reads.
+    Taken after the user row, always in that order, so two sends cannot deadlock.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ["phone-code:" + phone])
+
+
 def _check_daily_limit(*, user: User, phone: str, now) -> None:
     """Raise CodeDailyLimit if the phone, or the user, had the day's codes already.
 
     The phone's count holds whoever asks (many accounts cannot pool their
     guesses on one victim's number); the user's, whichever phones they try.
-    Racing sends for one phone from several users can each pass this count:
-    the resend cooldown (checked first) already spaces them out.
+    Sends for one phone are serialised (_lock_phone), so racing accounts
+    cannot each pass this count.
     """
     limit = settings.PHONE_CODE_MAX_PER_DAY
     since = now - DAY
