@@ -264,7 +264,24 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         while not self.closed:
             await asyncio.sleep(settings.WS_HEARTBEAT_SECONDS)
             if not self.closed:
-                await self.send_json(await self.heartbeat_frame())
+                # What was delivered BEFORE the seqs are read: a seq read afterwards
+                # is never below it unless the stream started over.
+                delivered = {stream: sub.delivered for stream, sub in self.subscriptions.items()}
+                frame = await self.heartbeat_frame()
+                await self.send_json(frame)
+                await self.reset_restarted_streams(frame.get("seqs", {}), delivered)
+
+    async def reset_restarted_streams(self, seqs: dict[str, int],
+                                      delivered: dict[str, int]) -> None:
+        """A stream whose seq went backwards started over (Redis lost its keys):
+        every new message looks like a duplicate to this socket, so send a reset
+        snapshot and go on from its seq."""
+        for stream, seq in seqs.items():
+            subscription = self.subscriptions.get(stream)
+            if subscription is not None and seq < delivered.get(stream, 0):
+                metrics.SEQ_GAPS.labels(metrics.stream_kind_label(stream)).inc()
+                async with self.lock:
+                    await self.send_snapshot(subscription, reset=True)
 
     async def heartbeat_frame(self) -> dict[str, Any]:
         """A heartbeat with each stream's latest seq, so that a client notices a lost tail.

@@ -214,3 +214,50 @@ async def test_relay_resubscribes_after_a_redis_restart_without_leaking(own_redi
     assert old.connection is None  # closed, not left to reconnect by itself
     pubsubs = own_redis.client().execute_command("CLIENT", "LIST", "TYPE", "pubsub")
     assert pubsubs.count("cmd=") == 1, pubsubs
+
+
+@needs_redis_server
+async def test_a_stream_that_started_over_is_reset_at_the_next_heartbeat(own_redis, settings):
+    """Redis restarted empty under a socket that had seen seq 3: the stream's seqs start
+    again at 1, which the socket would drop as duplicates; the heartbeat shows the seq
+    went backwards and the server sends a reset snapshot, after which messages flow."""
+    settings.STREAM_FANOUT = "relay"
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    settings.WS_HEARTBEAT_SECONDS = 0.3
+    publish = sync_to_async(streams.publish)
+
+    async def next_frame(ws, *, skip=("heartbeat",)):
+        deadline = time.monotonic() + 15
+        frame = await receive(ws, timeout=10)
+        while frame["type"] in skip:
+            assert time.monotonic() < deadline, "only heartbeats: the stream went silent"
+            frame = await receive(ws, timeout=10)
+        return frame
+
+    with swap_stream_kind(KIND):
+        ws = await connected(f"/ws/{STREAM.replace(':', 's/')}/")
+        assert (await next_frame(ws))["type"] == "snapshot"
+        for _ in range(3):
+            await publish(STREAM, "draw.winner", {"user": 1})
+        assert [(await next_frame(ws))["seq"] for _ in range(3)] == [1, 2, 3]
+        old = relay.pubsub
+        await sync_to_async(own_redis.stop)()
+        await sync_to_async(own_redis.start)()
+        deadline = time.monotonic() + 30
+        while relay.pubsub is old or not relay.pubsub.subscribed:
+            assert time.monotonic() < deadline, "the relay did not resubscribe"
+            await asyncio.sleep(0.1)
+        restarted = await publish(STREAM, "draw.winner", {"user": 2})
+        assert restarted["seq"] == 1  # the stream started over
+        # A heartbeat during the outage may already have reset the socket at seq 0
+        # (then seq 1 arrives as a message); otherwise the reset comes at seq 1.
+        reset = await next_frame(ws)
+        assert reset["type"] == "snapshot" and reset.get("reset") is True
+        assert reset["seq"] in (0, 1)
+        after = await publish(STREAM, "draw.winner", {"user": 3})
+        frames = [await next_frame(ws)]
+        while frames[-1]["seq"] < after["seq"]:
+            frames.append(await next_frame(ws))
+        await ws.disconnect()
+    assert [f["seq"] for f in frames] == list(range(reset["seq"] + 1, after["seq"] + 1))
+    assert frames[-1]["data"] == {"user": 3}

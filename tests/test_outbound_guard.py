@@ -27,6 +27,12 @@ PRIVATE_URLS = [
     "http://[::ffff:127.0.0.1]/",  # IPv4-mapped loopback
     "http://0.0.0.0/",
     "http://100.64.0.1/",  # carrier-grade NAT
+    # IPv6 forms that carry a private IPv4 address, and site-local IPv6.
+    "http://[64:ff9b::a9fe:a9fe]/",  # NAT64 of the metadata address
+    "http://[2002:a9fe:a9fe::1]/",  # 6to4
+    "http://[::a9fe:a9fe]/",  # IPv4-compatible
+    "http://[::ffff:0:7f00:1]/",  # IPv4-translated loopback
+    "http://[fec0::1]/",
 ]
 
 

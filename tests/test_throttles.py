@@ -111,3 +111,18 @@ def test_code_confirm_is_throttled(user, rates, sms_outbox):
     )
     # The throttled guess never reached the code check.
     assert PhoneVerification.objects.get().attempts == 3
+
+
+@pytest.mark.django_db
+def test_throttles_fail_closed_when_the_cache_is_unreachable(api, settings):
+    """A Redis outage must not lift the brute-force limits: 503, not a pass, not a 500."""
+    from tests.servers import free_port
+
+    settings.CACHES = {"default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
+    }}
+    response = api.post("/api/auth/token/", {"email": "a@example.com", "password": "x"},
+                        format="json")
+    assert response.status_code == 503
+    assert response.json()["code"] == "rate_limits_unavailable"
