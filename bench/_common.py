@@ -2,7 +2,7 @@
 
 - `emit_result()`: the machine-readable summary line every benchmark prints last,
   `BENCH_RESULT {json}`, which bench/run.py collects into its table;
-- `percentile()`, `raise_fd_limit()`, `ensure_database()`;
+- `percentile()`, `raise_fd_limit()`, `ensure_database()`, `setup_django()`;
 - `DaphneWorker`: one `manage.py serve --no-scheduler` process on a free port, which a
   benchmark can stop and start again (the reconnect storm restarts its workers).
 """
@@ -49,6 +49,19 @@ def ensure_database(url: str) -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_django() -> None:
+    """The benchmark's database created if missing (PostgreSQL), Django set up, migrated."""
+    url = os.environ["DATABASE_URL"]
+    if url.startswith("postgres"):
+        ensure_database(url)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
 
 
 def row(figure: str, result: str, *, target: str | None = None, met: bool | None = None,

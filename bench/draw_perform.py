@@ -26,7 +26,7 @@ DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/tombola_bench_live"
 os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
 
-from _common import emit_result, ensure_database, row  # noqa: E402
+from _common import emit_result, row, setup_django  # noqa: E402
 
 
 def rss_mib() -> float:
@@ -85,19 +85,10 @@ def main() -> None:
     parser.add_argument("--prizes", type=int, default=10, help="prize units to draw")
     args = parser.parse_args()
 
-    url = os.environ["DATABASE_URL"]
-    if url.startswith("postgres"):
-        ensure_database(url)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
+    setup_django()
     from live import services
     from live.models import Entry, Winner
     from live.testing import make_draw, make_event
-
-    call_command("migrate", verbosity=0)
     started = time.perf_counter()
     fill_users(args.entries)
     print(f"users ready in {time.perf_counter() - started:.1f} s")

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tombola_bench_tools")
 sys.path.insert(0, str(ROOT))
 
-from _common import emit_result, ensure_database, row  # noqa: E402
+from _common import emit_result, row, setup_django  # noqa: E402
 from draw_perform import fill_entries, fill_users, rss_mib  # noqa: E402
 
 FLAT_MIB = 16  # a body held whole would grow with the rows: 100,000 CSV rows are 7.8 MiB
@@ -42,19 +42,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     args = parser.parse_args()
 
-    url = os.environ["DATABASE_URL"]
-    if url.startswith("postgres"):
-        ensure_database(url)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
+    setup_django()
     from live.exports import participants_export
     from live.models import Entry
     from live.testing import make_draw, make_event
-
-    call_command("migrate", verbosity=0)
     fill_users(args.rows)
     draw = make_draw(make_event(title="Export benchmark"), title="Export bench")
     started = time.perf_counter()

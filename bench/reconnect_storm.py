@@ -43,7 +43,6 @@ import multiprocessing
 import os
 import random
 import secrets
-import subprocess
 import sys
 import tempfile
 import threading
@@ -61,10 +60,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
 
 from _common import (  # noqa: E402
     emit_result,
-    ensure_database,
     percentile,
     raise_fd_limit,
     row,
+    setup_django,
     start_workers,
 )
 
@@ -234,12 +233,7 @@ async def client_main(conn, urls: list[str], in_flight: int) -> None:
 
 def prepare() -> tuple[int, str]:
     """Migrated database, empty Redis prefix, one fresh published event."""
-    ensure_database(os.environ["DATABASE_URL"])
-    subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
-                   cwd=ROOT, check=True)
-    import django
-
-    django.setup()
+    setup_django()
     from django.db import connection
 
     from core.redis import get_redis

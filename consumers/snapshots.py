@@ -36,7 +36,7 @@ class SharedBuilds:
         # key -> the task of the latest build (running or waiting to run)
         self.latest: dict[Hashable, asyncio.Task] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.builds = 0  # started builds, for tests and metrics
+        self.builds = 0  # builds started (tests check how many were shared)
 
     async def get(self, key: Hashable, build: Callable[[], Awaitable[Any]]) -> Any:
         loop = asyncio.get_running_loop()
@@ -90,14 +90,12 @@ class EncodedMessages:
     def __init__(self, size: int = 4096) -> None:
         self.size = size
         self.texts: OrderedDict[int, tuple[dict, str]] = OrderedDict()
-        self.encodes = 0  # for tests
 
     def text(self, message: dict, encode: Callable[[dict], str]) -> str:
         entry = self.texts.get(id(message))
         if entry is not None and entry[0] is message:
             return entry[1]
         text = encode(message)
-        self.encodes += 1
         self.texts[id(message)] = (message, text)
         if len(self.texts) > self.size:
             self.texts.popitem(last=False)
