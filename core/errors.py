@@ -5,6 +5,9 @@
 
 Services raise a DomainError subclass with its own code and HTTP status; the
 DRF exception handler below and consumers' error frames render it.
+
+This module holds the base classes, every error class of core's modules and the
+rendering; live/errors.py and ticketing/errors.py hold their apps' errors.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
@@ -64,6 +68,172 @@ class ServiceUnavailable(DomainError):
     code = "service_unavailable"
     detail = "A backing service is unavailable; try again shortly."
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+
+
+# === Domain errors of core's modules (the base classes are above, rendering below) ===
+# --- Accounts and tokens (core/services/accounts.py) --------------------------------
+
+
+class EmailTaken(DomainError):
+    code = "email_taken"
+    detail = "An account with this email already exists."
+
+
+class PhoneTaken(DomainError):
+    code = "phone_taken"
+    detail = "Another account uses this phone number."
+
+
+class EmailConfirmationRequired(Conflict):
+    code = "email_confirmation_required"
+    detail = (
+        "This email is on the waitlist. Finish signing up with the link in the welcome "
+        "email (send its token as email_token), so that only the owner of the address can."
+    )
+
+
+class InvalidPassword(DomainError):
+    """The password breaks a validator; rendered like a field validation error."""
+
+    code = "invalid"
+    detail = "Invalid input."
+
+    def __init__(self, messages: list[str], field: str = "password") -> None:
+        super().__init__(extra={"fields": {field: messages}})
+
+
+class WrongCurrentPassword(DomainError):
+    code = "wrong_current_password"
+    detail = "Changing the email needs the account's current password."
+
+
+class InvalidRefreshToken(DomainError):
+    code = "token_not_valid"
+    detail = "The refresh token is invalid, expired or already logged out."
+
+
+# --- Phone numbers (core/phones.py) -------------------------------------------------
+
+
+class InvalidPhone(DomainError):
+    code = "invalid_phone"
+    detail = "Enter a valid phone number in international format, e.g. +4915112345678."
+
+
+# --- Phone verification (core/services/phone_verification.py) -----------------------
+
+
+class CodeResendTooSoon(DomainError):
+    code = "code_resend_too_soon"
+    detail = "A code was sent to this phone moments ago; wait before asking again."
+    status_code = 429
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(extra={"retry_after_seconds": retry_after_seconds})
+
+
+class CodeDailyLimit(DomainError):
+    code = "code_daily_limit"
+    detail = "Too many codes were asked for today; try again later."
+    status_code = 429
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(extra={"retry_after_seconds": retry_after_seconds})
+
+
+class InvalidCode(DomainError):
+    code = "invalid_code"
+    detail = "The code is wrong or was not sent to this phone."
+
+
+class CodeExpired(DomainError):
+    code = "code_expired"
+    detail = "The code has expired; ask for a new one."
+
+
+class TooManyAttempts(DomainError):
+    code = "too_many_attempts"
+    detail = "Too many wrong codes; ask for a new one."
+
+
+# --- SMS (core/sms.py) --------------------------------------------------------------
+
+
+class SmsUnavailable(ServiceUnavailable):
+    code = "sms_unavailable"
+    detail = "The SMS service is unavailable; try again shortly."
+
+
+# --- Referral waitlist (core/services/waitlist.py) ----------------------------------
+
+
+class UnknownReferralCode(NotFound):
+    code = "unknown_referral_code"
+    detail = "No account has this referral code."
+
+
+class SelfReferral(DomainError):
+    code = "self_referral"
+    detail = "You cannot use your own referral code."
+
+
+class AlreadyOnWaitlist(Conflict):
+    code = "already_on_waitlist"
+    detail = "This email address is already on the waitlist."
+
+
+class InvalidEmailToken(DomainError):
+    code = "invalid_token"
+    detail = "This email confirmation link is not valid."
+
+
+class ExpiredEmailToken(DomainError):
+    code = "token_expired"
+    detail = "This email confirmation link has expired; ask for a new one."
+
+
+class RankingRebuildInProgress(Conflict):
+    code = "ranking_rebuild_in_progress"
+    detail = "Another rebuild of the waitlist ranking is running."
+
+
+# --- Events (core/selectors/events.py) ----------------------------------------------
+
+
+class EventNotFound(NotFound):
+    code = "event_not_found"
+    detail = "No such event."
+
+
+# --- Waitlist ranking (core/ranking.py, core/selectors/waitlist.py) -------------------
+# Internal: a bad configuration, or a Redis index SQL must stand in for; never rendered.
+
+
+class RankingConfigError(ValueError):
+    pass
+
+
+class RankingIndexUnavailable(Exception):
+    """The Redis index cannot answer this question; SQL must."""
+
+
+class RankingIndexNotReady(RankingIndexUnavailable):
+    """Not configured, never built, lost in a Redis restart, or built for another ranking."""
+
+
+class RankingEntryStale(RankingIndexUnavailable):
+    """The asker's own entry disagrees with the database."""
+
+
+# --- Outbound deliveries (core/outbound.py) ------------------------------------------
+# A Django ValidationError: model and form validation show it on the URL field.
+
+
+class UnsafeDestination(ValidationError):
+    """The URL's host is, or resolves to, an address we do not send to."""
+
+
+# === Rendering ====================================================================
 
 
 def error_body(code: str, detail: str, fields: dict | None = None, **extra: Any) -> dict:

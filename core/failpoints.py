@@ -29,6 +29,7 @@ KNOWN = {
 _ACTION = re.compile(r"^(?:sleep\((?P<seconds>\d+(?:\.\d+)?)\)|(?P<raise>raise))$")
 
 
+# Not in core/errors.py: settings import this module, and core/errors.py needs settings.
 class FailpointError(RuntimeError):
     pass
 

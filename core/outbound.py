@@ -26,11 +26,12 @@ from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+
+from core.errors import UnsafeDestination
 
 SIGNATURE_HEADER = "Tombola-Signature"
 DELIVERY_HEADER = "Tombola-Delivery"
@@ -51,10 +52,6 @@ def verify_signature(secret: str, body: bytes, header: str, *, tolerance: int = 
     if abs(time.time() - timestamp) > tolerance:
         return False
     return hmac.compare_digest(sign(secret, body, timestamp), header)
-
-
-class UnsafeDestination(ValidationError):
-    """The URL's host is, or resolves to, an address we do not send to."""
 
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")

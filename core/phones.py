@@ -5,15 +5,10 @@ from __future__ import annotations
 import phonenumbers
 from django.conf import settings
 
-from core.errors import DomainError
+from core.errors import InvalidPhone
 
 # Longer input is not a phone number; refusing it early keeps the parser cheap.
 MAX_PHONE_INPUT_LENGTH = 32
-
-
-class InvalidPhone(DomainError):
-    code = "invalid_phone"
-    detail = "Enter a valid phone number in international format, e.g. +4915112345678."
 
 
 def normalize_phone(raw: str) -> str:

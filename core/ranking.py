@@ -44,6 +44,7 @@ from django.conf import settings
 from django.core import checks
 from django.db.models import F, Q, QuerySet
 
+from core.errors import RankingConfigError
 from core.models import User
 
 MODES = ("referrals", "signup", "skip")
@@ -53,10 +54,6 @@ MODES = ("referrals", "signup", "skip")
 SKIP_SCALE = 2**20
 MAX_EXACT = 2**53
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class RankingConfigError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from core.errors import ServiceUnavailable
+from core.errors import SmsUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +31,6 @@ logger = logging.getLogger(__name__)
 class SmsMessage:
     to: str
     text: str
-
-
-class SmsUnavailable(ServiceUnavailable):
-    code = "sms_unavailable"
-    detail = "The SMS service is unavailable; try again shortly."
 
 
 # The memory backend's sent messages, oldest first.

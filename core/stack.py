@@ -34,6 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEDULER_READY = "Scheduler running"
 
 
+# Not in core/errors.py: this module runs before Django is set up (scripts/stack), and
+# core/errors.py needs settings.
 class StackError(RuntimeError):
     pass
 

@@ -14,6 +14,7 @@ from core.admin import EventAdmin as CoreEventAdmin
 from core.errors import DomainError
 from core.models import Event
 from live import exports, forwarding, imports, notifications, services
+from live.errors import InvalidWinnersFile
 from live.models import (
     CheckIn,
     Draw,
@@ -90,7 +91,7 @@ class DrawAdmin(admin.ModelAdmin):
             try:
                 rows = imports.read_winners_csv(form.cleaned_data["file"].read())
                 result = imports.winners_import(draw=draw, rows=rows, actor=request.user)
-            except imports.InvalidWinnersFile as exc:
+            except InvalidWinnersFile as exc:
                 errors = exc.extra.get("errors", [])
                 self.message_user(request, exc.detail, messages.ERROR)
             except UnicodeDecodeError:

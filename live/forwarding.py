@@ -21,22 +21,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from core import audit
-from core.errors import Conflict, DomainError
 from core.models import DeliveryAttempt, Event, User
 from core.outbound import after_attempt, claim_due, signed_post
+from live.errors import NoOperatorEndpoint, NothingToForward
 from live.models import Entry, ForwardingBatch, OperatorEndpoint
 
 LEASE = timedelta(seconds=120)
-
-
-class NoOperatorEndpoint(Conflict):
-    code = "no_operator_endpoint"
-    detail = "This event has no active operator endpoint; configure one in the admin."
-
-
-class NothingToForward(DomainError):
-    code = "nothing_to_forward"
-    detail = "Select at least one participant of this event."
 
 
 @transaction.atomic

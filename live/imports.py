@@ -24,30 +24,16 @@ from typing import Any
 from django.db import transaction
 
 from core import audit
-from core.errors import Conflict, DomainError
+from core.errors import InvalidPhone
 from core.models import User
-from core.phones import InvalidPhone, normalize_phone
+from core.phones import normalize_phone
 from live import services
+from live.errors import InvalidWinnersFile, NotExternal, WinnersAlreadyImported
 from live.models import Draw, Prize, Winner
 
 COLUMNS = ("participant", "prize")
 # Rows between progress callbacks, and ids per lookup query.
 CHUNK = 1000
-
-
-class InvalidWinnersFile(DomainError):
-    code = "invalid_winners_file"
-    detail = "The file has errors; nothing was imported."
-
-
-class NotExternal(Conflict):
-    code = "draw_not_external"
-    detail = "Only external draws take imported winners."
-
-
-class WinnersAlreadyImported(Conflict):
-    code = "winners_already_imported"
-    detail = "This draw already has different winners; they cannot be replaced by an import."
 
 
 @dataclass(frozen=True)

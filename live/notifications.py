@@ -15,9 +15,10 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from core.sms import SmsUnavailable, send_sms
+from core.errors import SmsUnavailable
+from core.sms import send_sms
+from live.errors import NotPerformed
 from live.models import Draw, Winner, WinnerNotification
-from live.services import NotPerformed
 
 logger = logging.getLogger(__name__)
 SENT = WinnerNotification.Status.SENT

@@ -12,22 +12,12 @@ from django.db.models import F, Max, Prefetch, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from core.errors import NotFound
 from core.selectors.events import event_get
+from live.errors import DrawNotFound, EntryNotFound
 from live.fairness import EntryDigest, entry_line
 from live.models import CheckIn, Draw, Entry, ScreenKey, Winner
 
 DIGEST_CHUNK = 20_000
-
-
-class DrawNotFound(NotFound):
-    code = "draw_not_found"
-    detail = "No such draw."
-
-
-class EntryNotFound(NotFound):
-    code = "ballot_not_found"
-    detail = "No such ballot."
 
 
 def draws_with_state() -> QuerySet[Draw]:

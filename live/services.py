@@ -23,13 +23,36 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 
 from core import audit, metrics, webhooks
-from core.errors import Conflict, DomainError
 from core.failpoints import failpoint
 from core.models import Event, User
 from core.selectors.events import PUBLIC_STATUSES
 from core.streams import publish_on_commit
 from live import checkin as checkin_codes
 from live import fairness
+from live.errors import (
+    AlreadyCheckedIn,
+    AlreadyClaimed,
+    AlreadyEntered,
+    AlreadyPerformed,
+    BallotLimitReached,
+    ClaimWindowClosed,
+    ClaimWindowOpen,
+    DrawHasEntries,
+    DrawNotEditable,
+    EntriesClosed,
+    EventNotOpen,
+    InvalidBallot,
+    InvalidCheckinCode,
+    InvalidExternalWinners,
+    NotAWinner,
+    NotCheckedIn,
+    NotEnterable,
+    NothingToRedraw,
+    NotPerformed,
+    NotTicketHolder,
+    PhoneNotVerified,
+    RedrawNotSupported,
+)
 from live.models import CheckIn, Draw, Entry, Prize, ScreenKey, Winner
 from live.selectors import (
     entries_at,
@@ -40,121 +63,6 @@ from live.selectors import (
 )
 from live.streams import draw_state, prize_state, publish_draw, screen_stream, winner_state
 from ticketing.selectors import ticket_holders
-
-
-class Forbidden(DomainError):
-    status_code = 403
-
-
-class AlreadyCheckedIn(Conflict):
-    code = "already_checked_in"
-    detail = "You are already checked in to this event."
-
-
-class InvalidCheckinCode(DomainError):
-    code = "invalid_checkin_code"
-    detail = "The check-in code is wrong or has expired; read the one on the screen."
-
-
-class EventNotOpen(Conflict):
-    code = "event_not_open"
-    detail = "This event is not open for check-in."
-
-
-class EntriesClosed(Conflict):
-    code = "entries_closed"
-    detail = "Entries to this draw are closed."
-
-
-class NotEnterable(Conflict):
-    code = "draw_not_enterable"
-    detail = "Winners of external draws are imported; there is nothing to enter."
-
-
-class NotCheckedIn(Forbidden):
-    code = "not_checked_in"
-    detail = "Check in at the event to enter this draw."
-
-
-class NotTicketHolder(Forbidden):
-    code = "not_ticket_holder"
-    detail = "Only ticket holders can enter this draw."
-
-
-class PhoneNotVerified(Forbidden):
-    code = "phone_not_verified"
-    detail = "Verify your phone number to enter this draw."
-
-
-class AlreadyEntered(Conflict):
-    code = "already_entered"
-    detail = "You have already entered this draw."
-
-
-class InvalidBallot(DomainError):
-    code = "invalid_ballot"
-    detail = "A ballot needs distinct whole numbers within the draw's range."
-
-
-class BallotLimitReached(Conflict):
-    code = "ballot_limit_reached"
-    detail = "You hold the most ballots this draw allows."
-
-
-class AlreadyPerformed(Conflict):
-    code = "already_performed"
-    detail = "This draw has already been performed."
-
-
-class NotPerformed(Conflict):
-    code = "not_performed"
-    detail = "This draw has not been performed yet."
-
-
-class DrawNotEditable(Conflict):
-    code = "draw_not_editable"
-    detail = "Entries are closed; the draw can no longer be edited."
-
-
-class DrawHasEntries(Conflict):
-    code = "draw_has_entries"
-    detail = "The kind and ballot shape of a draw cannot change once it has entries."
-
-
-class InvalidExternalWinners(DomainError):
-    code = "invalid_winners"
-    detail = "External winners must name this draw's prizes, existing users, within quantity."
-
-
-class NotAWinner(Forbidden):
-    code = "not_a_winner"
-    detail = "You have no prize to claim in this draw."
-
-
-class AlreadyClaimed(Conflict):
-    code = "already_claimed"
-    detail = "You have already claimed your prize."
-
-
-class ClaimWindowClosed(Conflict):
-    code = "claim_window_closed"
-    detail = "The claim window of this prize has closed."
-
-
-class ClaimWindowOpen(Conflict):
-    code = "claim_window_open"
-    detail = "Unclaimed prizes can be redrawn only after their claim window."
-
-
-class NothingToRedraw(Conflict):
-    code = "nothing_to_redraw"
-    detail = "Every prize is claimed or still within its claim window."
-
-
-class RedrawNotSupported(Conflict):
-    code = "redraw_not_supported"
-    detail = "Only raffle prizes can be redrawn."
-
 
 # --- Check-in and screen keys -------------------------------------------------
 

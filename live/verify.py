@@ -15,6 +15,7 @@ from typing import Any
 from live.fairness import ALGORITHM, commitment, digest_lines, pick_indices, winning_numbers
 
 
+# Not in live/errors.py: the verifier runs without Django, and live/errors.py needs it.
 class ProofMismatch(Exception):
     pass
 

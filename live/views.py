@@ -19,6 +19,7 @@ from core.schema import errors
 from core.selectors.events import event_get
 from core.throttles import ScopedThrottle
 from live import exports, forwarding, notifications, selectors, services
+from live.errors import DrawNotFound
 from live.models import Draw, ScreenKey
 from live.serializers import (
     BallotInput,
@@ -271,7 +272,7 @@ class LotteryListView(APIView):
         data = _valid(BallotInput, request.data)
         draw = Draw.objects.filter(pk=data["draw"], kind=Draw.Kind.LOTTERY).first()
         if draw is None:
-            raise selectors.DrawNotFound("No such lottery draw.")
+            raise DrawNotFound("No such lottery draw.")
         draw = _draw(request, draw.event_id, draw.pk)
         entry = services.draw_enter(draw=draw, user=request.user, numbers=data["numbers"])
         return Response(_ballot_body(selectors.ballot_get(user=request.user, ballot_id=entry.pk)),

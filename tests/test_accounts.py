@@ -10,8 +10,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
+from core.errors import EmailTaken
 from core.models import User
-from core.services.accounts import EmailTaken, user_register
+from core.services.accounts import user_register
 from core.services.waitlist import email_confirmation_token
 from tests.conftest import assert_error, client_for
 

@@ -7,6 +7,7 @@ from django.db import connection
 
 from core.models import User
 from live import services
+from live.errors import AlreadyEntered
 from live.models import Draw, Entry
 from live.testing import make_draw
 
@@ -17,7 +18,7 @@ def enter(draw_id, user_id):
     try:
         services.draw_enter(draw=Draw.objects.get(pk=draw_id), user=User.objects.get(pk=user_id))
         return "ok"
-    except services.AlreadyEntered:
+    except AlreadyEntered:
         return "dup"
     finally:
         connection.close()

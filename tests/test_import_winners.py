@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from core.models import AuditEntry
 from core.streams import history_since
-from live.imports import InvalidWinnersFile, read_winners_csv, winners_import
+from live.errors import InvalidWinnersFile
+from live.imports import read_winners_csv, winners_import
 from live.models import Draw, Winner
 from live.testing import make_draw
 

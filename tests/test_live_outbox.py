@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from core.models import AuditEntry, WebhookDelivery, WebhookEndpoint
 from live import services
+from live.errors import AlreadyPerformed
 from live.models import Winner
 from live.testing import make_draw, make_entrants
 from tests.conftest import client_for
@@ -63,7 +64,7 @@ def test_rolled_back_perform_leaves_no_delivery_and_no_audit(draw):
 def test_refused_perform_leaves_no_delivery_and_no_audit(draw):
     services.draw_perform(draw=draw, actor="scheduler")
     before = (WebhookDelivery.objects.count(), AuditEntry.objects.count())
-    with pytest.raises(services.AlreadyPerformed):
+    with pytest.raises(AlreadyPerformed):
         services.draw_perform(draw=draw, actor="scheduler")
     assert (WebhookDelivery.objects.count(), AuditEntry.objects.count()) == before
 

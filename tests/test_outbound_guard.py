@@ -11,8 +11,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from core import webhooks
+from core.errors import UnsafeDestination
 from core.models import DeliveryAttempt, Event, WebhookDelivery, WebhookEndpoint
-from core.outbound import UnsafeDestination, check_destination, signed_post
+from core.outbound import check_destination, signed_post
 from live.models import OperatorEndpoint
 from tests.receivers import http_receiver
 

@@ -6,6 +6,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from core import sms
+from core.errors import SmsUnavailable
 from tests.servers import free_port
 from tests.sms_server import sms_provider
 
@@ -50,14 +51,14 @@ def test_http_backend_posts_json_with_bearer_token(http_backend):
 def test_http_backend_error_answer_is_sms_unavailable(http_backend, status):
     with sms_provider(status=status) as provider:
         http_backend.SMS_HTTP_URL = provider.url
-        with pytest.raises(sms.SmsUnavailable):
+        with pytest.raises(SmsUnavailable):
             sms.send_sms(to="+4915123456789", text="hello")
     assert len(provider.received) == 1
 
 
 def test_http_backend_unreachable_provider_is_sms_unavailable(http_backend):
     http_backend.SMS_HTTP_URL = f"http://127.0.0.1:{free_port()}/messages"
-    with pytest.raises(sms.SmsUnavailable) as caught:
+    with pytest.raises(SmsUnavailable) as caught:
         sms.send_sms(to="+4915123456789", text="hello")
     assert caught.value.status_code == 503 and caught.value.code == "sms_unavailable"
 
@@ -66,12 +67,12 @@ def test_http_backend_times_out_as_sms_unavailable(http_backend):
     http_backend.SMS_HTTP_TIMEOUT = 0.2
     with sms_provider(delay=1.0) as provider:
         http_backend.SMS_HTTP_URL = provider.url
-        with pytest.raises(sms.SmsUnavailable):
+        with pytest.raises(SmsUnavailable):
             sms.send_sms(to="+4915123456789", text="hello")
 
 
 @pytest.mark.parametrize("url", ["", "ftp://example.com/sms", "file:///etc/passwd"])
 def test_http_backend_without_an_http_url_is_sms_unavailable(http_backend, url):
     http_backend.SMS_HTTP_URL = url
-    with pytest.raises(sms.SmsUnavailable):
+    with pytest.raises(SmsUnavailable):
         sms.send_sms(to="+4915123456789", text="hello")

@@ -9,9 +9,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from core.errors import AlreadyOnWaitlist
 from core.models import User
 from core.services.waitlist import (
-    AlreadyOnWaitlist,
     attach_referrer,
     count_referral_if_eligible,
     waitlist_join,

@@ -10,11 +10,15 @@ from django.core.management import call_command
 from django.db import transaction
 
 from core import ranking
+from core.errors import (
+    RankingConfigError,
+    RankingEntryStale,
+    RankingIndexNotReady,
+    RankingRebuildInProgress,
+)
 from core.models import User
 from core.redis import get_redis
 from core.selectors.waitlist import (
-    RankingEntryStale,
-    RankingIndexNotReady,
     Standing,
     standing_redis,
     standing_sql,
@@ -22,7 +26,6 @@ from core.selectors.waitlist import (
     waitlist_position,
 )
 from core.services.waitlist import (
-    RankingRebuildInProgress,
     attach_referrer,
     count_referral_if_eligible,
     rebuild_ranking_index,
@@ -165,13 +168,13 @@ def test_skip_scores_stay_exact_doubles_at_the_limits():
         assert abs(score) < 2**53 and float(score) == score
     neighbour = ranking.Entry(id=2**32 - 2, date_joined=far, referral_count=0)
     assert ranking.redis_score(neighbour, current) < ranking.redis_score(big, current)
-    with pytest.raises(ranking.RankingConfigError):
+    with pytest.raises(RankingConfigError):
         ranking.redis_score(ranking.Entry(2**33, far, 0), current)
 
 
 def test_unknown_ranking_setting_is_refused(settings):
     settings.WAITLIST_RANKING = "vibes"
-    with pytest.raises(ranking.RankingConfigError):
+    with pytest.raises(RankingConfigError):
         ranking.current()
     assert [error.id for error in ranking.check_ranking_settings()] == ["tombola.E101"]
 

@@ -22,6 +22,9 @@ DEFAULTS = {
     "TICKETING_IDEMPOTENCY_HOURS": 24,
 }
 
+# The longest Idempotency-Key header accepted (the column is as wide).
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
 
 def get(name: str):
     return getattr(settings, name, DEFAULTS[name])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import status
 
 from core.errors import Conflict, DomainError, NotFound, ServiceUnavailable
+from ticketing.conf import MAX_IDEMPOTENCY_KEY_LENGTH
 
 
 class ListsSeats:
@@ -104,3 +105,22 @@ class EventHasNoVenue(Conflict):
 class SeatLocksUnavailable(ServiceUnavailable):
     code = "seat_locks_unavailable"
     detail = "Seat holds are unavailable right now; try again shortly."
+
+
+# --- Idempotency keys (ticketing/idempotency.py) -----------------------------------
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "idempotency_key_reused"
+    detail = "This Idempotency-Key was used with a different request."
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+
+
+class IdempotentRequestInProgress(Conflict):
+    code = "idempotency_request_in_progress"
+    detail = "A request with this Idempotency-Key is still being processed; retry shortly."
+
+
+class InvalidIdempotencyKey(DomainError):
+    code = "invalid_idempotency_key"
+    detail = f"The Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters."

@@ -26,34 +26,21 @@ from datetime import timedelta
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from rest_framework import status
 from rest_framework.response import Response
 
-from core.errors import Conflict, DomainError
 from ticketing import conf
+from ticketing.errors import (
+    IdempotencyKeyReused,
+    IdempotentRequestInProgress,
+    InvalidIdempotencyKey,
+)
 from ticketing.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
-MAX_KEY_LENGTH = 255
+MAX_KEY_LENGTH = conf.MAX_IDEMPOTENCY_KEY_LENGTH
 # A first call that has not finished after this long is presumed dead (its
 # process crashed): a retry may take the key over.
 ABANDONED_AFTER = timedelta(minutes=2)
-
-
-class IdempotencyKeyReused(DomainError):
-    code = "idempotency_key_reused"
-    detail = "This Idempotency-Key was used with a different request."
-    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-
-
-class IdempotentRequestInProgress(Conflict):
-    code = "idempotency_request_in_progress"
-    detail = "A request with this Idempotency-Key is still being processed; retry shortly."
-
-
-class InvalidIdempotencyKey(DomainError):
-    code = "invalid_idempotency_key"
-    detail = f"The Idempotency-Key header must be 1 to {MAX_KEY_LENGTH} characters."
 
 
 def request_fingerprint(request) -> str:

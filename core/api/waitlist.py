@@ -8,7 +8,7 @@ from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.errors import NotFound
+from core.errors import NotFound, UnknownReferralCode
 from core.selectors import stats as stats_selectors
 from core.selectors import waitlist as selectors
 from core.services import waitlist as services
@@ -97,7 +97,7 @@ class WaitlistByCodeView(PublicView):
     def get(self, request, code: str):
         user = selectors.user_for_code(code)
         if user is None:
-            raise services.UnknownReferralCode()
+            raise UnknownReferralCode()
         return Response(selectors.waitlist_block(user))
 
 

@@ -3,8 +3,9 @@
 from django.shortcuts import get_object_or_404
 from rest_framework import generics, permissions, serializers
 
+from core.errors import UnsafeDestination
 from core.models import DeliveryAttempt, Event, WebhookDelivery, WebhookEndpoint
-from core.outbound import UnsafeDestination, check_destination
+from core.outbound import check_destination
 
 
 class WebhookEndpointSerializer(serializers.ModelSerializer):

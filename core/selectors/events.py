@@ -7,15 +7,10 @@ from datetime import date, datetime, time
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from core.errors import NotFound
+from core.errors import EventNotFound
 from core.models import Event
 
 PUBLIC_STATUSES = (Event.Status.PUBLISHED, Event.Status.LIVE, Event.Status.ENDED)
-
-
-class EventNotFound(NotFound):
-    code = "event_not_found"
-    detail = "No such event."
 
 
 def visible_events(user) -> QuerySet[Event]:

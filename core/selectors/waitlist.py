@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 
 from core import ranking
+from core.errors import RankingEntryStale, RankingIndexNotReady, RankingIndexUnavailable
 from core.models import User, normalize_email
 from core.redis import get_redis
 
@@ -27,18 +28,6 @@ logger = logging.getLogger(__name__)
 class Standing:
     position: int | None  # None: the account is not ranked (staff, inactive)
     total: int
-
-
-class RankingIndexUnavailable(Exception):
-    """The Redis index cannot answer this question; SQL must."""
-
-
-class RankingIndexNotReady(RankingIndexUnavailable):
-    """Not configured, never built, lost in a Redis restart, or built for another ranking."""
-
-
-class RankingEntryStale(RankingIndexUnavailable):
-    """The asker's own entry disagrees with the database."""
 
 
 def standing_sql(user: User, current: ranking.Ranking | None = None) -> Standing:

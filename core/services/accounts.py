@@ -17,50 +17,20 @@ from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from core.errors import Conflict, DomainError
+from core.errors import (
+    EmailConfirmationRequired,
+    EmailTaken,
+    InvalidEmailToken,
+    InvalidPassword,
+    InvalidRefreshToken,
+    PhoneTaken,
+    WrongCurrentPassword,
+)
 from core.models import User, normalize_email
 from core.phones import normalize_phone
 from core.services import waitlist
 
 PROFILE_FIELDS = ("first_name", "last_name", "patronymic", "birthday", "address")
-
-
-class EmailTaken(DomainError):
-    code = "email_taken"
-    detail = "An account with this email already exists."
-
-
-class PhoneTaken(DomainError):
-    code = "phone_taken"
-    detail = "Another account uses this phone number."
-
-
-class EmailConfirmationRequired(Conflict):
-    code = "email_confirmation_required"
-    detail = (
-        "This email is on the waitlist. Finish signing up with the link in the welcome "
-        "email (send its token as email_token), so that only the owner of the address can."
-    )
-
-
-class InvalidPassword(DomainError):
-    """The password breaks a validator; rendered like a field validation error."""
-
-    code = "invalid"
-    detail = "Invalid input."
-
-    def __init__(self, messages: list[str], field: str = "password") -> None:
-        super().__init__(extra={"fields": {field: messages}})
-
-
-class WrongCurrentPassword(DomainError):
-    code = "wrong_current_password"
-    detail = "Changing the email needs the account's current password."
-
-
-class InvalidRefreshToken(DomainError):
-    code = "token_not_valid"
-    detail = "The refresh token is invalid, expired or already logged out."
 
 
 def user_register(
@@ -186,7 +156,7 @@ def _check_email_token(token: str | None, *, user: User) -> None:
         raise EmailConfirmationRequired()
     payload = waitlist.email_token_payload(token)
     if payload.get("u") != user.pk or payload.get("e") != user.email:
-        raise waitlist.InvalidEmailToken()
+        raise InvalidEmailToken()
 
 
 def _ensure_phone_free(*, phone: str, user: User) -> None:

@@ -30,7 +30,14 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from core.errors import DomainError
+from core.errors import (
+    CodeDailyLimit,
+    CodeExpired,
+    CodeResendTooSoon,
+    DomainError,
+    InvalidCode,
+    TooManyAttempts,
+)
 from core.models import PhoneVerification, User
 from core.phones import normalize_phone
 from core.services import waitlist
@@ -38,39 +45,6 @@ from core.sms import send_sms
 
 CODE_DIGITS = 6
 DAY = timedelta(days=1)
-
-
-class CodeResendTooSoon(DomainError):
-    code = "code_resend_too_soon"
-    detail = "A code was sent to this phone moments ago; wait before asking again."
-    status_code = 429
-
-    def __init__(self, retry_after_seconds: int) -> None:
-        super().__init__(extra={"retry_after_seconds": retry_after_seconds})
-
-
-class CodeDailyLimit(DomainError):
-    code = "code_daily_limit"
-    detail = "Too many codes were asked for today; try again later."
-    status_code = 429
-
-    def __init__(self, retry_after_seconds: int) -> None:
-        super().__init__(extra={"retry_after_seconds": retry_after_seconds})
-
-
-class InvalidCode(DomainError):
-    code = "invalid_code"
-    detail = "The code is wrong or was not sent to this phone."
-
-
-class CodeExpired(DomainError):
-    code = "code_expired"
-    detail = "The code has expired; ask for a new one."
-
-
-class TooManyAttempts(DomainError):
-    code = "too_many_attempts"
-    detail = "Too many wrong codes; ask for a new one."
 
 
 def phone_verification_send(*, user: User, phone: str) -> PhoneVerification:

@@ -35,41 +35,19 @@ from django.db.models import F
 from django.utils import timezone
 
 from core import ranking
-from core.errors import Conflict, DomainError, NotFound
+from core.errors import (
+    AlreadyOnWaitlist,
+    DomainError,
+    ExpiredEmailToken,
+    InvalidEmailToken,
+    RankingRebuildInProgress,
+    SelfReferral,
+    UnknownReferralCode,
+)
 from core.models import User, normalize_email
 from core.redis import get_redis
 
 logger = logging.getLogger(__name__)
-
-
-class UnknownReferralCode(NotFound):
-    code = "unknown_referral_code"
-    detail = "No account has this referral code."
-
-
-class SelfReferral(DomainError):
-    code = "self_referral"
-    detail = "You cannot use your own referral code."
-
-
-class AlreadyOnWaitlist(Conflict):
-    code = "already_on_waitlist"
-    detail = "This email address is already on the waitlist."
-
-
-class InvalidEmailToken(DomainError):
-    code = "invalid_token"
-    detail = "This email confirmation link is not valid."
-
-
-class ExpiredEmailToken(DomainError):
-    code = "token_expired"
-    detail = "This email confirmation link has expired; ask for a new one."
-
-
-class RankingRebuildInProgress(Conflict):
-    code = "ranking_rebuild_in_progress"
-    detail = "Another rebuild of the waitlist ranking is running."
 
 
 def referrer_for_code(code: str) -> User:

@@ -7,7 +7,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import DomainError
-from live.imports import InvalidWinnersFile, read_winners_csv, winners_import
+from live.errors import InvalidWinnersFile
+from live.imports import read_winners_csv, winners_import
 from live.models import Draw
 
 
