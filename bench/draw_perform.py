@@ -5,8 +5,8 @@
 
 Creates the database if needed and migrates it. Users and entries are filled in
 SQL (generate_series), so filling takes seconds; the users are kept between runs.
-The figure is the wall time of live.services.draw_perform (close entries: digest
-in SQL; pick winners: HMAC picks, rows fetched by position) and its peak Python
+The figure is the wall time of live.services.performing.draw_perform (close entries:
+digest in SQL; pick winners: HMAC picks, rows fetched by position) and its peak Python
 memory (tracemalloc), plus the process RSS before and after.
 """
 
@@ -86,8 +86,8 @@ def main() -> None:
     args = parser.parse_args()
 
     setup_django()
-    from live import services
     from live.models import Entry, Winner
+    from live.services.performing import draw_perform
     from live.testing import make_draw, make_event
     started = time.perf_counter()
     fill_users(args.entries)
@@ -104,7 +104,7 @@ def main() -> None:
         rss_before = rss_mib()
         tracemalloc.start()
         started = time.perf_counter()
-        services.draw_perform(draw=draw, actor="bench")
+        draw_perform(draw=draw, actor="bench")
         perform_s = time.perf_counter() - started
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()

@@ -21,8 +21,8 @@ import time
 logger = logging.getLogger(__name__)
 
 KNOWN = {
-    # live.services.draw_perform: winners, status and audit entry written, not yet
-    # committed; the draw row is locked (a scheduler killed here rolls all of it back).
+    # live.services.performing.draw_perform: winners, status and audit entry written, not
+    # yet committed; the draw row is locked (a scheduler killed here rolls all of it back).
     "draw.perform.before_commit",
 }
 

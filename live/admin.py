@@ -13,7 +13,7 @@ from django.utils import timezone
 from core.admin import EventAdmin as CoreEventAdmin
 from core.errors import DomainError
 from core.models import Event
-from live import exports, forwarding, imports, notifications, services
+from live import exports, forwarding, imports, notifications
 from live.errors import InvalidWinnersFile
 from live.models import (
     CheckIn,
@@ -26,6 +26,8 @@ from live.models import (
     Winner,
     WinnerNotification,
 )
+from live.services.checkin import screen_key_issue, screen_key_revoke
+from live.services.performing import draw_perform, draw_redraw
 from live.streams import draw_state, publish_draw
 
 
@@ -134,7 +136,7 @@ class DrawAdmin(admin.ModelAdmin):
     @admin.action(description="Perform selected draws now")
     def perform_draws(self, request, queryset):
         _each(self, request, queryset.exclude(kind=Draw.Kind.EXTERNAL),
-              lambda d: services.draw_perform(draw=d, actor=f"admin:{request.user.pk}"),
+              lambda d: draw_perform(draw=d, actor=f"admin:{request.user.pk}"),
               "Performed")
 
     @admin.action(description="Notify winners (SMS to a verified phone, else email)")
@@ -164,7 +166,7 @@ class DrawAdmin(admin.ModelAdmin):
     @admin.action(description="Redraw prizes unclaimed after their window")
     def redraw_unclaimed(self, request, queryset):
         _each(self, request, queryset,
-              lambda d: services.draw_redraw(draw=d, actor=f"admin:{request.user.pk}"),
+              lambda d: draw_redraw(draw=d, actor=f"admin:{request.user.pk}"),
               "Redrawn")
 
 
@@ -271,7 +273,7 @@ class ScreenKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected screen keys")
     def revoke(self, request, queryset):
-        _each(self, request, queryset, lambda k: services.screen_key_revoke(screen_key=k),
+        _each(self, request, queryset, lambda k: screen_key_revoke(screen_key=k),
               "Revoked")
 
 
@@ -299,6 +301,6 @@ class EventAdmin(CoreEventAdmin):
     @admin.action(description="Issue a venue screen key")
     def issue_screen_key(self, request, queryset):
         for event in queryset:
-            _, key = services.screen_key_issue(event=event, actor=request.user, label="admin")
+            _, key = screen_key_issue(event=event, actor=request.user, label="admin")
             self.message_user(request, f"Screen key for {event} (shown once): {key}",
                               messages.SUCCESS)

@@ -27,9 +27,9 @@ from core import audit
 from core.errors import InvalidPhone
 from core.models import User
 from core.phones import normalize_phone
-from live import services
 from live.errors import InvalidWinnersFile, NotExternal, WinnersAlreadyImported
 from live.models import Draw, Prize, Winner
+from live.services.performing import draw_perform
 
 COLUMNS = ("participant", "prize")
 # Rows between progress callbacks, and ids per lookup query.
@@ -181,7 +181,7 @@ def winners_import(*, draw: Draw, rows: list[dict[str, str]], actor: User | None
             raise WinnersAlreadyImported()
         return ImportResult(imported=False, winners=len(winners))
     actor_label = f"user:{actor.pk}" if actor is not None else "import"
-    services.draw_perform(draw=locked, actor=actor_label, external_winners=winners)
+    draw_perform(draw=locked, actor=actor_label, external_winners=winners)
     audit.record(action="winners.imported", obj=locked, actor=actor,
                  data={"winners": len(winners), "rows": len(rows)})
     return ImportResult(imported=True, winners=len(winners))

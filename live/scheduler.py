@@ -30,8 +30,11 @@ from django.utils import timezone
 
 from core.models import Event
 from core.periodic import periodic_jobs
-from live import checkin, services
+from live import checkin
 from live.models import Draw
+from live.services.checkin import publish_checkin_code
+from live.services.draws import draw_close_entries, draw_create_next_occurrence
+from live.services.performing import draw_perform
 from live.streams import publish_draw
 
 logger = logging.getLogger(__name__)
@@ -52,7 +55,7 @@ def close_due_entries(now=None) -> int:
                     .order_by("entries_close_at", "id").first())
             if draw is None:
                 return closed
-            services.draw_close_entries(draw=draw)
+            draw_close_entries(draw=draw)
             closed += 1
     return closed
 
@@ -72,7 +75,7 @@ def perform_due_draws(now=None) -> list[int]:
                 return performed
             try:
                 with transaction.atomic():
-                    services.draw_perform(draw=draw, actor=actor())
+                    draw_perform(draw=draw, actor=actor())
                 performed.append(draw.pk)
             except Exception:  # one broken draw must not stop the others
                 logger.exception("performing draw %s failed", draw.pk)
@@ -112,7 +115,7 @@ def create_recurring_draws() -> int:
                                next_occurrence__isnull=True)
            .select_related("event").prefetch_related("prizes"))
     for draw in due:
-        if services.draw_create_next_occurrence(draw=draw) is not None:
+        if draw_create_next_occurrence(draw=draw) is not None:
             made += 1
     return made
 
@@ -126,7 +129,7 @@ def publish_checkin_codes(now=None) -> int:
     for event in events.only("id", "checkin_secret"):
         if cache.add(f"live:checkin-code:{event.pk}:{window}", 1,
                      timeout=checkin.window_seconds() * 4):
-            services.publish_checkin_code(event=event)
+            publish_checkin_code(event=event)
             sent += 1
     return sent
 

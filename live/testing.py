@@ -8,8 +8,8 @@ from typing import Any
 from django.utils import timezone
 
 from core.models import Event
-from live import services
 from live.models import Draw
+from live.services.draws import draw_create
 
 _DEFAULT_PRIZES = [{"name": "Bicycle", "quantity": 1, "rank": 1}]
 
@@ -28,7 +28,7 @@ def make_draw(event: Event | None = None, *, prizes: list[dict] | None = None,
     if fields.get("kind") == Draw.Kind.LOTTERY:
         fields.setdefault("numbers_count", 3)
         fields.setdefault("numbers_max", 10)
-    return services.draw_create(event=event or make_event(), prizes=prizes or _DEFAULT_PRIZES,
+    return draw_create(event=event or make_event(), prizes=prizes or _DEFAULT_PRIZES,
                                 **fields)
 
 

@@ -18,7 +18,7 @@ from core.pagination import Pagination
 from core.schema import errors
 from core.selectors.events import event_get
 from core.throttles import ScopedThrottle
-from live import exports, forwarding, notifications, selectors, services
+from live import exports, forwarding, notifications, selectors
 from live.errors import DrawNotFound
 from live.models import Draw, ScreenKey
 from live.serializers import (
@@ -45,6 +45,10 @@ from live.serializers import (
     ScreenKeyOutput,
     WinningBallotOutput,
 )
+from live.services.checkin import checkin_user, screen_key_issue, screen_key_revoke
+from live.services.claims import prize_claim
+from live.services.draws import draw_create, draw_enter, draw_update
+from live.services.performing import draw_perform, draw_redraw
 from live.streams import draw_state, mask_phone, mask_user
 
 
@@ -86,7 +90,7 @@ class CheckinView(APIView):
     def post(self, request, pk: int):
         data = _valid(CheckinInput, request.data)
         event = event_get(event_id=pk, user=request.user)
-        checkin, created = services.checkin_user(
+        checkin, created = checkin_user(
             event=event, user=request.user, nonce=data["nonce"], code=data["code"])
         body = {"id": checkin.pk, "event": event.pk, "checked_in_at": checkin.created_at,
                 "nonce": checkin.nonce or None}
@@ -114,7 +118,7 @@ class ScreenKeyListView(APIView):
     def post(self, request, pk: int):
         data = _valid(ScreenKeyInput, request.data)
         event = event_get(event_id=pk, user=request.user)
-        row, key = services.screen_key_issue(event=event, actor=request.user, label=data["label"])
+        row, key = screen_key_issue(event=event, actor=request.user, label=data["label"])
         return Response(_screen_key_body(row, key), status=status.HTTP_201_CREATED)
 
 
@@ -124,7 +128,7 @@ class ScreenKeyRevokeView(APIView):
     @extend_schema(request=None, responses=ScreenKeyOutput)
     def post(self, request, pk: int, key_id: int):
         row = get_object_or_404(ScreenKey, pk=key_id, event_id=pk)
-        return Response(_screen_key_body(services.screen_key_revoke(screen_key=row)))
+        return Response(_screen_key_body(screen_key_revoke(screen_key=row)))
 
 
 # --- Draws -------------------------------------------------------------------------
@@ -151,7 +155,7 @@ class DrawListView(APIView):
     def post(self, request, pk: int):
         event = event_get(event_id=pk, user=request.user)
         data = _valid(DrawInput, request.data)
-        draw = services.draw_create(event=event, **data)
+        draw = draw_create(event=event, **data)
         return Response(_fresh_state(draw), status=status.HTTP_201_CREATED)
 
 
@@ -167,7 +171,7 @@ class DrawDetailView(APIView):
     def patch(self, request, pk: int, draw_id: int):
         draw = _draw(request, pk, draw_id)
         data = dict(_valid(DrawInput, request.data, instance=draw, partial=True))
-        draw = services.draw_update(draw=draw, **data)
+        draw = draw_update(draw=draw, **data)
         return Response(_fresh_state(draw))
 
 
@@ -189,7 +193,7 @@ class ParticipateView(APIView):
     def post(self, request, pk: int, draw_id: int):
         data = _valid(ParticipateInput, request.data)
         draw = _draw(request, pk, draw_id)
-        entry = services.draw_enter(draw=draw, user=request.user, numbers=data["numbers"])
+        entry = draw_enter(draw=draw, user=request.user, numbers=data["numbers"])
         body = {"id": entry.pk, "draw": draw.pk, "ballot_no": entry.ballot_no,
                 "numbers": entry.number_list or None, "created_at": entry.created_at}
         return Response(body, status=status.HTTP_201_CREATED)
@@ -203,7 +207,7 @@ class PerformView(APIView):
     def post(self, request, pk: int, draw_id: int):
         data = _valid(PerformInput, request.data)
         draw = _draw(request, pk, draw_id)
-        services.draw_perform(draw=draw, actor=_actor(request), external_winners=data["winners"])
+        draw_perform(draw=draw, actor=_actor(request), external_winners=data["winners"])
         return Response(_fresh_state(draw))
 
 
@@ -212,7 +216,7 @@ class ClaimView(APIView):
         e403="not_a_winner", e409="claim_window_closed, already_claimed, not_performed")})
     def post(self, request, pk: int, draw_id: int):
         draw = _draw(request, pk, draw_id)
-        claimed = services.prize_claim(draw=draw, user=request.user)
+        claimed = prize_claim(draw=draw, user=request.user)
         return Response({"draw": draw.pk, "claimed": [
             {"winner_id": w.pk, "prize": w.prize.name, "claimed_at": w.claimed_at}
             for w in claimed]})
@@ -225,7 +229,7 @@ class RedrawView(APIView):
         e409="claim_window_open, nothing_to_redraw, not_performed")})
     def post(self, request, pk: int, draw_id: int):
         draw = _draw(request, pk, draw_id)
-        services.draw_redraw(draw=draw, actor=_actor(request))
+        draw_redraw(draw=draw, actor=_actor(request))
         return Response(_fresh_state(draw))
 
 
@@ -274,7 +278,7 @@ class LotteryListView(APIView):
         if draw is None:
             raise DrawNotFound("No such lottery draw.")
         draw = _draw(request, draw.event_id, draw.pk)
-        entry = services.draw_enter(draw=draw, user=request.user, numbers=data["numbers"])
+        entry = draw_enter(draw=draw, user=request.user, numbers=data["numbers"])
         return Response(_ballot_body(selectors.ballot_get(user=request.user, ballot_id=entry.pk)),
                         status=status.HTTP_201_CREATED)
 

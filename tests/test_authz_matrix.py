@@ -23,7 +23,8 @@ from django.test import TestCase
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from live.services import draw_enter, screen_key_issue
+from live.services.checkin import screen_key_issue
+from live.services.draws import draw_enter
 from live.testing import make_draw
 from tests.conftest import client_for
 from tests.ticketing_helpers import fund, hold, make_event, seats

@@ -6,9 +6,9 @@ import pytest
 from django.db import connection
 
 from core.models import User
-from live import services
 from live.errors import AlreadyEntered
 from live.models import Draw, Entry
+from live.services.draws import draw_enter
 from live.testing import make_draw
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 def enter(draw_id, user_id):
     try:
-        services.draw_enter(draw=Draw.objects.get(pk=draw_id), user=User.objects.get(pk=user_id))
+        draw_enter(draw=Draw.objects.get(pk=draw_id), user=User.objects.get(pk=user_id))
         return "ok"
     except AlreadyEntered:
         return "dup"

@@ -8,8 +8,11 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
 from core.streams import Viewer, history_since, last_seq, stream_kind
-from live import scheduler, services
+from live import scheduler
 from live.models import Winner
+from live.services.claims import prize_claim
+from live.services.draws import draw_close_entries, draw_enter, draw_update
+from live.services.performing import draw_perform, draw_redraw
 from live.streams import apply_message
 from live.testing import make_draw, make_entrants, make_event
 
@@ -51,20 +54,20 @@ def test_event_stream_follows_a_whole_raffle(user, make_user):
     entrants = make_entrants(draw, 3)
     types = [m["type"] for m in verify_action(
         "event", stream, event.pk, viewer,
-        lambda: services.draw_enter(draw=draw, user=user))]
+        lambda: draw_enter(draw=draw, user=user))]
     assert types == ["draw.entries"]
     del entrants
     verify_action("event", stream, event.pk, viewer, scheduler.publish_countdowns)
     performed = verify_action("event", stream, event.pk, viewer,
-                              lambda: services.draw_perform(draw=draw, actor="t"))
+                              lambda: draw_perform(draw=draw, actor="t"))
     assert [m["type"] for m in performed][-1] == "draw.finished"
     winner = Winner.objects.filter(draw=draw).first()
     verify_action("event", stream, event.pk, viewer,
-                  lambda: services.prize_claim(draw=draw, user=winner.user))
+                  lambda: prize_claim(draw=draw, user=winner.user))
     Winner.objects.filter(draw=draw, claimed_at__isnull=True).update(
         claim_deadline=timezone.now())
     redrawn = verify_action("event", stream, event.pk, viewer,
-                            lambda: services.draw_redraw(draw=draw, actor="t"))
+                            lambda: draw_redraw(draw=draw, actor="t"))
     assert [m["type"] for m in redrawn] == ["draw.forfeited", "draw.winner"]
 
 
@@ -73,14 +76,14 @@ def test_draw_stream_follows_edit_close_perform(user, make_user):
     viewer = Viewer(user=user)
     stream = f"draw:{draw.pk}"
     verify_action("draw", stream, draw.pk, viewer,
-                  lambda: services.draw_update(draw=draw, title="Edited"))
+                  lambda: draw_update(draw=draw, title="Edited"))
     verify_action("draw", stream, draw.pk, viewer,
-                  lambda: services.draw_enter(draw=draw, user=user, numbers=[1, 2, 3]))
+                  lambda: draw_enter(draw=draw, user=user, numbers=[1, 2, 3]))
     closing = verify_action("draw", stream, draw.pk, viewer,
-                            lambda: services.draw_close_entries(draw=draw))
+                            lambda: draw_close_entries(draw=draw))
     assert [m["type"] for m in closing] == ["draw.closing"]
     verify_action("draw", stream, draw.pk, viewer,
-                  lambda: services.draw_perform(draw=draw, actor="t"))
+                  lambda: draw_perform(draw=draw, actor="t"))
 
 
 def test_event_update_applies_to_event_snapshot(user):
@@ -97,7 +100,7 @@ def test_no_message_for_a_rolled_back_change(user):
     draw = make_draw()
     seq = last_seq(f"draw:{draw.pk}")
     with pytest.raises(RuntimeError), transaction.atomic():
-        services.draw_enter(draw=draw, user=user)
+        draw_enter(draw=draw, user=user)
         raise RuntimeError("rollback")
     assert last_seq(f"draw:{draw.pk}") == seq
 

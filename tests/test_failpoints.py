@@ -5,8 +5,8 @@ import pytest
 
 from core import failpoints
 from core.models import AuditEntry
-from live import services
 from live.models import Draw, Winner
+from live.services.performing import draw_perform
 from live.testing import make_draw, make_entrants
 
 
@@ -36,7 +36,7 @@ def test_the_draw_failpoint_is_inside_the_transaction(monkeypatch, tmp_path):
                         failpoints.parse("draw.perform.before_commit=raise"))
     monkeypatch.setattr(failpoints, "_MARKER", str(marker))
     with pytest.raises(failpoints.FailpointError):
-        services.draw_perform(draw=draw, actor="staff")
+        draw_perform(draw=draw, actor="staff")
     assert marker.read_text().startswith("draw.perform.before_commit ")
     # Winners, status and audit entry had been written when it fired: all rolled back.
     assert Draw.objects.get(pk=draw.pk).status == Draw.Status.OPEN
@@ -44,5 +44,5 @@ def test_the_draw_failpoint_is_inside_the_transaction(monkeypatch, tmp_path):
     assert not AuditEntry.objects.filter(action="draw.performed").exists()
 
     monkeypatch.setattr(failpoints, "_POINTS", {})
-    services.draw_perform(draw=draw, actor="staff")
+    draw_perform(draw=draw, actor="staff")
     assert Winner.objects.filter(draw=draw).count() == 1

@@ -6,8 +6,8 @@ from django.test import Client
 from django.utils import timezone
 
 from core.models import AuditEntry
-from live import services
 from live.models import CheckIn, Entry, ForwardingBatch, OperatorEndpoint, Winner
+from live.services.performing import draw_perform
 from live.testing import make_draw, make_entrants, make_event
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +29,7 @@ def browser(staff):
 def performed():
     draw = make_draw(prizes=[{"name": "TV", "rank": 1}])
     make_entrants(draw, 3)
-    services.draw_perform(draw=draw, actor="scheduler")
+    draw_perform(draw=draw, actor="scheduler")
     return draw
 
 

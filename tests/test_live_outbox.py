@@ -5,9 +5,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.models import AuditEntry, WebhookDelivery, WebhookEndpoint
-from live import services
 from live.errors import AlreadyPerformed
 from live.models import Winner
+from live.services.performing import draw_perform, draw_redraw
 from live.testing import make_draw, make_entrants
 from tests.conftest import client_for
 
@@ -29,7 +29,7 @@ def kinds() -> list[str]:
 
 
 def test_perform_queues_performed_and_one_winner_webhook_per_prize(draw, staff):
-    services.draw_perform(draw=draw, actor=f"user:{staff.pk}")
+    draw_perform(draw=draw, actor=f"user:{staff.pk}")
     assert kinds() == ["draw.performed", "draw.winner", "draw.winner"]
     by_prize = {d.payload["data"]["prize"]["name"]: d.payload["data"]
                 for d in WebhookDelivery.objects.filter(kind="draw.winner")}
@@ -40,7 +40,7 @@ def test_perform_queues_performed_and_one_winner_webhook_per_prize(draw, staff):
 
 
 def test_perform_writes_one_audit_entry_with_the_actor(draw, staff):
-    services.draw_perform(draw=draw, actor=f"admin:{staff.pk}")
+    draw_perform(draw=draw, actor=f"admin:{staff.pk}")
     entry = AuditEntry.objects.get(action="draw.performed")
     assert entry.actor_id == staff.pk
     assert entry.object_type == "live.draw" and entry.object_id == str(draw.pk)
@@ -48,13 +48,13 @@ def test_perform_writes_one_audit_entry_with_the_actor(draw, staff):
 
 
 def test_scheduler_perform_is_audited_without_a_user(draw):
-    services.draw_perform(draw=draw, actor="scheduler")
+    draw_perform(draw=draw, actor="scheduler")
     assert AuditEntry.objects.get(action="draw.performed").actor_id is None
 
 
 def test_rolled_back_perform_leaves_no_delivery_and_no_audit(draw):
     with pytest.raises(RuntimeError), transaction.atomic():
-        services.draw_perform(draw=draw, actor="scheduler")
+        draw_perform(draw=draw, actor="scheduler")
         raise RuntimeError("the caller's transaction fails after the perform")
     assert not WebhookDelivery.objects.exists()
     assert not AuditEntry.objects.exists()
@@ -62,10 +62,10 @@ def test_rolled_back_perform_leaves_no_delivery_and_no_audit(draw):
 
 
 def test_refused_perform_leaves_no_delivery_and_no_audit(draw):
-    services.draw_perform(draw=draw, actor="scheduler")
+    draw_perform(draw=draw, actor="scheduler")
     before = (WebhookDelivery.objects.count(), AuditEntry.objects.count())
     with pytest.raises(AlreadyPerformed):
-        services.draw_perform(draw=draw, actor="scheduler")
+        draw_perform(draw=draw, actor="scheduler")
     assert (WebhookDelivery.objects.count(), AuditEntry.objects.count()) == before
 
 
@@ -79,7 +79,7 @@ def test_invalid_external_perform_leaves_nothing(staff_api):
 
 
 def test_claim_queues_prize_claimed_and_audits_it(draw):
-    services.draw_perform(draw=draw, actor="scheduler")
+    draw_perform(draw=draw, actor="scheduler")
     winner = Winner.objects.select_related("user").first()
     response = client_for(winner.user).post(
         f"/api/events/{draw.event_id}/draws/{draw.pk}/claim/")
@@ -91,10 +91,10 @@ def test_claim_queues_prize_claimed_and_audits_it(draw):
 
 
 def test_redraw_queues_winner_webhooks_and_audits_it(draw, staff):
-    services.draw_perform(draw=draw, actor="scheduler")
+    draw_perform(draw=draw, actor="scheduler")
     Winner.objects.update(claim_deadline=timezone.now())
     WebhookDelivery.objects.all().delete()
-    replacements = services.draw_redraw(draw=draw, actor=f"user:{staff.pk}")
+    replacements = draw_redraw(draw=draw, actor=f"user:{staff.pk}")
     assert len(replacements) == 3
     assert kinds() == ["draw.winner", "draw.winner"]
     entry = AuditEntry.objects.get(action="draw.redrawn")
@@ -104,6 +104,6 @@ def test_redraw_queues_winner_webhooks_and_audits_it(draw, staff):
 def test_events_without_endpoints_get_no_deliveries_but_still_audit(staff):
     draw = make_draw(prizes=PRIZES)
     make_entrants(draw, 2)
-    services.draw_perform(draw=draw, actor="scheduler")
+    draw_perform(draw=draw, actor="scheduler")
     assert not WebhookDelivery.objects.exists()
     assert AuditEntry.objects.filter(action="draw.performed").count() == 1

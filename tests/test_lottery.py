@@ -4,8 +4,10 @@ from itertools import combinations
 import pytest
 from django.utils import timezone
 
-from live import scheduler, services
+from live import scheduler
 from live.models import Draw, Entry, Winner
+from live.services.draws import next_daily_occurrence
+from live.services.performing import draw_perform
 from live.testing import draw_url, make_draw, make_event
 from live.verify import verify_proof
 from tests.conftest import client_for
@@ -169,7 +171,7 @@ def test_my_ballot_shows_matches_and_prize_after_draw(staff_api, make_user):
 
 def test_next_daily_occurrence_follows_local_time_across_dst():
     after = datetime(2026, 3, 28, 19, 0, tzinfo=UTC)  # 20:00 in Paris (CET)
-    nxt = services.next_daily_occurrence(local_time=time(20, 0), tz_name="Europe/Paris",
+    nxt = next_daily_occurrence(local_time=time(20, 0), tz_name="Europe/Paris",
                                          after=after)
     assert nxt.astimezone(UTC) == datetime(2026, 3, 29, 18, 0, tzinfo=UTC)  # CEST
 
@@ -189,7 +191,7 @@ def test_daily_draw_is_scheduled_at_local_time(staff_api):
 
 def test_performing_recurring_draw_makes_the_next_once():
     draw = lottery(recurrence="daily", recurrence_time=time(0, 0))
-    services.draw_perform(draw=draw, actor="test")
+    draw_perform(draw=draw, actor="test")
     assert scheduler.create_recurring_draws() == 1
     assert scheduler.create_recurring_draws() == 0
     nxt = Draw.objects.get(previous=draw)

@@ -4,9 +4,9 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from live import services
 from live.models import Winner, WinnerNotification
 from live.notifications import winners_notify
+from live.services.performing import draw_perform
 from live.testing import draw_url, make_draw
 from tests.conftest import assert_error
 from tests.receivers import http_receiver
@@ -22,7 +22,7 @@ def draw(make_user):
                        phone_verified_at=timezone.now())
     mailed = make_user(email="mail@example.com", phone="+79161230002")  # unverified phone
     car, mug = draw.prizes.order_by("rank")
-    services.draw_perform(draw=draw, actor="scheduler", external_winners=[
+    draw_perform(draw=draw, actor="scheduler", external_winners=[
         {"prize_id": car.pk, "user_id": texted.pk}, {"prize_id": mug.pk, "user_id": mailed.pk}])
     return draw
 

@@ -4,8 +4,8 @@ import pytest
 from django.utils import timezone
 
 from core.models import Event
-from live import services
 from live.models import Entry
+from live.services.performing import draw_perform
 from live.testing import draw_url, make_draw, make_event
 from tests.conftest import assert_error
 
@@ -20,7 +20,7 @@ def performed(make_user):
     Entry.objects.create(draw=draw, user=winner, position=1)
     draw.entries_count = 1
     draw.save(update_fields=["entries_count"])
-    services.draw_perform(draw=draw, actor="scheduler")
+    draw_perform(draw=draw, actor="scheduler")
     return draw
 
 

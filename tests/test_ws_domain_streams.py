@@ -9,7 +9,8 @@ import re
 import pytest
 from channels.db import database_sync_to_async
 
-from live import services as live_services
+from live.services.checkin import screen_key_issue
+from live.services.performing import draw_perform
 from live.streams import apply_message
 from live.testing import make_draw, make_entrants, make_event
 from tests.stream_helpers import (
@@ -55,7 +56,7 @@ async def test_event_stream_snapshot_plus_perform_deltas_equal_a_fresh_snapshot(
     draw = await _draw_with_entrants()
     deltas = await verify_action(
         kind="event", object_id=draw.event_id, path=f"/ws/events/{draw.event_id}/",
-        action=lambda: live_services.draw_perform(draw=draw, actor="staff:test"),
+        action=lambda: draw_perform(draw=draw, actor="staff:test"),
         ignore=("server_time",),
     )
     types = [d["type"] for d in deltas]
@@ -67,7 +68,7 @@ async def test_draw_stream_carries_winners_with_masked_names_and_the_revealed_se
     draw = await _draw_with_entrants()
     deltas = await verify_action(
         kind="draw", object_id=draw.pk, path=f"/ws/draws/{draw.pk}/",
-        action=lambda: live_services.draw_perform(draw=draw, actor="staff:test"),
+        action=lambda: draw_perform(draw=draw, actor="staff:test"),
         ignore=("server_time",),
     )
     winners = [w for d in deltas if d["type"] == "draw.winner" for w in d["data"]["winners"]]
@@ -110,7 +111,7 @@ async def test_seat_stream_shows_a_hold_as_one_delta(make_user, settings):
 
 async def test_venue_screen_gets_the_checkin_code_and_phones_do_not():
     event = await database_sync_to_async(make_event)(status="live", checkin_code_required=True)
-    _, key = await database_sync_to_async(live_services.screen_key_issue)(
+    _, key = await database_sync_to_async(screen_key_issue)(
         event=event, actor=None, label="north")
 
     screen = await connected(f"/ws/events/{event.pk}/?key={key}")

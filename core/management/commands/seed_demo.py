@@ -23,8 +23,9 @@ from core.models import Event, User, Venue
 from core.redis import get_redis
 from core.services import waitlist
 from core.services.events import event_create
-from live import services as live_services
 from live.models import Draw, Entry, ScreenKey
+from live.services.checkin import screen_key_issue
+from live.services.draws import draw_create, draw_enter
 from live.streams import publish_draw
 from ticketing.models import EventSale, Seat, SectionPrice, Wallet
 from ticketing.services import layout, wallets
@@ -206,7 +207,7 @@ class Command(BaseCommand):
             event=meetup, title__in=[title for title, _, _ in specs])}
         for title, fields, prizes in specs:
             if title not in found:
-                found[title] = live_services.draw_create(event=meetup, title=title,
+                found[title] = draw_create(event=meetup, title=title,
                                                          prizes=prizes, **fields)
                 self.count("draws")
         return found[RAFFLE_TITLE]
@@ -267,7 +268,7 @@ class Command(BaseCommand):
         if len(missing) <= self.bulk_threshold:
             users = User.objects.in_bulk(missing)
             for pk in missing:
-                live_services.draw_enter(draw=raffle, user=users[pk])
+                draw_enter(draw=raffle, user=users[pk])
                 progress.advance(1)
         else:
             for start in range(0, len(missing), CHUNK):
@@ -291,7 +292,7 @@ class Command(BaseCommand):
         if ScreenKey.objects.filter(event=meetup, label=SCREEN_LABEL,
                                     revoked_at__isnull=True).exists():
             return None
-        _, key = live_services.screen_key_issue(event=meetup, actor=staff, label=SCREEN_LABEL)
+        _, key = screen_key_issue(event=meetup, actor=staff, label=SCREEN_LABEL)
         self.count("screen keys")
         return key
 

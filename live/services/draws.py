@@ -1,0 +1,217 @@
+"""Draws: create, edit, enter, close entries, and the next daily occurrence.
+
+Draw-changing functions lock the draw row (``select_for_update``) so that entering,
+closing and performing are serialised per draw: an entry either is in the frozen
+digest or was refused. Messages go out on ``draw:<id>`` and ``event:<event_id>``
+after commit (see live/streams.py).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from core.models import Event, User
+from core.selectors.events import PUBLIC_STATUSES
+from live import fairness
+from live.errors import (
+    AlreadyEntered,
+    BallotLimitReached,
+    DrawHasEntries,
+    DrawNotEditable,
+    EntriesClosed,
+    InvalidBallot,
+    NotCheckedIn,
+    NotEnterable,
+    NotTicketHolder,
+    PhoneNotVerified,
+)
+from live.models import Draw, Entry, Prize
+from live.selectors import (
+    entries_digest,
+    is_checked_in,
+)
+from live.streams import draw_state, publish_draw
+from ticketing.selectors import ticket_holders
+
+
+def next_daily_occurrence(*, local_time: time, tz_name: str, after: datetime) -> datetime:
+    """The first instant strictly after `after` when the clock in `tz_name` shows `local_time`."""
+    tz = ZoneInfo(tz_name)
+    day: date = after.astimezone(tz).date()
+    while True:
+        candidate = datetime.combine(day, local_time, tzinfo=tz)
+        if candidate > after:
+            return candidate
+        day += timedelta(days=1)
+
+
+def _set_prizes(draw: Draw, prizes: list[dict[str, Any]]) -> None:
+    draw.prizes.all().delete()
+    Prize.objects.bulk_create([Prize(draw=draw, **prize) for prize in prizes])
+
+
+@transaction.atomic
+def draw_create(*, event: Event, prizes: list[dict[str, Any]], **fields: Any) -> Draw:
+    """Create a draw with its prizes from validated fields. A fresh seed is committed.
+
+    Raises EligibilityNotAvailable (400) for ticket-holder draws without ticketing.
+    Publishes draw.created (with the seed commitment).
+    """
+    if fields.get("recurrence") == Draw.Recurrence.DAILY and not fields.get("scheduled_at"):
+        fields["scheduled_at"] = next_daily_occurrence(
+            local_time=fields["recurrence_time"], tz_name=event.time_zone, after=timezone.now())
+    seed = fairness.new_seed()
+    draw = Draw.objects.create(
+        event=event, algorithm=fairness.ALGORITHM, seed=seed,
+        seed_commitment=fairness.commitment(seed), **fields,
+    )
+    _set_prizes(draw, prizes)
+    publish_draw(draw, "draw.created", {"draw": draw_state(draw)})
+    return draw
+
+
+@transaction.atomic
+def draw_update(*, draw: Draw, prizes: list[dict[str, Any]] | None = None, **fields: Any
+                ) -> Draw:
+    """Edit an open draw (and replace its prizes when given). Raises DrawNotEditable or
+    DrawHasEntries (409). Publishes draw.updated."""
+    locked = Draw.objects.select_for_update().get(pk=draw.pk)
+    if locked.status != Draw.Status.OPEN:
+        raise DrawNotEditable()
+    shape = ("kind", "numbers_count", "numbers_max")
+    if locked.entries_count and any(
+            name in fields and fields[name] != getattr(locked, name) for name in shape):
+        raise DrawHasEntries()
+    for name, value in fields.items():
+        setattr(locked, name, value)
+    locked.save()
+    if prizes is not None:
+        _set_prizes(locked, prizes)
+    publish_draw(locked, "draw.updated", {"draw": draw_state(locked)})
+    return locked
+
+
+def _check_eligible(draw: Draw, user: User) -> None:
+    if draw.requires_verified_phone and not user.is_phone_verified:
+        raise PhoneNotVerified()
+    if draw.eligibility == Draw.Eligibility.CHECKED_IN and not is_checked_in(
+            event_id=draw.event_id, user_id=user.pk):
+        raise NotCheckedIn()
+    if (draw.eligibility == Draw.Eligibility.TICKET_HOLDERS
+            and not ticket_holders(draw.event).filter(pk=user.pk).exists()):
+        raise NotTicketHolder()
+
+
+def normalize_ballot(draw: Draw, numbers: Any) -> str:
+    """"3,7,12" from a list of k distinct integers in 1..N, or InvalidBallot (400)."""
+    k, n = draw.numbers_count, draw.numbers_max
+    if not isinstance(numbers, list) or not all(
+            isinstance(x, int) and not isinstance(x, bool) for x in numbers):
+        raise InvalidBallot(f"`numbers` must be a list of {k} whole numbers.")
+    if len(numbers) != k:
+        raise InvalidBallot(f"A ballot has exactly {k} numbers.")
+    if len(set(numbers)) != k:
+        raise InvalidBallot("The numbers of a ballot must be distinct.")
+    if not all(1 <= x <= n for x in numbers):
+        raise InvalidBallot(f"Numbers must be between 1 and {n}.")
+    return ",".join(str(x) for x in sorted(numbers))
+
+
+def _entries_open(draw: Draw) -> bool:
+    if draw.status != Draw.Status.OPEN:
+        return False
+    return draw.entries_close_at is None or draw.entries_close_at > timezone.now()
+
+
+@transaction.atomic
+def draw_enter(*, draw: Draw, user: User, numbers: Any = None) -> Entry:
+    """Enter `user` in `draw` (a lottery ballot when the draw is a lottery).
+
+    Locks the draw row, so closing waits for in-flight entries. Raises, in order:
+    NotEnterable, EntriesClosed (409), PhoneNotVerified / NotCheckedIn /
+    NotTicketHolder (403), InvalidBallot (400), AlreadyEntered / BallotLimitReached (409).
+    Publishes draw.entries {count}.
+    """
+    locked = Draw.objects.select_for_update().select_related("event").get(pk=draw.pk)
+    if locked.kind == Draw.Kind.EXTERNAL:
+        raise NotEnterable()
+    if not _entries_open(locked) or locked.event.status not in PUBLIC_STATUSES:
+        raise EntriesClosed()
+    _check_eligible(locked, user)
+    held = Entry.objects.filter(draw=locked, user=user).count()
+    if locked.kind == Draw.Kind.LOTTERY:
+        ballot = normalize_ballot(locked, numbers)
+        if held >= locked.max_ballots:
+            raise BallotLimitReached()
+    else:
+        if numbers is not None:
+            raise InvalidBallot("A raffle entry carries no numbers.")
+        ballot = ""
+        if held:
+            raise AlreadyEntered()
+    Draw.objects.filter(pk=locked.pk).update(entries_count=F("entries_count") + 1)
+    locked.refresh_from_db(fields=["entries_count"])
+    try:
+        with transaction.atomic():
+            entry = Entry.objects.create(draw=locked, user=user, ballot_no=held + 1,
+                                         numbers=ballot, position=locked.entries_count)
+    except IntegrityError:  # only on a database without row locks (SQLite serialises anyway)
+        raise AlreadyEntered() from None
+    publish_draw(locked, "draw.entries", {"count": locked.entries_count})
+    return entry
+
+
+def close_locked(draw: Draw) -> None:
+    """Freeze the draw's entries into its digest and publish draw.closing. The caller
+    holds the draw's row lock (draw_close_entries, draw_perform)."""
+    draw.entries_digest, draw.entries_count = entries_digest(draw)
+    draw.status = Draw.Status.CLOSED
+    draw.closed_at = timezone.now()
+    draw.save(update_fields=["entries_digest", "entries_count", "status", "closed_at",
+                             "updated_at"])
+    publish_draw(draw, "draw.closing", {
+        "status": draw.status, "entries_count": draw.entries_count,
+        "entries_digest": draw.entries_digest, "closed_at": draw.closed_at,
+    })
+
+
+@transaction.atomic
+def draw_close_entries(*, draw: Draw) -> Draw:
+    """Close an open draw's entries now (the scheduler calls this at entries_close_at)."""
+    locked = Draw.objects.select_for_update().get(pk=draw.pk)
+    if locked.status == Draw.Status.OPEN:
+        close_locked(locked)
+    return locked
+
+
+def draw_create_next_occurrence(*, draw: Draw) -> Draw | None:
+    """Create the next daily occurrence of a performed recurring draw, exactly once
+    (the successor link is unique). Returns the new draw, or None if there is none to make."""
+    if draw.recurrence != Draw.Recurrence.DAILY or not draw.is_performed:
+        return None
+    after = draw.scheduled_at or draw.performed_at
+    scheduled_at = next_daily_occurrence(local_time=draw.recurrence_time,
+                                          tz_name=draw.event.time_zone, after=after)
+    close_at = None
+    if draw.entries_close_at and draw.scheduled_at:
+        close_at = scheduled_at - (draw.scheduled_at - draw.entries_close_at)
+    fields = {
+        name: getattr(draw, name) for name in (
+            "title", "kind", "eligibility", "requires_verified_phone", "claim_window_minutes",
+            "numbers_count", "numbers_max", "max_ballots", "lottery_mode", "recurrence",
+            "recurrence_time")
+    }
+    prizes = [{"name": p.name, "quantity": p.quantity, "rank": p.rank, "matches": p.matches}
+              for p in draw.prizes.all()]
+    try:
+        with transaction.atomic():
+            return draw_create(event=draw.event, prizes=prizes, previous=draw,
+                               scheduled_at=scheduled_at, entries_close_at=close_at, **fields)
+    except IntegrityError:  # another scheduler made it first
+        return None
