@@ -65,11 +65,11 @@ def setup_sale(buyers: int, seats: int):
     rows = [{"label": str(r + 1), "seats": min(per_row, seats - r * per_row)}
             for r in range((seats + per_row - 1) // per_row)]
     venue = Venue.objects.create(name="Bench Arena")
-    layout.set_venue_layout(venue=venue, sections=[{"name": "Main", "rows": rows}])
+    layout.venue_layout_set(venue=venue, sections=[{"name": "Main", "rows": rows}])
     event = Event.objects.create(title="Bench", starts_at=timezone.now() + timedelta(days=1),
                                  venue=venue, status="published")
-    layout.set_event_prices(event=event, prices={venue.sections.get().pk: 1_000})
-    layout.configure_sale(event=event, max_seats_per_order=4)
+    layout.event_prices_set(event=event, prices={venue.sections.get().pk: 1_000})
+    layout.sale_configure(event=event, max_seats_per_order=4)
     seat_ids = sorted(
         venue.sections.get().rows.values_list("seats__id", flat=True)
     )

@@ -40,7 +40,7 @@ from django.db import connection  # noqa: E402
 from core import ranking  # noqa: E402
 from core.models import REFERRAL_ALPHABET, REFERRAL_CODE_LENGTH, User  # noqa: E402
 from core.selectors.waitlist import standing_redis, standing_sql  # noqa: E402
-from core.services.waitlist import rebuild_ranking_index  # noqa: E402
+from core.services.waitlist import ranking_index_rebuild  # noqa: E402
 
 COLUMNS = (
     "id", "password", "is_superuser", "email", "first_name", "last_name", "patronymic",
@@ -132,7 +132,7 @@ def main() -> None:
         print(f"Reusing {count:,} users already in {settings.DATABASES['default']['NAME']}")
 
     started = time.perf_counter()
-    ranked = rebuild_ranking_index(chunk_size=50_000)  # also after a Redis restart
+    ranked = ranking_index_rebuild(chunk_size=50_000)  # also after a Redis restart
     print(f"Redis ranking '{current.redis_name}' built: {ranked:,} users in "
           f"{time.perf_counter() - started:.1f}s")
 

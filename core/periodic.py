@@ -5,7 +5,7 @@ must be safe to run in several scheduler processes at once (lock what it
 changes, e.g. select_for_update(skip_locked=True)), and quick: it runs on
 the loop's thread between countdown ticks.
 
-    register_periodic("ticketing.expire_holds", expire_holds, every_seconds=1)
+    register_periodic("ticketing.expire_holds", holds_expire, every_seconds=1)
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from core.models import Event
 from core.periodic import periodic_jobs
 from live import checkin
 from live.models import Draw
-from live.services.checkin import publish_checkin_code
+from live.services.checkin import checkin_code_publish
 from live.services.draws import draw_close_entries, draw_create_next_occurrence
 from live.services.performing import draw_perform
 from live.streams import publish_draw
@@ -129,7 +129,7 @@ def publish_checkin_codes(now=None) -> int:
     for event in events.only("id", "checkin_secret"):
         if cache.add(f"live:checkin-code:{event.pk}:{window}", 1,
                      timeout=checkin.window_seconds() * 4):
-            publish_checkin_code(event=event)
+            checkin_code_publish(event=event)
             sent += 1
     return sent
 

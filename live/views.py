@@ -45,7 +45,7 @@ from live.serializers import (
     ScreenKeyOutput,
     WinningBallotOutput,
 )
-from live.services.checkin import checkin_user, screen_key_issue, screen_key_revoke
+from live.services.checkin import checkin_create, screen_key_issue, screen_key_revoke
 from live.services.claims import prize_claim
 from live.services.draws import draw_create, draw_enter, draw_update
 from live.services.performing import draw_perform, draw_redraw
@@ -90,7 +90,7 @@ class CheckinView(APIView):
     def post(self, request, pk: int):
         data = _valid(CheckinInput, request.data)
         event = event_get(event_id=pk, user=request.user)
-        checkin, created = checkin_user(
+        checkin, created = checkin_create(
             event=event, user=request.user, nonce=data["nonce"], code=data["code"])
         body = {"id": checkin.pk, "event": event.pk, "checked_in_at": checkin.created_at,
                 "nonce": checkin.nonce or None}

@@ -193,7 +193,7 @@ def world(user, other_user, staff, settings):
     venue = Venue.objects.create(name="Arena", address="1 Court Street")
     from tests.ticketing_helpers import LAYOUT
 
-    layout.set_venue_layout(venue=venue, sections=LAYOUT)
+    layout.venue_layout_set(venue=venue, sections=LAYOUT)
     event = make_event(venue)
     user_api = client_for(user)
     with TestCase.captureOnCommitCallbacks(execute=True):

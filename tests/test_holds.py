@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from tests.ticketing_helpers import committed, hold, make_event, seat, seats, statuses
 from ticketing.models import HeldSeat, SeatHold, SeatStatusChange
-from ticketing.services.holds import expire_holds
+from ticketing.services.holds import holds_expire
 
 pytest_plugins = ["tests.ticketing_fixtures"]
 
@@ -42,13 +42,13 @@ def test_hold_is_all_or_nothing_when_any_seat_is_taken(user_api, other_api, sale
 
 def test_hold_refuses_a_sold_seat(user_api, other_user, sale):
     from tests.ticketing_helpers import fund
-    from ticketing.services.holds import hold_seats
-    from ticketing.services.orders import purchase_hold
+    from ticketing.services.holds import hold_create
+    from ticketing.services.orders import hold_purchase
 
     fund(other_user)
     sold = seat(sale, "B", "1", 1)
-    taken = hold_seats(event=sale, user=other_user, seat_ids=[sold])
-    committed(purchase_hold, token=taken.token, user=other_user)
+    taken = hold_create(event=sale, user=other_user, seat_ids=[sold])
+    committed(hold_purchase, token=taken.token, user=other_user)
     response = hold(user_api, sale, [sold])
     assert response.status_code == 409
     assert response.json()["seats"] == [sold]
@@ -56,10 +56,10 @@ def test_hold_refuses_a_sold_seat(user_api, other_user, sale):
 
 def test_hold_refuses_seats_of_another_venue(user_api, sale):
     from core.models import Venue
-    from ticketing.services.layout import set_venue_layout
+    from ticketing.services.layout import venue_layout_set
 
     elsewhere = Venue.objects.create(name="Gym")
-    set_venue_layout(
+    venue_layout_set(
         venue=elsewhere, sections=[{"name": "X", "rows": [{"label": "1", "seats": 2}]}]
     )
     foreign = seat(elsewhere, "X", "1", 1)
@@ -225,18 +225,18 @@ def test_sweeper_expires_holds_and_announces_only_seats_still_owned(
     settings.TICKETING_HOLD_TTL_SECONDS = 60
     assert hold(other_api, sale, [second]).status_code == 201
     since = streams.last_seq(f"seats:{sale.pk}")
-    assert committed(expire_holds) == 1
+    assert committed(holds_expire) == 1
     messages = streams.history_since(f"seats:{sale.pk}", since).messages
     assert [(m["type"], m["data"]["seats"]) for m in messages] == [("seat.expired", [first])]
     assert statuses(sale)[first] == "free" and statuses(sale)[second] == "held"
     assert SeatHold.objects.filter(status="expired").count() == 1
     assert SeatStatusChange.objects.filter(reason="expired").count() == 1
-    assert committed(expire_holds) == 0
+    assert committed(holds_expire) == 0
 
 
 def test_sweeper_skips_live_holds(user_api, sale):
     hold(user_api, sale, seats(sale, "A", "1", 1))
-    assert expire_holds() == 0
+    assert holds_expire() == 0
     assert SeatHold.objects.get().status == "active"
 
 

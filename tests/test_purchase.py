@@ -173,12 +173,12 @@ def test_a_hold_whose_seat_was_removed_from_the_layout_cannot_buy(user_api, user
 
 
 def test_the_database_refuses_a_second_valid_ticket_for_a_seat(user, sale):
-    from ticketing.services.holds import hold_seats
-    from ticketing.services.orders import purchase_hold
+    from ticketing.services.holds import hold_create
+    from ticketing.services.orders import hold_purchase
 
     fund(user)
     sold = seat(sale, "A", "1", 1)
-    order = purchase_hold(token=hold_seats(event=sale, user=user, seat_ids=[sold]).token,
+    order = hold_purchase(token=hold_create(event=sale, user=user, seat_ids=[sold]).token,
                           user=user)
     with pytest.raises(IntegrityError), transaction.atomic():
         Ticket.objects.create(order=order, user=user, event=sale, seat_id=sold, price=1)
@@ -264,13 +264,13 @@ def test_cancelling_someone_elses_ticket_is_404(user_api, other_api, user, sale)
 
 
 def test_admin_refund_action_uses_the_same_service(client, staff, user, sale):
-    from ticketing.services.holds import hold_seats
-    from ticketing.services.orders import purchase_hold
+    from ticketing.services.holds import hold_create
+    from ticketing.services.orders import hold_purchase
 
     staff.is_superuser = True
     staff.save()
     fund(user)
-    purchase_hold(token=hold_seats(event=sale, user=user, seat_ids=seats(sale, "A", "3", 5)).token,
+    hold_purchase(token=hold_create(event=sale, user=user, seat_ids=seats(sale, "A", "3", 5)).token,
                   user=user)
     client.force_login(staff)
     ticket = Ticket.objects.get()
@@ -316,11 +316,11 @@ def test_a_ticket_holder_may_enter_a_ticket_holders_draw(staff_api, user_api, ot
 
 def test_staff_without_the_ticket_permission_cannot_refund_from_the_admin(client, staff, user,
                                                                            sale):
-    from ticketing.services.holds import hold_seats
-    from ticketing.services.orders import purchase_hold
+    from ticketing.services.holds import hold_create
+    from ticketing.services.orders import hold_purchase
 
     fund(user)
-    purchase_hold(token=hold_seats(event=sale, user=user, seat_ids=seats(sale, "A", "3", 6)).token,
+    hold_purchase(token=hold_create(event=sale, user=user, seat_ids=seats(sale, "A", "3", 6)).token,
                   user=user)
     client.force_login(staff)  # is_staff, no model permissions
     ticket = Ticket.objects.get()

@@ -13,8 +13,8 @@ from tests.ticketing_helpers import PRICE_A, fund, make_event, seat
 from ticketing.errors import HoldLost
 from ticketing.holds import RedisHoldBackend
 from ticketing.models import Order, Ticket, Wallet
-from ticketing.services.holds import hold_seats
-from ticketing.services.orders import purchase_hold, purchase_verified
+from ticketing.services.holds import hold_create
+from ticketing.services.orders import hold_purchase, purchase_verified
 
 pytest_plugins = ["tests.ticketing_fixtures"]
 
@@ -32,7 +32,7 @@ def test_no_seat_is_sold_twice_when_redis_loses_keys_mid_purchase(settings, make
     fund(alice, 10_000)
     fund(bob, 10_000)
     contested = seat(event, "A", "1", 5)
-    alices_hold = hold_seats(event=event, user=alice, seat_ids=[contested])
+    alices_hold = hold_create(event=event, user=alice, seat_ids=[contested])
     bobs_result = {}
 
     def redis_lies_and_bob_buys(sender, hold, **kwargs):
@@ -43,8 +43,8 @@ def test_no_seat_is_sold_twice_when_redis_loses_keys_mid_purchase(settings, make
 
         def bob_buys():
             try:
-                bobs_hold = hold_seats(event=event, user=bob, seat_ids=[contested])
-                bobs_result["order"] = purchase_hold(token=bobs_hold.token, user=bob)
+                bobs_hold = hold_create(event=event, user=bob, seat_ids=[contested])
+                bobs_result["order"] = hold_purchase(token=bobs_hold.token, user=bob)
             except DomainError as exc:  # pragma: no cover - reported by the assert below
                 bobs_result["error"] = exc
             finally:
@@ -58,7 +58,7 @@ def test_no_seat_is_sold_twice_when_redis_loses_keys_mid_purchase(settings, make
     purchase_verified.connect(redis_lies_and_bob_buys)
     try:
         with pytest.raises(HoldLost):
-            purchase_hold(token=alices_hold.token, user=alice)
+            hold_purchase(token=alices_hold.token, user=alice)
     finally:
         purchase_verified.disconnect(redis_lies_and_bob_buys)
 

@@ -100,7 +100,7 @@ def auth(token: str) -> dict[str, str]:
 @pytest.fixture
 def sale_event(db):
     venue = Venue.objects.create(name="Arena", address="1 Court Street")
-    layout.set_venue_layout(venue=venue, sections=LAYOUT)
+    layout.venue_layout_set(venue=venue, sections=LAYOUT)
     return make_sale_event(venue)
 
 

@@ -97,12 +97,12 @@ def test_changing_a_layout_keeps_existing_seat_ids(staff_api, venue):
 
 def test_changing_a_layout_refuses_to_remove_a_sold_seat(staff_api, user, sale):
     from tests.ticketing_helpers import fund
-    from ticketing.services.holds import hold_seats
-    from ticketing.services.orders import purchase_hold
+    from ticketing.services.holds import hold_create
+    from ticketing.services.orders import hold_purchase
 
     fund(user)
     sold = seat(sale, "B", "2", 6)
-    purchase_hold(token=hold_seats(event=sale, user=user, seat_ids=[sold]).token, user=user)
+    hold_purchase(token=hold_create(event=sale, user=user, seat_ids=[sold]).token, user=user)
     smaller = [LAYOUT[0], {"name": "B", "rows": [{"label": "1", "seats": 6}]}]
     response = staff_api.post(f"/api/venues/{sale.venue_id}/layout/", {"sections": smaller},
                               format="json")
@@ -194,15 +194,15 @@ def test_seat_map_of_unknown_event_is_404(user_api, db):
 def test_ticket_holders_are_users_with_a_valid_ticket(user, other_user, make_user, sale):
     from tests.ticketing_helpers import fund
     from ticketing.selectors import ticket_holders
-    from ticketing.services.holds import hold_seats
-    from ticketing.services.orders import cancel_ticket, purchase_hold
+    from ticketing.services.holds import hold_create
+    from ticketing.services.orders import hold_purchase, ticket_cancel
 
     refunded = make_user()
     for buyer, labels in ((user, (1, 2)), (other_user, (3,)), (refunded, (4,))):
         fund(buyer)
-        held = hold_seats(event=sale, user=buyer, seat_ids=seats(sale, "A", "1", *labels))
-        purchase_hold(token=held.token, user=buyer)
-    cancel_ticket(ticket_id=refunded.tickets.get().pk, user=refunded)
+        held = hold_create(event=sale, user=buyer, seat_ids=seats(sale, "A", "1", *labels))
+        hold_purchase(token=held.token, user=buyer)
+    ticket_cancel(ticket_id=refunded.tickets.get().pk, user=refunded)
     assert list(ticket_holders(sale).order_by("pk")) == [user, other_user]
 
 

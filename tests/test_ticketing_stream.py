@@ -14,8 +14,13 @@ from tests.ticketing_helpers import (
     seats,
 )
 from ticketing.errors import SeatsUnavailable
-from ticketing.services.holds import expire_holds, hold_best_available, hold_seats, release_hold
-from ticketing.services.orders import cancel_ticket, purchase_hold
+from ticketing.services.holds import (
+    hold_create,
+    hold_create_best_available,
+    hold_release,
+    holds_expire,
+)
+from ticketing.services.orders import hold_purchase, ticket_cancel
 
 pytest_plugins = ["tests.ticketing_fixtures"]
 
@@ -34,7 +39,7 @@ def test_seats_stream_kind_is_registered_with_the_seat_map_snapshot(user, sale):
 def test_a_hold_publishes_one_seat_held_message_listing_its_seats(user, sale):
     wanted = seats(sale, "A", "1", 3, 4, 5)
     messages = assert_deltas_match_fresh_snapshot(
-        sale, lambda: hold_seats(event=sale, user=user, seat_ids=wanted)
+        sale, lambda: hold_create(event=sale, user=user, seat_ids=wanted)
     )
     assert kinds(messages) == [("seat.held", sorted(wanted))]
     assert messages[0]["stream"] == f"seats:{sale.pk}"
@@ -42,39 +47,39 @@ def test_a_hold_publishes_one_seat_held_message_listing_its_seats(user, sale):
 
 def test_a_refused_hold_publishes_nothing(user, other_user, sale):
     taken = seats(sale, "A", "1", 3)
-    committed(hold_seats, event=sale, user=other_user, seat_ids=taken)
+    committed(hold_create, event=sale, user=other_user, seat_ids=taken)
 
     def refused():
         with contextlib.suppress(SeatsUnavailable):
-            hold_seats(event=sale, user=user, seat_ids=taken + seats(sale, "A", "1", 4))
+            hold_create(event=sale, user=user, seat_ids=taken + seats(sale, "A", "1", 4))
 
     assert assert_deltas_match_fresh_snapshot(sale, refused) == []
 
 
 def test_release_publishes_seat_released(user, sale):
-    held = committed(hold_seats, event=sale, user=user, seat_ids=seats(sale, "B", "2", 1, 2))
+    held = committed(hold_create, event=sale, user=user, seat_ids=seats(sale, "B", "2", 1, 2))
     messages = assert_deltas_match_fresh_snapshot(
-        sale, lambda: release_hold(token=held.token, user=user)
+        sale, lambda: hold_release(token=held.token, user=user)
     )
     assert kinds(messages) == [("seat.released", held.seat_ids)]
 
 
 def test_purchase_publishes_seat_sold(user, sale):
     fund(user)
-    held = committed(hold_best_available, event=sale, user=user, count=2)
+    held = committed(hold_create_best_available, event=sale, user=user, count=2)
     messages = assert_deltas_match_fresh_snapshot(
-        sale, lambda: purchase_hold(token=held.token, user=user)
+        sale, lambda: hold_purchase(token=held.token, user=user)
     )
     assert kinds(messages) == [("seat.sold", held.seat_ids)]
 
 
 def test_refund_publishes_seat_released(user, sale):
     fund(user)
-    held = committed(hold_seats, event=sale, user=user, seat_ids=seats(sale, "A", "2", 1))
-    order = committed(purchase_hold, token=held.token, user=user)
+    held = committed(hold_create, event=sale, user=user, seat_ids=seats(sale, "A", "2", 1))
+    order = committed(hold_purchase, token=held.token, user=user)
     ticket = order.tickets.get()
     messages = assert_deltas_match_fresh_snapshot(
-        sale, lambda: cancel_ticket(ticket_id=ticket.pk, user=user)
+        sale, lambda: ticket_cancel(ticket_id=ticket.pk, user=user)
     )
     assert kinds(messages) == [("seat.released", [ticket.seat_id])]
     assert messages[0]["data"]["status"] == "free"
@@ -82,9 +87,9 @@ def test_refund_publishes_seat_released(user, sale):
 
 def test_expiry_publishes_seat_expired(user, sale, settings):
     settings.TICKETING_HOLD_TTL_SECONDS = 0.2
-    held = committed(hold_seats, event=sale, user=user, seat_ids=seats(sale, "A", "3", 7, 8))
+    held = committed(hold_create, event=sale, user=user, seat_ids=seats(sale, "A", "3", 7, 8))
     time.sleep(0.25)
-    messages = assert_deltas_match_fresh_snapshot(sale, expire_holds)
+    messages = assert_deltas_match_fresh_snapshot(sale, holds_expire)
     assert kinds(messages) == [("seat.expired", held.seat_ids)]
 
 
@@ -93,11 +98,11 @@ def test_a_sequence_of_changes_replays_onto_the_first_snapshot(user, other_user,
     fund(other_user)
 
     def story():
-        first = hold_seats(event=sale, user=user, seat_ids=seats(sale, "A", "1", 1, 2))
-        second = hold_best_available(event=sale, user=other_user, count=3)
-        release_hold(token=first.token, user=user)
-        order = purchase_hold(token=second.token, user=other_user)
-        cancel_ticket(ticket_id=order.tickets.first().pk, user=other_user)
+        first = hold_create(event=sale, user=user, seat_ids=seats(sale, "A", "1", 1, 2))
+        second = hold_create_best_available(event=sale, user=other_user, count=3)
+        hold_release(token=first.token, user=user)
+        order = hold_purchase(token=second.token, user=other_user)
+        ticket_cancel(ticket_id=order.tickets.first().pk, user=other_user)
 
     messages = assert_deltas_match_fresh_snapshot(sale, story)
     assert [m["type"] for m in messages] == [

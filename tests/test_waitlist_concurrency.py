@@ -12,8 +12,8 @@ from django.utils import timezone
 from core.errors import AlreadyOnWaitlist
 from core.models import User
 from core.services.waitlist import (
-    attach_referrer,
-    count_referral_if_eligible,
+    referral_attach,
+    referral_count_if_eligible,
     waitlist_join,
 )
 
@@ -52,7 +52,7 @@ def test_simultaneous_verifications_count_a_referral_once(make_user):
     referrer, friend = make_user(), make_user(phone_verified_at=timezone.now())
     friend.referred_by = referrer
     friend.save(update_fields=["referred_by"])
-    results = run_at_once(lambda: count_referral_if_eligible(user=friend), workers=6)
+    results = run_at_once(lambda: referral_count_if_eligible(user=friend), workers=6)
     assert results.count(True) == 1 and results.count(False) == 5, results
     referrer.refresh_from_db()
     assert referrer.referral_count == 1
@@ -60,6 +60,6 @@ def test_simultaneous_verifications_count_a_referral_once(make_user):
 
 def test_attach_after_verification_counts_at_once(make_user):
     referrer, friend = make_user(), make_user(phone_verified_at=timezone.now())
-    attach_referrer(user=friend, referrer=referrer)
+    referral_attach(user=friend, referrer=referrer)
     referrer.refresh_from_db()
     assert referrer.referral_count == 1

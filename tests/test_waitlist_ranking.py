@@ -26,9 +26,9 @@ from core.selectors.waitlist import (
     waitlist_position,
 )
 from core.services.waitlist import (
-    attach_referrer,
-    count_referral_if_eligible,
-    rebuild_ranking_index,
+    ranking_index_rebuild,
+    referral_attach,
+    referral_count_if_eligible,
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -132,7 +132,7 @@ def test_redis_and_sql_paths_give_identical_answers(member, settings, mode):
     settings.WAITLIST_RANKING = mode
     settings.WAITLIST_SKIP_PER_REFERRAL = 3
     users = _random_members(member)
-    rebuild_ranking_index(chunk_size=7)
+    ranking_index_rebuild(chunk_size=7)
     current = ranking.current()
     for user in User.objects.all():
         assert standing_redis(user, current) == standing_sql(user, current), user.pk
@@ -190,13 +190,13 @@ def test_valid_ranking_settings_pass_the_system_check(settings):
 def test_referral_counts_only_after_the_referee_verifies(member, settings):
     settings.WAITLIST_REQUIRE_VERIFIED_REFERRAL = True
     referrer, friend = member(0), member(1)
-    attach_referrer(user=friend, referrer=referrer)
-    assert count_referral_if_eligible(user=friend) is False
+    referral_attach(user=friend, referrer=referrer)
+    assert referral_count_if_eligible(user=friend) is False
     referrer.refresh_from_db()
     assert referrer.referral_count == 0
     User.objects.filter(pk=friend.pk).update(email_verified_at=T0)
-    assert count_referral_if_eligible(user=friend) is True
-    assert count_referral_if_eligible(user=friend) is False  # exactly once
+    assert referral_count_if_eligible(user=friend) is True
+    assert referral_count_if_eligible(user=friend) is False  # exactly once
     referrer.refresh_from_db()
     assert referrer.referral_count == 1
 
@@ -204,10 +204,10 @@ def test_referral_counts_only_after_the_referee_verifies(member, settings):
 def test_referral_counts_at_once_when_the_setting_is_off(member, settings):
     settings.WAITLIST_REQUIRE_VERIFIED_REFERRAL = False
     referrer, friend = member(0), member(1)
-    attach_referrer(user=friend, referrer=referrer)
+    referral_attach(user=friend, referrer=referrer)
     referrer.refresh_from_db()
     assert referrer.referral_count == 1
-    assert count_referral_if_eligible(user=friend) is False
+    assert referral_count_if_eligible(user=friend) is False
 
 
 # --- the Redis index kept in step ---------------------------------------------------
@@ -215,15 +215,15 @@ def test_referral_counts_at_once_when_the_setting_is_off(member, settings):
 
 def _verify_and_count(friend):
     User.objects.filter(pk=friend.pk).update(phone_verified_at=T0)
-    count_referral_if_eligible(user=friend)
+    referral_count_if_eligible(user=friend)
 
 
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 def test_a_counted_referral_moves_the_referrer_in_redis_after_commit(member):
     first, referrer, friend = member(0), member(1), member(2)
-    rebuild_ranking_index()
-    attach_referrer(user=friend, referrer=referrer)
+    ranking_index_rebuild()
+    referral_attach(user=friend, referrer=referrer)
     _verify_and_count(friend)
     referrer.refresh_from_db()
     assert standing_redis(referrer).position == 1  # straight from the set, no fallback
@@ -234,7 +234,7 @@ def test_a_counted_referral_moves_the_referrer_in_redis_after_commit(member):
 @pytest.mark.django_db(transaction=True)
 def test_new_accounts_join_the_redis_set_after_commit(member):
     member(0)
-    rebuild_ranking_index()
+    ranking_index_rebuild()
     late = member(1)
     assert standing_redis(late).position == 2
     assert standing_redis(late).total == 2
@@ -256,8 +256,8 @@ def test_a_change_committed_during_a_rebuild_reaches_the_new_set(member):
 @pytest.mark.django_db(transaction=True)
 def test_a_rolled_back_count_never_reaches_redis(member):
     _first, referrer, friend = member(0), member(1), member(2)
-    rebuild_ranking_index()
-    attach_referrer(user=friend, referrer=referrer)
+    ranking_index_rebuild()
+    referral_attach(user=friend, referrer=referrer)
     with pytest.raises(RuntimeError), transaction.atomic():
         _verify_and_count(friend)
         raise RuntimeError("abort")
@@ -272,7 +272,7 @@ def test_a_rolled_back_count_never_reaches_redis(member):
 @pytest.mark.django_db(transaction=True)
 def test_staff_and_deleted_accounts_leave_the_redis_set(member):
     a, b, c = member(0), member(1), member(2)
-    rebuild_ranking_index()
+    ranking_index_rebuild()
     a.is_staff = True
     a.save()
     c.delete()
@@ -286,8 +286,8 @@ def test_a_failed_index_update_stops_the_set_being_trusted(member, settings):
     settings.WAITLIST_RANKING = "skip"
     settings.WAITLIST_SKIP_PER_REFERRAL = 2**33  # a counted referral leaves the exact range
     first, referrer, friend = member(0), member(1), member(2)
-    rebuild_ranking_index()
-    attach_referrer(user=friend, referrer=referrer)
+    ranking_index_rebuild()
+    referral_attach(user=friend, referrer=referrer)
     _verify_and_count(friend)  # the after-commit update fails and is logged
     assert get_redis().get(ranking.redis_ready_key()) is None
     referrer.refresh_from_db()
@@ -298,7 +298,7 @@ def test_a_failed_index_update_stops_the_set_being_trusted(member, settings):
 def test_a_lost_index_still_answers_right_and_is_rebuilt_lazily(member):
     users = [member(0, referrals=1), member(1, referrals=4), member(2)]
     keys = ranking.redis_keys(ranking.current())
-    rebuild_ranking_index()
+    ranking_index_rebuild()
     get_redis().delete(keys.ready, keys.live)  # what a Redis restart does
     with pytest.raises(RankingIndexNotReady):
         standing_redis(users[0])
@@ -318,7 +318,7 @@ def test_a_lost_index_above_the_lazy_limit_answers_from_sql(member, settings):
 @pytest.mark.redis
 def test_a_stale_entry_is_answered_from_sql_and_repaired(member):
     first, second = member(0), member(1)
-    rebuild_ranking_index()
+    ranking_index_rebuild()
     # The count moved while Redis missed it (no hook ran: no commit in this test).
     User.objects.filter(pk=second.pk).update(referral_count=3)
     second.refresh_from_db()
@@ -332,7 +332,7 @@ def test_a_stale_entry_is_answered_from_sql_and_repaired(member):
 @pytest.mark.redis
 def test_changing_the_ranking_mode_rebuilds_for_the_new_mode(member, settings):
     a, b = member(0), member(1, referrals=2)
-    rebuild_ranking_index()
+    ranking_index_rebuild()
     assert standing_redis(b).position == 1
     settings.WAITLIST_RANKING = "signup"
     with pytest.raises(RankingIndexNotReady):
@@ -369,7 +369,7 @@ def test_rebuild_refuses_to_run_twice_at_once(member):
     member(0)
     get_redis().set(ranking.redis_keys(ranking.current()).lock, "someone-else")
     with pytest.raises(RankingRebuildInProgress):
-        rebuild_ranking_index()
+        ranking_index_rebuild()
 
 
 def test_rebuild_command_without_redis_fails_cleanly(db, settings):
@@ -401,6 +401,6 @@ def test_waitlist_block_reads_the_current_count_even_from_a_stale_instance(membe
     settings.WAITLIST_REQUIRE_VERIFIED_REFERRAL = False
     member(0)
     referrer, friend = member(1), member(2)
-    attach_referrer(user=friend, referrer=referrer)  # `referrer` in memory still says 0
+    referral_attach(user=friend, referrer=referrer)  # `referrer` in memory still says 0
     block = waitlist_block(referrer)
     assert (block["referral_count"], block["wait_list_position"]) == (1, 1)

@@ -117,14 +117,14 @@ def test_a_key_older_than_24_hours_runs_again(user_api, user):
 
 
 def test_purging_removes_only_keys_past_retention(user_api):
-    from ticketing.idempotency import purge_expired_keys
+    from ticketing.idempotency import idempotency_keys_purge
 
     top_up(user_api, 100, key="old")
     top_up(user_api, 100, key="new")
     IdempotencyKey.objects.filter(key="old").update(
         created_at=timezone.now() - timedelta(hours=25)
     )
-    assert purge_expired_keys() == 1
+    assert idempotency_keys_purge() == 1
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
 
 

@@ -24,7 +24,7 @@ from tests.stream_helpers import (
 from tests.ticketing_helpers import LAYOUT, seats
 from tests.ticketing_helpers import make_event as make_sale
 from ticketing.services import layout
-from ticketing.services.holds import hold_seats
+from ticketing.services.holds import hold_create
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fanout")]
 
@@ -93,7 +93,7 @@ def _sale_with_buyer(make_user):
     from core.models import Venue
 
     venue = Venue.objects.create(name="Arena")
-    layout.set_venue_layout(venue=venue, sections=LAYOUT)
+    layout.venue_layout_set(venue=venue, sections=LAYOUT)
     return make_sale(venue), make_user()
 
 
@@ -103,7 +103,7 @@ async def test_seat_stream_shows_a_hold_as_one_delta(make_user, settings):
     wanted = await database_sync_to_async(seats)(event, "A", "1", 1, 2)
     deltas = await verify_action(
         kind="seats", object_id=event.pk, path=f"/ws/events/{event.pk}/seats/",
-        action=lambda: hold_seats(event=event, user=buyer, seat_ids=wanted),
+        action=lambda: hold_create(event=event, user=buyer, seat_ids=wanted),
     )
     assert [(d["type"], sorted(d["data"]["seats"])) for d in deltas] == [
         ("seat.held", sorted(wanted))]

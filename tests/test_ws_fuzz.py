@@ -75,7 +75,7 @@ def path(request, transactional_db, settings):
         from core.models import Venue
 
         venue = Venue.objects.create(name="Arena", address="1 Court Street")
-        layout.set_venue_layout(venue=venue, sections=LAYOUT)
+        layout.venue_layout_set(venue=venue, sections=LAYOUT)
         return f"/ws/events/{make_event_on_sale(venue).pk}/seats/"
     draw = make_draw(make_event())
     return f"/ws/draws/{draw.pk}/" if request.param == "draw" else f"/ws/events/{draw.event_id}/"

@@ -24,7 +24,7 @@ def backend(request, settings):
 @pytest.fixture
 def venue(db):
     venue = Venue.objects.create(name="Arena", address="1 Court Street")
-    layout.set_venue_layout(venue=venue, sections=LAYOUT)
+    layout.venue_layout_set(venue=venue, sections=LAYOUT)
     return venue
 
 

@@ -29,8 +29,8 @@ def make_event(venue, *, starts_in=timedelta(days=10), **sale) -> Event:
         title="Final", starts_at=timezone.now() + starts_in, status="published", venue=venue
     )
     sections = {s.name: s.pk for s in venue.sections.all()}
-    layout.set_event_prices(event=event, prices={sections["A"]: PRICE_A, sections["B"]: PRICE_B})
-    layout.configure_sale(event=event, **{"max_seats_per_order": 6, **sale})
+    layout.event_prices_set(event=event, prices={sections["A"]: PRICE_A, sections["B"]: PRICE_B})
+    layout.sale_configure(event=event, **{"max_seats_per_order": 6, **sale})
     return event
 
 
@@ -39,14 +39,14 @@ def one_section_sale(*, rows: int, seats_per_row: int, price: int,
     """A published event on a one-section venue, every seat at `price`, up to 4 per
     order (the process-level race and fault tests); -> (event, sorted seat ids)."""
     venue = Venue.objects.create(name=name)
-    layout.set_venue_layout(venue=venue, sections=[
+    layout.venue_layout_set(venue=venue, sections=[
         {"name": "Main", "rows": [{"label": str(r), "seats": seats_per_row}
                                   for r in range(1, rows + 1)]},
     ])
     event = Event.objects.create(title=name, starts_at=timezone.now() + timedelta(days=1),
                                  venue=venue, status="published")
-    layout.set_event_prices(event=event, prices={venue.sections.get().pk: price})
-    layout.configure_sale(event=event, max_seats_per_order=4)
+    layout.event_prices_set(event=event, prices={venue.sections.get().pk: price})
+    layout.sale_configure(event=event, max_seats_per_order=4)
     return event, sorted(venue.sections.get().rows.values_list("seats__id", flat=True))
 
 
@@ -62,7 +62,7 @@ def seats(event, section: str, row: str, *labels) -> list[int]:
 
 
 def fund(user, amount: int = 100_000):
-    return wallets.top_up_wallet(user=user, amount=amount)
+    return wallets.wallet_top_up(user=user, amount=amount)
 
 
 def hold(client, event, seat_ids):

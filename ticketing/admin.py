@@ -17,7 +17,7 @@ from ticketing.models import (
     Wallet,
     WalletTransaction,
 )
-from ticketing.services.orders import cancel_ticket
+from ticketing.services.orders import ticket_cancel
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -128,7 +128,7 @@ class TicketAdmin(ReadOnlyAdmin):
         refunded = 0
         for ticket in queryset:
             try:
-                cancel_ticket(ticket_id=ticket.pk, user=request.user, as_staff=True)
+                ticket_cancel(ticket_id=ticket.pk, user=request.user, as_staff=True)
                 refunded += 1
             except DomainError as exc:
                 self.message_user(request, f"Ticket {ticket.pk}: {exc.detail}", messages.WARNING)

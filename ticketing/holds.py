@@ -7,7 +7,7 @@ One interface, two implementations, picked by ticketing.conf.hold_backend_name()
   or changes nothing, and contention never reaches the database. Seat keys
   carry the hold's token and the TTL; a per-event counter hands out fencing
   tokens. Sold seats carry the marker ``sold`` (no TTL) so that holds fail
-  fast, but the database stays the arbiter (see services.purchase_hold).
+  fast, but the database stays the arbiter (see services.hold_purchase).
 - ``DatabaseHoldBackend``: HeldSeat rows with a unique constraint on
   (event, seat); an expired row is taken over by the next hold.
 

@@ -95,7 +95,7 @@ def forget(row: IdempotencyKey) -> None:
     IdempotencyKey.objects.filter(pk=row.pk).delete()
 
 
-def purge_expired_keys() -> int:
+def idempotency_keys_purge() -> int:
     """Delete keys past their retention (the scheduler runs this hourly)."""
     cutoff = timezone.now() - timedelta(hours=conf.get("TICKETING_IDEMPOTENCY_HOURS"))
     deleted, _ = IdempotencyKey.objects.filter(created_at__lte=cutoff).delete()

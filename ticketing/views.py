@@ -142,7 +142,7 @@ class VenueListView(PaginatedListView):
     def post(self, request: Request) -> Response:
         data = s.VenueInput(data=request.data)
         data.is_valid(raise_exception=True)
-        venue = layout.create_venue(**data.validated_data)
+        venue = layout.venue_create(**data.validated_data)
         return Response(_layout_body(venue), status=status.HTTP_201_CREATED)
 
 
@@ -163,7 +163,7 @@ class VenueLayoutView(APIView):
         venue = _venue(pk)
         data = s.LayoutInput(data=request.data)
         data.is_valid(raise_exception=True)
-        layout.set_venue_layout(venue=venue, sections=data.validated_data["sections"])
+        layout.venue_layout_set(venue=venue, sections=data.validated_data["sections"])
         return Response(_layout_body(venue))
 
 
@@ -184,7 +184,7 @@ class EventPricesView(APIView):
         event = _event(pk, request.user)
         data = s.PricesInput(data=request.data)
         data.is_valid(raise_exception=True)
-        prices = layout.set_event_prices(
+        prices = layout.event_prices_set(
             event=event,
             prices={p["section_id"]: p["amount"] for p in data.validated_data["prices"]},
         )
@@ -207,7 +207,7 @@ class EventSaleView(APIView):
         event = _event(pk, request.user)
         data = s.SaleSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        sale = layout.configure_sale(event=event, **data.validated_data)
+        sale = layout.sale_configure(event=event, **data.validated_data)
         return Response(s.SaleSerializer(sale).data)
 
 
@@ -264,11 +264,11 @@ class EventHoldsView(APIView):
         data.is_valid(raise_exception=True)
         best = data.validated_data.get("best_available")
         if best is not None:
-            hold = holds.hold_best_available(
+            hold = holds.hold_create_best_available(
                 event=event, user=request.user, count=best["count"], section_id=best["section"]
             )
         else:
-            hold = holds.hold_seats(
+            hold = holds.hold_create(
                 event=event, user=request.user, seat_ids=data.validated_data["seat_ids"]
             )
         return Response(s.HoldOutput(hold).data, status=status.HTTP_201_CREATED)
@@ -285,12 +285,12 @@ class HoldView(APIView):
     @extend_schema(request=None, responses={200: s.HoldOutput, **errors(
         e409="hold_lifetime_exceeded", e410="hold_expired")})
     def patch(self, request: Request, token: str) -> Response:
-        hold = holds.extend_hold(token=token, user=request.user)
+        hold = holds.hold_extend(token=token, user=request.user)
         return Response(s.HoldOutput(hold).data)
 
     @extend_schema(responses={204: None, **errors(e410="hold_expired")})
     def delete(self, request: Request, token: str) -> Response:
-        holds.release_hold(token=token, user=request.user)
+        holds.hold_release(token=token, user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -302,7 +302,7 @@ class HoldPurchaseView(APIView):
                  "idempotency_request_in_progress")})
     @idempotent
     def post(self, request: Request, token: str) -> Response:
-        order = orders.purchase_hold(token=token, user=request.user)
+        order = orders.hold_purchase(token=token, user=request.user)
         order = selectors.orders_of(request.user).get(pk=order.pk)
         return Response(s.OrderOutput(order).data, status=status.HTTP_201_CREATED)
 
@@ -323,7 +323,7 @@ class WalletTopUpView(APIView):
     def post(self, request: Request) -> Response:
         data = s.TopUpInput(data=request.data)
         data.is_valid(raise_exception=True)
-        entry = wallets.top_up_wallet(user=request.user, amount=data.validated_data["amount"])
+        entry = wallets.wallet_top_up(user=request.user, amount=data.validated_data["amount"])
         return Response(
             {
                 "balance": entry.balance_after,
@@ -376,6 +376,6 @@ class TicketCancelView(APIView):
             e409="ticket_not_refundable, idempotency_request_in_progress")})
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
-        ticket = orders.cancel_ticket(ticket_id=pk, user=request.user)
+        ticket = orders.ticket_cancel(ticket_id=pk, user=request.user)
         ticket = selectors.tickets_of(request.user).get(pk=ticket.pk)
         return Response(s.TicketOutput(ticket).data)

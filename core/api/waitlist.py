@@ -78,7 +78,7 @@ class ConfirmEmailView(PublicView):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = services.confirm_email(token=data.validated_data["token"])
+        user = services.email_confirm(token=data.validated_data["token"])
         return Response(selectors.waitlist_block(user))
 
 

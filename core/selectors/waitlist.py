@@ -76,9 +76,9 @@ def waitlist_standing(user: User) -> Standing:
         return standing_redis(user, current)
     except RankingIndexNotReady:
         if get_redis() is not None:
-            index_maintenance.ensure_ranking_index()
+            index_maintenance.ranking_index_ensure()
     except RankingEntryStale:
-        index_maintenance.sync_ranking_entry(user_id=user.pk, exact=True)
+        index_maintenance.ranking_entry_sync(user_id=user.pk, exact=True)
     except RankingIndexUnavailable:
         pass
     return standing_sql(user, current)

@@ -59,7 +59,7 @@ def user_register(
     (an account with a usable password, a staff or a deactivated one has it),
     EmailConfirmationRequired (409) / InvalidEmailToken (400), PhoneTaken,
     InvalidPassword, InvalidPhone, UnknownReferralCode (404) and SelfReferral.
-    The referral is attached through core.services.waitlist.attach_referrer.
+    The referral is attached through core.services.waitlist.referral_attach.
     """
     email = normalize_email(email)
     phone = normalize_phone(phone) if phone else None
@@ -92,7 +92,7 @@ def user_register(
         user.set_password(password)
         _save_unique(user)
         if referrer is not None:
-            waitlist.attach_referrer(user=user, referrer=referrer)
+            waitlist.referral_attach(user=user, referrer=referrer)
     return user
 
 

@@ -92,7 +92,7 @@ def phone_verification_confirm(*, user: User, phone: str, code: str) -> User:
     Locks the newest code row for (phone, user), then the user rows involved.
     A wrong guess is counted even though the call fails. On success releases
     the phone from any account that holds it unverified and counts the user's
-    referral (core.services.waitlist.count_referral_if_eligible), all in one
+    referral (core.services.waitlist.referral_count_if_eligible), all in one
     transaction. Raises InvalidPhone, InvalidCode, CodeExpired, TooManyAttempts.
     """
     phone = normalize_phone(phone)
@@ -100,7 +100,7 @@ def phone_verification_confirm(*, user: User, phone: str, code: str) -> User:
         error = _check_code(user=user, phone=phone, code=code)
         if error is None:
             user = _take_phone(user=user, phone=phone)
-            waitlist.count_referral_if_eligible(user=user)
+            waitlist.referral_count_if_eligible(user=user)
     # Raised after the commit, so that the counted attempt is kept.
     if error is not None:
         raise error

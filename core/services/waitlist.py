@@ -4,20 +4,20 @@ and keeping the Redis ranking index in step.
 Contract used by registration, waitlist sign-up and verification:
 
 - ``referrer_for_code(code)`` -> User, or raises ``UnknownReferralCode`` (404).
-- ``attach_referrer(*, user, referrer)`` records who referred a new account
+- ``referral_attach(*, user, referrer)`` records who referred a new account
   (self-referral refused); counts it at once unless the setting requires the
   referee to be verified first.
-- ``count_referral_if_eligible(*, user)`` is called when the user verifies a
+- ``referral_count_if_eligible(*, user)`` is called when the user verifies a
   phone or email; it counts the referral exactly once.
 - ``waitlist_join(*, email, referral_code=None)`` signs up with an email only.
-- ``confirm_email(*, token)`` verifies the address from the welcome email's
+- ``email_confirm(*, token)`` verifies the address from the welcome email's
   link (and so lets an email-only member's referral count).
 
 Positions are never stored: they are computed live from ``referral_count``
 and ``date_joined`` (core/ranking.py, core/selectors/waitlist.py). With Redis,
 a sorted set mirrors the order; it is written only after commit, here, where
-the data it mirrors changes (``sync_ranking_entry``), and rebuilt from the
-database by ``rebuild_ranking_index`` (``manage.py rebuild_waitlist_ranking``).
+the data it mirrors changes (``ranking_entry_sync``), and rebuilt from the
+database by ``ranking_index_rebuild`` (``manage.py rebuild_waitlist_ranking``).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def referrer_for_code(code: str) -> User:
 
 
 @transaction.atomic
-def attach_referrer(*, user: User, referrer: User) -> User:
+def referral_attach(*, user: User, referrer: User) -> User:
     """Record `referrer` for a new account; count it now unless verification is required.
 
     Raises SelfReferral. A second referrer for the same account is ignored.
@@ -76,7 +76,7 @@ def attach_referrer(*, user: User, referrer: User) -> User:
 
 
 @transaction.atomic
-def count_referral_if_eligible(*, user: User) -> bool:
+def referral_count_if_eligible(*, user: User) -> bool:
     """Count `user`'s referral for its referrer once it is verified. True if counted now.
 
     Locks the referee's row, so two concurrent verifications count it once.
@@ -106,7 +106,7 @@ def _count(user: User) -> None:
 
 def _after_referral_counted(referrer_id: int) -> None:
     """After commit: move the referrer in the Redis ranking (nothing to do without Redis)."""
-    sync_ranking_entry(user_id=referrer_id)
+    ranking_entry_sync(user_id=referrer_id)
 
 
 def waitlist_join(*, email: str, referral_code: str | None = None) -> User:
@@ -114,7 +114,7 @@ def waitlist_join(*, email: str, referral_code: str | None = None) -> User:
 
     The account has an unusable password: registering later with the same
     email completes it. Nobody is logged in by this. With `referral_code`,
-    the code's owner becomes the referrer (counted per attach_referrer).
+    the code's owner becomes the referrer (counted per referral_attach).
 
     Raises UnknownReferralCode (404), SelfReferral (400: the email is the code
     owner's), AlreadyOnWaitlist (409: the normalised email has an account).
@@ -134,8 +134,8 @@ def waitlist_join(*, email: str, referral_code: str | None = None) -> User:
         except IntegrityError:
             raise AlreadyOnWaitlist() from None
         if referrer is not None:
-            attach_referrer(user=user, referrer=referrer)
-        transaction.on_commit(partial(send_welcome_email, user_id=user.pk))
+            referral_attach(user=user, referrer=referrer)
+        transaction.on_commit(partial(welcome_email_send, user_id=user.pk))
     return user
 
 
@@ -168,7 +168,7 @@ def email_token_payload(token: str) -> dict:
         raise InvalidEmailToken() from None
 
 
-def confirm_email(*, token: str) -> User:
+def email_confirm(*, token: str) -> User:
     """Mark the token's address verified and count the member's referral if it now qualifies.
 
     Raises InvalidEmailToken (bad signature, unknown account, or the account's
@@ -184,11 +184,11 @@ def confirm_email(*, token: str) -> User:
         if user.email_verified_at is None:
             user.email_verified_at = timezone.now()
             user.save(update_fields=["email_verified_at"])
-        count_referral_if_eligible(user=user)
+        referral_count_if_eligible(user=user)
     return user
 
 
-def send_welcome_email(*, user_id: int) -> None:
+def welcome_email_send(*, user_id: int) -> None:
     """The welcome email: referral link and email confirmation link (called after commit)."""
     user = User.objects.filter(pk=user_id).first()
     if user is None:
@@ -234,7 +234,7 @@ return 1
 _RANK_FIELDS = ("id", "date_joined", "referral_count", "is_active", "is_staff")
 
 
-def sync_ranking_entry(
+def ranking_entry_sync(
     *, user_id: int, removed: ranking.Entry | None = None, exact: bool = False
 ) -> None:
     """Make the Redis ranking agree with the database row of `user_id`.
@@ -281,7 +281,7 @@ def _mark_not_ready(client) -> None:
         logger.exception("waitlist ranking: could not mark the Redis index stale; rebuild it")
 
 
-def rebuild_ranking_index(
+def ranking_index_rebuild(
     *, chunk_size: int = 20_000, progress: Callable[[int, int], None] | None = None
 ) -> int:
     """Rebuild the Redis sorted set of the current ranking from the database.
@@ -289,7 +289,7 @@ def rebuild_ranking_index(
     Builds a new set beside the live one (readers keep using the old set, or
     SQL, meanwhile), then swaps it in atomically. Reads users in primary-key
     chunks, so memory stays flat at any size. Changes committed during the
-    rebuild reach the new set through sync_ranking_entry. Returns the number
+    rebuild reach the new set through ranking_entry_sync. Returns the number
     of ranked users; raises RankingRebuildInProgress when another rebuild
     holds the lock. `progress(done, total)` is called after every chunk.
     """
@@ -344,7 +344,7 @@ def rebuild_ranking_index(
             client.delete(keys.lock)
 
 
-def ensure_ranking_index() -> bool:
+def ranking_index_ensure() -> bool:
     """Rebuild a missing Redis index inline when the waitlist is small enough.
 
     Called by readers that found the index not ready. Above
@@ -360,7 +360,7 @@ def ensure_ranking_index() -> bool:
         )
         return False
     try:
-        rebuild_ranking_index()
+        ranking_index_rebuild()
     except RankingRebuildInProgress:
         return False
     except Exception:
@@ -381,7 +381,7 @@ def on_user_saved(sender, instance: User, created: bool, update_fields=None, **k
     relevant = {"is_active", "is_staff", "date_joined", "referral_count"}
     if update_fields is not None and not relevant.intersection(update_fields):
         return
-    transaction.on_commit(partial(sync_ranking_entry, user_id=instance.pk))
+    transaction.on_commit(partial(ranking_entry_sync, user_id=instance.pk))
 
 
 def on_user_deleted(sender, instance: User, **kwargs) -> None:
@@ -389,4 +389,4 @@ def on_user_deleted(sender, instance: User, **kwargs) -> None:
     if get_redis() is None:
         return
     entry = ranking.Entry.of(instance)
-    transaction.on_commit(partial(sync_ranking_entry, user_id=instance.pk, removed=entry))
+    transaction.on_commit(partial(ranking_entry_sync, user_id=instance.pk, removed=entry))

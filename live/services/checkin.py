@@ -27,7 +27,7 @@ from live.streams import screen_stream
 
 
 @transaction.atomic
-def checkin_user(*, event: Event, user: User, nonce: str = "", code: str | None = None
+def checkin_create(*, event: Event, user: User, nonce: str = "", code: str | None = None
                  ) -> tuple[CheckIn, bool]:
     """Check `user` in to `event`. Returns (check-in, created).
 
@@ -73,7 +73,7 @@ def screen_key_revoke(*, screen_key: ScreenKey) -> ScreenKey:
     return screen_key
 
 
-def publish_checkin_code(*, event: Event) -> dict:
+def checkin_code_publish(*, event: Event) -> dict:
     """Send the event's current check-in code to its venue screens (no database write)."""
     data = {"event_id": event.pk, **checkin_codes.current_code(event)}
     publish_on_commit(screen_stream(event.pk), "checkin.code", data)

@@ -34,7 +34,7 @@ from ticketing.errors import (
 )
 from ticketing.holds import hold_backend
 from ticketing.models import EventSale, Seat, SeatHold, new_hold_token
-from ticketing.services.seat_changes import record_seat_changes
+from ticketing.services.seat_changes import seat_changes_record
 
 BEST_AVAILABLE_ATTEMPTS = 3
 
@@ -73,7 +73,7 @@ def _check_seats(event: Event, seat_ids: list[int]) -> None:
         raise SeatsNotForSale(not_for_sale)
 
 
-def hold_seats(*, event: Event, user: User, seat_ids: list[int]) -> SeatHold:
+def hold_create(*, event: Event, user: User, seat_ids: list[int]) -> SeatHold:
     """Hold exactly these seats for `user`, or nothing.
 
     Raises SaleClosed, EventHasNoVenue, TooManySeats, UnknownSeats, SeatsNotForSale,
@@ -87,13 +87,13 @@ def hold_seats(*, event: Event, user: User, seat_ids: list[int]) -> SeatHold:
     return _claim(event=event, user=user, seat_ids=seat_ids, check_seats=True)
 
 
-def hold_best_available(
+def hold_create_best_available(
     *, event: Event, user: User, count: int, section_id: int | None = None
 ) -> SeatHold:
     """Hold `count` adjacent seats picked by ticketing.best_available.
 
     Retries a few times when another buyer takes the pick first. Raises what
-    hold_seats raises, and NotEnoughAdjacentSeats when no row fits.
+    hold_create raises, and NotEnoughAdjacentSeats when no row fits.
     """
     sale = _sale_of(event)
     if count > sale.max_seats_per_order:
@@ -142,7 +142,7 @@ def _claim(*, event: Event, user: User, seat_ids: list[int], check_seats: bool =
                 expires_at=expires_at,
             )
             backend.attach(hold)
-            record_seat_changes(
+            seat_changes_record(
                 event_id=event.id, seat_ids=seat_ids, reason="held", user_id=user.pk, hold=hold
             )
         except BaseException:
@@ -172,7 +172,7 @@ def hold_status(hold: SeatHold) -> str:
 
 
 @transaction.atomic
-def extend_hold(*, token: str, user: User) -> SeatHold:
+def hold_extend(*, token: str, user: User) -> SeatHold:
     """Give the hold a fresh TTL, capped at created_at + the maximum lifetime.
 
     Locks the hold row. Raises HoldNotFound (not yours or unknown), HoldExpired,
@@ -194,7 +194,7 @@ def extend_hold(*, token: str, user: User) -> SeatHold:
 
 
 @transaction.atomic
-def release_hold(*, token: str, user: User) -> SeatHold:
+def hold_release(*, token: str, user: User) -> SeatHold:
     """Free the hold's seats now. Locks the hold row; raises HoldNotFound, HoldExpired.
 
     Publishes seat.released for the seats the hold still owned.
@@ -203,13 +203,13 @@ def release_hold(*, token: str, user: User) -> SeatHold:
     freed = hold_backend().release_hold(hold)
     hold.status = SeatHold.Status.RELEASED
     hold.save(update_fields=["status"])
-    record_seat_changes(
+    seat_changes_record(
         event_id=hold.event_id, seat_ids=freed, reason="released", user_id=user.pk, hold=hold
     )
     return hold
 
 
-def expire_holds(*, limit: int = 500) -> int:
+def holds_expire(*, limit: int = 500) -> int:
     """Sweep holds past their expiry (the scheduler runs this every second).
 
     Safe with several schedulers: rows are locked with SKIP LOCKED, so each
@@ -226,7 +226,7 @@ def expire_holds(*, limit: int = 500) -> int:
         )
         for hold in due:
             freed = backend.release_hold(hold)
-            record_seat_changes(
+            seat_changes_record(
                 event_id=hold.event_id, seat_ids=freed, reason="expired", user_id=None, hold=hold
             )
         SeatHold.objects.filter(pk__in=[h.pk for h in due]).update(status=SeatHold.Status.EXPIRED)

@@ -16,7 +16,7 @@ PARKED = 1_000_000
 
 
 @transaction.atomic
-def create_venue(*, name: str, address: str = "") -> Venue:
+def venue_create(*, name: str, address: str = "") -> Venue:
     return Venue.objects.create(name=name, address=address)
 
 
@@ -28,7 +28,7 @@ def _seat_specs(row_spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @transaction.atomic
-def set_venue_layout(*, venue: Venue, sections: list[dict[str, Any]]) -> Venue:
+def venue_layout_set(*, venue: Venue, sections: list[dict[str, Any]]) -> Venue:
     """Replace the venue's layout with `sections` (validated by the API serializer).
 
     sections: [{name, rows: [{label, seats: N | [{label, x?, y?, blocked?}]}]}];
@@ -91,7 +91,7 @@ def _set_row_seats(row: Row, specs: list[dict[str, Any]]) -> None:
 
 
 @transaction.atomic
-def set_event_prices(*, event: Event, prices: dict[int, int]) -> list[SectionPrice]:
+def event_prices_set(*, event: Event, prices: dict[int, int]) -> list[SectionPrice]:
     """Replace the event's prices: {section_id: amount in minor units}.
 
     Sections must belong to the event's venue (unknown_sections, 400). A section
@@ -116,7 +116,7 @@ def set_event_prices(*, event: Event, prices: dict[int, int]) -> list[SectionPri
 
 
 @transaction.atomic
-def configure_sale(
+def sale_configure(
     *, event: Event, sale_starts_at=None, sale_ends_at=None, max_seats_per_order: int = 10
 ) -> EventSale:
     """Create or replace the event's sale settings."""

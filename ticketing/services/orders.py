@@ -34,8 +34,8 @@ from ticketing.errors import (
 )
 from ticketing.holds import hold_backend
 from ticketing.models import Order, Seat, SeatFence, SeatHold, Ticket, WalletTransaction
-from ticketing.services.seat_changes import record_seat_changes
-from ticketing.services.wallets import locked_wallet, move_money
+from ticketing.services.seat_changes import seat_changes_record
+from ticketing.services.wallets import locked_wallet, wallet_move_money
 
 # Sent inside the purchase transaction after the hold backend confirmed the
 # seats and before the database writes: the seam where a test makes Redis
@@ -43,7 +43,7 @@ from ticketing.services.wallets import locked_wallet, move_money
 purchase_verified = Signal()
 
 
-def purchase_hold(*, token: str, user: User) -> Order:
+def hold_purchase(*, token: str, user: User) -> Order:
     """Turn the caller's live hold into a paid order with one ticket per seat.
 
     One transaction: locks the hold, then the wallet; debits the total; creates
@@ -100,7 +100,7 @@ def purchase_hold(*, token: str, user: User) -> Order:
                 )
         except IntegrityError:
             raise SeatAlreadySold() from None
-        move_money(
+        wallet_move_money(
             wallet=wallet, amount=-total, kind=WalletTransaction.Kind.PURCHASE,
             reference=f"order:{order.pk}", actor=user,
         )
@@ -108,7 +108,7 @@ def purchase_hold(*, token: str, user: User) -> Order:
         hold.save(update_fields=["status"])
         hold.held_seats.all().delete()
         backend.mark_sold(hold)
-        record_seat_changes(
+        seat_changes_record(
             event_id=hold.event_id, seat_ids=hold.seat_ids, reason="sold", user_id=user.pk,
             hold=hold, order=order,
         )
@@ -138,7 +138,7 @@ def _advance_fences(hold: SeatHold) -> list[int]:
     return [s for s in hold.seat_ids if s not in advanced]
 
 
-def cancel_ticket(*, ticket_id: int, user: User, as_staff: bool = False) -> Ticket:
+def ticket_cancel(*, ticket_id: int, user: User, as_staff: bool = False) -> Ticket:
     """Cancel a valid ticket before its event starts: refund the price, free the seat.
 
     Locks the ticket, then the owner's wallet. Only the owner may cancel (another
@@ -158,7 +158,7 @@ def cancel_ticket(*, ticket_id: int, user: User, as_staff: bool = False) -> Tick
         if ticket.event.starts_at <= timezone.now():
             raise TicketNotRefundable("The event has started; tickets can no longer be cancelled.")
         wallet = locked_wallet(ticket.user_id)
-        move_money(
+        wallet_move_money(
             wallet=wallet, amount=ticket.price, kind=WalletTransaction.Kind.REFUND,
             reference=f"ticket:{ticket.pk}", actor=user,
         )
@@ -172,7 +172,7 @@ def cancel_ticket(*, ticket_id: int, user: User, as_staff: bool = False) -> Tick
         hold_backend().mark_free(
             event_id=ticket.event_id, seat_ids=[ticket.seat_id], token=order.hold_token
         )
-        record_seat_changes(
+        seat_changes_record(
             event_id=ticket.event_id, seat_ids=[ticket.seat_id], reason="refunded",
             user_id=user.pk, order=order,
         )

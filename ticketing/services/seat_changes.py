@@ -22,7 +22,7 @@ TRANSITIONS = {
 }
 
 
-def record_seat_changes(
+def seat_changes_record(
     *,
     event_id: int,
     seat_ids: list[int],

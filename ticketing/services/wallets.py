@@ -28,7 +28,7 @@ def locked_wallet(user_id: int) -> Wallet:
     return Wallet.objects.select_for_update().get(user_id=user_id)
 
 
-def move_money(
+def wallet_move_money(
     *, wallet: Wallet, amount: int, kind: str, reference: str, actor: User | None
 ) -> WalletTransaction:
     """Apply a signed amount to a locked wallet; write its ledger row and audit entry.
@@ -54,7 +54,7 @@ def move_money(
 
 
 @transaction.atomic
-def top_up_wallet(*, user: User, amount: int, reference: str = "") -> WalletTransaction:
+def wallet_top_up(*, user: User, amount: int, reference: str = "") -> WalletTransaction:
     """Credit `amount` minor units (no payment gateway). Locks the wallet row."""
     if amount <= 0 or amount > conf.get("TICKETING_MAX_TOP_UP"):
         raise DomainError(
@@ -62,7 +62,7 @@ def top_up_wallet(*, user: User, amount: int, reference: str = "") -> WalletTran
             code="invalid_amount",
         )
     wallet = locked_wallet(user.pk)
-    return move_money(
+    return wallet_move_money(
         wallet=wallet, amount=amount, kind=WalletTransaction.Kind.TOP_UP, reference=reference,
         actor=user,
     )

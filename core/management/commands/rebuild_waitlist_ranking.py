@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from core import ranking
 from core.errors import DomainError
-from core.services.waitlist import rebuild_ranking_index
+from core.services.waitlist import ranking_index_rebuild
 
 
 class Command(BaseCommand):
@@ -28,7 +28,7 @@ class Command(BaseCommand):
 
         self.stdout.write(f"Rebuilding the waitlist ranking '{name}' in chunks of {chunk_size:,}")
         try:
-            count = rebuild_ranking_index(chunk_size=chunk_size, progress=progress)
+            count = ranking_index_rebuild(chunk_size=chunk_size, progress=progress)
         except DomainError as exc:
             raise CommandError(str(exc.detail)) from exc
         elapsed = time.monotonic() - started

@@ -125,7 +125,7 @@ class Command(BaseCommand):
             self.entries(raffle, demo_users[:entries])
             key = self.screen_key(meetup, staff)
         if self.bulk_users and get_redis() is not None:
-            waitlist.rebuild_ranking_index()
+            waitlist.ranking_index_rebuild()
         self.report(meetup, key)
 
     # --- steps ---------------------------------------------------------------
@@ -149,10 +149,10 @@ class Command(BaseCommand):
     def venue(self, seats: int) -> Venue:
         venue = Venue.objects.filter(name=VENUE_NAME).order_by("pk").first()
         if venue is None:
-            venue = layout.create_venue(name=VENUE_NAME, address="1 Stadium Way")
+            venue = layout.venue_create(name=VENUE_NAME, address="1 Stadium Way")
             self.count("venues")
         if not Seat.objects.filter(row__section__venue=venue).exists():
-            layout.set_venue_layout(venue=venue, sections=seat_layout(seats))
+            layout.venue_layout_set(venue=venue, sections=seat_layout(seats))
             self.count("seats", seats)
         return venue
 
@@ -170,13 +170,13 @@ class Command(BaseCommand):
                            description="A demo match with seats on sale.")
         if not SectionPrice.objects.filter(event=match).exists():
             sections = venue.sections.order_by("position")
-            layout.set_event_prices(event=match, prices={
+            layout.event_prices_set(event=match, prices={
                 section.pk: SECTION_PRICES[i % len(SECTION_PRICES)]
                 for i, section in enumerate(sections)
             })
             self.count("price lists")
         if not EventSale.objects.filter(event=match).exists():
-            layout.configure_sale(event=match, sale_starts_at=timezone.now() - timedelta(hours=1),
+            layout.sale_configure(event=match, sale_starts_at=timezone.now() - timedelta(hours=1),
                                   sale_ends_at=match.starts_at - timedelta(hours=1))
             self.count("sales")
         return match
@@ -245,15 +245,15 @@ class Command(BaseCommand):
         for k in range(3, len(users) + 1, 3):
             user = users[k - 1]
             if user.referred_by_id is None:
-                waitlist.attach_referrer(user=user, referrer=users[k // 3 - 1])
-                waitlist.count_referral_if_eligible(user=user)
+                waitlist.referral_attach(user=user, referrer=users[k // 3 - 1])
+                waitlist.referral_count_if_eligible(user=user)
                 self.count("referrals")
 
     def wallets(self, users: list[User]) -> None:
         funded = set(Wallet.objects.filter(user__in=users).values_list("user_id", flat=True))
         for user in users:
             if user.pk not in funded:
-                wallets.top_up_wallet(user=user, amount=TOP_UP, reference="demo top-up")
+                wallets.wallet_top_up(user=user, amount=TOP_UP, reference="demo top-up")
                 self.count("wallet top-ups")
 
     def entries(self, raffle: Draw, user_ids: list[int]) -> None:
