@@ -104,7 +104,7 @@ def main() -> None:
         rss_before = rss_mib()
         tracemalloc.start()
         started = time.perf_counter()
-        draw_perform(draw=draw, actor="bench")
+        draw_perform(draw=draw, actor=None, source="bench")
         perform_s = time.perf_counter() - started
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()

@@ -12,6 +12,11 @@ modified, deleted or reordered.
 Truncating the newest entries leaves a shorter chain that is still valid; to
 catch that, publish the head (``head()``) somewhere else and pass it to
 ``verify(expected_head=...)``.
+
+One actor type everywhere: ``actor: User | None`` (None for the scheduler, an
+import without a user, a command), plus a ``source`` label ("api", "admin",
+"import", "scheduler:<host>:<pid>", ...) where a service stores who did it as text;
+``actor_label(actor, source)`` makes that text.
 """
 
 from __future__ import annotations
@@ -25,24 +30,35 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 
-from core.models import AuditEntry
+from core.models import AuditEntry, User
 
 GENESIS_HASH = "0" * 64
 # Arbitrary constant naming the audit sealer's PostgreSQL advisory lock.
 _SEAL_LOCK_ID = 0x7A0B01A
 
 
+def actor_label(actor: User | None, source: str) -> str:
+    """Who did it, as text for a stored field: "user:<id>" (the API, an import),
+    "admin:<id>" (the Django admin), or the source itself when no user acted
+    ("scheduler:<host>:<pid>", "import")."""
+    if actor is None:
+        return source
+    return f"{'admin' if source == 'admin' else 'user'}:{actor.pk}"
+
+
 def record(
     *, action: str, obj: Any = None, object_type: str = "", object_id: Any = "",
-    actor: Any = None, data: dict | None = None,
+    actor: User | None = None, data: dict | None = None,
 ) -> AuditEntry:
     """Write one audit entry in the current transaction (sealed later)."""
+    if actor is not None and not isinstance(actor, User):
+        raise TypeError(f"audit actor must be a User or None, not {type(actor).__name__}")
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or obj.pk
     return AuditEntry.objects.create(
         action=action,
-        actor_id=getattr(actor, "pk", actor),
+        actor_id=actor.pk if actor is not None else None,
         object_type=object_type,
         object_id=str(object_id),
         data=json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder)),

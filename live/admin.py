@@ -136,7 +136,7 @@ class DrawAdmin(admin.ModelAdmin):
     @admin.action(description="Perform selected draws now")
     def perform_draws(self, request, queryset):
         _each(self, request, queryset.exclude(kind=Draw.Kind.EXTERNAL),
-              lambda d: draw_perform(draw=d, actor=f"admin:{request.user.pk}"),
+              lambda d: draw_perform(draw=d, actor=request.user, source="admin"),
               "Performed")
 
     @admin.action(description="Notify winners (SMS to a verified phone, else email)")
@@ -166,7 +166,7 @@ class DrawAdmin(admin.ModelAdmin):
     @admin.action(description="Redraw prizes unclaimed after their window")
     def redraw_unclaimed(self, request, queryset):
         _each(self, request, queryset,
-              lambda d: draw_redraw(draw=d, actor=f"admin:{request.user.pk}"),
+              lambda d: draw_redraw(draw=d, actor=request.user, source="admin"),
               "Redrawn")
 
 

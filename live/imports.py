@@ -180,8 +180,7 @@ def winners_import(*, draw: Draw, rows: list[dict[str, str]], actor: User | None
         if existing != wanted:
             raise WinnersAlreadyImported()
         return ImportResult(imported=False, winners=len(winners))
-    actor_label = f"user:{actor.pk}" if actor is not None else "import"
-    draw_perform(draw=locked, actor=actor_label, external_winners=winners)
+    draw_perform(draw=locked, actor=actor, source="import", external_winners=winners)
     audit.record(action="winners.imported", obj=locked, actor=actor,
                  data={"winners": len(winners), "rows": len(rows)})
     return ImportResult(imported=True, winners=len(winners))

@@ -40,7 +40,8 @@ from live.streams import publish_draw
 logger = logging.getLogger(__name__)
 
 
-def actor() -> str:
+def source() -> str:
+    """This scheduler process, as the source of what it does (no user acts)."""
     return f"scheduler:{socket.gethostname()}:{os.getpid()}"
 
 
@@ -75,7 +76,7 @@ def perform_due_draws(now=None) -> list[int]:
                 return performed
             try:
                 with transaction.atomic():
-                    draw_perform(draw=draw, actor=actor())
+                    draw_perform(draw=draw, actor=None, source=source())
                 performed.append(draw.pk)
             except Exception:  # one broken draw must not stop the others
                 logger.exception("performing draw %s failed", draw.pk)
@@ -184,7 +185,7 @@ def run(*, once: bool = False, on_ready=None) -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, scheduler.stop)
         signal.signal(signal.SIGINT, scheduler.stop)
-    logger.info("scheduler started (%s)", actor())
+    logger.info("scheduler started (%s)", source())
     if on_ready is not None:
         on_ready()
     scheduler.run(once=once)

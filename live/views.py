@@ -69,10 +69,6 @@ class IsStaff(permissions.IsAuthenticated):
         return super().has_permission(request, view) and request.user.is_staff
 
 
-def _actor(request) -> str:
-    return f"user:{request.user.pk}"
-
-
 # --- Check-in and screen keys ------------------------------------------------------
 
 
@@ -207,7 +203,8 @@ class PerformView(APIView):
     def post(self, request, pk: int, draw_id: int):
         data = _valid(PerformInput, request.data)
         draw = _draw(request, pk, draw_id)
-        draw_perform(draw=draw, actor=_actor(request), external_winners=data["winners"])
+        draw_perform(draw=draw, actor=request.user, source="api",
+                     external_winners=data["winners"])
         return Response(_fresh_state(draw))
 
 
@@ -229,7 +226,7 @@ class RedrawView(APIView):
         e409="claim_window_open, nothing_to_redraw, not_performed")})
     def post(self, request, pk: int, draw_id: int):
         draw = _draw(request, pk, draw_id)
-        draw_redraw(draw=draw, actor=_actor(request))
+        draw_redraw(draw=draw, actor=request.user, source="api")
         return Response(_fresh_state(draw))
 
 

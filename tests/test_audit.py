@@ -7,14 +7,15 @@ from django.core.management import CommandError, call_command
 from django.db import transaction
 
 from core import audit
-from core.models import AuditEntry
+from core.models import AuditEntry, User
 
 pytestmark = pytest.mark.django_db
 
 
 def _write(n: int) -> None:
+    actor, _ = User.objects.get_or_create(email="auditor@example.com")
     for i in range(n):
-        audit.record(action="wallet.debit", object_type="wallet", object_id=i, actor=7,
+        audit.record(action="wallet.debit", object_type="wallet", object_id=i, actor=actor,
                      data={"amount": 100 + i, "reference": f"order-{i}"})
     audit.seal()
 
@@ -111,3 +112,15 @@ def test_audit_entries_are_read_only_in_the_admin(client, staff):
     delete = client.post(f"/admin/core/auditentry/{entry.pk}/delete/", {"post": "yes"})
     assert delete.status_code == 403
     assert AuditEntry.objects.count() == 1
+
+
+def test_actor_label_keeps_the_stored_forms(staff):
+    assert audit.actor_label(staff, "api") == f"user:{staff.pk}"
+    assert audit.actor_label(staff, "import") == f"user:{staff.pk}"
+    assert audit.actor_label(staff, "admin") == f"admin:{staff.pk}"
+    assert audit.actor_label(None, "scheduler:host:42") == "scheduler:host:42"
+
+
+def test_an_audit_actor_is_a_user_or_none():
+    with pytest.raises(TypeError):
+        audit.record(action="wallet.debit", object_type="wallet", object_id=1, actor=7)

@@ -59,7 +59,7 @@ def test_event_stream_follows_a_whole_raffle(user, make_user):
     del entrants
     verify_action("event", stream, event.pk, viewer, scheduler.publish_countdowns)
     performed = verify_action("event", stream, event.pk, viewer,
-                              lambda: draw_perform(draw=draw, actor="t"))
+                              lambda: draw_perform(draw=draw, actor=None, source="t"))
     assert [m["type"] for m in performed][-1] == "draw.finished"
     winner = Winner.objects.filter(draw=draw).first()
     verify_action("event", stream, event.pk, viewer,
@@ -67,7 +67,7 @@ def test_event_stream_follows_a_whole_raffle(user, make_user):
     Winner.objects.filter(draw=draw, claimed_at__isnull=True).update(
         claim_deadline=timezone.now())
     redrawn = verify_action("event", stream, event.pk, viewer,
-                            lambda: draw_redraw(draw=draw, actor="t"))
+                            lambda: draw_redraw(draw=draw, actor=None, source="t"))
     assert [m["type"] for m in redrawn] == ["draw.forfeited", "draw.winner"]
 
 
@@ -83,7 +83,7 @@ def test_draw_stream_follows_edit_close_perform(user, make_user):
                             lambda: draw_close_entries(draw=draw))
     assert [m["type"] for m in closing] == ["draw.closing"]
     verify_action("draw", stream, draw.pk, viewer,
-                  lambda: draw_perform(draw=draw, actor="t"))
+                  lambda: draw_perform(draw=draw, actor=None, source="t"))
 
 
 def test_event_update_applies_to_event_snapshot(user):

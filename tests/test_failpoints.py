@@ -36,7 +36,7 @@ def test_the_draw_failpoint_is_inside_the_transaction(monkeypatch, tmp_path):
                         failpoints.parse("draw.perform.before_commit=raise"))
     monkeypatch.setattr(failpoints, "_MARKER", str(marker))
     with pytest.raises(failpoints.FailpointError):
-        draw_perform(draw=draw, actor="staff")
+        draw_perform(draw=draw, actor=None, source="staff")
     assert marker.read_text().startswith("draw.perform.before_commit ")
     # Winners, status and audit entry had been written when it fired: all rolled back.
     assert Draw.objects.get(pk=draw.pk).status == Draw.Status.OPEN
@@ -44,5 +44,5 @@ def test_the_draw_failpoint_is_inside_the_transaction(monkeypatch, tmp_path):
     assert not AuditEntry.objects.filter(action="draw.performed").exists()
 
     monkeypatch.setattr(failpoints, "_POINTS", {})
-    draw_perform(draw=draw, actor="staff")
+    draw_perform(draw=draw, actor=None, source="staff")
     assert Winner.objects.filter(draw=draw).count() == 1

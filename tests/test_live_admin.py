@@ -29,7 +29,7 @@ def browser(staff):
 def performed():
     draw = make_draw(prizes=[{"name": "TV", "rank": 1}])
     make_entrants(draw, 3)
-    draw_perform(draw=draw, actor="scheduler")
+    draw_perform(draw=draw, actor=None, source="scheduler")
     return draw
 
 

@@ -29,7 +29,7 @@ def kinds() -> list[str]:
 
 
 def test_perform_queues_performed_and_one_winner_webhook_per_prize(draw, staff):
-    draw_perform(draw=draw, actor=f"user:{staff.pk}")
+    draw_perform(draw=draw, actor=staff, source="api")
     assert kinds() == ["draw.performed", "draw.winner", "draw.winner"]
     by_prize = {d.payload["data"]["prize"]["name"]: d.payload["data"]
                 for d in WebhookDelivery.objects.filter(kind="draw.winner")}
@@ -40,7 +40,7 @@ def test_perform_queues_performed_and_one_winner_webhook_per_prize(draw, staff):
 
 
 def test_perform_writes_one_audit_entry_with_the_actor(draw, staff):
-    draw_perform(draw=draw, actor=f"admin:{staff.pk}")
+    draw_perform(draw=draw, actor=staff, source="admin")
     entry = AuditEntry.objects.get(action="draw.performed")
     assert entry.actor_id == staff.pk
     assert entry.object_type == "live.draw" and entry.object_id == str(draw.pk)
@@ -48,13 +48,13 @@ def test_perform_writes_one_audit_entry_with_the_actor(draw, staff):
 
 
 def test_scheduler_perform_is_audited_without_a_user(draw):
-    draw_perform(draw=draw, actor="scheduler")
+    draw_perform(draw=draw, actor=None, source="scheduler")
     assert AuditEntry.objects.get(action="draw.performed").actor_id is None
 
 
 def test_rolled_back_perform_leaves_no_delivery_and_no_audit(draw):
     with pytest.raises(RuntimeError), transaction.atomic():
-        draw_perform(draw=draw, actor="scheduler")
+        draw_perform(draw=draw, actor=None, source="scheduler")
         raise RuntimeError("the caller's transaction fails after the perform")
     assert not WebhookDelivery.objects.exists()
     assert not AuditEntry.objects.exists()
@@ -62,10 +62,10 @@ def test_rolled_back_perform_leaves_no_delivery_and_no_audit(draw):
 
 
 def test_refused_perform_leaves_no_delivery_and_no_audit(draw):
-    draw_perform(draw=draw, actor="scheduler")
+    draw_perform(draw=draw, actor=None, source="scheduler")
     before = (WebhookDelivery.objects.count(), AuditEntry.objects.count())
     with pytest.raises(AlreadyPerformed):
-        draw_perform(draw=draw, actor="scheduler")
+        draw_perform(draw=draw, actor=None, source="scheduler")
     assert (WebhookDelivery.objects.count(), AuditEntry.objects.count()) == before
 
 
@@ -79,7 +79,7 @@ def test_invalid_external_perform_leaves_nothing(staff_api):
 
 
 def test_claim_queues_prize_claimed_and_audits_it(draw):
-    draw_perform(draw=draw, actor="scheduler")
+    draw_perform(draw=draw, actor=None, source="scheduler")
     winner = Winner.objects.select_related("user").first()
     response = client_for(winner.user).post(
         f"/api/events/{draw.event_id}/draws/{draw.pk}/claim/")
@@ -91,10 +91,10 @@ def test_claim_queues_prize_claimed_and_audits_it(draw):
 
 
 def test_redraw_queues_winner_webhooks_and_audits_it(draw, staff):
-    draw_perform(draw=draw, actor="scheduler")
+    draw_perform(draw=draw, actor=None, source="scheduler")
     Winner.objects.update(claim_deadline=timezone.now())
     WebhookDelivery.objects.all().delete()
-    replacements = draw_redraw(draw=draw, actor=f"user:{staff.pk}")
+    replacements = draw_redraw(draw=draw, actor=staff, source="api")
     assert len(replacements) == 3
     assert kinds() == ["draw.winner", "draw.winner"]
     entry = AuditEntry.objects.get(action="draw.redrawn")
@@ -104,6 +104,6 @@ def test_redraw_queues_winner_webhooks_and_audits_it(draw, staff):
 def test_events_without_endpoints_get_no_deliveries_but_still_audit(staff):
     draw = make_draw(prizes=PRIZES)
     make_entrants(draw, 2)
-    draw_perform(draw=draw, actor="scheduler")
+    draw_perform(draw=draw, actor=None, source="scheduler")
     assert not WebhookDelivery.objects.exists()
     assert AuditEntry.objects.filter(action="draw.performed").count() == 1

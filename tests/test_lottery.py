@@ -191,7 +191,7 @@ def test_daily_draw_is_scheduled_at_local_time(staff_api):
 
 def test_performing_recurring_draw_makes_the_next_once():
     draw = lottery(recurrence="daily", recurrence_time=time(0, 0))
-    draw_perform(draw=draw, actor="test")
+    draw_perform(draw=draw, actor=None, source="test")
     assert scheduler.create_recurring_draws() == 1
     assert scheduler.create_recurring_draws() == 0
     nxt = Draw.objects.get(previous=draw)

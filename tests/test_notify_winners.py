@@ -22,7 +22,7 @@ def draw(make_user):
                        phone_verified_at=timezone.now())
     mailed = make_user(email="mail@example.com", phone="+79161230002")  # unverified phone
     car, mug = draw.prizes.order_by("rank")
-    draw_perform(draw=draw, actor="scheduler", external_winners=[
+    draw_perform(draw=draw, actor=None, source="scheduler", external_winners=[
         {"prize_id": car.pk, "user_id": texted.pk}, {"prize_id": mug.pk, "user_id": mailed.pk}])
     return draw
 

@@ -20,7 +20,7 @@ def performed(make_user):
     Entry.objects.create(draw=draw, user=winner, position=1)
     draw.entries_count = 1
     draw.save(update_fields=["entries_count"])
-    draw_perform(draw=draw, actor="scheduler")
+    draw_perform(draw=draw, actor=None, source="scheduler")
     return draw
 
 

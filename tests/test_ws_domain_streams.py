@@ -56,7 +56,7 @@ async def test_event_stream_snapshot_plus_perform_deltas_equal_a_fresh_snapshot(
     draw = await _draw_with_entrants()
     deltas = await verify_action(
         kind="event", object_id=draw.event_id, path=f"/ws/events/{draw.event_id}/",
-        action=lambda: draw_perform(draw=draw, actor="staff:test"),
+        action=lambda: draw_perform(draw=draw, actor=None, source="staff:test"),
         ignore=("server_time",),
     )
     types = [d["type"] for d in deltas]
@@ -68,7 +68,7 @@ async def test_draw_stream_carries_winners_with_masked_names_and_the_revealed_se
     draw = await _draw_with_entrants()
     deltas = await verify_action(
         kind="draw", object_id=draw.pk, path=f"/ws/draws/{draw.pk}/",
-        action=lambda: draw_perform(draw=draw, actor="staff:test"),
+        action=lambda: draw_perform(draw=draw, actor=None, source="staff:test"),
         ignore=("server_time",),
     )
     winners = [w for d in deltas if d["type"] == "draw.winner" for w in d["data"]["winners"]]

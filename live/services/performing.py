@@ -116,12 +116,6 @@ def _external_winners(draw: Draw, prizes: list[Prize], winners: Any, now: dateti
     return rows
 
 
-def actor_id(actor: str) -> int | None:
-    """The user id in an actor label ("user:7", "admin:7"), None for "scheduler" and the like."""
-    kind, _, ident = actor.partition(":")
-    return int(ident) if kind in ("user", "admin") and ident.isdigit() else None
-
-
 def _announce(draw: Draw, winners: list[Winner]) -> None:
     """Publish draw.winner per prize after commit, and queue the draw.winner webhook
     for each in the caller's transaction (a rolled-back draw sends nothing)."""
@@ -154,8 +148,13 @@ def _store_winners(winners: list[Winner]) -> list[Winner]:
 
 
 @transaction.atomic
-def draw_perform(*, draw: Draw, actor: str, external_winners: Any = None) -> Draw:
+def draw_perform(*, draw: Draw, actor: User | None, source: str,
+                 external_winners: Any = None) -> Draw:
     """Close entries (if open), draw and store the winners, reveal the seed.
+
+    `actor` is the user who performs it (None for the scheduler); `source` says
+    through what ("api", "admin", "import", "scheduler:<host>:<pid>").
+    performed_by and the audit entry's "actor" hold core.audit.actor_label of both.
 
     Locks the draw row; a second call raises AlreadyPerformed (409) and changes
     nothing. Raffles pick min(entries, prize units) distinct entries; lotteries draw
@@ -185,7 +184,8 @@ def draw_perform(*, draw: Draw, actor: str, external_winners: Any = None) -> Dra
     winners = _store_winners(winners)
     locked.status = Draw.Status.PERFORMED
     locked.performed_at = now
-    locked.performed_by = actor[:120]
+    label = audit.actor_label(actor, source)
+    locked.performed_by = label[:120]
     locked.save(update_fields=["status", "performed_at", "performed_by", "winning_numbers",
                                "updated_at"])
     _announce(locked, winners)
@@ -193,8 +193,8 @@ def draw_perform(*, draw: Draw, actor: str, external_winners: Any = None) -> Dra
                "entries_count": locked.entries_count, "winners_count": len(winners),
                "winning_numbers": locked.winning_numbers}
     emit_draw_webhook(locked, "draw.performed", summary)
-    audit.record(action="draw.performed", obj=locked, actor=actor_id(actor),
-                 data={**summary, "actor": actor, "seed": locked.seed,
+    audit.record(action="draw.performed", obj=locked, actor=actor,
+                 data={**summary, "actor": label, "seed": locked.seed,
                        "entries_digest": locked.entries_digest})
     # Fault tests stall a scheduler here and kill it: everything above is rolled back.
     failpoint("draw.perform.before_commit")
@@ -207,7 +207,7 @@ def draw_perform(*, draw: Draw, actor: str, external_winners: Any = None) -> Dra
 
 
 @transaction.atomic
-def draw_redraw(*, draw: Draw, actor: str) -> list[Winner]:
+def draw_redraw(*, draw: Draw, actor: User | None, source: str) -> list[Winner]:
     """Forfeit prizes unclaimed after their window and draw replacements.
 
     Replacements continue the draw's fairness pick sequence, so they come from
@@ -235,8 +235,9 @@ def draw_redraw(*, draw: Draw, actor: str) -> list[Winner]:
     replacements = _store_winners(
         _pick_winners(locked, [w.prize for w in expired], picked, round_, now))
     _announce(locked, replacements)
-    audit.record(action="draw.redrawn", obj=locked, actor=actor_id(actor), data={
-        "actor": actor, "round": round_, "forfeited": [w.pk for w in expired],
+    audit.record(action="draw.redrawn", obj=locked, actor=actor, data={
+        "actor": audit.actor_label(actor, source), "round": round_,
+        "forfeited": [w.pk for w in expired],
         "replacements": [{"winner_id": w.pk, "user_id": w.user_id, "prize_id": w.prize_id}
                          for w in replacements]})
     return replacements
