@@ -233,6 +233,18 @@ class UnsafeDestination(ValidationError):
     """The URL's host is, or resolves to, an address we do not send to."""
 
 
+# --- Streams (core/streams.py, each app's streams.py) -------------------------------
+# Internal: a publisher or reducer bug; never rendered.
+
+
+class UnknownMessageType(ValueError):
+    """A message type the stream kind does not publish (a reducer or publisher bug)."""
+
+    def __init__(self, kind: str, type_: str) -> None:
+        super().__init__(f"stream kind {kind!r} has no message type {type_!r}")
+        self.kind, self.type = kind, type_
+
+
 # === Rendering ====================================================================
 
 

@@ -22,8 +22,9 @@ import json
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NoReturn, TypedDict
 
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
@@ -31,6 +32,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
+from core.errors import UnknownMessageType
 from core.metrics import MESSAGES_PUBLISHED, stream_kind_label
 from core.redis import get_redis, key
 
@@ -46,11 +48,21 @@ def _now() -> float:
     return time.time()
 
 
+class StreamMessage(TypedDict):
+    """One message of a stream as clients get it and as the history keeps it."""
+
+    stream: str
+    seq: int
+    type: str
+    data: Any  # a dict built by the stream kind's message builder for `type`
+    ts: float
+
+
 @dataclass(frozen=True)
 class History:
     """What a reconnecting client can be given."""
 
-    messages: list[dict[str, Any]]
+    messages: list[StreamMessage]
     last_seq: int
     # True when the messages after `since` are no longer all in the history:
     # the client must start again from a fresh snapshot.
@@ -151,7 +163,7 @@ def _jsonable(data: Any) -> Any:
     return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
 
 
-def record(stream: str, type_: str, data: Any) -> dict[str, Any]:
+def record(stream: str, type_: str, data: Any) -> StreamMessage:
     """Assign the next seq and keep the message in history; do not send it."""
     return _backend().append(stream, type_, _jsonable(data), _now())
 
@@ -197,7 +209,7 @@ async def asend(message: dict[str, Any]) -> None:
         )
 
 
-def publish(stream: str, type_: str, data: Any) -> dict[str, Any]:
+def publish(stream: str, type_: str, data: Any) -> StreamMessage:
     """Record and send one message now. Returns the message as clients get it."""
     message = record(stream, type_, data)
     send(message)
@@ -280,9 +292,11 @@ def reset_memory_backend() -> None:
 
 
 # --- Stream kinds -----------------------------------------------------------
-# Apps register what a stream kind's snapshot is; consumers (which must not be
-# imported by the apps) look kinds up here. live registers "event" and "draw",
-# ticketing registers "seats", each in its AppConfig.ready().
+# Apps register each stream kind as one unit: its snapshot, the builders of its
+# messages' data and the reducer that applies one message to a snapshot.
+# Consumers (which must not be imported by the apps) look kinds up here by
+# name. live registers "event" and "draw" (live/streams.py), ticketing
+# registers "seats" (ticketing/streams.py), each in its AppConfig.ready().
 
 
 @dataclass(frozen=True)
@@ -295,21 +309,42 @@ class Viewer:
     screen: bool = False
 
 
+Snapshot = dict[str, Any]
+# (object_id, viewer) -> the full current state, or None when the object does not
+# exist (or the viewer may not see it). Synchronous: it reads the database;
+# consumers call it through database_sync_to_async.
+SnapshotBuilder = Callable[[int, Viewer], Snapshot | None]
+# Domain objects -> a message's `data` (absolute values, so that applying the
+# message twice changes nothing: docs/websocket-protocol.md, "Ordering").
+MessageBuilder = Callable[..., dict[str, Any]]
+# (snapshot, message) -> the snapshot a client holds after the message. Pure: it
+# returns a new snapshot and leaves its arguments alone.
+Reducer = Callable[[Snapshot, StreamMessage], Snapshot]
+
+
+def publishes_nothing(snapshot: Snapshot, message: StreamMessage) -> NoReturn:
+    """The reducer of a kind without messages: every message is unknown."""
+    raise UnknownMessageType(message["stream"].partition(":")[0], message["type"])
+
+
 @dataclass(frozen=True)
 class StreamKind:
     name: str
-    # (object_id, viewer) -> the full current state as a dict, or None when the
-    # object does not exist (or the viewer may not see it). Synchronous: it
-    # reads the database; consumers call it through database_sync_to_async.
-    snapshot: Any
+    snapshot: SnapshotBuilder
+    # Every message type the kind publishes -> the builder of its `data`.
+    # Publishers build data with these; `apply` handles exactly these types.
+    messages: Mapping[str, MessageBuilder] = field(default_factory=dict)
+    # Applies one message of this kind to a snapshot; raises UnknownMessageType
+    # for a type not in `messages` (clients and tests replay deltas with it).
+    apply: Reducer = publishes_nothing
     # (object_id, key) -> bool: is `key` a valid screen key for this object's event?
     # None: this kind has no screen access.
-    screen_key_valid: Any = None
+    screen_key_valid: Callable[[int, str], bool] | None = None
     # (object_id) -> the id of the event the object belongs to, whose venue-screen
     # stream ``screen:<event_id>`` a screen viewer also joins. Not needed when the
     # object id is the event id (the ws/events/<id>/ routes); without it a screen
     # viewer of this kind joins no screen stream.
-    event_of: Any = None
+    event_of: Callable[[int], int | None] | None = None
     # True when the snapshot depends on the viewer only through its audience
     # (viewer.user.is_staff and viewer.screen): sockets of one worker asking at
     # the same moment then share one build (consumers/snapshots.py).

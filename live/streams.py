@@ -1,5 +1,7 @@
-"""The live side of the realtime contract: snapshots, message types, and how a
-client applies each message to its snapshot (``apply_message``).
+"""The live side of the realtime contract: the ``event`` and ``draw`` stream kinds
+(EVENT_KIND, DRAW_KIND, registered in live/apps.py), each one unit of snapshot,
+message builders (``*_data``) and reducer (``apply_event_message``,
+``apply_draw_message``: how a client applies a message to its snapshot).
 
 Streams
 -------
@@ -12,7 +14,7 @@ Every draw message below is published on both ``draw:<id>`` and ``event:<event_i
 with the same data; each carries ``draw_id``.
 
 EVENT = {id, title, description, starts_at, ends_at, status, venue_id, time_zone,
-         checkin_code_required}
+         checkin_code_required}   (core/event_messages.py: core publishes event.updated)
 DRAW  = {id, event_id, title, kind, status ("open" | "closed" | "performed"), eligibility,
          requires_verified_phone, scheduled_at, entries_close_at, claim_window_minutes,
          seed_commitment, seed (null until performed), entries_count, entries_digest,
@@ -46,20 +48,24 @@ Message types (``data``):
 from __future__ import annotations
 
 import copy
-from typing import Any
+from datetime import datetime
+from typing import Any, NotRequired, TypedDict
 
 from django.utils import timezone
 
+from core.errors import UnknownMessageType
+from core.event_messages import EventState, event_state, event_stream, event_updated_data
 from core.selectors.events import visible_events
-from core.services.events import event_payload as event_state
-from core.streams import publish_on_commit
+from core.streams import (
+    MessageBuilder,
+    StreamKind,
+    StreamMessage,
+    Viewer,
+    publish_on_commit,
+)
 from live import checkin
-from live.models import Draw, Winner
-from live.selectors import draws_with_state, proof_url
-
-
-def event_stream(event_id: int) -> str:
-    return f"event:{event_id}"
+from live.models import Draw, Prize, Winner
+from live.selectors import draws_with_state, proof_url, screen_key_valid
 
 
 def draw_stream(draw_id: int) -> str:
@@ -85,12 +91,68 @@ def mask_phone(phone: str | None) -> str:
     return phone[:2] + "*" * (len(phone) - 6) + phone[-4:]
 
 
-def prize_state(prize) -> dict[str, Any]:
+# --- The objects snapshots and messages carry --------------------------------
+
+
+class PrizeState(TypedDict):
+    id: int
+    name: str
+    quantity: int
+    rank: int
+    matches: int | None
+
+
+class WinnerState(TypedDict):
+    id: int
+    prize_id: int
+    prize: str
+    rank: int
+    winner: str  # masked name
+    entry_id: int | None
+    round: int
+    claim_deadline: datetime
+    claimed_at: datetime | None
+    forfeited_at: datetime | None
+
+
+class LotteryState(TypedDict):
+    numbers_count: int | None
+    numbers_max: int | None
+    max_ballots: int | None
+    mode: str
+
+
+class DrawState(TypedDict):
+    id: int
+    event_id: int
+    title: str
+    kind: str
+    status: str
+    eligibility: str
+    requires_verified_phone: bool
+    scheduled_at: datetime | None
+    entries_close_at: datetime | None
+    claim_window_minutes: int
+    seed_commitment: str
+    seed: str | None
+    entries_count: int
+    entries_digest: str | None
+    closed_at: datetime | None
+    performed_at: datetime | None
+    winning_numbers: list[int] | None
+    proof_url: str
+    lottery: LotteryState | None
+    recurrence: str
+    prizes: list[PrizeState]
+    winners: list[WinnerState]
+
+
+def prize_state(prize: Prize) -> PrizeState:
     return {"id": prize.pk, "name": prize.name, "quantity": prize.quantity, "rank": prize.rank,
             "matches": prize.matches}
 
 
-def winner_state(winner: Winner) -> dict[str, Any]:
+def winner_state(winner: Winner) -> WinnerState:
     return {
         "id": winner.pk, "prize_id": winner.prize_id, "prize": winner.prize.name,
         "rank": winner.prize.rank, "winner": mask_user(winner.user), "entry_id": winner.entry_id,
@@ -99,7 +161,7 @@ def winner_state(winner: Winner) -> dict[str, Any]:
     }
 
 
-def draw_state(draw: Draw) -> dict[str, Any]:
+def draw_state(draw: Draw) -> DrawState:
     lottery = None
     if draw.kind == Draw.Kind.LOTTERY:
         lottery = {"numbers_count": draw.numbers_count, "numbers_max": draw.numbers_max,
@@ -121,23 +183,36 @@ def draw_state(draw: Draw) -> dict[str, Any]:
     }
 
 
-# --- Snapshots (registered as StreamKind in live/apps.py) --------------------
+# --- Snapshots ----------------------------------------------------------------
 
 
-def event_snapshot(object_id, viewer) -> dict[str, Any] | None:
+class EventSnapshot(TypedDict):
+    event: EventState
+    draws: list[DrawState]
+    server_time: datetime
+    checkin: NotRequired[dict[str, Any]]  # {code, valid_until}: venue screens only
+
+
+class DrawSnapshot(TypedDict):
+    draw: DrawState
+    server_time: datetime
+
+
+def event_snapshot(object_id: int, viewer: Viewer) -> EventSnapshot | None:
     user = getattr(viewer, "user", None)
     event = visible_events(user).filter(pk=object_id).first()
     if event is None:
         return None
     draws = draws_with_state().filter(event_id=event.pk).order_by("id")
-    snapshot = {"event": event_state(event), "draws": [draw_state(d) for d in draws],
-                "server_time": timezone.now()}
+    snapshot: EventSnapshot = {"event": event_state(event),
+                               "draws": [draw_state(d) for d in draws],
+                               "server_time": timezone.now()}
     if getattr(viewer, "screen", False):
         snapshot["checkin"] = checkin.current_code(event)
     return snapshot
 
 
-def draw_snapshot(object_id, viewer) -> dict[str, Any] | None:
+def draw_snapshot(object_id: int, viewer: Viewer) -> DrawSnapshot | None:
     user = getattr(viewer, "user", None)
     visible = visible_events(user).values("pk")
     draw = draws_with_state().filter(pk=object_id, event_id__in=visible).first()
@@ -146,20 +221,147 @@ def draw_snapshot(object_id, viewer) -> dict[str, Any] | None:
     return {"draw": draw_state(draw), "server_time": timezone.now()}
 
 
+# --- Message builders: each draw message type's data ---------------------------
+
+
+class DrawReplaced(TypedDict):  # draw.created, draw.updated
+    draw_id: int
+    draw: DrawState
+
+
+class DrawCountdown(TypedDict):
+    draw_id: int
+    scheduled_at: datetime
+    server_time: datetime
+    seconds_left: int
+
+
+class DrawEntries(TypedDict):
+    draw_id: int
+    count: int
+
+
+class DrawClosing(TypedDict):
+    draw_id: int
+    status: str
+    entries_count: int
+    entries_digest: str
+    closed_at: datetime
+
+
+class DrawStarted(TypedDict):
+    draw_id: int
+
+
+class DrawWinner(TypedDict):
+    draw_id: int
+    prize: PrizeState
+    winners: list[WinnerState]
+    proof_url: str
+
+
+class DrawFinished(TypedDict):
+    draw_id: int
+    status: str
+    seed: str
+    performed_at: datetime
+    winning_numbers: list[int] | None
+    proof_url: str
+
+
+class DrawClaimed(TypedDict):
+    draw_id: int
+    winner_id: int
+    claimed_at: datetime
+
+
+class DrawForfeited(TypedDict):
+    draw_id: int
+    winner_ids: list[int]
+    forfeited_at: datetime
+
+
+def draw_replaced_data(draw: Draw) -> DrawReplaced:
+    """``draw.created`` (with the seed commitment) and ``draw.updated`` (staff edit)."""
+    return {"draw_id": draw.pk, "draw": draw_state(draw)}
+
+
+def draw_countdown_data(draw: Draw, *, server_time: datetime, seconds_left: int) -> DrawCountdown:
+    return {"draw_id": draw.pk, "scheduled_at": draw.scheduled_at, "server_time": server_time,
+            "seconds_left": seconds_left}
+
+
+def draw_entries_data(draw: Draw) -> DrawEntries:
+    return {"draw_id": draw.pk, "count": draw.entries_count}
+
+
+def draw_closing_data(draw: Draw) -> DrawClosing:
+    return {"draw_id": draw.pk, "status": draw.status, "entries_count": draw.entries_count,
+            "entries_digest": draw.entries_digest, "closed_at": draw.closed_at}
+
+
+def draw_started_data(draw: Draw) -> DrawStarted:
+    return {"draw_id": draw.pk}
+
+
+def draw_winner_data(draw: Draw, *, prize: Prize, winners: list[Winner]) -> DrawWinner:
+    return {"draw_id": draw.pk, "prize": prize_state(prize),
+            "winners": [winner_state(w) for w in winners], "proof_url": proof_url(draw)}
+
+
+def draw_finished_data(draw: Draw) -> DrawFinished:
+    return {"draw_id": draw.pk, "status": draw.status, "seed": draw.seed,
+            "performed_at": draw.performed_at, "winning_numbers": draw.winning_numbers,
+            "proof_url": proof_url(draw)}
+
+
+def draw_claimed_data(winner: Winner) -> DrawClaimed:
+    return {"draw_id": winner.draw_id, "winner_id": winner.pk, "claimed_at": winner.claimed_at}
+
+
+def draw_forfeited_data(draw: Draw, *, winners: list[Winner],
+                        forfeited_at: datetime) -> DrawForfeited:
+    return {"draw_id": draw.pk, "winner_ids": [w.pk for w in winners],
+            "forfeited_at": forfeited_at}
+
+
+DRAW_MESSAGES: dict[str, MessageBuilder] = {
+    "draw.created": draw_replaced_data,
+    "draw.updated": draw_replaced_data,
+    "draw.countdown": draw_countdown_data,
+    "draw.entries": draw_entries_data,
+    "draw.closing": draw_closing_data,
+    "draw.started": draw_started_data,
+    "draw.winner": draw_winner_data,
+    "draw.finished": draw_finished_data,
+    "draw.claimed": draw_claimed_data,
+    "draw.forfeited": draw_forfeited_data,
+}
+EVENT_MESSAGES: dict[str, MessageBuilder] = {"event.updated": event_updated_data, **DRAW_MESSAGES}
+
+
 # --- Publishing --------------------------------------------------------------
 
 
 def publish_draw(draw: Draw, type_: str, data: dict[str, Any]) -> None:
-    """Publish on the draw's and its event's streams after commit."""
+    """Publish on the draw's and its event's streams after commit.
+
+    `data` comes from the type's builder above; a type neither kind declares
+    raises, so that no client and no reducer meets a type nobody described.
+    """
+    if type_ not in DRAW_MESSAGES:
+        raise UnknownMessageType("draw", type_)
     payload = {"draw_id": draw.pk, **data}
     publish_on_commit(draw_stream(draw.pk), type_, payload)
     publish_on_commit(event_stream(draw.event_id), type_, payload)
 
 
-# --- Applying messages (the reference client; tests use it) ------------------
+# --- Reducers (the reference client; tests replay deltas with them) ----------
 
 
-def _merge_draw(draw: dict[str, Any], type_: str, data: dict[str, Any]) -> dict[str, Any]:
+def _apply_to_draw(draw: DrawState, message: StreamMessage) -> DrawState:
+    """One draw message applied to one draw; every field set is absolute (idempotent)."""
+    type_, data = message["type"], message["data"]
     if type_ in ("draw.created", "draw.updated"):
         return copy.deepcopy(data["draw"])
     draw = copy.deepcopy(draw)
@@ -170,6 +372,8 @@ def _merge_draw(draw: dict[str, Any], type_: str, data: dict[str, Any]) -> dict[
     elif type_ == "draw.closing":
         for field in ("status", "entries_count", "entries_digest", "closed_at"):
             draw[field] = data[field]
+    elif type_ == "draw.started":
+        pass  # nothing visible changes until the winners arrive
     elif type_ == "draw.winner":
         # Merge by id: a client may get a winner both in its snapshot and as a
         # delta right after it (docs/websocket-protocol.md, "Ordering").
@@ -187,23 +391,41 @@ def _merge_draw(draw: dict[str, Any], type_: str, data: dict[str, Any]) -> dict[
         for winner in draw["winners"]:
             if winner["id"] in data["winner_ids"]:
                 winner["forfeited_at"] = data["forfeited_at"]
+    else:
+        raise UnknownMessageType(message["stream"].partition(":")[0], type_)
     return draw
 
 
-def apply_message(snapshot: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
-    """The snapshot a client holds after receiving `message` (event or draw stream)."""
+def apply_draw_message(snapshot: DrawSnapshot, message: StreamMessage) -> DrawSnapshot:
+    """The draw snapshot a client holds after `message` (a draw:<id> message)."""
+    return {**snapshot, "draw": _apply_to_draw(snapshot["draw"], message)}
+
+
+def apply_event_message(snapshot: EventSnapshot, message: StreamMessage) -> EventSnapshot:
+    """The event snapshot a client holds after `message` (an event:<id> message)."""
     type_, data = message["type"], message["data"]
     snapshot = copy.deepcopy(snapshot)
     if type_ == "event.updated":
         snapshot["event"] = data["event"]
         return snapshot
-    if not type_.startswith("draw.") or type_ == "draw.started":
-        return snapshot
-    if "draw" in snapshot:
-        snapshot["draw"] = _merge_draw(snapshot["draw"], type_, data)
-        return snapshot
+    if type_ not in DRAW_MESSAGES:
+        raise UnknownMessageType("event", type_)
     draws = {d["id"]: d for d in snapshot["draws"]}
+    # A draw the snapshot does not show yet appears with its draw.created.
     if data["draw_id"] in draws or type_ == "draw.created":
-        draws[data["draw_id"]] = _merge_draw(draws.get(data["draw_id"], {}), type_, data)
+        draws[data["draw_id"]] = _apply_to_draw(draws.get(data["draw_id"], {}), message)
     snapshot["draws"] = [draws[k] for k in sorted(draws)]
     return snapshot
+
+
+# --- The kinds (registered in live/apps.py) ------------------------------------
+
+# Both snapshots depend on the viewer only through is_staff and screen.
+EVENT_KIND = StreamKind(
+    name="event", snapshot=event_snapshot, messages=EVENT_MESSAGES, apply=apply_event_message,
+    screen_key_valid=screen_key_valid, shared_by_audience=True,
+)
+DRAW_KIND = StreamKind(
+    name="draw", snapshot=draw_snapshot, messages=DRAW_MESSAGES, apply=apply_draw_message,
+    shared_by_audience=True,
+)

@@ -1,15 +1,19 @@
 """Helpers for stream tests: connect, collect frames, and verify_action.
 
 verify_action is Zulip's habit (STYLE.md): take a snapshot, run the action,
-apply the deltas the client received with the kind's reducer, fetch a fresh
-snapshot, assert the two are equal. A missing, wrong or non-idempotent delta
-fails the test by itself. Each app adds the reducer of its kind:
+apply the published messages with the kind's own reducer (``StreamKind.apply``
+from the registry), fetch a fresh snapshot, assert the two are equal. A
+missing, wrong or non-idempotent delta fails the test by itself, and so does a
+message type the kind's reducer does not know (it raises). One check, two ways
+to collect the messages:
 
-    from tests.stream_helpers import register_reducer
-    register_reducer("draw", reduce_draw)   # (state, message) -> new state
+- ``verify_action`` (sync): the messages the stream's history holds after the
+  snapshot's seq, i.e. what a client resuming from it is given;
+- ``averify_action`` (async): the frames a real socket on the consumer receives.
 
-Kinds are module-level (core.streams); tests that need their own kind use
-`swap_stream_kind` so that the registry is restored afterwards.
+Kinds are module-level (core.streams); tests that need their own kind (or
+reducer: ``dataclasses.replace(kind, apply=...)``) use `swap_stream_kind` so
+that the registry is restored afterwards.
 """
 
 from __future__ import annotations
@@ -25,14 +29,16 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.core.serializers.json import DjangoJSONEncoder
+from django.test import TestCase
 
 from core import streams
-from core.streams import StreamKind, Viewer
+from core.errors import UnknownMessageType
+from core.streams import StreamKind, StreamMessage, Viewer
 
 ORIGIN = (b"origin", b"http://127.0.0.1")
-
-Reducer = Callable[[Any, dict[str, Any]], Any]
-REDUCERS: dict[str, Reducer] = {}
+# server_time is the server's clock when the snapshot was built: it differs
+# between any two snapshots (live/streams.py).
+VOLATILE = ("server_time",)
 
 
 @pytest.fixture(autouse=True)
@@ -62,10 +68,6 @@ def fanout(request, settings):
     """Run a test under both STREAM_FANOUT modes: the contract must not depend on it."""
     settings.STREAM_FANOUT = request.param
     return request.param
-
-
-def register_reducer(kind: str, reducer: Reducer) -> None:
-    REDUCERS[kind] = reducer
 
 
 @contextlib.contextmanager
@@ -122,33 +124,85 @@ async def closed_with(ws, timeout: float = 2) -> tuple[list[dict[str, Any]], int
         frames.append(json.loads(output["text"]))
 
 
-def apply(kind: str, state: Any, messages: list[dict[str, Any]]) -> Any:
-    """Apply deltas with the kind's reducer, checking each delta is idempotent.
+def _kind(name: str) -> StreamKind:
+    kind = streams.stream_kind(name)
+    assert kind is not None, f"no stream kind {name!r} registered"
+    return kind
+
+
+def apply(kind: str, state: Any, messages: list[StreamMessage]) -> Any:
+    """Apply deltas with the registered kind's reducer, checking each is idempotent.
 
     A snapshot may already contain the effect of a message relayed right after
     it (docs/websocket-protocol.md, "Ordering"), so applying a delta twice must
-    change nothing.
+    change nothing. A type the kind does not declare fails even if its reducer
+    would swallow it.
     """
-    reducer = REDUCERS[kind]
+    registered = _kind(kind)
     for message in messages:
-        once = reducer(copy.deepcopy(state), message)
-        twice = reducer(copy.deepcopy(once), message)
+        if message["type"] not in registered.messages:
+            raise UnknownMessageType(kind, message["type"])
+        once = registered.apply(copy.deepcopy(state), message)
+        twice = registered.apply(copy.deepcopy(once), message)
         assert twice == once, f"delta {message['type']} is not idempotent"
         state = once
     return state
 
 
-async def verify_action(*, kind: str, object_id: int, action: Callable[[], Any],
-                        path: str, viewer: Viewer | None = None,
-                        ignore: tuple[str, ...] = (), **connect_kwargs):
-    """Snapshot, run `action` (sync, in the database thread), apply deltas, compare.
+def _jsonable(data: Any) -> Any:
+    """As a client receives it."""
+    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
 
-    The fresh snapshot is compared as a client receives it (JSON); top-level
-    keys in `ignore` (such as "server_time") may differ. Returns the delta
-    frames received so that tests can assert on them too.
-    """
+
+def _assert_deltas_reach_fresh_snapshot(*, kind: str, object_id: int, viewer: Viewer,
+                                        snapshot: Any, first_seq: int, last_seq: int,
+                                        deltas: list[StreamMessage], ignore: tuple[str, ...]):
+    """The one check: deltas after the snapshot, applied to it, give a fresh snapshot."""
+    seqs = [message["seq"] for message in deltas]
+    assert seqs == list(range(first_seq + 1, last_seq + 1)), "gap or duplicate in deltas"
+    applied = apply(kind, _jsonable(snapshot), deltas)
+    fresh = _jsonable(_kind(kind).snapshot(object_id, viewer))
+    if isinstance(applied, dict) and isinstance(fresh, dict):
+        applied = {k: v for k, v in applied.items() if k not in ignore}
+        fresh = {k: v for k, v in fresh.items() if k not in ignore}
+    assert applied == fresh
+
+
+def _viewer(viewer: Viewer | None) -> Viewer:
     from django.contrib.auth.models import AnonymousUser
 
+    return viewer or Viewer(user=AnonymousUser())
+
+
+def verify_action(*, kind: str, object_id: int, action: Callable[[], Any],
+                  viewer: Viewer | None = None,
+                  ignore: tuple[str, ...] = VOLATILE) -> list[StreamMessage]:
+    """Snapshot, run `action` (its on_commit callbacks too), apply deltas, compare.
+
+    The deltas are what the stream's history holds after the snapshot's seq.
+    Returns them so that tests can assert on them too.
+    """
+    viewer = _viewer(viewer)
+    stream = f"{kind}:{object_id}"
+    seq = streams.last_seq(stream)  # read before the snapshot, as the consumer does
+    snapshot = _kind(kind).snapshot(object_id, viewer)
+    assert snapshot is not None, f"{stream} has no snapshot for this viewer"
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        action()
+    history = streams.history_since(stream, seq)
+    assert not history.reset, "deltas fell out of the history"
+    _assert_deltas_reach_fresh_snapshot(
+        kind=kind, object_id=object_id, viewer=viewer, snapshot=snapshot, first_seq=seq,
+        last_seq=history.last_seq, deltas=history.messages, ignore=ignore)
+    return history.messages
+
+
+async def averify_action(*, kind: str, object_id: int, action: Callable[[], Any],
+                         path: str, viewer: Viewer | None = None,
+                         ignore: tuple[str, ...] = VOLATILE,
+                         **connect_kwargs) -> list[StreamMessage]:
+    """verify_action through a socket: the snapshot and deltas are the frames a
+    client on `path` receives; `action` runs sync, in the database thread."""
     stream = f"{kind}:{object_id}"
     ws = await connected(path, **connect_kwargs)
     try:
@@ -160,31 +214,10 @@ async def verify_action(*, kind: str, object_id: int, action: Callable[[], Any],
             "seq"] else []
     finally:
         await ws.disconnect()
-    seqs = [frame["seq"] for frame in deltas]
-    assert seqs == list(range(snapshot["seq"] + 1, last + 1)), "gap or duplicate in deltas"
-    applied = apply(kind, snapshot["data"], deltas)
-    fresh = await database_sync_to_async(streams.stream_kind(kind).snapshot)(
-        object_id, viewer or Viewer(user=AnonymousUser())
-    )
-    fresh = json.loads(json.dumps(fresh, cls=DjangoJSONEncoder))
-    if isinstance(applied, dict):
-        applied = {k: v for k, v in applied.items() if k not in ignore}
-        fresh = {k: v for k, v in fresh.items() if k not in ignore}
-    assert applied == fresh
+    await database_sync_to_async(_assert_deltas_reach_fresh_snapshot)(
+        kind=kind, object_id=object_id, viewer=_viewer(viewer), snapshot=snapshot["data"],
+        first_seq=snapshot["seq"], last_seq=last, deltas=deltas, ignore=ignore)
     return deltas
-
-
-@contextlib.contextmanager
-def swap_reducer(kind: str, reducer: Reducer):
-    previous = REDUCERS.get(kind)
-    REDUCERS[kind] = reducer
-    try:
-        yield
-    finally:
-        if previous is None:
-            REDUCERS.pop(kind, None)
-        else:
-            REDUCERS[kind] = previous
 
 
 # --- A test kind: "event" over core.Event ------------------------------------
@@ -213,14 +246,15 @@ def demo_event_screen_key_valid(event_id: int, key: str) -> bool:
     return key == screen_key_for(event_id) and Event.objects.filter(pk=event_id).exists()
 
 
-def reduce_demo_event(state: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
+def reduce_demo_event(state: dict[str, Any], message: StreamMessage) -> dict[str, Any]:
     if message["type"] == "event.updated":
         return {**state, **message["data"]}
-    raise AssertionError(f"unexpected {message['type']}")
+    raise UnknownMessageType("event", message["type"])
 
 
 DEMO_EVENT_KIND = StreamKind(
-    name="event", snapshot=demo_event_snapshot, screen_key_valid=demo_event_screen_key_valid
+    name="event", snapshot=demo_event_snapshot, screen_key_valid=demo_event_screen_key_valid,
+    messages={"event.updated": lambda title: {"title": title}}, apply=reduce_demo_event,
 )
 # Draw N of the test kind belongs to event N.
 DEMO_DRAW_KIND = StreamKind(
@@ -237,4 +271,5 @@ def rename_event(*, event_id: int, title: str) -> None:
 
     with transaction.atomic():
         Event.objects.filter(pk=event_id).update(title=title)
-        streams.publish_on_commit(f"event:{event_id}", "event.updated", {"title": title})
+        data = DEMO_EVENT_KIND.messages["event.updated"](title)
+        streams.publish_on_commit(f"event:{event_id}", "event.updated", data)

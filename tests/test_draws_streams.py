@@ -1,97 +1,138 @@
-"""Snapshot + deltas == fresh snapshot (Zulip's verify_action) for event and draw streams."""
+"""Snapshot + deltas == fresh snapshot (verify_action, tests/stream_helpers.py) for the
+event and draw streams: every message type each kind publishes goes through it."""
 
-import json
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
-from core.streams import Viewer, history_since, last_seq, stream_kind
+from core.errors import UnknownMessageType
+from core.streams import Viewer, last_seq, stream_kind
 from live import scheduler
 from live.models import Winner
 from live.services.claims import prize_claim
 from live.services.draws import draw_close_entries, draw_enter, draw_update
 from live.services.performing import draw_perform, draw_redraw
-from live.streams import apply_message
+from live.streams import publish_draw
 from live.testing import make_draw, make_entrants, make_event
+from tests.stream_helpers import swap_stream_kind, verify_action
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def jsonable(data):
-    data = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
-    data.pop("server_time", None)
-    return data
-
-
-def verify_action(kind, stream, object_id, viewer, action):
-    """Run `action`; the client's snapshot with the deltas must equal a fresh snapshot."""
-    snapshot_kind = stream_kind(kind)
-    before = jsonable(snapshot_kind.snapshot(object_id, viewer))
-    seq = last_seq(stream)
-    action()
-    messages = history_since(stream, seq).messages
-    for message in messages:
-        before = apply_message(before, message)
-    assert before == jsonable(snapshot_kind.snapshot(object_id, viewer))
-    return messages
+def types(messages):
+    return [m["type"] for m in messages]
 
 
 def test_event_stream_follows_a_whole_raffle(user, make_user):
     event = make_event()
     viewer = Viewer(user=user)
-    stream = f"event:{event.pk}"
     holder = {}
 
     def create():
         holder["draw"] = make_draw(event, prizes=[{"name": "A", "rank": 1, "quantity": 2}],
                                    scheduled_at=timezone.now() + timedelta(seconds=30))
 
-    created = verify_action("event", stream, event.pk, viewer, create)
-    assert [m["type"] for m in created] == ["draw.created"]
+    def check(action):
+        return types(verify_action(kind="event", object_id=event.pk, viewer=viewer,
+                                   action=action))
+
+    assert check(create) == ["draw.created"]
     draw = holder["draw"]
-    entrants = make_entrants(draw, 3)
-    types = [m["type"] for m in verify_action(
-        "event", stream, event.pk, viewer,
-        lambda: draw_enter(draw=draw, user=user))]
-    assert types == ["draw.entries"]
-    del entrants
-    verify_action("event", stream, event.pk, viewer, scheduler.publish_countdowns)
-    performed = verify_action("event", stream, event.pk, viewer,
-                              lambda: draw_perform(draw=draw, actor=None, source="t"))
-    assert [m["type"] for m in performed][-1] == "draw.finished"
+    make_entrants(draw, 3)
+    assert check(lambda: draw_enter(draw=draw, user=user)) == ["draw.entries"]
+    assert check(lambda: draw_update(draw=draw, title="Edited")) == ["draw.updated"]
+    assert check(scheduler.publish_countdowns) == ["draw.countdown"]
+    assert check(lambda: draw_perform(draw=draw, actor=None, source="t")) == [
+        "draw.closing", "draw.started", "draw.winner", "draw.finished"]
     winner = Winner.objects.filter(draw=draw).first()
-    verify_action("event", stream, event.pk, viewer,
-                  lambda: prize_claim(draw=draw, user=winner.user))
+    assert check(lambda: prize_claim(draw=draw, user=winner.user)) == ["draw.claimed"]
     Winner.objects.filter(draw=draw, claimed_at__isnull=True).update(
         claim_deadline=timezone.now())
-    redrawn = verify_action("event", stream, event.pk, viewer,
-                            lambda: draw_redraw(draw=draw, actor=None, source="t"))
-    assert [m["type"] for m in redrawn] == ["draw.forfeited", "draw.winner"]
+    assert check(lambda: draw_redraw(draw=draw, actor=None, source="t")) == [
+        "draw.forfeited", "draw.winner"]
 
 
 def test_draw_stream_follows_edit_close_perform(user, make_user):
     draw = make_draw(kind="lottery", prizes=[{"name": "J", "rank": 1, "matches": 1}])
     viewer = Viewer(user=user)
-    stream = f"draw:{draw.pk}"
-    verify_action("draw", stream, draw.pk, viewer,
-                  lambda: draw_update(draw=draw, title="Edited"))
-    verify_action("draw", stream, draw.pk, viewer,
-                  lambda: draw_enter(draw=draw, user=user, numbers=[1, 2, 3]))
-    closing = verify_action("draw", stream, draw.pk, viewer,
-                            lambda: draw_close_entries(draw=draw))
-    assert [m["type"] for m in closing] == ["draw.closing"]
-    verify_action("draw", stream, draw.pk, viewer,
-                  lambda: draw_perform(draw=draw, actor=None, source="t"))
+
+    def check(action):
+        return types(verify_action(kind="draw", object_id=draw.pk, viewer=viewer,
+                                   action=action))
+
+    assert check(lambda: draw_update(draw=draw, title="Edited")) == ["draw.updated"]
+    assert check(lambda: draw_enter(draw=draw, user=user, numbers=[1, 2, 3])) == [
+        "draw.entries"]
+    assert check(lambda: draw_close_entries(draw=draw)) == ["draw.closing"]
+    assert check(lambda: draw_perform(draw=draw, actor=None, source="t"))[-1] == "draw.finished"
+
+
+def test_draw_stream_follows_countdown_perform_claim_redraw(user, make_user):
+    draw = make_draw(prizes=[{"name": "A", "rank": 1, "quantity": 2}],
+                     scheduled_at=timezone.now() + timedelta(seconds=30))
+    make_entrants(draw, 4)
+    viewer = Viewer(user=user)
+
+    def check(action):
+        return types(verify_action(kind="draw", object_id=draw.pk, viewer=viewer,
+                                   action=action))
+
+    assert check(scheduler.publish_countdowns) == ["draw.countdown"]
+    assert check(lambda: draw_perform(draw=draw, actor=None, source="t")) == [
+        "draw.closing", "draw.started", "draw.winner", "draw.finished"]
+    winner = Winner.objects.filter(draw=draw).first()
+    assert check(lambda: prize_claim(draw=draw, user=winner.user)) == ["draw.claimed"]
+    Winner.objects.filter(draw=draw, claimed_at__isnull=True).update(
+        claim_deadline=timezone.now())
+    assert check(lambda: draw_redraw(draw=draw, actor=None, source="t")) == [
+        "draw.forfeited", "draw.winner"]
 
 
 def test_event_update_applies_to_event_snapshot(user):
     from core.services.events import event_update
 
     event = make_event()
-    verify_action("event", f"event:{event.pk}", event.pk, Viewer(user=user),
-                  lambda: event_update(event=event, fields={"title": "New"}))
+    assert types(verify_action(
+        kind="event", object_id=event.pk, viewer=Viewer(user=user),
+        action=lambda: event_update(event=event, fields={"title": "New"}))) == ["event.updated"]
+
+
+def test_a_missing_draw_delta_fails_verify_action(user):
+    """The draw kind's reducer really is what verify_action applies: one that drops
+    draw.entries makes the replayed snapshot differ from a fresh one."""
+    draw = make_draw()
+    kind = stream_kind("draw")
+
+    def drop_entries(snapshot, message):
+        return snapshot if message["type"] == "draw.entries" else kind.apply(snapshot, message)
+
+    with swap_stream_kind(replace(kind, apply=drop_entries)), pytest.raises(AssertionError):
+        verify_action(kind="draw", object_id=draw.pk, viewer=Viewer(user=user),
+                      action=lambda: draw_enter(draw=draw, user=user))
+
+
+@pytest.mark.parametrize("kind", ["event", "draw"])
+def test_reducers_raise_on_a_message_type_their_kind_does_not_publish(kind):
+    snapshot = {"event": {}, "draws": []} if kind == "event" else {"draw": {"winners": []}}
+    message = {"stream": f"{kind}:1", "seq": 1, "type": "draw.vanished", "data": {"draw_id": 1},
+               "ts": 0.0}
+    with pytest.raises(UnknownMessageType):
+        stream_kind(kind).apply(snapshot, message)
+
+
+def test_the_draw_stream_does_not_carry_event_updates():
+    message = {"stream": "draw:1", "seq": 1, "type": "event.updated", "data": {"event": {}},
+               "ts": 0.0}
+    with pytest.raises(UnknownMessageType):
+        stream_kind("draw").apply({"draw": {"winners": []}}, message)
+
+
+def test_publishing_a_draw_message_type_no_kind_declares_raises():
+    draw = make_draw()
+    with pytest.raises(UnknownMessageType):
+        publish_draw(draw, "draw.vanished", {})
 
 
 def test_no_message_for_a_rolled_back_change(user):

@@ -1,6 +1,7 @@
 """The real stream kinds over the real consumer: live's event and draw streams, ticketing's
-seat stream, and the venue screen. Each action is checked Zulip-style (verify_action):
-the snapshot a phone gets, plus the deltas it receives, equals a fresh snapshot."""
+seat stream, and the venue screen. Each action is checked Zulip-style (averify_action,
+with each kind's own reducer): the snapshot a phone gets, plus the deltas it receives,
+equals a fresh snapshot."""
 
 from __future__ import annotations
 
@@ -11,15 +12,13 @@ from channels.db import database_sync_to_async
 
 from live.services.checkin import screen_key_issue
 from live.services.performing import draw_perform
-from live.streams import apply_message
 from live.testing import make_draw, make_entrants, make_event
 from tests.stream_helpers import (
+    averify_action,
     connected,
     fanout,  # noqa: F401 (fixture)
     fresh_channel_layer,  # noqa: F401 (autouse)
     receive,
-    register_reducer,
-    verify_action,
 )
 from tests.ticketing_helpers import LAYOUT, seats
 from tests.ticketing_helpers import make_event as make_sale
@@ -27,20 +26,6 @@ from ticketing.services import layout
 from ticketing.services.holds import hold_create
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fanout")]
-
-
-def reduce_seats(state: dict, message: dict) -> dict:
-    status = {"seat.held": "held", "seat.released": "free", "seat.expired": "free",
-              "seat.sold": "sold"}[message["type"]]
-    changed = set(message["data"]["seats"])
-    return {**state, "seq": max(state["seq"], message["seq"]),
-            "seats": [{**s, "status": status} if s["id"] in changed else s
-                      for s in state["seats"]]}
-
-
-register_reducer("event", apply_message)
-register_reducer("draw", apply_message)
-register_reducer("seats", reduce_seats)
 
 
 @database_sync_to_async
@@ -54,10 +39,9 @@ def _draw_with_entrants():
 
 async def test_event_stream_snapshot_plus_perform_deltas_equal_a_fresh_snapshot():
     draw = await _draw_with_entrants()
-    deltas = await verify_action(
+    deltas = await averify_action(
         kind="event", object_id=draw.event_id, path=f"/ws/events/{draw.event_id}/",
         action=lambda: draw_perform(draw=draw, actor=None, source="staff:test"),
-        ignore=("server_time",),
     )
     types = [d["type"] for d in deltas]
     assert types[0] == "draw.closing" and types[-1] == "draw.finished"
@@ -66,10 +50,9 @@ async def test_event_stream_snapshot_plus_perform_deltas_equal_a_fresh_snapshot(
 
 async def test_draw_stream_carries_winners_with_masked_names_and_the_revealed_seed():
     draw = await _draw_with_entrants()
-    deltas = await verify_action(
+    deltas = await averify_action(
         kind="draw", object_id=draw.pk, path=f"/ws/draws/{draw.pk}/",
         action=lambda: draw_perform(draw=draw, actor=None, source="staff:test"),
-        ignore=("server_time",),
     )
     winners = [w for d in deltas if d["type"] == "draw.winner" for w in d["data"]["winners"]]
     assert len(winners) == 3
@@ -101,7 +84,7 @@ async def test_seat_stream_shows_a_hold_as_one_delta(make_user, settings):
     settings.TICKETING_HOLD_BACKEND = "db"
     event, buyer = await _sale_with_buyer(make_user)
     wanted = await database_sync_to_async(seats)(event, "A", "1", 1, 2)
-    deltas = await verify_action(
+    deltas = await averify_action(
         kind="seats", object_id=event.pk, path=f"/ws/events/{event.pk}/seats/",
         action=lambda: hold_create(event=event, user=buyer, seat_ids=wanted),
     )

@@ -12,6 +12,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from core import streams
+from core.errors import UnknownMessageType
 from core.streams import StreamKind
 from tests.stream_helpers import (
     apply,
@@ -19,7 +20,6 @@ from tests.stream_helpers import (
     fanout,  # noqa: F401 (fixture: both fan-out modes)
     fresh_channel_layer,  # noqa: F401 (autouse)
     receive,
-    swap_reducer,
     swap_stream_kind,
 )
 
@@ -42,7 +42,7 @@ class Counter:
         with self.lock:
             self.value += 1
             value = self.value
-        streams.publish(STREAM, "counter.changed", {"count": value})
+        streams.publish(STREAM, "counter.changed", counter_changed_data(value))
 
     def snapshot(self, object_id, viewer):
         with self.lock:
@@ -51,15 +51,26 @@ class Counter:
         return {"count": value}
 
 
+def counter_changed_data(count: int) -> dict:
+    return {"count": count}
+
+
 def reduce_counter(state, message):
+    if message["type"] != "counter.changed":
+        raise UnknownMessageType("event", message["type"])
     return {"count": message["data"]["count"]}
+
+
+def counter_kind(snapshot, *, shared: bool) -> StreamKind:
+    return StreamKind(name="event", snapshot=snapshot, shared_by_audience=shared,
+                      messages={"counter.changed": counter_changed_data}, apply=reduce_counter)
 
 
 @pytest.mark.usefixtures("fanout")
 @pytest.mark.parametrize("shared", [False, True], ids=["own-snapshots", "shared-snapshots"])
 async def test_clients_connecting_during_publishing_see_no_gap_and_no_duplicate(shared):
     counter = Counter()
-    kind = StreamKind(name="event", snapshot=counter.snapshot, shared_by_audience=shared)
+    kind = counter_kind(counter.snapshot, shared=shared)
     bump = sync_to_async(counter.bump_and_publish, thread_sensitive=False)
 
     async def publisher():
@@ -78,7 +89,7 @@ async def test_clients_connecting_during_publishing_see_no_gap_and_no_duplicate(
         await ws.disconnect()
         return snapshot, frames
 
-    with swap_stream_kind(kind), swap_reducer("event", reduce_counter):
+    with swap_stream_kind(kind):
         results = await asyncio.gather(
             publisher(), *(client(i * MESSAGES // CLIENTS) for i in range(CLIENTS))
         )
@@ -102,7 +113,7 @@ async def test_a_storm_of_sockets_shares_snapshot_builds_and_misses_nothing():
         calls.append(object_id)
         return counter.snapshot(object_id, viewer)
 
-    kind = StreamKind(name="event", snapshot=snapshot, shared_by_audience=True)
+    kind = counter_kind(snapshot, shared=True)
     bump = sync_to_async(counter.bump_and_publish, thread_sensitive=False)
     sockets = 40
 
@@ -120,7 +131,7 @@ async def test_a_storm_of_sockets_shares_snapshot_builds_and_misses_nothing():
         await ws.disconnect()
         return snapshot, frames
 
-    with swap_stream_kind(kind), swap_reducer("event", reduce_counter):
+    with swap_stream_kind(kind):
         results = await asyncio.gather(publisher(), *(client() for _ in range(sockets)))
         for snapshot, frames in results[1:]:
             assert snapshot["data"]["count"] >= snapshot["seq"], "snapshot behind its seq"

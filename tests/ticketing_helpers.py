@@ -1,5 +1,5 @@
-"""Helpers for the ticketing tests: a standard layout, an event on sale, API shortcuts,
-and the seat-stream check (deltas applied to a snapshot equal a fresh snapshot)."""
+"""Helpers for the ticketing tests: a standard layout, an event on sale, API shortcuts.
+The seat stream is checked with tests/stream_helpers.verify_action like every kind."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from datetime import timedelta
 from django.test import TestCase
 from django.utils import timezone
 
-from core import streams
 from core.models import Event, Venue
-from ticketing import selectors
 from ticketing.models import Seat
 from ticketing.services import layout, wallets
+from ticketing.streams import seat_map
 
 LAYOUT = [
     # Section A: 3 rows of 10, the front section.
@@ -70,38 +69,10 @@ def hold(client, event, seat_ids):
 
 
 def statuses(event) -> dict[int, str]:
-    return {s["id"]: s["status"] for s in selectors.seat_map(event)["seats"]}
+    return {s["id"]: s["status"] for s in seat_map(event)["seats"]}
 
 
 def committed(fn, *args, **kwargs):
     """Run fn and then its transaction.on_commit callbacks (stream publishing, Redis marks)."""
     with TestCase.captureOnCommitCallbacks(execute=True):
         return fn(*args, **kwargs)
-
-
-def apply_seat_deltas(snapshot: dict, messages: list[dict]) -> dict:
-    """What a client's map looks like after applying stream deltas to a snapshot."""
-    status_for = {
-        "seat.held": "held", "seat.released": "free", "seat.expired": "free", "seat.sold": "sold",
-    }
-    by_id = {s["id"]: dict(s) for s in snapshot["seats"]}
-    seq = snapshot["seq"]
-    for message in messages:
-        assert message["seq"] == seq + 1, "stream messages must arrive without gaps"
-        seq = message["seq"]
-        for seat_id in message["data"]["seats"]:
-            by_id[seat_id]["status"] = status_for[message["type"]]
-    return {**snapshot, "seq": seq, "seats": list(by_id.values())}
-
-
-def assert_deltas_match_fresh_snapshot(event, action) -> list[dict]:
-    """Zulip's verify_action for the seat stream: snapshot, act, apply deltas, compare.
-
-    Returns the messages the action published.
-    """
-    before = selectors.seat_map(event)
-    committed(action)
-    history = streams.history_since(selectors.seats_stream(event.pk), before["seq"])
-    assert not history.reset
-    assert apply_seat_deltas(before, history.messages) == selectors.seat_map(event)
-    return history.messages

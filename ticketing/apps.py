@@ -8,14 +8,13 @@ class TicketingConfig(AppConfig):
     def ready(self) -> None:
         from core import metrics
         from core.periodic import register_periodic
-        from core.streams import StreamKind, register_stream_kind
+        from core.streams import register_stream_kind
         from ticketing.idempotency import idempotency_keys_purge
-        from ticketing.selectors import active_hold_count, seat_map_snapshot
+        from ticketing.selectors import active_hold_count
         from ticketing.services.holds import holds_expire
+        from ticketing.streams import SEATS_KIND
 
-        # The public seat map: the viewer matters only through is_staff (drafts).
-        register_stream_kind(StreamKind("seats", snapshot=seat_map_snapshot,
-                                        shared_by_audience=True))
+        register_stream_kind(SEATS_KIND)
         # Read at scrape time: one indexed count, no bookkeeping on the hot path.
         metrics.LIVE_HOLDS.set_function(active_hold_count)
         register_periodic("ticketing.expire_holds", holds_expire, every_seconds=1)

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db.models import QuerySet
 
-from core import streams
 from core.models import Event, User
-from core.selectors.events import visible_events
 from ticketing.best_available import RowSeat, SeatRow
 from ticketing.holds import hold_backend
 from ticketing.models import (
@@ -24,10 +20,6 @@ from ticketing.models import (
 )
 
 FREE, HELD, SOLD, BLOCKED = "free", "held", "sold", "blocked"
-
-
-def seats_stream(event_id: int) -> str:
-    return f"seats:{event_id}"
 
 
 def venue_seats(venue_id: int, *, section_id: int | None = None) -> QuerySet[Seat]:
@@ -64,46 +56,6 @@ def seat_statuses(event: Event, seats: list[Seat], prices: dict[int, int]) -> di
         else:
             statuses[seat.id] = FREE
     return statuses
-
-
-def seat_map(event: Event, *, section_id: int | None = None) -> dict[str, Any]:
-    """The seat map: every seat with its status and price, and the stream seq it reflects.
-
-    The seq is read first, so a client that applies stream messages after it
-    never misses a change (it may see one it already reflects; deltas are
-    idempotent: they set a status).
-    """
-    seq = streams.last_seq(seats_stream(event.id))
-    if event.venue_id is None:
-        return {"event_id": event.id, "seq": seq, "seats": []}
-    seats = list(venue_seats(event.venue_id, section_id=section_id))
-    prices = section_prices(event.id)
-    statuses = seat_statuses(event, seats, prices)
-    return {
-        "event_id": event.id,
-        "seq": seq,
-        "seats": [
-            {
-                "id": seat.id,
-                "section_id": seat.row.section_id,
-                "section": seat.row.section.name,
-                "row": seat.row.label,
-                "label": seat.label,
-                "number": seat.number,
-                "x": seat.x,
-                "y": seat.y,
-                "status": statuses[seat.id],
-                "price": prices.get(seat.row.section_id),
-            }
-            for seat in seats
-        ],
-    }
-
-
-def seat_map_snapshot(event_id: int, viewer: streams.Viewer) -> dict[str, Any] | None:
-    """StreamKind("seats") snapshot: the public seat map, or None for an unknown event."""
-    event = visible_events(getattr(viewer, "user", None)).filter(pk=event_id).first()
-    return None if event is None else seat_map(event)
 
 
 def best_available_rows(event: Event, *, section_id: int | None) -> list[SeatRow]:

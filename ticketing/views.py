@@ -22,6 +22,7 @@ from ticketing.errors import HoldNotFound, SeatLocksUnavailable
 from ticketing.idempotency import idempotent
 from ticketing.models import EventSale, SectionPrice
 from ticketing.services import holds, layout, orders, wallets
+from ticketing.streams import seat_map
 
 
 def _event(pk: int, user) -> Event:
@@ -230,7 +231,7 @@ class SeatMapView(APIView):
         section_id = int(section) if section else None
         event = _event(pk, request.user)
         try:
-            return Response(selectors.seat_map(event, section_id=section_id))
+            return Response(seat_map(event, section_id=section_id))
         except Exception as exc:
             # The map's seq and held seats live in Redis: say which part is down.
             if is_redis_unavailable(exc):

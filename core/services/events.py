@@ -1,7 +1,8 @@
 """Event catalog writes (staff): create and edit events.
 
 Each change is published as ``event.updated`` on ``event:<id>`` after commit
-(data: ``{"event": EVENT}``, the same dict the event stream's snapshot carries).
+(data: ``{"event": EVENT}``, built by core/event_messages.py; the same dict the event
+stream's snapshot carries).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 from django.db import transaction
 
+from core.event_messages import event_stream, event_updated_data
 from core.models import Event
 from core.streams import publish_on_commit
 
@@ -17,15 +19,6 @@ EDITABLE_FIELDS = (
     "title", "description", "starts_at", "ends_at", "status", "venue", "time_zone",
     "checkin_code_required",
 )
-
-
-def event_payload(event: Event) -> dict[str, Any]:
-    return {
-        "id": event.pk, "title": event.title, "description": event.description,
-        "starts_at": event.starts_at, "ends_at": event.ends_at, "status": event.status,
-        "venue_id": event.venue_id, "time_zone": event.time_zone,
-        "checkin_code_required": event.checkin_code_required,
-    }
 
 
 @transaction.atomic
@@ -47,5 +40,5 @@ def event_update(*, event: Event, fields: dict[str, Any]) -> Event:
     if changed:
         locked.full_clean()
         locked.save()
-        publish_on_commit(f"event:{locked.pk}", "event.updated", {"event": event_payload(locked)})
+        publish_on_commit(event_stream(locked.pk), "event.updated", event_updated_data(locked))
     return locked

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from core.streams import publish_on_commit
 from ticketing.models import Order, SeatHold, SeatStatusChange
-from ticketing.selectors import seats_stream
+from ticketing.streams import seats_changed_data, seats_stream
 
 Status = SeatStatusChange.Status
 FREE, HELD, SOLD = Status.FREE, Status.HELD, Status.SOLD
@@ -49,5 +49,5 @@ def seat_changes_record(
         for seat_id in seat_ids
     )
     publish_on_commit(
-        seats_stream(event_id), message_type, {"seats": sorted(seat_ids), "status": to_status}
+        seats_stream(event_id), message_type, seats_changed_data(message_type, seat_ids)
     )

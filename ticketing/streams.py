@@ -1,0 +1,152 @@
+"""The seat stream ``seats:<event_id>`` as one stream kind: the seat map snapshot,
+the builders of its messages and the reducer that applies them
+(registered in ticketing/apps.py; docs/websocket-protocol.md, "Seat stream").
+
+Snapshot (SEAT_MAP): ``{"event_id", "seq", "seats": [SEAT, ...]}`` where SEAT is
+``{"id", "section_id", "section", "row", "label", "number", "x", "y", "status",
+"price"}``; the REST seat map (``GET /api/events/<id>/seats/``) is the same dict.
+
+Message types (``data``), one per hold or order, listing its seats:
+- ``seat.held``     {seats: [id, ...], status: "held"}
+- ``seat.released`` {seats, status: "free"}   released hold or refunded ticket
+- ``seat.expired``  {seats, status: "free"}   a hold ran out
+- ``seat.sold``     {seats, status: "sold"}
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TypedDict
+
+from core import streams
+from core.errors import UnknownMessageType
+from core.models import Event
+from core.selectors.events import visible_events
+from core.streams import StreamKind, StreamMessage, Viewer
+from ticketing.selectors import (
+    FREE,
+    HELD,
+    SOLD,
+    seat_statuses,
+    section_prices,
+    venue_seats,
+)
+
+KIND = "seats"
+
+
+class SeatState(TypedDict):
+    id: int
+    section_id: int
+    section: str
+    row: str
+    label: str
+    number: int
+    x: float | None
+    y: float | None
+    status: str  # free | held | sold | blocked
+    price: int | None
+
+
+class SeatMap(TypedDict):
+    event_id: int
+    seq: int  # the seq of seats:<event_id> the map reflects
+    seats: list[SeatState]
+
+
+class SeatsChanged(TypedDict):
+    seats: list[int]  # sorted seat ids
+    status: str  # the seats' status after the change (absolute)
+
+
+def seats_stream(event_id: int) -> str:
+    return f"{KIND}:{event_id}"
+
+
+# --- Snapshot -----------------------------------------------------------------
+
+
+def seat_map(event: Event, *, section_id: int | None = None) -> SeatMap:
+    """The seat map: every seat with its status and price, and the stream seq it reflects.
+
+    The seq is read first, so a client that applies stream messages after it
+    never misses a change (it may see one it already reflects; deltas are
+    idempotent: they set a status).
+    """
+    seq = streams.last_seq(seats_stream(event.id))
+    if event.venue_id is None:
+        return {"event_id": event.id, "seq": seq, "seats": []}
+    seats = list(venue_seats(event.venue_id, section_id=section_id))
+    prices = section_prices(event.id)
+    statuses = seat_statuses(event, seats, prices)
+    return {
+        "event_id": event.id,
+        "seq": seq,
+        "seats": [
+            {
+                "id": seat.id,
+                "section_id": seat.row.section_id,
+                "section": seat.row.section.name,
+                "row": seat.row.label,
+                "label": seat.label,
+                "number": seat.number,
+                "x": seat.x,
+                "y": seat.y,
+                "status": statuses[seat.id],
+                "price": prices.get(seat.row.section_id),
+            }
+            for seat in seats
+        ],
+    }
+
+
+def seat_map_snapshot(event_id: int, viewer: Viewer) -> SeatMap | None:
+    """The kind's snapshot: the public seat map, or None for an unknown (or hidden) event."""
+    event = visible_events(getattr(viewer, "user", None)).filter(pk=event_id).first()
+    return None if event is None else seat_map(event)
+
+
+# --- Messages -----------------------------------------------------------------
+
+# Message type -> the status its seats have afterwards.
+SEAT_STATUS_AFTER: dict[str, str] = {
+    "seat.held": HELD,
+    "seat.released": FREE,
+    "seat.expired": FREE,
+    "seat.sold": SOLD,
+}
+
+
+def seats_changed_data(type_: str, seat_ids: list[int]) -> SeatsChanged:
+    """The data of a seat message of `type_` for the seats of one hold or order."""
+    status = SEAT_STATUS_AFTER.get(type_)
+    if status is None:
+        raise UnknownMessageType(KIND, type_)
+    return {"seats": sorted(seat_ids), "status": status}
+
+
+def apply_seat_message(snapshot: SeatMap, message: StreamMessage) -> SeatMap:
+    """The seat map a client holds after `message`: its seats take the new status."""
+    status = SEAT_STATUS_AFTER.get(message["type"])
+    if status is None:
+        raise UnknownMessageType(KIND, message["type"])
+    data = message["data"]
+    if data["status"] != status:
+        raise ValueError(f"{message['type']} carries status {data['status']!r}, not {status!r}")
+    changed = set(data["seats"])
+    return {
+        **snapshot,
+        "seq": max(snapshot["seq"], message["seq"]),
+        "seats": [{**seat, "status": status} if seat["id"] in changed else seat
+                  for seat in snapshot["seats"]],
+    }
+
+
+# The public seat map: the viewer matters only through is_staff (drafts).
+SEATS_KIND = StreamKind(
+    name=KIND,
+    snapshot=seat_map_snapshot,
+    messages={type_: partial(seats_changed_data, type_) for type_ in SEAT_STATUS_AFTER},
+    apply=apply_seat_message,
+    shared_by_audience=True,
+)
