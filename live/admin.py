@@ -28,7 +28,7 @@ from live.models import (
 )
 from live.services.checkin import screen_key_issue, screen_key_revoke
 from live.services.performing import draw_perform, draw_redraw
-from live.streams import draw_state, publish_draw
+from live.streams import draw_replaced_data, publish_draw
 
 
 def _each(modeladmin, request, queryset, action, done: str) -> None:
@@ -126,7 +126,7 @@ class DrawAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         if not change:  # announce it like the API does, prizes included
-            publish_draw(form.instance, "draw.created", {"draw": draw_state(form.instance)})
+            publish_draw(form.instance, "draw.created", draw_replaced_data(form.instance))
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.status != Draw.Status.OPEN:  # frozen by its digest

@@ -35,7 +35,7 @@ from live.models import Draw
 from live.services.checkin import checkin_code_publish
 from live.services.draws import draw_close_entries, draw_create_next_occurrence
 from live.services.performing import draw_perform
-from live.streams import publish_draw
+from live.streams import draw_countdown_data, publish_draw
 
 logger = logging.getLogger(__name__)
 
@@ -103,9 +103,8 @@ def publish_countdowns(now=None) -> int:
         if not cache.add(key, 1, timeout=120):
             continue  # another scheduler sent this tick
         # No transaction: outside one, publish_on_commit publishes at once.
-        publish_draw(draw, "draw.countdown", {
-            "scheduled_at": draw.scheduled_at, "server_time": now, "seconds_left": seconds_left,
-        })
+        publish_draw(draw, "draw.countdown",
+                     draw_countdown_data(draw, server_time=now, seconds_left=seconds_left))
         sent += 1
     return sent
 

@@ -15,7 +15,7 @@ from live.errors import (
 )
 from live.models import Draw, Winner
 from live.services.webhooks import emit_draw_webhook
-from live.streams import publish_draw
+from live.streams import draw_claimed_data, publish_draw
 
 
 @transaction.atomic
@@ -44,7 +44,7 @@ def prize_claim(*, draw: Draw, user: User) -> list[Winner]:
     Winner.objects.filter(pk__in=[w.pk for w in claimable]).update(claimed_at=now)
     for winner in claimable:
         winner.claimed_at = now
-        publish_draw(draw, "draw.claimed", {"winner_id": winner.pk, "claimed_at": now})
+        publish_draw(draw, "draw.claimed", draw_claimed_data(winner))
         claim = {"draw_id": draw.pk, "winner_id": winner.pk, "user_id": user.pk,
                  "prize": {"id": winner.prize_id, "name": winner.prize.name}, "claimed_at": now}
         emit_draw_webhook(draw, "prize.claimed", claim)

@@ -36,7 +36,12 @@ from live.selectors import (
     entries_digest,
     is_checked_in,
 )
-from live.streams import draw_state, publish_draw
+from live.streams import (
+    draw_closing_data,
+    draw_entries_data,
+    draw_replaced_data,
+    publish_draw,
+)
 from ticketing.selectors import ticket_holders
 
 
@@ -72,7 +77,7 @@ def draw_create(*, event: Event, prizes: list[dict[str, Any]], **fields: Any) ->
         seed_commitment=fairness.commitment(seed), **fields,
     )
     _set_prizes(draw, prizes)
-    publish_draw(draw, "draw.created", {"draw": draw_state(draw)})
+    publish_draw(draw, "draw.created", draw_replaced_data(draw))
     return draw
 
 
@@ -93,7 +98,7 @@ def draw_update(*, draw: Draw, prizes: list[dict[str, Any]] | None = None, **fie
     locked.save()
     if prizes is not None:
         _set_prizes(locked, prizes)
-    publish_draw(locked, "draw.updated", {"draw": draw_state(locked)})
+    publish_draw(locked, "draw.updated", draw_replaced_data(locked))
     return locked
 
 
@@ -163,7 +168,7 @@ def draw_enter(*, draw: Draw, user: User, numbers: Any = None) -> Entry:
                                          numbers=ballot, position=locked.entries_count)
     except IntegrityError:  # only on a database without row locks (SQLite serialises anyway)
         raise AlreadyEntered() from None
-    publish_draw(locked, "draw.entries", {"count": locked.entries_count})
+    publish_draw(locked, "draw.entries", draw_entries_data(locked))
     return entry
 
 
@@ -175,10 +180,7 @@ def close_locked(draw: Draw) -> None:
     draw.closed_at = timezone.now()
     draw.save(update_fields=["entries_digest", "entries_count", "status", "closed_at",
                              "updated_at"])
-    publish_draw(draw, "draw.closing", {
-        "status": draw.status, "entries_count": draw.entries_count,
-        "entries_digest": draw.entries_digest, "closed_at": draw.closed_at,
-    })
+    publish_draw(draw, "draw.closing", draw_closing_data(draw))
 
 
 @transaction.atomic

@@ -30,13 +30,16 @@ from live.errors import (
     RedrawNotSupported,
 )
 from live.models import Draw, Entry, Prize, Winner
-from live.selectors import (
-    entries_at,
-    proof_url,
-)
+from live.selectors import entries_at
 from live.services.draws import close_locked
 from live.services.webhooks import emit_draw_webhook
-from live.streams import prize_state, publish_draw, winner_state
+from live.streams import (
+    draw_finished_data,
+    draw_forfeited_data,
+    draw_started_data,
+    draw_winner_data,
+    publish_draw,
+)
 
 
 def _winner(draw: Draw, prize: Prize, entry_id: int | None, user_id: int, now: datetime,
@@ -124,10 +127,8 @@ def _announce(draw: Draw, winners: list[Winner]) -> None:
         by_prize[winner.prize_id].append(winner)
     for prize_winners in by_prize.values():
         prize = prize_winners[0].prize
-        publish_draw(draw, "draw.winner", {
-            "prize": prize_state(prize), "winners": [winner_state(w) for w in prize_winners],
-            "proof_url": proof_url(draw),
-        })
+        publish_draw(draw, "draw.winner",
+                     draw_winner_data(draw, prize=prize, winners=prize_winners))
         emit_draw_webhook(draw, "draw.winner", {
             "draw_id": draw.pk, "prize": {"id": prize.pk, "name": prize.name},
             "winners": [{"winner_id": w.pk, "user_id": w.user_id, "round": w.round}
@@ -175,7 +176,7 @@ def draw_perform(*, draw: Draw, actor: User | None, source: str,
         winners = _external_winners(locked, prizes, external_winners, now)
     if locked.status == Draw.Status.OPEN:
         close_locked(locked)
-    publish_draw(locked, "draw.started", {})
+    publish_draw(locked, "draw.started", draw_started_data(locked))
     if locked.kind == Draw.Kind.RAFFLE:
         slots = [p for p in prizes for _ in range(p.quantity)]
         winners = _pick_winners(locked, slots, 0, 0, now)
@@ -198,10 +199,7 @@ def draw_perform(*, draw: Draw, actor: User | None, source: str,
                        "entries_digest": locked.entries_digest})
     # Fault tests stall a scheduler here and kill it: everything above is rolled back.
     failpoint("draw.perform.before_commit")
-    publish_draw(locked, "draw.finished", {
-        "status": locked.status, "seed": locked.seed, "performed_at": locked.performed_at,
-        "winning_numbers": locked.winning_numbers, "proof_url": proof_url(locked),
-    })
+    publish_draw(locked, "draw.finished", draw_finished_data(locked))
     metrics.DRAW_DURATION.labels(locked.kind).observe(perf_counter() - started)
     return locked
 
@@ -228,8 +226,8 @@ def draw_redraw(*, draw: Draw, actor: User | None, source: str) -> list[Winner]:
     if not expired:
         raise ClaimWindowOpen() if pending else NothingToRedraw()
     Winner.objects.filter(pk__in=[w.pk for w in expired]).update(forfeited_at=now)
-    publish_draw(locked, "draw.forfeited", {"winner_ids": [w.pk for w in expired],
-                                            "forfeited_at": now})
+    publish_draw(locked, "draw.forfeited",
+                 draw_forfeited_data(locked, winners=expired, forfeited_at=now))
     picked = Winner.objects.filter(draw=locked, pick__isnull=False).count()
     round_ = max(w.round for w in Winner.objects.filter(draw=locked)) + 1
     replacements = _store_winners(

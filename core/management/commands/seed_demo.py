@@ -26,7 +26,7 @@ from core.services.events import event_create
 from live.models import Draw, Entry, ScreenKey
 from live.services.checkin import screen_key_issue
 from live.services.draws import draw_create, draw_enter
-from live.streams import publish_draw
+from live.streams import draw_entries_data, publish_draw
 from ticketing.models import EventSale, Seat, SectionPrice, Wallet
 from ticketing.services import layout, wallets
 
@@ -286,7 +286,7 @@ class Command(BaseCommand):
         ])
         Draw.objects.filter(pk=locked.pk).update(entries_count=F("entries_count") + len(user_ids))
         locked.refresh_from_db(fields=["entries_count"])
-        publish_draw(locked, "draw.entries", {"count": locked.entries_count})
+        publish_draw(locked, "draw.entries", draw_entries_data(locked))
 
     def screen_key(self, meetup: Event, staff: User) -> str | None:
         if ScreenKey.objects.filter(event=meetup, label=SCREEN_LABEL,
