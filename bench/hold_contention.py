@@ -151,7 +151,7 @@ async def run_buyers(ports: list[int], event_id: int, seat_ids: list[int], token
 def direct_lua_baseline(seat_ids: list[int], attempts: int) -> float:
     """The same HOLD_LUA, called directly (one client, sequential) on a scratch event."""
     from core.redis import get_redis
-    from ticketing.holds import HOLD_LUA, RedisHoldBackend
+    from ticketing.seat_locks import HOLD_LUA, RedisHoldBackend
 
     client = get_redis()
     script = client.register_script(HOLD_LUA)

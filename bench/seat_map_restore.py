@@ -35,7 +35,7 @@ def main() -> None:
     django.setup()
     import redis
 
-    from ticketing.holds import HOLD_LUA, RESTORE_LUA
+    from ticketing.seat_locks import HOLD_LUA, RESTORE_LUA
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

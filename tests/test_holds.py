@@ -283,7 +283,7 @@ def test_hold_answers_503_when_redis_is_unreachable(user_api, venue, settings):
 def test_extend_answers_hold_lost_when_redis_lost_a_seat(user_api, venue, settings):
     from core.redis import get_redis
     from ticketing.errors import HoldLost
-    from ticketing.holds import RedisHoldBackend
+    from ticketing.seat_locks import RedisHoldBackend
 
     settings.TICKETING_HOLD_BACKEND = "redis"
     event = make_event(venue)
@@ -304,7 +304,7 @@ def test_extend_answers_hold_lost_when_redis_lost_a_seat(user_api, venue, settin
 @pytest.mark.redis
 def test_hold_script_claims_all_seats_or_none(db):
     from ticketing.errors import SeatsUnavailable
-    from ticketing.holds import RedisHoldBackend
+    from ticketing.seat_locks import RedisHoldBackend
 
     backend = RedisHoldBackend()
     expires = timezone.now() + timedelta(seconds=30)

@@ -11,8 +11,8 @@ from core.errors import DomainError
 from core.redis import get_redis
 from tests.ticketing_helpers import PRICE_A, fund, make_event, seat
 from ticketing.errors import HoldLost
-from ticketing.holds import RedisHoldBackend
 from ticketing.models import Order, Ticket, Wallet
+from ticketing.seat_locks import RedisHoldBackend
 from ticketing.services.holds import hold_create
 from ticketing.services.orders import hold_purchase, purchase_verified
 

@@ -6,7 +6,6 @@ from django.db.models import QuerySet
 
 from core.models import Event, User
 from ticketing.best_available import RowSeat, SeatRow
-from ticketing.holds import hold_backend
 from ticketing.models import (
     Order,
     Seat,
@@ -18,6 +17,7 @@ from ticketing.models import (
     Wallet,
     WalletTransaction,
 )
+from ticketing.seat_locks import hold_backend
 
 FREE, HELD, SOLD, BLOCKED = "free", "held", "sold", "blocked"
 

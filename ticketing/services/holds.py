@@ -1,6 +1,6 @@
 """Seat holds: create (explicit seats or best available), extend, release, expire.
 
-Contract (both backends, see ticketing/holds.py):
+Contract (both backends, see ticketing/seat_locks.py):
 - A hold is all-or-nothing over 1..max_seats_per_order seats of one event.
 - Seats are checked against the database (exist at the venue, priced, not
   blocked, not sold) and claimed by the backend in one atomic step.
@@ -32,8 +32,8 @@ from ticketing.errors import (
     TooManySeats,
     UnknownSeats,
 )
-from ticketing.holds import hold_backend
 from ticketing.models import EventSale, Seat, SeatHold, new_hold_token
+from ticketing.seat_locks import hold_backend
 from ticketing.services.seat_changes import seat_changes_record
 
 BEST_AVAILABLE_ATTEMPTS = 3

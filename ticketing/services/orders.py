@@ -32,8 +32,8 @@ from ticketing.errors import (
     TicketNotFound,
     TicketNotRefundable,
 )
-from ticketing.holds import hold_backend
 from ticketing.models import Order, Seat, SeatFence, SeatHold, Ticket, WalletTransaction
+from ticketing.seat_locks import hold_backend
 from ticketing.services.seat_changes import seat_changes_record
 from ticketing.services.wallets import locked_wallet, wallet_move_money
 
