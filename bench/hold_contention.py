@@ -151,21 +151,21 @@ async def run_buyers(ports: list[int], event_id: int, seat_ids: list[int], token
 def direct_lua_baseline(seat_ids: list[int], attempts: int) -> float:
     """The same HOLD_LUA, called directly (one client, sequential) on a scratch event."""
     from core.redis import get_redis
-    from ticketing.seat_locks import HOLD_LUA, RedisHoldBackend
+    from ticketing.seat_locks import HOLD_LUA, RedisSeatLocks
 
     client = get_redis()
     script = client.register_script(HOLD_LUA)
     rng = random.Random(2026)
     scratch_event = 10**9
-    fence = RedisHoldBackend.fence_key(scratch_event)
+    fence = RedisSeatLocks.fence_key(scratch_event)
     started = time.perf_counter()
     for _ in range(attempts):
         count = rng.randint(1, 4)
         start = rng.randrange(len(seat_ids) - count + 1)
-        keys = [RedisHoldBackend.seat_key(scratch_event, s) for s in seat_ids[start:start + count]]
+        keys = [RedisSeatLocks.seat_key(scratch_event, s) for s in seat_ids[start:start + count]]
         script(keys=[fence, *keys], args=[secrets.token_urlsafe(24), 60_000])
     elapsed = time.perf_counter() - started
-    stale = list(client.scan_iter(match=RedisHoldBackend.seat_key(scratch_event, "*"), count=1000))
+    stale = list(client.scan_iter(match=RedisSeatLocks.seat_key(scratch_event, "*"), count=1000))
     for start in range(0, len(stale), 500):
         client.delete(*stale[start : start + 500])
     client.delete(fence)

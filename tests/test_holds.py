@@ -283,13 +283,13 @@ def test_hold_answers_503_when_redis_is_unreachable(user_api, venue, settings):
 def test_extend_answers_hold_lost_when_redis_lost_a_seat(user_api, venue, settings):
     from core.redis import get_redis
     from ticketing.errors import HoldLost
-    from ticketing.seat_locks import RedisHoldBackend
+    from ticketing.seat_locks import RedisSeatLocks
 
     settings.TICKETING_HOLD_BACKEND = "redis"
     event = make_event(venue)
     wanted = seats(event, "A", "1", 1, 2)
     token = hold(user_api, event, wanted).json()["token"]
-    get_redis().delete(RedisHoldBackend.seat_key(event.pk, wanted[1]))
+    get_redis().delete(RedisSeatLocks.seat_key(event.pk, wanted[1]))
     response = user_api.patch(f"/api/holds/{token}/")
     assert response.status_code == 409
     assert response.json() == {
@@ -298,24 +298,7 @@ def test_extend_answers_hold_lost_when_redis_lost_a_seat(user_api, venue, settin
         "seats": [wanted[1]],
     }
     # Nothing was extended: the seat still held keeps its original TTL.
-    assert 0 < get_redis().pttl(RedisHoldBackend.seat_key(event.pk, wanted[0])) <= 900_000
-
-
-@pytest.mark.redis
-def test_hold_script_claims_all_seats_or_none(db):
-    from ticketing.errors import SeatsUnavailable
-    from ticketing.seat_locks import RedisHoldBackend
-
-    backend = RedisHoldBackend()
-    expires = timezone.now() + timedelta(seconds=30)
-    first = backend.claim(event_id=1, seat_ids=[1, 2], token="a", expires_at=expires)
-    with pytest.raises(SeatsUnavailable) as refused:
-        backend.claim(event_id=1, seat_ids=[2, 3, 4], token="b", expires_at=expires)
-    assert refused.value.extra == {"seats": [2]}
-    assert backend.client.get(RedisHoldBackend.seat_key(1, 3)) is None
-    second = backend.claim(event_id=1, seat_ids=[3, 4], token="b", expires_at=expires)
-    assert second.fence > first.fence
-    assert 0 < backend.client.pttl(RedisHoldBackend.seat_key(1, 3)) <= 30_000
+    assert 0 < get_redis().pttl(RedisSeatLocks.seat_key(event.pk, wanted[0])) <= 900_000
 
 
 def test_the_scheduler_loop_sweeps_expired_holds(user_api, sale, settings):

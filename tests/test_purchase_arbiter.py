@@ -12,7 +12,7 @@ from core.redis import get_redis
 from tests.ticketing_helpers import PRICE_A, fund, make_event, seat
 from ticketing.errors import HoldLost
 from ticketing.models import Order, Ticket, Wallet
-from ticketing.seat_locks import RedisHoldBackend
+from ticketing.seat_locks import RedisSeatLocks
 from ticketing.services.holds import hold_create
 from ticketing.services.orders import hold_purchase, purchase_verified
 
@@ -39,7 +39,7 @@ def test_no_seat_is_sold_twice_when_redis_loses_keys_mid_purchase(settings, make
         if hold.user_id != alice.pk:
             return
         # Alice's purchase has verified her hold in Redis; now Redis forgets it...
-        get_redis().delete(RedisHoldBackend.seat_key(event.pk, contested))
+        get_redis().delete(RedisSeatLocks.seat_key(event.pk, contested))
 
         def bob_buys():
             try:

@@ -1,19 +1,21 @@
-"""Seat hold backends: who owns a seat of an event right now.
+"""Seat locks: who owns a seat of an event right now (the hold service is
+ticketing/services/holds.py; this module only decides seat ownership).
 
-One interface, two implementations, picked by ticketing.conf.hold_backend_name():
+One contract, ``SeatLockBackend``, two implementations, picked by
+ticketing.conf.hold_backend_name() (setting TICKETING_HOLD_BACKEND):
 
-- ``RedisHoldBackend``: one Lua script per hold / extend / release / verify /
+- ``RedisSeatLocks``: one Lua script per hold / extend / release / verify /
   sell over all the seats of the request, so a request either gets every seat
   or changes nothing, and contention never reaches the database. Seat keys
   carry the hold's token and the TTL; a per-event counter hands out fencing
   tokens. Sold seats carry the marker ``sold`` (no TTL) so that holds fail
   fast, but the database stays the arbiter (see services.hold_purchase).
-- ``DatabaseHoldBackend``: HeldSeat rows with a unique constraint on
+- ``DatabaseSeatLocks``: HeldSeat rows with a unique constraint on
   (event, seat); an expired row is taken over by the next hold.
 
 The SeatHold row (owner, seats, expiry, fence) exists in both backends; the
 backend only decides ownership of seats. Callers run inside the service's
-transaction.
+transaction. tests/test_seat_locks_contract.py runs one suite against both.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -154,7 +157,52 @@ def _ttl_ms(expires_at: datetime) -> int:
     return max(1, int((expires_at - timezone.now()).total_seconds() * 1000))
 
 
-class RedisHoldBackend:
+@runtime_checkable
+class SeatLockBackend(Protocol):
+    """What the hold and order services need from a seat-lock store.
+
+    A seat is *held* by a hold while the hold's lock on it is live (not past
+    its expiry, not released, not sold). Seats are the event's seat ids; a hold
+    is identified by its token (SeatHold.token).
+    """
+
+    name: str
+
+    def claim(
+        self, *, event_id: int, seat_ids: list[int], token: str, expires_at: datetime
+    ) -> Claim:
+        """Lock every seat until `expires_at`, or none: raises SeatsUnavailable listing
+        the seats held by another live hold. Expired locks are taken over."""
+
+    def attach(self, hold: SeatHold) -> None:
+        """Bind the claim to the SeatHold row just created for it (same transaction);
+        sets ``hold.fence`` when the claim's fence was 0. Fences increase per event.
+        May still raise SeatsUnavailable (a concurrent claim committed first)."""
+
+    def undo_claim(self, *, event_id: int, seat_ids: list[int], token: str) -> None:
+        """Compensate a claim whose transaction is rolled back (called before the rollback)."""
+
+    def extend(self, hold: SeatHold, *, expires_at: datetime) -> list[int]:
+        """Move every seat's expiry; -> seats the hold no longer holds (then nothing moved)."""
+
+    def release_hold(self, hold: SeatHold) -> list[int]:
+        """Free the hold's seats; -> the seats free now (the hold's, or nobody's): the
+        ones to announce. A seat another hold took over is left alone."""
+
+    def lost_seats(self, hold: SeatHold) -> list[int]:
+        """The hold's seats it does not hold live any more."""
+
+    def mark_sold(self, hold: SeatHold) -> None:
+        """The hold's seats were sold in this transaction: they stop being held."""
+
+    def mark_free(self, *, event_id: int, seat_ids: list[int], token: str) -> None:
+        """Sold seats were refunded in this transaction: they may be claimed again."""
+
+    def held_seat_ids(self, event_id: int, seat_ids: list[int]) -> set[int]:
+        """Those of `seat_ids` that a live hold holds now."""
+
+
+class RedisSeatLocks:
     name = "redis"
 
     def __init__(self) -> None:
@@ -231,7 +279,9 @@ class RedisHoldBackend:
             SEAT_MAP_RESTORES.inc()
         return bool(done)
 
-    def claim(self, *, event_id: int, seat_ids: list[int], token: str, expires_at) -> Claim:
+    def claim(
+        self, *, event_id: int, seat_ids: list[int], token: str, expires_at: datetime
+    ) -> Claim:
         ok, payload = self._run_loaded(
             event_id,
             HOLD_LUA,
@@ -246,9 +296,9 @@ class RedisHoldBackend:
         """Nothing to store in the database: the Lua script already owns the seats."""
 
     def undo_claim(self, *, event_id: int, seat_ids: list[int], token: str) -> None:
-        self.release(event_id=event_id, seat_ids=seat_ids, token=token)
+        self._release(event_id=event_id, seat_ids=seat_ids, token=token)
 
-    def extend(self, hold: SeatHold, *, expires_at) -> list[int]:
+    def extend(self, hold: SeatHold, *, expires_at: datetime) -> list[int]:
         """Move the TTL of every seat; -> seats no longer owned (then nothing moved)."""
         result = self._run_loaded(
             hold.event_id, EXTEND_LUA, self._keys(hold.event_id, hold.seat_ids),
@@ -256,12 +306,12 @@ class RedisHoldBackend:
         )
         return [] if result[0] else [hold.seat_ids[i - 1] for i in result[1]]
 
-    def release(self, *, event_id: int, seat_ids: list[int], token: str) -> list[int]:
+    def _release(self, *, event_id: int, seat_ids: list[int], token: str) -> list[int]:
         freed = self._run(RELEASE_LUA, self._keys(event_id, seat_ids), [token])
         return [seat_ids[i - 1] for i in freed]
 
     def release_hold(self, hold: SeatHold) -> list[int]:
-        return self.release(event_id=hold.event_id, seat_ids=hold.seat_ids, token=hold.token)
+        return self._release(event_id=hold.event_id, seat_ids=hold.seat_ids, token=hold.token)
 
     def lost_seats(self, hold: SeatHold) -> list[int]:
         lost = self._run_loaded(
@@ -302,10 +352,12 @@ class RedisHoldBackend:
         return bool(loaded), values
 
 
-class DatabaseHoldBackend:
+class DatabaseSeatLocks:
     name = "db"
 
-    def claim(self, *, event_id: int, seat_ids: list[int], token: str, expires_at) -> Claim:
+    def claim(
+        self, *, event_id: int, seat_ids: list[int], token: str, expires_at: datetime
+    ) -> Claim:
         # Seats of expired holds are taken over; the sweeper announces only what
         # its hold still owns, so the stream never frees a seat someone else holds.
         HeldSeat.objects.filter(
@@ -341,8 +393,16 @@ class DatabaseHoldBackend:
             ).values_list("seat_id", flat=True)
         )
 
-    def extend(self, hold: SeatHold, *, expires_at) -> list[int]:
-        owned = set(hold.held_seats.values_list("seat_id", flat=True))
+    @staticmethod
+    def _owned_live(hold: SeatHold) -> set[int]:
+        # An expired row not yet taken over is not held any more, as a Redis key
+        # past its TTL: both backends call such a seat lost.
+        return set(
+            hold.held_seats.filter(expires_at__gt=timezone.now()).values_list("seat_id", flat=True)
+        )
+
+    def extend(self, hold: SeatHold, *, expires_at: datetime) -> list[int]:
+        owned = self._owned_live(hold)
         lost = [s for s in hold.seat_ids if s not in owned]
         if not lost:
             hold.held_seats.update(expires_at=expires_at)
@@ -354,22 +414,22 @@ class DatabaseHoldBackend:
         return [s for s in hold.seat_ids if s in owned]
 
     def lost_seats(self, hold: SeatHold) -> list[int]:
-        owned = set(hold.held_seats.values_list("seat_id", flat=True))
+        owned = self._owned_live(hold)
         return [s for s in hold.seat_ids if s not in owned]
 
     def mark_sold(self, hold: SeatHold) -> None:
-        """Tickets are the sold state; the HeldSeat rows go with the hold."""
+        """Tickets are the sold state; the hold's rows go."""
+        hold.held_seats.all().delete()
 
     def mark_free(self, *, event_id: int, seat_ids: list[int], token: str) -> None:
         """Cancelled tickets are the free state."""
 
     def held_seat_ids(self, event_id: int, seat_ids: list[int]) -> set[int]:
-        return set(
-            HeldSeat.objects.filter(event_id=event_id, expires_at__gt=timezone.now()).values_list(
-                "seat_id", flat=True
-            )
-        )
+        if not seat_ids:
+            return set()
+        return self._live(event_id, seat_ids)
 
 
-def hold_backend() -> RedisHoldBackend | DatabaseHoldBackend:
-    return RedisHoldBackend() if conf.hold_backend_name() == "redis" else DatabaseHoldBackend()
+def seat_lock_backend() -> SeatLockBackend:
+    """The configured backend (TICKETING_HOLD_BACKEND: "redis", "db", or auto)."""
+    return RedisSeatLocks() if conf.hold_backend_name() == "redis" else DatabaseSeatLocks()

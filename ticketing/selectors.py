@@ -17,7 +17,7 @@ from ticketing.models import (
     Wallet,
     WalletTransaction,
 )
-from ticketing.seat_locks import hold_backend
+from ticketing.seat_locks import seat_lock_backend
 
 FREE, HELD, SOLD, BLOCKED = "free", "held", "sold", "blocked"
 
@@ -44,7 +44,7 @@ def seat_statuses(event: Event, seats: list[Seat], prices: dict[int, int]) -> di
     """Status of each seat now. An expired hold counts as free even before the sweeper runs."""
     ids = [s.id for s in seats]
     sold = sold_seat_ids(event.id)
-    held = hold_backend().held_seat_ids(event.id, ids)
+    held = seat_lock_backend().held_seat_ids(event.id, ids)
     statuses = {}
     for seat in seats:
         if seat.id in sold:

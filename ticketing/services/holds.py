@@ -33,7 +33,7 @@ from ticketing.errors import (
     UnknownSeats,
 )
 from ticketing.models import EventSale, Seat, SeatHold, new_hold_token
-from ticketing.seat_locks import hold_backend
+from ticketing.seat_locks import seat_lock_backend
 from ticketing.services.seat_changes import seat_changes_record
 
 BEST_AVAILABLE_ATTEMPTS = 3
@@ -114,7 +114,7 @@ def hold_create_best_available(
 
 
 def _claim(*, event: Event, user: User, seat_ids: list[int], check_seats: bool = False) -> SeatHold:
-    backend = hold_backend()
+    backend = seat_lock_backend()
     now = timezone.now()
     expires_at = now + timedelta(seconds=conf.get("TICKETING_HOLD_TTL_SECONDS"))
     token = new_hold_token()
@@ -185,7 +185,7 @@ def hold_extend(*, token: str, user: User) -> SeatHold:
     new_expiry = min(now + timedelta(seconds=conf.get("TICKETING_HOLD_TTL_SECONDS")), cap)
     if new_expiry <= hold.expires_at:
         raise HoldLifetimeExceeded()
-    lost = hold_backend().extend(hold, expires_at=new_expiry)
+    lost = seat_lock_backend().extend(hold, expires_at=new_expiry)
     if lost:
         raise HoldLost(lost)
     hold.expires_at = new_expiry
@@ -200,7 +200,7 @@ def hold_release(*, token: str, user: User) -> SeatHold:
     Publishes seat.released for the seats the hold still owned.
     """
     hold = _locked_live_hold(token=token, user=user)
-    freed = hold_backend().release_hold(hold)
+    freed = seat_lock_backend().release_hold(hold)
     hold.status = SeatHold.Status.RELEASED
     hold.save(update_fields=["status"])
     seat_changes_record(
@@ -217,7 +217,7 @@ def holds_expire(*, limit: int = 500) -> int:
     hold, for the seats it still owned (a seat already taken over by a newer
     hold is not announced as free). Returns the number of holds swept.
     """
-    backend = hold_backend()
+    backend = seat_lock_backend()
     with transaction.atomic():
         due = list(
             SeatHold.objects.select_for_update(skip_locked=True)

@@ -33,7 +33,7 @@ from ticketing.errors import (
     TicketNotRefundable,
 )
 from ticketing.models import Order, Seat, SeatFence, SeatHold, Ticket, WalletTransaction
-from ticketing.seat_locks import hold_backend
+from ticketing.seat_locks import seat_lock_backend
 from ticketing.services.seat_changes import seat_changes_record
 from ticketing.services.wallets import locked_wallet, wallet_move_money
 
@@ -52,7 +52,7 @@ def hold_purchase(*, token: str, user: User) -> Order:
     InsufficientFunds (402), HoldLost / SeatAlreadySold (409). Publishes seat.sold
     and queues the event's `ticket.sold` webhooks, both only if it commits.
     """
-    backend = hold_backend()
+    backend = seat_lock_backend()
     with transaction.atomic():
         hold = SeatHold.objects.select_for_update().filter(token=token, user=user).first()
         if hold is None:
@@ -106,7 +106,6 @@ def hold_purchase(*, token: str, user: User) -> Order:
         )
         hold.status = SeatHold.Status.PURCHASED
         hold.save(update_fields=["status"])
-        hold.held_seats.all().delete()
         backend.mark_sold(hold)
         seat_changes_record(
             event_id=hold.event_id, seat_ids=hold.seat_ids, reason="sold", user_id=user.pk,
@@ -169,7 +168,7 @@ def ticket_cancel(*, ticket_id: int, user: User, as_staff: bool = False) -> Tick
         still_valid = order.tickets.filter(status=Ticket.Status.VALID).exists()
         order.status = Order.Status.PARTIALLY_REFUNDED if still_valid else Order.Status.REFUNDED
         order.save(update_fields=["status"])
-        hold_backend().mark_free(
+        seat_lock_backend().mark_free(
             event_id=ticket.event_id, seat_ids=[ticket.seat_id], token=order.hold_token
         )
         seat_changes_record(
