@@ -14,6 +14,7 @@ proves the request got past the permission checks into validation.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -219,6 +220,18 @@ def world(user, other_user, staff, settings):
     }
 
 
+@contextmanager
+def _rolled_back():
+    """A savepoint rolled back afterwards, marked as TestCase marks its own atomic
+    blocks: holds and purchases open a durable transaction (seat_lock_transaction),
+    which Django lets run inside a test's blocks only."""
+    block = transaction.atomic()
+    block._from_testcase = True
+    with block:
+        yield
+        transaction.set_rollback(True)
+
+
 def _fill(value, world):
     if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
         return world[value[1:-1]]
@@ -241,9 +254,8 @@ def test_access(r, world, user, other_user, staff):
     path, body = r.path.format(**world), _fill(r.body, world)
     got = {}
     for role in ROLES:
-        with transaction.atomic():
+        with _rolled_back():
             response = getattr(clients[role], r.method.lower())(path, body, format="json")
-            transaction.set_rollback(True)
         got[role] = response.status_code
         if response.status_code in (401, 403, 404):
             assert {"code", "detail"} <= response.json().keys(), (role, response.json())

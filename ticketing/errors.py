@@ -107,6 +107,11 @@ class SeatLocksUnavailable(ServiceUnavailable):
     detail = "Seat holds are unavailable right now; try again shortly."
 
 
+class SeatLocksBusy(ServiceUnavailable):
+    code = "busy"
+    detail = "These seats or this wallet are being changed by another request; try again shortly."
+
+
 # --- Idempotency keys (ticketing/idempotency.py) -----------------------------------
 
 

@@ -21,17 +21,19 @@ transaction. tests/test_seat_locks_contract.py runs one suite against both.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from core.metrics import SEAT_MAP_RESTORES
 from core.redis import get_redis, key
 from ticketing import conf
-from ticketing.errors import SeatLocksUnavailable, SeatsUnavailable
+from ticketing.errors import SeatLocksBusy, SeatLocksUnavailable, SeatsUnavailable
 from ticketing.models import HeldSeat, SeatHold, Ticket
 
 logger = logging.getLogger(__name__)
@@ -433,3 +435,39 @@ class DatabaseSeatLocks:
 def seat_lock_backend() -> SeatLockBackend:
     """The configured backend (TICKETING_HOLD_BACKEND: "redis", "db", or auto)."""
     return RedisSeatLocks() if conf.hold_backend_name() == "redis" else DatabaseSeatLocks()
+
+
+# PostgreSQL's SQLSTATE for "canceling statement due to lock timeout".
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+@contextmanager
+def seat_lock_transaction() -> Iterator[None]:
+    """The transaction of a hold claim or a purchase.
+
+    Durable: it must be the outermost transaction. A claim undoes its Redis
+    claim when its block fails; inside a caller's transaction the block could
+    succeed and the caller's roll back afterwards, leaving Redis seats held for
+    a hold that never existed. A purchase marks seats sold and publishes after
+    its commit, so its block must be the commit. (Django's TestCase, and
+    pytest-django's `db` fixture with it, mark their own blocks, so tests still
+    call the services inside their transaction.)
+
+    On PostgreSQL each lock wait inside it (the hold and wallet rows, a seat's
+    HeldSeat, SeatFence or ticket index entry) is capped at
+    TICKETING_SEAT_LOCK_TIMEOUT_MS, as pretix's lock_objects does: a lock stuck
+    behind another transaction answers SeatLocksBusy (503 "busy") instead of
+    holding the request, its worker thread and its connection.
+    """
+    try:
+        with transaction.atomic(durable=True):
+            if connection.vendor == "postgresql":
+                timeout_ms = int(conf.get("TICKETING_SEAT_LOCK_TIMEOUT_MS"))
+                with connection.cursor() as cursor:
+                    # SET takes no bind parameters; the value is an int.
+                    cursor.execute(f"SET LOCAL lock_timeout = {timeout_ms}")
+            yield
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+            raise SeatLocksBusy() from exc
+        raise

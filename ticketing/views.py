@@ -258,7 +258,8 @@ class EventHoldsView(APIView):
     @extend_schema(request=s.HoldInput, responses={201: s.HoldOutput, **errors(
         e400="invalid, too_many_seats (over the sale's max_seats_per_order)",
         e409="seats_unavailable (with `seats`), not_enough_adjacent_seats, sale_closed",
-        e503="seat_locks_unavailable: the seat-lock store (Redis) is down")})
+        e503="seat_locks_unavailable: the seat-lock store (Redis) is down; "
+             "busy: another request keeps these seats locked, try again")})
     def post(self, request: Request, pk: int) -> Response:
         event = _event(pk, request.user)
         data = s.HoldInput(data=request.data)
@@ -300,7 +301,9 @@ class HoldPurchaseView(APIView):
         201: s.OrderOutput, **IDEMPOTENCY_ERRORS, **errors(
             e402="insufficient_funds", e410="hold_expired",
             e409="hold_lost, seat_already_sold, hold_already_purchased, "
-                 "idempotency_request_in_progress")})
+                 "idempotency_request_in_progress",
+            e503="seat_locks_unavailable: the seat-lock store (Redis) is down; "
+                 "busy: another request keeps the hold or wallet locked, try again")})
     @idempotent
     def post(self, request: Request, token: str) -> Response:
         order = orders.hold_purchase(token=token, user=request.user)

@@ -33,7 +33,7 @@ from ticketing.errors import (
     UnknownSeats,
 )
 from ticketing.models import EventSale, Seat, SeatHold, new_hold_token
-from ticketing.seat_locks import seat_lock_backend
+from ticketing.seat_locks import seat_lock_backend, seat_lock_transaction
 from ticketing.services.seat_changes import seat_changes_record
 
 BEST_AVAILABLE_ATTEMPTS = 3
@@ -77,7 +77,9 @@ def hold_create(*, event: Event, user: User, seat_ids: list[int]) -> SeatHold:
     """Hold exactly these seats for `user`, or nothing.
 
     Raises SaleClosed, EventHasNoVenue, TooManySeats, UnknownSeats, SeatsNotForSale,
-    SeatsUnavailable (409, lists the seats that are not free), SeatLocksUnavailable (503).
+    SeatsUnavailable (409, lists the seats that are not free), SeatLocksUnavailable (503),
+    SeatLocksBusy (503 "busy": a row lock waited past TICKETING_SEAT_LOCK_TIMEOUT_MS).
+    Runs its own transaction (seat_lock_transaction): never call it inside another.
     Publishes seat.held.
     """
     sale = _sale_of(event)
@@ -118,7 +120,9 @@ def _claim(*, event: Event, user: User, seat_ids: list[int], check_seats: bool =
     now = timezone.now()
     expires_at = now + timedelta(seconds=conf.get("TICKETING_HOLD_TTL_SECONDS"))
     token = new_hold_token()
-    with transaction.atomic():
+    # Durable (the outermost): what rolls back here is never committed by a caller, and
+    # undo_claim below frees its Redis seats.
+    with seat_lock_transaction():
         # Redis: losers stop here without touching the database.
         claim = backend.claim(
             event_id=event.id, seat_ids=seat_ids, token=token, expires_at=expires_at

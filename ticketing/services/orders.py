@@ -33,7 +33,7 @@ from ticketing.errors import (
     TicketNotRefundable,
 )
 from ticketing.models import Order, Seat, SeatFence, SeatHold, Ticket, WalletTransaction
-from ticketing.seat_locks import seat_lock_backend
+from ticketing.seat_locks import seat_lock_backend, seat_lock_transaction
 from ticketing.services.seat_changes import seat_changes_record
 from ticketing.services.wallets import locked_wallet, wallet_move_money
 
@@ -49,11 +49,13 @@ def hold_purchase(*, token: str, user: User) -> Order:
     One transaction: locks the hold, then the wallet; debits the total; creates
     the order and tickets; marks the hold purchased. Raises HoldNotFound (unknown
     or another user's: 404), HoldExpired (410), HoldAlreadyPurchased (409),
-    InsufficientFunds (402), HoldLost / SeatAlreadySold (409). Publishes seat.sold
-    and queues the event's `ticket.sold` webhooks, both only if it commits.
+    InsufficientFunds (402), HoldLost / SeatAlreadySold (409), SeatLocksBusy (503
+    "busy": a row lock waited past TICKETING_SEAT_LOCK_TIMEOUT_MS). Runs its own
+    transaction (seat_lock_transaction): never call it inside another. Publishes
+    seat.sold and queues the event's `ticket.sold` webhooks, both only if it commits.
     """
     backend = seat_lock_backend()
-    with transaction.atomic():
+    with seat_lock_transaction():
         hold = SeatHold.objects.select_for_update().filter(token=token, user=user).first()
         if hold is None:
             raise HoldNotFound()
