@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -441,6 +441,24 @@ def seat_lock_backend() -> SeatLockBackend:
 LOCK_NOT_AVAILABLE = "55P03"
 
 
+def _lock_timeout_first(timeout_ms: int):
+    """An execute wrapper that sends SET LOCAL lock_timeout before the block's first
+    statement, not when the block opens: a buyer whom Redis refuses before any query
+    still costs PostgreSQL nothing (no BEGIN is sent until a statement runs)."""
+    pending = True
+
+    def wrapper(execute, sql, params, many, context):
+        nonlocal pending
+        if pending:
+            pending = False
+            # On the driver's cursor: `execute` may be the executemany chain. SET takes
+            # no bind parameters; the value is an int.
+            context["cursor"].cursor.execute(f"SET LOCAL lock_timeout = {timeout_ms}")
+        return execute(sql, params, many, context)
+
+    return wrapper
+
+
 @contextmanager
 def seat_lock_transaction() -> Iterator[None]:
     """The transaction of a hold claim or a purchase.
@@ -460,12 +478,10 @@ def seat_lock_transaction() -> Iterator[None]:
     holding the request, its worker thread and its connection.
     """
     try:
-        with transaction.atomic(durable=True):
+        with transaction.atomic(durable=True), ExitStack() as stack:
             if connection.vendor == "postgresql":
                 timeout_ms = int(conf.get("TICKETING_SEAT_LOCK_TIMEOUT_MS"))
-                with connection.cursor() as cursor:
-                    # SET takes no bind parameters; the value is an int.
-                    cursor.execute(f"SET LOCAL lock_timeout = {timeout_ms}")
+                stack.enter_context(connection.execute_wrapper(_lock_timeout_first(timeout_ms)))
             yield
     except OperationalError as exc:
         if getattr(exc.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
