@@ -1,21 +1,18 @@
 """WebSocket URL patterns -> consumers, and the whole ASGI application.
 
-HTTP goes to Django; WebSockets go through origin validation and the
-project's auth middleware to the consumers below. core/asgi.py serves this
+HTTP goes to Django (core/http.py: its WSGI handler on a fixed thread pool);
+WebSockets go through origin validation and the project's auth middleware to
+the consumers below. core/asgi.py serves this
 after its start-up checks; tests use it directly.
 """
 
 from channels.routing import ProtocolTypeRouter
-from django.conf import settings
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-from django.core.asgi import get_asgi_application
 from django.urls import re_path
 
-django_asgi_app = get_asgi_application()
-if settings.DEBUG:
-    # `make run` serves the admin's and API docs' static files itself, as
-    # runserver would; in production nginx serves /static/ (deploy/nginx.conf).
-    django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)
+from core.http import http_application
+
+# Django set up first (the apps registry), then the consumers that import models.
+http_app = http_application()
 
 from consumers.health import HealthConsumer  # noqa: E402
 from consumers.middleware import websocket_stack  # noqa: E402
@@ -34,7 +31,7 @@ websocket_urlpatterns = [
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http_app,
         "websocket": websocket_stack(websocket_urlpatterns),
     }
 )

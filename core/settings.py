@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 # Imported for its side effect: a malformed TOMBOLA_FAILPOINTS (fault tests only;
 # core/failpoints.py) stops the process here, at start-up.
@@ -99,16 +100,27 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# HTTP requests run on a fixed pool of HTTP_THREADS threads per worker (core/http.py;
+# HTTP_HANDLER=asgi selects Django's ASGIHandler instead, for measurement). The
+# threads live as long as the worker, so each keeps its database connection for
+# DB_CONN_MAX_AGE seconds: at most HTTP_THREADS + 2 connections per worker (the
+# pool, the consumers' one database thread, the in-process scheduler). A health
+# check before each request's first query replaces a connection a PostgreSQL
+# restart broke. Under HTTP_HANDLER=asgi every request has a new thread, so keep
+# DB_CONN_MAX_AGE=0 there or connections pile up to "too many clients".
+HTTP_HANDLER = os.environ.get("HTTP_HANDLER", "pool")
+if HTTP_HANDLER not in {"pool", "asgi"}:
+    raise ImproperlyConfigured(f"HTTP_HANDLER must be 'pool' or 'asgi', not {HTTP_HANDLER!r}")
+HTTP_THREADS = int(os.environ.get("HTTP_THREADS", "8"))
+DB_CONN_MAX_AGE = int(os.environ.get("DB_CONN_MAX_AGE", "0" if HTTP_HANDLER == "asgi" else "600"))
 DATABASES = {
-    # conn_max_age=0: daphne runs sync views in many threads, each with its own
-    # connection; a connection is opened per request and closed after it, so a
-    # PostgreSQL restart costs the requests in flight and nothing later.
-    # CONN_HEALTH_CHECKS guards the day someone raises CONN_MAX_AGE.
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=True)
     if DATABASE_URL
     else {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
+        "CONN_MAX_AGE": DB_CONN_MAX_AGE,
         # Wait for a writer instead of failing at once with "database is locked".
         "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
     }
