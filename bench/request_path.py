@@ -327,7 +327,7 @@ def setup_data(users: int, seats: int) -> Fixture:
     rows = [{"label": str(r + 1), "seats": min(per_row, seats - r * per_row)}
             for r in range((seats + per_row - 1) // per_row)]
     venue = Venue.objects.create(name="Bench Hall")
-    layout.set_venue_layout(venue=venue, sections=[{"name": "Floor", "rows": rows}])
+    layout.venue_layout_set(venue=venue, sections=[{"name": "Floor", "rows": rows}])
     seat_ids = sorted(venue.sections.get().rows.values_list("seats__id", flat=True))
     accounts = User.objects.bulk_create(
         User(email=f"req{i}@bench.local", password="!") for i in range(users))
@@ -346,7 +346,7 @@ def setup_data(users: int, seats: int) -> Fixture:
     from ticketing.services import holds
 
     holder = accounts[-1]
-    holds.hold_seats(event=refused, user=holder, seat_ids=[seat_ids[0]])
+    holds.hold_create(event=refused, user=holder, seat_ids=[seat_ids[0]])
     return Fixture(venue.pk, seat_ids, tokens, [u.pk for u in accounts], refused.pk, seat_ids[0])
 
 
@@ -360,8 +360,8 @@ def new_event(venue):
 
     event = Event.objects.create(title="Bench request path", venue=venue, status="published",
                                  starts_at=timezone.now() + timedelta(days=1))
-    layout.set_event_prices(event=event, prices={venue.sections.get().pk: 100})
-    layout.configure_sale(event=event, max_seats_per_order=4)
+    layout.event_prices_set(event=event, prices={venue.sections.get().pk: 100})
+    layout.sale_configure(event=event, max_seats_per_order=4)
     return event
 
 
@@ -403,7 +403,7 @@ def requests_for(kind: str, fx: Fixture, ports: int, count: int) -> tuple[list[l
     started = time.perf_counter()
     for index, seat_id in enumerate(seats):
         user = users[fx.user_ids[index % len(fx.user_ids)]]
-        hold = holds.hold_seats(event=event, user=user, seat_ids=[seat_id])
+        hold = holds.hold_create(event=event, user=user, seat_ids=[seat_id])
         token = fx.tokens[index % len(fx.tokens)]
         lists[index % ports].append(
             ("POST", f"/api/holds/{hold.token}/purchase/",
