@@ -1,21 +1,24 @@
 """Fan-out latency: N sockets on one event stream, one winner announcement.
 
-    ulimit -n 20000
+    ulimit -n 30000
     .venv/bin/python bench/ws_fanout.py                  # 2,000 sockets
-    .venv/bin/python bench/ws_fanout.py --sockets 10000
-    DATABASE_URL=postgres://... REDIS_URL=redis://... .venv/bin/python bench/ws_fanout.py
+    DATABASE_URL=postgres://... REDIS_URL=redis://... \
+        .venv/bin/python bench/ws_fanout.py --sockets 10000 --workers 2 --fanout relay
 
 In one run it measures, on this machine:
 1. real daphne serving the project, once per STREAM_FANOUT mode (group, relay),
-   started like the tests start it (tests/servers.py, with PostgreSQL and Redis
-   when DATABASE_URL/REDIS_URL are set), N sockets on ws/events/1/, a
-   `draw.winner` published inside the server (POST /e2e/publish/ of the
-   test-only app tests/ws_e2e);
+   `--workers` processes started like the tests start them (tests/servers.py, with
+   PostgreSQL and Redis when DATABASE_URL/REDIS_URL are set; several workers need
+   Redis), N sockets on ws/events/1/ spread evenly over the workers, a
+   `draw.winner` published inside the first worker (POST /e2e/publish/ of the
+   test-only app tests/ws_e2e) and relayed by every worker to its own sockets;
 2. a minimal broadcast server written with the `websockets` library (this file,
-   --bare-server), the same N sockets, the same message;
+   --bare-server), one process, the same N sockets, the same message;
 and prints p50/p99 latency from "publish" (just before the trigger is sent)
 to receipt by each socket, and the ratio of the two. Clients run in this
-process for both, so their cost is the same on both sides.
+process for both, so their cost is the same on both sides. It also prints each
+worker's memory per idle socket (RSS with N/workers sockets open and idle, less
+its RSS before they connected, divided by its sockets).
 """
 
 from __future__ import annotations
@@ -97,7 +100,7 @@ async def close_all(sockets: list) -> None:
 
 
 @contextlib.contextmanager
-def daphne_server(tmp: Path, fanout: str):
+def daphne_servers(tmp: Path, fanout: str, workers: int):
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django
@@ -105,26 +108,41 @@ def daphne_server(tmp: Path, fanout: str):
     django.setup()
     from tests.servers import running_server
 
-    with running_server(tmp, DJANGO_SETTINGS_MODULE="tests.ws_e2e.settings",
-                        WS_HEARTBEAT_SECONDS="3600", LOG_LEVEL="ERROR",
-                        STREAM_FANOUT=fanout) as server:
-        yield server
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(running_server(
+            tmp, DJANGO_SETTINGS_MODULE="tests.ws_e2e.settings", WS_HEARTBEAT_SECONDS="3600",
+            LOG_LEVEL="ERROR", STREAM_FANOUT=fanout)) for _ in range(workers)]
 
 
-async def bench_daphne(server, n: int, rounds: int) -> list[list[float]]:
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+async def bench_daphne(servers, n: int, rounds: int) -> tuple[list[list[float]], float]:
+    """Latencies per round, and the workers' mean RSS per idle socket (KiB)."""
     import httpx
 
-    sockets = await open_sockets(server.ws_url("/ws/events/1/"), n, first_frame=True)
+    before = [rss_bytes(server.process.pid) for server in servers]
+    shares = [n // len(servers) + (1 if i < n % len(servers) else 0) for i in range(len(servers))]
+    opened = await asyncio.gather(*(
+        open_sockets(server.ws_url("/ws/events/1/"), share, first_frame=True)
+        for server, share in zip(servers, shares, strict=True)))
+    sockets = [ws for group in opened for ws in group]
+    await asyncio.sleep(2)  # connects settled: buffers of the snapshots sent are released
+    per_socket = [(rss_bytes(server.process.pid) - rss) / max(1, share) / 1024
+                  for server, rss, share in zip(servers, before, shares, strict=True)]
     posts = []
     async with httpx.AsyncClient(timeout=120) as http:
         async def trigger(round_):
             # Not awaited here: the server answers the POST only when its loop is
             # free again, which can be after the sockets got the message.
             posts.append(asyncio.ensure_future(
-                http.post(server.url("/e2e/publish/"), json={"stream": "event:1", **MESSAGE})))
+                http.post(servers[0].url("/e2e/publish/"),
+                          json={"stream": "event:1", **MESSAGE})))
 
         try:
-            return await measure(sockets, trigger, rounds=rounds)
+            return await measure(sockets, trigger, rounds=rounds), sum(per_socket) / len(servers)
         finally:
             for response in await asyncio.gather(*posts):
                 response.raise_for_status()
@@ -204,6 +222,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sockets", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="daphne workers sharing the sockets (more than one needs Redis)")
     parser.add_argument("--fanout", default="group,relay",
                         help="STREAM_FANOUT modes to measure, comma-separated")
     parser.add_argument("--bare-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -215,26 +235,34 @@ def main() -> None:
     if os.environ.get("DATABASE_URL", "").startswith("postgres"):
         ensure_database(os.environ["DATABASE_URL"])
     layer = "channels-redis" if os.environ.get("REDIS_URL") else "in-memory layer"
+    if args.workers > 1 and not os.environ.get("REDIS_URL"):
+        sys.exit("--workers > 1 needs REDIS_URL: the in-memory layer reaches one process only")
     print(f"{args.sockets} sockets, {args.rounds} rounds, {os.cpu_count()} cores, "
-          f"daphne with the {layer} (1 process)")
-    daphne = {}
+          f"daphne with the {layer} ({args.workers} worker process(es))")
+    daphne, memory = {}, {}
     for fanout in args.fanout.split(","):
-        with tempfile.TemporaryDirectory() as tmp, daphne_server(Path(tmp), fanout) as server:
-            daphne[fanout] = asyncio.run(bench_daphne(server, args.sockets, args.rounds))
+        with (tempfile.TemporaryDirectory() as tmp,
+              daphne_servers(Path(tmp), fanout, args.workers) as servers):
+            daphne[fanout], memory[fanout] = asyncio.run(
+                bench_daphne(servers, args.sockets, args.rounds))
     with bare_process() as port:
         bare = asyncio.run(bench_bare(port, args.sockets, args.rounds))
     bare_p50, bare_p99 = summary("bare websockets broadcast", bare)
     rows, figures = [], {"sockets": args.sockets, "rounds": args.rounds, "layer": layer,
-                         "bare_p50_ms": bare_p50, "bare_p99_ms": bare_p99}
+                         "workers": args.workers, "bare_p50_ms": bare_p50,
+                         "bare_p99_ms": bare_p99}
+    where = f"{args.workers} workers, " if args.workers > 1 else ""
     for fanout, rounds in daphne.items():
         p50, p99 = summary(f"daphne, STREAM_FANOUT={fanout}", rounds)
-        print(f"  ratio p99 {fanout} / bare: {p99 / bare_p99:.1f}x")
-        figures[fanout] = {"p50_ms": p50, "p99_ms": p99, "ratio_p99": p99 / bare_p99}
+        print(f"  ratio p99 {fanout} / bare: {p99 / bare_p99:.1f}x; "
+              f"RSS per idle socket {memory[fanout]:.1f} KiB")
+        figures[fanout] = {"p50_ms": p50, "p99_ms": p99, "ratio_p99": p99 / bare_p99,
+                           "rss_per_idle_socket_kib": round(memory[fanout], 1)}
         # The target is the production mode's (relay, the default); group is for comparison.
         production = fanout == "relay"
         rows.append(row(
-            f"winner to {args.sockets:,} sockets, p99 (STREAM_FANOUT={fanout}, {layer})",
-            f"{p99:.0f} ms (p50 {p50:.0f} ms)",
+            f"winner to {args.sockets:,} sockets, p99 ({where}STREAM_FANOUT={fanout}, {layer})",
+            f"{p99:.0f} ms (p50 {p50:.0f} ms); {memory[fanout]:.1f} KiB RSS per idle socket",
             target="<= 3x bare websockets p99" if production else "(comparison)",
             met=p99 <= 3 * bare_p99 if production else None,
             baseline=f"bare websockets broadcast p99 {bare_p99:.0f} ms",
