@@ -1,0 +1,131 @@
+"""core/http.py: HTTP served by Django's WSGI handler on a fixed thread pool inside daphne."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.testing import HttpCommunicator
+from django.http import StreamingHttpResponse
+
+from core.http import WsgiOnThreadPool, http_application
+from routing import application
+
+
+def _app_reporting_threads(seen: list[int]):
+    def app(environ, start_response):
+        seen.append(threading.get_ident())
+        body = environ["wsgi.input"].read()
+        start_response("200 OK", [("Content-Type", "text/plain"), ("X-Echo", "1")])
+        return [b"path=", environ["PATH_INFO"].encode("latin-1"), b";body=", body]
+
+    return app
+
+
+async def test_requests_reuse_the_pools_threads():
+    seen: list[int] = []
+    pool = WsgiOnThreadPool(_app_reporting_threads(seen), threads=2)
+    for _ in range(6):
+        response = await HttpCommunicator(pool, "POST", "/x", body=b"hi").get_response()
+        assert response["status"] == 200
+    assert len(seen) == 6
+    assert len(set(seen)) <= 2  # no new thread per request: connections can persist
+
+
+async def test_body_path_query_and_headers_reach_the_wsgi_app():
+    captured = {}
+
+    def app(environ, start_response):
+        captured.update(environ)
+        captured["body"] = environ["wsgi.input"].read()
+        start_response("201 Created", [("Content-Type", "application/json")])
+        return [b"{}"]
+
+    pool = WsgiOnThreadPool(app, threads=1)
+    communicator = HttpCommunicator(
+        pool, "PUT", "/caf\u00e9/?q=1", body=b'{"a": 1}',
+        headers=[(b"content-type", b"application/json"), (b"x-thing", b"a"), (b"x-thing", b"b"),
+                 (b"cookie", b"a=1"), (b"cookie", b"b=2")])
+    response = await communicator.get_response()
+    assert response["status"] == 201
+    assert response["body"] == b"{}"
+    assert captured["REQUEST_METHOD"] == "PUT"
+    assert captured["PATH_INFO"] == "/caf\u00e9/".encode().decode("latin-1")  # PEP 3333
+    assert captured["CONTENT_TYPE"] == "application/json"
+    assert captured["HTTP_X_THING"] == "a,b"
+    assert captured["HTTP_COOKIE"] == "a=1; b=2"
+    assert captured["body"] == b'{"a": 1}'
+
+
+async def test_a_streaming_answer_arrives_chunk_by_chunk_in_order():
+    def app(environ, start_response):
+        response = StreamingHttpResponse(iter([b"a", b"", b"b", b"c"]))
+        start_response("200 OK", [("Content-Type", "text/csv")])
+        return response
+
+    pool = WsgiOnThreadPool(app, threads=1)
+    communicator = HttpCommunicator(pool, "GET", "/")
+    await communicator.send_input({"type": "http.request", "body": b""})
+    start = await communicator.receive_output(5)
+    assert start["type"] == "http.response.start"
+    chunks = []
+    while True:
+        message = await communicator.receive_output(5)
+        chunks.append(message["body"])
+        if not message.get("more_body"):
+            break
+    assert b"".join(chunks) == b"abc"
+    assert len(chunks) >= 3  # streamed, not gathered
+
+
+async def test_async_to_sync_inside_a_view_runs_on_the_servers_loop():
+    # The channel layer's group_send and the in-memory layer's queues belong to
+    # the server's loop; a view that publishes must reach that loop.
+    server_loop = asyncio.get_running_loop()
+    seen = {}
+
+    async def where():
+        seen["loop"] = asyncio.get_running_loop()
+
+    def app(environ, start_response):
+        async_to_sync(where)()
+        start_response("204 No Content", [])
+        return []
+
+    response = await HttpCommunicator(WsgiOnThreadPool(app, threads=1), "GET", "/").get_response()
+    assert response["status"] == 204
+    assert seen["loop"] is server_loop
+
+
+async def test_a_client_gone_before_its_body_arrived_runs_nothing():
+    calls = []
+
+    def app(environ, start_response):
+        calls.append(1)
+        start_response("200 OK", [])
+        return [b""]
+
+    communicator = HttpCommunicator(WsgiOnThreadPool(app, threads=1), "POST", "/")
+    await communicator.send_input({"type": "http.request", "body": b"part", "more_body": True})
+    await communicator.send_input({"type": "http.disconnect"})
+    await communicator.wait(timeout=5)
+    assert calls == []
+
+
+def test_the_project_serves_http_through_the_pool_by_default(settings):
+    assert settings.HTTP_HANDLER == "pool"
+    assert isinstance(http_application(), WsgiOnThreadPool)
+    settings.HTTP_HANDLER = "asgi"
+    assert not isinstance(http_application(), WsgiOnThreadPool)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_routed_application_answers_json_errors_through_the_pool():
+    ok = await HttpCommunicator(application, "GET", "/healthz").get_response()
+    assert ok["status"] == 200
+    bad = await HttpCommunicator(application, "POST", "/api/accounts/register/", body=b"{",
+                                 headers=[(b"content-type", b"application/json")]).get_response()
+    assert bad["status"] == 400
+    assert b'"code"' in bad["body"]
