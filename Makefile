@@ -43,8 +43,10 @@ lint: setup
 
 # Every benchmark at its documented size, then one summary table (docs/performance.md);
 # needs PostgreSQL and Redis on localhost. BENCH_ARGS=--quick for small sizes.
+# bench/request_path.py drives its load with wrk (Debian's package), installed here if missing.
 BENCH_ARGS ?=
 bench: setup
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:

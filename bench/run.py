@@ -52,8 +52,8 @@ BENCHMARKS: dict[str, tuple[str, int | None, str | None, list[str], list[str]]] 
         ["--entries", "20000", "--runs", "1", "--prizes", "10"]),
     "ws_fanout": (
         "tombola_bench_fanout", 11, "tombola-bench-storm-fanout",
-        ["--sockets", "2000", "--rounds", "3"],
-        ["--sockets", "200", "--rounds", "2"]),
+        ["--sockets", "10000", "--workers", "2", "--fanout", "relay", "--rounds", "3"],
+        ["--sockets", "200", "--workers", "2", "--fanout", "relay", "--rounds", "2"]),
     "hold_contention": (
         "tombola_bench_ticketing", 6, "tombola-bench-ticketing",
         ["--buyers", "2000", "--seats", "500", "--workers", "2"],
@@ -62,6 +62,10 @@ BENCHMARKS: dict[str, tuple[str, int | None, str | None, list[str], list[str]]] 
         "tombola_bench_tools", None, None,
         ["--rows", "100000"],
         ["--rows", "5000"]),
+    "request_path": (
+        "tombola_bench_request", 7, "tombola-bench-request",
+        ["--workers", "2", "--in-flight", "32,64", "--seconds", "6"],
+        ["--quick"]),
     "reconnect_storm": (
         "tombola_bench_storm", 11, "tombola-bench-storm",
         ["--clients", "5000", "--workers", "2", "--processes", "4", "--missed", "50"],
