@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/reconnect_storm.py                       # 5,000 clients, 2 workers
     .venv/bin/python bench/reconnect_storm.py --clients 200 --missed 20   # a quick check
+    .venv/bin/python bench/reconnect_storm.py --protocol v1   # one frame per missed message
 
 Needs PostgreSQL and Redis (defaults: database tombola_bench_storm, created and migrated
 if missing; Redis db 11, prefix tombola-bench-storm, whose keys are deleted first; override
@@ -25,6 +26,8 @@ separate processes (multiprocessing), so the client side is not the bottleneck.
    A client has recovered when it has received every missed message; each message is
    checked on arrival: seq exactly previous + 1, payload as published, no reset snapshot.
    After the storm every client must also have every message published during it.
+   Clients speak protocol `tombola.v2` (`--protocol v2`, the default: a resume is one
+   `replay` frame, checked message by message the same way) or `tombola.v1`.
 
 Printed: time until ALL clients recovered (target: 10 s), p50/p99 per client, failures,
 and the ratio to the fresh-connect baseline of step 1 (same clients, same workers, same
@@ -77,8 +80,9 @@ TARGET_SECONDS = 10.0
 class Client:
     """One phone: a socket, the last seq it processed, and what went wrong."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, protocol: str) -> None:
         self.url = url
+        self.protocol = protocol  # "tombola.v2": a resume comes as one replay frame
         self.ws = None
         self.reader: asyncio.Task | None = None
         self.delivered: int | None = None  # last seq processed
@@ -106,7 +110,7 @@ class Client:
                 try:
                     self.ws = await websockets.connect(
                         url, open_timeout=60, close_timeout=2, max_queue=None,
-                        ping_interval=None)
+                        ping_interval=None, subprotocols=[self.protocol])
                     break
                 except (TimeoutError, OSError, websockets.exceptions.WebSocketException):
                     self.retries += 1
@@ -143,6 +147,14 @@ class Client:
         if frame.get("type") == "snapshot":
             self.fail("reset snapshot" if frame.get("reset") else "unexpected snapshot")
             return
+        if frame.get("type") == "replay":  # protocol v2: the missed messages in one frame
+            messages = frame["data"]["messages"]
+            if self.protocol != "tombola.v2" or not messages or messages[-1]["seq"] != frame["seq"]:
+                self.fail(f"bad replay frame at seq {frame['seq']}")
+                return
+            for message in messages:
+                self.handle(message)
+            return
         seq = frame["seq"]
         if seq != self.delivered + 1:
             self.fail(f"seq {seq} after {self.delivered}")
@@ -155,10 +167,10 @@ class Client:
             self.done_at = time.time()
 
 
-def client_process(conn, urls: list[str], in_flight: int) -> None:
+def client_process(conn, urls: list[str], in_flight: int, protocol: str) -> None:
     """Runs the commands the parent sends over `conn`, for its share of the clients."""
     raise_fd_limit(len(urls))
-    asyncio.run(client_main(conn, urls, in_flight))
+    asyncio.run(client_main(conn, urls, in_flight, protocol))
 
 
 async def until_all(clients: list[Client], timeout: float) -> None:
@@ -180,9 +192,9 @@ def report(clients: list[Client]) -> dict:
     }
 
 
-async def client_main(conn, urls: list[str], in_flight: int) -> None:
+async def client_main(conn, urls: list[str], in_flight: int, protocol: str) -> None:
     loop = asyncio.get_running_loop()
-    clients = [Client(url) for url in urls]
+    clients = [Client(url, protocol) for url in urls]
     gate = asyncio.Semaphore(in_flight)
 
     async def at(instant: float) -> None:
@@ -322,7 +334,10 @@ def main() -> None:
                         help="stop and restart the workers, or close the sockets client-side")
     parser.add_argument("--timeout", type=float, default=300.0,
                         help="seconds after which a phase gives up on a client (a failure)")
+    parser.add_argument("--protocol", choices=["v1", "v2"], default="v2",
+                        help="v2: a resume is one replay frame; v1: one frame per missed message")
     args = parser.parse_args()
+    protocol = f"tombola.{args.protocol}"
 
     raise_fd_limit(args.clients)
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -339,7 +354,8 @@ def main() -> None:
     for index in range(args.processes):
         parent_end, child_end = context.Pipe()
         process = context.Process(target=client_process,
-                                  args=(child_end, urls[index :: args.processes], args.in_flight),
+                                  args=(child_end, urls[index :: args.processes], args.in_flight,
+                                        protocol),
                                   daemon=True)
         process.start()
         pipes.append(parent_end)
@@ -347,7 +363,9 @@ def main() -> None:
     print(f"{args.clients} clients in {args.processes} processes, {args.workers} daphne workers "
           f"(STREAM_FANOUT=relay, Redis + PostgreSQL), stream {stream}; "
           f"{args.missed} messages missed, {args.rate}/s during the storm; "
-          f"outage: {args.outage}; logs in {tmp}", flush=True)
+          f"outage: {args.outage}; protocol {protocol} (a resume is "
+          f"{'one replay frame' if args.protocol == 'v2' else 'one frame per missed message'}); "
+          f"logs in {tmp}", flush=True)
     try:
         # 1. Baseline: fresh connects with a snapshot, all at once.
         fresh = merge(gather(pipes, "connect", at=time.time() + 0.5, timeout=args.timeout))
@@ -409,13 +427,13 @@ def main() -> None:
           f"failures {failures}", flush=True)
     emit_result(
         "reconnect_storm",
-        [row(f"reconnect storm, {args.clients:,} clients, all recovered",
+        [row(f"reconnect storm, {args.clients:,} clients ({protocol}), all recovered",
              f"{storm_all:.2f} s (p50 {storm_p50:.2f} s, p99 {storm_p99:.2f} s), "
              f"{failures} failed",
              target=f"<= {TARGET_SECONDS:.0f} s, 0 failed", met=met,
              baseline=f"fresh connect + snapshot {fresh_all:.2f} s", ratio=f"{ratio:.2f}x")],
         clients=args.clients, workers=args.workers, processes=args.processes,
-        missed=args.missed, rate=args.rate, outage=args.outage,
+        missed=args.missed, rate=args.rate, outage=args.outage, protocol=protocol,
         recovered_all_s=storm_all, recovered_p50_s=storm_p50, recovered_p99_s=storm_p99,
         failures=failures, fresh_all_s=fresh_all, fresh_p50_s=fresh_p50,
         fresh_p99_s=fresh_p99, ratio=ratio, connect_retries=storm["retries"],

@@ -1,8 +1,8 @@
 """The WebSocket stack: origin validation, authentication, then the URL router.
 
 Authentication never reads the URL: a JWT comes either as a second offered
-subprotocol ``jwt.<access token>`` next to ``tombola.v1`` (the server echoes
-``tombola.v1``, never the token) or later in an ``{"type": "auth"}`` message.
+subprotocol ``jwt.<access token>`` next to ``tombola.v1`` or ``tombola.v2`` (the
+server echoes the protocol version, never the token) or later in an ``{"type": "auth"}`` message.
 A ``?token=`` in the URL is refused: URLs end up in access logs and proxies.
 
 The middleware does not close anything itself: it records what it found in
@@ -27,6 +27,7 @@ from consumers.protocol import (
     SUBPROTOCOL,
     TOKEN_SUBPROTOCOL_PREFIX,
     ProtocolError,
+    negotiated_subprotocol,
     unavailable_error,
 )
 
@@ -77,7 +78,7 @@ class StreamAuthMiddleware(BaseMiddleware):
     async def __call__(self, scope, receive, send):
         scope = dict(scope, user=AnonymousUser(), auth_error=None)
         offered = list(scope.get("subprotocols") or [])
-        scope["subprotocol"] = SUBPROTOCOL if SUBPROTOCOL in offered else None
+        scope["subprotocol"] = negotiated_subprotocol(offered)
         query = parse_qs(scope.get("query_string", b"").decode("latin1"), keep_blank_values=True)
         tokens = [p[len(TOKEN_SUBPROTOCOL_PREFIX):] for p in offered
                   if p.startswith(TOKEN_SUBPROTOCOL_PREFIX)]
@@ -93,7 +94,8 @@ class StreamAuthMiddleware(BaseMiddleware):
                 if scope["subprotocol"] is None:
                     raise ProtocolError(
                         "subprotocol_required",
-                        f"Offer '{SUBPROTOCOL}' next to the token subprotocol.",
+                        f"Offer '{SUBPROTOCOL}' (or a newer version) next to the token "
+                        "subprotocol.",
                         close_code=CLOSE_BAD_REQUEST,
                     )
                 scope["user"] = await user_from_token(tokens[0])

@@ -32,7 +32,17 @@ CLOSE_CODES = {
 # The subprotocol a client offers (and the server echoes) to speak this
 # protocol; a JWT rides next to it as a second offered subprotocol "jwt.<token>".
 SUBPROTOCOL = "tombola.v1"
+# Version 2: what a resume replays comes as ONE "replay" frame (all missed
+# messages in order) instead of one frame per message. Offered instead of (or
+# next to) tombola.v1; the server echoes the newest version offered.
+SUBPROTOCOL_V2 = "tombola.v2"
+SUBPROTOCOLS = (SUBPROTOCOL_V2, SUBPROTOCOL)  # newest first
 TOKEN_SUBPROTOCOL_PREFIX = "jwt."
+
+
+def negotiated_subprotocol(offered: list[str]) -> str | None:
+    """The newest protocol version the client offered, or None (then: version 1)."""
+    return next((name for name in SUBPROTOCOLS if name in offered), None)
 
 CLIENT_MESSAGE_TYPES = ("ping", "resume", "auth")
 

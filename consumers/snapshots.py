@@ -24,6 +24,7 @@ and the build it joins reads the seq only when it starts, later.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
@@ -102,5 +103,38 @@ class EncodedMessages:
         return text
 
 
+class EncodedReplays:
+    """The JSON text of `replay` frames (protocol v2), per history window and `since`.
+
+    Sockets resuming at once share one history read (a window object, see
+    consumers/streams.py `replay`); those that resume from the same seq need the
+    same frame, so it is encoded once per worker: a storm of thousands of
+    sockets costs a few frames' encoding, not one per socket and message. The
+    frame is assembled from the messages' own texts (EncodedMessages), so a
+    message is encoded once whether it goes out alone or inside a replay.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self.texts: OrderedDict[tuple[int, int], tuple[object, str]] = OrderedDict()
+
+    def text(self, window: object, since: int, messages: list[dict],
+             encode: Callable[[dict], str]) -> str:
+        key = (id(window), since)
+        entry = self.texts.get(key)
+        if entry is not None and entry[0] is window:
+            return entry[1]
+        last = messages[-1]
+        head = encode({"stream": last["stream"], "seq": last["seq"], "type": "replay"})
+        body = ", ".join(encoded_messages.text(message, encode) for message in messages)
+        # {"stream": ..., "seq": ..., "type": "replay", "data": {"messages": [...]}, "ts": ...}
+        text = f'{head[:-1]}, "data": {{"messages": [{body}]}}, "ts": {time.time()!r}}}'
+        self.texts[key] = (window, text)  # the window kept alive: its id is not reused
+        if len(self.texts) > self.size:
+            self.texts.popitem(last=False)
+        return text
+
+
 shared_builds = SharedBuilds()
 encoded_messages = EncodedMessages()
+encoded_replays = EncodedReplays()

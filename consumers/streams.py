@@ -16,6 +16,9 @@ messages. What makes it correct is the order on (re)subscription:
    sent; smaller or equal seqs are duplicates of what the snapshot or replay
    covered and are dropped.
 
+A replay is one frame per message, or, for clients that negotiated
+``tombola.v2``, one ``replay`` frame carrying all of them in order.
+
 Channels dispatches one message at a time per consumer, so group messages
 that arrive during 2-3 wait in the channel queue: that queue is the buffer.
 A message whose seq jumps past the next expected one (dropped by a full
@@ -44,6 +47,7 @@ from consumers.protocol import (
     CLOSE_FORBIDDEN,
     CLOSE_NOT_FOUND,
     CLOSE_TOO_MANY_MESSAGES,
+    SUBPROTOCOL_V2,
     Auth,
     Ping,
     ProtocolError,
@@ -54,7 +58,7 @@ from consumers.protocol import (
 )
 from consumers.ratelimit import TokenBucket
 from consumers.relay import relay
-from consumers.snapshots import encoded_messages, shared_builds
+from consumers.snapshots import encoded_messages, encoded_replays, shared_builds
 from core import metrics, streams
 from core.streams import StreamKind, Viewer
 
@@ -106,6 +110,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         self.relay_inbox: asyncio.Queue = asyncio.Queue(maxsize=settings.WS_RELAY_INBOX_SIZE)
         self.bucket = TokenBucket(rate=settings.WS_RATE_PER_SECOND, burst=settings.WS_RATE_BURST)
         self.viewer = Viewer(user=self.scope["user"])
+        # Protocol v2 (negotiated by subprotocol): a replay is one frame, not one per message.
+        self.replay_as_one_frame = self.scope.get("subprotocol") == SUBPROTOCOL_V2
         # Accept first: a refused handshake cannot carry an error frame.
         await self.accept(subprotocol=self.scope.get("subprotocol"))
         self.counted_kind = self.kind_name
@@ -210,8 +216,14 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         if history.reset:
             await self.send_snapshot(subscription, reset=True)
             return
-        for message in history.messages:
-            await self.send_message(message)
+        if self.replay_as_one_frame and history.messages:
+            # One frame for the whole replay (its seq: the last message's), shared
+            # as text by the sockets of this worker resuming from the same point.
+            await self.send(text_data=encoded_replays.text(
+                window, since, history.messages, self.encode_json_sync))
+        else:
+            for message in history.messages:
+                await self.send_message(message)
         subscription.delivered = max(history.last_seq, subscription.delivered)
 
     async def check_screen_key(self, key: str) -> None:

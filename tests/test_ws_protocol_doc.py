@@ -62,6 +62,13 @@ def test_stream_examples_follow_the_envelope(frame):
     assert isinstance(frame["ts"], float) and isinstance(frame["data"], dict)
     if "reset" in frame:
         assert frame["type"] == "snapshot" and frame["reset"] is True
+    if frame["type"] == "replay":  # version 2: the replayed messages, in one frame
+        messages = frame["data"]["messages"]
+        assert set(frame["data"]) == {"messages"} and messages
+        assert [m["seq"] for m in messages] == list(range(messages[0]["seq"], frame["seq"] + 1))
+        for message in messages:
+            test_stream_examples_follow_the_envelope(message)
+            assert message["stream"] == frame["stream"] and message["type"] != "replay"
     if frame["stream"].startswith("draw:") and frame["type"] != "snapshot":
         assert frame["data"]["draw_id"] == int(frame["stream"].split(":")[1])
 
@@ -161,7 +168,8 @@ async def open_stream(stream):
     return ws, snapshot
 
 
-@pytest.mark.parametrize("example", [f for f in STREAM_FRAMES if f["type"] != "snapshot"],
+@pytest.mark.parametrize("example",
+                         [f for f in STREAM_FRAMES if f["type"] not in ("snapshot", "replay")],
                          ids=lambda f: f["type"])
 async def test_consumer_relays_each_example_as_documented(kinds, example):
     ws, _ = await open_stream(example["stream"])
@@ -214,6 +222,29 @@ async def test_consumer_answers_the_resume_examples_without_error(kinds):
     await ws.send_json_to(example)
     replayed = [await receive(ws) for _ in range(45 - example["since"])]
     assert [f["seq"] for f in replayed] == list(range(example["since"] + 1, 46))
+    await ws.disconnect()
+
+
+async def test_consumer_sends_the_replay_frame_as_documented(kinds):
+    """Version 2: a resume gets one frame shaped like the page's replay example."""
+    example = next(f for f in STREAM_FRAMES if f["type"] == "replay")
+    since = example["data"]["messages"][0]["seq"] - 1
+    for n in range(since):  # what the client had already processed
+        await sync_to_async(streams.publish)(example["stream"], "event.updated", {"n": n})
+    for message in example["data"]["messages"]:
+        await sync_to_async(streams.publish)(example["stream"], message["type"], message["data"])
+    name, object_id = example["stream"].split(":")
+    ws = await connected(URLS[name].format(object_id) + f"?since={since}",
+                         subprotocols=["tombola.v2"])
+    frame = await receive(ws)
+    assert set(frame) == set(example) and set(frame["data"]) == set(example["data"])
+    assert (frame["stream"], frame["seq"], frame["type"]) == (
+        example["stream"], example["seq"], example["type"])
+    for got, documented in zip(frame["data"]["messages"], example["data"]["messages"],
+                               strict=True):
+        assert set(got) == set(documented)
+        assert (got["seq"], got["type"], got["data"]) == (
+            documented["seq"], documented["type"], documented["data"])
     await ws.disconnect()
 
 

@@ -202,3 +202,111 @@ async def test_out_of_order_delivery_reaches_the_client_in_seq_order(event):
     assert [(await receive(ws))["seq"] for _ in range(2)] == [1, 2]
     assert await ws.receive_nothing(0.05)
     await ws.disconnect()
+
+
+# --- Protocol version 2: a replay is one frame --------------------------------
+
+
+async def connected_v2(path: str):
+    from tests.stream_helpers import communicator
+
+    ws = communicator(path, subprotocols=["tombola.v1", "tombola.v2"])
+    accepted, subprotocol = await ws.connect()
+    assert accepted and subprotocol == "tombola.v2"  # the newest version offered
+    return ws
+
+
+async def test_v2_since_gets_one_replay_frame_with_every_missed_message_in_order(event):
+    stream = f"event:{event.pk}"
+    for n in range(6):
+        await publish(stream, "event.updated", {"n": n})
+    ws = await connected_v2(f"/ws/events/{event.pk}/?since=2")
+    frame = await receive(ws)
+    assert set(frame) == {"stream", "seq", "type", "data", "ts"}
+    assert (frame["stream"], frame["seq"], frame["type"]) == (stream, 6, "replay")
+    messages = frame["data"]["messages"]
+    assert [(m["seq"], m["data"]["n"]) for m in messages] == [(3, 2), (4, 3), (5, 4), (6, 5)]
+    assert all(set(m) == {"stream", "seq", "type", "data", "ts"} and m["stream"] == stream
+               for m in messages)
+    # Later live messages follow it once each: no duplicate of a replayed seq.
+    await publish(stream, "event.updated", {"n": 6})
+    live = await receive(ws)
+    assert (live["type"], live["seq"]) == ("event.updated", 7)
+    assert await ws.receive_nothing(0.05)
+    await ws.disconnect()
+
+
+async def test_v2_resume_message_gets_one_replay_frame(event):
+    stream = f"event:{event.pk}"
+    ws = await connected_v2(f"/ws/events/{event.pk}/")
+    await receive(ws)
+    for n in range(3):
+        await publish(stream, "event.updated", {"n": n})
+    await receive_stream_frames(ws, stream, until_seq=3)
+    await ws.send_json_to({"type": "resume", "since": 0})
+    frame = await receive(ws)
+    assert (frame["type"], frame["seq"]) == ("replay", 3)
+    assert [m["seq"] for m in frame["data"]["messages"]] == [1, 2, 3]
+    await publish(stream, "event.updated", {"n": 3})
+    assert (await receive(ws))["seq"] == 4
+    assert await ws.receive_nothing(0.05)
+    await ws.disconnect()
+
+
+async def test_v2_since_current_seq_sends_nothing(event):
+    await publish(f"event:{event.pk}", "event.updated", {})
+    ws = await connected_v2(f"/ws/events/{event.pk}/?since=1")
+    assert await ws.receive_nothing(0.05)
+    await ws.disconnect()
+
+
+async def test_v2_since_out_of_history_still_sends_a_reset_snapshot(event, settings):
+    settings.STREAM_HISTORY_LENGTH = 2
+    for n in range(5):
+        await publish(f"event:{event.pk}", "event.updated", {"n": n})
+    ws = await connected_v2(f"/ws/events/{event.pk}/?since=1")
+    frame = await receive(ws)
+    assert (frame["type"], frame["seq"], frame["reset"]) == ("snapshot", 5, True)
+    assert await ws.receive_nothing(0.05)
+    await ws.disconnect()
+
+
+def test_v2_replay_frame_is_encoded_once_per_window_and_since():
+    """Sockets of a worker resuming from one shared history read and one seq share the text."""
+    import json
+
+    from consumers.snapshots import EncodedReplays, encoded_messages
+    from consumers.streams import StreamConsumer
+
+    stream = "event:1"
+    messages = [{"stream": stream, "seq": seq, "type": "event.updated", "data": {"n": seq},
+                 "ts": 1.5} for seq in (1, 2, 3)]
+    window = (messages, 3)
+    calls = []
+
+    def encode(content):
+        calls.append(content)
+        return StreamConsumer.encode_json_sync(content)
+
+    replays = EncodedReplays()
+    first = replays.text(window, 1, messages[1:], encode)
+    encoded = len(calls)
+    assert replays.text(window, 1, messages[1:], encode) is first and len(calls) == encoded
+    frame = json.loads(first)
+    assert (frame["type"], frame["seq"], frame["data"]["messages"]) == ("replay", 3, messages[1:])
+    # Each message's text is the one a v1 frame of it would carry.
+    assert encoded_messages.text(messages[2], encode) in first and len(calls) == encoded
+    # Another since, or another history read, is another frame.
+    assert replays.text(window, 0, messages, encode) != first
+    assert replays.text((messages, 3), 1, messages[1:], encode) is not first
+
+
+async def test_v1_clients_keep_one_frame_per_replayed_message(event):
+    stream = f"event:{event.pk}"
+    for n in range(3):
+        await publish(stream, "event.updated", {"n": n})
+    ws = await connected(f"/ws/events/{event.pk}/?since=0", subprotocols=["tombola.v1"])
+    frames = [await receive(ws) for _ in range(3)]
+    assert [(f["type"], f["seq"]) for f in frames] == [("event.updated", n) for n in (1, 2, 3)]
+    assert await ws.receive_nothing(0.05)
+    await ws.disconnect()
