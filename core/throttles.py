@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import time
 
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 
 from core.errors import ServiceUnavailable, is_redis_unavailable
+
+# One round trip per check: count the request in its window and, for a new
+# window, give the counter its expiry, atomically (a script runs alone).
+# KEYS[1] the window's counter; ARGV[1] its time to live in seconds.
+COUNT_LUA = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
 
 
 class ScopedThrottle(ScopedRateThrottle):
@@ -23,8 +34,11 @@ class ScopedThrottle(ScopedRateThrottle):
     sockets) all read the same short list and all pass. Here each request is
     one atomic INCR (Redis; the local-memory cache locks) on a counter per
     fixed window of the rate's duration: exactly `num_requests` pass per
-    window, however many arrive at once. A fixed window lets up to twice the
-    rate through across a window boundary, never more; per day the bound is
+    window, however many arrive at once. On Redis the count and the expiry of
+    a new window are one script call, one round trip (COUNT_LUA); the counter
+    is an ordinary key of the cache, so ``cache.get`` still reads it. A fixed
+    window lets up to twice the rate through across a window boundary, never
+    more; per day the bound is
     `num_requests * (86400 / duration + 1)`.
 
     The client is told the seconds left in the window (`retry_after_seconds`).
@@ -70,13 +84,24 @@ class ScopedThrottle(ScopedRateThrottle):
         window = int(self.now // self.duration)
         self.window_ends_at = (window + 1) * self.duration
         self.key = f"{ident}_w{window}"
-        self.cache.add(self.key, 0, timeout=self.duration + 1)
+        return self.count_in_window(self.key, timeout=self.duration + 1) <= self.num_requests
+
+    @staticmethod
+    def count_in_window(key: str, *, timeout: int) -> int:
+        """Add one to the window's counter (created with `timeout`); the new count."""
+        cache = caches["default"]
+        if isinstance(cache, RedisCache):
+            full_key = cache.make_and_validate_key(key)
+            client = cache._cache.get_client(full_key, write=True)
+            # EVAL, not EVALSHA: never a NOSCRIPT miss costing a second round trip.
+            return int(client.eval(COUNT_LUA, 1, full_key, timeout))
+        # The local-memory cache (embedded defaults) locks around incr.
+        cache.add(key, 0, timeout=timeout)
         try:
-            count = self.cache.incr(self.key)
+            return cache.incr(key)
         except ValueError:  # expired between add and incr: a fresh window
-            self.cache.add(self.key, 1, timeout=self.duration + 1)
-            count = 1
-        return count <= self.num_requests
+            cache.add(key, 1, timeout=timeout)
+            return 1
 
     def wait(self) -> float:
         return max(0.0, self.window_ends_at - self.now)

@@ -126,3 +126,46 @@ def test_throttles_fail_closed_when_the_cache_is_unreachable(api, settings):
                         format="json")
     assert response.status_code == 503
     assert response.json()["code"] == "rate_limits_unavailable"
+
+
+@pytest.mark.redis
+def test_one_throttle_check_is_one_redis_round_trip(settings, rates):
+    """Counting a request, giving a new window its expiry and reading the count: one call.
+
+    Counted on the wire, by a redis-py connection class that counts what it sends
+    (one send of a command or a pipeline is one round trip), not with a mock.
+    """
+    import redis
+    from rest_framework.test import APIRequestFactory
+    from rest_framework.views import APIView
+
+    class CountingConnection(redis.Connection):
+        sent = 0
+
+        def send_packed_command(self, command, check_health=True):
+            CountingConnection.sent += 1
+            return super().send_packed_command(command, check_health)
+
+    settings.CACHES = {"default": {**settings.CACHES["default"],
+                                   "OPTIONS": {"connection_class": CountingConnection}}}
+    rates(login="2/min")
+    view = APIView()
+    view.throttle_scope = "login"
+    factory = APIRequestFactory()
+
+    def check(address: str) -> bool:
+        request = view.initialize_request(factory.post("/x", REMOTE_ADDR=address))
+        return ScopedThrottle().allow_request(request, view)
+
+    assert check("10.9.8.1")  # opens the connection (its handshake is not a check)
+    for address, allowed in (("10.9.8.2", True), ("10.9.8.1", True), ("10.9.8.1", False)):
+        before = CountingConnection.sent
+        assert check(address) is allowed
+        assert CountingConnection.sent - before == 1
+    # The counter is an ordinary cache key with the window's expiry.
+    from django.core.cache import caches
+
+    cache = caches["default"]
+    full_key = next(k for k in cache._cache.get_client(write=False).scan_iter(
+        match=cache.make_key("throttle_login_10.9.8.2_w*")))
+    assert 0 < cache._cache.get_client(write=False).ttl(full_key) <= 61
