@@ -303,6 +303,10 @@ STREAM_FANOUT = os.environ.get("STREAM_FANOUT", "relay")
 # in-memory channel layer only reaches its own process); with Redis it is a
 # separate `manage.py run_scheduler` process unless this says otherwise.
 RUN_SCHEDULER_IN_PROCESS = env_bool("RUN_SCHEDULER_IN_PROCESS", not REDIS_URL)
+# A worker told to stop (SIGTERM) lets requests in flight finish for this long,
+# then exits even if some are stuck (`manage.py serve`). Keep it below the
+# supervisor's kill timeout (core/stack.py: 20 s; compose: stop_grace_period).
+SHUTDOWN_GRACE_SECONDS = float(os.environ.get("SHUTDOWN_GRACE_SECONDS") or 10)
 
 LOGGING = {
     "version": 1,

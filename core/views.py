@@ -3,6 +3,7 @@
 from django.db import connection
 from django.http import JsonResponse
 
+from core.failpoints import failpoint
 from core.redis import get_redis
 
 
@@ -11,6 +12,7 @@ def healthz(request):
 
 
 def readyz(request):
+    failpoint("http.readyz")
     checks: dict[str, str] = {}
     try:
         with connection.cursor() as cursor:

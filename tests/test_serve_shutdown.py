@@ -1,0 +1,67 @@
+"""`manage.py serve` stops within SHUTDOWN_GRACE_SECONDS, even with a request stuck in flight.
+
+A real worker process, a real request held in a request thread by a failpoint
+(core/failpoints.py, `http.readyz`), a real SIGTERM.
+"""
+
+import signal
+import threading
+import time
+
+import httpx
+import pytest
+
+from tests.servers import running_server
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+GRACE = 2.0
+MARGIN = 6.0  # process teardown on a loaded 2-core machine
+
+
+def wait_for(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_sigterm_with_a_stuck_request_exits_within_the_grace(tmp_path):
+    marker = tmp_path / "failpoints.log"
+    with running_server(tmp_path, TOMBOLA_FAILPOINTS="http.readyz=sleep(120)",
+                        TOMBOLA_FAILPOINTS_MARKER=str(marker),
+                        SHUTDOWN_GRACE_SECONDS=str(GRACE)) as server:
+        answers = []
+
+        def stuck_request():
+            try:
+                answers.append(httpx.get(server.url("/readyz"), timeout=60).status_code)
+            except httpx.HTTPError as exc:
+                answers.append(type(exc).__name__)
+
+        client = threading.Thread(target=stuck_request, daemon=True)
+        client.start()
+        assert wait_for(lambda: marker.exists() and "http.readyz" in marker.read_text(), 20)
+        stopped_at = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            code = server.process.wait(timeout=GRACE + MARGIN)
+        except Exception:
+            pytest.fail(f"the worker did not exit within {GRACE + MARGIN} s:\n{server.log()}")
+        took = time.monotonic() - stopped_at
+        assert code == 0, server.log()
+        assert took >= GRACE * 0.9, f"exited after {took:.1f} s: did not wait for the request"
+        assert "shutdown grace of 2.0 s is over" in server.log()
+        client.join(timeout=10)
+        assert answers and answers[0] != 200  # the stuck request was abandoned, not answered
+
+
+def test_sigterm_when_idle_exits_without_waiting_for_the_grace(tmp_path):
+    with running_server(tmp_path, SHUTDOWN_GRACE_SECONDS="30") as server:
+        assert httpx.get(server.url("/healthz"), timeout=10).status_code == 200
+        stopped_at = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=20) == 0, server.log()
+        assert time.monotonic() - stopped_at < 15
