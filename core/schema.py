@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from drf_spectacular.contrib.rest_framework_simplejwt import (
+    TokenObtainPairSerializerExtension,
+    TokenRefreshSerializerExtension,
+)
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiResponse
@@ -104,6 +108,7 @@ class JWTScheme(OpenApiAuthenticationExtension):
     """simplejwt accepts `Bearer` and `JWT` headers; OpenAPI names one scheme."""
 
     target_class = "rest_framework_simplejwt.authentication.JWTAuthentication"
+    match_subclasses = True  # core.authentication.ClaimsJWTAuthentication
     name = "jwtAuth"
     priority = 1  # over drf-spectacular's own, which warns about the second header type
 
@@ -112,3 +117,13 @@ class JWTScheme(OpenApiAuthenticationExtension):
             "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
             "description": "`Authorization: Bearer <access>` (`JWT <access>` works too).",
         }
+
+
+class SessionTokenObtainSchema(TokenObtainPairSerializerExtension):
+    """Our login serializer only changes the token class: document it as simplejwt's."""
+
+    target_class = "core.authentication.TokenObtainSerializer"
+
+
+class SessionTokenRefreshSchema(TokenRefreshSerializerExtension):
+    target_class = "core.authentication.TokenRefreshSerializer"

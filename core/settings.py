@@ -180,7 +180,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        # Bearer JWTs from their claims, no user query (core/authentication.py).
+        "core.authentication.ClaimsJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -217,6 +218,9 @@ SIMPLE_JWT = {
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": True,
     "SIGNING_KEY": SECRET_KEY,
+    # Access tokens carry the claims authentication reads (core/authentication.py).
+    "TOKEN_OBTAIN_SERIALIZER": "core.authentication.TokenObtainSerializer",
+    "TOKEN_REFRESH_SERIALIZER": "core.authentication.TokenRefreshSerializer",
 }
 
 SPECTACULAR_SETTINGS = {

@@ -9,15 +9,23 @@ from django.core.cache.backends.redis import RedisCache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 
+from core.authentication import pending_revocation_check
 from core.errors import ServiceUnavailable, is_redis_unavailable
 
 # One round trip per check: count the request in its window and, for a new
-# window, give the counter its expiry, atomically (a script runs alone).
-# KEYS[1] the window's counter; ARGV[1] its time to live in seconds.
+# window, give the counter its expiry, atomically (a script runs alone); and
+# read the token's deny entry when authentication left that to us
+# (core/authentication.py). KEYS[1] the window's counter, or "" when the view
+# is not limited; KEYS[2] (optional) the deny entry; ARGV[1] the counter's TTL.
 COUNT_LUA = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return count
+local count = 0
+if KEYS[1] ~= '' then
+  count = redis.call('INCR', KEYS[1])
+  if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+end
+local revoked = false
+if KEYS[2] then revoked = redis.call('GET', KEYS[2]) end
+return {count, revoked}
 """
 
 
@@ -69,39 +77,58 @@ class ScopedThrottle(ScopedRateThrottle):
             )) from exc
 
     def count_request(self, request, view) -> bool:
+        # A bearer token's revocation, when authentication left it to this round trip.
+        revocation = pending_revocation_check(request)
+        self.key = self.window_key(request, view)
+        count, revoked_before = self.count_in_window(
+            self.key, timeout=getattr(self, "duration", 0) + 1,
+            deny_key=revocation.key if revocation is not None else None)
+        if revocation is not None:
+            revocation.refuse_if_revoked(revoked_before)
+        return self.key is None or count <= self.num_requests
+
+    def window_key(self, request, view) -> str | None:
+        """The counter of this request's window, or None when the view is not limited."""
         # As ScopedRateThrottle: the scope and its rate come from the view.
         self.scope = getattr(view, self.scope_attr, None)
         if not self.scope:
-            return True
+            return None
         self.rate = self.get_rate()
         self.num_requests, self.duration = self.parse_rate(self.rate)
         if self.rate is None:
-            return True
+            return None
         ident = self.get_cache_key(request, view)
         if ident is None:
-            return True
+            return None
         self.now = self.timer()
         window = int(self.now // self.duration)
         self.window_ends_at = (window + 1) * self.duration
-        self.key = f"{ident}_w{window}"
-        return self.count_in_window(self.key, timeout=self.duration + 1) <= self.num_requests
+        return f"{ident}_w{window}"
 
     @staticmethod
-    def count_in_window(key: str, *, timeout: int) -> int:
-        """Add one to the window's counter (created with `timeout`); the new count."""
+    def count_in_window(key: str | None, *, timeout: int,
+                        deny_key: str | None = None) -> tuple[int, object]:
+        """Add one to the window's counter (created with `timeout`) unless `key` is None,
+        and read the cache entry `deny_key`: (the new count, the entry or None)."""
         cache = caches["default"]
         if isinstance(cache, RedisCache):
-            full_key = cache.make_and_validate_key(key)
-            client = cache._cache.get_client(full_key, write=True)
+            keys = [cache.make_and_validate_key(key) if key is not None else ""]
+            if deny_key is not None:
+                keys.append(cache.make_and_validate_key(deny_key))
+            client = cache._cache.get_client(keys[0] or keys[-1], write=True)
             # EVAL, not EVALSHA: never a NOSCRIPT miss costing a second round trip.
-            return int(client.eval(COUNT_LUA, 1, full_key, timeout))
+            count, entry = client.eval(COUNT_LUA, len(keys), *keys, timeout)
+            return int(count), entry
+        entry = cache.get(deny_key) if deny_key is not None else None
+        if key is None:
+            return 0, entry
         # The local-memory cache (embedded defaults) locks around incr.
         cache.add(key, 0, timeout=timeout)
         try:
-            return cache.incr(key)
+            return cache.incr(key), entry
         except ValueError:  # expired between add and incr: a fresh window
             cache.add(key, 1, timeout=timeout)
-            return 1
+            return 1, entry
 
     def wait(self) -> float:
         return max(0.0, self.window_ends_at - self.now)

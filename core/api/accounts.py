@@ -16,8 +16,8 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
-from rest_framework_simplejwt.tokens import RefreshToken
 
+from core.authentication import SessionRefreshToken
 from core.errors import DomainError
 from core.models import User
 from core.phones import MAX_PHONE_INPUT_LENGTH, normalize_phone
@@ -114,7 +114,7 @@ class RegisterApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = user_register(**serializer.validated_data)
-        refresh = RefreshToken.for_user(user)
+        refresh = SessionRefreshToken.for_user(user)
         body = {
             "user": user,
             "access": str(refresh.access_token),

@@ -8,6 +8,7 @@ function here is one transaction: an error leaves nothing half-written.
 from __future__ import annotations
 
 import datetime
+from functools import partial
 from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
@@ -17,6 +18,7 @@ from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from core.authentication import CLAIM_FIELDS, tokens_deny
 from core.errors import (
     EmailConfirmationRequired,
     EmailTaken,
@@ -149,6 +151,61 @@ def auth_logout(*, refresh: str) -> None:
             RefreshToken(refresh).blacklist()
     except TokenError as exc:
         raise InvalidRefreshToken() from exc
+
+
+def user_tokens_revoke(*, user_id: int) -> None:
+    """End every session of the user: refresh tokens blacklisted, access tokens refused.
+
+    Access tokens are authenticated from their claims without reading the user
+    (core/authentication.py), so they are refused through the deny list, at
+    once and again after the surrounding transaction commits (a login racing
+    the change must not keep a session). Called for deactivation, a new
+    password, a change of staff rights and deletion (the receivers below).
+    """
+    from rest_framework_simplejwt.token_blacklist.models import (
+        BlacklistedToken,
+        OutstandingToken,
+    )
+
+    tokens_deny(user_id=user_id)
+    with transaction.atomic():
+        live = OutstandingToken.objects.filter(user_id=user_id, blacklistedtoken__isnull=True)
+        BlacklistedToken.objects.bulk_create(
+            [BlacklistedToken(token=token) for token in live], ignore_conflicts=True)
+    transaction.on_commit(partial(tokens_deny, user_id=user_id))
+
+
+# What a token claims about its user (core/authentication.py): a change ends the sessions.
+_CLAIMED_FIELDS = {"is_active", *CLAIM_FIELDS}
+
+
+def on_user_saving(sender, instance: User, update_fields=None, **kwargs) -> None:
+    """pre_save receiver: note the claimed fields as stored, to see them change."""
+    if instance.pk is None or instance._state.adding:
+        return
+    if update_fields is not None and not _CLAIMED_FIELDS.intersection(update_fields):
+        return
+    instance._claimed_before = (
+        User.objects.filter(pk=instance.pk).values(*sorted(_CLAIMED_FIELDS)).first())
+
+
+def on_user_saved(sender, instance: User, created: bool, **kwargs) -> None:
+    """post_save receiver: deactivation, a new password or new staff rights end every
+    session, whichever path saved the user (admin, services, shell)."""
+    before = instance.__dict__.pop("_claimed_before", None)
+    if created:
+        return
+    password_changed = getattr(instance, "_password", None) is not None  # set_password()
+    claims_changed = before is not None and any(
+        before[name] != getattr(instance, name) for name in _CLAIMED_FIELDS)
+    if password_changed or claims_changed or not instance.is_active:
+        user_tokens_revoke(user_id=instance.pk)
+
+
+def on_user_deleting(sender, instance: User, **kwargs) -> None:
+    """pre_delete receiver: a deleted user's tokens are refused (and its refresh tokens
+    blacklisted before the delete unlinks them)."""
+    user_tokens_revoke(user_id=instance.pk)
 
 
 def _check_email_token(token: str | None, *, user: User) -> None:
