@@ -272,8 +272,8 @@ def run_wrk(ports: list[int], in_flight: int, seconds: float,
         script = tmp / f"wrk-{port}-{index}.lua"
         script.write_text(wrk_script(requests_per_port[index]))
         processes.append(subprocess.Popen(
-            ["wrk", "-t1", f"-c{per_port}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "30s",
-             "-s", str(script), f"http://127.0.0.1:{port}"],
+            ["wrk", "-t1", f"-c{per_port}", f"-d{max(1, round(seconds))}s", "--latency",
+             "--timeout", "30s", "-s", str(script), f"http://127.0.0.1:{port}"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     merged = {"rps": 0.0, "p50_ms": 0.0, "p99_ms": 0.0, "statuses": {}, "wrapped": 0,
               "requests": 0, "socket_errors": 0}
