@@ -15,12 +15,23 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from core.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
 from core.outbound import after_attempt, claim_due, signed_post
 
 LEASE = timedelta(seconds=60)
+
+
+def active_endpoints_exist(event_id_ref: str = "event_id") -> Exists:
+    """An EXISTS for a queryset annotation: does the row's event have an active endpoint?
+
+    Hot paths (a purchase) fold it into a query they run anyway and call `emit`
+    only when it is true: no query for the endpoints an event does not have.
+    """
+    return Exists(WebhookEndpoint.objects.filter(event_id=OuterRef(event_id_ref),
+                                                 is_active=True))
 
 
 def emit(*, event_id: int, kind: str, payload: dict) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 
 from core.models import Event, User
 from ticketing.best_available import RowSeat, SeatRow
@@ -31,6 +31,34 @@ def venue_seats(venue_id: int, *, section_id: int | None = None) -> QuerySet[Sea
 
 def section_prices(event_id: int) -> dict[int, int]:
     return dict(SectionPrice.objects.filter(event_id=event_id).values_list("section_id", "amount"))
+
+
+def seats_to_hold(*, event_id: int, venue_id: int, seat_ids: list[int]) -> list[tuple]:
+    """(id, blocked, priced, sold) for those of `seat_ids` at the venue, in one query.
+
+    A hold's checks (the seat exists at the venue, is priced for the event, is
+    not blocked, is not sold) read one statement instead of three.
+    """
+    return list(
+        Seat.objects.filter(id__in=seat_ids, row__section__venue_id=venue_id)
+        .annotate(
+            priced=Exists(SectionPrice.objects.filter(
+                event_id=event_id, section_id=OuterRef("row__section_id"))),
+            sold=Exists(Ticket.objects.filter(
+                event_id=event_id, seat_id=OuterRef("pk"), status=Ticket.Status.VALID)),
+        )
+        .values_list("id", "blocked", "priced", "sold")
+    )
+
+
+def seats_with_prices(*, event_id: int, seat_ids: list[int]) -> list[Seat]:
+    """The seats with their row and section loaded and `price` (None: not priced), one query."""
+    return list(
+        Seat.objects.filter(pk__in=seat_ids)
+        .select_related("row__section")
+        .annotate(price=Subquery(SectionPrice.objects.filter(
+            event_id=event_id, section_id=OuterRef("row__section_id")).values("amount")[:1]))
+    )
 
 
 def sold_seat_ids(event_id: int, seat_ids: list[int] | None = None) -> set[int]:

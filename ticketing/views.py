@@ -307,7 +307,6 @@ class HoldPurchaseView(APIView):
     @idempotent
     def post(self, request: Request, token: str) -> Response:
         order = orders.hold_purchase(token=token, user=request.user)
-        order = selectors.orders_of(request.user).get(pk=order.pk)
         return Response(s.OrderOutput(order).data, status=status.HTTP_201_CREATED)
 
 

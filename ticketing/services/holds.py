@@ -32,7 +32,7 @@ from ticketing.errors import (
     TooManySeats,
     UnknownSeats,
 )
-from ticketing.models import EventSale, Seat, SeatHold, new_hold_token
+from ticketing.models import EventSale, SeatHold, new_hold_token
 from ticketing.seat_locks import seat_lock_backend, seat_lock_transaction
 from ticketing.services.seat_changes import seat_changes_record
 
@@ -59,18 +59,18 @@ def _sale_of(event: Event) -> EventSale:
 
 
 def _check_seats(event: Event, seat_ids: list[int]) -> None:
-    seats = {
-        s.id: s
-        for s in Seat.objects.filter(id__in=seat_ids, row__section__venue_id=event.venue_id)
-        .select_related("row")
-    }
-    unknown = [s for s in seat_ids if s not in seats]
+    """Every seat exists at the venue, is priced, not blocked and not sold (one query)."""
+    rows = selectors.seats_to_hold(event_id=event.id, venue_id=event.venue_id, seat_ids=seat_ids)
+    found = {seat_id for seat_id, *_ in rows}
+    unknown = [s for s in seat_ids if s not in found]
     if unknown:
         raise UnknownSeats(unknown)
-    prices = selectors.section_prices(event.id)
-    not_for_sale = [s.id for s in seats.values() if s.blocked or s.row.section_id not in prices]
+    not_for_sale = [seat_id for seat_id, blocked, priced, _ in rows if blocked or not priced]
     if not_for_sale:
         raise SeatsNotForSale(not_for_sale)
+    sold = [seat_id for seat_id, _, _, sold in rows if sold]
+    if sold:
+        raise SeatsUnavailable(sorted(sold))
 
 
 def hold_create(*, event: Event, user: User, seat_ids: list[int]) -> SeatHold:
@@ -128,13 +128,12 @@ def _claim(*, event: Event, user: User, seat_ids: list[int], check_seats: bool =
             event_id=event.id, seat_ids=seat_ids, token=token, expires_at=expires_at
         )
         try:
-            if check_seats:
-                # After the claim, so that under contention a refused buyer costs one
-                # script and no query; a bad request only holds its seats for this moment.
-                _check_seats(event, seat_ids)
+            # After the claim, so that under contention a refused buyer costs one
+            # script and no query; a bad request only holds its seats for this moment.
             # The database is the arbiter of sold seats, whatever the backend says.
-            sold = selectors.sold_seat_ids(event.id, seat_ids)
-            if sold:
+            if check_seats:
+                _check_seats(event, seat_ids)  # with the sold check, in the same query
+            elif sold := selectors.sold_seat_ids(event.id, seat_ids):
                 raise SeatsUnavailable(sorted(sold))
             hold = SeatHold.objects.create(
                 token=token,

@@ -26,16 +26,15 @@ from ticketing.errors import (
     HoldExpired,
     HoldLost,
     HoldNotFound,
-    InsufficientFunds,
     SeatAlreadySold,
     SeatsNotForSale,
     TicketNotFound,
     TicketNotRefundable,
 )
-from ticketing.models import Order, Seat, SeatFence, SeatHold, Ticket, WalletTransaction
+from ticketing.models import Order, SeatFence, SeatHold, Ticket, WalletTransaction
 from ticketing.seat_locks import seat_lock_backend, seat_lock_transaction
 from ticketing.services.seat_changes import seat_changes_record
-from ticketing.services.wallets import locked_wallet, wallet_move_money
+from ticketing.services.wallets import locked_wallet, wallet_debit, wallet_move_money
 
 # Sent inside the purchase transaction after the hold backend confirmed the
 # seats and before the database writes: the seam where a test makes Redis
@@ -47,36 +46,40 @@ def hold_purchase(*, token: str, user: User) -> Order:
     """Turn the caller's live hold into a paid order with one ticket per seat.
 
     One transaction: locks the hold, then the wallet; debits the total; creates
-    the order and tickets; marks the hold purchased. Raises HoldNotFound (unknown
-    or another user's: 404), HoldExpired (410), HoldAlreadyPurchased (409),
-    InsufficientFunds (402), HoldLost / SeatAlreadySold (409), SeatLocksBusy (503
-    "busy": a row lock waited past TICKETING_SEAT_LOCK_TIMEOUT_MS). Runs its own
-    transaction (seat_lock_transaction): never call it inside another. Publishes
-    seat.sold and queues the event's `ticket.sold` webhooks, both only if it commits.
+    the order and tickets; marks the hold purchased. The returned order carries
+    its tickets (with seat, row and section) in memory: render it without a query.
+    Raises HoldNotFound (unknown or another user's: 404), HoldExpired (410),
+    HoldAlreadyPurchased (409), InsufficientFunds (402), HoldLost / SeatAlreadySold
+    (409), SeatLocksBusy (503 "busy": a row lock waited past
+    TICKETING_SEAT_LOCK_TIMEOUT_MS). Runs its own transaction (seat_lock_transaction):
+    never call it inside another. Publishes seat.sold and queues the event's
+    `ticket.sold` webhooks (only when the event has an active endpoint), both only
+    if it commits.
     """
     backend = seat_lock_backend()
     with seat_lock_transaction():
-        hold = SeatHold.objects.select_for_update().filter(token=token, user=user).first()
+        hold = (
+            SeatHold.objects.select_for_update()
+            .annotate(has_webhooks=webhooks.active_endpoints_exist())
+            .filter(token=token, user=user)
+            .first()
+        )
         if hold is None:
             raise HoldNotFound()
         if hold.status == SeatHold.Status.PURCHASED:
             raise HoldAlreadyPurchased()
         if hold.status != SeatHold.Status.ACTIVE or hold.expires_at <= timezone.now():
             raise HoldExpired()
-        prices = selectors.section_prices(hold.event_id)
-        seats = list(Seat.objects.filter(pk__in=hold.seat_ids).select_related("row"))
+        seats = selectors.seats_with_prices(event_id=hold.event_id, seat_ids=hold.seat_ids)
         if len(seats) != len(hold.seat_ids):
             # A layout change removed a seat while it was held.
             gone = sorted(set(hold.seat_ids) - {s.id for s in seats})
             raise HoldLost(gone)
-        unpriced = [s.id for s in seats if s.row.section_id not in prices]
+        unpriced = [s.id for s in seats if s.price is None]
         if unpriced:
             raise SeatsNotForSale(unpriced)
-        total = sum(prices[s.row.section_id] for s in seats)
+        total = sum(s.price for s in seats)
 
-        wallet = locked_wallet(user.pk)
-        if wallet.balance < total:
-            raise InsufficientFunds(extra={"balance": wallet.balance, "total": total})
         lost = backend.lost_seats(hold)
         if lost:
             raise HoldLost(lost)
@@ -88,24 +91,19 @@ def hold_purchase(*, token: str, user: User) -> Order:
         order = Order.objects.create(
             user=user, event_id=hold.event_id, total=total, hold_token=token
         )
+        # Locks the wallet row (after the hold row: one order, no deadlock) and
+        # debits it in one statement; InsufficientFunds rolls everything back.
+        wallet_debit(user=user, amount=total, kind=WalletTransaction.Kind.PURCHASE,
+                     reference=f"order:{order.pk}", actor=user)
+        tickets = [
+            Ticket(order=order, user=user, event_id=hold.event_id, seat=seat, price=seat.price)
+            for seat in seats
+        ]
         try:
-            with transaction.atomic():
-                Ticket.objects.bulk_create(
-                    Ticket(
-                        order=order,
-                        user=user,
-                        event_id=hold.event_id,
-                        seat=seat,
-                        price=prices[seat.row.section_id],
-                    )
-                    for seat in seats
-                )
+            # No savepoint: a violated "one valid ticket per seat" ends the whole sale.
+            Ticket.objects.bulk_create(tickets)
         except IntegrityError:
             raise SeatAlreadySold() from None
-        wallet_move_money(
-            wallet=wallet, amount=-total, kind=WalletTransaction.Kind.PURCHASE,
-            reference=f"order:{order.pk}", actor=user,
-        )
         hold.status = SeatHold.Status.PURCHASED
         hold.save(update_fields=["status"])
         backend.mark_sold(hold)
@@ -113,10 +111,18 @@ def hold_purchase(*, token: str, user: User) -> Order:
             event_id=hold.event_id, seat_ids=hold.seat_ids, reason="sold", user_id=user.pk,
             hold=hold, order=order,
         )
-        webhooks.emit(event_id=hold.event_id, kind="ticket.sold", payload={
-            "order_id": order.pk, "user_id": user.pk, "total": total,
-            "tickets": list(order.tickets.values("id", "seat_id", "price").order_by("id")),
-        })
+        if hold.has_webhooks:
+            webhooks.emit(event_id=hold.event_id, kind="ticket.sold", payload={
+                "order_id": order.pk, "user_id": user.pk, "total": total,
+                "tickets": [{"id": t.pk, "seat_id": t.seat_id, "price": t.price}
+                            for t in sorted(tickets, key=lambda t: t.pk)],
+            })
+    # The answer is built from what is in memory: `order.tickets.all()` answers
+    # with these tickets (each with its seat, row and section) as if prefetched.
+    prefetched = Ticket.objects.filter(order=order).order_by("pk")
+    prefetched._result_cache = sorted(tickets, key=lambda t: t.pk)
+    prefetched._prefetch_done = True
+    order._prefetched_objects_cache = {"tickets": prefetched}
     return order
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
 from core import audit
 from core.errors import DomainError
 from core.models import User
 from ticketing import conf
+from ticketing.errors import InsufficientFunds
 from ticketing.models import Wallet, WalletTransaction
 
 
@@ -40,6 +41,42 @@ def wallet_move_money(
     """
     Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + amount)
     wallet.balance += amount
+    return _ledger_entry(wallet=wallet, amount=amount, kind=kind, reference=reference, actor=actor)
+
+
+def wallet_debit(
+    *, user: User, amount: int, kind: str, reference: str, actor: User | None
+) -> WalletTransaction:
+    """Take `amount` from `user`'s wallet if it holds that much; ledger row and audit entry.
+
+    Call inside a transaction. One conditional UPDATE both locks the wallet row
+    and moves the balance (the purchase's hot path: no SELECT ... FOR UPDATE
+    first). When it matches nothing, the wallet is missing or short: the slow
+    path locks (or creates) it and raises InsufficientFunds with the balance.
+    """
+    table = Wallet._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET balance = balance - %s "  # noqa: S608 (no user input)
+            "WHERE user_id = %s AND balance >= %s RETURNING id, balance",
+            [amount, user.pk, amount],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        wallet = locked_wallet(user.pk)
+        if wallet.balance < amount:
+            raise InsufficientFunds(extra={"balance": wallet.balance, "total": amount})
+        return wallet_move_money(wallet=wallet, amount=-amount, kind=kind, reference=reference,
+                                 actor=actor)
+    wallet = Wallet(pk=row[0], user_id=user.pk, balance=row[1])
+    return _ledger_entry(wallet=wallet, amount=-amount, kind=kind, reference=reference,
+                         actor=actor)
+
+
+def _ledger_entry(
+    *, wallet: Wallet, amount: int, kind: str, reference: str, actor: User | None
+) -> WalletTransaction:
+    """The ledger row and the audit entry of a movement already applied to `wallet.balance`."""
     entry = WalletTransaction.objects.create(
         wallet=wallet, kind=kind, amount=amount, balance_after=wallet.balance, reference=reference
     )
