@@ -58,10 +58,7 @@ def begin(*, user, key: str, fingerprint: str) -> tuple[IdempotencyKey, bool]:
     retention = timedelta(hours=conf.get("TICKETING_IDEMPOTENCY_HOURS"))
     for _ in range(2):
         try:
-            with transaction.atomic():
-                row = IdempotencyKey.objects.create(
-                    user=user, key=key, request_hash=fingerprint, created_at=now
-                )
+            row = _create(user=user, key=key, fingerprint=fingerprint, now=now)
             return row, False
         except IntegrityError:
             pass
@@ -79,6 +76,21 @@ def begin(*, user, key: str, fingerprint: str) -> tuple[IdempotencyKey, bool]:
             raise IdempotentRequestInProgress()
         return row, True
     raise IdempotentRequestInProgress()
+
+
+def _create(*, user, key: str, fingerprint: str, now) -> IdempotencyKey:
+    """Insert the key row; IntegrityError when (user, key) exists.
+
+    Views run in autocommit, where the INSERT is its own transaction and a
+    duplicate leaves nothing to roll back: no BEGIN/COMMIT around it. Inside a
+    caller's transaction (tests, a future ATOMIC_REQUESTS) a savepoint keeps
+    the duplicate from breaking that transaction.
+    """
+    fields = {"user": user, "key": key, "request_hash": fingerprint, "created_at": now}
+    if not transaction.get_connection().in_atomic_block:
+        return IdempotencyKey.objects.create(**fields)
+    with transaction.atomic():
+        return IdempotencyKey.objects.create(**fields)
 
 
 def finish(row: IdempotencyKey, response: Response) -> None:
