@@ -49,8 +49,8 @@ def setup_sale(buyers: int, seats: int):
 
     from django.utils import timezone
     from rest_framework_simplejwt.backends import TokenBackend
-    from rest_framework_simplejwt.tokens import AccessToken
 
+    from core.authentication import SessionRefreshToken
     from core.models import Event, User, Venue
     from core.redis import get_redis
     from ticketing.models import Wallet, WalletTransaction
@@ -82,7 +82,8 @@ def setup_sale(buyers: int, seats: int):
         for w in wallets
     )
     signer = TokenBackend("HS256", signing_key=SECRET_KEY)
-    tokens = [signer.encode(AccessToken.for_user(u).payload) for u in users]
+    # Tokens as login issues them (claims, so no user query per request).
+    tokens = [signer.encode(SessionRefreshToken.for_user(u).access_token.payload) for u in users]
     return event, seat_ids, tokens
 
 

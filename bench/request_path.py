@@ -311,8 +311,8 @@ def setup_data(users: int, seats: int) -> Fixture:
     from datetime import timedelta
 
     from rest_framework_simplejwt.backends import TokenBackend
-    from rest_framework_simplejwt.tokens import AccessToken
 
+    from core.authentication import SessionRefreshToken
     from core.models import User, Venue
     from core.redis import get_redis
     from ticketing.models import Wallet, WalletTransaction
@@ -339,7 +339,7 @@ def setup_data(users: int, seats: int) -> Fixture:
     lifetime = timedelta(hours=2)
     tokens = []
     for account in accounts:
-        token = AccessToken.for_user(account)
+        token = SessionRefreshToken.for_user(account).access_token  # as login issues it
         token.set_exp(lifetime=lifetime)
         tokens.append(signer.encode(token.payload))
     refused = new_event(venue)

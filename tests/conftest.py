@@ -142,11 +142,12 @@ def api():
 
 
 def client_for(user) -> APIClient:
-    """An APIClient that sends a real JWT for `user` (as phones do)."""
-    from rest_framework_simplejwt.tokens import RefreshToken
+    """An APIClient that sends a real JWT for `user`, as login gives phones (with claims)."""
+    from core.authentication import SessionRefreshToken
 
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    client.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {SessionRefreshToken.for_user(user).access_token}")
     return client
 
 
