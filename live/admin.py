@@ -27,8 +27,8 @@ from live.models import (
     WinnerNotification,
 )
 from live.services.checkin import screen_key_issue, screen_key_revoke
+from live.services.draws import draw_create, draw_update
 from live.services.performing import draw_perform, draw_redraw
-from live.streams import draw_replaced_data, publish_draw
 
 
 def _each(modeladmin, request, queryset, action, done: str) -> None:
@@ -55,6 +55,14 @@ def _single(modeladmin, request, queryset, noun: str):
 
 class WinnersFileForm(forms.Form):
     file = forms.FileField(help_text="CSV: participant,prize")
+
+
+def _prize_rows(formsets) -> list[dict]:
+    """The prizes the inline will leave, as draw_create/draw_update take them."""
+    names = [f.name for f in Prize._meta.fields if f.name not in ("id", "draw")]
+    return [{name: form.cleaned_data[name] for name in names}
+            for formset in formsets for form in formset.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")]
 
 
 class PrizeInline(admin.TabularInline):
@@ -114,19 +122,36 @@ class DrawAdmin(admin.ModelAdmin):
         draw = _single(self, request, queryset.filter(kind=Draw.Kind.EXTERNAL), "external draw")
         return draw and redirect(reverse("admin:live_draw_import_winners", args=[draw.pk]))
 
-    def save_model(self, request, obj, form, change):
-        if not change:  # a new draw commits to a fresh seed, like the API's
-            from live import fairness
+    # Writes go through draw_create / draw_update (one path with the API): the freeze of
+    # kind and numbers once there are entries, draw.created / draw.updated on the streams,
+    # the audit entry. The draw and its prizes are one service call, made in save_related,
+    # where the prize inline's rows are known; a refusal becomes a message, not a 500.
 
-            obj.seed = fairness.new_seed()
-            obj.seed_commitment = fairness.commitment(obj.seed)
-            obj.algorithm = fairness.ALGORITHM
-        super().save_model(request, obj, form, change)
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as exc:  # raised in save_related; the admin's atomic rolled back
+            self.message_user(request, f"Not saved: {exc.detail}", messages.ERROR)
+            return redirect(request.get_full_path())
+
+    def save_model(self, request, obj, form, change):
+        pass  # written with its prizes in save_related
 
     def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        if not change:  # announce it like the API does, prizes included
-            publish_draw(form.instance, "draw.created", draw_replaced_data(form.instance))
+        prizes = _prize_rows(formsets) if any(f.has_changed() for f in formsets) else None
+        for formset in formsets:  # read by construct_change_message; the service wrote them
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        if change:
+            fields = {name: form.cleaned_data[name] for name in form.changed_data}
+            if fields or prizes is not None:
+                draw_update(draw=form.instance, actor=request.user, source="admin",
+                            prizes=prizes, **fields)
+            return
+        fields = dict(form.cleaned_data)
+        draw = draw_create(event=fields.pop("event"), prizes=prizes or [], actor=request.user,
+                           source="admin", **fields)
+        form.instance.pk = draw.pk  # the object the admin logs and redirects to
+        form.instance.refresh_from_db()
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.status != Draw.Status.OPEN:  # frozen by its digest

@@ -29,7 +29,7 @@ def make_draw(event: Event | None = None, *, prizes: list[dict] | None = None,
         fields.setdefault("numbers_count", 3)
         fields.setdefault("numbers_max", 10)
     return draw_create(event=event or make_event(), prizes=prizes or _DEFAULT_PRIZES,
-                                **fields)
+                       actor=None, source="test", **fields)
 
 
 def draw_url(draw: Draw, action: str = "") -> str:

@@ -151,7 +151,7 @@ class DrawListView(APIView):
     def post(self, request, pk: int):
         event = event_get(event_id=pk, user=request.user)
         data = _valid(DrawInput, request.data)
-        draw = draw_create(event=event, **data)
+        draw = draw_create(event=event, actor=request.user, source="api", **data)
         return Response(_fresh_state(draw), status=status.HTTP_201_CREATED)
 
 
@@ -167,7 +167,7 @@ class DrawDetailView(APIView):
     def patch(self, request, pk: int, draw_id: int):
         draw = _draw(request, pk, draw_id)
         data = dict(_valid(DrawInput, request.data, instance=draw, partial=True))
-        draw = draw_update(draw=draw, **data)
+        draw = draw_update(draw=draw, actor=request.user, source="api", **data)
         return Response(_fresh_state(draw))
 
 

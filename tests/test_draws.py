@@ -3,6 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from core.models import AuditEntry
 from core.streams import history_since
 from live import fairness
 from live.models import CheckIn, Draw, Entry, Winner
@@ -434,3 +435,4 @@ def test_admin_creates_draw_with_commitment_and_announces_it(
     created = history_since(f"event:{event.pk}", 0).messages
     assert created[0]["type"] == "draw.created"
     assert created[0]["data"]["draw"]["prizes"][0]["name"] == "Hat"
+    assert AuditEntry.objects.get(action="draw.created").actor_id == staff.pk

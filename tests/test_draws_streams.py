@@ -42,7 +42,8 @@ def test_event_stream_follows_a_whole_raffle(user, make_user):
     draw = holder["draw"]
     make_entrants(draw, 3)
     assert check(lambda: draw_enter(draw=draw, user=user)) == ["draw.entries"]
-    assert check(lambda: draw_update(draw=draw, title="Edited")) == ["draw.updated"]
+    assert check(lambda: draw_update(draw=draw, actor=None, source="test",
+                                     title="Edited")) == ["draw.updated"]
     assert check(scheduler.publish_countdowns) == ["draw.countdown"]
     assert check(lambda: draw_perform(draw=draw, actor=None, source="t")) == [
         "draw.closing", "draw.started", "draw.winner", "draw.finished"]
@@ -62,7 +63,8 @@ def test_draw_stream_follows_edit_close_perform(user, make_user):
         return types(verify_action(kind="draw", object_id=draw.pk, viewer=viewer,
                                    action=action))
 
-    assert check(lambda: draw_update(draw=draw, title="Edited")) == ["draw.updated"]
+    assert check(lambda: draw_update(draw=draw, actor=None, source="test",
+                                     title="Edited")) == ["draw.updated"]
     assert check(lambda: draw_enter(draw=draw, user=user, numbers=[1, 2, 3])) == [
         "draw.entries"]
     assert check(lambda: draw_close_entries(draw=draw)) == ["draw.closing"]

@@ -1,12 +1,15 @@
 """Live admin: every model listed and searchable; each organiser action calls its service."""
 
+from html.parser import HTMLParser
+
 import pytest
 from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
 from core.models import AuditEntry
-from live.models import CheckIn, Entry, ForwardingBatch, OperatorEndpoint, Winner
+from core.streams import history_since, last_seq
+from live.models import CheckIn, Draw, Entry, ForwardingBatch, OperatorEndpoint, Winner
 from live.services.performing import draw_perform
 from live.testing import make_draw, make_entrants, make_event
 
@@ -125,3 +128,87 @@ def test_staff_without_permissions_cannot_run_actions(staff, performed):
     client.force_login(staff)
     assert act(client, "draw", "notify_winners", [performed.pk]).status_code == 403
     assert not mail.outbox
+
+
+# --- Editing a draw goes through draw_update ------------------------------------------
+
+
+class _FormFields(HTMLParser):
+    """The values a browser would submit from the admin's change form."""
+
+    def __init__(self):
+        super().__init__()
+        self.data: dict[str, str] = {}
+        self._select: str | None = None
+        self._textarea: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        name = attrs.get("name")
+        if tag == "input" and name and attrs.get("type") not in ("submit", "button", "file"):
+            if attrs.get("type") != "checkbox" or "checked" in attrs:
+                self.data[name] = attrs.get("value") or ("on" if attrs.get("type") == "checkbox"
+                                                         else "")
+        elif tag == "select" and name:
+            self._select = name
+            self.data.setdefault(name, "")
+        elif tag == "option" and self._select and "selected" in attrs:
+            self.data[self._select] = attrs.get("value", "")
+        elif tag == "textarea" and name:
+            self._textarea = name
+            self.data[name] = ""
+
+    def handle_data(self, data):
+        if self._textarea:
+            self.data[self._textarea] += data.strip()
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+
+def change_form(client, draw) -> dict[str, str]:
+    page = client.get(f"/admin/live/draw/{draw.pk}/change/")
+    assert page.status_code == 200
+    parser = _FormFields()
+    parser.feed(page.content.decode())
+    return {k: v for k, v in parser.data.items() if not k.startswith("_")}
+
+
+def test_admin_cannot_change_the_kind_of_a_draw_with_entries(
+        browser, django_capture_on_commit_callbacks):
+    draw = make_draw()
+    make_entrants(draw, 2)
+    seq = last_seq(f"draw:{draw.pk}")
+    form = {**change_form(browser, draw), "kind": "lottery", "numbers_count": "3",
+            "numbers_max": "10"}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = browser.post(f"/admin/live/draw/{draw.pk}/change/", form, follow=True)
+    assert response.status_code == 200
+    assert "cannot change once it has entries" in response.content.decode()
+    assert Draw.objects.get(pk=draw.pk).kind == "raffle"
+    assert history_since(f"draw:{draw.pk}", seq).messages == []
+    assert not AuditEntry.objects.filter(action="draw.updated").exists()
+
+
+def test_admin_edit_publishes_draw_updated_and_is_audited(browser, staff,
+                                                        django_capture_on_commit_callbacks):
+    draw = make_draw()
+    make_entrants(draw, 2)
+    seq = last_seq(f"draw:{draw.pk}")
+    form = {**change_form(browser, draw), "title": "Renamed raffle",
+            "prizes-0-name": "Tandem"}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = browser.post(f"/admin/live/draw/{draw.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    published = history_since(f"draw:{draw.pk}", seq).messages
+    assert [m["type"] for m in published] == ["draw.updated"]
+    state = published[0]["data"]["draw"]
+    assert state["title"] == "Renamed raffle" and state["entries_count"] == 2
+    assert [p["name"] for p in state["prizes"]] == ["Tandem"]
+    entry = AuditEntry.objects.get(action="draw.updated")
+    assert entry.actor_id == staff.pk and entry.object_id == str(draw.pk)
+    assert entry.data["actor"] == f"admin:{staff.pk}"
+    assert entry.data["fields"] == {"title": "Renamed raffle"}

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core import audit
 from core.models import Event, User
 from core.selectors.events import PUBLIC_STATUSES
 from live import fairness
@@ -61,12 +62,25 @@ def _set_prizes(draw: Draw, prizes: list[dict[str, Any]]) -> None:
     Prize.objects.bulk_create([Prize(draw=draw, **prize) for prize in prizes])
 
 
+def _audit_draw(action: str, draw: Draw, actor: User | None, source: str,
+                fields: dict[str, Any], prizes: list[dict[str, Any]] | None) -> None:
+    data: dict[str, Any] = {"actor": audit.actor_label(actor, source),
+                            "fields": {name: getattr(draw, Draw._meta.get_field(name).attname)
+                                       for name in fields}}
+    if prizes is not None:
+        data["prizes"] = prizes
+    audit.record(action=action, obj=draw, actor=actor, data=data)
+
+
 @transaction.atomic
-def draw_create(*, event: Event, prizes: list[dict[str, Any]], **fields: Any) -> Draw:
+def draw_create(*, event: Event, prizes: list[dict[str, Any]], actor: User | None, source: str,
+                **fields: Any) -> Draw:
     """Create a draw with its prizes from validated fields. A fresh seed is committed.
 
-    Raises EligibilityNotAvailable (400) for ticket-holder draws without ticketing.
-    Publishes draw.created (with the seed commitment).
+    `actor` is the staff user (None for the scheduler's next occurrence); `source` says
+    through what ("api", "admin", "scheduler", "demo"). Raises EligibilityNotAvailable
+    (400) for ticket-holder draws without ticketing. Publishes draw.created (with the
+    seed commitment); writes the draw.created audit entry.
     """
     if fields.get("recurrence") == Draw.Recurrence.DAILY and not fields.get("scheduled_at"):
         fields["scheduled_at"] = next_daily_occurrence(
@@ -77,15 +91,21 @@ def draw_create(*, event: Event, prizes: list[dict[str, Any]], **fields: Any) ->
         seed_commitment=fairness.commitment(seed), **fields,
     )
     _set_prizes(draw, prizes)
+    _audit_draw("draw.created", draw, actor, source, fields, prizes)
     publish_draw(draw, "draw.created", draw_replaced_data(draw))
     return draw
 
 
 @transaction.atomic
-def draw_update(*, draw: Draw, prizes: list[dict[str, Any]] | None = None, **fields: Any
-                ) -> Draw:
-    """Edit an open draw (and replace its prizes when given). Raises DrawNotEditable or
-    DrawHasEntries (409). Publishes draw.updated."""
+def draw_update(*, draw: Draw, actor: User | None, source: str,
+                prizes: list[dict[str, Any]] | None = None, **fields: Any) -> Draw:
+    """Edit an open draw (and replace its prizes when given).
+
+    Locks the draw row. Raises DrawNotEditable (409) unless the draw is open, and
+    DrawHasEntries (409) when it has entries and `kind`, `numbers_count` or
+    `numbers_max` would change. Publishes draw.updated; writes the draw.updated audit
+    entry (`actor`, `source` as for draw_create).
+    """
     locked = Draw.objects.select_for_update().get(pk=draw.pk)
     if locked.status != Draw.Status.OPEN:
         raise DrawNotEditable()
@@ -98,6 +118,7 @@ def draw_update(*, draw: Draw, prizes: list[dict[str, Any]] | None = None, **fie
     locked.save()
     if prizes is not None:
         _set_prizes(locked, prizes)
+    _audit_draw("draw.updated", locked, actor, source, fields, prizes)
     publish_draw(locked, "draw.updated", draw_replaced_data(locked))
     return locked
 
@@ -213,7 +234,8 @@ def draw_create_next_occurrence(*, draw: Draw) -> Draw | None:
               for p in draw.prizes.all()]
     try:
         with transaction.atomic():
-            return draw_create(event=draw.event, prizes=prizes, previous=draw,
-                               scheduled_at=scheduled_at, entries_close_at=close_at, **fields)
+            return draw_create(event=draw.event, prizes=prizes, actor=None, source="scheduler",
+                               previous=draw, scheduled_at=scheduled_at,
+                               entries_close_at=close_at, **fields)
     except IntegrityError:  # another scheduler made it first
         return None

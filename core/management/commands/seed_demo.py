@@ -207,8 +207,8 @@ class Command(BaseCommand):
             event=meetup, title__in=[title for title, _, _ in specs])}
         for title, fields, prizes in specs:
             if title not in found:
-                found[title] = draw_create(event=meetup, title=title,
-                                                         prizes=prizes, **fields)
+                found[title] = draw_create(event=meetup, title=title, prizes=prizes,
+                                           actor=None, source="demo", **fields)
                 self.count("draws")
         return found[RAFFLE_TITLE]
 
