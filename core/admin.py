@@ -21,6 +21,12 @@ from core.models import (
     normalize_email,
 )
 from core.phones import normalize_phone
+from core.services.webhooks import (
+    webhook_delivery_retry,
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_endpoint_update,
+)
 
 
 class NormalizedEmailMixin:
@@ -204,8 +210,27 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     list_display = ["url", "event", "kinds", "is_active", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["url", "event__title"]
-    raw_id_fields = ["event", "created_by"]
-    readonly_fields = ["secret"]
+    raw_id_fields = ["event"]
+    readonly_fields = ["secret", "created_by"]
+
+    # The same services as the API (audited); created_by is whoever adds it.
+    def save_model(self, request, obj, form, change):
+        fields = {name: form.cleaned_data[name] for name in ("url", "kinds", "is_active")
+                  if name in form.cleaned_data}
+        if change:
+            changed = {name: value for name, value in fields.items() if name in form.changed_data}
+            if changed or "event" in form.changed_data:
+                if "event" in form.changed_data:
+                    changed["event"] = form.cleaned_data["event"]
+                webhook_endpoint_update(endpoint=obj, actor=request.user, **changed)
+            return
+        created = webhook_endpoint_create(event=form.cleaned_data["event"], actor=request.user,
+                                          **fields)
+        obj.pk = created.pk
+        obj.refresh_from_db()
+
+    def delete_model(self, request, obj):
+        webhook_endpoint_delete(endpoint=obj, actor=request.user)
 
 
 @admin.register(WebhookDelivery)
@@ -221,9 +246,6 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry selected deliveries now")
     def retry_now(self, request, queryset):
-        from django.utils import timezone
-
-        count = queryset.exclude(status=WebhookDelivery.Status.SUCCEEDED).update(
-            status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now()
-        )
+        count = webhook_delivery_retry(delivery_ids=queryset.values_list("pk", flat=True),
+                                       actor=request.user)
         self.message_user(request, f"{count} deliveries queued for another attempt.")

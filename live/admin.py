@@ -8,7 +8,6 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 
 from core.admin import EventAdmin as CoreEventAdmin
 from core.errors import DomainError
@@ -272,8 +271,8 @@ class ForwardingBatchAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry selected batches now")
     def retry_now(self, request, queryset):
-        count = queryset.exclude(status=ForwardingBatch.Status.SUCCEEDED).update(
-            status=ForwardingBatch.Status.PENDING, next_attempt_at=timezone.now())
+        count = forwarding.forwarding_batch_retry(
+            batch_ids=queryset.values_list("pk", flat=True), actor=request.user)
         self.message_user(request, f"{count} batch(es) queued for another attempt.")
 
 

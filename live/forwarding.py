@@ -54,6 +54,23 @@ def entries_forward(*, event: Event, entry_ids: Iterable[int], actor: User | Non
     return batch
 
 
+@transaction.atomic
+def forwarding_batch_retry(*, batch_ids: Iterable[int], actor: User | None) -> int:
+    """Make the given batches that have not succeeded due now (status pending); the
+    scheduler's next forward_due sends them. Returns how many were queued; writes a
+    participants.forwarding_retried audit entry for each."""
+    retry = (ForwardingBatch.objects.select_for_update()
+             .filter(pk__in=list(batch_ids))
+             .exclude(status=ForwardingBatch.Status.SUCCEEDED).order_by("pk"))
+    ids = list(retry.values_list("pk", flat=True))
+    ForwardingBatch.objects.filter(pk__in=ids).update(
+        status=ForwardingBatch.Status.PENDING, next_attempt_at=timezone.now())
+    for pk in ids:
+        audit.record(action="participants.forwarding_retried", object_type="live.forwardingbatch",
+                     object_id=pk, actor=actor)
+    return len(ids)
+
+
 def batch_payload(batch: ForwardingBatch) -> dict:
     rows = (batch.entries.order_by("id")
             .values_list("id", "draw_id", "position", "user_id", "user__first_name",

@@ -102,12 +102,14 @@ def test_forward_action_reports_a_missing_operator(browser, performed):
     assert not ForwardingBatch.objects.exists()
 
 
-def test_retry_batch_action_makes_a_failed_batch_due(browser, performed):
+def test_retry_batch_action_makes_a_failed_batch_due(browser, performed, staff):
     endpoint = OperatorEndpoint.objects.create(event=performed.event, url="http://127.0.0.1:9/")
     batch = ForwardingBatch.objects.create(endpoint=endpoint, status="failed", attempts=8)
     act(browser, "forwardingbatch", "retry_now", [batch.pk])
     batch.refresh_from_db()
     assert batch.status == "pending" and batch.next_attempt_at <= timezone.now()
+    retried = AuditEntry.objects.get(action="participants.forwarding_retried")
+    assert retried.actor_id == staff.pk and retried.object_id == str(batch.pk)
 
 
 @pytest.mark.parametrize("model, action", [

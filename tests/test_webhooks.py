@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core import webhooks
-from core.models import DeliveryAttempt, Event, WebhookDelivery, WebhookEndpoint
+from core.models import AuditEntry, DeliveryAttempt, Event, WebhookDelivery, WebhookEndpoint
 from core.outbound import SIGNATURE_HEADER, backoff_seconds, verify_signature
 from tests.receivers import http_receiver
 
@@ -109,6 +109,62 @@ def test_staff_register_and_list_endpoints(staff_api, event):
     assert body["kinds"] == ["draw.winner"] and len(body["secret"]) == 64
     listing = staff_api.get(f"/api/events/{event.id}/webhooks").json()
     assert listing["count"] == 1 and listing["results"][0]["url"] == "https://organiser.example/hook"
+
+
+def test_endpoint_writes_go_through_the_service_and_are_audited(staff_api, staff, event):
+    url = f"/api/events/{event.id}/webhooks/"
+    created = staff_api.post(url, {"url": "https://organiser.example/hook"}, format="json")
+    endpoint = WebhookEndpoint.objects.get(pk=created.json()["id"])
+    assert endpoint.created_by == staff
+    patched = staff_api.patch(f"{url}{endpoint.pk}/", {"is_active": False}, format="json")
+    assert patched.status_code == 200 and patched.json()["is_active"] is False
+    assert staff_api.delete(f"{url}{endpoint.pk}/").status_code == 204
+    assert not WebhookEndpoint.objects.exists()
+    entries = AuditEntry.objects.filter(object_type="core.webhookendpoint").order_by("id")
+    assert [(e.action, e.actor_id) for e in entries] == [
+        ("webhook_endpoint.created", staff.pk), ("webhook_endpoint.updated", staff.pk),
+        ("webhook_endpoint.deleted", staff.pk)]
+    assert "secret" not in str(entries[0].data)
+    assert entries[1].data["fields"] == {"is_active": False}
+
+
+def test_admin_retry_makes_failed_deliveries_due_and_is_audited(client, staff, event):
+    staff.is_superuser = True
+    staff.save()
+    client.force_login(staff)
+    endpoint = _endpoint(event, "https://organiser.example/hook")
+    failed = WebhookDelivery.objects.create(endpoint=endpoint, kind="draw.winner", payload={},
+                                            status=WebhookDelivery.Status.FAILED, attempts=8)
+    done = WebhookDelivery.objects.create(endpoint=endpoint, kind="draw.winner", payload={},
+                                          status=WebhookDelivery.Status.SUCCEEDED)
+    response = client.post("/admin/core/webhookdelivery/", {
+        "action": "retry_now", "_selected_action": [failed.pk, done.pk]}, follow=True)
+    assert "1 deliveries queued for another attempt." in response.content.decode()
+    failed.refresh_from_db()
+    assert failed.status == "pending" and failed.next_attempt_at <= timezone.now()
+    assert WebhookDelivery.objects.get(pk=done.pk).status == "succeeded"
+    retried = AuditEntry.objects.get(action="webhook_delivery.retried")
+    assert retried.actor_id == staff.pk and retried.object_id == str(failed.pk)
+
+
+def test_admin_adds_and_edits_endpoints_through_the_service(client, staff, event):
+    staff.is_superuser = True
+    staff.save()
+    client.force_login(staff)
+    response = client.post("/admin/core/webhookendpoint/add/", {
+        "event": event.pk, "url": "https://organiser.example/hook", "kinds": '["draw.winner"]',
+        "is_active": "on"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    endpoint = WebhookEndpoint.objects.get()
+    assert endpoint.created_by == staff and len(endpoint.secret) == 64
+    response = client.post(f"/admin/core/webhookendpoint/{endpoint.pk}/change/", {
+        "event": event.pk, "url": "https://organiser.example/other", "kinds": '["draw.winner"]',
+        "is_active": "on"})
+    assert response.status_code == 302
+    assert WebhookEndpoint.objects.get().url == "https://organiser.example/other"
+    assert list(AuditEntry.objects.filter(object_type="core.webhookendpoint")
+                .order_by("id").values_list("action", "actor_id")) == [
+        ("webhook_endpoint.created", staff.pk), ("webhook_endpoint.updated", staff.pk)]
 
 
 @pytest.mark.parametrize(

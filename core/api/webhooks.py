@@ -6,6 +6,11 @@ from rest_framework import generics, permissions, serializers
 from core.errors import UnsafeDestination
 from core.models import DeliveryAttempt, Event, WebhookDelivery, WebhookEndpoint
 from core.outbound import check_destination
+from core.services.webhooks import (
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_endpoint_update,
+)
 
 
 class WebhookEndpointSerializer(serializers.ModelSerializer):
@@ -62,7 +67,8 @@ class WebhookEndpointList(_EventScoped, generics.ListCreateAPIView):
         return WebhookEndpoint.objects.filter(event=self.get_event())
 
     def perform_create(self, serializer):
-        serializer.save(event=self.get_event(), created_by=self.request.user)
+        serializer.instance = webhook_endpoint_create(
+            event=self.get_event(), actor=self.request.user, **serializer.validated_data)
 
 
 class WebhookEndpointDetail(_EventScoped, generics.RetrieveUpdateDestroyAPIView):
@@ -70,6 +76,13 @@ class WebhookEndpointDetail(_EventScoped, generics.RetrieveUpdateDestroyAPIView)
 
     def get_queryset(self):
         return WebhookEndpoint.objects.filter(event_id=self.kwargs["event_id"])
+
+    def perform_update(self, serializer):
+        serializer.instance = webhook_endpoint_update(
+            endpoint=serializer.instance, actor=self.request.user, **serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        webhook_endpoint_delete(endpoint=instance, actor=self.request.user)
 
 
 class WebhookDeliveryList(_EventScoped, generics.ListAPIView):
