@@ -4,6 +4,10 @@
     TOMBOLA_FAILPOINTS="draw.perform.before_commit=raise"        # raise FailpointError
     TOMBOLA_FAILPOINTS_MARKER=/tmp/hit.log   # optional: one line "<name> <pid>" per hit
 
+In-process tests can also run a function there (``with armed(name, func):``; the
+function gets the keyword arguments the place passes, e.g. ``hold=``): the seam where a
+test changes the world at an exact point inside a transaction.
+
 Code marks a place with ``failpoint("draw.perform.before_commit")``. Unset (production),
 the call is a dictionary lookup on an empty dict. The variable is read once, when this
 module is imported (settings import it, so a malformed value stops the process at
@@ -13,10 +17,13 @@ Known names are listed in ``KNOWN`` and in docs/faults.md.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +33,10 @@ KNOWN = {
     "draw.perform.before_commit",
     # core.views.readyz, before its checks: a request that stays in flight (shutdown tests).
     "http.readyz",
+    # ticketing.services.orders.hold_purchase: the hold backend confirmed every seat, the
+    # hold row is locked (the wallet not yet), nothing written yet (tests make Redis "lie"
+    # here).
+    "hold.purchase.verified",
 }
 
 _ACTION = re.compile(r"^(?:sleep\((?P<seconds>\d+(?:\.\d+)?)\)|(?P<raise>raise))$")
@@ -36,7 +47,7 @@ class FailpointError(RuntimeError):
     pass
 
 
-def parse(spec: str) -> dict[str, tuple[str, float]]:
+def parse(spec: str) -> dict[str, tuple[str, Any]]:
     """``name=action;name=action`` -> {name: (action, seconds)}; ValueError if malformed."""
     points: dict[str, tuple[str, float]] = {}
     for item in filter(None, (part.strip() for part in spec.split(";"))):
@@ -56,14 +67,18 @@ _POINTS = parse(os.environ.get("TOMBOLA_FAILPOINTS", ""))
 _MARKER = os.environ.get("TOMBOLA_FAILPOINTS_MARKER", "")
 
 
-def failpoint(name: str) -> None:
-    """Stall or raise here if TOMBOLA_FAILPOINTS names this place; otherwise nothing."""
+def failpoint(name: str, **context: Any) -> None:
+    """Stall or raise here if TOMBOLA_FAILPOINTS names this place, or run the function a
+    test armed it with (given `context`); otherwise nothing."""
     if not _POINTS:
         return
     point = _POINTS.get(name)
     if point is None:
         return
     action, seconds = point
+    if action == "call":
+        seconds(**context)
+        return
     logger.warning("failpoint %s hit in pid %s: %s", name, os.getpid(), action)
     if _MARKER:
         with open(_MARKER, "a") as marker:
@@ -71,3 +86,19 @@ def failpoint(name: str) -> None:
     if action == "raise":
         raise FailpointError(f"failpoint {name}")
     time.sleep(seconds)
+
+
+@contextlib.contextmanager
+def armed(name: str, func: Callable[..., None]) -> Iterator[None]:
+    """Run `func(**context)` at failpoint `name` inside the block (tests, in-process)."""
+    if name not in KNOWN:
+        raise ValueError(f"unknown failpoint {name!r}")
+    previous = _POINTS.get(name)
+    _POINTS[name] = ("call", func)
+    try:
+        yield
+    finally:
+        if previous is None:
+            _POINTS.pop(name, None)
+        else:
+            _POINTS[name] = previous

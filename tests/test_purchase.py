@@ -8,6 +8,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core import failpoints
 from tests.ticketing_helpers import PRICE_A, PRICE_B, committed, fund, hold, seat, seats, statuses
 from ticketing.models import (
     IdempotencyKey,
@@ -19,7 +20,6 @@ from ticketing.models import (
     Wallet,
     WalletTransaction,
 )
-from ticketing.services.orders import purchase_verified
 
 pytest_plugins = ["tests.ticketing_fixtures"]
 
@@ -130,15 +130,12 @@ def test_a_duplicate_sent_while_the_purchase_runs_is_409(user_api, user, sale):
     token = held_token(user_api, sale, seats(sale, "A", "1", 1))
     duplicates = []
 
-    def send_duplicate(sender, hold, **kwargs):
+    def send_duplicate(hold):
         # The first request is inside its transaction: its key row is claimed.
         duplicates.append(purchase(user_api, token, key="buy-3"))
 
-    purchase_verified.connect(send_duplicate)
-    try:
+    with failpoints.armed("hold.purchase.verified", send_duplicate):
         first = purchase(user_api, token, key="buy-3")
-    finally:
-        purchase_verified.disconnect(send_duplicate)
     assert first.status_code == 201
     assert duplicates[0].status_code == 409
     assert duplicates[0].json()["code"] == "idempotency_request_in_progress"

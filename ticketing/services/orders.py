@@ -15,10 +15,10 @@ Any refusal rolls the whole transaction back: no charge, no order.
 from __future__ import annotations
 
 from django.db import IntegrityError, connection, transaction
-from django.dispatch import Signal
 from django.utils import timezone
 
 from core import webhooks
+from core.failpoints import failpoint
 from core.models import User
 from ticketing import selectors
 from ticketing.errors import (
@@ -35,11 +35,6 @@ from ticketing.models import Order, SeatFence, SeatHold, Ticket, WalletTransacti
 from ticketing.seat_locks import seat_lock_backend, seat_lock_transaction
 from ticketing.services.seat_changes import seat_changes_record
 from ticketing.services.wallets import locked_wallet, wallet_debit, wallet_move_money
-
-# Sent inside the purchase transaction after the hold backend confirmed the
-# seats and before the database writes: the seam where a test makes Redis
-# "lie" (deletes its keys, lets another buyer in) to prove the database holds.
-purchase_verified = Signal()
 
 
 def hold_purchase(*, token: str, user: User) -> Order:
@@ -83,7 +78,9 @@ def hold_purchase(*, token: str, user: User) -> Order:
         lost = backend.lost_seats(hold)
         if lost:
             raise HoldLost(lost)
-        purchase_verified.send(sender=SeatHold, hold=hold)
+        # The seam where a test makes Redis "lie" (deletes its keys, lets another buyer
+        # in) to prove the database still holds (core/failpoints.py).
+        failpoint("hold.purchase.verified", hold=hold)
         stale = _advance_fences(hold)
         if stale:
             raise HoldLost(stale)
