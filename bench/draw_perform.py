@@ -88,7 +88,7 @@ def main() -> None:
     setup_django()
     from live.models import Entry, Winner
     from live.services.performing import draw_perform
-    from live.testing import make_draw, make_event
+    from tests.factories import make_draw, make_event
     started = time.perf_counter()
     fill_users(args.entries)
     print(f"users ready in {time.perf_counter() - started:.1f} s")

@@ -45,7 +45,7 @@ def main() -> None:
     setup_django()
     from live.exports import participants_export
     from live.models import Entry
-    from live.testing import make_draw, make_event
+    from tests.factories import make_draw, make_event
     fill_users(args.rows)
     draw = make_draw(make_event(title="Export benchmark"), title="Export bench")
     started = time.perf_counter()

@@ -249,7 +249,7 @@ def prepare() -> tuple[int, str]:
     from django.db import connection
 
     from core.redis import get_redis
-    from live.testing import make_event
+    from tests.factories import make_event
 
     client = get_redis()
     stale = list(client.scan_iter(match=f"{os.environ['REDIS_PREFIX']}:*", count=1000))

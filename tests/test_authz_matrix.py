@@ -26,8 +26,8 @@ from rest_framework.test import APIClient
 
 from live.services.checkin import screen_key_issue
 from live.services.draws import draw_enter
-from live.testing import make_draw
 from tests.conftest import client_for
+from tests.factories import make_draw
 from tests.ticketing_helpers import fund, hold, make_event, seats
 from ticketing.services import layout
 

@@ -24,7 +24,7 @@ def test_an_id_larger_than_any_row_is_404_not_500(staff_api, path):
 
 def test_patching_a_draw_with_an_incomplete_prize_is_400(staff_api):
     from live.models import Prize
-    from live.testing import draw_url, make_draw
+    from tests.factories import draw_url, make_draw
 
     draw = make_draw()
     response = staff_api.patch(draw_url(draw), {"prizes": [{}]}, format="json")
@@ -35,7 +35,7 @@ def test_patching_a_draw_with_an_incomplete_prize_is_400(staff_api):
 
 def test_patching_a_draw_fills_the_prize_defaults(staff_api):
     from live.models import Prize
-    from live.testing import draw_url, make_draw
+    from tests.factories import draw_url, make_draw
 
     draw = make_draw()
     response = staff_api.patch(draw_url(draw), {"prizes": [{"name": "TV", "rank": 1}]},

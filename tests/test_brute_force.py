@@ -25,8 +25,8 @@ from rest_framework.test import APIClient
 
 from core.models import PhoneVerification
 from core.throttles import ScopedThrottle
-from live.testing import draw_url, make_draw, make_event
 from tests.conftest import assert_error, client_for
+from tests.factories import draw_url, make_draw, make_event
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from django.utils import timezone
 from core.streams import Viewer, stream_kind
 from live import checkin
 from live.models import CheckIn, ScreenKey
-from live.testing import make_event
+from tests.factories import make_event
 
 pytestmark = pytest.mark.django_db
 

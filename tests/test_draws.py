@@ -7,8 +7,8 @@ from core.models import AuditEntry
 from core.streams import history_since
 from live import fairness
 from live.models import CheckIn, Draw, Entry, Winner
-from live.testing import draw_url, make_draw, make_entrants, make_event
 from live.verify import verify_proof
+from tests.factories import draw_url, make_draw, make_entrants, make_event
 
 pytestmark = pytest.mark.django_db
 
@@ -436,3 +436,24 @@ def test_admin_creates_draw_with_commitment_and_announces_it(
     assert created[0]["type"] == "draw.created"
     assert created[0]["data"]["draw"]["prizes"][0]["name"] == "Hat"
     assert AuditEntry.objects.get(action="draw.created").actor_id == staff.pk
+
+
+def test_bulk_entries_continue_positions_and_publish_one_count(user, make_user,
+                                                             django_capture_on_commit_callbacks):
+    from live.errors import EntriesClosed
+    from live.services.draws import draw_close_entries, draw_enter, draw_enter_many
+
+    draw = make_draw()
+    draw_enter(draw=draw, user=user)
+    others = [make_user().pk for _ in range(3)]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert draw_enter_many(draw=draw, user_ids=others) == 4
+    assert list(Entry.objects.filter(draw=draw).order_by("position")
+                .values_list("position", flat=True)) == [1, 2, 3, 4]
+    assert Draw.objects.get(pk=draw.pk).entries_count == 4
+    published = history_since(f"draw:{draw.pk}", 0).messages
+    assert [(m["type"], m["data"]["count"]) for m in published if m["type"] == "draw.entries"
+            ][-1] == ("draw.entries", 4)
+    draw_close_entries(draw=draw)
+    with pytest.raises(EntriesClosed):
+        draw_enter_many(draw=draw, user_ids=[make_user().pk])

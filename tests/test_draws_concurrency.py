@@ -9,7 +9,7 @@ from core.models import User
 from live.errors import AlreadyEntered
 from live.models import Draw, Entry
 from live.services.draws import draw_enter
-from live.testing import make_draw
+from tests.factories import make_draw
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -15,7 +15,7 @@ from live.services.claims import prize_claim
 from live.services.draws import draw_close_entries, draw_enter, draw_update
 from live.services.performing import draw_perform, draw_redraw
 from live.streams import publish_draw
-from live.testing import make_draw, make_entrants, make_event
+from tests.factories import make_draw, make_entrants, make_event
 from tests.stream_helpers import swap_stream_kind, verify_action
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from core.models import Event
-from live.testing import make_event
+from tests.factories import make_event
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from core import failpoints
 from core.models import AuditEntry
 from live.models import Draw, Winner
 from live.services.performing import draw_perform
-from live.testing import make_draw, make_entrants
+from tests.factories import make_draw, make_entrants
 
 
 def test_parse_accepts_sleep_and_raise_and_rejects_anything_else():

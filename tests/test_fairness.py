@@ -8,8 +8,8 @@ import pytest
 from live import fairness
 from live.models import Draw
 from live.selectors import entries_digest
-from live.testing import draw_url, make_draw, make_entrants
 from live.verify import ProofMismatch, verify_proof
+from tests.factories import draw_url, make_draw, make_entrants
 from tests.servers import ROOT
 
 SEED = "11" * 32

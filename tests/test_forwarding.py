@@ -11,8 +11,8 @@ from core.outbound import SIGNATURE_HEADER, verify_signature
 from core.periodic import periodic_jobs
 from live.forwarding import entries_forward, forward_due
 from live.models import Entry, ForwardingBatch, OperatorEndpoint
-from live.testing import make_draw, make_entrants, make_event
 from tests.conftest import assert_error
+from tests.factories import make_draw, make_entrants, make_event
 from tests.receivers import http_receiver
 
 pytestmark = pytest.mark.django_db

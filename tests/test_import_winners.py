@@ -15,7 +15,7 @@ from core.streams import history_since
 from live.errors import InvalidWinnersFile
 from live.imports import read_winners_csv, winners_import
 from live.models import Draw, Winner
-from live.testing import make_draw
+from tests.factories import make_draw
 
 pytestmark = pytest.mark.django_db
 

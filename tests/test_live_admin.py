@@ -11,7 +11,7 @@ from core.models import AuditEntry
 from core.streams import history_since, last_seq
 from live.models import CheckIn, Draw, Entry, ForwardingBatch, OperatorEndpoint, Winner
 from live.services.performing import draw_perform
-from live.testing import make_draw, make_entrants, make_event
+from tests.factories import make_draw, make_entrants, make_event
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ from django.utils import timezone
 from openpyxl import load_workbook
 
 from live.models import CheckIn, Entry
-from live.testing import draw_url, make_draw, make_event
 from tests.conftest import assert_error
+from tests.factories import draw_url, make_draw, make_event
 
 pytestmark = pytest.mark.django_db
 

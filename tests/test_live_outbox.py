@@ -8,8 +8,8 @@ from core.models import AuditEntry, WebhookDelivery, WebhookEndpoint
 from live.errors import AlreadyPerformed
 from live.models import Winner
 from live.services.performing import draw_perform, draw_redraw
-from live.testing import make_draw, make_entrants
 from tests.conftest import client_for
+from tests.factories import make_draw, make_entrants
 
 pytestmark = pytest.mark.django_db
 

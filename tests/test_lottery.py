@@ -8,9 +8,9 @@ from live import scheduler
 from live.models import Draw, Entry, Winner
 from live.services.draws import next_daily_occurrence
 from live.services.performing import draw_perform
-from live.testing import draw_url, make_draw, make_event
 from live.verify import verify_proof
 from tests.conftest import client_for
+from tests.factories import draw_url, make_draw, make_event
 
 pytestmark = pytest.mark.django_db
 

@@ -45,7 +45,7 @@ def _sample(client, name: str, labels: str = "") -> float:
 def test_published_messages_and_draw_durations_are_counted(client):
     from core import streams
     from live.services.performing import draw_perform
-    from live.testing import make_draw, make_entrants
+    from tests.factories import make_draw, make_entrants
 
     before = _sample(client, "tombola_stream_messages_published_total", 'kind="event"')
     streams.publish("event:1", "event.updated", {})

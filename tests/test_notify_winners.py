@@ -7,8 +7,8 @@ from django.utils import timezone
 from live.models import Winner, WinnerNotification
 from live.notifications import winners_notify
 from live.services.performing import draw_perform
-from live.testing import draw_url, make_draw
 from tests.conftest import assert_error
+from tests.factories import draw_url, make_draw
 from tests.receivers import http_receiver
 
 pytestmark = pytest.mark.django_db

@@ -6,8 +6,8 @@ from django.utils import timezone
 from core.models import Event
 from live.models import Entry
 from live.services.performing import draw_perform
-from live.testing import draw_url, make_draw, make_event
 from tests.conftest import assert_error
+from tests.factories import draw_url, make_draw, make_event
 
 pytestmark = pytest.mark.django_db
 

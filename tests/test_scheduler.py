@@ -13,7 +13,7 @@ from core import periodic
 from core.streams import history_since
 from live import checkin, scheduler
 from live.models import Draw, Winner
-from live.testing import make_draw, make_entrants, make_event
+from tests.factories import make_draw, make_entrants, make_event
 from tests.servers import ROOT, migrate_sqlite, server_env
 
 
@@ -168,7 +168,7 @@ def test_serve_runs_the_scheduler_in_process_only_without_redis(tmp_path):
 SEED_DUE_DRAW = """
 from datetime import timedelta
 from django.utils import timezone
-from live.testing import make_draw, make_entrants
+from tests.factories import make_draw, make_entrants
 draw = make_draw(title="In-process", scheduled_at=timezone.now() - timedelta(seconds=1))
 make_entrants(draw, 3, prefix="inproc")
 print(draw.event_id, draw.pk)

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from live.testing import make_draw, make_event
 from tests.conftest import client_for
+from tests.factories import make_draw, make_event
 
 pytestmark = pytest.mark.django_db
 

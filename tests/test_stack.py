@@ -34,8 +34,8 @@ from core import audit, streams
 from core.models import AuditEntry, Venue
 from core.stack import free_port
 from live.models import Draw, Winner
-from live.testing import draw_url, make_draw, make_entrants
 from live.verify import verify_proof
+from tests.factories import draw_url, make_draw, make_entrants
 from tests.servers import ROOT, server_env
 from tests.stack import access_token, running_stack
 from tests.ticketing_helpers import LAYOUT, fund, seats

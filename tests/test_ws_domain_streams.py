@@ -12,7 +12,7 @@ from channels.db import database_sync_to_async
 
 from live.services.checkin import screen_key_issue
 from live.services.performing import draw_perform
-from live.testing import make_draw, make_entrants, make_event
+from tests.factories import make_draw, make_entrants, make_event
 from tests.stream_helpers import (
     averify_action,
     connected,

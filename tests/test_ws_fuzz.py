@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consumers.protocol import CLOSE_CODES
-from live.testing import make_draw, make_event
+from tests.factories import make_draw, make_event
 from tests.stream_helpers import connected, fresh_channel_layer  # noqa: F401 (autouse)
 from tests.ticketing_helpers import LAYOUT
 from tests.ticketing_helpers import make_event as make_event_on_sale

@@ -1,4 +1,4 @@
-"""Draws: create, edit, enter, close entries, and the next daily occurrence.
+"""Draws: create, edit, enter (one or many), close entries, and the next daily occurrence.
 
 Draw-changing functions lock the draw row (``select_for_update``) so that entering,
 closing and performing are serialised per draw: an entry either is in the frozen
@@ -8,6 +8,7 @@ after commit (see live/streams.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -191,6 +192,31 @@ def draw_enter(*, draw: Draw, user: User, numbers: Any = None) -> Entry:
         raise AlreadyEntered() from None
     publish_draw(locked, "draw.entries", draw_entries_data(locked))
     return entry
+
+
+@transaction.atomic
+def draw_enter_many(*, draw: Draw, user_ids: Sequence[int]) -> int:
+    """Enter many users at once, one raffle entry each: demo data (seed_demo) and test
+    factories, never a request. Trusted input: no eligibility checks, and a user already
+    entered violates the entry's unique constraint (IntegrityError).
+
+    Keeps draw_enter's invariants: the draw's row lock, gapless positions after the
+    current ones, entries_count moved with them. Raises NotEnterable (external draws),
+    EntriesClosed (not open). Publishes one draw.entries. Returns the new count.
+    """
+    locked = Draw.objects.select_for_update().get(pk=draw.pk)
+    if locked.kind == Draw.Kind.EXTERNAL:
+        raise NotEnterable()
+    if locked.status != Draw.Status.OPEN:
+        raise EntriesClosed()
+    first = locked.entries_count + 1
+    Entry.objects.bulk_create(
+        [Entry(draw=locked, user_id=pk, ballot_no=1, position=first + i)
+         for i, pk in enumerate(user_ids)], batch_size=2000)
+    Draw.objects.filter(pk=locked.pk).update(entries_count=F("entries_count") + len(user_ids))
+    locked.refresh_from_db(fields=["entries_count"])
+    publish_draw(locked, "draw.entries", draw_entries_data(locked))
+    return locked.entries_count
 
 
 def close_locked(draw: Draw) -> None:

@@ -4,9 +4,9 @@ Every demo object has a fixed natural key (venue name, event titles, draw
 titles, demo emails), so a second run finds it and creates only what is
 missing; `make run` calls this at every start. Writes go through the
 services (layout, prices, sale, draws, wallets, referrals, screen keys);
-only large counts (above --bulk-threshold) insert users and raffle entries in
-bulk, keeping live's Entry invariants: gapless `position` 1..n per draw and
-`entries_count` equal to n, both moved under the draw's row lock.
+only large counts (above --bulk-threshold) insert users in bulk and raffle
+entries through live's bulk service (draw_enter_many, shared with the test
+factories), which keeps the Entry invariants under the draw's row lock.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from datetime import timedelta
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from core.models import Event, User, Venue
@@ -25,8 +24,7 @@ from core.services import waitlist
 from core.services.events import event_create
 from live.models import Draw, Entry, ScreenKey
 from live.services.checkin import screen_key_issue
-from live.services.draws import draw_create, draw_enter
-from live.streams import draw_entries_data, publish_draw
+from live.services.draws import draw_create, draw_enter, draw_enter_many
 from ticketing.models import EventSale, Seat, SectionPrice, Wallet
 from ticketing.services import layout, wallets
 
@@ -270,23 +268,11 @@ class Command(BaseCommand):
             for pk in missing:
                 draw_enter(draw=raffle, user=users[pk])
                 progress.advance(1)
-        else:
+        else:  # same lock, positions and count as draw_enter; one event per chunk
             for start in range(0, len(missing), CHUNK):
-                self.bulk_enter(raffle, missing[start:start + CHUNK])
+                draw_enter_many(draw=raffle, user_ids=missing[start:start + CHUNK])
                 progress.advance(len(missing[start:start + CHUNK]))
         self.count("raffle entries", len(missing))
-
-    def bulk_enter(self, raffle: Draw, user_ids: list[int]) -> None:
-        """draw_enter for many users at once: same lock, positions and count, one event."""
-        locked = Draw.objects.select_for_update().get(pk=raffle.pk)
-        first = locked.entries_count + 1
-        Entry.objects.bulk_create([
-            Entry(draw=locked, user_id=pk, ballot_no=1, position=first + i)
-            for i, pk in enumerate(user_ids)
-        ])
-        Draw.objects.filter(pk=locked.pk).update(entries_count=F("entries_count") + len(user_ids))
-        locked.refresh_from_db(fields=["entries_count"])
-        publish_draw(locked, "draw.entries", draw_entries_data(locked))
 
     def screen_key(self, meetup: Event, staff: User) -> str | None:
         if ScreenKey.objects.filter(event=meetup, label=SCREEN_LABEL,

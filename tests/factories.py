@@ -1,4 +1,5 @@
-"""Small factories for tests and benchmarks (no pytest import here)."""
+"""Small factories for tests and benchmarks (no pytest import here: bench/ imports this
+module with the repository root on sys.path)."""
 
 from __future__ import annotations
 
@@ -38,19 +39,15 @@ def draw_url(draw: Draw, action: str = "") -> str:
 
 
 def make_entrants(draw: Draw, n: int, *, prefix: str = "entrant") -> list:
-    """n users (bulk, no password hashing) each with one entry in `draw`."""
-    from django.db.models import F
-
+    """n users (bulk, no password hashing) each with one entry in `draw`, entered through
+    live's bulk service (the one seed_demo uses)."""
     from core.models import User
-    from live.models import Entry
+    from live.services.draws import draw_enter_many
 
     tag = f"{prefix}{draw.pk}"
     users = User.objects.bulk_create(
         [User(email=f"{tag}-{i}@example.com", password="!") for i in range(n)])
     if users and users[0].pk is None:
         users = list(User.objects.filter(email__startswith=f"{tag}-").order_by("id"))
-    start = Draw.objects.get(pk=draw.pk).entries_count
-    Entry.objects.bulk_create(
-        [Entry(draw=draw, user=u, position=start + i) for i, u in enumerate(users, 1)])
-    Draw.objects.filter(pk=draw.pk).update(entries_count=F("entries_count") + n)
+    draw_enter_many(draw=draw, user_ids=[u.pk for u in users])
     return users
