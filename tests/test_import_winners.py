@@ -2,6 +2,7 @@
 command and the admin upload, published like an API perform."""
 
 import io
+import json
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -11,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 
 from core.models import AuditEntry
-from core.streams import history_since
+from core.streams import history_since, last_seq
 from live.errors import InvalidWinnersFile
 from live.imports import read_winners_csv, winners_import
 from live.models import Draw, Winner
@@ -164,6 +165,60 @@ def test_command_imports_and_then_says_nothing_changed(draw, people, tmp_path):
     out, _ = command(draw.pk, path)
     assert "Already imported" in out and "nothing changed" in out
     assert Winner.objects.count() == 3
+
+
+def test_command_publishes_the_winners_on_the_draw_stream(draw, people, tmp_path,
+                                                          django_capture_on_commit_callbacks):
+    path = tmp_path / "winners.csv"
+    path.write_text(good_csv(draw, people), encoding="utf-8")
+    seq = last_seq(f"draw:{draw.pk}")
+    with django_capture_on_commit_callbacks(execute=True):
+        command(draw.pk, path)
+    published = history_since(f"draw:{draw.pk}", seq).messages
+    assert [m["type"] for m in published] == [
+        "draw.closing", "draw.started", "draw.winner", "draw.winner", "draw.finished"]
+    winners = {m["data"]["prize"]["name"]: len(m["data"]["winners"]) for m in published
+               if m["type"] == "draw.winner"}
+    assert winners == {"Car": 1, "Mug": 2}
+    assert Draw.objects.get(pk=draw.pk).performed_by == "import"
+    assert AuditEntry.objects.get(action="winners.imported").actor_id is None
+
+
+def test_command_says_when_it_cannot_reach_the_server_streams(draw, people, tmp_path, settings):
+    path = tmp_path / "winners.csv"
+    path.write_text(good_csv(draw, people), encoding="utf-8")
+    settings.REDIS_URL = ""
+    _, err = command(draw.pk, path)
+    assert "REDIS_URL is not set" in err and "admin" in err
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_command_in_its_own_process_reaches_a_socket_on_a_running_server(tmp_path):
+    """What watchers see: a socket on a real worker gets the winners of an import made by
+    `manage.py import_winners` in another process (through Redis)."""
+    import websockets.sync.client
+
+    from core.models import User
+    from tests.servers import manage, running_server
+
+    draw = make_draw(kind="external", prizes=[{"name": "Car", "rank": 1}])
+    winner = User.objects.create_user(email="ann@example.com", first_name="Ann")
+    path = tmp_path / "winners.csv"
+    path.write_text(f"participant,prize\n{winner.pk},Car\n", encoding="utf-8")
+    with running_server(tmp_path) as server, websockets.sync.client.connect(
+            server.ws_url(f"/ws/draws/{draw.pk}/"), subprotocols=["tombola.v1"],
+            origin="http://127.0.0.1", open_timeout=5) as ws:
+        assert json.loads(ws.recv(timeout=5))["type"] == "snapshot"
+        manage(server.env, "import_winners", str(draw.pk), str(path))
+        types = []
+        while "draw.finished" not in types:
+            frame = json.loads(ws.recv(timeout=10))
+            if frame.get("stream") == f"draw:{draw.pk}":
+                types.append(frame["type"])
+    assert types == ["draw.closing", "draw.started", "draw.winner", "draw.finished"]
 
 
 def test_command_lists_row_errors_and_fails(draw, people, tmp_path):
