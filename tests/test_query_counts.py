@@ -10,7 +10,6 @@ raise one only with the reason in the commit.
 
 from __future__ import annotations
 
-import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
