@@ -27,6 +27,8 @@ from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
+from django.core.handlers.wsgi import WSGIHandler
+from django.test.utils import override_settings
 
 Scope = dict[str, Any]
 
@@ -144,6 +146,36 @@ def _environ(scope: Scope, body) -> dict[str, Any]:
     return environ
 
 
+class TokenAPIHandler(WSGIHandler):
+    """Django's WSGI handler built with TOKEN_API_MIDDLEWARE: no sessions, CSRF, messages.
+
+    For requests that authenticate with a bearer token (DRF's JWT
+    authentication): none of that browser state can matter to them, and each
+    of those middleware costs every request some work.
+    """
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        # Django builds the chain from settings.MIDDLEWARE only; override it for
+        # the one call, at start-up, before any request runs.
+        with override_settings(MIDDLEWARE=settings.TOKEN_API_MIDDLEWARE):
+            super().load_middleware(is_async)
+        self.middleware_paths = list(settings.TOKEN_API_MIDDLEWARE)
+
+
+def token_api_dispatch(browser: Callable, token_api: Callable) -> Callable:
+    """A WSGI app: /api/ requests with a bearer token go to `token_api`, the rest to `browser`."""
+    schemes = tuple(f"{kind} ".encode("latin-1").lower()
+                    for kind in settings.SIMPLE_JWT.get("AUTH_HEADER_TYPES", ("Bearer",)))
+
+    def app(environ: dict[str, Any], start_response: Callable):
+        header = environ.get("HTTP_AUTHORIZATION", "").encode("latin-1").lower()
+        if environ.get("PATH_INFO", "").startswith("/api/") and header.startswith(schemes):
+            return token_api(environ, start_response)
+        return browser(environ, start_response)
+
+    return app
+
+
 def http_application():
     """The ASGI `http` app `routing.py` serves: the pool (default) or Django's ASGIHandler.
 
@@ -159,9 +191,7 @@ def http_application():
 
             app = ASGIStaticFilesHandler(app)
         return app
-    from django.core.wsgi import get_wsgi_application
-
-    wsgi = get_wsgi_application()
+    wsgi = token_api_dispatch(WSGIHandler(), TokenAPIHandler())
     if settings.DEBUG:
         # `make run` serves the admin's and API docs' static files itself, as
         # runserver would; in production nginx serves /static/ (deploy/nginx.conf).

@@ -76,6 +76,15 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+# A request to /api/ that carries a bearer token needs no browser state: the
+# HTTP pool (core/http.py) serves it through a chain without these.
+BROWSER_MIDDLEWARE = {
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+}
+TOKEN_API_MIDDLEWARE = [m for m in MIDDLEWARE if m not in BROWSER_MIDDLEWARE]
 
 ROOT_URLCONF = "core.urls"
 ASGI_APPLICATION = "core.asgi.application"

@@ -129,3 +129,42 @@ async def test_the_routed_application_answers_json_errors_through_the_pool():
                                  headers=[(b"content-type", b"application/json")]).get_response()
     assert bad["status"] == 400
     assert b'"code"' in bad["body"]
+
+
+def test_bearer_requests_to_the_api_skip_the_browser_middleware(settings):
+    from core.http import TokenAPIHandler, token_api_dispatch
+
+    handler = TokenAPIHandler()
+    assert not set(handler.middleware_paths) & settings.BROWSER_MIDDLEWARE
+    assert "core.metrics.MetricsMiddleware" in handler.middleware_paths  # still measured
+    assert set(settings.MIDDLEWARE) - set(handler.middleware_paths) == settings.BROWSER_MIDDLEWARE
+
+    chosen = []
+    app = token_api_dispatch(lambda env, sr: chosen.append("browser"),
+                             lambda env, sr: chosen.append("token"))
+    for path, header in [("/api/wallet/", "Bearer x"), ("/api/wallet/", "JWT x"),
+                         ("/api/wallet/", "bearer x"), ("/api/wallet/", ""),
+                         ("/api/wallet/", "Basic x"), ("/admin/", "Bearer x")]:
+        app({"PATH_INFO": path, "HTTP_AUTHORIZATION": header}, None)
+    assert chosen == ["token", "token", "token", "browser", "browser", "browser"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_api_answers_bearer_requests_through_the_lean_chain(user):
+    # The dispatch test above shows which chain a request takes; this one that
+    # the lean chain still serves the API whole (auth, security headers).
+    from asgiref.sync import sync_to_async
+
+    from core.authentication import SessionRefreshToken
+
+    token = await sync_to_async(lambda: str(SessionRefreshToken.for_user(user).access_token))()
+    response = await HttpCommunicator(
+        application, "GET", "/api/accounts/me/",
+        headers=[(b"authorization", f"Bearer {token}".encode()),
+                 (b"cookie", b"sessionid=whatever; csrftoken=x")]).get_response()
+    assert response["status"] == 200, response["body"]
+    headers = dict(response["headers"])
+    assert b"set-cookie" not in headers
+    assert headers[b"x-frame-options"] == b"DENY"  # security headers still set
+    assert headers[b"x-content-type-options"] == b"nosniff"
+    assert b'"email"' in response["body"]
