@@ -40,6 +40,8 @@ class WsgiOnThreadPool:
         self.wsgi_app = wsgi_app
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="http")
         self._run = sync_to_async(self._serve, thread_sensitive=False, executor=self.executor)
+        # Requests being served, read by `serve` to drain on SIGTERM (only the loop writes it).
+        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":  # lifespan and anything else: not ours
@@ -47,13 +49,18 @@ class WsgiOnThreadPool:
         body = await _read_body(receive)
         if body is None:  # the client went away before its body arrived
             return
+        self.in_flight += 1
         try:
-            status, headers, chunks = await self._run(scope, body, send)
+            try:
+                status, headers, chunks = await self._run(scope, body, send)
+            finally:
+                body.close()
+            if chunks is not None:  # a whole answer: sent from here, no hop back per message
+                await send({"type": "http.response.start", "status": status,
+                            "headers": headers})
+                await send({"type": "http.response.body", "body": b"".join(chunks)})
         finally:
-            body.close()
-        if chunks is not None:  # a whole answer: sent from here, no hop back per message
-            await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": b"".join(chunks)})
+            self.in_flight -= 1
 
     def _serve(self, scope: Scope, body, send: Callable):
         """On a pool thread: run the WSGI app.

@@ -65,3 +65,44 @@ def test_sigterm_when_idle_exits_without_waiting_for_the_grace(tmp_path):
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=20) == 0, server.log()
         assert time.monotonic() - stopped_at < 15
+
+
+def test_sigterm_drains_a_request_in_flight_then_exits(tmp_path):
+    """The request in flight is answered; new connections are refused; exit before the grace."""
+    marker = tmp_path / "failpoints.log"
+    grace = 15.0
+    with running_server(tmp_path, TOMBOLA_FAILPOINTS="http.readyz=sleep(2)",
+                        TOMBOLA_FAILPOINTS_MARKER=str(marker),
+                        SHUTDOWN_GRACE_SECONDS=str(grace)) as server:
+        answers = []
+
+        def slow_request():
+            try:
+                answers.append(httpx.get(server.url("/readyz"), timeout=30).status_code)
+            except httpx.HTTPError as exc:
+                answers.append(type(exc).__name__)
+
+        client = threading.Thread(target=slow_request, daemon=True)
+        client.start()
+        assert wait_for(lambda: marker.exists() and "http.readyz" in marker.read_text(), 20)
+        stopped_at = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        # Draining: the listener is closed, so a newcomer goes to another worker.
+        assert wait_for(lambda: _refused(server.url("/healthz")), 5), server.log()
+        code = server.process.wait(timeout=grace + MARGIN)
+        took = time.monotonic() - stopped_at
+        client.join(timeout=10)
+        assert code == 0, server.log()
+        assert answers == [200], (answers, server.log())
+        assert took < grace - 5, f"exited after {took:.1f} s: waited past the drained request"
+        assert "grace of" not in server.log()
+
+
+def _refused(url: str) -> bool:
+    try:
+        httpx.get(url, timeout=1)
+    except httpx.ConnectError:
+        return True
+    except httpx.HTTPError:
+        return False
+    return False
