@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "ticketing",
     "live",
     "consumers",
+    "demo",  # last: seed_demo writes through every app above
 ]
 
 MIDDLEWARE = [
@@ -342,7 +343,7 @@ SCHEDULER_TICK_SECONDS = float(os.environ.get("SCHEDULER_TICK_SECONDS", "1"))
 SCHEDULER_COUNTDOWN_HORIZON_SECONDS = env_int("SCHEDULER_COUNTDOWN_HORIZON_SECONDS", 3600)
 CHECKIN_CODE_WINDOW_SECONDS = env_int("CHECKIN_CODE_WINDOW_SECONDS", 30)
 
-# Dotted path of the scheduler's blocking loop (live owns it; core must not import live).
+# Dotted path of the scheduler's blocking loop: live owns it, core knows it only by name.
 SCHEDULER_LOOP = os.environ.get("SCHEDULER_LOOP", "live.scheduler.run")
 
 # Outbound webhooks and operator forwarding (core/outbound.py) go to public

@@ -7,8 +7,8 @@ from django.test import Client
 from django.utils import timezone
 
 from core.admin import UserEditForm
-from core.management.commands.seed_demo import DEMO_STAFF_EMAIL, DEMO_STAFF_PASSWORD
 from core.models import PhoneVerification, User
+from demo.management.commands.seed_demo import DEMO_STAFF_EMAIL, DEMO_STAFF_PASSWORD
 
 pytestmark = pytest.mark.django_db
 

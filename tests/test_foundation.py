@@ -105,8 +105,8 @@ def test_backends_follow_the_environment(settings):
 def test_seed_demo_is_idempotent_and_creates_the_readme_staff_login():
     from django.core.management import call_command
 
-    from core.management.commands.seed_demo import DEMO_STAFF_EMAIL, DEMO_STAFF_PASSWORD
     from core.models import User
+    from demo.management.commands.seed_demo import DEMO_STAFF_EMAIL, DEMO_STAFF_PASSWORD
 
     call_command("seed_demo")
     call_command("seed_demo")

@@ -7,8 +7,8 @@ import pytest
 from django.apps import apps
 from django.core.management import call_command
 
-from core.management.commands import seed_demo
 from core.models import Event, User
+from demo.management.commands import seed_demo
 from live.models import Draw, Entry, ScreenKey
 from live.selectors import screen_key_valid
 from ticketing.models import EventSale, Seat, SectionPrice, Wallet
