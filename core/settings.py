@@ -319,7 +319,7 @@ STREAM_FANOUT = os.environ.get("STREAM_FANOUT", "relay")
 RUN_SCHEDULER_IN_PROCESS = env_bool("RUN_SCHEDULER_IN_PROCESS", not REDIS_URL)
 # A worker told to stop (SIGTERM) lets requests in flight finish for this long,
 # then exits even if some are stuck (`manage.py serve`). Keep it below the
-# supervisor's kill timeout (core/stack.py: 20 s; compose: stop_grace_period).
+# supervisor's kill timeout (deploy/stack.py: 20 s; compose: stop_grace_period).
 SHUTDOWN_GRACE_SECONDS = float(os.environ.get("SHUTDOWN_GRACE_SECONDS") or 10)
 
 LOGGING = {

@@ -6,7 +6,7 @@
         stack.restart(web1)       # same port, waits until /readyz answers
         extra = stack.start_process(stack.add_scheduler(TOMBOLA_FAILPOINTS=...))
 
-The processes are spawned by core.stack (the code behind scripts/stack) with
+The processes are spawned by deploy.stack (the code behind scripts/stack) with
 tests/servers.py's environment: the test database pytest-django created, the
 run's Redis prefix, one SECRET_KEY for all. Several processes only share
 streams through Redis, so tests using this are marked `postgres` and `redis`
@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from core.stack import Stack
+from deploy.stack import Stack
 from tests.servers import server_env
 
 

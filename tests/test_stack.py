@@ -1,5 +1,5 @@
 """The production topology under faults: several daphne workers and schedulers, real
-processes (core/stack.py, the code behind scripts/stack), PostgreSQL and Redis.
+processes (deploy/stack.py, the code behind scripts/stack), PostgreSQL and Redis.
 
 - scripts/stack starts the topology, reports it and stops it on SIGINT;
 - a client on worker A sees a draw performed through worker B, and a seat stream on B
@@ -32,7 +32,7 @@ from websockets.exceptions import ConnectionClosed
 
 from core import audit, streams
 from core.models import AuditEntry, Venue
-from core.stack import free_port
+from deploy.stack import free_port
 from live.models import Draw, Winner
 from live.verify import verify_proof
 from tests.factories import draw_url, make_draw, make_entrants
