@@ -28,6 +28,10 @@ from core.services.webhooks import (
     webhook_endpoint_update,
 )
 
+# The service has no page at "/" (the API, the admin and the venue screens live under
+# their own paths), so the admin's "View site" link would lead to a 404: hide it.
+admin.site.site_url = None
+
 
 class NormalizedEmailMixin:
     """Compare and store the email as the API does, so a case variant is "taken", not a 500."""

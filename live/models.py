@@ -24,6 +24,8 @@ class CheckIn(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name = "check-in"  # Django's default from the class name: "check in(s)"
+        verbose_name_plural = "check-ins"
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["event", "user"], name="checkin_once_per_event"),
@@ -174,6 +176,7 @@ class Entry(models.Model):
     forwarded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "entries"  # Django's default adds an "s": "entrys"
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["draw", "user", "ballot_no"],
