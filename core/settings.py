@@ -287,6 +287,23 @@ WAITLIST_EMAIL_TOKEN_MAX_AGE = env_int("WAITLIST_EMAIL_TOKEN_MAX_AGE", 7 * 86_40
 # Public stats are cached this long (they are cheap, but not free at 1M users).
 STATS_CACHE_SECONDS = env_int("STATS_CACHE_SECONDS", 30)
 
+# Seat holds and wallets (ticketing). Where holds live: "redis" (Lua scripts) or
+# "db" (rows under a unique constraint); unset, Redis when REDIS_URL is set.
+TICKETING_HOLD_BACKEND = os.environ.get("TICKETING_HOLD_BACKEND") or (
+    "redis" if REDIS_URL else "db"
+)
+# The lifetime a hold gets (and each extension gives), and no extension goes
+# past its creation plus the cap.
+TICKETING_HOLD_TTL_SECONDS = env_int("TICKETING_HOLD_TTL_SECONDS", 900)
+TICKETING_HOLD_MAX_LIFETIME_SECONDS = env_int("TICKETING_HOLD_MAX_LIFETIME_SECONDS", 2700)
+# PostgreSQL only: how long a hold claim or a purchase waits for a row lock before it
+# answers 503 "busy" (ticketing.seat_locks.seat_lock_transaction).
+TICKETING_SEAT_LOCK_TIMEOUT_MS = env_int("TICKETING_SEAT_LOCK_TIMEOUT_MS", 5000)
+# The largest single wallet top-up, in minor units (10,000.00).
+TICKETING_MAX_TOP_UP = env_int("TICKETING_MAX_TOP_UP", 1_000_000)
+# How long an idempotency key (purchase, top-up) answers a retry with the first result.
+TICKETING_IDEMPOTENCY_HOURS = env_int("TICKETING_IDEMPOTENCY_HOURS", 24)
+
 # Realtime streams: how much history a reconnecting client can resume from.
 STREAM_HISTORY_LENGTH = env_int("STREAM_HISTORY_LENGTH", 300)
 STREAM_HISTORY_SECONDS = env_int("STREAM_HISTORY_SECONDS", 600)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from rest_framework import status
 
 from core.errors import Conflict, DomainError, NotFound, ServiceUnavailable
-from ticketing.conf import MAX_IDEMPOTENCY_KEY_LENGTH
 
 
 class ListsSeats:
@@ -128,4 +127,5 @@ class IdempotentRequestInProgress(Conflict):
 
 class InvalidIdempotencyKey(DomainError):
     code = "invalid_idempotency_key"
-    detail = f"The Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters."
+    # ticketing/idempotency.py raises it naming its MAX_KEY_LENGTH.
+    detail = "The Idempotency-Key header is empty or too long."

@@ -23,12 +23,12 @@ import hashlib
 import json
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
-from ticketing import conf
 from ticketing.errors import (
     IdempotencyKeyReused,
     IdempotentRequestInProgress,
@@ -37,7 +37,8 @@ from ticketing.errors import (
 from ticketing.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
-MAX_KEY_LENGTH = conf.MAX_IDEMPOTENCY_KEY_LENGTH
+# The longest Idempotency-Key header accepted (IdempotencyKey.key is as wide).
+MAX_KEY_LENGTH = 255
 # A first call that has not finished after this long is presumed dead (its
 # process crashed): a retry may take the key over.
 ABANDONED_AFTER = timedelta(minutes=2)
@@ -55,7 +56,7 @@ def request_fingerprint(request) -> str:
 def begin(*, user, key: str, fingerprint: str) -> tuple[IdempotencyKey, bool]:
     """Claim the key; -> (row, replay). replay=True: row holds the first response."""
     now = timezone.now()
-    retention = timedelta(hours=conf.get("TICKETING_IDEMPOTENCY_HOURS"))
+    retention = timedelta(hours=settings.TICKETING_IDEMPOTENCY_HOURS)
     for _ in range(2):
         try:
             row = _create(user=user, key=key, fingerprint=fingerprint, now=now)
@@ -109,7 +110,7 @@ def forget(row: IdempotencyKey) -> None:
 
 def idempotency_keys_purge() -> int:
     """Delete keys past their retention (the scheduler runs this hourly)."""
-    cutoff = timezone.now() - timedelta(hours=conf.get("TICKETING_IDEMPOTENCY_HOURS"))
+    cutoff = timezone.now() - timedelta(hours=settings.TICKETING_IDEMPOTENCY_HOURS)
     deleted, _ = IdempotencyKey.objects.filter(created_at__lte=cutoff).delete()
     return deleted
 
@@ -123,7 +124,9 @@ def idempotent(view_method):
         if key is None:
             return view_method(self, request, *args, **kwargs)
         if not key.strip() or len(key) > MAX_KEY_LENGTH:
-            raise InvalidIdempotencyKey()
+            raise InvalidIdempotencyKey(
+                f"The Idempotency-Key header must be 1 to {MAX_KEY_LENGTH} characters."
+            )
         row, replay = begin(user=request.user, key=key, fingerprint=request_fingerprint(request))
         if replay:
             response = Response(row.response_body, status=row.response_status)

@@ -2,7 +2,7 @@
 ticketing/services/holds.py; this module only decides seat ownership).
 
 One contract, ``SeatLockBackend``, two implementations, picked by
-ticketing.conf.hold_backend_name() (setting TICKETING_HOLD_BACKEND):
+settings.TICKETING_HOLD_BACKEND:
 
 - ``RedisSeatLocks``: one Lua script per hold / extend / release / verify /
   sell over all the seats of the request, so a request either gets every seat
@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from core.metrics import SEAT_MAP_RESTORES
 from core.redis import get_redis, key
-from ticketing import conf
 from ticketing.errors import SeatLocksBusy, SeatLocksUnavailable, SeatsUnavailable
 from ticketing.models import HeldSeat, SeatHold, Ticket
 
@@ -433,8 +433,8 @@ class DatabaseSeatLocks:
 
 
 def seat_lock_backend() -> SeatLockBackend:
-    """The configured backend (TICKETING_HOLD_BACKEND: "redis", "db", or auto)."""
-    return RedisSeatLocks() if conf.hold_backend_name() == "redis" else DatabaseSeatLocks()
+    """The configured backend (TICKETING_HOLD_BACKEND: "redis" or "db")."""
+    return RedisSeatLocks() if settings.TICKETING_HOLD_BACKEND == "redis" else DatabaseSeatLocks()
 
 
 # PostgreSQL's SQLSTATE for "canceling statement due to lock timeout".
@@ -480,7 +480,7 @@ def seat_lock_transaction() -> Iterator[None]:
     try:
         with transaction.atomic(durable=True), ExitStack() as stack:
             if connection.vendor == "postgresql":
-                timeout_ms = int(conf.get("TICKETING_SEAT_LOCK_TIMEOUT_MS"))
+                timeout_ms = int(settings.TICKETING_SEAT_LOCK_TIMEOUT_MS)
                 stack.enter_context(connection.execute_wrapper(_lock_timeout_first(timeout_ms)))
             yield
     except OperationalError as exc:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from core.errors import NotFound
 from core.models import Event, User
-from ticketing import conf, selectors
+from ticketing import selectors
 from ticketing.best_available import pick_best_available
 from ticketing.errors import (
     EventHasNoVenue,
@@ -118,7 +119,7 @@ def hold_create_best_available(
 def _claim(*, event: Event, user: User, seat_ids: list[int], check_seats: bool = False) -> SeatHold:
     backend = seat_lock_backend()
     now = timezone.now()
-    expires_at = now + timedelta(seconds=conf.get("TICKETING_HOLD_TTL_SECONDS"))
+    expires_at = now + timedelta(seconds=settings.TICKETING_HOLD_TTL_SECONDS)
     token = new_hold_token()
     # Durable (the outermost): what rolls back here is never committed by a caller, and
     # undo_claim below frees its Redis seats.
@@ -184,8 +185,8 @@ def hold_extend(*, token: str, user: User) -> SeatHold:
     """
     hold = _locked_live_hold(token=token, user=user)
     now = timezone.now()
-    cap = hold.created_at + timedelta(seconds=conf.get("TICKETING_HOLD_MAX_LIFETIME_SECONDS"))
-    new_expiry = min(now + timedelta(seconds=conf.get("TICKETING_HOLD_TTL_SECONDS")), cap)
+    cap = hold.created_at + timedelta(seconds=settings.TICKETING_HOLD_MAX_LIFETIME_SECONDS)
+    new_expiry = min(now + timedelta(seconds=settings.TICKETING_HOLD_TTL_SECONDS), cap)
     if new_expiry <= hold.expires_at:
         raise HoldLifetimeExceeded()
     lost = seat_lock_backend().extend(hold, expires_at=new_expiry)

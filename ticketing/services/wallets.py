@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
 from core import audit
 from core.errors import DomainError
 from core.models import User
-from ticketing import conf
 from ticketing.errors import InsufficientFunds
 from ticketing.models import Wallet, WalletTransaction
 
@@ -93,9 +93,9 @@ def _ledger_entry(
 @transaction.atomic
 def wallet_top_up(*, user: User, amount: int, reference: str = "") -> WalletTransaction:
     """Credit `amount` minor units (no payment gateway). Locks the wallet row."""
-    if amount <= 0 or amount > conf.get("TICKETING_MAX_TOP_UP"):
+    if amount <= 0 or amount > settings.TICKETING_MAX_TOP_UP:
         raise DomainError(
-            f"A top-up is between 1 and {conf.get('TICKETING_MAX_TOP_UP')} minor units.",
+            f"A top-up is between 1 and {settings.TICKETING_MAX_TOP_UP} minor units.",
             code="invalid_amount",
         )
     wallet = locked_wallet(user.pk)
