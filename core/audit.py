@@ -30,6 +30,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 
+from core.jsonutil import to_jsonable
 from core.models import AuditEntry, User
 
 GENESIS_HASH = "0" * 64
@@ -61,7 +62,7 @@ def record(
         actor_id=actor.pk if actor is not None else None,
         object_type=object_type,
         object_id=str(object_id),
-        data=json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder)),
+        data=to_jsonable(data or {}),
     )
 
 

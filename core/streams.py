@@ -33,6 +33,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
 from core.errors import UnknownMessageType
+from core.jsonutil import to_jsonable
 from core.metrics import MESSAGES_PUBLISHED, stream_kind_label
 from core.redis import get_redis, key
 
@@ -158,14 +159,9 @@ def _backend():
     return _RedisBackend(client) if client is not None else _memory
 
 
-def _jsonable(data: Any) -> Any:
-    # Round-trip so that datetimes, Decimals and UUIDs arrive as the client sees them.
-    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
-
-
 def record(stream: str, type_: str, data: Any) -> StreamMessage:
     """Assign the next seq and keep the message in history; do not send it."""
-    return _backend().append(stream, type_, _jsonable(data), _now())
+    return _backend().append(stream, type_, to_jsonable(data), _now())
 
 
 # STREAM_FANOUT = "relay": each worker process subscribes once (consumers/relay.py).

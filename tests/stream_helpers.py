@@ -28,11 +28,11 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.core.serializers.json import DjangoJSONEncoder
 from django.test import TestCase
 
 from core import streams
 from core.errors import UnknownMessageType
+from core.jsonutil import to_jsonable
 from core.streams import StreamKind, StreamMessage, Viewer
 
 ORIGIN = (b"origin", b"http://127.0.0.1")
@@ -149,19 +149,14 @@ def apply(kind: str, state: Any, messages: list[StreamMessage]) -> Any:
     return state
 
 
-def _jsonable(data: Any) -> Any:
-    """As a client receives it."""
-    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
-
-
 def _assert_deltas_reach_fresh_snapshot(*, kind: str, object_id: int, viewer: Viewer,
                                         snapshot: Any, first_seq: int, last_seq: int,
                                         deltas: list[StreamMessage], ignore: tuple[str, ...]):
     """The one check: deltas after the snapshot, applied to it, give a fresh snapshot."""
     seqs = [message["seq"] for message in deltas]
     assert seqs == list(range(first_seq + 1, last_seq + 1)), "gap or duplicate in deltas"
-    applied = apply(kind, _jsonable(snapshot), deltas)
-    fresh = _jsonable(_kind(kind).snapshot(object_id, viewer))
+    applied = apply(kind, to_jsonable(snapshot), deltas)
+    fresh = to_jsonable(_kind(kind).snapshot(object_id, viewer))
     if isinstance(applied, dict) and isinstance(fresh, dict):
         applied = {k: v for k, v in applied.items() if k not in ignore}
         fresh = {k: v for k, v in fresh.items() if k not in ignore}

@@ -29,6 +29,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
+from core.jsonutil import to_jsonable
 from ticketing.errors import (
     IdempotencyKeyReused,
     IdempotentRequestInProgress,
@@ -100,7 +101,7 @@ def finish(row: IdempotencyKey, response: Response) -> None:
         return
     IdempotencyKey.objects.filter(pk=row.pk).update(
         response_status=response.status_code,
-        response_body=json.loads(json.dumps(response.data, cls=DjangoJSONEncoder)),
+        response_body=to_jsonable(response.data),
     )
 
 
