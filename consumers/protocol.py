@@ -60,23 +60,23 @@ class ProtocolError(Exception):
         return {"type": "error", "code": self.code, "detail": self.detail}
 
 
+UNAVAILABLE_DETAILS = {
+    "database_unavailable": "The database is unavailable; reconnect with since shortly.",
+    "redis_unavailable": "Redis is unavailable; reconnect with since shortly.",
+}
+
+
 def unavailable_error(exc: BaseException) -> ProtocolError | None:
-    """The error frame for a backing service that is down (then close 4503), else None."""
-    from django.db import OperationalError
+    """The error frame for a backing service that is down (then close 4503), else None.
 
-    from core.errors import is_redis_unavailable
+    Which outages count is core.errors.backing_service_down, the same as for REST.
+    """
+    from core.errors import backing_service_down
 
-    if isinstance(exc, OperationalError):
-        return ProtocolError(
-            "database_unavailable", "The database is unavailable; reconnect with since shortly.",
-            close_code=CLOSE_TRY_AGAIN_LATER,
-        )
-    if is_redis_unavailable(exc):
-        return ProtocolError(
-            "redis_unavailable", "Redis is unavailable; reconnect with since shortly.",
-            close_code=CLOSE_TRY_AGAIN_LATER,
-        )
-    return None
+    code = backing_service_down(exc)
+    if code is None:
+        return None
+    return ProtocolError(code, UNAVAILABLE_DETAILS[code], close_code=CLOSE_TRY_AGAIN_LATER)
 
 
 def _invalid(detail: str) -> ProtocolError:

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, OperationalError
+from django.db import OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -262,12 +262,6 @@ def _flatten_codes(codes: Any) -> str:
     return codes if isinstance(codes, str) else "error"
 
 
-DATABASE_UNAVAILABLE = ("database_unavailable", "The database is unavailable; try again shortly.")
-REDIS_UNAVAILABLE = (
-    "redis_unavailable", "A backing service (Redis) is unavailable; try again shortly."
-)
-
-
 def is_redis_unavailable(exc: BaseException) -> bool:
     """A connection-level Redis failure (server down, restarting, timing out)."""
     try:
@@ -277,13 +271,33 @@ def is_redis_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, redis.ConnectionError | redis.TimeoutError)
 
 
+def backing_service_down(exc: BaseException | None) -> str | None:
+    """The error code for a backing service that is down, or None for any other error.
+
+    "database_unavailable" or "redis_unavailable". The one mapping of outages for both
+    transports: REST answers it 503 (``unavailable_body``), a WebSocket with an error
+    frame and close 4503 (``consumers.protocol.unavailable_error``); each adds its own
+    advice to the detail ("try again" / "reconnect with since").
+    """
+    # Connection-level failures only: an IntegrityError or another DatabaseError is a
+    # bug to fix, not a 503.
+    if isinstance(exc, OperationalError):
+        return "database_unavailable"
+    if exc is not None and is_redis_unavailable(exc):
+        return "redis_unavailable"
+    return None
+
+
+UNAVAILABLE_DETAILS = {
+    "database_unavailable": "The database is unavailable; try again shortly.",
+    "redis_unavailable": "A backing service (Redis) is unavailable; try again shortly.",
+}
+
+
 def unavailable_body(exc: BaseException | None) -> dict | None:
     """The 503 body for a backing service that is down, or None for any other error."""
-    if isinstance(exc, OperationalError | DatabaseError) and _is_unavailable(exc):
-        return error_body(*DATABASE_UNAVAILABLE)
-    if exc is not None and is_redis_unavailable(exc):
-        return error_body(*REDIS_UNAVAILABLE)
-    return None
+    code = backing_service_down(exc)
+    return error_body(code, UNAVAILABLE_DETAILS[code]) if code else None
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
@@ -314,11 +328,6 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             extra["retry_after_seconds"] = int(exc.wait) + 1
         response.data = error_body(code, str(detail), **extra)
     return response
-
-
-def _is_unavailable(exc: Exception) -> bool:
-    # Connection-level failures only; a constraint violation is a bug to fix, not a 503.
-    return isinstance(exc, OperationalError)
 
 
 def json_404(request, exception=None) -> JsonResponse:

@@ -81,6 +81,7 @@ def test_client_examples_are_valid_client_messages(message):
 def test_error_code_table_is_every_code_the_server_sends():
     source = "\n".join(p.read_text() for p in (ROOT / "consumers").glob("*.py"))
     raised = set(re.findall(r'ProtocolError\(\s*"([a-z_]+)"', source))
+    raised |= set(protocol.UNAVAILABLE_DETAILS)  # outages: codes from core.errors
     rows = table_rows("| code | closes with | when |")
     assert {row[0] for row in rows} == raised
     for row in rows:
