@@ -184,7 +184,8 @@ def test_seat_map_filters_by_section(user_api, sale):
     b = Section.objects.get(venue=sale.venue, name="B")
     body = user_api.get(f"/api/events/{sale.pk}/seats/?section={b.pk}").json()
     assert {s["section"] for s in body["seats"]} == {"B"} and len(body["seats"]) == 12
-    assert user_api.get(f"/api/events/{sale.pk}/seats/?section=x").status_code == 404
+    refused = user_api.get(f"/api/events/{sale.pk}/seats/?section=x")
+    assert refused.status_code == 400 and refused.json()["fields"]["section"]
 
 
 def test_seat_map_of_unknown_event_is_404(user_api, db):

@@ -215,23 +215,27 @@ class EventSaleView(APIView):
 # --- seat map and history ---------------------------------------------------------
 
 
+# The largest id a query parameter may name: PostgreSQL's bigint (a larger one would
+# reach the database as an out-of-range error, a 500).
+MAX_ID = 2**63 - 1
+
+
+class SeatMapQuery(serializers.Serializer):
+    section = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID,
+                                       help_text="Only this section's seats.")
+
+
 class SeatMapView(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("section", int, required=False,
-                                     description="Only this section's seats.")],
-        responses={200: SeatMapOutput,
-                   **errors(e404="event_not_found, section_not_found")},
+        parameters=[SeatMapQuery],
+        responses={200: SeatMapOutput, **errors(e404="event_not_found")},
     )
     def get(self, request: Request, pk: int) -> Response:
-        section = request.query_params.get("section")
-        # isascii: "²".isdigit() is True but int("²") fails; 18 digits fit a bigint.
-        if section is not None and not (section.isascii() and section.isdigit()
-                                        and len(section) <= 18):
-            raise NotFound("No such section.", code="section_not_found")
-        section_id = int(section) if section else None
+        query = SeatMapQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
         event = _event(pk, request.user)
         try:
-            return Response(seat_map(event, section_id=section_id))
+            return Response(seat_map(event, section_id=query.validated_data.get("section")))
         except Exception as exc:
             # The map's seq and held seats live in Redis: say which part is down.
             if is_redis_unavailable(exc):
@@ -359,18 +363,19 @@ class OrderDetailView(APIView):
         return Response(s.OrderOutput(order).data)
 
 
+class TicketFilters(serializers.Serializer):
+    event = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID,
+                                     help_text="Only this event's tickets.")
+
+
 class TicketListView(PaginatedListView):
     output = s.TicketOutput
-    list_parameters = [OpenApiParameter("event", int, required=False,
-                                        description="Only this event's tickets.")]
+    list_parameters = [TicketFilters]
 
     def queryset(self, request):
-        event = request.query_params.get("event")
-        return selectors.tickets_of(
-            request.user,
-            event_id=int(event) if event and event.isascii() and event.isdigit()
-            and len(event) <= 18 else None
-        )
+        filters = TicketFilters(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        return selectors.tickets_of(request.user, event_id=filters.validated_data.get("event"))
 
 
 class TicketCancelView(APIView):
