@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
+from rest_framework import generics, serializers, status
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -40,31 +39,11 @@ def _venue(pk: int) -> Venue:
     return venue
 
 
-class PaginatedListView(APIView):
-    """GET: the paginated `queryset()` rendered with `output` (also its schema)."""
+class PaginatedListView(generics.ListAPIView):
+    """One page of the list: `?page=` and `?page_size=` (at most 100)."""
 
-    output: type = None
-    pagination_class = Pagination  # for the schema; `get` pages with it
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if cls.output is not None and "get" not in cls.__dict__:
-            # Each subclass documents its own list: a copy of `get` carrying its schema.
-            def get(self, request: Request, **kw) -> Response:
-                return PaginatedListView.get(self, request, **kw)
-
-            cls.get = extend_schema(
-                parameters=getattr(cls, "list_parameters", None),
-                responses=cls.output(many=True),
-            )(get)
-
-    def queryset(self, request: Request) -> QuerySet:
-        raise NotImplementedError
-
-    def get(self, request: Request, **kwargs) -> Response:
-        paginator = Pagination()
-        page = paginator.paginate_queryset(self.queryset(request, **kwargs), request, view=self)
-        return paginator.get_paginated_response(self.output(page, many=True).data)
+    # The docstring is what the OpenAPI schema shows for every list below that has none.
+    pagination_class = Pagination
 
 
 class StaffOrReadOnly(IsAuthenticated):
@@ -133,10 +112,9 @@ def _layout_body(venue: Venue) -> dict:
 
 class VenueListView(PaginatedListView):
     permission_classes = [IsAdminUser]
+    serializer_class = s.VenueOutput
 
-    output = s.VenueOutput
-
-    def queryset(self, request):
+    def get_queryset(self):
         return Venue.objects.order_by("name", "id")
 
     @extend_schema(request=s.VenueInput, responses={201: LayoutOutput})
@@ -245,10 +223,11 @@ class SeatMapView(APIView):
 
 class SeatHistoryView(PaginatedListView):
     permission_classes = [IsAdminUser]
-    output = s.SeatChangeOutput
+    serializer_class = s.SeatChangeOutput
 
-    def queryset(self, request, pk: int, seat_id: int):
-        return selectors.seat_history(event=_event(pk, request.user), seat_id=seat_id)
+    def get_queryset(self):
+        return selectors.seat_history(event=_event(self.kwargs["pk"], self.request.user),
+                                      seat_id=self.kwargs["seat_id"])
 
 
 # --- holds ---------------------------------------------------------------------
@@ -341,17 +320,17 @@ class WalletTopUpView(APIView):
 
 
 class WalletTransactionsView(PaginatedListView):
-    output = s.WalletTransactionOutput
+    serializer_class = s.WalletTransactionOutput
 
-    def queryset(self, request):
-        return selectors.wallet_transactions_of(request.user)
+    def get_queryset(self):
+        return selectors.wallet_transactions_of(self.request.user)
 
 
 class OrderListView(PaginatedListView):
-    output = s.OrderOutput
+    serializer_class = s.OrderOutput
 
-    def queryset(self, request):
-        return selectors.orders_of(request.user)
+    def get_queryset(self):
+        return selectors.orders_of(self.request.user)
 
 
 class OrderDetailView(APIView):
@@ -369,13 +348,17 @@ class TicketFilters(serializers.Serializer):
 
 
 class TicketListView(PaginatedListView):
-    output = s.TicketOutput
-    list_parameters = [TicketFilters]
+    serializer_class = s.TicketOutput
 
-    def queryset(self, request):
-        filters = TicketFilters(data=request.query_params)
+    @extend_schema(parameters=[TicketFilters])
+    def get(self, request: Request) -> Response:
+        return super().get(request)
+
+    def get_queryset(self):
+        filters = TicketFilters(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
-        return selectors.tickets_of(request.user, event_id=filters.validated_data.get("event"))
+        return selectors.tickets_of(self.request.user,
+                                    event_id=filters.validated_data.get("event"))
 
 
 class TicketCancelView(APIView):
