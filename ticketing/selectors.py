@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db import connection
+from django.db.models import QuerySet
 
 from core.models import Event, User
 from ticketing.best_available import RowSeat, SeatRow
 from ticketing.models import (
     Order,
+    Row,
     Seat,
     SeatHold,
     SeatStatusChange,
@@ -37,28 +39,62 @@ def seats_to_hold(*, event_id: int, venue_id: int, seat_ids: list[int]) -> list[
     """(id, blocked, priced, sold) for those of `seat_ids` at the venue, in one query.
 
     A hold's checks (the seat exists at the venue, is priced for the event, is
-    not blocked, is not sold) read one statement instead of three.
+    not blocked, is not sold) read one statement instead of three. Plain SQL:
+    the ORM spent longer compiling this query than the database running it
+    (cProfile on the hold path), and it is the same on PostgreSQL and SQLite.
     """
-    return list(
-        Seat.objects.filter(id__in=seat_ids, row__section__venue_id=venue_id)
-        .annotate(
-            priced=Exists(SectionPrice.objects.filter(
-                event_id=event_id, section_id=OuterRef("row__section_id"))),
-            sold=Exists(Ticket.objects.filter(
-                event_id=event_id, seat_id=OuterRef("pk"), status=Ticket.Status.VALID)),
-        )
-        .values_list("id", "blocked", "priced", "sold")
+    if not seat_ids:
+        return []
+    seat, row, section = Seat._meta.db_table, Row._meta.db_table, Section._meta.db_table
+    price, ticket = SectionPrice._meta.db_table, Ticket._meta.db_table
+    placeholders = ", ".join(["%s"] * len(seat_ids))
+    sql = (
+        f"SELECT s.id, s.blocked, "  # noqa: S608 (table names from models, values bound)
+        f"EXISTS (SELECT 1 FROM {price} p WHERE p.event_id = %s AND p.section_id = r.section_id), "
+        f"EXISTS (SELECT 1 FROM {ticket} t WHERE t.event_id = %s AND t.seat_id = s.id "
+        f"AND t.status = %s) "
+        f"FROM {seat} s JOIN {row} r ON r.id = s.row_id "
+        f"JOIN {section} sec ON sec.id = r.section_id "
+        f"WHERE sec.venue_id = %s AND s.id IN ({placeholders})"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [event_id, event_id, Ticket.Status.VALID.value, venue_id, *seat_ids])
+        return [(id_, bool(blocked), bool(priced), bool(sold))
+                for id_, blocked, priced, sold in cursor.fetchall()]
 
 
 def seats_with_prices(*, event_id: int, seat_ids: list[int]) -> list[Seat]:
-    """The seats with their row and section loaded and `price` (None: not priced), one query."""
-    return list(
-        Seat.objects.filter(pk__in=seat_ids)
-        .select_related("row__section")
-        .annotate(price=Subquery(SectionPrice.objects.filter(
-            event_id=event_id, section_id=OuterRef("row__section_id")).values("amount")[:1]))
+    """The seats with their row and section loaded and `price` (None: not priced), one query.
+
+    Plain SQL for the purchase's hot path (see seats_to_hold); the instances carry
+    what a purchase and its answer read: the seat's label, number and blocked
+    flag, its row's label and section, the section's name.
+    """
+    if not seat_ids:
+        return []
+    seat, row, section = Seat._meta.db_table, Row._meta.db_table, Section._meta.db_table
+    price = SectionPrice._meta.db_table
+    placeholders = ", ".join(["%s"] * len(seat_ids))
+    sql = (
+        f"SELECT s.id, s.label, s.number, s.blocked, r.id, r.label, r.position, "  # noqa: S608
+        f"sec.id, sec.name, sec.venue_id, p.amount "
+        f"FROM {seat} s JOIN {row} r ON r.id = s.row_id "
+        f"JOIN {section} sec ON sec.id = r.section_id "
+        f"LEFT JOIN {price} p ON p.section_id = sec.id AND p.event_id = %s "
+        f"WHERE s.id IN ({placeholders}) ORDER BY s.id"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [event_id, *seat_ids])
+        found = cursor.fetchall()
+    seats = []
+    for (seat_id, label, number, blocked, row_id, row_label, position, section_id, name,
+         venue_id, amount) in found:
+        section_obj = Section(id=section_id, name=name, venue_id=venue_id)
+        row_obj = Row(id=row_id, label=row_label, position=position, section=section_obj)
+        seat_obj = Seat(id=seat_id, label=label, number=number, blocked=bool(blocked), row=row_obj)
+        seat_obj.price = amount
+        seats.append(seat_obj)
+    return seats
 
 
 def sold_seat_ids(event_id: int, seat_ids: list[int] | None = None) -> set[int]:
