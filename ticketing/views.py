@@ -26,7 +26,9 @@ from ticketing.streams import seat_map
 
 def _event(pk: int, user) -> Event:
     """The event if `user` may see it (drafts are staff-only, as on /api/events/)."""
-    event = visible_events(user).select_related("sale").filter(pk=pk).first()
+    # A lookup by key needs no ORDER BY (which .first() would add): on the hold path.
+    event = next(iter(visible_events(user).select_related("sale").filter(pk=pk).order_by()[:1]),
+                 None)
     if event is None:
         raise NotFound("No such event.", code="event_not_found")
     return event
