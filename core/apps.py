@@ -8,13 +8,16 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 
-        from core import audit, webhooks
+        from core import audit, streams, webhooks
         from core.models import User
         from core.periodic import register_periodic
         from core.services import accounts, waitlist
 
         register_periodic("core.audit.seal", audit.seal, every_seconds=5)
         register_periodic("core.webhooks.deliver_due", webhooks.deliver_due, every_seconds=1)
+        # Messages published by other processes on embedded defaults (the server
+        # publishes them; elsewhere, and with Redis, the job does nothing).
+        register_periodic("core.streams.outbox_drain", streams.outbox_drain, every_seconds=0)
 
         # Keep the Redis waitlist ranking in step with every save of a user
         # (registration, waitlist sign-up, createsuperuser, admin edits of

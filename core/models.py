@@ -309,3 +309,24 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.url} {self.status_code or self.error}"
+
+
+class StreamOutboxMessage(models.Model):
+    """A stream message published by a process that cannot reach the sockets.
+
+    On embedded defaults (no REDIS_URL) the streams live in the memory of the server
+    process; a management command's publish_on_commit writes the message here, in the
+    command's transaction, and the server's in-process scheduler publishes it
+    (core.streams.outbox_drain), which assigns its seq. Never used with Redis.
+    """
+
+    stream = models.CharField(max_length=100)
+    type = models.CharField(max_length=64)
+    data = models.JSONField(encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.stream} {self.type}"

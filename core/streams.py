@@ -14,11 +14,23 @@ process anyway).
 
 Call ``publish_on_commit`` after a database change: the message goes out only
 if the transaction commits.
+
+Who can publish (docs/decisions/2026-11-30-stream-outbox-embedded.md): with
+Redis, any process. Without Redis the seqs, the history and the fan-out are in
+the memory of the one server process, so only that process publishes; it says
+so with ``serve_streams_here()`` (``manage.py serve``, core/asgi.py, and the
+test suite, whose process is the server of its in-process consumers). In every
+other process (``import_winners``, ``shell``, a separate ``run_scheduler``)
+``publish_on_commit`` writes the message to the database outbox
+(``StreamOutboxMessage``) in the caller's transaction, and the server's
+in-process scheduler publishes it (``outbox_drain``, every tick), assigning its
+seq there: the seq/resume contract does not change.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import deque
@@ -35,7 +47,9 @@ from django.db import transaction
 from core.errors import UnknownMessageType
 from core.jsonutil import to_jsonable
 from core.metrics import MESSAGES_PUBLISHED, stream_kind_label
-from core.redis import get_redis, key
+from core.redis import get_redis, key, redis_enabled
+
+logger = logging.getLogger(__name__)
 
 GROUP_MESSAGE_TYPE = "stream.message"
 
@@ -219,8 +233,76 @@ def publish_on_commit(stream: str, type_: str, data: Any) -> None:
     Robust: the change is committed by then, so a failing publish (Redis down)
     is logged instead of turning a done purchase into a 500; clients that miss
     the message resync from the snapshot on their next (re)connect.
+
+    In a process that cannot reach the sockets (no Redis, not the server) the
+    message is written to the outbox now, in the caller's transaction (so it
+    commits or rolls back with the change), for the server to publish.
     """
+    if not reaches_subscribers():
+        _outbox_write(stream, type_, data)
+        return
     transaction.on_commit(lambda: publish(stream, type_, data), robust=True)
+
+
+# --- Publishing from another process on embedded defaults ---------------------
+# Without Redis, the seq counters, the history and the fan-out are this module's
+# memory in the server process. The server marks itself; any other process hands
+# its messages to the server through the database outbox.
+_serves_streams = False
+
+
+def serve_streams_here() -> None:
+    """Declare this process the server of the streams' sockets (see the module doc).
+
+    Called by ``manage.py serve`` before the scheduler and daphne start, by
+    core/asgi.py (whatever loads the ASGI application serves the sockets), and by
+    the test suite's conftest. Irrelevant with Redis, where every process publishes.
+    """
+    global _serves_streams
+    _serves_streams = True
+
+
+def reaches_subscribers() -> bool:
+    """True when a publish from this process reaches the sockets: with Redis
+    always; without, only in the process that serves them."""
+    return redis_enabled() or _serves_streams
+
+
+def _outbox_write(stream: str, type_: str, data: Any) -> None:
+    from core.models import StreamOutboxMessage
+
+    StreamOutboxMessage.objects.create(stream=stream, type=type_, data=to_jsonable(data))
+
+
+def outbox_drain(limit: int = 500) -> int:
+    """Publish the outbox's messages in id order, deleting each one published;
+    returns how many. A periodic job (every scheduler tick): it acts only in the
+    server on embedded defaults, and does nothing (no query) with Redis.
+
+    Exactly once when two drains overlap: each takes its rows with
+    ``select_for_update(skip_locked=True)`` on PostgreSQL; on SQLite
+    (transaction_mode IMMEDIATE) the transaction holds the write lock from its
+    start, so drains run one after the other. A message is published before its
+    row's delete commits: should the commit fail, it is published again (messages
+    carry absolute values, so a repeat changes nothing for a client).
+    """
+    if redis_enabled() or not _serves_streams:
+        return 0
+    from core.models import StreamOutboxMessage
+
+    pending = StreamOutboxMessage.objects.order_by("id")
+    if not pending.exists():  # cheap check first: on SQLite an atomic block takes the write lock
+        return 0
+    with transaction.atomic():
+        rows = list(pending.select_for_update(skip_locked=True)[:limit])
+        for row in rows:
+            try:
+                publish(row.stream, row.type, row.data)
+            except Exception:  # one bad message must not hold back (and repeat) the rest
+                logger.exception("publishing outbox message %s (%s) failed; dropped",
+                                 row.pk, row.type)
+        StreamOutboxMessage.objects.filter(pk__in=[row.pk for row in rows]).delete()
+    return len(rows)
 
 
 def last_seq(stream: str) -> int:

@@ -46,6 +46,17 @@ def _flush_redis_prefix() -> None:
         client.delete(*keys[start : start + 500])
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _this_process_serves_the_streams():
+    """The test process is the server of its in-process consumers: on embedded defaults
+    it publishes in its own memory, as `manage.py serve` does, instead of writing to
+    the stream outbox like a separate command (core/streams.py). Tests of the outbox
+    switch this off with monkeypatch."""
+    from core import streams
+
+    streams.serve_streams_here()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_state():
     """Each test starts with empty caches, stream history and Redis keys."""

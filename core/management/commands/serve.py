@@ -1,7 +1,9 @@
 """Serve HTTP + WebSocket with daphne; on embedded defaults also run the scheduler here.
 
 The in-memory channel layer reaches only its own process, so without Redis
-the scheduler (countdown ticks, due draws) must live inside the server.
+the scheduler (countdown ticks, due draws) must live inside the server; it also
+publishes the stream messages other processes (``import_winners``, ``shell``)
+left in the stream outbox (core/streams.py).
 
 Stopping drains, and is bounded. On SIGTERM the worker stops accepting
 connections, lets the HTTP requests in flight finish and answer (core/http.py
@@ -98,9 +100,13 @@ class Command(BaseCommand):
         from daphne.cli import CommandLineInterface
         from twisted.internet import reactor  # daphne.cli installed the asyncio reactor
 
+        from core import streams
         from core.conf import assert_safe_to_serve
 
         assert_safe_to_serve()
+        # This process serves the sockets: without Redis, it alone publishes (other
+        # processes write to the stream outbox, which its scheduler drains).
+        streams.serve_streams_here()
         if settings.RUN_SCHEDULER_IN_PROCESS and not no_scheduler and settings.SCHEDULER_LOOP:
             loop = import_string(settings.SCHEDULER_LOOP)
             threading.Thread(target=loop, name="scheduler", daemon=True).start()
