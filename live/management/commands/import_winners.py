@@ -1,4 +1,9 @@
-"""python manage.py import_winners <draw_id> <file.csv>: an external draw's winners."""
+"""python manage.py import_winners <draw_id> <file.csv>: an external draw's winners.
+
+Published like the admin upload (the same service). From this process the messages
+reach the running server through Redis, or on embedded defaults through the stream
+outbox that the server's scheduler publishes within a tick (core/streams.py).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,6 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import DomainError
-from core.redis import redis_enabled
 from live.errors import InvalidWinnersFile
 from live.imports import read_winners_csv, winners_import
 from live.models import Draw
@@ -29,14 +33,6 @@ class Command(BaseCommand):
             data = file.read_bytes()
         except OSError as exc:
             raise CommandError(f"Cannot read {file}: {exc.strerror}") from None
-        if not redis_enabled():
-            # The streams live in the memory of the process that serves the sockets when
-            # REDIS_URL is unset: this command's messages would reach no phone or screen.
-            self.stderr.write(
-                "REDIS_URL is not set: this process cannot reach the running server's "
-                "streams, so phones and venue screens will not see these winners live "
-                "(only after a reload). Import through the admin's upload instead, or set "
-                "REDIS_URL as the server has it.")
         try:
             rows = read_winners_csv(data)
             self.stdout.write(f"Checking {len(rows)} row(s) of {file.name} for draw {draw_id}...")
