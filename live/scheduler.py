@@ -31,11 +31,12 @@ from django.utils import timezone
 from core.models import Event
 from core.periodic import periodic_jobs
 from live import checkin
+from live.draw_messages import draw_countdown_data
 from live.models import Draw
 from live.services.checkin import checkin_code_publish
 from live.services.draws import draw_close_entries, draw_create_next_occurrence
 from live.services.performing import draw_perform
-from live.streams import draw_countdown_data, publish_draw
+from live.streams import publish_draw
 
 logger = logging.getLogger(__name__)
 

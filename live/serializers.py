@@ -1,4 +1,4 @@
-"""Input validation for live endpoints (output is live/streams.py's state dicts)."""
+"""Input validation for live endpoints (output is live/draw_messages.py's state dicts)."""
 
 from __future__ import annotations
 
@@ -160,7 +160,7 @@ class ForwardInput(serializers.Serializer):
                                     max_length=100_000)
 
 
-# --- Output shapes (for the OpenAPI schema; the bodies are live/streams.py's dicts) ---
+# --- Output shapes (for the OpenAPI schema; the bodies are live/draw_messages.py's dicts)
 
 
 class CheckinOutput(serializers.Serializer):
@@ -212,6 +212,9 @@ class LotteryState(serializers.Serializer):
 
 class DrawState(serializers.Serializer):
     """The DRAW dict of live/streams.py, as REST and the streams send it."""
+
+    # The docstring above is this component's description in the OpenAPI schema, left
+    # as published; the dict itself is built in live/draw_messages.py (draw_state).
 
     id = serializers.IntegerField()
     event_id = serializers.IntegerField()

@@ -3,6 +3,10 @@
 message builders (``*_data``) and reducer (``apply_event_message``,
 ``apply_draw_message``: how a client applies a message to its snapshot).
 
+The payloads are built elsewhere: the DRAW, PRIZE and WINNER dicts and every
+``draw.*`` message's data in live/draw_messages.py, the EVENT dict and
+``event.updated`` in core/event_messages.py (core publishes event.updated).
+
 Streams
 -------
 ``event:<id>``  snapshot ``{"event": EVENT, "draws": [DRAW, ...], "server_time",
@@ -10,36 +14,12 @@ Streams
 ``draw:<id>``   snapshot ``{"draw": DRAW, "server_time"}``
 ``screen:<event_id>``  only ``checkin.code`` messages (venue screens).
 
-Every draw message below is published on both ``draw:<id>`` and ``event:<event_id>``
+Every ``draw.*`` message is published on both ``draw:<id>`` and ``event:<event_id>``
 with the same data; each carries ``draw_id``.
-
-EVENT = {id, title, description, starts_at, ends_at, status, venue_id, time_zone,
-         checkin_code_required}   (core/event_messages.py: core publishes event.updated)
-DRAW  = {id, event_id, title, kind, status ("open" | "closed" | "performed"), eligibility,
-         requires_verified_phone, scheduled_at, entries_close_at, claim_window_minutes,
-         seed_commitment, seed (null until performed), entries_count, entries_digest,
-         closed_at, performed_at, winning_numbers, proof_url,
-         lottery: {numbers_count, numbers_max, max_ballots, mode} | null,
-         recurrence, prizes: [PRIZE], winners: [WINNER]}
-PRIZE  = {id, name, quantity, rank, matches}
-WINNER = {id, prize_id, prize, rank, winner (masked name), entry_id, round,
-          claim_deadline, claimed_at, forfeited_at}
 
 Message types (``data``):
 - ``event.updated``  {event: EVENT}                      replaces the event.
-- ``draw.created``   {draw_id, draw: DRAW}               DRAW carries the seed commitment.
-- ``draw.updated``   {draw_id, draw: DRAW}               staff edited it; replaces the draw.
-- ``draw.countdown`` {draw_id, scheduled_at, server_time, seconds_left}
-                      every 1 s in the last 60 s, every 10 s before (scheduler).
-- ``draw.entries``   {draw_id, count}                    a new entry or ballot.
-- ``draw.closing``   {draw_id, status: "closed", entries_count, entries_digest, closed_at}
-                      entries frozen into the digest.
-- ``draw.started``   {draw_id}                           winners are being drawn.
-- ``draw.winner``    {draw_id, prize: PRIZE, winners: [WINNER], proof_url}  one per prize.
-- ``draw.finished``  {draw_id, status: "performed", seed, performed_at, winning_numbers,
-                      proof_url}                          the seed is revealed.
-- ``draw.claimed``   {draw_id, winner_id, claimed_at}
-- ``draw.forfeited`` {draw_id, winner_ids, forfeited_at}  unclaimed after the window (redraw).
+- ``draw.*``         live/draw_messages.py lists each one's data.
 - ``checkin.code``   {event_id, code, valid_until}        on ``screen:<event_id>`` each window.
 
 ``server_time`` differs between any two snapshots; compare snapshots without it.
@@ -64,8 +44,21 @@ from core.streams import (
     publish_on_commit,
 )
 from live import checkin
-from live.models import Draw, Prize, Winner
-from live.selectors import draws_with_state, proof_url, screen_key_valid
+from live.draw_messages import (
+    DrawState,
+    draw_claimed_data,
+    draw_closing_data,
+    draw_countdown_data,
+    draw_entries_data,
+    draw_finished_data,
+    draw_forfeited_data,
+    draw_replaced_data,
+    draw_started_data,
+    draw_state,
+    draw_winner_data,
+)
+from live.models import Draw
+from live.selectors import draws_with_state, screen_key_valid
 
 
 def draw_stream(draw_id: int) -> str:
@@ -74,113 +67,6 @@ def draw_stream(draw_id: int) -> str:
 
 def screen_stream(event_id: int) -> str:
     return f"screen:{event_id}"
-
-
-def mask_user(user) -> str:
-    if user.first_name:
-        initial = f" {user.last_name[:1]}." if user.last_name else ""
-        return f"{user.first_name}{initial}"
-    local, _, domain = user.email.partition("@")
-    return f"{local[:1]}***@{domain}"
-
-
-def mask_phone(phone: str | None) -> str:
-    """"+7*******1234": the first digit and the last four of an E.164 number."""
-    if not phone or len(phone) < 7:
-        return ""
-    return phone[:2] + "*" * (len(phone) - 6) + phone[-4:]
-
-
-# --- The objects snapshots and messages carry --------------------------------
-
-
-class PrizeState(TypedDict):
-    id: int
-    name: str
-    quantity: int
-    rank: int
-    matches: int | None
-
-
-class WinnerState(TypedDict):
-    id: int
-    prize_id: int
-    prize: str
-    rank: int
-    winner: str  # masked name
-    entry_id: int | None
-    round: int
-    claim_deadline: datetime
-    claimed_at: datetime | None
-    forfeited_at: datetime | None
-
-
-class LotteryState(TypedDict):
-    numbers_count: int | None
-    numbers_max: int | None
-    max_ballots: int | None
-    mode: str
-
-
-class DrawState(TypedDict):
-    id: int
-    event_id: int
-    title: str
-    kind: str
-    status: str
-    eligibility: str
-    requires_verified_phone: bool
-    scheduled_at: datetime | None
-    entries_close_at: datetime | None
-    claim_window_minutes: int
-    seed_commitment: str
-    seed: str | None
-    entries_count: int
-    entries_digest: str | None
-    closed_at: datetime | None
-    performed_at: datetime | None
-    winning_numbers: list[int] | None
-    proof_url: str
-    lottery: LotteryState | None
-    recurrence: str
-    prizes: list[PrizeState]
-    winners: list[WinnerState]
-
-
-def prize_state(prize: Prize) -> PrizeState:
-    return {"id": prize.pk, "name": prize.name, "quantity": prize.quantity, "rank": prize.rank,
-            "matches": prize.matches}
-
-
-def winner_state(winner: Winner) -> WinnerState:
-    return {
-        "id": winner.pk, "prize_id": winner.prize_id, "prize": winner.prize.name,
-        "rank": winner.prize.rank, "winner": mask_user(winner.user), "entry_id": winner.entry_id,
-        "round": winner.round, "claim_deadline": winner.claim_deadline,
-        "claimed_at": winner.claimed_at, "forfeited_at": winner.forfeited_at,
-    }
-
-
-def draw_state(draw: Draw) -> DrawState:
-    lottery = None
-    if draw.kind == Draw.Kind.LOTTERY:
-        lottery = {"numbers_count": draw.numbers_count, "numbers_max": draw.numbers_max,
-                   "max_ballots": draw.max_ballots, "mode": draw.lottery_mode}
-    return {
-        "id": draw.pk, "event_id": draw.event_id, "title": draw.title, "kind": draw.kind,
-        "status": draw.status, "eligibility": draw.eligibility,
-        "requires_verified_phone": draw.requires_verified_phone,
-        "scheduled_at": draw.scheduled_at, "entries_close_at": draw.entries_close_at,
-        "claim_window_minutes": draw.claim_window_minutes,
-        "seed_commitment": draw.seed_commitment,
-        "seed": draw.seed if draw.is_performed else None,
-        "entries_count": draw.entries_count, "entries_digest": draw.entries_digest or None,
-        "closed_at": draw.closed_at, "performed_at": draw.performed_at,
-        "winning_numbers": draw.winning_numbers, "proof_url": proof_url(draw),
-        "lottery": lottery, "recurrence": draw.recurrence,
-        "prizes": [prize_state(p) for p in draw.prizes.all()],
-        "winners": [winner_state(w) for w in sorted(draw.winners.all(), key=lambda w: w.pk)],
-    }
 
 
 # --- Snapshots ----------------------------------------------------------------
@@ -221,109 +107,7 @@ def draw_snapshot(object_id: int, viewer: Viewer) -> DrawSnapshot | None:
     return {"draw": draw_state(draw), "server_time": timezone.now()}
 
 
-# --- Message builders: each draw message type's data ---------------------------
-
-
-class DrawReplaced(TypedDict):  # draw.created, draw.updated
-    draw_id: int
-    draw: DrawState
-
-
-class DrawCountdown(TypedDict):
-    draw_id: int
-    scheduled_at: datetime
-    server_time: datetime
-    seconds_left: int
-
-
-class DrawEntries(TypedDict):
-    draw_id: int
-    count: int
-
-
-class DrawClosing(TypedDict):
-    draw_id: int
-    status: str
-    entries_count: int
-    entries_digest: str
-    closed_at: datetime
-
-
-class DrawStarted(TypedDict):
-    draw_id: int
-
-
-class DrawWinner(TypedDict):
-    draw_id: int
-    prize: PrizeState
-    winners: list[WinnerState]
-    proof_url: str
-
-
-class DrawFinished(TypedDict):
-    draw_id: int
-    status: str
-    seed: str
-    performed_at: datetime
-    winning_numbers: list[int] | None
-    proof_url: str
-
-
-class DrawClaimed(TypedDict):
-    draw_id: int
-    winner_id: int
-    claimed_at: datetime
-
-
-class DrawForfeited(TypedDict):
-    draw_id: int
-    winner_ids: list[int]
-    forfeited_at: datetime
-
-
-def draw_replaced_data(draw: Draw) -> DrawReplaced:
-    """``draw.created`` (with the seed commitment) and ``draw.updated`` (staff edit)."""
-    return {"draw_id": draw.pk, "draw": draw_state(draw)}
-
-
-def draw_countdown_data(draw: Draw, *, server_time: datetime, seconds_left: int) -> DrawCountdown:
-    return {"draw_id": draw.pk, "scheduled_at": draw.scheduled_at, "server_time": server_time,
-            "seconds_left": seconds_left}
-
-
-def draw_entries_data(draw: Draw) -> DrawEntries:
-    return {"draw_id": draw.pk, "count": draw.entries_count}
-
-
-def draw_closing_data(draw: Draw) -> DrawClosing:
-    return {"draw_id": draw.pk, "status": draw.status, "entries_count": draw.entries_count,
-            "entries_digest": draw.entries_digest, "closed_at": draw.closed_at}
-
-
-def draw_started_data(draw: Draw) -> DrawStarted:
-    return {"draw_id": draw.pk}
-
-
-def draw_winner_data(draw: Draw, *, prize: Prize, winners: list[Winner]) -> DrawWinner:
-    return {"draw_id": draw.pk, "prize": prize_state(prize),
-            "winners": [winner_state(w) for w in winners], "proof_url": proof_url(draw)}
-
-
-def draw_finished_data(draw: Draw) -> DrawFinished:
-    return {"draw_id": draw.pk, "status": draw.status, "seed": draw.seed,
-            "performed_at": draw.performed_at, "winning_numbers": draw.winning_numbers,
-            "proof_url": proof_url(draw)}
-
-
-def draw_claimed_data(winner: Winner) -> DrawClaimed:
-    return {"draw_id": winner.draw_id, "winner_id": winner.pk, "claimed_at": winner.claimed_at}
-
-
-def draw_forfeited_data(draw: Draw, *, winners: list[Winner],
-                        forfeited_at: datetime) -> DrawForfeited:
-    return {"draw_id": draw.pk, "winner_ids": [w.pk for w in winners],
-            "forfeited_at": forfeited_at}
-
+# --- Message builders by type (built in live/draw_messages.py) ------------------
 
 DRAW_MESSAGES: dict[str, MessageBuilder] = {
     "draw.created": draw_replaced_data,
@@ -346,8 +130,9 @@ EVENT_MESSAGES: dict[str, MessageBuilder] = {"event.updated": event_updated_data
 def publish_draw(draw: Draw, type_: str, data: dict[str, Any]) -> None:
     """Publish on the draw's and its event's streams after commit.
 
-    `data` comes from the type's builder above; a type neither kind declares
-    raises, so that no client and no reducer meets a type nobody described.
+    `data` comes from the type's builder (live/draw_messages.py); a type neither
+    kind declares raises, so that no client and no reducer meets a type nobody
+    described.
     """
     if type_ not in DRAW_MESSAGES:
         raise UnknownMessageType("draw", type_)

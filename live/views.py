@@ -1,6 +1,6 @@
 """Live REST endpoints: thin — parse, call a service, render the stream state.
 
-Draw bodies are the same dicts as the realtime DRAW state (live/streams.py).
+Draw bodies are the same dicts as the realtime DRAW state (live/draw_messages.py).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from core.schema import errors
 from core.selectors.events import event_get
 from core.throttles import ScopedThrottle
 from live import exports, forwarding, notifications, selectors
+from live.draw_messages import draw_state, mask_phone, mask_user
 from live.errors import DrawNotFound
 from live.models import Draw, ScreenKey
 from live.serializers import (
@@ -49,7 +50,6 @@ from live.services.checkin import checkin_create, screen_key_issue, screen_key_r
 from live.services.claims import prize_claim
 from live.services.draws import draw_create, draw_enter, draw_update
 from live.services.performing import draw_perform, draw_redraw
-from live.streams import draw_state, mask_phone, mask_user
 
 
 def paginated(request, view, rows, render):

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from core import audit
 from core.models import User
+from live.draw_messages import draw_claimed_data
 from live.errors import (
     AlreadyClaimed,
     ClaimWindowClosed,
@@ -15,7 +16,7 @@ from live.errors import (
 )
 from live.models import Draw, Winner
 from live.services.webhooks import emit_draw_webhook
-from live.streams import draw_claimed_data, publish_draw
+from live.streams import publish_draw
 
 
 @transaction.atomic

@@ -3,7 +3,7 @@
 Draw-changing functions lock the draw row (``select_for_update``) so that entering,
 closing and performing are serialised per draw: an entry either is in the frozen
 digest or was refused. Messages go out on ``draw:<id>`` and ``event:<event_id>``
-after commit (see live/streams.py).
+after commit (live/streams.py; their data: live/draw_messages.py).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from core import audit
 from core.models import Event, User
 from core.selectors.events import PUBLIC_STATUSES
 from live import fairness
+from live.draw_messages import draw_closing_data, draw_entries_data, draw_replaced_data
 from live.errors import (
     AlreadyEntered,
     BallotLimitReached,
@@ -38,12 +39,7 @@ from live.selectors import (
     entries_digest,
     is_checked_in,
 )
-from live.streams import (
-    draw_closing_data,
-    draw_entries_data,
-    draw_replaced_data,
-    publish_draw,
-)
+from live.streams import publish_draw
 from ticketing.selectors import ticket_holders
 
 

@@ -21,6 +21,12 @@ from core import audit, metrics
 from core.failpoints import failpoint
 from core.models import User
 from live import fairness
+from live.draw_messages import (
+    draw_finished_data,
+    draw_forfeited_data,
+    draw_started_data,
+    draw_winner_data,
+)
 from live.errors import (
     AlreadyPerformed,
     ClaimWindowOpen,
@@ -33,13 +39,7 @@ from live.models import Draw, Entry, Prize, Winner
 from live.selectors import entries_at
 from live.services.draws import close_locked
 from live.services.webhooks import emit_draw_webhook
-from live.streams import (
-    draw_finished_data,
-    draw_forfeited_data,
-    draw_started_data,
-    draw_winner_data,
-    publish_draw,
-)
+from live.streams import publish_draw
 
 
 def _winner(draw: Draw, prize: Prize, entry_id: int | None, user_id: int, now: datetime,
