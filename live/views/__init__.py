@@ -1,0 +1,8 @@
+"""Live REST endpoints, one module per job; live/urls.py imports the module it routes to.
+
+- common.py: paging, input validation, IsStaff, the visible-draw lookup
+- checkin.py: check-in, screen keys
+- draws.py: draws, participate, perform, claim, redraw, notify, proof, result lookup
+- lotteries.py: lottery ballots, winning ballots
+- organiser.py: exports, forwarding to the operator
+"""

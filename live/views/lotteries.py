@@ -1,0 +1,73 @@
+"""Lottery ballots across draws: a user's own ballots, buying one, and the public
+list of winning ballots."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.pagination import Pagination
+from core.schema import errors
+from core.throttles import ScopedThrottle
+from live import selectors
+from live.draw_messages import mask_user
+from live.errors import DrawNotFound
+from live.models import Draw
+from live.serializers import BallotInput, BallotOutput, DateRange, WinningBallotOutput
+from live.services.draws import draw_enter
+from live.views.common import paginated, validated, visible_draw
+
+
+def _ballot_body(entry) -> dict:
+    return BallotOutput(entry).data
+
+
+class LotteryListView(APIView):
+    pagination_class = Pagination  # for the schema
+    throttle_classes = [ScopedThrottle]
+    throttle_scope = "draw_participate"
+
+    @extend_schema(parameters=[DateRange], responses=BallotOutput(many=True))
+    def get(self, request):
+        dates = validated(DateRange, request.query_params)
+        return paginated(request, self, selectors.ballots_of(user=request.user, **dates),
+                         _ballot_body)
+
+    @extend_schema(request=BallotInput, responses={201: BallotOutput, **errors(
+        e403="not_checked_in, not_ticket_holder, phone_not_verified",
+        e404="draw_not_found",
+        e409="entries_closed, ballot_limit_reached, draw_not_enterable")})
+    def post(self, request):
+        data = validated(BallotInput, request.data)
+        draw = Draw.objects.filter(pk=data["draw"], kind=Draw.Kind.LOTTERY).first()
+        if draw is None:
+            raise DrawNotFound("No such lottery draw.")
+        draw = visible_draw(request, draw.event_id, draw.pk)
+        entry = draw_enter(draw=draw, user=request.user, numbers=data["numbers"])
+        return Response(_ballot_body(selectors.ballot_get(user=request.user, ballot_id=entry.pk)),
+                        status=status.HTTP_201_CREATED)
+
+
+class LotteryDetailView(APIView):
+    @extend_schema(responses=BallotOutput)
+    def get(self, request, pk: int):
+        return Response(_ballot_body(selectors.ballot_get(user=request.user, ballot_id=pk)))
+
+
+def _winning_ballot_body(winner) -> dict:
+    return {"id": winner.pk, "draw": winner.draw_id, "draw_title": winner.draw.title,
+            "ballot": winner.entry_id, "numbers": winner.entry.number_list,
+            "winning_numbers": winner.draw.winning_numbers, "prize": winner.prize.name,
+            "winner": mask_user(winner.user), "won_at": winner.created_at}
+
+
+class WinningBallotsView(APIView):
+    permission_classes = [permissions.AllowAny]
+    pagination_class = Pagination  # for the schema
+
+    @extend_schema(parameters=[DateRange], responses=WinningBallotOutput(many=True))
+    def get(self, request):
+        dates = validated(DateRange, request.query_params)
+        return paginated(request, self, selectors.winning_ballots(**dates), _winning_ballot_body)
