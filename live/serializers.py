@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from core.serializers import CachedFieldsModelSerializer
 from live.models import Draw, Entry
 
 MAX_LOTTERY_NUMBER = 99
@@ -122,7 +123,7 @@ class DateRange(serializers.Serializer):
         return attrs
 
 
-class BallotOutput(serializers.ModelSerializer):
+class BallotOutput(CachedFieldsModelSerializer):
     numbers = serializers.SerializerMethodField()
     draw_title = serializers.CharField(source="draw.title")
     event = serializers.IntegerField(source="draw.event_id")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.serializers import CachedFieldsModelSerializer
 from ticketing.models import (
     EventSale,
     Order,
@@ -139,7 +140,7 @@ class RowOutput(serializers.Serializer):
     seats = SeatOutput(many=True, source="seats.all")
 
 
-class SectionOutput(serializers.ModelSerializer):
+class SectionOutput(CachedFieldsModelSerializer):
     rows = RowOutput(many=True, source="rows.all")
 
     class Meta:
@@ -206,7 +207,7 @@ class HoldInput(serializers.Serializer):
         return attrs
 
 
-class HoldOutput(serializers.ModelSerializer):
+class HoldOutput(CachedFieldsModelSerializer):
     seats = serializers.ListField(source="seat_ids", child=serializers.IntegerField())
     status = serializers.SerializerMethodField()
     expires_in_seconds = serializers.SerializerMethodField()
@@ -234,7 +235,7 @@ class TopUpInput(serializers.Serializer):
     amount = MinorUnitsField(min_value=1)
 
 
-class WalletOutput(serializers.ModelSerializer):
+class WalletOutput(CachedFieldsModelSerializer):
     updated_at = serializers.DateTimeField(
         read_only=True, allow_null=True, help_text="null until the wallet's first movement."
     )
@@ -244,13 +245,13 @@ class WalletOutput(serializers.ModelSerializer):
         fields = ["balance", "updated_at"]
 
 
-class WalletTransactionOutput(serializers.ModelSerializer):
+class WalletTransactionOutput(CachedFieldsModelSerializer):
     class Meta:
         model = WalletTransaction
         fields = ["id", "kind", "amount", "balance_after", "reference", "created_at"]
 
 
-class TicketOutput(serializers.ModelSerializer):
+class TicketOutput(CachedFieldsModelSerializer):
     section = serializers.CharField(source="seat.row.section.name")
     row = serializers.CharField(source="seat.row.label")
     seat = serializers.CharField(source="seat.label")
@@ -261,7 +262,7 @@ class TicketOutput(serializers.ModelSerializer):
                   "status", "created_at", "cancelled_at"]
 
 
-class OrderOutput(serializers.ModelSerializer):
+class OrderOutput(CachedFieldsModelSerializer):
     tickets = TicketOutput(many=True, source="tickets.all")
 
     class Meta:
@@ -269,7 +270,7 @@ class OrderOutput(serializers.ModelSerializer):
         fields = ["id", "event_id", "status", "total", "created_at", "tickets"]
 
 
-class SeatChangeOutput(serializers.ModelSerializer):
+class SeatChangeOutput(CachedFieldsModelSerializer):
     user = serializers.EmailField(source="user.email", allow_null=True, default=None)
 
     class Meta:

@@ -23,6 +23,7 @@ from core.models import User
 from core.phones import MAX_PHONE_INPUT_LENGTH, normalize_phone
 from core.schema import errors
 from core.selectors.waitlist import waitlist_block
+from core.serializers import CachedFieldsModelSerializer
 from core.services.accounts import auth_logout, user_register, user_update
 from core.services.phone_verification import (
     phone_verification_confirm,
@@ -72,7 +73,7 @@ class ProfileInputSerializer(serializers.Serializer):
     phone = PhoneField(required=False, allow_null=True, allow_blank=True)
 
 
-class UserOutputSerializer(serializers.ModelSerializer):
+class UserOutputSerializer(CachedFieldsModelSerializer):
     class Meta:
         model = User
         fields = [

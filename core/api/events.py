@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from core.models import Event, Venue
 from core.pagination import Pagination
 from core.selectors.events import event_get, event_list
+from core.serializers import CachedFieldsModelSerializer
 from core.services.events import event_create, event_update
 
 
@@ -31,7 +32,7 @@ class StaffWrites(permissions.BasePermission):
         return bool(request.user and request.user.is_authenticated and request.user.is_staff)
 
 
-class EventOutput(serializers.ModelSerializer):
+class EventOutput(CachedFieldsModelSerializer):
     class Meta:
         model = Event
         fields = ["id", "title", "description", "starts_at", "ends_at", "status", "venue",
