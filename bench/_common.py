@@ -172,3 +172,85 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     return info
+
+
+class RawHTTPClient:
+    """A minimal keep-alive HTTP/1.1 client for load generation (asyncio streams).
+
+    httpx's per-request cost in Python (about a millisecond of client CPU) made
+    the client, not the service, the bottleneck of bench/hold_contention.py on a
+    2-core machine: with this client the buyers cost the machine a fraction of
+    that. It speaks just enough HTTP/1.1 for our JSON API: Content-Length or
+    chunked answers, connections reused per host:port, at most `limit` open.
+    """
+
+    def __init__(self, limit: int) -> None:
+        import asyncio
+
+        self._idle: dict[tuple[str, int], list] = {}
+        self._gate = asyncio.Semaphore(limit)
+
+    async def request(self, method: str, url: str, *, json_body: Any = None,
+                      headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        import asyncio
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port or 80
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        body = json.dumps(json_body).encode() if json_body is not None else b""
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}",
+                 f"Content-Length: {len(body)}"]
+        if json_body is not None:
+            lines.append("Content-Type: application/json")
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        payload = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+        async with self._gate:
+            for attempt in range(2):
+                idle = self._idle.setdefault((host, port), [])
+                reader, writer = idle.pop() if idle else await asyncio.open_connection(host, port)
+                try:
+                    writer.write(payload)
+                    status, answer, keep = await self._read(reader)
+                except (ConnectionError, asyncio.IncompleteReadError):
+                    writer.close()
+                    if attempt:
+                        raise
+                    continue  # a kept-alive connection the server had closed: once more
+                if keep:
+                    idle.append((reader, writer))
+                else:
+                    writer.close()
+                return status, answer
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    async def _read(reader) -> tuple[int, bytes, bool]:
+        head = await reader.readuntil(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        status = int(status_line.split(" ", 2)[1])
+        found = {}
+        for line in header_lines:
+            if ":" in line:
+                name, value = line.split(":", 1)
+                found[name.strip().lower()] = value.strip()
+        if "content-length" in found:
+            answer = await reader.readexactly(int(found["content-length"]))
+        elif found.get("transfer-encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int((await reader.readuntil(b"\r\n")).strip().split(b";")[0], 16)
+                chunks.append(await reader.readexactly(size + 2))
+                if size == 0:
+                    break
+            answer = b"".join(chunk[:-2] for chunk in chunks)
+        else:
+            answer = await reader.read()
+            found["connection"] = "close"
+        return status, answer, found.get("connection", "").lower() != "close"
+
+    def close(self) -> None:
+        for connections in self._idle.values():
+            for _, writer in connections:
+                writer.close()
+        self._idle.clear()

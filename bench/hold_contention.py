@@ -37,7 +37,14 @@ os.environ.setdefault("REDIS_PREFIX", "tombola-bench-ticketing")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
 SECRET_KEY = "bench-" + secrets.token_hex(16)
 
-from _common import emit_result, ensure_database, percentile, row, start_workers  # noqa: E402
+from _common import (  # noqa: E402
+    RawHTTPClient,
+    emit_result,
+    ensure_database,
+    percentile,
+    row,
+    start_workers,
+)
 
 
 def manage(*args: str) -> None:
@@ -97,55 +104,54 @@ def pick(rng: random.Random, seat_ids: list[int]) -> dict:
 
 async def run_buyers(ports: list[int], event_id: int, seat_ids: list[int], tokens: list[str],
                      in_flight: int) -> dict:
-    import httpx
-
     rng = random.Random(2026)
     stats = {"hold_requests": 0, "holds": 0, "hold_409": 0, "errors": 0, "purchases": 0,
              "purchase_ms": [], "hold_ms": []}
-    limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
-    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+    # A raw keep-alive client (bench/_common.py): httpx's own CPU per request was
+    # most of what this benchmark measured on a 2-core machine.
+    client = RawHTTPClient(limit=in_flight)
+    gate = asyncio.Semaphore(in_flight)  # buyers in flight at once
 
-        # Gate buyers ourselves: httpcore's pool gets slow (quadratic) with
-        # thousands of queued requests, which would measure the client, not the server.
-        gate = asyncio.Semaphore(in_flight)
+    async def buyer(i: int, token: str):
+        async with gate:
+            await one_buyer(i, token)
 
-        async def buyer(i: int, token: str):
-            async with gate:
-                await one_buyer(i, token)
-
-        async def one_buyer(i: int, token: str):
-            base = f"http://127.0.0.1:{ports[i % len(ports)]}"
-            auth = {"Authorization": f"Bearer {token}"}
-            for _ in range(3):
-                started = time.perf_counter()
-                held = await client.post(f"{base}/api/events/{event_id}/holds/",
-                                         json=pick(rng, seat_ids), headers=auth)
-                stats["hold_ms"].append((time.perf_counter() - started) * 1000)
-                stats["hold_requests"] += 1
-                if held.status_code == 201:
-                    stats["holds"] += 1
-                    break
-                if held.status_code in (409, 400):
-                    stats["hold_409"] += 1
-                    continue
-                stats["errors"] += 1
-                return
-            else:
-                return
+    async def one_buyer(i: int, token: str):
+        base = f"http://127.0.0.1:{ports[i % len(ports)]}"
+        auth = {"Authorization": f"Bearer {token}"}
+        for _ in range(3):
             started = time.perf_counter()
-            bought = await client.post(
-                f"{base}/api/holds/{held.json()['token']}/purchase/",
-                headers={**auth, "Idempotency-Key": secrets.token_hex(8)},
-            )
-            stats["purchase_ms"].append((time.perf_counter() - started) * 1000)
-            if bought.status_code == 201:
-                stats["purchases"] += 1
-            elif bought.status_code >= 500:
-                stats["errors"] += 1
-
+            status, body = await client.request(
+                "POST", f"{base}/api/events/{event_id}/holds/", json_body=pick(rng, seat_ids),
+                headers=auth)
+            stats["hold_ms"].append((time.perf_counter() - started) * 1000)
+            stats["hold_requests"] += 1
+            if status == 201:
+                stats["holds"] += 1
+                break
+            if status in (409, 400):
+                stats["hold_409"] += 1
+                continue
+            stats["errors"] += 1
+            return
+        else:
+            return
         started = time.perf_counter()
+        status, _ = await client.request(
+            "POST", f"{base}/api/holds/{json.loads(body)['token']}/purchase/",
+            headers={**auth, "Idempotency-Key": secrets.token_hex(8)})
+        stats["purchase_ms"].append((time.perf_counter() - started) * 1000)
+        if status == 201:
+            stats["purchases"] += 1
+        elif status >= 500:
+            stats["errors"] += 1
+
+    started = time.perf_counter()
+    try:
         await asyncio.gather(*(buyer(i, t) for i, t in enumerate(tokens)))
-        stats["seconds"] = time.perf_counter() - started
+    finally:
+        client.close()
+    stats["seconds"] = time.perf_counter() - started
     return stats
 
 
@@ -178,7 +184,7 @@ def main() -> None:
     parser.add_argument("--buyers", type=int, default=2000)
     parser.add_argument("--seats", type=int, default=500)
     parser.add_argument("--workers", type=int, default=2)
-    # PostgreSQL allows 100 connections here and daphne opens one per in-flight request.
+    # Buyers in flight at once (each runs its hold, retries and purchase in turn).
     parser.add_argument("--in-flight", type=int, default=60)
     parser.add_argument("--backend", choices=["redis", "db"], default="redis",
                         help="hold backend of the workers (the Lua baseline runs either way)")
