@@ -19,8 +19,10 @@ Django's ASGIHandler.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -49,25 +51,38 @@ class WsgiOnThreadPool:
         body = await _read_body(receive)
         if body is None:  # the client went away before its body arrived
             return
+        # Set when the client disconnects or daphne cancels us: a streaming answer
+        # (an export) stops producing rows nobody will read, and frees its thread.
+        gone = threading.Event()
+        watcher = asyncio.ensure_future(_watch_disconnect(receive, gone))
         self.in_flight += 1
+        served = asyncio.ensure_future(self._run(scope, body, send, gone))
         try:
             try:
-                status, headers, chunks = await self._run(scope, body, send)
-            finally:
-                body.close()
+                # Shielded: on a cancel the thread is told to stop, and waited for
+                # below, so `in_flight` and the body file outlive it, not the reverse.
+                status, headers, chunks = await asyncio.shield(served)
+            except asyncio.CancelledError:
+                gone.set()
+                await asyncio.wait({served})
+                raise
             if chunks is not None:  # a whole answer: sent from here, no hop back per message
                 await send({"type": "http.response.start", "status": status,
                             "headers": headers})
                 await send({"type": "http.response.body", "body": b"".join(chunks)})
         finally:
+            watcher.cancel()
+            body.close()
             self.in_flight -= 1
 
-    def _serve(self, scope: Scope, body, send: Callable):
+    def _serve(self, scope: Scope, body, send: Callable, gone: threading.Event):
         """On a pool thread: run the WSGI app.
 
         Returns (status, headers, chunks) for an ordinary response, which the loop
-        sends; a streaming one (exports) is sent from here chunk by chunk, as it is
-        produced, and returns chunks=None.
+        sends; a streaming one (exports) is sent from here as it is produced, in
+        batches of STREAM_BATCH_BYTES, until it ends or the client is gone, and
+        returns chunks=None. A HEAD request gets the headers only (daphne would
+        write a streamed body after them).
         """
         started: dict[str, Any] = {}
 
@@ -80,20 +95,42 @@ class WsgiOnThreadPool:
 
         result = self.wsgi_app(_environ(scope, body), start_response)
         try:
+            head_only = scope["method"] == "HEAD"
             if not getattr(result, "streaming", False):
-                return started["status"], started["headers"], list(result)
+                chunks = [] if head_only else list(result)
+                return started["status"], started["headers"], chunks
             reply = async_to_sync(send)
             reply({"type": "http.response.start", "status": started["status"],
                    "headers": started["headers"]})
-            for chunk in result:
+            batch: list[bytes] = []
+            size = 0
+            for chunk in () if head_only else result:
+                if gone.is_set():
+                    return started["status"], started["headers"], None
                 if chunk:
-                    reply({"type": "http.response.body", "body": chunk, "more_body": True})
-            reply({"type": "http.response.body", "body": b"", "more_body": False})
+                    batch.append(chunk)
+                    size += len(chunk)
+                if size >= STREAM_BATCH_BYTES:
+                    reply({"type": "http.response.body", "body": b"".join(batch),
+                           "more_body": True})
+                    batch, size = [], 0
+            reply({"type": "http.response.body", "body": b"".join(batch), "more_body": False})
             return started["status"], started["headers"], None
         finally:
             close = getattr(result, "close", None)
             if close is not None:
                 close()  # Django's request_finished: connections returned or closed here
+
+
+# A streamed answer (a CSV export: one row per chunk) goes to the loop in batches of
+# this size, not one hop per row.
+STREAM_BATCH_BYTES = 64 * 1024
+
+
+async def _watch_disconnect(receive: Callable, gone: threading.Event) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    gone.set()
 
 
 async def _read_body(receive: Callable):
@@ -150,7 +187,17 @@ def _environ(scope: Scope, body) -> dict[str, Any]:
         if key in environ:  # repeated headers fold into one, cookies with "; "
             value = environ[key] + ("; " if key == "HTTP_COOKIE" else ",") + value
         environ[key] = value
+    # The body is read whole already: its size is the length (a chunked upload
+    # has no Content-Length, and Django would read nothing without one).
+    environ["CONTENT_LENGTH"] = str(_size(body))
     return environ
+
+
+def _size(body) -> int:
+    here = body.tell()
+    end = body.seek(0, 2)
+    body.seek(here)
+    return end
 
 
 class TokenAPIHandler(WSGIHandler):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.testing import HttpCommunicator
+from django.core.handlers.wsgi import WSGIRequest
 from django.http import StreamingHttpResponse
 
 from core.http import WsgiOnThreadPool, http_application
@@ -59,11 +61,12 @@ async def test_body_path_query_and_headers_reach_the_wsgi_app():
     assert captured["body"] == b'{"a": 1}'
 
 
-async def test_a_streaming_answer_arrives_chunk_by_chunk_in_order():
+async def test_a_streaming_answer_arrives_in_order_in_batches():
+    rows = [bytes([65 + i]) * 40_000 for i in range(3)] + [b"", b"tail"]
+
     def app(environ, start_response):
-        response = StreamingHttpResponse(iter([b"a", b"", b"b", b"c"]))
         start_response("200 OK", [("Content-Type", "text/csv")])
-        return response
+        return StreamingHttpResponse(iter(rows))
 
     pool = WsgiOnThreadPool(app, threads=1)
     communicator = HttpCommunicator(pool, "GET", "/")
@@ -76,8 +79,9 @@ async def test_a_streaming_answer_arrives_chunk_by_chunk_in_order():
         chunks.append(message["body"])
         if not message.get("more_body"):
             break
-    assert b"".join(chunks) == b"abc"
-    assert len(chunks) >= 3  # streamed, not gathered
+    assert b"".join(chunks) == b"".join(rows)
+    assert len(chunks) >= 2  # streamed as it is produced, not gathered whole
+    assert len(chunks) < len(rows)  # in batches, not a loop hop per row
 
 
 async def test_async_to_sync_inside_a_view_runs_on_the_servers_loop():
@@ -168,3 +172,79 @@ async def test_the_api_answers_bearer_requests_through_the_lean_chain(user):
     assert headers[b"x-frame-options"] == b"DENY"  # security headers still set
     assert headers[b"x-content-type-options"] == b"nosniff"
     assert b'"email"' in response["body"]
+
+
+async def test_a_chunked_request_body_reaches_the_view():
+    # Transfer-Encoding: chunked carries no Content-Length; Django reads only that many.
+    seen = {}
+
+    def app(environ, start_response):
+        seen["body"] = WSGIRequest(environ).body
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b""]
+
+    response = await HttpCommunicator(
+        WsgiOnThreadPool(app, threads=1), "POST", "/api/anything/", body=b'{"a": 1}',
+        headers=[(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")],
+    ).get_response()
+    assert response["status"] == 200
+    assert seen["body"] == b'{"a": 1}'
+
+
+ROWS = 150
+
+
+def _slow_export(produced: list[int]):
+    def rows():
+        for i in range(ROWS):
+            produced.append(i)
+            time.sleep(0.01)  # a database page of an export
+            yield b"x" * 70_000  # one batch per row, so the client sees the first at once
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/csv")])
+        return StreamingHttpResponse(rows())
+
+    return app
+
+
+async def _first_rows(communicator: HttpCommunicator) -> None:
+    await communicator.send_input({"type": "http.request", "body": b""})
+    assert (await communicator.receive_output(5))["type"] == "http.response.start"
+    await communicator.receive_output(5)
+
+
+async def test_a_streaming_export_stops_when_the_client_disconnects():
+    produced: list[int] = []
+    pool = WsgiOnThreadPool(_slow_export(produced), threads=1)
+    communicator = HttpCommunicator(pool, "GET", "/export.csv")
+    await _first_rows(communicator)
+    await communicator.send_input({"type": "http.disconnect"})
+    await asyncio.wait_for(communicator.future, 10)
+    assert len(produced) < ROWS  # the thread stopped producing rows nobody reads
+    assert pool.in_flight == 0
+
+
+async def test_a_cancelled_export_frees_its_thread_before_it_counts_as_done():
+    # daphne cancels an application some seconds after its client left.
+    produced: list[int] = []
+    pool = WsgiOnThreadPool(_slow_export(produced), threads=1)
+    communicator = HttpCommunicator(pool, "GET", "/export.csv")
+    await _first_rows(communicator)
+    communicator.future.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(communicator.future, 10)
+    produced_at_cancel = len(produced)
+    await asyncio.sleep(0.3)
+    assert len(produced) == produced_at_cancel < ROWS  # the thread had stopped already
+    assert pool.in_flight == 0
+
+
+async def test_head_gets_the_headers_of_a_streamed_answer_and_no_body():
+    produced: list[int] = []
+    response = await HttpCommunicator(
+        WsgiOnThreadPool(_slow_export(produced), threads=1), "HEAD", "/export.csv",
+    ).get_response()
+    assert response["status"] == 200
+    assert response["body"] == b""
+    assert produced == []  # not one row computed for a HEAD
