@@ -118,3 +118,26 @@ def test_hold_answers_busy_while_another_transaction_claims_the_seat(
     assert elapsed < 3
     assert not SeatHold.objects.exists()
     assert hold(client_for(user), event, [wanted]).status_code == 201
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_hold_refused_at_commit_frees_its_redis_seats(settings, venue, user, other_user):
+    # PostgreSQL checks the new hold's foreign keys at COMMIT (Django makes them
+    # deferred): a transaction that keeps the buyer's user row locked (a profile
+    # update, a phone verification) turns the COMMIT into 503 busy. The seats the
+    # Redis script claimed must be free at once, not after the hold's TTL.
+    from core.models import User
+    from ticketing.errors import SeatLocksBusy
+
+    settings.TICKETING_HOLD_BACKEND = "redis"
+    settings.TICKETING_SEAT_LOCK_TIMEOUT_MS = TIMEOUT_MS
+    event = make_event(venue)
+    wanted = seats(event, "A", "1", 1, 2)
+    with locked_elsewhere(lambda: User.objects.select_for_update().get(pk=user.pk)), \
+            pytest.raises(SeatLocksBusy):
+        hold_create(event=event, user=user, seat_ids=wanted)
+    assert not SeatHold.objects.exists()
+    held = hold_create(event=event, user=other_user, seat_ids=wanted)
+    assert sorted(held.seat_ids) == sorted(wanted)

@@ -182,7 +182,7 @@ class SeatLockBackend(Protocol):
         May still raise SeatsUnavailable (a concurrent claim committed first)."""
 
     def undo_claim(self, *, event_id: int, seat_ids: list[int], token: str) -> None:
-        """Compensate a claim whose transaction is rolled back (called before the rollback)."""
+        """Compensate a claim whose transaction did not commit (called after the rollback)."""
 
     def extend(self, hold: SeatHold, *, expires_at: datetime) -> list[int]:
         """Move every seat's expiry; -> seats the hold no longer holds (then nothing moved)."""

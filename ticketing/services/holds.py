@@ -121,14 +121,20 @@ def _claim(*, event: Event, user: User, seat_ids: list[int], check_seats: bool =
     now = timezone.now()
     expires_at = now + timedelta(seconds=settings.TICKETING_HOLD_TTL_SECONDS)
     token = new_hold_token()
-    # Durable (the outermost): what rolls back here is never committed by a caller, and
-    # undo_claim below frees its Redis seats.
-    with seat_lock_transaction():
-        # Redis: losers stop here without touching the database.
-        claim = backend.claim(
-            event_id=event.id, seat_ids=seat_ids, token=token, expires_at=expires_at
-        )
-        try:
+    # Durable (the outermost): what rolls back here is never committed by a caller.
+    # Whatever keeps it from committing (a refusal inside, or COMMIT itself failing:
+    # PostgreSQL checks the deferred foreign keys there, under the lock timeout)
+    # frees the seats the backend claimed: Redis would keep them for the TTL.
+    state = {"claimed": False, "committed": False}
+    try:
+        with seat_lock_transaction():
+            # Redis: losers stop here without touching the database.
+            claim = backend.claim(
+                event_id=event.id, seat_ids=seat_ids, token=token, expires_at=expires_at
+            )
+            state["claimed"] = True
+            # The first on-commit callback: once it ran, nothing may undo the claim.
+            transaction.on_commit(lambda: state.update(committed=True))
             # After the claim, so that under contention a refused buyer costs one
             # script and no query; a bad request only holds its seats for this moment.
             # The database is the arbiter of sold seats, whatever the backend says.
@@ -149,9 +155,10 @@ def _claim(*, event: Event, user: User, seat_ids: list[int], check_seats: bool =
             seat_changes_record(
                 event_id=event.id, seat_ids=seat_ids, reason="held", user_id=user.pk, hold=hold
             )
-        except BaseException:
+    except BaseException:
+        if state["claimed"] and not state["committed"]:
             backend.undo_claim(event_id=event.id, seat_ids=seat_ids, token=token)
-            raise
+        raise
     return hold
 
 
