@@ -328,3 +328,27 @@ def test_staff_without_the_ticket_permission_cannot_refund_from_the_admin(client
     assert response.status_code == 403
     ticket.refresh_from_db()
     assert ticket.status == "valid"
+
+
+def test_a_seat_blocked_after_it_was_held_cannot_be_bought(user, sale):
+    # Staff block a seat (a broken chair) while a buyer holds it: no sale.
+    from ticketing.errors import SeatsNotForSale
+    from ticketing.models import Seat
+    from ticketing.services.holds import hold_create
+    from ticketing.services.orders import hold_purchase
+
+    fund(user)
+    wanted = seats(sale, "A", "2", 4)
+    held = hold_create(event=sale, user=user, seat_ids=wanted)
+    Seat.objects.filter(pk__in=wanted).update(blocked=True)
+    with pytest.raises(SeatsNotForSale):
+        hold_purchase(token=held.token, user=user)
+    assert not Order.objects.exists()
+
+
+def test_a_seat_id_past_64_bits_is_a_clear_400(user_api, sale):
+    from tests.conftest import assert_error
+
+    response = user_api.post(f"/api/events/{sale.pk}/holds/", {"seat_ids": [2**63]},
+                             format="json")
+    assert_error(response, 400, "invalid")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.routes import MAX_ID
 from core.serializers import CachedFieldsModelSerializer
 from ticketing.models import (
     EventSale,
@@ -186,12 +187,14 @@ class SaleSerializer(serializers.ModelSerializer):
 
 class BestAvailableInput(serializers.Serializer):
     count = serializers.IntegerField(min_value=1, max_value=100)
-    section = serializers.IntegerField(required=False, allow_null=True, default=None)
+    section = serializers.IntegerField(required=False, allow_null=True, default=None,
+                                       min_value=1, max_value=MAX_ID)
 
 
 class HoldInput(serializers.Serializer):
+    # Ids past a 64-bit integer overflowed SQLite's driver (a 500); PostgreSQL said 400.
     seat_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
         required=False,
         allow_empty=False,
         max_length=100,

@@ -161,7 +161,10 @@ def draw_enter(*, draw: Draw, user: User, numbers: Any = None) -> Entry:
     NotTicketHolder (403), InvalidBallot (400), AlreadyEntered / BallotLimitReached (409).
     Publishes draw.entries {count}.
     """
-    locked = Draw.objects.select_for_update().select_related("event").get(pk=draw.pk)
+    # Lock the draw row only: FOR UPDATE over the join would also lock the event,
+    # and every hold and purchase of that event would queue behind draw entries.
+    locked = (Draw.objects.select_for_update(of=("self",)).select_related("event")
+              .get(pk=draw.pk))
     if locked.kind == Draw.Kind.EXTERNAL:
         raise NotEnterable()
     if not _entries_open(locked) or locked.event.status not in PUBLIC_STATUSES:

@@ -2,11 +2,12 @@
 
 PostgreSQL is the arbiter of a sale, whatever the hold backend says:
 1. the hold row is locked and must be live and the caller's;
-2. the wallet row is locked (hold row first, then wallet: one order, no deadlock);
-3. the backend confirms the hold still owns every seat;
-4. each seat's fence (SeatFence) moves to this hold's fencing token only if it
+2. the backend confirms the hold still owns every seat;
+3. each seat's fence (SeatFence) moves to this hold's fencing token only if it
    is newer than the last one that bought the seat: a stale hold, whose seat
    Redis lost and gave to someone else, cannot buy;
+4. the wallet row is locked and debited by one conditional UPDATE (hold row,
+   fences, then wallet: the same order everywhere, no deadlock);
 5. tickets are inserted under the partial unique constraint "one valid ticket
    per (event, seat)": even if all of the above lied, a seat is sold once.
 Any refusal rolls the whole transaction back: no charge, no order.
@@ -70,7 +71,7 @@ def hold_purchase(*, token: str, user: User) -> Order:
             # A layout change removed a seat while it was held.
             gone = sorted(set(hold.seat_ids) - {s.id for s in seats})
             raise HoldLost(gone)
-        unpriced = [s.id for s in seats if s.price is None]
+        unpriced = [s.id for s in seats if s.price is None or s.blocked]
         if unpriced:
             raise SeatsNotForSale(unpriced)
         total = sum(s.price for s in seats)
@@ -116,8 +117,9 @@ def hold_purchase(*, token: str, user: User) -> Order:
             })
     # The answer is built from what is in memory: `order.tickets.all()` answers
     # with these tickets (each with its seat, row and section) as if prefetched.
-    prefetched = Ticket.objects.filter(order=order).order_by("pk")
-    prefetched._result_cache = sorted(tickets, key=lambda t: t.pk)
+    # In the model's order (newest first), as a read-back answers.
+    prefetched = Ticket.objects.filter(order=order)
+    prefetched._result_cache = sorted(tickets, key=lambda t: (t.created_at, t.pk), reverse=True)
     prefetched._prefetch_done = True
     order._prefetched_objects_cache = {"tickets": prefetched}
     return order
