@@ -59,9 +59,22 @@ def _user_from_token(raw: str):
     from rest_framework_simplejwt.authentication import JWTAuthentication
     from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
+    from core.authentication import (
+        AUTH_TIME_CLAIM,
+        CLAIM_FIELDS,
+        RevocationCheck,
+        has_session_claims,
+    )
+
     auth = JWTAuthentication()
     try:
-        return auth.get_user(auth.get_validated_token(raw.encode()))
+        token = auth.get_validated_token(raw.encode())
+        user = auth.get_user(token)
+        if has_session_claims(token):
+            # A revoked session (a new password, a demotion) opens no socket either.
+            RevocationCheck(user_id=user.pk, auth_time=float(token[AUTH_TIME_CLAIM])).check(
+                claims={name: bool(token[name]) for name in CLAIM_FIELDS})
+        return user
     except (InvalidToken, TokenError, AuthenticationFailed) as exc:
         raise ProtocolError(
             "invalid_token", "The access token is invalid or expired.",

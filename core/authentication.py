@@ -65,12 +65,38 @@ class SessionRefreshToken(RefreshToken):
 class TokenObtainSerializer(TokenObtainPairSerializer):
     token_class = SessionRefreshToken
 
+    def validate(self, attrs):
+        # The session begins before the password check, not after: a revocation
+        # (a demotion, a new password) that lands while it runs covers it, since
+        # the deny entry says "sessions begun before T".
+        self._session_started = time.time()
+        return super().validate(attrs)
+
+    def get_token(self, user: User) -> SessionRefreshToken:
+        token = self.token_class.for_user(user)
+        token[AUTH_TIME_CLAIM] = self._session_started
+        return token
+
 
 class TokenRefreshSerializer(TokenRefreshSerializer):
-    # A refresh copies the claims of the refresh token (its session): a change of
-    # the claimed fields revokes the user's tokens (core.services.accounts), so a
-    # session whose claims went stale cannot be refreshed.
+    """A refresh copies the claims of the refresh token (its session), so it checks
+    them against the user row first: a session whose rights changed (a demotion that
+    raced a login or a refresh, or a change made without the save signal) must log
+    in again rather than carry stale claims for the refresh token's lifetime. A
+    session revoked by the deny list cannot be refreshed either."""
+
     token_class = SessionRefreshToken
+
+    def validate(self, attrs):
+        refresh = self.token_class(attrs["refresh"])
+        if has_session_claims(refresh):
+            user_id = refresh.payload.get(jwt_settings.USER_ID_CLAIM)
+            row = User.objects.filter(pk=user_id).values(*CLAIM_FIELDS).first()
+            if row is not None and any(bool(refresh[name]) != row[name] for name in CLAIM_FIELDS):
+                raise AuthenticationFailed("The account's rights changed; log in again.",
+                                           code="token_not_valid")
+            RevocationCheck(user_id=user_id, auth_time=float(refresh[AUTH_TIME_CLAIM])).check()
+        return super().validate(attrs)
 
 
 # --- the user from claims -------------------------------------------------------
@@ -132,14 +158,20 @@ class RevocationCheck:
         if revoked_before is not None and _micros(self.auth_time) <= int(revoked_before):
             raise AuthenticationFailed("The token has been revoked.", code="token_not_valid")
 
-    def check(self) -> None:
+    def check(self, claims: dict[str, bool] | None = None) -> None:
         """Read the deny entry now (one cache read); fall back to the database when the
-        local-memory cache cannot know (the session began before this process)."""
+        local-memory cache cannot know (the session began before this process): the
+        user must be active and, when `claims` are given, still have those rights."""
         cache = caches["default"]
         self.refuse_if_revoked(cache.get(self.key))
-        if (isinstance(cache, LocMemCache) and self.auth_time < PROCESS_STARTED_AT
-                and not User.objects.filter(pk=self.user_id, is_active=True).exists()):
-            raise AuthenticationFailed("User is inactive.", code="user_inactive")
+        if isinstance(cache, LocMemCache) and self.auth_time < PROCESS_STARTED_AT:
+            row = (User.objects.filter(pk=self.user_id, is_active=True)
+                   .values(*CLAIM_FIELDS).first())
+            if row is None:
+                raise AuthenticationFailed("User is inactive.", code="user_inactive")
+            if claims is not None and any(row[k] != v for k, v in claims.items()):
+                raise AuthenticationFailed("The token has been revoked.",
+                                           code="token_not_valid")
 
 
 PENDING_CHECK_ATTRIBUTE = "_tombola_revocation_check"
@@ -184,5 +216,5 @@ class ClaimsJWTAuthentication(JWTAuthentication):
             # Read in the throttle's round trip; DRF runs the throttles before the view.
             setattr(request, PENDING_CHECK_ATTRIBUTE, check)
         else:
-            check.check()
+            check.check(claims={name: bool(token[name]) for name in CLAIM_FIELDS})
         return user, token

@@ -159,3 +159,54 @@ def test_token_check_and_throttle_share_one_redis_round_trip(user, settings, rat
     # And revocation is seen through that same round trip.
     user_tokens_revoke(user_id=user.pk)
     assert client.post(CODE_SEND, bad_phone, format="json").status_code == 401
+
+
+def test_a_refresh_carrying_rights_the_account_lost_is_refused(staff):
+    # A login that raced a demotion minted its tokens from the row it read before:
+    # is_staff in the claims, the session begun after the deny entry. The refresh
+    # compares the claims with the row and sends the client back to log in.
+    from core.authentication import SessionRefreshToken
+    from core.models import User
+
+    stale = User.objects.get(pk=staff.pk)
+    staff.is_staff = False
+    staff.save()
+    refresh = SessionRefreshToken.for_user(stale)
+    answer = APIClient().post("/api/auth/token/refresh/", {"refresh": str(refresh)},
+                              format="json")
+    assert answer.status_code == 401, answer.content
+
+
+def test_a_login_whose_password_check_straddles_a_revocation_is_revoked(user, monkeypatch):
+    # The session begins when the login starts: a revocation that lands while the
+    # password is being checked (argon2 takes a while) covers the tokens it mints.
+    import rest_framework_simplejwt.serializers as jwt_serializers
+
+    from core.services.accounts import user_tokens_revoke
+
+    real_authenticate = jwt_serializers.authenticate
+
+    def authenticate_while_revoked(**credentials):
+        found = real_authenticate(**credentials)
+        user_tokens_revoke(user_id=user.pk)  # lands during the check
+        return found
+
+    monkeypatch.setattr(jwt_serializers, "authenticate", authenticate_while_revoked)
+    answer = APIClient().post("/api/auth/token/", {"email": user.email,
+                                                   "password": "correct-horse-battery"},
+                              format="json")
+    assert answer.status_code == 200, answer.content
+    assert bearer(answer.json()["access"]).get("/api/wallet/").status_code == 401
+
+
+def test_a_revoked_access_token_opens_no_websocket(user):
+    from consumers.middleware import _user_from_token
+    from consumers.protocol import ProtocolError
+    from core.authentication import SessionRefreshToken
+    from core.services.accounts import user_tokens_revoke
+
+    access = str(SessionRefreshToken.for_user(user).access_token)
+    assert _user_from_token(access) == user
+    user_tokens_revoke(user_id=user.pk)
+    with pytest.raises(ProtocolError):
+        _user_from_token(access)
