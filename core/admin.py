@@ -8,7 +8,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html
 
-from core.errors import DomainError
+from core.emails import email_canonical, email_has_invisible
+from core.errors import DomainError, EmailTaken, InvalidEmail
 from core.models import (
     AuditEntry,
     DeliveryAttempt,
@@ -37,7 +38,16 @@ class NormalizedEmailMixin:
     """Compare and store the email as the API does, so a case variant is "taken", not a 500."""
 
     def clean_email(self):
-        return normalize_email(self.cleaned_data["email"])
+        raw = self.cleaned_data["email"]
+        if email_has_invisible(raw):
+            raise forms.ValidationError(InvalidEmail.detail, code=InvalidEmail.code)
+        email = normalize_email(raw)
+        others = User.objects.filter(email_canonical=email_canonical(email))
+        if self.instance.pk is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if others.exists():  # the same address written another way (core/emails.py)
+            raise forms.ValidationError(EmailTaken.detail, code=EmailTaken.code)
+        return email
 
 
 class UserCreationForm(NormalizedEmailMixin, AdminUserCreationForm):

@@ -74,6 +74,14 @@ class ServiceUnavailable(DomainError):
 # --- Accounts and tokens (core/services/accounts.py) --------------------------------
 
 
+class InvalidEmail(DomainError):
+    code = "invalid_email"
+    detail = (
+        "The email address contains an invisible character (a zero-width space or joiner, "
+        "a soft hyphen, ...). Type the address again without it."
+    )
+
+
 class EmailTaken(DomainError):
     code = "email_taken"
     detail = "An account with this email already exists."

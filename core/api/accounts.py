@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
 
+from core.api.fields import EmailInputField
 from core.authentication import SessionRefreshToken
 from core.errors import DomainError
 from core.models import User
@@ -92,7 +93,7 @@ class RegisterApi(APIView):
     throttle_scope = "register"
 
     class InputSerializer(ProfileInputSerializer):
-        email = serializers.EmailField(max_length=254)
+        email = EmailInputField()
         password = serializers.CharField(write_only=True, trim_whitespace=False, max_length=128)
         referral_code = serializers.CharField(required=False, allow_blank=True, max_length=16)
         email_token = serializers.CharField(
@@ -131,7 +132,7 @@ class MeApi(APIView):
     permission_classes = [IsAuthenticated]
 
     class InputSerializer(ProfileInputSerializer):
-        email = serializers.EmailField(required=False, max_length=254)
+        email = EmailInputField(required=False)
         current_password = serializers.CharField(
             required=False, write_only=True, trim_whitespace=False, max_length=128,
             help_text="Required to change the email.",

@@ -8,7 +8,9 @@ from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.fields import EmailInputField
 from core.errors import NotFound, UnknownReferralCode
+from core.schema import errors
 from core.selectors import stats as stats_selectors
 from core.selectors import waitlist as selectors
 from core.services import waitlist as services
@@ -40,9 +42,10 @@ class WaitlistJoinView(PublicView):
     throttle_scope = "waitlist_join"
 
     class InputSerializer(serializers.Serializer):
-        email = serializers.EmailField(max_length=254)
+        email = EmailInputField()
 
-    @extend_schema(request=InputSerializer, responses={201: WaitlistBlockSerializer})
+    @extend_schema(request=InputSerializer, responses={201: WaitlistBlockSerializer, **errors(
+        e409="already_on_waitlist: this mailbox (`+tag` and provider dots ignored) is on it")})
     def post(self, request):
         return self.join(request, code=None)
 
@@ -107,7 +110,7 @@ class WaitlistLookupView(APIView):
     permission_classes = [IsAdminUser]
 
     class QuerySerializer(serializers.Serializer):
-        email = serializers.EmailField(required=False, max_length=254)
+        email = EmailInputField(required=False)
         code = serializers.CharField(required=False, max_length=16)
 
         def validate(self, attrs):

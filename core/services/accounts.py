@@ -1,8 +1,9 @@
 """Account writes: registration, profile changes, logout.
 
-Emails are stored normalised (trimmed, lower-cased: core.models.normalize_email)
-and phones in E.164 (core.phones.normalize_phone); both are unique. Every
-function here is one transaction: an error leaves nothing half-written.
+Emails are stored normalised and compared in their canonical form (core/emails.py:
+NFKC, case-folded; unique in the database), phones in E.164
+(core.phones.normalize_phone). Every function here is one transaction: an error
+leaves nothing half-written.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from core.authentication import CLAIM_FIELDS, tokens_deny
+from core.emails import email_canonical, email_check_visible
 from core.errors import (
     EmailConfirmationRequired,
     EmailTaken,
@@ -63,12 +65,14 @@ def user_register(
     InvalidPassword, InvalidPhone, UnknownReferralCode (404) and SelfReferral.
     The referral is attached through core.services.waitlist.referral_attach.
     """
+    email_check_visible(email)
     email = normalize_email(email)
     phone = normalize_phone(phone) if phone else None
     # An unknown code fails before any hashing or writing.
     referrer = waitlist.referrer_for_code(referral_code) if referral_code else None
     with transaction.atomic():
-        user = User.objects.select_for_update().filter(email=email).first()
+        user = (User.objects.select_for_update()
+                .filter(email_canonical=email_canonical(email)).first())
         # Only a live waitlist sign-up can be completed; a deactivated one stays
         # shut, and staff accounts are never completed by registering.
         if user is not None and (user.has_usable_password() or not user.is_active
@@ -127,11 +131,13 @@ def user_update(
                 locked.phone, locked.phone_verified_at = phone, None
                 changed += ["phone", "phone_verified_at"]
         if "email" in data:
+            email_check_visible(data["email"])
             email = normalize_email(data["email"])
             if email != locked.email:
                 if not current_password or not locked.check_password(current_password):
                     raise WrongCurrentPassword()
-                if User.objects.filter(email=email).exclude(pk=locked.pk).exists():
+                canonical = email_canonical(email)
+                if User.objects.filter(email_canonical=canonical).exclude(pk=locked.pk).exists():
                     raise EmailTaken()
                 locked.email, locked.email_verified_at = email, None
                 changed += ["email", "email_verified_at"]
@@ -238,7 +244,7 @@ def _save_unique(user: User, **kwargs: Any) -> None:
             user.save(**kwargs)
     except IntegrityError:
         clashes = User.objects.exclude(pk=user.pk) if user.pk else User.objects.all()
-        if clashes.filter(email=user.email).exists():
+        if clashes.filter(email_canonical=email_canonical(user.email)).exists():
             raise EmailTaken() from None
         if user.phone and clashes.filter(phone=user.phone).exists():
             raise PhoneTaken() from None

@@ -13,6 +13,10 @@ Contract used by registration, waitlist sign-up and verification:
 - ``email_confirm(*, token)`` verifies the address from the welcome email's
   link (and so lets an email-only member's referral count).
 
+One mailbox, one place (core/emails.py): the waitlist refuses an address whose
+mailbox (``+tag`` and provider dots ignored) is already on it, a referral from the
+referrer's own mailbox never counts, and a mailbox earns one referral credit.
+
 Positions are never stored: they are computed live from ``referral_count``
 and ``date_joined`` (core/ranking.py, core/selectors/waitlist.py). With Redis,
 a sorted set mirrors the order; it is written only after commit, here, where
@@ -30,11 +34,12 @@ from functools import partial
 from django.conf import settings
 from django.core import signing
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from core import ranking
+from core.emails import email_check_visible, email_mailbox
 from core.errors import (
     AlreadyOnWaitlist,
     DomainError,
@@ -62,9 +67,10 @@ def referrer_for_code(code: str) -> User:
 def referral_attach(*, user: User, referrer: User) -> User:
     """Record `referrer` for a new account; count it now unless verification is required.
 
-    Raises SelfReferral. A second referrer for the same account is ignored.
+    Raises SelfReferral (the referrer's own mailbox). A second referrer for the same
+    account is ignored.
     """
-    if referrer.pk == user.pk or referrer.email == user.email:
+    if referrer.pk == user.pk or referrer.email_mailbox == email_mailbox(user.email):
         raise SelfReferral()
     if user.referred_by_id is not None:
         return user
@@ -86,12 +92,15 @@ def referral_count_if_eligible(*, user: User) -> bool:
         return False
     if settings.WAITLIST_REQUIRE_VERIFIED_REFERRAL and not locked.is_verified:
         return False
-    _count(locked)
+    counted = _count(locked)
     user.referral_counted_at = locked.referral_counted_at
-    return True
+    return counted
 
 
-def _count(user: User) -> None:
+def _count(user: User) -> bool:
+    """Count `user`'s referral for its referrer once; True if counted now."""
+    if not _mailbox_may_earn_credit(user):
+        return False
     now = timezone.now()
     updated = User.objects.filter(pk=user.pk, referral_counted_at__isnull=True).update(
         referral_counted_at=now
@@ -102,6 +111,35 @@ def _count(user: User) -> None:
         # The ranking index (Redis sorted set, when configured) follows the count here.
         referrer_id = user.referred_by_id
         transaction.on_commit(lambda: _after_referral_counted(referrer_id))
+    return bool(updated)
+
+
+def _mailbox_may_earn_credit(user: User) -> bool:
+    """False when the referee's mailbox is the referrer's, or already earned a credit.
+
+    Serialised per mailbox (_lock_mailbox), so two aliases verifying at once
+    cannot both count.
+    """
+    mailbox = email_mailbox(user.email)
+    _lock_mailbox(mailbox)
+    referrer_mailbox = (User.objects.filter(pk=user.referred_by_id)
+                        .values_list("email_mailbox", flat=True).first())
+    if referrer_mailbox == mailbox:
+        return False
+    return not (User.objects.filter(email_mailbox=mailbox, referral_counted_at__isnull=False)
+                .exclude(pk=user.pk).exists())
+
+
+def _lock_mailbox(mailbox: str) -> None:
+    """Serialise sign-ups and referral credits of one mailbox until the transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock (the mailbox column is not unique:
+    separate accounts may share it). SQLite takes the write lock at BEGIN
+    (transaction_mode IMMEDIATE), which serialises these transactions anyway.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ["mailbox:" + mailbox])
 
 
 def _after_referral_counted(referrer_id: int) -> None:
@@ -116,17 +154,21 @@ def waitlist_join(*, email: str, referral_code: str | None = None) -> User:
     email completes it. Nobody is logged in by this. With `referral_code`,
     the code's owner becomes the referrer (counted per referral_attach).
 
-    Raises UnknownReferralCode (404), SelfReferral (400: the email is the code
-    owner's), AlreadyOnWaitlist (409: the normalised email has an account).
-    One transaction; the welcome email and the Redis ranking entry follow
-    after commit, never for a rolled-back sign-up.
+    Raises InvalidEmail (an invisible character), UnknownReferralCode (404),
+    SelfReferral (400: the email is the code owner's mailbox), AlreadyOnWaitlist
+    (409: an account has this mailbox, core/emails.py). One transaction; the
+    welcome email and the Redis ranking entry follow after commit, never for a
+    rolled-back sign-up.
     """
+    email_check_visible(email)
     email = normalize_email(email)
+    mailbox = email_mailbox(email)
     referrer = referrer_for_code(referral_code) if referral_code is not None else None
-    if referrer is not None and referrer.email == email:
+    if referrer is not None and referrer.email_mailbox == mailbox:
         raise SelfReferral()
     with transaction.atomic():
-        if User.objects.filter(email=email).exists():
+        _lock_mailbox(mailbox)
+        if User.objects.filter(email_mailbox=mailbox).exists():
             raise AlreadyOnWaitlist()
         try:
             with transaction.atomic():  # a concurrent sign-up with the same email loses here
@@ -193,11 +235,12 @@ def welcome_email_send(*, user_id: int) -> None:
     user = User.objects.filter(pk=user_id).first()
     if user is None:
         return
+    link = email_confirmation_link(user)
     send_mail(
         subject="You are on the Tombola waitlist",
         message=(
             "Thanks for joining the Tombola waitlist.\n\n"
-            f"Please confirm your email address: {email_confirmation_link(user)}\n\n"
+            f"Please confirm your email address: {link}\n\n"
             f"Your referral code: {user.referral_code}\n"
             f"Share your link to move up the list: {referral_link(user.referral_code)}\n\n"
             "Each friend who joins with your link and confirms counts as a referral.\n"
