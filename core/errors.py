@@ -96,7 +96,8 @@ class EmailConfirmationRequired(Conflict):
     code = "email_confirmation_required"
     detail = (
         "This email is on the waitlist. Finish signing up with the link in the welcome "
-        "email (send its token as email_token), so that only the owner of the address can."
+        "email (send its token as email_token), so that only the owner of the address can; "
+        "a lost or expired link: POST /api/waitlist/confirm-email/resend/ mails a new one."
     )
 
 
@@ -187,7 +188,10 @@ class SelfReferral(DomainError):
 
 class AlreadyOnWaitlist(Conflict):
     code = "already_on_waitlist"
-    detail = "This email address is already on the waitlist."
+    detail = (
+        "This email address is already on the waitlist. Lost the confirmation email? "
+        "POST /api/waitlist/confirm-email/resend/ mails a new link."
+    )
 
 
 class InvalidEmailToken(DomainError):

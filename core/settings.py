@@ -207,6 +207,7 @@ REST_FRAMEWORK = {
         "code_send": os.environ.get("THROTTLE_CODE_SEND", "5/min"),
         "code_confirm": os.environ.get("THROTTLE_CODE_CONFIRM", "10/min"),
         "waitlist_join": os.environ.get("THROTTLE_WAITLIST_JOIN", "20/min"),
+        "confirmation_resend": os.environ.get("THROTTLE_CONFIRMATION_RESEND", "10/hour"),
         "phone_lookup": os.environ.get("THROTTLE_PHONE_LOOKUP", "20/min"),
         "seat_holds": os.environ.get("THROTTLE_SEAT_HOLDS", "120/min"),
         "checkin": os.environ.get("THROTTLE_CHECKIN", "30/min"),
@@ -284,6 +285,9 @@ WAITLIST_REQUIRE_VERIFIED_REFERRAL = env_bool("WAITLIST_REQUIRE_VERIFIED_REFERRA
 WAITLIST_LAZY_REBUILD_MAX = env_int("WAITLIST_LAZY_REBUILD_MAX", 20_000)
 # Lifetime of the email-confirmation link in the waitlist welcome email.
 WAITLIST_EMAIL_TOKEN_MAX_AGE = env_int("WAITLIST_EMAIL_TOKEN_MAX_AGE", 7 * 86_400)
+# A fresh confirmation link (POST /api/waitlist/confirm-email/resend/) goes to one
+# address at most once per this many seconds, whoever asks.
+WAITLIST_CONFIRMATION_RESEND_SECONDS = env_int("WAITLIST_CONFIRMATION_RESEND_SECONDS", 300)
 # Public stats are cached this long (they are cheap, but not free at 1M users).
 STATS_CACHE_SECONDS = env_int("STATS_CACHE_SECONDS", 30)
 

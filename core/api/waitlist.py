@@ -45,7 +45,8 @@ class WaitlistJoinView(PublicView):
         email = EmailInputField()
 
     @extend_schema(request=InputSerializer, responses={201: WaitlistBlockSerializer, **errors(
-        e409="already_on_waitlist: this mailbox (`+tag` and provider dots ignored) is on it")})
+        e409="already_on_waitlist: this mailbox (`+tag` and provider dots ignored) is on "
+             "it; confirm-email/resend/ mails a fresh link")})
     def post(self, request):
         return self.join(request, code=None)
 
@@ -83,6 +84,33 @@ class ConfirmEmailView(PublicView):
         data.is_valid(raise_exception=True)
         user = services.email_confirm(token=data.validated_data["token"])
         return Response(selectors.waitlist_block(user))
+
+
+class ConfirmEmailResendView(PublicView):
+    """Mail a fresh confirmation link to a waitlist-only address (a lost, expired or
+    squatted sign-up). Always 202, whoever owns the address; at most one mail per
+    address per WAITLIST_CONFIRMATION_RESEND_SECONDS. With `referral_code`, confirming
+    the new link credits that code's owner (while no referral was counted)."""
+
+    throttle_classes = [ScopedThrottle]
+    throttle_scope = "confirmation_resend"
+
+    class InputSerializer(serializers.Serializer):
+        email = EmailInputField()
+        referral_code = serializers.CharField(required=False, allow_blank=True, max_length=16)
+
+    @extend_schema(request=InputSerializer, responses={
+        202: inline_serializer("ConfirmEmailResendAccepted", {"detail": serializers.CharField()}),
+        **errors(e404="unknown_referral_code")})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.email_confirmation_resend(
+            email=data.validated_data["email"],
+            referral_code=data.validated_data.get("referral_code") or None)
+        return Response({"detail": "If this address is on the waitlist and not signed up yet, "
+                                   "a new confirmation link is on its way."},
+                        status=status.HTTP_202_ACCEPTED)
 
 
 class WaitlistMeView(APIView):

@@ -54,10 +54,13 @@ def user_register(
 
     A waitlist sign-up (core.api.waitlist) leaves an account with an unusable
     password; registering with its email sets the password and profile and
-    keeps its referral code, referrer and date_joined (its place in the queue).
-    That needs `email_token`, the signed token of the welcome email's link:
-    knowing an address must not be enough to take its account over. Staff
-    accounts are never completed this way.
+    keeps its referral code and date_joined (its place in the queue). That needs
+    `email_token`, the signed token of the welcome email's link: knowing an
+    address must not be enough to take its account over. Staff accounts are
+    never completed this way. The referrer credited is the one of
+    `referral_code`, else the one the token's link was sent for, while no
+    referral was counted (squatting: core/services/waitlist.py); the token
+    verified the address, so the referral counts now.
 
     Locks the existing account row with this email, if any. Raises EmailTaken
     (an account with a usable password, a staff or a deactivated one has it),
@@ -78,13 +81,15 @@ def user_register(
         if user is not None and (user.has_usable_password() or not user.is_active
                                  or user.is_staff or user.is_superuser):
             raise EmailTaken()
+        completing = False
         if user is None:
             user = User(email=email)
         else:
             # Completing an existing account needs proof that the caller owns the
             # address: the signed token of the welcome email's link.
-            _check_email_token(email_token, user=user)
+            payload = _check_email_token(email_token, user=user)
             user.email_verified_at = user.email_verified_at or timezone.now()
+            completing = True
         profile = {
             "first_name": first_name, "last_name": last_name, "patronymic": patronymic,
             "birthday": birthday, "address": address,
@@ -97,8 +102,14 @@ def user_register(
         _validate_password(password, user=user)
         user.set_password(password)
         _save_unique(user)
+        if completing and "r" in payload and referrer is None:
+            # The referrer the owner's link was sent for, not a squatter's (waitlist.py).
+            waitlist.referral_reassign(user=user, referrer_id=payload["r"])
         if referrer is not None:
-            waitlist.referral_attach(user=user, referrer=referrer)
+            # The owner proved the address: their code wins over an uncounted squatter's.
+            waitlist.referral_attach(user=user, referrer=referrer, replace_uncounted=completing)
+        if completing:
+            waitlist.referral_count_if_eligible(user=user)
     return user
 
 
@@ -214,12 +225,13 @@ def on_user_deleting(sender, instance: User, **kwargs) -> None:
     user_tokens_revoke(user_id=instance.pk)
 
 
-def _check_email_token(token: str | None, *, user: User) -> None:
+def _check_email_token(token: str | None, *, user: User) -> dict:
     if not token:
         raise EmailConfirmationRequired()
     payload = waitlist.email_token_payload(token)
     if payload.get("u") != user.pk or payload.get("e") != user.email:
         raise InvalidEmailToken()
+    return payload
 
 
 def _ensure_phone_free(*, phone: str, user: User) -> None:
