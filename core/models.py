@@ -85,8 +85,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     patronymic = models.CharField(max_length=150, blank=True)
     birthday = models.DateField(null=True, blank=True)
     address = models.CharField(max_length=500, blank=True)
-    # E.164; NULL rather than "" so that the unique constraint allows many blanks.
-    phone = models.CharField(max_length=20, null=True, blank=True, unique=True)
+    # E.164. Unique among VERIFIED phones only (user_verified_phone_unique): typing a
+    # number into a profile must not tell whether another account has it
+    # (docs/security.md, "Accounts"); verification decides who owns it.
+    phone = models.CharField(max_length=20, null=True, blank=True, db_index=True)
     phone_verified_at = models.DateTimeField(null=True, blank=True)
     email_verified_at = models.DateTimeField(null=True, blank=True)
 
@@ -116,6 +118,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
+            # One phone, one verified account.
+            models.UniqueConstraint(
+                fields=["phone"], condition=models.Q(phone_verified_at__isnull=False),
+                name="user_verified_phone_unique",
+            ),
         ]
         indexes = [
             # Waitlist ranking by referrals: count of users ahead is an index range scan.

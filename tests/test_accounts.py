@@ -211,10 +211,13 @@ def test_register_refuses_national_phone_without_default_region(api, settings):
     assert "phone" in body["fields"]
 
 
-def test_register_refuses_phone_of_another_account(api, make_user):
-    make_user(phone="+4915123456789")
-    assert_error(register(api, phone="+49 151 2345 6789"), 400, "phone_taken")
-    assert not User.objects.filter(email="new@example.com").exists()
+def test_register_accepts_phone_of_another_account_unverified(api, make_user):
+    """The answer must not reveal that the number is another account's
+    (tests/test_phone_ownership.py); verification decides who owns it."""
+    make_user(phone="+4915123456789", phone_verified_at=timezone.now())
+    response = register(api, phone="+49 151 2345 6789")
+    assert response.status_code == 201, response.content
+    assert response.json()["user"]["phone_verified_at"] is None
 
 
 def test_register_with_unknown_referral_code_is_404_and_writes_nothing(api):
@@ -295,12 +298,12 @@ def test_me_patch_empty_phone_removes_it(make_user):
     assert me.phone is None and me.phone_verified_at is None
 
 
-def test_me_patch_refuses_phone_of_another_account(user_api, user, make_user):
-    make_user(phone="+4915123456789")
-    assert_error(user_api.patch(ME, {"phone": "+4915123456789"}, format="json"),
-                 400, "phone_taken")
+def test_me_patch_accepts_phone_of_another_account_unverified(user_api, user, make_user):
+    make_user(phone="+4915123456789", phone_verified_at=timezone.now())
+    response = user_api.patch(ME, {"phone": "+4915123456789"}, format="json")
+    assert response.status_code == 200, response.content
     user.refresh_from_db()
-    assert user.phone is None
+    assert (user.phone, user.phone_verified_at) == ("+4915123456789", None)
 
 
 def test_me_patch_changes_email_with_current_password(user_api, user):

@@ -110,7 +110,8 @@ class RegisterApi(APIView):
         )
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer, **errors(
-        e400="invalid, email_taken, phone_taken, invalid_token, unknown_referral_code",
+        e400="invalid, email_taken, invalid_token, self_referral",
+        e404="unknown_referral_code",
         e409="email_confirmation_required")})
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
@@ -143,7 +144,7 @@ class MeApi(APIView):
         return Response(UserOutputSerializer(request.user).data)
 
     @extend_schema(request=InputSerializer, responses={200: UserOutputSerializer, **errors(
-        e400="invalid, phone_taken, email_taken, wrong_current_password")})
+        e400="invalid, email_taken, wrong_current_password")})
     def patch(self, request):
         serializer = self.InputSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)

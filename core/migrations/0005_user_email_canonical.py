@@ -38,7 +38,7 @@ def fill_email_forms(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("core", "0003_json_encoders"),
+        ("core", "0004_stream_outbox"),
     ]
 
     operations = [

@@ -1,4 +1,4 @@
-# The canonical address is unique (filled by 0004, in its own transaction: PostgreSQL
+# The canonical address is unique (filled by 0005, in its own transaction: PostgreSQL
 # does not mix the data migration's updates with these index builds well).
 
 from django.db import migrations, models
@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("core", "0004_user_email_canonical"),
+        ("core", "0005_user_email_canonical"),
     ]
 
     operations = [

@@ -62,9 +62,13 @@ def user_register(
     referral was counted (squatting: core/services/waitlist.py); the token
     verified the address, so the referral counts now.
 
+    A phone is stored unverified whoever else has it: the answer must not tell
+    whether a number belongs to an account; verification decides
+    (core.services.phone_verification).
+
     Locks the existing account row with this email, if any. Raises EmailTaken
     (an account with a usable password, a staff or a deactivated one has it),
-    EmailConfirmationRequired (409) / InvalidEmailToken (400), PhoneTaken,
+    EmailConfirmationRequired (409) / InvalidEmailToken (400), InvalidEmail,
     InvalidPassword, InvalidPhone, UnknownReferralCode (404) and SelfReferral.
     The referral is attached through core.services.waitlist.referral_attach.
     """
@@ -97,7 +101,6 @@ def user_register(
         for name, value in profile.items():
             setattr(user, name, value)
         if phone is not None:
-            _ensure_phone_free(phone=phone, user=user)
             user.phone = phone
         _validate_password(password, user=user)
         user.set_password(password)
@@ -119,10 +122,11 @@ def user_update(
     """Change `user`'s profile: any of PROFILE_FIELDS, ``phone``, ``email``.
 
     A new phone (or none) clears phone_verified_at; the number must be verified
-    again (core.services.phone_verification). A new email needs
-    `current_password` (so a stolen access token cannot take the account over)
-    and clears email_verified_at. Locks the user row. Raises EmailTaken,
-    PhoneTaken, WrongCurrentPassword, InvalidPhone.
+    again (core.services.phone_verification), and is accepted whoever else has
+    it (the answer must not reveal that). A new email needs `current_password`
+    (so a stolen access token cannot take the account over) and clears
+    email_verified_at. Locks the user row. Raises EmailTaken, InvalidEmail,
+    WrongCurrentPassword, InvalidPhone.
     """
     unknown = set(data) - {*PROFILE_FIELDS, "phone", "email"}
     if unknown:
@@ -137,8 +141,6 @@ def user_update(
         if "phone" in data:
             phone = normalize_phone(data["phone"]) if data["phone"] else None
             if phone != locked.phone:
-                if phone is not None:
-                    _ensure_phone_free(phone=phone, user=locked)
                 locked.phone, locked.phone_verified_at = phone, None
                 changed += ["phone", "phone_verified_at"]
         if "email" in data:
@@ -234,14 +236,6 @@ def _check_email_token(token: str | None, *, user: User) -> dict:
     return payload
 
 
-def _ensure_phone_free(*, phone: str, user: User) -> None:
-    others = User.objects.filter(phone=phone)
-    if user.pk is not None:
-        others = others.exclude(pk=user.pk)
-    if others.exists():
-        raise PhoneTaken()
-
-
 def _validate_password(password: str, *, user: User) -> None:
     try:
         validate_password(password, user=user)
@@ -258,6 +252,7 @@ def _save_unique(user: User, **kwargs: Any) -> None:
         clashes = User.objects.exclude(pk=user.pk) if user.pk else User.objects.all()
         if clashes.filter(email_canonical=email_canonical(user.email)).exists():
             raise EmailTaken() from None
-        if user.phone and clashes.filter(phone=user.phone).exists():
+        if user.phone and user.phone_verified_at and clashes.filter(
+                phone=user.phone, phone_verified_at__isnull=False).exists():
             raise PhoneTaken() from None
         raise

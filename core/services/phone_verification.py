@@ -13,11 +13,13 @@ that phone becomes the user's, marked verified with a timestamp.
   per account at PHONE_CODE_MAX_PER_DAY * PHONE_CODE_MAX_ATTEMPTS a day
   (50 of 1,000,000 by default; tests/test_brute_force.py computes and attacks it).
 - Nothing tells the requester whether the phone belongs to an account. When
-  another account has already VERIFIED the phone it is not taken from it:
-  the SMS says so to the phone's owner instead of carrying a code, and the
-  stored code is one nobody knows, so the requester sees exactly what a wrong
-  code looks like. An account that only typed the phone into its profile
-  (unverified) loses it to the one that proves ownership.
+  another account has already VERIFIED the phone it is not taken from it
+  (one phone, one verified account: the rule is "kept", not "moved"; a unique
+  constraint on verified phones backs it): the SMS says so to the phone's owner
+  instead of carrying a code, and the stored code is one nobody knows, so the
+  requester sees exactly what a wrong code looks like. An account that only
+  typed the phone into its profile (unverified) loses it to the one that proves
+  ownership. The number is free again once its holder removes or changes it.
 """
 
 from __future__ import annotations
@@ -97,6 +99,9 @@ def phone_verification_confirm(*, user: User, phone: str, code: str) -> User:
     """
     phone = normalize_phone(phone)
     with transaction.atomic():
+        # Two accounts confirming one number at once take turns: the second then
+        # finds it verified by the first.
+        _lock_phone(phone)
         error = _check_code(user=user, phone=phone, code=code)
         if error is None:
             user = _take_phone(user=user, phone=phone)
