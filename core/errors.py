@@ -129,6 +129,16 @@ class InvalidPhone(DomainError):
     detail = "Enter a valid phone number in international format, e.g. +4915112345678."
 
 
+class PhoneNotMobile(DomainError):
+    code = "phone_not_mobile"
+    detail = "Codes are only texted to mobile numbers; enter your mobile phone number."
+
+
+class PhoneRegionNotAllowed(DomainError):
+    code = "phone_region_not_allowed"
+    detail = "Codes cannot be texted to numbers of this country."
+
+
 # --- Phone verification (core/services/phone_verification.py) -----------------------
 
 
@@ -171,6 +181,11 @@ class TooManyAttempts(DomainError):
 class SmsUnavailable(ServiceUnavailable):
     code = "sms_unavailable"
     detail = "The SMS service is unavailable; try again shortly."
+
+
+class SmsBudgetExhausted(SmsUnavailable):
+    code = "sms_budget_exhausted"
+    detail = "Today's text messages are used up; try again tomorrow."
 
 
 # --- Referral waitlist (core/services/waitlist.py) ----------------------------------

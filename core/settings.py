@@ -205,6 +205,8 @@ REST_FRAMEWORK = {
         "login": os.environ.get("THROTTLE_LOGIN", "10/min"),
         "register": os.environ.get("THROTTLE_REGISTER", "10/min"),
         "code_send": os.environ.get("THROTTLE_CODE_SEND", "5/min"),
+        # Code sends per client address, whichever accounts it uses (SMS pumping).
+        "code_send_address": os.environ.get("THROTTLE_CODE_SEND_ADDRESS", "20/hour"),
         "code_confirm": os.environ.get("THROTTLE_CODE_CONFIRM", "10/min"),
         "waitlist_join": os.environ.get("THROTTLE_WAITLIST_JOIN", "20/min"),
         "confirmation_resend": os.environ.get("THROTTLE_CONFIRMATION_RESEND", "10/hour"),
@@ -263,6 +265,16 @@ SMS_HTTP_TIMEOUT = float(os.environ.get("SMS_HTTP_TIMEOUT", "5"))
 # Phones are stored in E.164. PHONE_DEFAULT_REGION (e.g. "DE") lets people type
 # national numbers; empty means every number must carry its +country code.
 PHONE_DEFAULT_REGION = os.environ.get("PHONE_DEFAULT_REGION", "").upper()
+# Verification codes are texted only to mobile numbers of these regions (ISO 3166
+# codes): SMS pumping fraud profits from texts to expensive destinations. The default
+# is the EU/EEA core, the UK, Switzerland and North America; list your own audience.
+PHONE_ALLOWED_REGIONS = frozenset(code.upper() for code in env_list(
+    "PHONE_ALLOWED_REGIONS",
+    "AT,BE,CH,DE,DK,ES,FI,FR,GB,IE,IT,LU,NL,NO,PL,PT,SE,US,CA",
+))
+# Text messages a day for the whole deployment (UTC days); past it every send
+# answers 503 sms_budget_exhausted and an alert is logged. 0: no budget.
+SMS_DAILY_BUDGET = env_int("SMS_DAILY_BUDGET", 2000)
 # Phone verification codes: lifetime, wrong guesses allowed, wait before a resend.
 PHONE_CODE_TTL_SECONDS = env_int("PHONE_CODE_TTL_SECONDS", 300)
 PHONE_CODE_MAX_ATTEMPTS = env_int("PHONE_CODE_MAX_ATTEMPTS", 5)

@@ -56,6 +56,7 @@ def max_code_guesses_per_day(conf) -> int:
         conf.PHONE_CODE_MAX_PER_DAY,
         DAY // max(1, conf.PHONE_CODE_RESEND_SECONDS) + 1,
         per_day(rates["code_send"]),
+        per_day(rates["code_send_address"]),
     )
     return min(codes * conf.PHONE_CODE_MAX_ATTEMPTS, per_day(rates["code_confirm"]))
 
@@ -159,6 +160,46 @@ def test_one_account_cannot_spread_guesses_over_many_phones(user_api, clock, sms
     assert DAY - 60 * limit <= body["retry_after_seconds"] <= DAY
     clock.advance(body["retry_after_seconds"])
     assert user_api.post(SEND, {"phone": "+4915129999999"}, format="json").status_code == 202
+
+
+# --- SMS pumping: what one address, and everyone together, can make us send ----------
+
+
+def test_one_address_cycling_through_accounts_is_limited_per_address(make_user, rates, clock,
+                                                                    sms_outbox):
+    """Fresh accounts give fresh per-user budgets; the address budget still holds."""
+    rates(code_send_address="3/hour")
+    statuses = []
+    for n in range(5):
+        api = client_for(make_user(email=f"pump{n}@example.com"))
+        statuses.append(api.post(SEND, {"phone": f"+49151230{n:05d}"}, format="json"))
+    assert [r.status_code for r in statuses] == [202, 202, 202, 429, 429]
+    assert_error(statuses[-1], 429, "throttled")
+    assert len(sms_outbox) == 3
+    # Another address has its own budget.
+    api = client_for(make_user(email="elsewhere@example.com"))
+    assert api.post(SEND, {"phone": "+4915129999990"}, format="json",
+                    REMOTE_ADDR="203.0.113.9").status_code == 202
+
+
+def test_the_daily_sms_budget_stops_everyone_and_raises_an_alert(make_user, settings, clock,
+                                                                sms_outbox, caplog):
+    settings.SMS_DAILY_BUDGET = 3
+    answers = []
+    for n in range(5):
+        api = client_for(make_user(email=f"b{n}@example.com"))
+        answers.append(api.post(SEND, {"phone": f"+49151231{n:05d}"}, format="json",
+                                REMOTE_ADDR=f"198.51.100.{n}"))
+    assert [r.status_code for r in answers] == [202, 202, 202, 503, 503]
+    assert_error(answers[-1], 503, "sms_budget_exhausted")
+    assert len(sms_outbox) == 3
+    alerts = [r for r in caplog.records if "SMS daily budget" in r.getMessage()]
+    assert len(alerts) == 1 and alerts[0].levelname == "ERROR"
+    assert PhoneVerification.objects.count() == 3  # no code kept that was not sent
+    clock.advance(DAY)  # a new (UTC) day, a new budget
+    api = client_for(make_user(email="tomorrow@example.com"))
+    assert api.post(SEND, {"phone": "+4915123199999"}, format="json",
+                    REMOTE_ADDR="198.51.100.99").status_code == 202
 
 
 def _race(count: int, call) -> list:

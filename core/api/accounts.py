@@ -30,7 +30,7 @@ from core.services.phone_verification import (
     phone_verification_confirm,
     phone_verification_send,
 )
-from core.throttles import ScopedThrottle
+from core.throttles import AddressThrottle, ScopedThrottle
 
 EARLIEST_BIRTHDAY = datetime.date(1900, 1, 1)
 
@@ -155,11 +155,14 @@ class MeApi(APIView):
 
 
 class PhoneVerificationSendApi(APIView):
-    """Text a 6-digit code to a phone; the same answer whoever owns the number."""
+    """Text a 6-digit code to a mobile phone; the same answer whoever owns the number."""
 
     permission_classes = [IsAuthenticated]
-    throttle_classes = [ScopedThrottle]
+    # Per user (code_send) and per client address (code_send_address): one address
+    # cycling through many accounts is limited too.
+    throttle_classes = [ScopedThrottle, AddressThrottle]
     throttle_scope = "code_send"
+    address_throttle_scope = "code_send_address"
 
     class InputSerializer(serializers.Serializer):
         phone = PhoneField()
@@ -170,8 +173,11 @@ class PhoneVerificationSendApi(APIView):
         resend_after_seconds = serializers.IntegerField()
 
     @extend_schema(request=InputSerializer, responses={202: OutputSerializer, **errors(
-        e429="code_resend_too_soon, code_daily_limit or throttled; `retry_after_seconds`",
-        e503="sms_unavailable: the SMS provider failed; no code was kept")})
+        e400="invalid, phone_not_mobile, phone_region_not_allowed (PHONE_ALLOWED_REGIONS)",
+        e429="code_resend_too_soon, code_daily_limit or throttled (per user, per address); "
+             "`retry_after_seconds`",
+        e503="sms_unavailable: the SMS provider failed; sms_budget_exhausted: the day's "
+             "SMS_DAILY_BUDGET is spent; no code was kept")})
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -41,7 +41,7 @@ from core.errors import (
     TooManyAttempts,
 )
 from core.models import PhoneVerification, User
-from core.phones import normalize_phone
+from core.phones import normalize_phone, phone_check_textable
 from core.services import waitlist
 from core.sms import send_sms
 
@@ -52,11 +52,14 @@ DAY = timedelta(days=1)
 def phone_verification_send(*, user: User, phone: str) -> PhoneVerification:
     """Send a fresh code for `phone` to it by SMS, for `user` to confirm.
 
-    Locks the user row (one send at a time per user). Raises InvalidPhone,
+    Only mobile numbers of PHONE_ALLOWED_REGIONS get codes (SMS pumping:
+    core.phones.phone_check_textable). Locks the user row (one send at a time per
+    user). Raises InvalidPhone, PhoneRegionNotAllowed / PhoneNotMobile (400),
     CodeResendTooSoon and CodeDailyLimit (429, with retry_after_seconds) and
-    SmsUnavailable (503; the code is then not stored).
+    SmsUnavailable / SmsBudgetExhausted (503; the code is then not stored).
     """
     phone = normalize_phone(phone)
+    phone_check_textable(phone)
     now = timezone.now()
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user.pk).first()
