@@ -113,7 +113,7 @@ class InvalidPassword(DomainError):
 
 class WrongCurrentPassword(DomainError):
     code = "wrong_current_password"
-    detail = "Changing the email needs the account's current password."
+    detail = "Changing the email or the password needs the account's current password."
 
 
 class InvalidRefreshToken(DomainError):

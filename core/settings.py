@@ -208,6 +208,9 @@ REST_FRAMEWORK = {
         # Code sends per client address, whichever accounts it uses (SMS pumping).
         "code_send_address": os.environ.get("THROTTLE_CODE_SEND_ADDRESS", "20/hour"),
         "code_confirm": os.environ.get("THROTTLE_CODE_CONFIRM", "10/min"),
+        # PATCH /api/accounts/me/ carrying a password or email change (each one checks
+        # current_password: a guess at it), per user.
+        "credentials_change": os.environ.get("THROTTLE_CREDENTIALS_CHANGE", "5/hour"),
         "waitlist_join": os.environ.get("THROTTLE_WAITLIST_JOIN", "20/min"),
         "confirmation_resend": os.environ.get("THROTTLE_CONFIRMATION_RESEND", "10/hour"),
         "phone_lookup": os.environ.get("THROTTLE_PHONE_LOOKUP", "20/min"),
@@ -398,3 +401,10 @@ OPERATOR_BACKOFF_SECONDS = float(os.environ.get("OPERATOR_BACKOFF_SECONDS", "30"
 
 # /metrics answers staff, and scrapers from these networks (CIDR, comma-separated).
 METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")
+
+# The admin login (core/lockout.py): after this many wrong passwords for one account,
+# or from one address, within LOGIN_LOCKOUT_SECONDS, sign-in is refused until the
+# window has passed. 0 turns a limit off.
+LOGIN_LOCKOUT_FAILURES = env_int("LOGIN_LOCKOUT_FAILURES", 5)
+LOGIN_LOCKOUT_ADDRESS_FAILURES = env_int("LOGIN_LOCKOUT_ADDRESS_FAILURES", 20)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900)

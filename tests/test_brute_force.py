@@ -360,6 +360,79 @@ def test_compose_trusts_exactly_the_one_proxy_it_runs():
     assert "ports:" not in workers
 
 
+# --- the admin login: throttled like the API login, locked after failures ------------------
+
+
+ADMIN_LOGIN = "/admin/login/"
+
+
+def admin_login(client, email, password, address="192.0.2.10"):
+    return client.post(ADMIN_LOGIN, {"username": email, "password": password,
+                                     "next": "/admin/"}, REMOTE_ADDR=address)
+
+
+def signed_in(response) -> bool:
+    return response.status_code == 302 and response["Location"] == "/admin/"
+
+
+@pytest.fixture
+def admin_staff(make_user):
+    return make_user(email="ops@example.com", password="correct-horse-battery",
+                     is_staff=True, is_superuser=True)
+
+
+def test_admin_login_is_throttled_like_the_api_login(admin_staff, rates, clock):
+    from django.test import Client
+
+    rates(login="3/min")
+    client = Client()
+    answers = [admin_login(client, "ops@example.com", f"guess-{n}") for n in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert int(answers[-1]["Retry-After"]) >= 1
+    # The same budget as the API login: one address cannot alternate between them.
+    api = APIClient(REMOTE_ADDR="192.0.2.10")
+    assert_error(api.post("/api/auth/token/", {"email": "ops@example.com", "password": "x"},
+                          format="json"), 429, "throttled")
+
+
+def test_admin_login_locks_an_account_out_after_repeated_failures(admin_staff, settings,
+                                                                  rates, caplog):
+    import time
+
+    from django.test import Client
+
+    rates(login="1000/min")
+    settings.LOGIN_LOCKOUT_SECONDS = 2
+    limit = settings.LOGIN_LOCKOUT_FAILURES
+    for n in range(limit):  # spread over addresses: the account's count is what locks
+        assert admin_login(Client(), "OPS@example.com", f"guess-{n}",
+                           address=f"198.51.100.{n}").status_code == 200
+    locked = admin_login(Client(), "ops@example.com", "correct-horse-battery",
+                         address="203.0.113.50")
+    assert not signed_in(locked)
+    assert "Too many failed sign-ins" in locked.content.decode()
+    lines = [r for r in caplog.records if r.name == "core.lockout" and r.levelname == "WARNING"]
+    assert len(lines) == 1 and "locked out" in lines[0].getMessage()
+    time.sleep(settings.LOGIN_LOCKOUT_SECONDS + 0.5)  # the cache's TTL is real time
+    assert signed_in(admin_login(Client(), "ops@example.com", "correct-horse-battery",
+                                 address="203.0.113.50"))
+
+
+def test_admin_login_locks_an_address_out_after_failures_over_many_accounts(
+        admin_staff, make_user, settings, rates):
+    from django.test import Client
+
+    rates(login="1000/min")
+    settings.LOGIN_LOCKOUT_ADDRESS_FAILURES = 3
+    for n in range(3):
+        admin_login(Client(), f"target{n}@example.com", "guess", address="198.51.100.77")
+    assert not signed_in(admin_login(Client(), "ops@example.com", "correct-horse-battery",
+                                     address="198.51.100.77"))
+    # The owner from their own address is not locked out by someone else's address.
+    assert signed_in(admin_login(Client(), "ops@example.com", "correct-horse-battery",
+                                 address="203.0.113.51"))
+
+
 # --- waitlist -----------------------------------------------------------------------
 
 

@@ -131,20 +131,39 @@ class MeApi(APIView):
     """The logged-in user's own account."""
 
     permission_classes = [IsAuthenticated]
+    # A change of email or password checks current_password: a guess at it, so those
+    # requests are throttled per user (credentials_change); plain profile edits are not.
+    CREDENTIAL_FIELDS = frozenset({"email", "password", "current_password"})
 
     class InputSerializer(ProfileInputSerializer):
         email = EmailInputField(required=False)
+        password = serializers.CharField(
+            required=False, write_only=True, trim_whitespace=False, max_length=128,
+            help_text="A new password; needs current_password. Ends every session, "
+                      "this one included: log in again.",
+        )
         current_password = serializers.CharField(
             required=False, write_only=True, trim_whitespace=False, max_length=128,
-            help_text="Required to change the email.",
+            help_text="Required to change the email or the password.",
         )
+
+    def get_throttles(self):
+        request = getattr(self, "request", None)
+        if request is not None and request.method == "PATCH":
+            data = request.data
+            if isinstance(data, dict) and self.CREDENTIAL_FIELDS.intersection(data):
+                self.throttle_scope = "credentials_change"
+                return [ScopedThrottle()]
+        return []
 
     @extend_schema(responses={200: UserOutputSerializer})
     def get(self, request):
         return Response(UserOutputSerializer(request.user).data)
 
     @extend_schema(request=InputSerializer, responses={200: UserOutputSerializer, **errors(
-        e400="invalid, email_taken, wrong_current_password")})
+        e400="invalid, email_taken, wrong_current_password",
+        e429="throttled (scope `credentials_change`, a change of email or password), "
+             "with `retry_after_seconds`")})
     def patch(self, request):
         serializer = self.InputSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)

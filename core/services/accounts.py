@@ -125,10 +125,12 @@ def user_update(
     again (core.services.phone_verification), and is accepted whoever else has
     it (the answer must not reveal that). A new email needs `current_password`
     (so a stolen access token cannot take the account over) and clears
-    email_verified_at. Locks the user row. Raises EmailTaken, InvalidEmail,
-    WrongCurrentPassword, InvalidPhone.
+    email_verified_at. A new ``password`` needs `current_password` too, must pass
+    the validators, and ends every session of the user, this one included
+    (on_user_saved). Locks the user row. Raises EmailTaken, InvalidEmail,
+    WrongCurrentPassword, InvalidPassword, InvalidPhone.
     """
-    unknown = set(data) - {*PROFILE_FIELDS, "phone", "email"}
+    unknown = set(data) - {*PROFILE_FIELDS, "phone", "email", "password"}
     if unknown:
         raise ValueError(f"user_update cannot change {sorted(unknown)}")
     with transaction.atomic():
@@ -154,6 +156,12 @@ def user_update(
                     raise EmailTaken()
                 locked.email, locked.email_verified_at = email, None
                 changed += ["email", "email_verified_at"]
+        if data.get("password"):
+            if not current_password or not locked.check_password(current_password):
+                raise WrongCurrentPassword()
+            _validate_password(data["password"], user=locked)
+            locked.set_password(data["password"])
+            changed.append("password")
         if changed:
             _save_unique(locked, update_fields=changed)
     return locked
