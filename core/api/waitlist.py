@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.fields import EmailInputField
 from core.errors import NotFound, UnknownReferralCode
+from core.permissions import StaffModelPermission
 from core.schema import errors
 from core.selectors import stats as stats_selectors
 from core.selectors import waitlist as selectors
@@ -135,7 +136,8 @@ class WaitlistByCodeView(PublicView):
 class WaitlistLookupView(APIView):
     """Staff: find a member by email and/or referral code."""
 
-    permission_classes = [IsAdminUser]
+    permission_classes = [StaffModelPermission]
+    staff_permissions = {"GET": ("core.view_user",)}
 
     class QuerySerializer(serializers.Serializer):
         email = EmailInputField(required=False)
