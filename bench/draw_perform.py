@@ -47,10 +47,11 @@ def fill_users(n: int) -> None:
             return
         cursor.execute(
             """
-            INSERT INTO core_user (password, is_superuser, email, first_name, last_name,
-                patronymic, address, referral_code, referral_count, is_staff, is_active,
-                date_joined)
-            SELECT '!', false, 'bench-' || g || '@example.com', '', '', '', '',
+            INSERT INTO core_user (password, is_superuser, email, email_canonical,
+                email_mailbox, first_name, last_name, patronymic, address, referral_code,
+                referral_count, is_staff, is_active, date_joined)
+            SELECT '!', false, 'bench-' || g || '@example.com', 'bench-' || g || '@example.com',
+                   'bench-' || g || '@example.com', '', '', '', '',
                    'BN' || lpad(g::text, 12, '0'), 0, false, true, now()
             FROM generate_series(%s, %s) AS g
             """,

@@ -343,6 +343,7 @@ def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     event_id, stream = prepare()
     env = {**os.environ, "SECRET_KEY": "bench-" + secrets.token_hex(16), "DEBUG": "0",
+           "SMS_BACKEND": "memory",  # console is refused with DEBUG off
            "LOG_LEVEL": "WARNING", "ALLOWED_HOSTS": "127.0.0.1", "STREAM_FANOUT": "relay",
            "WS_HEARTBEAT_SECONDS": "3600"}
     tmp = Path(tempfile.mkdtemp(prefix="reconnect-storm-"))

@@ -464,6 +464,7 @@ def main() -> None:
     connection.close()
     postmaster = postmaster_pid()
     base_env = {**os.environ, "SECRET_KEY": SECRET_KEY, "DEBUG": "0", "LOG_LEVEL": "WARNING",
+                "SMS_BACKEND": "memory",  # console is refused with DEBUG off
                 "ALLOWED_HOSTS": "127.0.0.1", "PYTHONPATH": str(ROOT),
                 "THROTTLE_SEAT_HOLDS": "1000000/min"}
     results: dict[tuple[str, str, int], dict] = {}

@@ -43,8 +43,9 @@ from core.selectors.waitlist import standing_redis, standing_sql  # noqa: E402
 from core.services.waitlist import ranking_index_rebuild  # noqa: E402
 
 COLUMNS = (
-    "id", "password", "is_superuser", "email", "first_name", "last_name", "patronymic",
-    "address", "referral_code", "referral_count", "is_staff", "is_active", "date_joined",
+    "id", "password", "is_superuser", "email", "email_canonical", "email_mailbox",
+    "first_name", "last_name", "patronymic", "address", "referral_code", "referral_count",
+    "is_staff", "is_active", "date_joined",
 )
 
 
@@ -74,8 +75,9 @@ def fill(users: int) -> None:
         copy_sql = f"COPY core_user ({', '.join(COLUMNS)}) FROM STDIN"
         with cursor.cursor.copy(copy_sql) as copy:
             for number in range(1, users + 1):
+                email = f"u{number}@bench.invalid"  # already in every canonical form
                 copy.write_row((
-                    number, "!", False, f"u{number}@bench.invalid", "", "", "", "",
+                    number, "!", False, email, email, email, "", "", "", "",
                     code_for(number), referrals_for(rng), False, True, start + step * number,
                 ))
                 if number % 200_000 == 0:

@@ -1,14 +1,19 @@
 import contextlib
+import math
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db.models import Q
+from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from core.errors import DomainError
+from core.emails import email_canonical, email_has_invisible
+from core.errors import DomainError, EmailTaken, InvalidEmail
+from core.lockout import login_failed, login_locked, login_succeeded
 from core.models import (
     AuditEntry,
     DeliveryAttempt,
@@ -33,11 +38,75 @@ from core.services.webhooks import (
 admin.site.site_url = None
 
 
+# --- the admin login: throttled like the API login, and locked after failures ----------
+
+
+class LockoutAuthenticationForm(AdminAuthenticationForm):
+    """The admin's sign-in form, refusing while the account or address is locked out
+    (core/lockout.py) and counting wrong passwords."""
+
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "locked_out": "Too many failed sign-ins for this account or from this address. "
+                      "Try again later.",
+    }
+
+    def clean(self):
+        from core.throttles import ScopedThrottle
+
+        username = self.cleaned_data.get("username")
+        account = email_canonical(username) if username else None
+        address = ScopedThrottle().get_ident(self.request) if self.request else None
+        if login_locked(account=account, address=address, source="admin"):
+            raise forms.ValidationError(self.error_messages["locked_out"], code="locked_out")
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            if self.user_cache is None and self.cleaned_data.get("password"):
+                login_failed(account=account, address=address, source="admin")
+            raise
+        login_succeeded(account=account)
+        return cleaned
+
+
+class _AdminLoginScope:
+    throttle_scope = "login"  # the API login's scope and rate: one budget per address
+
+
+def _throttled(login_view):
+    def login(request, extra_context=None):
+        from core.throttles import ScopedThrottle
+
+        if request.method == "POST":
+            throttle = ScopedThrottle()
+            if not throttle.allow_request(request, _AdminLoginScope):
+                wait = math.ceil(throttle.wait())
+                return HttpResponse(
+                    f"Too many sign-in attempts; try again in {wait} seconds.\n",
+                    status=429, content_type="text/plain", headers={"Retry-After": str(wait)})
+        return login_view(request, extra_context)
+
+    return login
+
+
+admin.site.login_form = LockoutAuthenticationForm
+admin.site.login = _throttled(admin.site.login)
+
+
 class NormalizedEmailMixin:
     """Compare and store the email as the API does, so a case variant is "taken", not a 500."""
 
     def clean_email(self):
-        return normalize_email(self.cleaned_data["email"])
+        raw = self.cleaned_data["email"]
+        if email_has_invisible(raw):
+            raise forms.ValidationError(InvalidEmail.detail, code=InvalidEmail.code)
+        email = normalize_email(raw)
+        others = User.objects.filter(email_canonical=email_canonical(email))
+        if self.instance.pk is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if others.exists():  # the same address written another way (core/emails.py)
+            raise forms.ValidationError(EmailTaken.detail, code=EmailTaken.code)
+        return email
 
 
 class UserCreationForm(NormalizedEmailMixin, AdminUserCreationForm):

@@ -74,6 +74,14 @@ class ServiceUnavailable(DomainError):
 # --- Accounts and tokens (core/services/accounts.py) --------------------------------
 
 
+class InvalidEmail(DomainError):
+    code = "invalid_email"
+    detail = (
+        "The email address contains an invisible character (a zero-width space or joiner, "
+        "a soft hyphen, ...). Type the address again without it."
+    )
+
+
 class EmailTaken(DomainError):
     code = "email_taken"
     detail = "An account with this email already exists."
@@ -88,7 +96,8 @@ class EmailConfirmationRequired(Conflict):
     code = "email_confirmation_required"
     detail = (
         "This email is on the waitlist. Finish signing up with the link in the welcome "
-        "email (send its token as email_token), so that only the owner of the address can."
+        "email (send its token as email_token), so that only the owner of the address can; "
+        "a lost or expired link: POST /api/waitlist/confirm-email/resend/ mails a new one."
     )
 
 
@@ -104,7 +113,7 @@ class InvalidPassword(DomainError):
 
 class WrongCurrentPassword(DomainError):
     code = "wrong_current_password"
-    detail = "Changing the email needs the account's current password."
+    detail = "Changing the email or the password needs the account's current password."
 
 
 class InvalidRefreshToken(DomainError):
@@ -118,6 +127,16 @@ class InvalidRefreshToken(DomainError):
 class InvalidPhone(DomainError):
     code = "invalid_phone"
     detail = "Enter a valid phone number in international format, e.g. +4915112345678."
+
+
+class PhoneNotMobile(DomainError):
+    code = "phone_not_mobile"
+    detail = "Codes are only texted to mobile numbers; enter your mobile phone number."
+
+
+class PhoneRegionNotAllowed(DomainError):
+    code = "phone_region_not_allowed"
+    detail = "Codes cannot be texted to numbers of this country."
 
 
 # --- Phone verification (core/services/phone_verification.py) -----------------------
@@ -164,6 +183,11 @@ class SmsUnavailable(ServiceUnavailable):
     detail = "The SMS service is unavailable; try again shortly."
 
 
+class SmsBudgetExhausted(SmsUnavailable):
+    code = "sms_budget_exhausted"
+    detail = "Today's text messages are used up; try again tomorrow."
+
+
 # --- Referral waitlist (core/services/waitlist.py) ----------------------------------
 
 
@@ -179,7 +203,10 @@ class SelfReferral(DomainError):
 
 class AlreadyOnWaitlist(Conflict):
     code = "already_on_waitlist"
-    detail = "This email address is already on the waitlist."
+    detail = (
+        "This email address is already on the waitlist. Lost the confirmation email? "
+        "POST /api/waitlist/confirm-email/resend/ mails a new link."
+    )
 
 
 class InvalidEmailToken(DomainError):

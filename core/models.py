@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from core.emails import email_canonical, email_mailbox, email_normalize
+
 # No 0/O, 1/I/l: a code read aloud or copied from a poster cannot be misread.
 REFERRAL_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 REFERRAL_CODE_LENGTH = 8
@@ -22,10 +24,27 @@ def new_event_secret() -> str:
 
 
 def normalize_email(email: str) -> str:
-    return (email or "").strip().lower()
+    """The stored form of an address (core/emails.py says which forms compare)."""
+    return email_normalize(email)
 
 
-class UserManager(BaseUserManager):
+def fill_email_forms(user: "User") -> None:
+    """Derive the stored, canonical and mailbox forms from ``user.email`` (core/emails.py)."""
+    user.email = normalize_email(user.email)
+    user.email_canonical = email_canonical(user.email)
+    user.email_mailbox = email_mailbox(user.email)
+
+
+class UserQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        # bulk_create skips save(): derive the email forms here too (seeding, tests).
+        objs = list(objs)
+        for user in objs:
+            fill_email_forms(user)
+        return super().bulk_create(objs, *args, **kwargs)
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
     use_in_migrations = True
 
     def create_user(self, email: str, password: str | None = None, **fields) -> "User":
@@ -45,20 +64,31 @@ class UserManager(BaseUserManager):
         return self.create_user(email, password, **fields)
 
     def get_by_natural_key(self, email: str) -> "User":
-        return self.get(email=normalize_email(email))
+        # Login (API and admin) finds the account by its canonical address.
+        return self.get(email_canonical=email_canonical(email))
 
 
 class User(AbstractBaseUser, PermissionsMixin):
-    """An account, identified by its email (stored lower-cased)."""
+    """An account, identified by its email (stored lower-cased).
+
+    ``email_canonical`` is the account's identity (core/emails.py: NFKC, case-folded),
+    unique, so two registrations of one address written two ways cannot both win;
+    ``email_mailbox`` (no ``+tag``, no dots where the provider ignores them) is the
+    mailbox, for the waitlist and referral credit. Both follow ``email`` in save().
+    """
 
     email = models.EmailField("email address", unique=True)
+    email_canonical = models.CharField(max_length=254, unique=True, editable=False)
+    email_mailbox = models.CharField(max_length=254, db_index=True, editable=False)
     first_name = models.CharField(max_length=150, blank=True)
     last_name = models.CharField(max_length=150, blank=True)
     patronymic = models.CharField(max_length=150, blank=True)
     birthday = models.DateField(null=True, blank=True)
     address = models.CharField(max_length=500, blank=True)
-    # E.164; NULL rather than "" so that the unique constraint allows many blanks.
-    phone = models.CharField(max_length=20, null=True, blank=True, unique=True)
+    # E.164. Unique among VERIFIED phones only (user_verified_phone_unique): typing a
+    # number into a profile must not tell whether another account has it
+    # (docs/security.md, "Accounts"); verification decides who owns it.
+    phone = models.CharField(max_length=20, null=True, blank=True, db_index=True)
     phone_verified_at = models.DateTimeField(null=True, blank=True)
     email_verified_at = models.DateTimeField(null=True, blank=True)
 
@@ -88,6 +118,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
+            # One phone, one verified account.
+            models.UniqueConstraint(
+                fields=["phone"], condition=models.Q(phone_verified_at__isnull=False),
+                name="user_verified_phone_unique",
+            ),
         ]
         indexes = [
             # Waitlist ranking by referrals: count of users ahead is an index range scan.
@@ -100,7 +135,13 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.email
 
     def save(self, *args, **kwargs):
-        self.email = normalize_email(self.email)
+        # A user built from token claims (core/authentication.py) has its email
+        # deferred: saving other fields must not load it, nor touch its forms.
+        if "email" not in self.get_deferred_fields():
+            fill_email_forms(self)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "email" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "email_canonical", "email_mailbox"}
         super().save(*args, **kwargs)
 
     @property

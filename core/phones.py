@@ -5,7 +5,7 @@ from __future__ import annotations
 import phonenumbers
 from django.conf import settings
 
-from core.errors import InvalidPhone
+from core.errors import InvalidPhone, PhoneNotMobile, PhoneRegionNotAllowed
 
 # Longer input is not a phone number; refusing it early keeps the parser cheap.
 MAX_PHONE_INPUT_LENGTH = 32
@@ -27,3 +27,31 @@ def normalize_phone(raw: str) -> str:
     if not phonenumbers.is_valid_number(number):
         raise InvalidPhone()
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# The number types a code may be texted to: SMS pumping fraud sends codes to
+# premium-rate, shared-cost, satellite or otherwise unusual ranges the fraudster is
+# paid for; a person verifying their own phone has a mobile.
+TEXTABLE_TYPES = frozenset({
+    phonenumbers.PhoneNumberType.MOBILE,
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+})
+
+
+def phone_check_textable(e164: str) -> None:
+    """Raise unless a verification code may be texted to `e164` (E.164).
+
+    PhoneRegionNotAllowed: the number's region is not in PHONE_ALLOWED_REGIONS
+    (satellite and other non-geographic ranges have none); PhoneNotMobile: not a
+    MOBILE or FIXED_LINE_OR_MOBILE number (premium-rate, shared-cost, VoIP,
+    personal, pager, toll-free, fixed-line, unknown).
+    """
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        raise InvalidPhone() from None
+    region = phonenumbers.region_code_for_number(number)
+    if region not in settings.PHONE_ALLOWED_REGIONS:
+        raise PhoneRegionNotAllowed()
+    if phonenumbers.number_type(number) not in TEXTABLE_TYPES:
+        raise PhoneNotMobile()

@@ -205,8 +205,14 @@ REST_FRAMEWORK = {
         "login": os.environ.get("THROTTLE_LOGIN", "10/min"),
         "register": os.environ.get("THROTTLE_REGISTER", "10/min"),
         "code_send": os.environ.get("THROTTLE_CODE_SEND", "5/min"),
+        # Code sends per client address, whichever accounts it uses (SMS pumping).
+        "code_send_address": os.environ.get("THROTTLE_CODE_SEND_ADDRESS", "20/hour"),
         "code_confirm": os.environ.get("THROTTLE_CODE_CONFIRM", "10/min"),
+        # PATCH /api/accounts/me/ carrying a password or email change (each one checks
+        # current_password: a guess at it), per user.
+        "credentials_change": os.environ.get("THROTTLE_CREDENTIALS_CHANGE", "5/hour"),
         "waitlist_join": os.environ.get("THROTTLE_WAITLIST_JOIN", "20/min"),
+        "confirmation_resend": os.environ.get("THROTTLE_CONFIRMATION_RESEND", "10/hour"),
         "phone_lookup": os.environ.get("THROTTLE_PHONE_LOOKUP", "20/min"),
         "seat_holds": os.environ.get("THROTTLE_SEAT_HOLDS", "120/min"),
         "checkin": os.environ.get("THROTTLE_CHECKIN", "30/min"),
@@ -262,6 +268,16 @@ SMS_HTTP_TIMEOUT = float(os.environ.get("SMS_HTTP_TIMEOUT", "5"))
 # Phones are stored in E.164. PHONE_DEFAULT_REGION (e.g. "DE") lets people type
 # national numbers; empty means every number must carry its +country code.
 PHONE_DEFAULT_REGION = os.environ.get("PHONE_DEFAULT_REGION", "").upper()
+# Verification codes are texted only to mobile numbers of these regions (ISO 3166
+# codes): SMS pumping fraud profits from texts to expensive destinations. The default
+# is the EU/EEA core, the UK, Switzerland and North America; list your own audience.
+PHONE_ALLOWED_REGIONS = frozenset(code.upper() for code in env_list(
+    "PHONE_ALLOWED_REGIONS",
+    "AT,BE,CH,DE,DK,ES,FI,FR,GB,IE,IT,LU,NL,NO,PL,PT,SE,US,CA",
+))
+# Text messages a day for the whole deployment (UTC days); past it every send
+# answers 503 sms_budget_exhausted and an alert is logged. 0: no budget.
+SMS_DAILY_BUDGET = env_int("SMS_DAILY_BUDGET", 2000)
 # Phone verification codes: lifetime, wrong guesses allowed, wait before a resend.
 PHONE_CODE_TTL_SECONDS = env_int("PHONE_CODE_TTL_SECONDS", 300)
 PHONE_CODE_MAX_ATTEMPTS = env_int("PHONE_CODE_MAX_ATTEMPTS", 5)
@@ -284,6 +300,9 @@ WAITLIST_REQUIRE_VERIFIED_REFERRAL = env_bool("WAITLIST_REQUIRE_VERIFIED_REFERRA
 WAITLIST_LAZY_REBUILD_MAX = env_int("WAITLIST_LAZY_REBUILD_MAX", 20_000)
 # Lifetime of the email-confirmation link in the waitlist welcome email.
 WAITLIST_EMAIL_TOKEN_MAX_AGE = env_int("WAITLIST_EMAIL_TOKEN_MAX_AGE", 7 * 86_400)
+# A fresh confirmation link (POST /api/waitlist/confirm-email/resend/) goes to one
+# address at most once per this many seconds, whoever asks.
+WAITLIST_CONFIRMATION_RESEND_SECONDS = env_int("WAITLIST_CONFIRMATION_RESEND_SECONDS", 300)
 # Public stats are cached this long (they are cheap, but not free at 1M users).
 STATS_CACHE_SECONDS = env_int("STATS_CACHE_SECONDS", 30)
 
@@ -382,3 +401,10 @@ OPERATOR_BACKOFF_SECONDS = float(os.environ.get("OPERATOR_BACKOFF_SECONDS", "30"
 
 # /metrics answers staff, and scrapers from these networks (CIDR, comma-separated).
 METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")
+
+# The admin login (core/lockout.py): after this many wrong passwords for one account,
+# or from one address, within LOGIN_LOCKOUT_SECONDS, sign-in is refused until the
+# window has passed. 0 turns a limit off.
+LOGIN_LOCKOUT_FAILURES = env_int("LOGIN_LOCKOUT_FAILURES", 5)
+LOGIN_LOCKOUT_ADDRESS_FAILURES = env_int("LOGIN_LOCKOUT_ADDRESS_FAILURES", 20)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900)

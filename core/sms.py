@@ -8,6 +8,14 @@
 
 Callers send inside their transaction, so a failed send rolls back whatever
 the send was for (no code is stored that nobody received).
+
+Every message spends one unit of the day's budget (SMS_DAILY_BUDGET, all
+messages of the deployment, UTC days), counted with one atomic increment in the
+cache (Redis when configured, so every worker shares it). A spent budget
+answers 503 ``sms_budget_exhausted`` and logs an alert: SMS pumping costs money
+per message, and the budget caps what an attacker who gets past every
+per-phone, per-user and per-address limit can spend. The ``console`` backend
+logs codes: core.conf refuses to serve with it unless DEBUG is on.
 """
 
 from __future__ import annotations
@@ -20,9 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
 
-from core.errors import SmsUnavailable
+from core.errors import SmsBudgetExhausted, SmsUnavailable, is_redis_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -38,14 +48,50 @@ outbox: list[SmsMessage] = []
 
 
 def send_sms(*, to: str, text: str) -> None:
-    """Send `text` to the E.164 number `to`; raises SmsUnavailable on failure."""
+    """Send `text` to the E.164 number `to`; raises SmsUnavailable on failure and
+    SmsBudgetExhausted when the day's budget is spent."""
     try:
         backend = _BACKENDS[settings.SMS_BACKEND]
     except KeyError:
         raise ImproperlyConfigured(
             f"SMS_BACKEND={settings.SMS_BACKEND!r}; use one of {', '.join(_BACKENDS)}"
         ) from None
+    sms_budget_spend()
     backend(SmsMessage(to=to, text=text))
+
+
+def budget_key(day=None) -> str:
+    return f"sms_budget_{(day or timezone.now()).strftime('%Y%m%d')}"
+
+
+def sms_budget_spend() -> int:
+    """Count one message against today's SMS_DAILY_BUDGET; the count so far.
+
+    Raises SmsBudgetExhausted past the budget (0: no budget), logging an alert
+    once, when the first message is refused. The cache being down is
+    SmsUnavailable: no budget check, no message.
+    """
+    budget = settings.SMS_DAILY_BUDGET
+    if budget <= 0:
+        return 0
+    key = budget_key()
+    try:
+        cache.add(key, 0, timeout=2 * 86_400)
+        try:
+            spent = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=2 * 86_400)
+            spent = 1
+    except Exception as exc:
+        if is_redis_unavailable(exc):
+            raise SmsUnavailable() from exc
+        raise
+    if spent > budget:
+        if spent == budget + 1:
+            logger.error("ALERT: SMS daily budget of %s messages is spent; no more SMS "
+                         "today (SMS_DAILY_BUDGET). Check for SMS pumping.", budget)
+        raise SmsBudgetExhausted()
+    return spent
 
 
 def _console(message: SmsMessage) -> None:

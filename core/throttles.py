@@ -132,3 +132,16 @@ class ScopedThrottle(ScopedRateThrottle):
 
     def wait(self) -> float:
         return max(0.0, self.window_ends_at - self.now)
+
+
+class AddressThrottle(ScopedThrottle):
+    """A second limit on a view, per client address even for logged-in users.
+
+    The view names its scope in ``address_throttle_scope``; the address is the one
+    ScopedThrottle trusts (NUM_PROXIES).
+    """
+
+    scope_attr = "address_throttle_scope"
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

@@ -80,10 +80,31 @@ def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
 
 
 def _users_by(field: str, values: Iterable[Any]) -> dict[Any, int]:
+    if field == "phone":
+        return _users_by_phone(values)
     found: dict[Any, int] = {}
     for chunk in _chunks(sorted(set(values))):
         found.update(User.objects.filter(**{f"{field}__in": chunk}).values_list(field, "pk"))
     return found
+
+
+def _users_by_phone(values: Iterable[str]) -> dict[str, int]:
+    """Phone -> user: the account that verified it (one at most, a unique constraint),
+    else the only account that typed it in. Several unverified holders: nobody, since
+    anyone may type any number into a profile (docs/security.md, "Accounts")."""
+    verified: dict[str, int] = {}
+    unverified: dict[str, list[int]] = {}
+    for chunk in _chunks(sorted(set(values))):
+        rows = User.objects.filter(phone__in=chunk).values_list("phone", "pk", "phone_verified_at")
+        for phone, pk, verified_at in rows:
+            if verified_at is not None:
+                verified[phone] = pk
+            else:
+                unverified.setdefault(phone, []).append(pk)
+    for phone, pks in unverified.items():
+        if phone not in verified and len(pks) == 1:
+            verified[phone] = pks[0]
+    return verified
 
 
 def _resolve(draw: Draw, rows: list[dict[str, str]],

@@ -142,9 +142,38 @@ def other_user(make_user):
     return make_user(email="bob@example.com", first_name="Bob")
 
 
+# What an organiser's staff account holds (core/permissions.py): every permission of
+# the live and ticketing apps, and core's events, venues, webhooks and user lookups.
+ORGANISER_CORE_MODELS = ("event", "venue", "webhookendpoint", "webhookdelivery", "user")
+
+
+def organiser_permissions():
+    from django.contrib.auth.models import Permission
+    from django.db.models import Q
+
+    return Permission.objects.filter(
+        Q(content_type__app_label__in=["live", "ticketing"])
+        | Q(content_type__app_label="core", content_type__model__in=ORGANISER_CORE_MODELS,
+            codename__regex=r"^(view|add|change|delete)_"))
+
+
 @pytest.fixture
 def staff(make_user):
-    return make_user(email="staff@example.com", is_staff=True)
+    """A staff account with the organiser's model permissions (not a superuser)."""
+    user = make_user(email="staff@example.com", is_staff=True)
+    user.user_permissions.set(organiser_permissions())
+    return user
+
+
+@pytest.fixture
+def bare_staff(make_user):
+    """A staff account without any permission: the API refuses it as the admin does."""
+    return make_user(email="bare-staff@example.com", is_staff=True)
+
+
+@pytest.fixture
+def superuser(make_user):
+    return make_user(email="root@example.com", is_staff=True, is_superuser=True)
 
 
 @pytest.fixture

@@ -66,6 +66,8 @@ def server_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """Environment for a child server that shares this test run's database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env.update(DEBUG="0", SECRET_KEY="e2e-" + os.urandom(16).hex(), LOG_LEVEL="WARNING")
+    if env.get("SMS_BACKEND", "console") == "console":
+        env["SMS_BACKEND"] = "memory"  # console is refused with DEBUG off (core/conf.py)
     env["ALLOWED_HOSTS"] = "127.0.0.1,localhost"
     if settings.USING_POSTGRES:
         db = settings.DATABASES["default"]

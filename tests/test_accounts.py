@@ -211,10 +211,13 @@ def test_register_refuses_national_phone_without_default_region(api, settings):
     assert "phone" in body["fields"]
 
 
-def test_register_refuses_phone_of_another_account(api, make_user):
-    make_user(phone="+4915123456789")
-    assert_error(register(api, phone="+49 151 2345 6789"), 400, "phone_taken")
-    assert not User.objects.filter(email="new@example.com").exists()
+def test_register_accepts_phone_of_another_account_unverified(api, make_user):
+    """The answer must not reveal that the number is another account's
+    (tests/test_phone_ownership.py); verification decides who owns it."""
+    make_user(phone="+4915123456789", phone_verified_at=timezone.now())
+    response = register(api, phone="+49 151 2345 6789")
+    assert response.status_code == 201, response.content
+    assert response.json()["user"]["phone_verified_at"] is None
 
 
 def test_register_with_unknown_referral_code_is_404_and_writes_nothing(api):
@@ -295,12 +298,12 @@ def test_me_patch_empty_phone_removes_it(make_user):
     assert me.phone is None and me.phone_verified_at is None
 
 
-def test_me_patch_refuses_phone_of_another_account(user_api, user, make_user):
-    make_user(phone="+4915123456789")
-    assert_error(user_api.patch(ME, {"phone": "+4915123456789"}, format="json"),
-                 400, "phone_taken")
+def test_me_patch_accepts_phone_of_another_account_unverified(user_api, user, make_user):
+    make_user(phone="+4915123456789", phone_verified_at=timezone.now())
+    response = user_api.patch(ME, {"phone": "+4915123456789"}, format="json")
+    assert response.status_code == 200, response.content
     user.refresh_from_db()
-    assert user.phone is None
+    assert (user.phone, user.phone_verified_at) == ("+4915123456789", None)
 
 
 def test_me_patch_changes_email_with_current_password(user_api, user):
@@ -434,3 +437,48 @@ def test_junk_in_any_field_never_answers_500(user_api, user, method, path, field
             assert response.status_code < 500, (field, value, response.content)
             if response.status_code >= 400:  # some junk is valid here (an empty name, ...)
                 assert {"code", "detail"} <= set(response.json()), (field, value)
+
+
+# --- changing the password through PATCH /me ---------------------------------------------
+
+
+@pytest.mark.parametrize("current", [None, "wrong-password"])
+def test_me_patch_password_needs_the_current_password(user_api, user, current):
+    body = {"password": "a-brand-new-passphrase"}
+    if current is not None:
+        body["current_password"] = current
+    assert_error(user_api.patch(ME, body, format="json"), 400, "wrong_current_password")
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+
+
+def test_me_patch_changes_the_password_and_ends_every_session(user_api, user, api):
+    response = user_api.patch(ME, {"password": "a-brand-new-passphrase",
+                                   "current_password": PASSWORD}, format="json")
+    assert response.status_code == 200, response.content
+    user.refresh_from_db()
+    assert user.check_password("a-brand-new-passphrase")
+    assert user_api.get(ME).status_code == 401  # this session ended too: log in again
+    login = api.post("/api/auth/token/", {"email": user.email,
+                                          "password": "a-brand-new-passphrase"}, format="json")
+    assert login.status_code == 200
+
+
+def test_me_patch_refuses_a_weak_new_password(user_api, user):
+    body = assert_error(user_api.patch(ME, {"password": "12345678",
+                                            "current_password": PASSWORD}, format="json"),
+                        400, "invalid")
+    assert "password" in body["fields"]
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+
+
+def test_me_patch_guesses_at_the_current_password_are_throttled(user_api, user, rates):
+    rates(credentials_change="2/hour")
+    guesses = [user_api.patch(ME, {"password": "a-brand-new-passphrase",
+                                   "current_password": f"guess-{n}"}, format="json")
+               for n in range(3)]
+    assert [g.status_code for g in guesses] == [400, 400, 429]
+    assert_error(guesses[-1], 429, "throttled")
+    # Plain profile edits are not what the limit is for.
+    assert user_api.patch(ME, {"first_name": "Al"}, format="json").status_code == 200

@@ -115,9 +115,9 @@ def test_non_staff_cannot_open_the_user_changelist(user):
     assert response["Location"].startswith("/admin/login/")
 
 
-def test_staff_without_permission_is_refused(staff):
+def test_staff_without_permission_is_refused(bare_staff):
     client = Client()
-    client.force_login(staff)
+    client.force_login(bare_staff)
     assert client.get(CHANGELIST).status_code == 403
 
 

@@ -1,4 +1,4 @@
-"""Who may call what: every REST operation x {anonymous, user, other user, staff}.
+"""Who may call what: every REST operation x {anonymous, user, other user, staff, bare staff}.
 
 The table below has one row per operation of the OpenAPI schema; a new
 endpoint without a row fails `test_every_operation_has_a_row`. Each cell is
@@ -7,7 +7,11 @@ an order and a ticket owned by `user`, ...), built fresh for every test.
 
 Conventions (docs/ARCHITECTURE, common rules): anonymous -> 401 where an
 account is needed; a non-staff caller of a staff action -> 403; another
-user's object -> 404 (its existence is not revealed). Where a 2xx would need
+user's object -> 404 (its existence is not revealed). `staff` holds the
+organiser's model permissions (tests/conftest.py); `bare` is a staff account
+without any (core/permissions.py): every staff action answers it 403, as the
+admin does, and elsewhere it is just another user. Superusers get what `staff`
+gets (test_superusers_keep_every_staff_action). Where a 2xx would need
 a body that has nothing to do with access, the owner's cell may be 400: it
 proves the request got past the permission checks into validation.
 """
@@ -33,7 +37,7 @@ from ticketing.services import layout
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ("anon", "user", "other", "staff")
+ROLES = ("anon", "user", "other", "staff", "bare")
 
 EVENT = "/api/events/{event}/"
 DRAW = EVENT + "draws/{draw}/"
@@ -59,100 +63,102 @@ class Row:
     user: int
     other: int
     staff: int
+    bare: int
     body: dict[str, Any] | None = field(default=None, hash=False)
 
     def expected(self, role: str) -> int:
         return getattr(self, role)
 
 
-def row(method, path, anon, user, other, staff, body=None) -> Row:
-    return Row(method, path, anon, user, other, staff, body)
+def row(method, path, anon, user, other, staff, bare, body=None) -> Row:
+    return Row(method, path, anon, user, other, staff, bare, body)
 
 
 # fmt: off
 TABLE = [
-    # Accounts and auth.                                   anon user other staff
-    row("GET",    "/api/accounts/me/",                         401, 200, 200, 200),
-    row("PATCH",  "/api/accounts/me/",                         401, 200, 200, 200, RENAME_ME),
-    row("POST",   "/api/accounts/phone/verification/",         401, 400, 400, 400, {}),
-    row("POST",   "/api/accounts/phone/verification/confirm/", 401, 400, 400, 400, {}),
-    row("POST",   "/api/accounts/register/",                   400, 400, 400, 400, {}),
-    row("POST",   "/api/auth/logout/",                         400, 400, 400, 400, {}),
-    row("POST",   "/api/auth/token/",                          400, 400, 400, 400, {}),
-    row("POST",   "/api/auth/token/refresh/",                  400, 400, 400, 400, {}),
-    row("POST",   "/api/auth/token/verify/",                   400, 400, 400, 400, {}),
+    # Accounts and auth.                                   anon user other staff bare
+    row("GET",    "/api/accounts/me/",                         401, 200, 200, 200, 200),
+    row("PATCH",  "/api/accounts/me/",                         401, 200, 200, 200, 200, RENAME_ME),
+    row("POST",   "/api/accounts/phone/verification/",         401, 400, 400, 400, 400, {}),
+    row("POST",   "/api/accounts/phone/verification/confirm/", 401, 400, 400, 400, 400, {}),
+    row("POST",   "/api/accounts/register/",                   400, 400, 400, 400, 400, {}),
+    row("POST",   "/api/auth/logout/",                         400, 400, 400, 400, 400, {}),
+    row("POST",   "/api/auth/token/",                          400, 400, 400, 400, 400, {}),
+    row("POST",   "/api/auth/token/refresh/",                  400, 400, 400, 400, 400, {}),
+    row("POST",   "/api/auth/token/verify/",                   400, 400, 400, 400, 400, {}),
     # Events (staff organise; everyone reads published ones).
-    row("GET",    "/api/events/",                              200, 200, 200, 200),
-    row("POST",   "/api/events/",                              401, 403, 403, 400, {}),
-    row("GET",    EVENT,                                       200, 200, 200, 200),
-    row("PATCH",  EVENT,                                       401, 403, 403, 200, RETITLE),
-    row("POST",   EVENT + "checkin/",                          401, 201, 201, 201, {}),
-    row("GET",    EVENT + "checkins.csv/",                     401, 403, 403, 200),
-    row("GET",    EVENT + "checkins.xlsx/",                    401, 403, 403, 200),
-    row("POST",   EVENT + "operator/forward/",                 401, 403, 403, 400, {}),
-    row("GET",    EVENT + "screen-keys/",                      401, 403, 403, 200),
-    row("POST",   EVENT + "screen-keys/",                      401, 403, 403, 201, LABEL),
-    row("POST",   EVENT + "screen-keys/{key}/revoke/",         401, 403, 403, 200),
+    row("GET",    "/api/events/",                              200, 200, 200, 200, 200),
+    row("POST",   "/api/events/",                              401, 403, 403, 400, 403, {}),
+    row("GET",    EVENT,                                       200, 200, 200, 200, 200),
+    row("PATCH",  EVENT,                                       401, 403, 403, 200, 403, RETITLE),
+    row("POST",   EVENT + "checkin/",                          401, 201, 201, 201, 201, {}),
+    row("GET",    EVENT + "checkins.csv/",                     401, 403, 403, 200, 403),
+    row("GET",    EVENT + "checkins.xlsx/",                    401, 403, 403, 200, 403),
+    row("POST",   EVENT + "operator/forward/",                 401, 403, 403, 400, 403, {}),
+    row("GET",    EVENT + "screen-keys/",                      401, 403, 403, 200, 403),
+    row("POST",   EVENT + "screen-keys/",                      401, 403, 403, 201, 403, LABEL),
+    row("POST",   EVENT + "screen-keys/{key}/revoke/",         401, 403, 403, 200, 403),
     # Webhooks of an event: staff only.
-    row("GET",    "/api/events/{event_id}/webhooks/",          401, 403, 403, 200),
-    row("POST",   "/api/events/{event_id}/webhooks/",          401, 403, 403, 400, {}),
-    row("GET",    WEBHOOK,                                     401, 403, 403, 200),
-    row("PUT",    WEBHOOK,                                     401, 403, 403, 400, {}),
-    row("PATCH",  WEBHOOK,                                     401, 403, 403, 200, PAUSE),
-    row("DELETE", WEBHOOK,                                     401, 403, 403, 204),
-    row("GET",    WEBHOOK + "deliveries/",                     401, 403, 403, 200),
+    row("GET",    "/api/events/{event_id}/webhooks/",          401, 403, 403, 200, 403),
+    row("POST",   "/api/events/{event_id}/webhooks/",          401, 403, 403, 400, 403, {}),
+    row("GET",    WEBHOOK,                                     401, 403, 403, 200, 403),
+    row("PUT",    WEBHOOK,                                     401, 403, 403, 400, 403, {}),
+    row("PATCH",  WEBHOOK,                                     401, 403, 403, 200, 403, PAUSE),
+    row("DELETE", WEBHOOK,                                     401, 403, 403, 204, 403),
+    row("GET",    WEBHOOK + "deliveries/",                     401, 403, 403, 200, 403),
     # Draws.
-    row("GET",    EVENT + "draws/",                            200, 200, 200, 200),
-    row("POST",   EVENT + "draws/",                            401, 403, 403, 400, {}),
-    row("GET",    DRAW,                                        200, 200, 200, 200),
-    row("PATCH",  DRAW,                                        401, 403, 403, 200, RETITLE),
-    row("POST",   DRAW + "participate/",                       401, 201, 201, 201, {}),
-    row("POST",   DRAW + "perform/",                           401, 403, 403, 200, {}),
-    row("POST",   DRAW + "claim/",                             401, 409, 409, 409, {}),
-    row("POST",   DRAW + "redraw/",                            401, 403, 403, 409, {}),
-    row("POST",   DRAW + "notify/",                            401, 403, 403, 409, {}),
-    row("GET",    DRAW + "proof/",                             200, 200, 200, 200),
-    row("GET",    DRAW + "results/?phone_last4=1234",          200, 200, 200, 200),
-    row("GET",    DRAW + "participants.csv/",                  401, 403, 403, 200),
-    row("GET",    DRAW + "participants.xlsx/",                 401, 403, 403, 200),
+    row("GET",    EVENT + "draws/",                            200, 200, 200, 200, 200),
+    row("POST",   EVENT + "draws/",                            401, 403, 403, 400, 403, {}),
+    row("GET",    DRAW,                                        200, 200, 200, 200, 200),
+    row("PATCH",  DRAW,                                        401, 403, 403, 200, 403, RETITLE),
+    row("POST",   DRAW + "participate/",                       401, 201, 201, 201, 201, {}),
+    row("POST",   DRAW + "perform/",                           401, 403, 403, 200, 403, {}),
+    row("POST",   DRAW + "claim/",                             401, 409, 409, 409, 409, {}),
+    row("POST",   DRAW + "redraw/",                            401, 403, 403, 409, 403, {}),
+    row("POST",   DRAW + "notify/",                            401, 403, 403, 409, 403, {}),
+    row("GET",    DRAW + "proof/",                             200, 200, 200, 200, 200),
+    row("GET",    DRAW + "results/?phone_last4=1234",          200, 200, 200, 200, 200),
+    row("GET",    DRAW + "participants.csv/",                  401, 403, 403, 200, 403),
+    row("GET",    DRAW + "participants.xlsx/",                 401, 403, 403, 200, 403),
     # Lottery ballots: each user's own.
-    row("GET",    "/api/lotteries/",                           401, 200, 200, 200),
+    row("GET",    "/api/lotteries/",                           401, 200, 200, 200, 200),
     # `user` already holds the one ballot a lottery allows: 409 shows the request got through.
-    row("POST",   "/api/lotteries/",                           401, 409, 201, 201, BALLOT),
-    row("GET",    "/api/lotteries/{ballot}/",                  401, 200, 404, 404),
-    row("GET",    "/api/winning-ballots/",                     200, 200, 200, 200),
+    row("POST",   "/api/lotteries/",                           401, 409, 201, 201, 201, BALLOT),
+    row("GET",    "/api/lotteries/{ballot}/",                  401, 200, 404, 404, 404),
+    row("GET",    "/api/winning-ballots/",                     200, 200, 200, 200, 200),
     # Ticketing: venues and sale settings (staff), seats (public), holds (owner).
-    row("GET",    "/api/venues/",                              401, 403, 403, 200),
-    row("POST",   "/api/venues/",                              401, 403, 403, 201, NAME),
-    row("GET",    "/api/venues/{venue}/",                      401, 403, 403, 200),
-    row("POST",   "/api/venues/{venue}/layout/",               401, 403, 403, 400, {}),
-    row("GET",    EVENT + "prices/",                           401, 200, 200, 200),
-    row("PUT",    EVENT + "prices/",                           401, 403, 403, 400, {}),
-    row("GET",    EVENT + "sale/",                             401, 200, 200, 200),
-    row("PUT",    EVENT + "sale/",                             401, 403, 403, 400, BAD_SALE),
-    row("GET",    EVENT + "seats/",                            401, 200, 200, 200),
-    row("GET",    EVENT + "seats/{seat}/history/",             401, 403, 403, 200),
-    row("POST",   EVENT + "holds/",                            401, 201, 201, 201, FREE_SEATS),
-    row("GET",    "/api/holds/{hold}/",                        401, 200, 404, 404),
-    row("PATCH",  "/api/holds/{hold}/",                        401, 200, 404, 404, SAME_SEATS),
-    row("DELETE", "/api/holds/{hold}/",                        401, 204, 404, 404),
-    row("POST",   "/api/holds/{hold}/purchase/",               401, 201, 404, 404),
-    row("GET",    "/api/orders/",                              401, 200, 200, 200),
-    row("GET",    "/api/orders/{order}/",                      401, 200, 404, 404),
-    row("GET",    "/api/tickets/",                             401, 200, 200, 200),
-    row("POST",   "/api/tickets/{ticket}/cancel/",             401, 200, 404, 404),
-    row("GET",    "/api/wallet/",                              401, 200, 200, 200),
-    row("POST",   "/api/wallet/top-up/",                       401, 201, 201, 201, AMOUNT),
-    row("GET",    "/api/wallet/transactions/",                 401, 200, 200, 200),
+    row("GET",    "/api/venues/",                              401, 403, 403, 200, 403),
+    row("POST",   "/api/venues/",                              401, 403, 403, 201, 403, NAME),
+    row("GET",    "/api/venues/{venue}/",                      401, 403, 403, 200, 403),
+    row("POST",   "/api/venues/{venue}/layout/",               401, 403, 403, 400, 403, {}),
+    row("GET",    EVENT + "prices/",                           401, 200, 200, 200, 200),
+    row("PUT",    EVENT + "prices/",                           401, 403, 403, 400, 403, {}),
+    row("GET",    EVENT + "sale/",                             401, 200, 200, 200, 200),
+    row("PUT",    EVENT + "sale/",                             401, 403, 403, 400, 403, BAD_SALE),
+    row("GET",    EVENT + "seats/",                            401, 200, 200, 200, 200),
+    row("GET",    EVENT + "seats/{seat}/history/",             401, 403, 403, 200, 403),
+    row("POST",   EVENT + "holds/",                            401, 201, 201, 201, 201, FREE_SEATS),
+    row("GET",    "/api/holds/{hold}/",                        401, 200, 404, 404, 404),
+    row("PATCH",  "/api/holds/{hold}/",                        401, 200, 404, 404, 404, SAME_SEATS),
+    row("DELETE", "/api/holds/{hold}/",                        401, 204, 404, 404, 404),
+    row("POST",   "/api/holds/{hold}/purchase/",               401, 201, 404, 404, 404),
+    row("GET",    "/api/orders/",                              401, 200, 200, 200, 200),
+    row("GET",    "/api/orders/{order}/",                      401, 200, 404, 404, 404),
+    row("GET",    "/api/tickets/",                             401, 200, 200, 200, 200),
+    row("POST",   "/api/tickets/{ticket}/cancel/",             401, 200, 404, 404, 404),
+    row("GET",    "/api/wallet/",                              401, 200, 200, 200, 200),
+    row("POST",   "/api/wallet/top-up/",                       401, 201, 201, 201, 201, AMOUNT),
+    row("GET",    "/api/wallet/transactions/",                 401, 200, 200, 200, 200),
     # Waitlist and public stats.
-    row("GET",    "/api/waitlist/{code}/",                     200, 200, 200, 200),
-    row("POST",   "/api/waitlist/confirm-email/",              400, 400, 400, 400, {}),
-    row("POST",   "/api/waitlist/join/",                       400, 400, 400, 400, {}),
-    row("POST",   "/api/waitlist/join/{code}/",                400, 400, 400, 400, {}),
-    row("GET",    "/api/waitlist/lookup/",                     401, 403, 403, 400),
-    row("GET",    "/api/waitlist/me/",                         401, 200, 200, 200),
-    row("GET",    "/api/stats/",                               200, 200, 200, 200),
-    row("GET",    "/api/stats/chart/",                         200, 200, 200, 200),
+    row("GET",    "/api/waitlist/{code}/",                     200, 200, 200, 200, 200),
+    row("POST",   "/api/waitlist/confirm-email/",              400, 400, 400, 400, 400, {}),
+    row("POST",   "/api/waitlist/confirm-email/resend/",       400, 400, 400, 400, 400, {}),
+    row("POST",   "/api/waitlist/join/",                       400, 400, 400, 400, 400, {}),
+    row("POST",   "/api/waitlist/join/{code}/",                400, 400, 400, 400, 400, {}),
+    row("GET",    "/api/waitlist/lookup/",                     401, 403, 403, 400, 403),
+    row("GET",    "/api/waitlist/me/",                         401, 200, 200, 200, 200),
+    row("GET",    "/api/stats/",                               200, 200, 200, 200, 200),
+    row("GET",    "/api/stats/chart/",                         200, 200, 200, 200, 200),
 ]
 # fmt: on
 
@@ -245,12 +251,13 @@ def _client(role, users) -> APIClient:
 
 
 @pytest.mark.parametrize("r", TABLE, ids=lambda r: f"{r.method} {r.path}")
-def test_access(r, world, user, other_user, staff):
-    """The four roles in turn, each in a savepoint rolled back afterwards, so
+def test_access(r, world, user, other_user, staff, bare_staff):
+    """The five roles in turn, each in a savepoint rolled back afterwards, so
     that one role's write (a DELETE, a purchase) does not change the next
     role's target."""
     clients = {"anon": APIClient(), "user": client_for(user),
-               "other": client_for(other_user), "staff": client_for(staff)}
+               "other": client_for(other_user), "staff": client_for(staff),
+               "bare": client_for(bare_staff)}
     path, body = r.path.format(**world), _fill(r.body, world)
     got = {}
     for role in ROLES:
@@ -260,6 +267,23 @@ def test_access(r, world, user, other_user, staff):
         if response.status_code in (401, 403, 404):
             assert {"code", "detail"} <= response.json().keys(), (role, response.json())
     assert got == {role: r.expected(role) for role in ROLES}
+
+
+STAFF_ACTIONS = [r for r in TABLE if r.user == 403 and r.staff != 403]
+
+
+@pytest.mark.parametrize("r", STAFF_ACTIONS, ids=lambda r: f"{r.method} {r.path}")
+def test_superusers_keep_every_staff_action(r, world, superuser):
+    """A superuser holds every permission without being given any."""
+    path, body = r.path.format(**world), _fill(r.body, world)
+    with _rolled_back():
+        response = getattr(client_for(superuser), r.method.lower())(path, body, format="json")
+    assert response.status_code == r.staff
+
+
+def test_the_bare_staff_column_refuses_every_staff_action():
+    """Every operation that needs staff needs a model permission too."""
+    assert STAFF_ACTIONS and all(r.bare == 403 for r in STAFF_ACTIONS)
 
 
 def test_schema_paths_are_the_urls_clients_call():

@@ -56,6 +56,7 @@ def max_code_guesses_per_day(conf) -> int:
         conf.PHONE_CODE_MAX_PER_DAY,
         DAY // max(1, conf.PHONE_CODE_RESEND_SECONDS) + 1,
         per_day(rates["code_send"]),
+        per_day(rates["code_send_address"]),
     )
     return min(codes * conf.PHONE_CODE_MAX_ATTEMPTS, per_day(rates["code_confirm"]))
 
@@ -159,6 +160,46 @@ def test_one_account_cannot_spread_guesses_over_many_phones(user_api, clock, sms
     assert DAY - 60 * limit <= body["retry_after_seconds"] <= DAY
     clock.advance(body["retry_after_seconds"])
     assert user_api.post(SEND, {"phone": "+4915129999999"}, format="json").status_code == 202
+
+
+# --- SMS pumping: what one address, and everyone together, can make us send ----------
+
+
+def test_one_address_cycling_through_accounts_is_limited_per_address(make_user, rates, clock,
+                                                                    sms_outbox):
+    """Fresh accounts give fresh per-user budgets; the address budget still holds."""
+    rates(code_send_address="3/hour")
+    statuses = []
+    for n in range(5):
+        api = client_for(make_user(email=f"pump{n}@example.com"))
+        statuses.append(api.post(SEND, {"phone": f"+49151230{n:05d}"}, format="json"))
+    assert [r.status_code for r in statuses] == [202, 202, 202, 429, 429]
+    assert_error(statuses[-1], 429, "throttled")
+    assert len(sms_outbox) == 3
+    # Another address has its own budget.
+    api = client_for(make_user(email="elsewhere@example.com"))
+    assert api.post(SEND, {"phone": "+4915129999990"}, format="json",
+                    REMOTE_ADDR="203.0.113.9").status_code == 202
+
+
+def test_the_daily_sms_budget_stops_everyone_and_raises_an_alert(make_user, settings, clock,
+                                                                sms_outbox, caplog):
+    settings.SMS_DAILY_BUDGET = 3
+    answers = []
+    for n in range(5):
+        api = client_for(make_user(email=f"b{n}@example.com"))
+        answers.append(api.post(SEND, {"phone": f"+49151231{n:05d}"}, format="json",
+                                REMOTE_ADDR=f"198.51.100.{n}"))
+    assert [r.status_code for r in answers] == [202, 202, 202, 503, 503]
+    assert_error(answers[-1], 503, "sms_budget_exhausted")
+    assert len(sms_outbox) == 3
+    alerts = [r for r in caplog.records if "SMS daily budget" in r.getMessage()]
+    assert len(alerts) == 1 and alerts[0].levelname == "ERROR"
+    assert PhoneVerification.objects.count() == 3  # no code kept that was not sent
+    clock.advance(DAY)  # a new (UTC) day, a new budget
+    api = client_for(make_user(email="tomorrow@example.com"))
+    assert api.post(SEND, {"phone": "+4915123199999"}, format="json",
+                    REMOTE_ADDR="198.51.100.99").status_code == 202
 
 
 def _race(count: int, call) -> list:
@@ -317,6 +358,79 @@ def test_compose_trusts_exactly_the_one_proxy_it_runs():
     # The workers publish no port of their own, so nothing reaches them around nginx.
     workers = compose.split("  web1:")[1].split("  scheduler1:")[0]
     assert "ports:" not in workers
+
+
+# --- the admin login: throttled like the API login, locked after failures ------------------
+
+
+ADMIN_LOGIN = "/admin/login/"
+
+
+def admin_login(client, email, password, address="192.0.2.10"):
+    return client.post(ADMIN_LOGIN, {"username": email, "password": password,
+                                     "next": "/admin/"}, REMOTE_ADDR=address)
+
+
+def signed_in(response) -> bool:
+    return response.status_code == 302 and response["Location"] == "/admin/"
+
+
+@pytest.fixture
+def admin_staff(make_user):
+    return make_user(email="ops@example.com", password="correct-horse-battery",
+                     is_staff=True, is_superuser=True)
+
+
+def test_admin_login_is_throttled_like_the_api_login(admin_staff, rates, clock):
+    from django.test import Client
+
+    rates(login="3/min")
+    client = Client()
+    answers = [admin_login(client, "ops@example.com", f"guess-{n}") for n in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert int(answers[-1]["Retry-After"]) >= 1
+    # The same budget as the API login: one address cannot alternate between them.
+    api = APIClient(REMOTE_ADDR="192.0.2.10")
+    assert_error(api.post("/api/auth/token/", {"email": "ops@example.com", "password": "x"},
+                          format="json"), 429, "throttled")
+
+
+def test_admin_login_locks_an_account_out_after_repeated_failures(admin_staff, settings,
+                                                                  rates, caplog):
+    import time
+
+    from django.test import Client
+
+    rates(login="1000/min")
+    settings.LOGIN_LOCKOUT_SECONDS = 2
+    limit = settings.LOGIN_LOCKOUT_FAILURES
+    for n in range(limit):  # spread over addresses: the account's count is what locks
+        assert admin_login(Client(), "OPS@example.com", f"guess-{n}",
+                           address=f"198.51.100.{n}").status_code == 200
+    locked = admin_login(Client(), "ops@example.com", "correct-horse-battery",
+                         address="203.0.113.50")
+    assert not signed_in(locked)
+    assert "Too many failed sign-ins" in locked.content.decode()
+    lines = [r for r in caplog.records if r.name == "core.lockout" and r.levelname == "WARNING"]
+    assert len(lines) == 1 and "locked out" in lines[0].getMessage()
+    time.sleep(settings.LOGIN_LOCKOUT_SECONDS + 0.5)  # the cache's TTL is real time
+    assert signed_in(admin_login(Client(), "ops@example.com", "correct-horse-battery",
+                                 address="203.0.113.50"))
+
+
+def test_admin_login_locks_an_address_out_after_failures_over_many_accounts(
+        admin_staff, make_user, settings, rates):
+    from django.test import Client
+
+    rates(login="1000/min")
+    settings.LOGIN_LOCKOUT_ADDRESS_FAILURES = 3
+    for n in range(3):
+        admin_login(Client(), f"target{n}@example.com", "guess", address="198.51.100.77")
+    assert not signed_in(admin_login(Client(), "ops@example.com", "correct-horse-battery",
+                                     address="198.51.100.77"))
+    # The owner from their own address is not locked out by someone else's address.
+    assert signed_in(admin_login(Client(), "ops@example.com", "correct-horse-battery",
+                                 address="203.0.113.51"))
 
 
 # --- waitlist -----------------------------------------------------------------------

@@ -324,9 +324,9 @@ def test_non_staff_cannot_upload(user, draw, people):
     assert not Winner.objects.exists()
 
 
-def test_staff_without_change_permission_is_refused(staff, draw, people):
+def test_staff_without_change_permission_is_refused(bare_staff, draw, people):
     client = Client()
-    client.force_login(staff)
+    client.force_login(bare_staff)
     assert upload(client, draw, good_csv(draw, people)).status_code == 403
     assert not Winner.objects.exists()
 

@@ -125,9 +125,9 @@ def test_non_staff_cannot_run_actions(user, performed, model, action):
     assert not mail.outbox and not ForwardingBatch.objects.exists()
 
 
-def test_staff_without_permissions_cannot_run_actions(staff, performed):
+def test_staff_without_permissions_cannot_run_actions(bare_staff, performed):
     client = Client()
-    client.force_login(staff)
+    client.force_login(bare_staff)
     assert act(client, "draw", "notify_winners", [performed.pk]).status_code == 403
     assert not mail.outbox
 

@@ -86,3 +86,18 @@ def test_throttled_and_staff_operations_document_429_and_403(schema):
     assert "429" in ops[("get", "/api/events/{id}/draws/{draw_id}/results/")]["responses"]
     assert "403" in ops[("post", "/api/events/{id}/draws/{draw_id}/perform/")]["responses"]
     assert "401" not in ops[("get", "/api/waitlist/{code}/")]["responses"]
+
+
+def test_account_abuse_answers_are_documented(schema):
+    """The codes of issue 14's account limits are in the schema clients generate from."""
+    ops = {(m, p): op["responses"] for p, m, op in operations(schema[0])}
+    send = ops[("post", "/api/accounts/phone/verification/")]
+    assert "phone_not_mobile" in send["400"]["description"]
+    assert "phone_region_not_allowed" in send["400"]["description"]
+    assert "sms_budget_exhausted" in send["503"]["description"]
+    me = ops[("patch", "/api/accounts/me/")]
+    assert "wrong_current_password" in me["400"]["description"]
+    assert "credentials_change" in me["429"]["description"]
+    assert "already_on_waitlist" in ops[("post", "/api/waitlist/join/")]["409"]["description"]
+    resend = ops[("post", "/api/waitlist/confirm-email/resend/")]
+    assert {"202", "404", "429"} <= set(resend)

@@ -311,15 +311,15 @@ def test_a_ticket_holder_may_enter_a_ticket_holders_draw(staff_api, user_api, ot
     assert refused.status_code == 403 and refused.json()["code"] == "not_ticket_holder"
 
 
-def test_staff_without_the_ticket_permission_cannot_refund_from_the_admin(client, staff, user,
-                                                                           sale):
+def test_staff_without_the_ticket_permission_cannot_refund_from_the_admin(client, bare_staff,
+                                                                           user, sale):
     from ticketing.services.holds import hold_create
     from ticketing.services.orders import hold_purchase
 
     fund(user)
     hold_purchase(token=hold_create(event=sale, user=user, seat_ids=seats(sale, "A", "3", 6)).token,
                   user=user)
-    client.force_login(staff)  # is_staff, no model permissions
+    client.force_login(bare_staff)  # is_staff, no model permissions
     ticket = Ticket.objects.get()
     response = client.post(
         "/admin/ticketing/ticket/",

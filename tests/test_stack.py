@@ -168,7 +168,7 @@ def test_scripts_stack_starts_the_topology_and_stops_it_on_sigint(tmp_path):
 
 def test_a_client_on_one_worker_sees_what_happens_through_the_other(
         tmp_path, make_user, sale_event):
-    staff = make_user(is_staff=True)
+    staff = make_user(is_staff=True, is_superuser=True)  # holds every model permission
     buyer = make_user(first_name="Bea")
     fund(buyer)
     draw = make_draw(sale_event, title="Cross-worker raffle")
@@ -217,7 +217,7 @@ def test_a_client_on_one_worker_sees_what_happens_through_the_other(
 
 def test_clients_of_a_killed_worker_resume_elsewhere_and_miss_nothing(
         tmp_path, make_user, sale_event):
-    staff = make_user(is_staff=True)
+    staff = make_user(is_staff=True, is_superuser=True)  # holds every model permission
     with running_stack(tmp_path, workers=2, schedulers=1) as stack:
         web_a, web_b = stack.workers
         # Due in a minute: the scheduler sends a countdown tick every second meanwhile.

@@ -21,6 +21,8 @@ pytestmark = pytest.mark.django_db
 WALLET = "/api/wallet/"  # reads the wallet by user id: needs nothing else of the user
 ME = "/api/accounts/me/"
 CODE_SEND = "/api/accounts/phone/verification/"  # throttled (code_send)
+# One throttle (code_confirm); code sends have two (per user, per address).
+CODE_CONFIRM = "/api/accounts/phone/verification/confirm/"
 PASSWORD = "correct-horse-battery"
 
 
@@ -145,13 +147,18 @@ def test_token_check_and_throttle_share_one_redis_round_trip(user, settings, rat
 
     settings.CACHES = {"default": {**settings.CACHES["default"],
                                    "OPTIONS": {"connection_class": CountingConnection}}}
-    rates(code_send="100/min")
+    rates(code_send="100/min", code_confirm="100/min")
     client = logged_in(user)
     bad_phone = {"phone": "not a phone"}  # answered 400 right after the throttle
-    assert client.post(CODE_SEND, bad_phone, format="json").status_code == 400  # warm
+    assert client.post(CODE_CONFIRM, bad_phone, format="json").status_code == 400  # warm
+    before = CountingConnection.sent
+    assert client.post(CODE_CONFIRM, bad_phone, format="json").status_code == 400
+    assert CountingConnection.sent - before == 1
+    # Two throttles (per user, per address): one round trip each, the deny entry
+    # riding on the first.
     before = CountingConnection.sent
     assert client.post(CODE_SEND, bad_phone, format="json").status_code == 400
-    assert CountingConnection.sent - before == 1
+    assert CountingConnection.sent - before == 2
     # A view without a throttle: the deny entry alone, one GET.
     before = CountingConnection.sent
     assert client.get(WALLET).status_code == 200

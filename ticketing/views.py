@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,6 +11,7 @@ from rest_framework.views import APIView
 from core.errors import NotFound, is_redis_unavailable
 from core.models import Event, Venue
 from core.pagination import Pagination
+from core.permissions import AuthenticatedReadOrStaffModelPermission, StaffModelPermission
 from core.schema import errors
 from core.selectors.events import visible_events
 from core.throttles import ScopedThrottle
@@ -46,13 +46,6 @@ class PaginatedListView(generics.ListAPIView):
 
     # The docstring is what the OpenAPI schema shows for every list below that has none.
     pagination_class = Pagination
-
-
-class StaffOrReadOnly(IsAuthenticated):
-    def has_permission(self, request, view):
-        if request.method in ("GET", "HEAD", "OPTIONS"):
-            return super().has_permission(request, view)
-        return IsAdminUser().has_permission(request, view)
 
 
 # --- venues (staff) -----------------------------------------------------------
@@ -113,7 +106,8 @@ def _layout_body(venue: Venue) -> dict:
 
 
 class VenueListView(PaginatedListView):
-    permission_classes = [IsAdminUser]
+    permission_classes = [StaffModelPermission]
+    staff_permissions = {"GET": ("core.view_venue",), "POST": ("core.add_venue",)}
     serializer_class = s.VenueOutput
 
     def get_queryset(self):
@@ -128,7 +122,8 @@ class VenueListView(PaginatedListView):
 
 
 class VenueDetailView(APIView):
-    permission_classes = [IsAdminUser]
+    permission_classes = [StaffModelPermission]
+    staff_permissions = {"GET": ("core.view_venue",)}
 
     @extend_schema(responses=LayoutOutput)
     def get(self, request: Request, pk: int) -> Response:
@@ -136,7 +131,8 @@ class VenueDetailView(APIView):
 
 
 class VenueLayoutView(APIView):
-    permission_classes = [IsAdminUser]
+    permission_classes = [StaffModelPermission]
+    staff_permissions = {"POST": ("core.change_venue",)}
 
     @extend_schema(request=s.LayoutInput, responses={
         200: LayoutOutput, **errors(e409="layout_removes_sold_seat")})
@@ -152,7 +148,8 @@ class VenueLayoutView(APIView):
 
 
 class EventPricesView(APIView):
-    permission_classes = [StaffOrReadOnly]
+    permission_classes = [AuthenticatedReadOrStaffModelPermission]
+    staff_permissions = {"PUT": ("ticketing.change_sectionprice",)}
 
     @extend_schema(responses=PricesOutput)
     def get(self, request: Request, pk: int) -> Response:
@@ -173,7 +170,8 @@ class EventPricesView(APIView):
 
 
 class EventSaleView(APIView):
-    permission_classes = [StaffOrReadOnly]
+    permission_classes = [AuthenticatedReadOrStaffModelPermission]
+    staff_permissions = {"PUT": ("ticketing.change_eventsale",)}
 
     @extend_schema(responses={200: s.SaleSerializer,
                               **errors(e404="event_not_found, sale_not_configured")})
@@ -224,7 +222,8 @@ class SeatMapView(APIView):
 
 
 class SeatHistoryView(PaginatedListView):
-    permission_classes = [IsAdminUser]
+    permission_classes = [StaffModelPermission]
+    staff_permissions = {"GET": ("ticketing.view_seatstatuschange",)}
     serializer_class = s.SeatChangeOutput
 
     def get_queryset(self):

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
 
+from core.api.fields import EmailInputField
 from core.authentication import SessionRefreshToken
 from core.errors import DomainError
 from core.models import User
@@ -29,7 +30,7 @@ from core.services.phone_verification import (
     phone_verification_confirm,
     phone_verification_send,
 )
-from core.throttles import ScopedThrottle
+from core.throttles import AddressThrottle, ScopedThrottle
 
 EARLIEST_BIRTHDAY = datetime.date(1900, 1, 1)
 
@@ -92,7 +93,7 @@ class RegisterApi(APIView):
     throttle_scope = "register"
 
     class InputSerializer(ProfileInputSerializer):
-        email = serializers.EmailField(max_length=254)
+        email = EmailInputField()
         password = serializers.CharField(write_only=True, trim_whitespace=False, max_length=128)
         referral_code = serializers.CharField(required=False, allow_blank=True, max_length=16)
         email_token = serializers.CharField(
@@ -109,7 +110,8 @@ class RegisterApi(APIView):
         )
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer, **errors(
-        e400="invalid, email_taken, phone_taken, invalid_token, unknown_referral_code",
+        e400="invalid, email_taken, invalid_token, self_referral",
+        e404="unknown_referral_code",
         e409="email_confirmation_required")})
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
@@ -129,20 +131,39 @@ class MeApi(APIView):
     """The logged-in user's own account."""
 
     permission_classes = [IsAuthenticated]
+    # A change of email or password checks current_password: a guess at it, so those
+    # requests are throttled per user (credentials_change); plain profile edits are not.
+    CREDENTIAL_FIELDS = frozenset({"email", "password", "current_password"})
 
     class InputSerializer(ProfileInputSerializer):
-        email = serializers.EmailField(required=False, max_length=254)
+        email = EmailInputField(required=False)
+        password = serializers.CharField(
+            required=False, write_only=True, trim_whitespace=False, max_length=128,
+            help_text="A new password; needs current_password. Ends every session, "
+                      "this one included: log in again.",
+        )
         current_password = serializers.CharField(
             required=False, write_only=True, trim_whitespace=False, max_length=128,
-            help_text="Required to change the email.",
+            help_text="Required to change the email or the password.",
         )
+
+    def get_throttles(self):
+        request = getattr(self, "request", None)
+        if request is not None and request.method == "PATCH":
+            data = request.data
+            if isinstance(data, dict) and self.CREDENTIAL_FIELDS.intersection(data):
+                self.throttle_scope = "credentials_change"
+                return [ScopedThrottle()]
+        return []
 
     @extend_schema(responses={200: UserOutputSerializer})
     def get(self, request):
         return Response(UserOutputSerializer(request.user).data)
 
     @extend_schema(request=InputSerializer, responses={200: UserOutputSerializer, **errors(
-        e400="invalid, phone_taken, email_taken, wrong_current_password")})
+        e400="invalid, email_taken, wrong_current_password",
+        e429="throttled (scope `credentials_change`, a change of email or password), "
+             "with `retry_after_seconds`")})
     def patch(self, request):
         serializer = self.InputSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
@@ -153,11 +174,14 @@ class MeApi(APIView):
 
 
 class PhoneVerificationSendApi(APIView):
-    """Text a 6-digit code to a phone; the same answer whoever owns the number."""
+    """Text a 6-digit code to a mobile phone; the same answer whoever owns the number."""
 
     permission_classes = [IsAuthenticated]
-    throttle_classes = [ScopedThrottle]
+    # Per user (code_send) and per client address (code_send_address): one address
+    # cycling through many accounts is limited too.
+    throttle_classes = [ScopedThrottle, AddressThrottle]
     throttle_scope = "code_send"
+    address_throttle_scope = "code_send_address"
 
     class InputSerializer(serializers.Serializer):
         phone = PhoneField()
@@ -168,8 +192,11 @@ class PhoneVerificationSendApi(APIView):
         resend_after_seconds = serializers.IntegerField()
 
     @extend_schema(request=InputSerializer, responses={202: OutputSerializer, **errors(
-        e429="code_resend_too_soon, code_daily_limit or throttled; `retry_after_seconds`",
-        e503="sms_unavailable: the SMS provider failed; no code was kept")})
+        e400="invalid, phone_not_mobile, phone_region_not_allowed (PHONE_ALLOWED_REGIONS)",
+        e429="code_resend_too_soon, code_daily_limit or throttled (per user, per address); "
+             "`retry_after_seconds`",
+        e503="sms_unavailable: the SMS provider failed; sms_budget_exhausted: the day's "
+             "SMS_DAILY_BUDGET is spent; no code was kept")})
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -3,8 +3,8 @@
 GET  /api/events/             published/live/ended (staff: all); ?upcoming=1 ?live=1
                               ?from_date=YYYY-MM-DD ?to_date=YYYY-MM-DD ?status=
 GET  /api/events/{id}/
-POST /api/events/             staff
-PATCH /api/events/{id}/       staff
+POST /api/events/             staff with core.add_event
+PATCH /api/events/{id}/       staff with core.change_event
 """
 
 from __future__ import annotations
@@ -12,24 +12,16 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.models import Event, Venue
 from core.pagination import Pagination
+from core.permissions import ReadOrStaffModelPermission
 from core.selectors.events import event_get, event_list
 from core.serializers import CachedFieldsModelSerializer
 from core.services.events import event_create, event_update
-
-
-class StaffWrites(permissions.BasePermission):
-    """Anyone may read; only staff may write (401 anonymous, 403 others)."""
-
-    def has_permission(self, request, view) -> bool:
-        if request.method in permissions.SAFE_METHODS:
-            return True
-        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
 
 
 class EventOutput(CachedFieldsModelSerializer):
@@ -74,7 +66,8 @@ class EventFilters(serializers.Serializer):
 
 
 class EventListView(APIView):
-    permission_classes = [StaffWrites]
+    permission_classes = [ReadOrStaffModelPermission]
+    staff_permissions = {"POST": ("core.add_event",)}
     pagination_class = Pagination  # for the schema; `get` pages with it
 
     @extend_schema(parameters=[EventFilters], responses=EventOutput(many=True))
@@ -95,7 +88,8 @@ class EventListView(APIView):
 
 
 class EventDetailView(APIView):
-    permission_classes = [StaffWrites]
+    permission_classes = [ReadOrStaffModelPermission]
+    staff_permissions = {"PATCH": ("core.change_event",)}
 
     @extend_schema(responses=EventOutput)
     def get(self, request, pk: int):

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.fields import EmailInputField
 from core.errors import NotFound, UnknownReferralCode
+from core.permissions import StaffModelPermission
+from core.schema import errors
 from core.selectors import stats as stats_selectors
 from core.selectors import waitlist as selectors
 from core.services import waitlist as services
@@ -40,9 +43,11 @@ class WaitlistJoinView(PublicView):
     throttle_scope = "waitlist_join"
 
     class InputSerializer(serializers.Serializer):
-        email = serializers.EmailField(max_length=254)
+        email = EmailInputField()
 
-    @extend_schema(request=InputSerializer, responses={201: WaitlistBlockSerializer})
+    @extend_schema(request=InputSerializer, responses={201: WaitlistBlockSerializer, **errors(
+        e409="already_on_waitlist: this mailbox (`+tag` and provider dots ignored) is on "
+             "it; confirm-email/resend/ mails a fresh link")})
     def post(self, request):
         return self.join(request, code=None)
 
@@ -82,6 +87,33 @@ class ConfirmEmailView(PublicView):
         return Response(selectors.waitlist_block(user))
 
 
+class ConfirmEmailResendView(PublicView):
+    """Mail a fresh confirmation link to a waitlist-only address (a lost, expired or
+    squatted sign-up). Always 202, whoever owns the address; at most one mail per
+    address per WAITLIST_CONFIRMATION_RESEND_SECONDS. With `referral_code`, confirming
+    the new link credits that code's owner (while no referral was counted)."""
+
+    throttle_classes = [ScopedThrottle]
+    throttle_scope = "confirmation_resend"
+
+    class InputSerializer(serializers.Serializer):
+        email = EmailInputField()
+        referral_code = serializers.CharField(required=False, allow_blank=True, max_length=16)
+
+    @extend_schema(request=InputSerializer, responses={
+        202: inline_serializer("ConfirmEmailResendAccepted", {"detail": serializers.CharField()}),
+        **errors(e404="unknown_referral_code")})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.email_confirmation_resend(
+            email=data.validated_data["email"],
+            referral_code=data.validated_data.get("referral_code") or None)
+        return Response({"detail": "If this address is on the waitlist and not signed up yet, "
+                                   "a new confirmation link is on its way."},
+                        status=status.HTTP_202_ACCEPTED)
+
+
 class WaitlistMeView(APIView):
     permission_classes = [IsAuthenticated]
 
@@ -104,10 +136,11 @@ class WaitlistByCodeView(PublicView):
 class WaitlistLookupView(APIView):
     """Staff: find a member by email and/or referral code."""
 
-    permission_classes = [IsAdminUser]
+    permission_classes = [StaffModelPermission]
+    staff_permissions = {"GET": ("core.view_user",)}
 
     class QuerySerializer(serializers.Serializer):
-        email = serializers.EmailField(required=False, max_length=254)
+        email = EmailInputField(required=False)
         code = serializers.CharField(required=False, max_length=16)
 
         def validate(self, attrs):

@@ -12,6 +12,11 @@ urlpatterns: list = [
     api_path(
         "waitlist/confirm-email/", views.ConfirmEmailView.as_view(), name="waitlist-confirm-email"
     ),
+    api_path(
+        "waitlist/confirm-email/resend/",
+        views.ConfirmEmailResendView.as_view(),
+        name="waitlist-confirm-email-resend",
+    ),
     api_path("waitlist/me/", views.WaitlistMeView.as_view(), name="waitlist-me"),
     api_path("waitlist/lookup/", views.WaitlistLookupView.as_view(), name="waitlist-lookup"),
     api_path("waitlist/<str:code>/", views.WaitlistByCodeView.as_view(), name="waitlist-code"),

@@ -1,11 +1,12 @@
 """Staff manage an event's webhook endpoints and read their delivery log."""
 
 from django.shortcuts import get_object_or_404
-from rest_framework import generics, permissions, serializers
+from rest_framework import generics, serializers
 
 from core.errors import UnsafeDestination
 from core.models import DeliveryAttempt, Event, WebhookDelivery, WebhookEndpoint
 from core.outbound import check_destination
+from core.permissions import StaffModelPermission
 from core.services.webhooks import (
     webhook_endpoint_create,
     webhook_endpoint_delete,
@@ -54,7 +55,7 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
 
 
 class _EventScoped:
-    permission_classes = [permissions.IsAdminUser]
+    permission_classes = [StaffModelPermission]
 
     def get_event(self) -> Event:
         return get_object_or_404(Event, pk=self.kwargs["event_id"])
@@ -62,6 +63,8 @@ class _EventScoped:
 
 class WebhookEndpointList(_EventScoped, generics.ListCreateAPIView):
     serializer_class = WebhookEndpointSerializer
+    staff_permissions = {"GET": ("core.view_webhookendpoint",),
+                         "POST": ("core.add_webhookendpoint",)}
 
     def get_queryset(self):
         return WebhookEndpoint.objects.filter(event=self.get_event())
@@ -73,6 +76,10 @@ class WebhookEndpointList(_EventScoped, generics.ListCreateAPIView):
 
 class WebhookEndpointDetail(_EventScoped, generics.RetrieveUpdateDestroyAPIView):
     serializer_class = WebhookEndpointSerializer
+    staff_permissions = {"GET": ("core.view_webhookendpoint",),
+                         "PUT": ("core.change_webhookendpoint",),
+                         "PATCH": ("core.change_webhookendpoint",),
+                         "DELETE": ("core.delete_webhookendpoint",)}
 
     def get_queryset(self):
         return WebhookEndpoint.objects.filter(event_id=self.kwargs["event_id"])
@@ -87,6 +94,7 @@ class WebhookEndpointDetail(_EventScoped, generics.RetrieveUpdateDestroyAPIView)
 
 class WebhookDeliveryList(_EventScoped, generics.ListAPIView):
     serializer_class = WebhookDeliverySerializer
+    staff_permissions = {"GET": ("core.view_webhookdelivery",)}
 
     def get_queryset(self):
         endpoint = get_object_or_404(

@@ -13,8 +13,9 @@ import logging
 from dataclasses import dataclass
 
 from core import ranking
+from core.emails import email_canonical
 from core.errors import RankingEntryStale, RankingIndexNotReady, RankingIndexUnavailable
-from core.models import User, normalize_email
+from core.models import User
 from core.redis import get_redis
 
 # Reads repair the Redis index they depend on (rebuild when lost, fix the
@@ -110,7 +111,7 @@ def user_for_lookup(*, email: str | None, code: str | None) -> User | None:
     """Staff lookup by email and/or referral code (both must match when both are given)."""
     queryset = User.objects.all()
     if email:
-        queryset = queryset.filter(email=normalize_email(email))
+        queryset = queryset.filter(email_canonical=email_canonical(email))
     if code:
         queryset = queryset.filter(referral_code=code.strip().upper())
     return queryset.first()

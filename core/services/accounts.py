@@ -1,8 +1,9 @@
 """Account writes: registration, profile changes, logout.
 
-Emails are stored normalised (trimmed, lower-cased: core.models.normalize_email)
-and phones in E.164 (core.phones.normalize_phone); both are unique. Every
-function here is one transaction: an error leaves nothing half-written.
+Emails are stored normalised and compared in their canonical form (core/emails.py:
+NFKC, case-folded; unique in the database), phones in E.164
+(core.phones.normalize_phone). Every function here is one transaction: an error
+leaves nothing half-written.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from core.authentication import CLAIM_FIELDS, tokens_deny
+from core.emails import email_canonical, email_check_visible
 from core.errors import (
     EmailConfirmationRequired,
     EmailTaken,
@@ -52,35 +54,46 @@ def user_register(
 
     A waitlist sign-up (core.api.waitlist) leaves an account with an unusable
     password; registering with its email sets the password and profile and
-    keeps its referral code, referrer and date_joined (its place in the queue).
-    That needs `email_token`, the signed token of the welcome email's link:
-    knowing an address must not be enough to take its account over. Staff
-    accounts are never completed this way.
+    keeps its referral code and date_joined (its place in the queue). That needs
+    `email_token`, the signed token of the welcome email's link: knowing an
+    address must not be enough to take its account over. Staff accounts are
+    never completed this way. The referrer credited is the one of
+    `referral_code`, else the one the token's link was sent for, while no
+    referral was counted (squatting: core/services/waitlist.py); the token
+    verified the address, so the referral counts now.
+
+    A phone is stored unverified whoever else has it: the answer must not tell
+    whether a number belongs to an account; verification decides
+    (core.services.phone_verification).
 
     Locks the existing account row with this email, if any. Raises EmailTaken
     (an account with a usable password, a staff or a deactivated one has it),
-    EmailConfirmationRequired (409) / InvalidEmailToken (400), PhoneTaken,
+    EmailConfirmationRequired (409) / InvalidEmailToken (400), InvalidEmail,
     InvalidPassword, InvalidPhone, UnknownReferralCode (404) and SelfReferral.
     The referral is attached through core.services.waitlist.referral_attach.
     """
+    email_check_visible(email)
     email = normalize_email(email)
     phone = normalize_phone(phone) if phone else None
     # An unknown code fails before any hashing or writing.
     referrer = waitlist.referrer_for_code(referral_code) if referral_code else None
     with transaction.atomic():
-        user = User.objects.select_for_update().filter(email=email).first()
+        user = (User.objects.select_for_update()
+                .filter(email_canonical=email_canonical(email)).first())
         # Only a live waitlist sign-up can be completed; a deactivated one stays
         # shut, and staff accounts are never completed by registering.
         if user is not None and (user.has_usable_password() or not user.is_active
                                  or user.is_staff or user.is_superuser):
             raise EmailTaken()
+        completing = False
         if user is None:
             user = User(email=email)
         else:
             # Completing an existing account needs proof that the caller owns the
             # address: the signed token of the welcome email's link.
-            _check_email_token(email_token, user=user)
+            payload = _check_email_token(email_token, user=user)
             user.email_verified_at = user.email_verified_at or timezone.now()
+            completing = True
         profile = {
             "first_name": first_name, "last_name": last_name, "patronymic": patronymic,
             "birthday": birthday, "address": address,
@@ -88,13 +101,18 @@ def user_register(
         for name, value in profile.items():
             setattr(user, name, value)
         if phone is not None:
-            _ensure_phone_free(phone=phone, user=user)
             user.phone = phone
         _validate_password(password, user=user)
         user.set_password(password)
         _save_unique(user)
+        if completing and "r" in payload and referrer is None:
+            # The referrer the owner's link was sent for, not a squatter's (waitlist.py).
+            waitlist.referral_reassign(user=user, referrer_id=payload["r"])
         if referrer is not None:
-            waitlist.referral_attach(user=user, referrer=referrer)
+            # The owner proved the address: their code wins over an uncounted squatter's.
+            waitlist.referral_attach(user=user, referrer=referrer, replace_uncounted=completing)
+        if completing:
+            waitlist.referral_count_if_eligible(user=user)
     return user
 
 
@@ -104,12 +122,15 @@ def user_update(
     """Change `user`'s profile: any of PROFILE_FIELDS, ``phone``, ``email``.
 
     A new phone (or none) clears phone_verified_at; the number must be verified
-    again (core.services.phone_verification). A new email needs
-    `current_password` (so a stolen access token cannot take the account over)
-    and clears email_verified_at. Locks the user row. Raises EmailTaken,
-    PhoneTaken, WrongCurrentPassword, InvalidPhone.
+    again (core.services.phone_verification), and is accepted whoever else has
+    it (the answer must not reveal that). A new email needs `current_password`
+    (so a stolen access token cannot take the account over) and clears
+    email_verified_at. A new ``password`` needs `current_password` too, must pass
+    the validators, and ends every session of the user, this one included
+    (on_user_saved). Locks the user row. Raises EmailTaken, InvalidEmail,
+    WrongCurrentPassword, InvalidPassword, InvalidPhone.
     """
-    unknown = set(data) - {*PROFILE_FIELDS, "phone", "email"}
+    unknown = set(data) - {*PROFILE_FIELDS, "phone", "email", "password"}
     if unknown:
         raise ValueError(f"user_update cannot change {sorted(unknown)}")
     with transaction.atomic():
@@ -122,19 +143,25 @@ def user_update(
         if "phone" in data:
             phone = normalize_phone(data["phone"]) if data["phone"] else None
             if phone != locked.phone:
-                if phone is not None:
-                    _ensure_phone_free(phone=phone, user=locked)
                 locked.phone, locked.phone_verified_at = phone, None
                 changed += ["phone", "phone_verified_at"]
         if "email" in data:
+            email_check_visible(data["email"])
             email = normalize_email(data["email"])
             if email != locked.email:
                 if not current_password or not locked.check_password(current_password):
                     raise WrongCurrentPassword()
-                if User.objects.filter(email=email).exclude(pk=locked.pk).exists():
+                canonical = email_canonical(email)
+                if User.objects.filter(email_canonical=canonical).exclude(pk=locked.pk).exists():
                     raise EmailTaken()
                 locked.email, locked.email_verified_at = email, None
                 changed += ["email", "email_verified_at"]
+        if data.get("password"):
+            if not current_password or not locked.check_password(current_password):
+                raise WrongCurrentPassword()
+            _validate_password(data["password"], user=locked)
+            locked.set_password(data["password"])
+            changed.append("password")
         if changed:
             _save_unique(locked, update_fields=changed)
     return locked
@@ -208,20 +235,13 @@ def on_user_deleting(sender, instance: User, **kwargs) -> None:
     user_tokens_revoke(user_id=instance.pk)
 
 
-def _check_email_token(token: str | None, *, user: User) -> None:
+def _check_email_token(token: str | None, *, user: User) -> dict:
     if not token:
         raise EmailConfirmationRequired()
     payload = waitlist.email_token_payload(token)
     if payload.get("u") != user.pk or payload.get("e") != user.email:
         raise InvalidEmailToken()
-
-
-def _ensure_phone_free(*, phone: str, user: User) -> None:
-    others = User.objects.filter(phone=phone)
-    if user.pk is not None:
-        others = others.exclude(pk=user.pk)
-    if others.exists():
-        raise PhoneTaken()
+    return payload
 
 
 def _validate_password(password: str, *, user: User) -> None:
@@ -238,8 +258,9 @@ def _save_unique(user: User, **kwargs: Any) -> None:
             user.save(**kwargs)
     except IntegrityError:
         clashes = User.objects.exclude(pk=user.pk) if user.pk else User.objects.all()
-        if clashes.filter(email=user.email).exists():
+        if clashes.filter(email_canonical=email_canonical(user.email)).exists():
             raise EmailTaken() from None
-        if user.phone and clashes.filter(phone=user.phone).exists():
+        if user.phone and user.phone_verified_at and clashes.filter(
+                phone=user.phone, phone_verified_at__isnull=False).exists():
             raise PhoneTaken() from None
         raise

@@ -13,11 +13,13 @@ that phone becomes the user's, marked verified with a timestamp.
   per account at PHONE_CODE_MAX_PER_DAY * PHONE_CODE_MAX_ATTEMPTS a day
   (50 of 1,000,000 by default; tests/test_brute_force.py computes and attacks it).
 - Nothing tells the requester whether the phone belongs to an account. When
-  another account has already VERIFIED the phone it is not taken from it:
-  the SMS says so to the phone's owner instead of carrying a code, and the
-  stored code is one nobody knows, so the requester sees exactly what a wrong
-  code looks like. An account that only typed the phone into its profile
-  (unverified) loses it to the one that proves ownership.
+  another account has already VERIFIED the phone it is not taken from it
+  (one phone, one verified account: the rule is "kept", not "moved"; a unique
+  constraint on verified phones backs it): the SMS says so to the phone's owner
+  instead of carrying a code, and the stored code is one nobody knows, so the
+  requester sees exactly what a wrong code looks like. An account that only
+  typed the phone into its profile (unverified) loses it to the one that proves
+  ownership. The number is free again once its holder removes or changes it.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from core.errors import (
     TooManyAttempts,
 )
 from core.models import PhoneVerification, User
-from core.phones import normalize_phone
+from core.phones import normalize_phone, phone_check_textable
 from core.services import waitlist
 from core.sms import send_sms
 
@@ -50,11 +52,14 @@ DAY = timedelta(days=1)
 def phone_verification_send(*, user: User, phone: str) -> PhoneVerification:
     """Send a fresh code for `phone` to it by SMS, for `user` to confirm.
 
-    Locks the user row (one send at a time per user). Raises InvalidPhone,
+    Only mobile numbers of PHONE_ALLOWED_REGIONS get codes (SMS pumping:
+    core.phones.phone_check_textable). Locks the user row (one send at a time per
+    user). Raises InvalidPhone, PhoneRegionNotAllowed / PhoneNotMobile (400),
     CodeResendTooSoon and CodeDailyLimit (429, with retry_after_seconds) and
-    SmsUnavailable (503; the code is then not stored).
+    SmsUnavailable / SmsBudgetExhausted (503; the code is then not stored).
     """
     phone = normalize_phone(phone)
+    phone_check_textable(phone)
     now = timezone.now()
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user.pk).first()
@@ -97,6 +102,9 @@ def phone_verification_confirm(*, user: User, phone: str, code: str) -> User:
     """
     phone = normalize_phone(phone)
     with transaction.atomic():
+        # Two accounts confirming one number at once take turns: the second then
+        # finds it verified by the first.
+        _lock_phone(phone)
         error = _check_code(user=user, phone=phone, code=code)
         if error is None:
             user = _take_phone(user=user, phone=phone)

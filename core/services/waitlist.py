@@ -12,6 +12,19 @@ Contract used by registration, waitlist sign-up and verification:
 - ``waitlist_join(*, email, referral_code=None)`` signs up with an email only.
 - ``email_confirm(*, token)`` verifies the address from the welcome email's
   link (and so lets an email-only member's referral count).
+- ``email_confirmation_resend(*, email, referral_code=None)`` mails a fresh link.
+
+One mailbox, one place (core/emails.py): the waitlist refuses an address whose
+mailbox (``+tag`` and provider dots ignored) is already on it, a referral from the
+referrer's own mailbox never counts, and a mailbox earns one referral credit.
+
+Squatting: anyone can put a stranger's address on the waitlist, with their own
+referral code. That cannot lock the owner out nor win the squatter the credit:
+the owner can always have a fresh link mailed (``email_confirmation_resend``,
+throttled, the same answer for any address), and a link names the referrer it
+was sent for (``r`` in the token); confirming it, or registering with it, makes
+that referrer the one credited (an uncounted referral is re-attributed; a link
+asked for without a code credits nobody).
 
 Positions are never stored: they are computed live from ``referral_count``
 and ``date_joined`` (core/ranking.py, core/selectors/waitlist.py). With Redis,
@@ -26,15 +39,18 @@ import logging
 import secrets
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.core import signing
+from django.core.cache import cache
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from core import ranking
+from core.emails import email_canonical, email_check_visible, email_mailbox
 from core.errors import (
     AlreadyOnWaitlist,
     DomainError,
@@ -59,14 +75,17 @@ def referrer_for_code(code: str) -> User:
 
 
 @transaction.atomic
-def referral_attach(*, user: User, referrer: User) -> User:
+def referral_attach(*, user: User, referrer: User, replace_uncounted: bool = False) -> User:
     """Record `referrer` for a new account; count it now unless verification is required.
 
-    Raises SelfReferral. A second referrer for the same account is ignored.
+    Raises SelfReferral (the referrer's own mailbox). A second referrer for the same
+    account is ignored, unless `replace_uncounted` (the mailbox owner proved the
+    address and chose this referrer) and the first has not been counted.
     """
-    if referrer.pk == user.pk or referrer.email == user.email:
+    if referrer.pk == user.pk or referrer.email_mailbox == email_mailbox(user.email):
         raise SelfReferral()
-    if user.referred_by_id is not None:
+    if user.referred_by_id is not None and (
+            not replace_uncounted or user.referral_counted_at is not None):
         return user
     user.referred_by = referrer
     user.save(update_fields=["referred_by"])
@@ -86,12 +105,15 @@ def referral_count_if_eligible(*, user: User) -> bool:
         return False
     if settings.WAITLIST_REQUIRE_VERIFIED_REFERRAL and not locked.is_verified:
         return False
-    _count(locked)
+    counted = _count(locked)
     user.referral_counted_at = locked.referral_counted_at
-    return True
+    return counted
 
 
-def _count(user: User) -> None:
+def _count(user: User) -> bool:
+    """Count `user`'s referral for its referrer once; True if counted now."""
+    if not _mailbox_may_earn_credit(user):
+        return False
     now = timezone.now()
     updated = User.objects.filter(pk=user.pk, referral_counted_at__isnull=True).update(
         referral_counted_at=now
@@ -102,6 +124,50 @@ def _count(user: User) -> None:
         # The ranking index (Redis sorted set, when configured) follows the count here.
         referrer_id = user.referred_by_id
         transaction.on_commit(lambda: _after_referral_counted(referrer_id))
+    return bool(updated)
+
+
+def _mailbox_may_earn_credit(user: User) -> bool:
+    """False when the referee's mailbox is the referrer's, or already earned a credit.
+
+    Serialised per mailbox (_lock_mailbox), so two aliases verifying at once
+    cannot both count.
+    """
+    mailbox = email_mailbox(user.email)
+    _lock_mailbox(mailbox)
+    referrer_mailbox = (User.objects.filter(pk=user.referred_by_id)
+                        .values_list("email_mailbox", flat=True).first())
+    if referrer_mailbox == mailbox:
+        return False
+    return not (User.objects.filter(email_mailbox=mailbox, referral_counted_at__isnull=False)
+                .exclude(pk=user.pk).exists())
+
+
+def _lock_mailbox(mailbox: str) -> None:
+    """Serialise sign-ups and referral credits of one mailbox until the transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock (the mailbox column is not unique:
+    separate accounts may share it). SQLite takes the write lock at BEGIN
+    (transaction_mode IMMEDIATE), which serialises these transactions anyway.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ["mailbox:" + mailbox])
+
+
+def referral_reassign(*, user: User, referrer_id: int | None) -> None:
+    """The mailbox owner confirmed a link sent for `referrer_id` (None: no referrer):
+    make that the account's referrer, unless a referral was already counted."""
+    if user.referral_counted_at is not None or user.referred_by_id == referrer_id:
+        return
+    referrer = None
+    if referrer_id is not None:
+        referrer = User.objects.filter(pk=referrer_id, is_active=True).first()
+        if referrer is not None and (referrer.pk == user.pk
+                                     or referrer.email_mailbox == email_mailbox(user.email)):
+            referrer = None
+    user.referred_by = referrer
+    user.save(update_fields=["referred_by"])
 
 
 def _after_referral_counted(referrer_id: int) -> None:
@@ -116,17 +182,21 @@ def waitlist_join(*, email: str, referral_code: str | None = None) -> User:
     email completes it. Nobody is logged in by this. With `referral_code`,
     the code's owner becomes the referrer (counted per referral_attach).
 
-    Raises UnknownReferralCode (404), SelfReferral (400: the email is the code
-    owner's), AlreadyOnWaitlist (409: the normalised email has an account).
-    One transaction; the welcome email and the Redis ranking entry follow
-    after commit, never for a rolled-back sign-up.
+    Raises InvalidEmail (an invisible character), UnknownReferralCode (404),
+    SelfReferral (400: the email is the code owner's mailbox), AlreadyOnWaitlist
+    (409: an account has this mailbox, core/emails.py). One transaction; the
+    welcome email and the Redis ranking entry follow after commit, never for a
+    rolled-back sign-up.
     """
+    email_check_visible(email)
     email = normalize_email(email)
+    mailbox = email_mailbox(email)
     referrer = referrer_for_code(referral_code) if referral_code is not None else None
-    if referrer is not None and referrer.email == email:
+    if referrer is not None and referrer.email_mailbox == mailbox:
         raise SelfReferral()
     with transaction.atomic():
-        if User.objects.filter(email=email).exists():
+        _lock_mailbox(mailbox)
+        if User.objects.filter(email_mailbox=mailbox).exists():
             raise AlreadyOnWaitlist()
         try:
             with transaction.atomic():  # a concurrent sign-up with the same email loses here
@@ -146,18 +216,28 @@ def referral_link(code: str) -> str:
 _EMAIL_TOKEN_SALT = "tombola.waitlist.confirm-email"
 
 
-def email_confirmation_token(user: User) -> str:
-    """A signed token naming the account and the address it confirms (no database row)."""
-    return signing.dumps({"u": user.pk, "e": user.email}, salt=_EMAIL_TOKEN_SALT, compress=True)
+# "the member's referrer as stored", for the links of the welcome email.
+_REFERRER_OF_USER: Any = object()
 
 
-def email_confirmation_link(user: User) -> str:
+def email_confirmation_token(user: User, *, referrer_id: int | None = _REFERRER_OF_USER) -> str:
+    """A signed token naming the account, the address it confirms and the referrer
+    (user id or None; default the member's stored one) it was sent for (no database row)."""
+    if referrer_id is _REFERRER_OF_USER:
+        referrer_id = user.referred_by_id
+    payload = {"u": user.pk, "e": user.email, "r": referrer_id}
+    return signing.dumps(payload, salt=_EMAIL_TOKEN_SALT, compress=True)
+
+
+def email_confirmation_link(user: User, *, referrer_id: int | None = _REFERRER_OF_USER) -> str:
     base = settings.PUBLIC_BASE_URL.rstrip("/")
-    return f"{base}/confirm-email?token={email_confirmation_token(user)}"
+    token = email_confirmation_token(user, referrer_id=referrer_id)
+    return f"{base}/confirm-email?token={token}"
 
 
 def email_token_payload(token: str) -> dict:
-    """{"u": user id, "e": email} from a token; InvalidEmailToken or ExpiredEmailToken."""
+    """{"u": user id, "e": email, "r": referrer id or None} from a token (tokens
+    issued before "r" existed lack it); InvalidEmailToken or ExpiredEmailToken."""
     try:
         return signing.loads(
             token, salt=_EMAIL_TOKEN_SALT, max_age=settings.WAITLIST_EMAIL_TOKEN_MAX_AGE
@@ -174,13 +254,17 @@ def email_confirm(*, token: str) -> User:
     Raises InvalidEmailToken (bad signature, unknown account, or the account's
     email changed since) and ExpiredEmailToken (older than
     settings.WAITLIST_EMAIL_TOKEN_MAX_AGE, default 7 days). Confirming twice is
-    harmless. One transaction; the referrer's ranking moves after commit.
+    harmless. The referrer the link was sent for becomes the member's referrer
+    while no referral is counted (squatting, module docstring). One transaction;
+    the referrer's ranking moves after commit.
     """
     payload = email_token_payload(token)
     with transaction.atomic():
         user = User.objects.select_for_update().filter(pk=payload.get("u")).first()
         if user is None or user.email != payload.get("e"):
             raise InvalidEmailToken()
+        if "r" in payload:
+            referral_reassign(user=user, referrer_id=payload["r"])
         if user.email_verified_at is None:
             user.email_verified_at = timezone.now()
             user.save(update_fields=["email_verified_at"])
@@ -188,16 +272,43 @@ def email_confirm(*, token: str) -> User:
     return user
 
 
-def welcome_email_send(*, user_id: int) -> None:
-    """The welcome email: referral link and email confirmation link (called after commit)."""
+def email_confirmation_resend(*, email: str, referral_code: str | None = None) -> None:
+    """Mail a fresh confirmation link to a waitlist-only account with this address.
+
+    The same (silent) outcome for any address: unknown, registered, staff or
+    deactivated accounts get nothing, and an address gets at most one link per
+    WAITLIST_CONFIRMATION_RESEND_SECONDS (a cache key: nobody can bomb a mailbox).
+    The link names the referrer of `referral_code` (none without a code):
+    confirming it credits that referrer (email_confirm). Raises InvalidEmail and
+    UnknownReferralCode (404). The email is sent after commit.
+    """
+    email_check_visible(email)
+    referrer = referrer_for_code(referral_code) if referral_code else None
+    user = User.objects.filter(email_canonical=email_canonical(email)).first()
+    if (user is None or user.has_usable_password() or not user.is_active
+            or user.is_staff or user.is_superuser):
+        return
+    cooldown = settings.WAITLIST_CONFIRMATION_RESEND_SECONDS
+    if not cache.add(f"email_confirmation_resend:{user.pk}", 1, timeout=cooldown):
+        return
+    referrer_id = referrer.pk if referrer is not None else None
+    transaction.on_commit(partial(welcome_email_send, user_id=user.pk, referrer_id=referrer_id))
+
+
+def welcome_email_send(*, user_id: int, referrer_id: int | None = _REFERRER_OF_USER) -> None:
+    """The welcome email: referral link and email confirmation link (called after commit).
+
+    The link names `referrer_id` (default: the member's referrer as stored).
+    """
     user = User.objects.filter(pk=user_id).first()
     if user is None:
         return
+    link = email_confirmation_link(user, referrer_id=referrer_id)
     send_mail(
         subject="You are on the Tombola waitlist",
         message=(
             "Thanks for joining the Tombola waitlist.\n\n"
-            f"Please confirm your email address: {email_confirmation_link(user)}\n\n"
+            f"Please confirm your email address: {link}\n\n"
             f"Your referral code: {user.referral_code}\n"
             f"Share your link to move up the list: {referral_link(user.referral_code)}\n\n"
             "Each friend who joins with your link and confirms counts as a referral.\n"

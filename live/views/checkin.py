@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.pagination import Pagination
+from core.permissions import StaffModelPermission
 from core.schema import errors
 from core.selectors.events import event_get
 from core.throttles import ScopedThrottle
@@ -21,7 +22,7 @@ from live.serializers import (
     ScreenKeyOutput,
 )
 from live.services.checkin import checkin_create, screen_key_issue, screen_key_revoke
-from live.views.common import IsStaff, paginated, validated
+from live.views.common import paginated, validated
 
 
 class CheckinView(APIView):
@@ -54,7 +55,8 @@ def _screen_key_body(row: ScreenKey, key: str | None = None) -> dict:
 
 
 class ScreenKeyListView(APIView):
-    permission_classes = [IsStaff]
+    permission_classes = [StaffModelPermission]
+    staff_permissions = {"GET": ("live.view_screenkey",), "POST": ("live.add_screenkey",)}
     pagination_class = Pagination  # for the schema; `paginated` pages the answer
 
     @extend_schema(responses=ScreenKeyOutput(many=True))
@@ -71,7 +73,8 @@ class ScreenKeyListView(APIView):
 
 
 class ScreenKeyRevokeView(APIView):
-    permission_classes = [IsStaff]
+    permission_classes = [StaffModelPermission]
+    staff_permissions = {"POST": ("live.change_screenkey",)}
 
     @extend_schema(request=None, responses=ScreenKeyOutput)
     def post(self, request, pk: int, key_id: int):

@@ -1,9 +1,8 @@
-"""What every live view module shares: paging, input validation, the staff
-permission and the draw lookup scoped to what the requester may see."""
+"""What every live view module shares: paging, input validation and the draw
+lookup scoped to what the requester may see. Staff views check model permissions
+(core/permissions.py)."""
 
 from __future__ import annotations
-
-from rest_framework import permissions
 
 from core.pagination import Pagination
 from live import selectors
@@ -20,11 +19,6 @@ def validated(serializer_class, data, **kwargs):
     serializer = serializer_class(data=data, **kwargs)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
-
-
-class IsStaff(permissions.IsAuthenticated):
-    def has_permission(self, request, view) -> bool:
-        return super().has_permission(request, view) and request.user.is_staff
 
 
 def visible_draw(request, pk: int, draw_id: int) -> Draw:

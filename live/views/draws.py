@@ -11,9 +11,9 @@ from rest_framework import permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.events import StaffWrites
 from core.errors import NotFound
 from core.pagination import Pagination
+from core.permissions import ReadOrStaffModelPermission, StaffModelPermission
 from core.schema import errors
 from core.selectors.events import event_get
 from core.throttles import ScopedThrottle
@@ -36,7 +36,7 @@ from live.serializers import (
 from live.services.claims import prize_claim
 from live.services.draws import draw_create, draw_enter, draw_update
 from live.services.performing import draw_perform, draw_redraw
-from live.views.common import IsStaff, paginated, validated, visible_draw
+from live.views.common import paginated, validated, visible_draw
 
 
 def _fresh_state(draw: Draw) -> dict:
@@ -44,7 +44,8 @@ def _fresh_state(draw: Draw) -> dict:
 
 
 class DrawListView(APIView):
-    permission_classes = [StaffWrites]
+    permission_classes = [ReadOrStaffModelPermission]
+    staff_permissions = {"POST": ("live.add_draw",)}
     pagination_class = Pagination  # for the schema
 
     @extend_schema(responses=DrawState(many=True))
@@ -61,7 +62,8 @@ class DrawListView(APIView):
 
 
 class DrawDetailView(APIView):
-    permission_classes = [StaffWrites]
+    permission_classes = [ReadOrStaffModelPermission]
+    staff_permissions = {"PATCH": ("live.change_draw",)}
 
     @extend_schema(responses=DrawState)
     def get(self, request, pk: int, draw_id: int):
@@ -97,7 +99,8 @@ class ParticipateView(APIView):
 
 
 class PerformView(APIView):
-    permission_classes = [IsStaff]
+    permission_classes = [StaffModelPermission]
+    staff_permissions = {"POST": ("live.change_draw",)}
 
     @extend_schema(request=PerformInputSchema, responses={
         200: DrawState, **errors(e409="already_performed, winners_already_imported")})
@@ -121,7 +124,8 @@ class ClaimView(APIView):
 
 
 class RedrawView(APIView):
-    permission_classes = [IsStaff]
+    permission_classes = [StaffModelPermission]
+    staff_permissions = {"POST": ("live.change_draw",)}
 
     @extend_schema(request=None, responses={200: DrawState, **errors(
         e409="claim_window_open, nothing_to_redraw, not_performed")})
@@ -132,7 +136,8 @@ class RedrawView(APIView):
 
 
 class NotifyWinnersView(APIView):
-    permission_classes = [IsStaff]
+    permission_classes = [StaffModelPermission]
+    staff_permissions = {"POST": ("live.change_draw",)}
 
     @extend_schema(request=None, responses={200: NotifyOutput, **errors(e409="not_performed")})
     def post(self, request, pk: int, draw_id: int):

@@ -9,17 +9,19 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.permissions import StaffModelPermission
 from core.schema import errors
 from core.selectors.events import event_get
 from live import exports, forwarding
 from live.serializers import ForwardInput, ForwardOutput
-from live.views.common import IsStaff, validated, visible_draw
+from live.views.common import validated, visible_draw
 
 # --- Exports (staff) -------------------------------------------------------------------
 
 
 class ParticipantsExportView(APIView):
-    permission_classes = [IsStaff]
+    permission_classes = [StaffModelPermission]
+    staff_permissions = {"GET": ("live.view_entry",)}  # participants are entries
 
     @extend_schema(
         responses={(200, "text/csv"): OpenApiTypes.STR,
@@ -32,7 +34,8 @@ class ParticipantsExportView(APIView):
 
 
 class CheckinsExportView(APIView):
-    permission_classes = [IsStaff]
+    permission_classes = [StaffModelPermission]
+    staff_permissions = {"GET": ("live.view_checkin",)}
 
     @extend_schema(
         responses={(200, "text/csv"): OpenApiTypes.STR,
@@ -48,7 +51,8 @@ class CheckinsExportView(APIView):
 
 
 class ForwardView(APIView):
-    permission_classes = [IsStaff]
+    permission_classes = [StaffModelPermission]
+    staff_permissions = {"POST": ("live.add_forwardingbatch",)}
 
     @extend_schema(request=ForwardInput, responses={201: ForwardOutput, **errors(
         e400="invalid, nothing_to_forward", e409="no_operator_endpoint")})
