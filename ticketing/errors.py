@@ -44,6 +44,18 @@ class SaleClosed(Conflict):
     detail = "Seats for this event are not on sale now."
 
 
+class PriceChanged(Conflict):
+    code = "price_changed"
+    detail = "The price changed since the seats were held; nothing was charged."
+
+    def __init__(self, *, old_total: int | None, new_total: int) -> None:
+        super().__init__(
+            f"The seats now cost {new_total} in total instead of {old_total}; nothing was "
+            "charged. Buy again with expected_total set to the new total to accept it.",
+            extra={"old_total": old_total, "new_total": new_total},
+        )
+
+
 class HoldNotFound(NotFound):
     code = "hold_not_found"
     detail = "No such hold."

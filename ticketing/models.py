@@ -143,6 +143,9 @@ class SeatHold(models.Model):
     fence = models.BigIntegerField()
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
+    # What the seats cost when they were held (minor units): a purchase at another total
+    # needs the buyer's confirmation (price_changed). None: held before totals were kept.
+    total = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -218,7 +218,10 @@ class HoldOutput(CachedFieldsModelSerializer):
     class Meta:
         model = SeatHold
         fields = ["token", "event_id", "seats", "status", "created_at", "expires_at",
-                  "expires_in_seconds"]
+                  "expires_in_seconds", "total"]
+        extra_kwargs = {"total": {"help_text": "What the seats cost when held (minor units); "
+                                               "the purchase charges this total or refuses "
+                                               "with price_changed."}}
 
     def get_status(self, hold) -> str:
         from ticketing.services.holds import hold_status
@@ -229,6 +232,15 @@ class HoldOutput(CachedFieldsModelSerializer):
         from django.utils import timezone
 
         return max(0, int((hold.expires_at - timezone.now()).total_seconds()))
+
+
+class PurchaseInput(serializers.Serializer):
+    expected_total = MinorUnitsField(
+        min_value=0, required=False, allow_null=True, default=None,
+        help_text="The total the buyer agrees to pay (minor units). Leave it out to pay the "
+                  "hold's total; after a 409 price_changed, send its `new_total` to accept "
+                  "the new price.",
+    )
 
 
 # --- wallet, orders, tickets -----------------------------------------------------

@@ -269,7 +269,9 @@ class HoldView(APIView):
         return Response(s.HoldOutput(hold).data)
 
     @extend_schema(request=None, responses={200: s.HoldOutput, **errors(
-        e409="hold_lifetime_exceeded", e410="hold_expired")})
+        e409="hold_lifetime_exceeded, hold_lost, sale_closed (the sale closed since the "
+             "hold was made: the hold is released)",
+        e410="hold_expired")})
     def patch(self, request: Request, token: str) -> Response:
         hold = holds.hold_extend(token=token, user=request.user)
         return Response(s.HoldOutput(hold).data)
@@ -281,16 +283,23 @@ class HoldView(APIView):
 
 
 class HoldPurchaseView(APIView):
-    @extend_schema(request=None, parameters=[IDEMPOTENCY_KEY], responses={
+    @extend_schema(request=s.PurchaseInput, parameters=[IDEMPOTENCY_KEY], responses={
         201: s.OrderOutput, **IDEMPOTENCY_ERRORS, **errors(
             e402="insufficient_funds", e410="hold_expired",
             e409="hold_lost, seat_already_sold, hold_already_purchased, "
-                 "idempotency_request_in_progress",
+                 "idempotency_request_in_progress, "
+                 "sale_closed (the sale closed since the hold was made: the hold is "
+                 "released), price_changed (with `old_total`, `new_total`: the seats' total "
+                 "is not the hold's nor `expected_total`; nothing charged, the hold stays: "
+                 "buy again with expected_total = new_total to accept)",
             e503="seat_locks_unavailable: the seat-lock store (Redis) is down; "
                  "busy: another request keeps the hold or wallet locked, try again")})
     @idempotent
     def post(self, request: Request, token: str) -> Response:
-        order = orders.hold_purchase(token=token, user=request.user)
+        data = s.PurchaseInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = orders.hold_purchase(token=token, user=request.user,
+                                     expected_total=data.validated_data["expected_total"])
         return Response(s.OrderOutput(order).data, status=status.HTTP_201_CREATED)
 
 

@@ -10,7 +10,7 @@ Contract (both backends, see ticketing/seat_locks.py):
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -40,38 +40,54 @@ from ticketing.services.seat_changes import seat_changes_record
 BEST_AVAILABLE_ATTEMPTS = 3
 
 
+def sale_refusal(event: Event, *, now: datetime | None = None) -> SaleClosed | None:
+    """Why seats of `event` cannot be held, extended or bought now; None while on sale.
+
+    Reads `event.sale` (load it with the event: select_related("sale")). The sale is
+    open between sale_starts_at (None: from its creation) and sale_ends_at, and never
+    once the event started; the event must be published or live (not a draft again,
+    not ended or cancelled).
+    """
+    now = now or timezone.now()
+    if event.status not in (Event.Status.PUBLISHED, Event.Status.LIVE):
+        return SaleClosed("This event is not open for sale.")
+    try:
+        sale = event.sale
+    except EventSale.DoesNotExist:
+        return SaleClosed("Seats for this event are not on sale.")
+    if sale.sale_starts_at and now < sale.sale_starts_at:
+        return SaleClosed("The sale has not started yet.")
+    if now >= event.starts_at:
+        return SaleClosed("The event has started; the sale is over.")
+    if sale.sale_ends_at and now >= sale.sale_ends_at:
+        return SaleClosed("The sale has ended.")
+    return None
+
+
 def _sale_of(event: Event) -> EventSale:
     if event.venue_id is None:
         raise EventHasNoVenue()
-    if event.status not in (Event.Status.PUBLISHED, Event.Status.LIVE):
-        raise SaleClosed("This event is not open for sale.")
-    try:
-        sale = event.sale  # the views fetch it with the event (select_related)
-    except EventSale.DoesNotExist:
-        sale = None
-    now = timezone.now()
-    if sale is None:
-        raise SaleClosed("Seats for this event are not on sale.")
-    if sale.sale_starts_at and now < sale.sale_starts_at:
-        raise SaleClosed("The sale has not started yet.")
-    if now >= (sale.sale_ends_at or event.starts_at):
-        raise SaleClosed("The sale has ended.")
-    return sale
+    refusal = sale_refusal(event)  # the views fetch the sale with the event
+    if refusal is not None:
+        raise refusal
+    return event.sale
 
 
-def _check_seats(event: Event, seat_ids: list[int]) -> None:
-    """Every seat exists at the venue, is priced, not blocked and not sold (one query)."""
+def _check_seats(event: Event, seat_ids: list[int]) -> int:
+    """Every seat exists at the venue, is priced, not blocked and not sold (one query).
+    -> the seats' total at today's prices."""
     rows = selectors.seats_to_hold(event_id=event.id, venue_id=event.venue_id, seat_ids=seat_ids)
     found = {seat_id for seat_id, *_ in rows}
     unknown = [s for s in seat_ids if s not in found]
     if unknown:
         raise UnknownSeats(unknown)
-    not_for_sale = [seat_id for seat_id, blocked, priced, _ in rows if blocked or not priced]
+    not_for_sale = [seat_id for seat_id, blocked, price, _ in rows if blocked or price is None]
     if not_for_sale:
         raise SeatsNotForSale(not_for_sale)
     sold = [seat_id for seat_id, _, _, sold in rows if sold]
     if sold:
         raise SeatsUnavailable(sorted(sold))
+    return sum(price for _, _, price, _ in rows)
 
 
 def hold_create(*, event: Event, user: User, seat_ids: list[int]) -> SeatHold:
@@ -137,11 +153,10 @@ def _claim(*, event: Event, user: User, seat_ids: list[int], check_seats: bool =
             transaction.on_commit(lambda: state.update(committed=True))
             # After the claim, so that under contention a refused buyer costs one
             # script and no query; a bad request only holds its seats for this moment.
-            # The database is the arbiter of sold seats, whatever the backend says.
-            if check_seats:
-                _check_seats(event, seat_ids)  # with the sold check, in the same query
-            elif sold := selectors.sold_seat_ids(event.id, seat_ids):
-                raise SeatsUnavailable(sorted(sold))
+            # The database is the arbiter of sold seats, whatever the backend says;
+            # the same query prices the seats (best available picked free, priced seats).
+            total = _check_seats(event, seat_ids) if check_seats else _priced_total(
+                event, seat_ids)
             hold = SeatHold.objects.create(
                 token=token,
                 event=event,
@@ -150,6 +165,7 @@ def _claim(*, event: Event, user: User, seat_ids: list[int], check_seats: bool =
                 fence=claim.fence,
                 created_at=now,
                 expires_at=expires_at,
+                total=total,
             )
             backend.attach(hold)
             seat_changes_record(
@@ -162,13 +178,47 @@ def _claim(*, event: Event, user: User, seat_ids: list[int], check_seats: bool =
     return hold
 
 
-def _locked_live_hold(*, token: str, user: User) -> SeatHold:
-    hold = SeatHold.objects.select_for_update().filter(token=token, user=user).first()
+def _priced_total(event: Event, seat_ids: list[int]) -> int:
+    """Best available: the picked seats were free and priced a moment ago; the database
+    still decides whether one was sold meanwhile (SeatsUnavailable, so the pick retries)."""
+    rows = selectors.seats_to_hold(event_id=event.id, venue_id=event.venue_id, seat_ids=seat_ids)
+    sold = [seat_id for seat_id, _, _, sold in rows if sold]
+    if sold:
+        raise SeatsUnavailable(sorted(sold))
+    if len(rows) != len(seat_ids) or any(price is None for _, _, price, _ in rows):
+        raise SeatsUnavailable(sorted(set(seat_ids) - {r[0] for r in rows if r[2] is not None}))
+    return sum(price for _, _, price, _ in rows)
+
+
+def _locked_live_hold(*, token: str, user: User, with_sale: bool = False) -> SeatHold:
+    holds = SeatHold.objects.filter(token=token, user=user)
+    if with_sale:
+        # The hold's row only is locked; its event and sale come in the same query.
+        holds = holds.select_for_update(of=("self",)).select_related("event__sale")
+    else:
+        holds = holds.select_for_update()
+    hold = holds.first()
     if hold is None:
         raise HoldNotFound()
     if hold.status != SeatHold.Status.ACTIVE or hold.expires_at <= timezone.now():
         raise HoldExpired(f"The hold is {_visible_status(hold)}.")
     return hold
+
+
+def release_locked_hold(*, hold: SeatHold, user: User | None) -> list[int]:
+    """Free a live hold's seats now; the caller holds the hold's row lock in its transaction.
+
+    Marks the hold released and publishes seat.released (after commit) for the seats it
+    still owned; -> those seats.
+    """
+    freed = seat_lock_backend().release_hold(hold)
+    hold.status = SeatHold.Status.RELEASED
+    hold.save(update_fields=["status"])
+    seat_changes_record(
+        event_id=hold.event_id, seat_ids=freed, reason="released",
+        user_id=user.pk if user is not None else None, hold=hold,
+    )
+    return freed
 
 
 def _visible_status(hold: SeatHold) -> str:
@@ -182,15 +232,27 @@ def hold_status(hold: SeatHold) -> str:
     return _visible_status(hold)
 
 
-@transaction.atomic
 def hold_extend(*, token: str, user: User) -> SeatHold:
     """Give the hold a fresh TTL, capped at created_at + the maximum lifetime.
 
     Locks the hold row. Raises HoldNotFound (not yours or unknown), HoldExpired,
-    HoldLifetimeExceeded, HoldLost (the backend lost a seat). Publishes nothing:
-    no seat changes status.
+    HoldLifetimeExceeded, HoldLost (the backend lost a seat). Publishes nothing when it
+    extends: no seat changes status.
+
+    A hold obeys the sale it was made in: once the sale closed (its window ended, the
+    event started, went back to draft or was cancelled) the hold is released (its own
+    committed transaction, publishing seat.released) and then SaleClosed (409) is raised.
     """
-    hold = _locked_live_hold(token=token, user=user)
+    with transaction.atomic():
+        hold = _locked_live_hold(token=token, user=user, with_sale=True)
+        closed = sale_refusal(hold.event)
+        if closed is None:
+            return _extend_locked(hold)
+        release_locked_hold(hold=hold, user=user)
+    raise closed  # after the block: the release is committed, not rolled back
+
+
+def _extend_locked(hold: SeatHold) -> SeatHold:
     now = timezone.now()
     cap = hold.created_at + timedelta(seconds=settings.TICKETING_HOLD_MAX_LIFETIME_SECONDS)
     new_expiry = min(now + timedelta(seconds=settings.TICKETING_HOLD_TTL_SECONDS), cap)
@@ -211,12 +273,7 @@ def hold_release(*, token: str, user: User) -> SeatHold:
     Publishes seat.released for the seats the hold still owned.
     """
     hold = _locked_live_hold(token=token, user=user)
-    freed = seat_lock_backend().release_hold(hold)
-    hold.status = SeatHold.Status.RELEASED
-    hold.save(update_fields=["status"])
-    seat_changes_record(
-        event_id=hold.event_id, seat_ids=freed, reason="released", user_id=user.pk, hold=hold
-    )
+    release_locked_hold(hold=hold, user=user)
     return hold
 
 

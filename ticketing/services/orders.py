@@ -10,7 +10,10 @@ PostgreSQL is the arbiter of a sale, whatever the hold backend says:
    fences, then wallet: the same order everywhere, no deadlock);
 5. tickets are inserted under the partial unique constraint "one valid ticket
    per (event, seat)": even if all of the above lied, a seat is sold once.
-Any refusal rolls the whole transaction back: no charge, no order.
+Any refusal rolls the whole transaction back: no charge, no order. One refusal also
+commits something: a hold whose sale closed (the sale window ended, the event started,
+went back to draft or was cancelled) is released in the purchase's transaction, which then
+commits, and SaleClosed is raised after it.
 """
 
 from __future__ import annotations
@@ -27,35 +30,41 @@ from ticketing.errors import (
     HoldExpired,
     HoldLost,
     HoldNotFound,
+    PriceChanged,
     SeatAlreadySold,
     SeatsNotForSale,
     TicketNotFound,
     TicketNotRefundable,
 )
 from ticketing.models import Order, SeatFence, SeatHold, Ticket, WalletTransaction
-from ticketing.seat_locks import seat_lock_backend, seat_lock_transaction
+from ticketing.seat_locks import SeatLockBackend, seat_lock_backend, seat_lock_transaction
+from ticketing.services.holds import release_locked_hold, sale_refusal
 from ticketing.services.seat_changes import seat_changes_record
 from ticketing.services.wallets import locked_wallet, wallet_debit, wallet_move_money
 
 
-def hold_purchase(*, token: str, user: User) -> Order:
+def hold_purchase(*, token: str, user: User, expected_total: int | None = None) -> Order:
     """Turn the caller's live hold into a paid order with one ticket per seat.
 
     One transaction: locks the hold, then the wallet; debits the total; creates
     the order and tickets; marks the hold purchased. The returned order carries
     its tickets (with seat, row and section) in memory: render it without a query.
     Raises HoldNotFound (unknown or another user's: 404), HoldExpired (410),
-    HoldAlreadyPurchased (409), InsufficientFunds (402), HoldLost / SeatAlreadySold
-    (409), SeatLocksBusy (503 "busy": a row lock waited past
-    TICKETING_SEAT_LOCK_TIMEOUT_MS). Runs its own transaction (seat_lock_transaction):
+    HoldAlreadyPurchased (409), SaleClosed (409: the sale closed since the hold was made;
+    the hold is released, that much commits), PriceChanged (409: the seats' total is not
+    the one held, nor `expected_total`, the total the buyer confirmed), InsufficientFunds
+    (402), HoldLost / SeatAlreadySold (409), SeatLocksBusy (503 "busy": a row lock waited
+    past TICKETING_SEAT_LOCK_TIMEOUT_MS). Runs its own transaction (seat_lock_transaction):
     never call it inside another. Publishes seat.sold and queues the event's
     `ticket.sold` webhooks (only when the event has an active endpoint), both only
-    if it commits.
+    if it commits; seat.released when it releases.
     """
     backend = seat_lock_backend()
     with seat_lock_transaction():
         hold = (
-            SeatHold.objects.select_for_update()
+            # The hold's row only is locked; its event and sale come in the same query.
+            SeatHold.objects.select_for_update(of=("self",))
+            .select_related("event__sale")
             .annotate(has_webhooks=webhooks.active_endpoints_exist())
             .filter(token=token, user=user)
             .first()
@@ -66,55 +75,16 @@ def hold_purchase(*, token: str, user: User) -> Order:
             raise HoldAlreadyPurchased()
         if hold.status != SeatHold.Status.ACTIVE or hold.expires_at <= timezone.now():
             raise HoldExpired()
-        seats = selectors.seats_with_prices(event_id=hold.event_id, seat_ids=hold.seat_ids)
-        if len(seats) != len(hold.seat_ids):
-            # A layout change removed a seat while it was held.
-            gone = sorted(set(hold.seat_ids) - {s.id for s in seats})
-            raise HoldLost(gone)
-        unpriced = [s.id for s in seats if s.price is None or s.blocked]
-        if unpriced:
-            raise SeatsNotForSale(unpriced)
-        total = sum(s.price for s in seats)
-
-        lost = backend.lost_seats(hold)
-        if lost:
-            raise HoldLost(lost)
-        # The seam where a test makes Redis "lie" (deletes its keys, lets another buyer
-        # in) to prove the database still holds (core/failpoints.py).
-        failpoint("hold.purchase.verified", hold=hold)
-        stale = _advance_fences(hold)
-        if stale:
-            raise HoldLost(stale)
-
-        order = Order.objects.create(
-            user=user, event_id=hold.event_id, total=total, hold_token=token
-        )
-        # Locks the wallet row (after the hold row: one order, no deadlock) and
-        # debits it in one statement; InsufficientFunds rolls everything back.
-        wallet_debit(user=user, amount=total, kind=WalletTransaction.Kind.PURCHASE,
-                     reference=f"order:{order.pk}", actor=user)
-        tickets = [
-            Ticket(order=order, user=user, event_id=hold.event_id, seat=seat, price=seat.price)
-            for seat in seats
-        ]
-        try:
-            # No savepoint: a violated "one valid ticket per seat" ends the whole sale.
-            Ticket.objects.bulk_create(tickets)
-        except IntegrityError:
-            raise SeatAlreadySold() from None
-        hold.status = SeatHold.Status.PURCHASED
-        hold.save(update_fields=["status"])
-        backend.mark_sold(hold)
-        seat_changes_record(
-            event_id=hold.event_id, seat_ids=hold.seat_ids, reason="sold", user_id=user.pk,
-            hold=hold, order=order,
-        )
-        if hold.has_webhooks:
-            webhooks.emit(event_id=hold.event_id, kind="ticket.sold", payload={
-                "order_id": order.pk, "user_id": user.pk, "total": total,
-                "tickets": [{"id": t.pk, "seat_id": t.seat_id, "price": t.price}
-                            for t in sorted(tickets, key=lambda t: t.pk)],
-            })
+        closed = sale_refusal(hold.event)
+        if closed is None:
+            order, tickets = _sell(hold=hold, user=user, token=token, backend=backend,
+                                   expected_total=expected_total)
+        else:
+            # Committed with this block (a raise here would roll it back): the seats go
+            # back on sale now rather than when the hold expires.
+            release_locked_hold(hold=hold, user=user)
+    if closed is not None:
+        raise closed
     # The answer is built from what is in memory: `order.tickets.all()` answers
     # with these tickets (each with its seat, row and section) as if prefetched.
     # In the model's order (newest first), as a read-back answers.
@@ -123,6 +93,65 @@ def hold_purchase(*, token: str, user: User) -> Order:
     prefetched._prefetch_done = True
     order._prefetched_objects_cache = {"tickets": prefetched}
     return order
+
+
+def _sell(*, hold: SeatHold, user: User, token: str, backend: SeatLockBackend,
+          expected_total: int | None) -> tuple[Order, list[Ticket]]:
+    """hold_purchase's sale of a locked live hold whose sale is open."""
+    seats = selectors.seats_with_prices(event_id=hold.event_id, seat_ids=hold.seat_ids)
+    if len(seats) != len(hold.seat_ids):
+        # A layout change removed a seat while it was held.
+        gone = sorted(set(hold.seat_ids) - {s.id for s in seats})
+        raise HoldLost(gone)
+    unpriced = [s.id for s in seats if s.price is None or s.blocked]
+    if unpriced:
+        raise SeatsNotForSale(unpriced)
+    total = sum(s.price for s in seats)
+    # The buyer agreed to the total shown when holding, or to the one they confirm.
+    agreed = hold.total if expected_total is None else expected_total
+    if agreed is not None and total != agreed:
+        raise PriceChanged(old_total=agreed, new_total=total)
+
+    lost = backend.lost_seats(hold)
+    if lost:
+        raise HoldLost(lost)
+    # The seam where a test makes Redis "lie" (deletes its keys, lets another buyer
+    # in) to prove the database still holds (core/failpoints.py).
+    failpoint("hold.purchase.verified", hold=hold)
+    stale = _advance_fences(hold)
+    if stale:
+        raise HoldLost(stale)
+
+    order = Order.objects.create(
+        user=user, event_id=hold.event_id, total=total, hold_token=token
+    )
+    # Locks the wallet row (after the hold row: one order, no deadlock) and
+    # debits it in one statement; InsufficientFunds rolls everything back.
+    wallet_debit(user=user, amount=total, kind=WalletTransaction.Kind.PURCHASE,
+                 reference=f"order:{order.pk}", actor=user)
+    tickets = [
+        Ticket(order=order, user=user, event_id=hold.event_id, seat=seat, price=seat.price)
+        for seat in seats
+    ]
+    try:
+        # No savepoint: a violated "one valid ticket per seat" ends the whole sale.
+        Ticket.objects.bulk_create(tickets)
+    except IntegrityError:
+        raise SeatAlreadySold() from None
+    hold.status = SeatHold.Status.PURCHASED
+    hold.save(update_fields=["status"])
+    backend.mark_sold(hold)
+    seat_changes_record(
+        event_id=hold.event_id, seat_ids=hold.seat_ids, reason="sold", user_id=user.pk,
+        hold=hold, order=order,
+    )
+    if hold.has_webhooks:
+        webhooks.emit(event_id=hold.event_id, kind="ticket.sold", payload={
+            "order_id": order.pk, "user_id": user.pk, "total": total,
+            "tickets": [{"id": t.pk, "seat_id": t.seat_id, "price": t.price}
+                        for t in sorted(tickets, key=lambda t: t.pk)],
+        })
+    return order, tickets
 
 
 def _advance_fences(hold: SeatHold) -> list[int]:
