@@ -315,6 +315,14 @@ TICKETING_HOLD_BACKEND = os.environ.get("TICKETING_HOLD_BACKEND") or (
 # past its creation plus the cap.
 TICKETING_HOLD_TTL_SECONDS = env_int("TICKETING_HOLD_TTL_SECONDS", 900)
 TICKETING_HOLD_MAX_LIFETIME_SECONDS = env_int("TICKETING_HOLD_MAX_LIFETIME_SECONDS", 2700)
+# The lifetime cap is per user and event, not per hold: a new hold continues the window
+# of the user's holds for the event that were live less than this long ago (released,
+# expired or still live), so releasing and holding again does not restart it. Only this
+# long after the user's last hold ended does a fresh window start.
+TICKETING_HOLD_COOLDOWN_SECONDS = env_int("TICKETING_HOLD_COOLDOWN_SECONDS", 900)
+# Seats one user may hold at once for one event, over all their live holds (the sale's
+# max_seats_per_order caps each hold): one account cannot sit on a venue.
+TICKETING_MAX_HELD_SEATS_PER_USER = env_int("TICKETING_MAX_HELD_SEATS_PER_USER", 8)
 # PostgreSQL only: how long a hold claim or a purchase waits for a row lock before it
 # answers 503 "busy" (ticketing.seat_locks.seat_lock_transaction).
 TICKETING_SEAT_LOCK_TIMEOUT_MS = env_int("TICKETING_SEAT_LOCK_TIMEOUT_MS", 5000)

@@ -20,10 +20,13 @@ pytest_plugins = ["tests.ticketing_fixtures"]
 
 # (granted hold, refused hold, purchase) per hold backend. The database backend
 # writes HeldSeat rows where Redis runs a script. The purchase includes its
-# Idempotency-Key row (insert and final update).
+# Idempotency-Key row (insert and final update). A granted hold counts the user's
+# live seats of the event (the per-user cap and hold window, issue 14) under a lock
+# per (user, event): on PostgreSQL an advisory lock and a query, 2 statements (SQLite
+# needs no lock: 1); a refused hold stops before both.
 LIMITS = {
-    "db": {"granted": 12, "refused": 6, "purchase": 18},
-    "redis": {"granted": 8, "refused": 4, "purchase": 16},
+    "db": {"granted": 14, "refused": 6, "purchase": 18},
+    "redis": {"granted": 10, "refused": 4, "purchase": 16},
 }
 
 

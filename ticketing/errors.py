@@ -44,6 +44,18 @@ class SaleClosed(Conflict):
     detail = "Seats for this event are not on sale now."
 
 
+class HoldLimitReached(Conflict):
+    code = "hold_limit_reached"
+    detail = "You already hold as many seats for this event as one account may."
+
+    def __init__(self, *, held: int, limit: int) -> None:
+        super().__init__(
+            f"You hold {held} seat(s) for this event; one account may hold at most {limit} "
+            "at once. Buy or release some first.",
+            extra={"held": held, "limit": limit},
+        )
+
+
 class PriceChanged(Conflict):
     code = "price_changed"
     detail = "The price changed since the seats were held; nothing was charged."

@@ -146,6 +146,11 @@ class SeatHold(models.Model):
     # What the seats cost when they were held (minor units): a purchase at another total
     # needs the buyer's confirmation (price_changed). None: held before totals were kept.
     total = models.BigIntegerField(null=True, blank=True)
+    # Start of the user's hold window for this event, carried over from their recent
+    # holds (TICKETING_HOLD_COOLDOWN_SECONDS): the lifetime cap counts from here, so a
+    # release and a new hold do not restart it. None: held before windows were kept
+    # (created_at is the start).
+    window_started_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -153,6 +158,13 @@ class SeatHold(models.Model):
 
     def __str__(self) -> str:
         return f"hold {self.pk} of {len(self.seat_ids)} seats"
+
+    @property
+    def window_start(self):
+        """When the lifetime cap starts counting: the window's start, never after creation."""
+        if self.window_started_at is None:
+            return self.created_at
+        return min(self.window_started_at, self.created_at)
 
 
 class HeldSeat(models.Model):

@@ -241,7 +241,11 @@ class EventHoldsView(APIView):
 
     @extend_schema(request=s.HoldInput, responses={201: s.HoldOutput, **errors(
         e400="invalid, too_many_seats (over the sale's max_seats_per_order)",
-        e409="seats_unavailable (with `seats`), not_enough_adjacent_seats, sale_closed",
+        e409="seats_unavailable (with `seats`), not_enough_adjacent_seats, sale_closed, "
+             "hold_limit_reached (with `held`, `limit`: the user's live holds for the "
+             "event would pass TICKETING_MAX_HELD_SEATS_PER_USER seats), "
+             "hold_lifetime_exceeded (the user's hold window for the event is used up: "
+             "buy, or hold again after TICKETING_HOLD_COOLDOWN_SECONDS)",
         e503="seat_locks_unavailable: the seat-lock store (Redis) is down; "
              "busy: another request keeps these seats locked, try again")})
     def post(self, request: Request, pk: int) -> Response:

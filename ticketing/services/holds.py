@@ -10,13 +10,15 @@ Contract (both backends, see ticketing/seat_locks.py):
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from core.errors import NotFound
+from core.failpoints import failpoint
 from core.models import Event, User
 from ticketing import selectors
 from ticketing.best_available import pick_best_available
@@ -24,6 +26,7 @@ from ticketing.errors import (
     EventHasNoVenue,
     HoldExpired,
     HoldLifetimeExceeded,
+    HoldLimitReached,
     HoldLost,
     HoldNotFound,
     NotEnoughAdjacentSeats,
@@ -90,11 +93,57 @@ def _check_seats(event: Event, seat_ids: list[int]) -> int:
     return sum(price for _, _, price, _ in rows)
 
 
+def _lock_user_event(user_id: int, event_id: int) -> None:
+    """Serialise one user's hold claims for one event until the transaction ends.
+
+    PostgreSQL: a transaction-level advisory lock on a key made from the pair (its wait is
+    capped by seat_lock_transaction's lock_timeout: 503 busy). SQLite needs none: the
+    embedded configuration opens every transaction with BEGIN IMMEDIATE, one writer at
+    a time.
+    """
+    if connection.vendor != "postgresql":
+        return
+    digest = hashlib.blake2b(f"tombola:holds:{user_id}:{event_id}".encode(), digest_size=8)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)",
+                       [int.from_bytes(digest.digest(), "big", signed=True)])
+
+
+def _user_window(*, event: Event, user: User, count: int, now: datetime) -> datetime:
+    """Check the per-user seat cap; -> the start of the user's hold window for the event.
+
+    Locks the (user, event) pair first, so two parallel claims of one user count each
+    other's seats. One query reads the user's holds of the event that are live or ended
+    less than TICKETING_HOLD_COOLDOWN_SECONDS ago (a released hold counts until its
+    planned expiry): their live seats count against TICKETING_MAX_HELD_SEATS_PER_USER,
+    and the earliest window among them continues (else a new window starts now).
+    Raises HoldLimitReached (409).
+    """
+    _lock_user_event(user.pk, event.pk)
+    cooldown = timedelta(seconds=settings.TICKETING_HOLD_COOLDOWN_SECONDS)
+    recent = SeatHold.objects.filter(
+        user=user, event=event, expires_at__gt=now - cooldown,
+        status__in=[SeatHold.Status.ACTIVE, SeatHold.Status.RELEASED, SeatHold.Status.EXPIRED],
+    ).values_list("status", "seat_ids", "expires_at", "window_started_at", "created_at")
+    held, window = 0, now
+    for status, seat_ids, expires_at, window_started_at, created_at in recent:
+        if status == SeatHold.Status.ACTIVE and expires_at > now:
+            held += len(seat_ids)
+        window = min(window, window_started_at or created_at, created_at)
+    limit = settings.TICKETING_MAX_HELD_SEATS_PER_USER
+    if held + count > limit:
+        raise HoldLimitReached(held=held, limit=limit)
+    return window
+
+
 def hold_create(*, event: Event, user: User, seat_ids: list[int]) -> SeatHold:
     """Hold exactly these seats for `user`, or nothing.
 
     Raises SaleClosed, EventHasNoVenue, TooManySeats, UnknownSeats, SeatsNotForSale,
-    SeatsUnavailable (409, lists the seats that are not free), SeatLocksUnavailable (503),
+    SeatsUnavailable (409, lists the seats that are not free), HoldLimitReached (409: the
+    user's live holds for the event would pass TICKETING_MAX_HELD_SEATS_PER_USER seats),
+    HoldLifetimeExceeded (409: the user's hold window for the event is used up, see
+    _user_window), SeatLocksUnavailable (503),
     SeatLocksBusy (503 "busy": a row lock waited past TICKETING_SEAT_LOCK_TIMEOUT_MS).
     Runs its own transaction (seat_lock_transaction): never call it inside another.
     Publishes seat.held.
@@ -136,6 +185,7 @@ def _claim(*, event: Event, user: User, seat_ids: list[int], check_seats: bool =
     backend = seat_lock_backend()
     now = timezone.now()
     expires_at = now + timedelta(seconds=settings.TICKETING_HOLD_TTL_SECONDS)
+    lifetime = timedelta(seconds=settings.TICKETING_HOLD_MAX_LIFETIME_SECONDS)
     token = new_hold_token()
     # Durable (the outermost): what rolls back here is never committed by a caller.
     # Whatever keeps it from committing (a refusal inside, or COMMIT itself failing:
@@ -153,6 +203,13 @@ def _claim(*, event: Event, user: User, seat_ids: list[int], check_seats: bool =
             transaction.on_commit(lambda: state.update(committed=True))
             # After the claim, so that under contention a refused buyer costs one
             # script and no query; a bad request only holds its seats for this moment.
+            window = _user_window(event=event, user=user, count=len(seat_ids), now=now)
+            failpoint("hold.claim.counted", event=event, user=user, seat_ids=seat_ids)
+            if window + lifetime <= now:
+                raise HoldLifetimeExceeded(
+                    "You have held seats for this event for the longest time allowed; "
+                    "hold again later or buy what you hold."
+                )
             # The database is the arbiter of sold seats, whatever the backend says;
             # the same query prices the seats (best available picked free, priced seats).
             total = _check_seats(event, seat_ids) if check_seats else _priced_total(
@@ -164,10 +221,14 @@ def _claim(*, event: Event, user: User, seat_ids: list[int], check_seats: bool =
                 seat_ids=seat_ids,
                 fence=claim.fence,
                 created_at=now,
-                expires_at=expires_at,
+                expires_at=min(expires_at, window + lifetime),
                 total=total,
+                window_started_at=window,
             )
             backend.attach(hold)
+            if hold.expires_at < expires_at:
+                # A window nearly used up: the claim's TTL shrinks to the hold's.
+                backend.extend(hold, expires_at=hold.expires_at)
             seat_changes_record(
                 event_id=event.id, seat_ids=seat_ids, reason="held", user_id=user.pk, hold=hold
             )
@@ -233,7 +294,7 @@ def hold_status(hold: SeatHold) -> str:
 
 
 def hold_extend(*, token: str, user: User) -> SeatHold:
-    """Give the hold a fresh TTL, capped at created_at + the maximum lifetime.
+    """Give the hold a fresh TTL, capped at its window's start + the maximum lifetime.
 
     Locks the hold row. Raises HoldNotFound (not yours or unknown), HoldExpired,
     HoldLifetimeExceeded, HoldLost (the backend lost a seat). Publishes nothing when it
@@ -254,7 +315,7 @@ def hold_extend(*, token: str, user: User) -> SeatHold:
 
 def _extend_locked(hold: SeatHold) -> SeatHold:
     now = timezone.now()
-    cap = hold.created_at + timedelta(seconds=settings.TICKETING_HOLD_MAX_LIFETIME_SECONDS)
+    cap = hold.window_start + timedelta(seconds=settings.TICKETING_HOLD_MAX_LIFETIME_SECONDS)
     new_expiry = min(now + timedelta(seconds=settings.TICKETING_HOLD_TTL_SECONDS), cap)
     if new_expiry <= hold.expires_at:
         raise HoldLifetimeExceeded()
