@@ -323,6 +323,11 @@ TICKETING_HOLD_COOLDOWN_SECONDS = env_int("TICKETING_HOLD_COOLDOWN_SECONDS", 900
 # Seats one user may hold at once for one event, over all their live holds (the sale's
 # max_seats_per_order caps each hold): one account cannot sit on a venue.
 TICKETING_MAX_HELD_SEATS_PER_USER = env_int("TICKETING_MAX_HELD_SEATS_PER_USER", 8)
+# Two events at one venue may not be on sale at overlapping times (they would each sell
+# the same seats); an event without ends_at is taken to last this long.
+TICKETING_EVENT_DEFAULT_DURATION_MINUTES = env_int(
+    "TICKETING_EVENT_DEFAULT_DURATION_MINUTES", 240
+)
 # PostgreSQL only: how long a hold claim or a purchase waits for a row lock before it
 # answers 503 "busy" (ticketing.seat_locks.seat_lock_transaction).
 TICKETING_SEAT_LOCK_TIMEOUT_MS = env_int("TICKETING_SEAT_LOCK_TIMEOUT_MS", 5000)

@@ -9,7 +9,6 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from core.admin import EventAdmin as CoreEventAdmin
 from core.errors import DomainError
 from core.models import Event
 from live import exports, forwarding, imports, notifications
@@ -301,12 +300,15 @@ class ScreenKeyAdmin(admin.ModelAdmin):
               "Revoked")
 
 
+# Whatever core and ticketing registered (ticketing adds the sale and price inlines):
+# extended, not replaced, or the event page loses them.
+RegisteredEventAdmin = type(admin.site.get_model_admin(Event))
 admin.site.unregister(Event)
 
 
 @admin.register(Event)
-class EventAdmin(CoreEventAdmin):
-    """core's event admin plus live's action: issue a venue screen key."""
+class EventAdmin(RegisteredEventAdmin):
+    """The registered event admin plus live's actions: screen keys, check-in exports."""
 
     actions = ["issue_screen_key", "export_checkins_csv", "export_checkins_xlsx"]
 

@@ -1,6 +1,8 @@
 """Ticketing admin: layouts inline on venues, prices inline on events, read-only money."""
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
 
 from core.errors import DomainError
 from core.models import Event, Venue
@@ -17,6 +19,7 @@ from ticketing.models import (
     Wallet,
     WalletTransaction,
 )
+from ticketing.services.layout import sale_configure, venue_overlapping_sale
 from ticketing.services.orders import ticket_cancel
 
 
@@ -56,8 +59,44 @@ class SectionPriceInline(admin.TabularInline):
     extra = 0
 
 
+SALE_FIELDS = ("sale_starts_at", "sale_ends_at", "max_seats_per_order")
+
+
+class EventSaleFormSet(BaseInlineFormSet):
+    """The event page's sale goes through sale_configure, like PUT /events/{id}/sale/:
+    one venue sells one event at a time (venue_double_booked)."""
+
+    def _kept(self):
+        return [f for f in self.forms
+                if f.cleaned_data and not f.cleaned_data.get("DELETE")]
+
+    def clean(self):
+        super().clean()
+        # self.instance carries the event form's new values (venue, times), not saved yet.
+        event = self.instance
+        if event.starts_at is None or not self._kept():  # the event form has the errors
+            return
+        if (other := venue_overlapping_sale(event)) is not None:
+            raise ValidationError(
+                f'"{other.title}" (event {other.pk}, {other.starts_at:%Y-%m-%d %H:%M}) is on '
+                "sale at this venue at an overlapping time; one venue sells one event's "
+                "seats at a time.", code="venue_double_booked")
+
+    def save_new(self, form, commit=True):
+        return self._configure(form)
+
+    def save_existing(self, form, obj, commit=True):
+        return self._configure(form)
+
+    def _configure(self, form):
+        return sale_configure(event=self.instance,
+                              **{name: form.cleaned_data[name] for name in SALE_FIELDS})
+
+
 class EventSaleInline(admin.StackedInline):
     model = EventSale
+    formset = EventSaleFormSet
+    fields = list(SALE_FIELDS)
     extra = 0
     max_num = 1
 

@@ -68,6 +68,20 @@ class PriceChanged(Conflict):
         )
 
 
+class VenueDoubleBooked(Conflict):
+    code = "venue_double_booked"
+    detail = "Another event at this venue is on sale at an overlapping time."
+
+    def __init__(self, other) -> None:
+        super().__init__(
+            f"\"{other.title}\" (event {other.pk}) is on sale at this venue at an overlapping "
+            "time; one venue sells one event's seats at a time.",
+            extra={"event": {"id": other.pk, "title": other.title,
+                             "starts_at": other.starts_at.isoformat(),
+                             "ends_at": other.ends_at and other.ends_at.isoformat()}},
+        )
+
+
 class HoldNotFound(NotFound):
     code = "hold_not_found"
     detail = "No such hold."

@@ -181,7 +181,10 @@ class EventSaleView(APIView):
             raise NotFound("This event is not on sale.", code="sale_not_configured")
         return Response(s.SaleSerializer(sale).data)
 
-    @extend_schema(request=s.SaleSerializer, responses=s.SaleSerializer)
+    @extend_schema(request=s.SaleSerializer, responses={200: s.SaleSerializer, **errors(
+        e400="invalid, invalid_sale_window",
+        e409="venue_double_booked (with `event`: another event on sale at this venue "
+             "overlaps this one)")})
     def put(self, request: Request, pk: int) -> Response:
         event = _event(pk, request.user)
         data = s.SaleSerializer(data=request.data)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 
 from core.errors import DomainError
 from core.models import Event, Venue
-from ticketing.errors import EventHasNoVenue, LayoutRemovesSoldSeat
+from ticketing.errors import EventHasNoVenue, LayoutRemovesSoldSeat, VenueDoubleBooked
 from ticketing.models import EventSale, Row, Seat, Section, SectionPrice, Ticket
 
 PARKED = 1_000_000
@@ -115,13 +117,57 @@ def event_prices_set(*, event: Event, prices: dict[int, int]) -> list[SectionPri
     return list(SectionPrice.objects.filter(event=event).select_related("section"))
 
 
+def _default_duration() -> timedelta:
+    return timedelta(minutes=settings.TICKETING_EVENT_DEFAULT_DURATION_MINUTES)
+
+
+def event_occupies(event: Event) -> tuple[datetime, datetime]:
+    """[start, end) of the time an event occupies its venue: ends_at, or the default
+    duration (TICKETING_EVENT_DEFAULT_DURATION_MINUTES) when it has none."""
+    return event.starts_at, event.ends_at or event.starts_at + _default_duration()
+
+
+def venue_overlapping_sale(event: Event) -> Event | None:
+    """Another event at `event`'s venue that is on sale (a sale configured, not ended)
+    at a time overlapping `event`'s, or None. Two events overlap when each starts before
+    the other ends (see event_occupies)."""
+    if event.venue_id is None:
+        return None
+    start, end = event_occupies(event)
+    ends_after_start = Q(ends_at__gt=start) | Q(
+        ends_at__isnull=True, starts_at__gt=start - _default_duration())
+    return (
+        Event.objects.filter(
+            ends_after_start, venue_id=event.venue_id, starts_at__lt=end,
+            sale__isnull=False,
+            # A draft with a sale sells as soon as it is published: it counts.
+            status__in=[Event.Status.DRAFT, Event.Status.PUBLISHED, Event.Status.LIVE],
+        )
+        .exclude(pk=event.pk)
+        .order_by("starts_at", "id")
+        .first()
+    )
+
+
 @transaction.atomic
 def sale_configure(
     *, event: Event, sale_starts_at=None, sale_ends_at=None, max_seats_per_order: int = 10
 ) -> EventSale:
-    """Create or replace the event's sale settings."""
+    """Create or replace the event's sale settings.
+
+    One venue sells one event's seats at a time: raises VenueDoubleBooked (409, naming
+    the other event) when another event on sale at the venue overlaps this one
+    (venue_overlapping_sale; docs/decisions/2026-11-30-one-event-per-venue-at-a-time.md).
+    Locks the venue row, so two sales configured at once for overlapping events at one
+    venue cannot both pass.
+    """
     if sale_starts_at and sale_ends_at and sale_ends_at <= sale_starts_at:
         raise DomainError("The sale must end after it starts.", code="invalid_sale_window")
+    if event.venue_id is not None:
+        Venue.objects.select_for_update().filter(pk=event.venue_id).first()
+        other = venue_overlapping_sale(event)
+        if other is not None:
+            raise VenueDoubleBooked(other)
     sale, _ = EventSale.objects.update_or_create(
         event=event,
         defaults={
