@@ -26,6 +26,7 @@ from core.models import (
     normalize_email,
 )
 from core.phones import normalize_phone
+from core.services.events import checkin_code_required_default
 from core.services.webhooks import (
     webhook_delivery_retry,
     webhook_endpoint_create,
@@ -249,6 +250,20 @@ class EventAdmin(admin.ModelAdmin):
     list_filter = ["status", "venue"]
     search_fields = ["title"]
     date_hierarchy = "starts_at"
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None and "checkin_code_required" in form.base_fields:
+            form.base_fields["checkin_code_required"].help_text = (
+                "Left unticked, a new event at a venue requires the code all the same "
+                "(the default); untick it after creating the event to turn it off.")
+        return form
+
+    def save_model(self, request, obj, form, change):
+        if not change and "checkin_code_required" not in form.changed_data:
+            # The API's default (core.services.events): at a venue, the code is required.
+            obj.checkin_code_required = checkin_code_required_default(obj.venue)
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(AuditEntry)

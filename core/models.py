@@ -211,7 +211,12 @@ class Event(models.Model):
     time_zone = models.CharField(max_length=64, default="UTC")
     # Check-in can demand the short code shown only on the venue screen; it is
     # derived from this secret and the current 30 s window (live/checkin.py).
+    # Services default it to on for events at a venue (core.services.events.event_create).
     checkin_code_required = models.BooleanField(default=False)
+    # Check-in opens this many minutes before starts_at (live.services.checkin).
+    checkin_opens_before = models.PositiveIntegerField(
+        default=120, help_text="Check-in opens this many minutes before the event starts."
+    )
     checkin_secret = models.CharField(max_length=64, default=new_event_secret, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

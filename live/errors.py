@@ -31,6 +31,15 @@ class EventNotOpen(Conflict):
     detail = "This event is not open for check-in."
 
 
+class CheckinNotOpenYet(Conflict):
+    code = "checkin_not_open_yet"
+    detail = "Check-in for this event has not opened yet."
+
+    def __init__(self, opens_at) -> None:
+        super().__init__(f"Check-in opens at {opens_at.isoformat()}.",
+                         extra={"opens_at": opens_at.isoformat()})
+
+
 # --- Draws: edit, enter, perform -----------------------------------------------
 
 
@@ -47,6 +56,14 @@ class EntryNotFound(NotFound):
 class DrawNotEditable(Conflict):
     code = "draw_not_editable"
     detail = "Entries are closed; the draw can no longer be edited."
+
+
+class DrawScheduledInPast(DomainError):
+    code = "scheduled_in_past"
+    detail = "A draw cannot be scheduled in the past; pick a later time or perform it now."
+
+    def __init__(self) -> None:
+        super().__init__(extra={"fields": {"scheduled_at": [self.detail]}})
 
 
 class DrawHasEntries(Conflict):

@@ -19,6 +19,8 @@ def make_event(**fields: Any) -> Event:
     fields.setdefault("title", "Summer fair")
     fields.setdefault("starts_at", timezone.now() + timedelta(days=1))
     fields.setdefault("status", Event.Status.PUBLISHED)
+    # Check-in open from now on (the event starts in a day): tests of the window set it.
+    fields.setdefault("checkin_opens_before", 2 * 24 * 60)
     return Event.objects.create(**fields)
 
 
@@ -29,8 +31,17 @@ def make_draw(event: Event | None = None, *, prizes: list[dict] | None = None,
     if fields.get("kind") == Draw.Kind.LOTTERY:
         fields.setdefault("numbers_count", 3)
         fields.setdefault("numbers_max", 10)
-    return draw_create(event=event or make_event(), prizes=prizes or _DEFAULT_PRIZES,
+    due = fields.get("scheduled_at")
+    if due is not None and due <= timezone.now():
+        # A draw already due: the service refuses a time in the past (as the API and the
+        # admin must), so the draw is made for later and then moved back.
+        fields["scheduled_at"] = timezone.now() + timedelta(hours=1)
+    draw = draw_create(event=event or make_event(), prizes=prizes or _DEFAULT_PRIZES,
                        actor=None, source="test", **fields)
+    if fields.get("scheduled_at") != due:
+        Draw.objects.filter(pk=draw.pk).update(scheduled_at=due)
+        draw.scheduled_at = due
+    return draw
 
 
 def draw_url(draw: Draw, action: str = "") -> str:

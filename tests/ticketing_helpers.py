@@ -25,7 +25,9 @@ PRICE_A, PRICE_B = 5_000, 2_000
 
 def make_event(venue, *, starts_in=timedelta(days=10), **sale) -> Event:
     event = Event.objects.create(
-        title="Final", starts_at=timezone.now() + starts_in, status="published", venue=venue
+        title="Final", starts_at=timezone.now() + starts_in, status="published", venue=venue,
+        # Check-in open from now on, as in tests/factories.py.
+        checkin_opens_before=int(abs(starts_in).total_seconds() // 60) + 24 * 60,
     )
     sections = {s.name: s.pk for s in venue.sections.all()}
     layout.event_prices_set(event=event, prices={sections["A"]: PRICE_A, sections["B"]: PRICE_B})

@@ -28,7 +28,8 @@ class EventOutput(CachedFieldsModelSerializer):
     class Meta:
         model = Event
         fields = ["id", "title", "description", "starts_at", "ends_at", "status", "venue",
-                  "time_zone", "checkin_code_required", "created_at", "updated_at"]
+                  "time_zone", "checkin_code_required", "checkin_opens_before", "created_at",
+                  "updated_at"]
 
 
 class EventInput(serializers.Serializer):
@@ -40,13 +41,24 @@ class EventInput(serializers.Serializer):
     venue = serializers.PrimaryKeyRelatedField(queryset=Venue.objects.all(), required=False,
                                                allow_null=True, default=None)
     time_zone = serializers.CharField(max_length=64, default="UTC")
-    checkin_code_required = serializers.BooleanField(default=False)
+    checkin_code_required = serializers.BooleanField(
+        required=False, allow_null=True, default=None,
+        help_text="Check-in needs the code shown on the venue screen. Default: on for an "
+                  "event at a venue, off without one.")
+    checkin_opens_before = serializers.IntegerField(
+        min_value=0, max_value=60 * 24 * 30, required=False, default=120,
+        help_text="Check-in opens this many minutes before starts_at.")
 
     def validate_time_zone(self, value: str) -> str:
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise serializers.ValidationError("Unknown time zone (use an IANA name).") from None
+        return value
+
+    def validate_checkin_code_required(self, value):
+        if value is None and self.instance is not None:
+            raise serializers.ValidationError("Send true or false.")
         return value
 
     def validate(self, attrs):

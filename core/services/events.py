@@ -17,13 +17,24 @@ from core.streams import publish_on_commit
 
 EDITABLE_FIELDS = (
     "title", "description", "starts_at", "ends_at", "status", "venue", "time_zone",
-    "checkin_code_required",
+    "checkin_code_required", "checkin_opens_before",
 )
+
+
+def checkin_code_required_default(venue) -> bool:
+    """An event at a venue asks for the presence code shown on its screens unless the
+    organiser says otherwise: a check-in then proves the attendee is there."""
+    return venue is not None
 
 
 @transaction.atomic
 def event_create(**fields: Any) -> Event:
-    """Create an event from validated fields (see EDITABLE_FIELDS)."""
+    """Create an event from validated fields (see EDITABLE_FIELDS).
+
+    checkin_code_required None or absent: on for an event at a venue
+    (checkin_code_required_default)."""
+    if fields.get("checkin_code_required") is None:
+        fields["checkin_code_required"] = checkin_code_required_default(fields.get("venue"))
     event = Event(**{k: v for k, v in fields.items() if k in EDITABLE_FIELDS})
     event.full_clean()
     event.save()

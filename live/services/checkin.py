@@ -7,6 +7,7 @@ secret (live/checkin.py), so publishing it writes nothing.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -16,6 +17,7 @@ from core.streams import publish_on_commit
 from live import checkin as checkin_codes
 from live.errors import (
     AlreadyCheckedIn,
+    CheckinNotOpenYet,
     EventNotOpen,
     InvalidCheckinCode,
 )
@@ -33,7 +35,8 @@ def checkin_create(*, event: Event, user: User, nonce: str = "", code: str | Non
 
     A repeat with the same non-empty nonce returns the existing check-in, created=False
     (pretix semantics, even if the code has rotated since). Raises EventNotOpen (409),
-    AlreadyCheckedIn (409) or InvalidCheckinCode (400). Writes nothing on error.
+    CheckinNotOpenYet (409: earlier than `checkin_opens_before` minutes before the
+    start), AlreadyCheckedIn (409) or InvalidCheckinCode (400). Writes nothing on error.
     """
     existing = CheckIn.objects.filter(event=event, user=user).first()
     if existing is not None:
@@ -42,6 +45,9 @@ def checkin_create(*, event: Event, user: User, nonce: str = "", code: str | Non
         raise AlreadyCheckedIn()
     if event.status not in (Event.Status.PUBLISHED, Event.Status.LIVE):
         raise EventNotOpen()
+    opens_at = event.starts_at - timedelta(minutes=event.checkin_opens_before)
+    if timezone.now() < opens_at:
+        raise CheckinNotOpenYet(opens_at)
     if event.checkin_code_required and not checkin_codes.code_is_valid(event, code):
         raise InvalidCheckinCode()
     try:

@@ -27,6 +27,7 @@ from live.errors import (
     BallotLimitReached,
     DrawHasEntries,
     DrawNotEditable,
+    DrawScheduledInPast,
     EntriesClosed,
     InvalidBallot,
     NotCheckedIn,
@@ -69,6 +70,11 @@ def _audit_draw(action: str, draw: Draw, actor: User | None, source: str,
     audit.record(action=action, obj=draw, actor=actor, data=data)
 
 
+def _check_schedule(scheduled_at: datetime | None) -> None:
+    if scheduled_at is not None and scheduled_at <= timezone.now():
+        raise DrawScheduledInPast()
+
+
 @transaction.atomic
 def draw_create(*, event: Event, prizes: list[dict[str, Any]], actor: User | None, source: str,
                 **fields: Any) -> Draw:
@@ -76,12 +82,15 @@ def draw_create(*, event: Event, prizes: list[dict[str, Any]], actor: User | Non
 
     `actor` is the staff user (None for the scheduler's next occurrence); `source` says
     through what ("api", "admin", "scheduler", "demo"). Raises EligibilityNotAvailable
-    (400) for ticket-holder draws without ticketing. Publishes draw.created (with the
-    seed commitment); writes the draw.created audit entry.
+    (400) for ticket-holder draws without ticketing, DrawScheduledInPast (400) for a
+    scheduled_at that is not in the future (the scheduler would perform it at once, with
+    no entries). Publishes draw.created (with the seed commitment); writes the
+    draw.created audit entry.
     """
     if fields.get("recurrence") == Draw.Recurrence.DAILY and not fields.get("scheduled_at"):
         fields["scheduled_at"] = next_daily_occurrence(
             local_time=fields["recurrence_time"], tz_name=event.time_zone, after=timezone.now())
+    _check_schedule(fields.get("scheduled_at"))
     seed = fairness.new_seed()
     draw = Draw.objects.create(
         event=event, algorithm=fairness.ALGORITHM, seed=seed,
@@ -98,14 +107,17 @@ def draw_update(*, draw: Draw, actor: User | None, source: str,
                 prizes: list[dict[str, Any]] | None = None, **fields: Any) -> Draw:
     """Edit an open draw (and replace its prizes when given).
 
-    Locks the draw row. Raises DrawNotEditable (409) unless the draw is open, and
+    Locks the draw row. Raises DrawNotEditable (409) unless the draw is open,
     DrawHasEntries (409) when it has entries and `kind`, `numbers_count` or
-    `numbers_max` would change. Publishes draw.updated; writes the draw.updated audit
-    entry (`actor`, `source` as for draw_create).
+    `numbers_max` would change, and DrawScheduledInPast (400) when scheduled_at moves to
+    a time that is not in the future. Publishes draw.updated; writes the draw.updated
+    audit entry (`actor`, `source` as for draw_create).
     """
     locked = Draw.objects.select_for_update().get(pk=draw.pk)
     if locked.status != Draw.Status.OPEN:
         raise DrawNotEditable()
+    if "scheduled_at" in fields and fields["scheduled_at"] != locked.scheduled_at:
+        _check_schedule(fields["scheduled_at"])
     shape = ("kind", "numbers_count", "numbers_max")
     if locked.entries_count and any(
             name in fields and fields[name] != getattr(locked, name) for name in shape):
@@ -243,7 +255,9 @@ def draw_create_next_occurrence(*, draw: Draw) -> Draw | None:
     (the successor link is unique). Returns the new draw, or None if there is none to make."""
     if draw.recurrence != Draw.Recurrence.DAILY or not draw.is_performed:
         return None
-    after = draw.scheduled_at or draw.performed_at
+    # Never in the past (draw_create refuses it): after a scheduler outage the next
+    # occurrence is the next one still to come, not a missed one performed at once.
+    after = max(draw.scheduled_at or draw.performed_at, timezone.now())
     scheduled_at = next_daily_occurrence(local_time=draw.recurrence_time,
                                           tz_name=draw.event.time_zone, after=after)
     close_at = None

@@ -34,7 +34,9 @@ class CheckinView(APIView):
         request=CheckinInput,
         responses={201: CheckinOutput, 200: OpenApiResponse(CheckinOutput, "The same nonce again."),
                    **errors(e400="invalid / invalid_checkin_code",
-                            e409="already_checked_in, event_not_open")},
+                            e409="already_checked_in, event_not_open, checkin_not_open_yet "
+                                 "(with `opens_at`: the event's checkin_opens_before minutes "
+                                 "before it starts)")},
     )
     def post(self, request, pk: int):
         data = validated(CheckinInput, request.data)

@@ -53,7 +53,8 @@ class DrawListView(APIView):
         return paginated(request, self, selectors.draw_list(event_id=pk, user=request.user),
                          draw_state)
 
-    @extend_schema(request=DrawInput, responses={201: DrawState})
+    @extend_schema(request=DrawInput, responses={201: DrawState, **errors(
+        e400="invalid, scheduled_in_past (scheduled_at must be in the future)")})
     def post(self, request, pk: int):
         event = event_get(event_id=pk, user=request.user)
         data = validated(DrawInput, request.data)
@@ -70,7 +71,9 @@ class DrawDetailView(APIView):
         return Response(draw_state(visible_draw(request, pk, draw_id)))
 
     @extend_schema(request=DrawInput(partial=True), responses={
-        200: DrawState, **errors(e409="draw_not_editable: entries closed or performed")})
+        200: DrawState, **errors(
+            e400="invalid, scheduled_in_past (a new scheduled_at must be in the future)",
+            e409="draw_not_editable: entries closed or performed")})
     def patch(self, request, pk: int, draw_id: int):
         draw = visible_draw(request, pk, draw_id)
         data = dict(validated(DrawInput, request.data, instance=draw, partial=True))
