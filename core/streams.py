@@ -323,8 +323,11 @@ def history_from(window: tuple[list[dict[str, Any]], int], since: int) -> Histor
     wanted = [m for m in kept if m["seq"] > since]
     if since >= current:
         return History(messages=[], last_seq=current, reset=since > current)
-    first_needed = since + 1
-    complete = bool(wanted) and wanted[0]["seq"] == first_needed
+    # Every seq from since + 1 on, none missing: ts is not monotonic in seq (the clock
+    # is read before the backend's lock; with Redis each worker has its own clock), so
+    # the age filter of history_window can cut a message out of the middle.
+    complete = bool(wanted) and all(
+        message["seq"] == since + 1 + i for i, message in enumerate(wanted))
     return History(messages=wanted if complete else [], last_seq=current, reset=not complete)
 
 
