@@ -1,12 +1,18 @@
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from consumers import drain
+
 
 class HealthConsumer(AsyncJsonWebsocketConsumer):
     """ws/health/: accepts, says hello, answers {"type": "ping"} with pong."""
 
     async def connect(self):
         await self.accept()
-        await self.send_json({"type": "hello"})
+        if await drain.opened(self):  # else the worker is draining: closed with 1012
+            await self.send_json({"type": "hello"})
+
+    async def disconnect(self, code):
+        drain.closed(self)
 
     async def receive_json(self, content, **kwargs):
         if isinstance(content, dict) and content.get("type") == "ping":

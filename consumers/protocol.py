@@ -19,6 +19,10 @@ CLOSE_TOO_MANY_MESSAGES = 4429
 # A backing service is down, not the client's fault (RFC 6455's 1013 "Try Again
 # Later" is not allowed to applications by daphne: 4xxx like the others, 503-like).
 CLOSE_TRY_AGAIN_LATER = 4503
+# The worker is restarting (SIGTERM, a deploy): RFC 6455's registered 1012 "Service
+# Restart". Sent by consumers/drain.py; daphne lets applications send only 1000 and
+# 3000-4999, so `manage.py serve` lets 1012 through (RESTART_CLOSE_CODES there).
+CLOSE_SERVICE_RESTART = 1012
 
 CLOSE_CODES = {
     CLOSE_BAD_REQUEST: "the URL or handshake is malformed (bad since, token in the URL, ...)",
@@ -27,6 +31,7 @@ CLOSE_CODES = {
     CLOSE_NOT_FOUND: "no such stream, or no such object (or not visible to this viewer)",
     CLOSE_TOO_MANY_MESSAGES: "the client kept flooding after being told to slow down",
     CLOSE_TRY_AGAIN_LATER: "the database or Redis is unavailable: reconnect with since shortly",
+    CLOSE_SERVICE_RESTART: "this worker is restarting: reconnect with since (another worker)",
 }
 
 # The subprotocol a client offers (and the server echoes) to speak this

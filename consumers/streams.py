@@ -42,6 +42,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
+from consumers import drain
 from consumers.middleware import user_from_token
 from consumers.protocol import (
     CLOSE_FORBIDDEN,
@@ -114,6 +115,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         self.replay_as_one_frame = self.scope.get("subprotocol") == SUBPROTOCOL_V2
         # Accept first: a refused handshake cannot carry an error frame.
         await self.accept(subprotocol=self.scope.get("subprotocol"))
+        if not await drain.opened(self):  # the worker is draining: closed with 1012
+            return
         self.counted_kind = self.kind_name
         metrics.WS_CONNECTIONS.labels(self.counted_kind).inc()
         try:
@@ -399,6 +402,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code):
         self.closed = True
+        drain.closed(self)
         if getattr(self, "counted_kind", None) is not None:
             metrics.WS_CONNECTIONS.labels(self.counted_kind).dec()
             self.counted_kind = None

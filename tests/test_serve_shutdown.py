@@ -1,9 +1,11 @@
-"""`manage.py serve` stops within SHUTDOWN_GRACE_SECONDS, even with a request stuck in flight.
+"""`manage.py serve` stops within SHUTDOWN_GRACE_SECONDS, even with a request stuck in flight,
+and closes its WebSockets with a close frame (1012) before it stops.
 
 A real worker process, a real request held in a request thread by a failpoint
 (core/failpoints.py, `http.readyz`), a real SIGTERM.
 """
 
+import contextlib
 import signal
 import threading
 import time
@@ -51,7 +53,7 @@ def test_sigterm_with_a_stuck_request_exits_within_the_grace(tmp_path):
         except Exception:
             pytest.fail(f"the worker did not exit within {GRACE + MARGIN} s:\n{server.log()}")
         took = time.monotonic() - stopped_at
-        assert code == 0, server.log()
+        assert code == 1, server.log()  # the watchdog's forced exit: not a clean stop
         assert took >= GRACE * 0.9, f"exited after {took:.1f} s: did not wait for the request"
         assert "shutdown grace of 2.0 s is over" in server.log()
         client.join(timeout=10)
@@ -89,6 +91,7 @@ def test_sigterm_drains_a_request_in_flight_then_exits(tmp_path):
         server.process.send_signal(signal.SIGTERM)
         # Draining: the listener is closed, so a newcomer goes to another worker.
         assert wait_for(lambda: _refused(server.url("/healthz")), 5), server.log()
+        server.process.send_signal(signal.SIGTERM)  # a second one changes nothing
         code = server.process.wait(timeout=grace + MARGIN)
         took = time.monotonic() - stopped_at
         client.join(timeout=10)
@@ -96,6 +99,30 @@ def test_sigterm_drains_a_request_in_flight_then_exits(tmp_path):
         assert answers == [200], (answers, server.log())
         assert took < grace - 5, f"exited after {took:.1f} s: waited past the drained request"
         assert "grace of" not in server.log()
+        assert "SIGTERM again: already draining" in server.log()
+
+
+def test_sigterm_closes_websockets_with_a_service_restart_close_frame(tmp_path):
+    """Before it stops the drain closes every WebSocket with 1012 (docs/websocket-protocol.md),
+    instead of daphne cancelling the consumers and Twisted dropping the TCP connections
+    (1006, no close frame, every client at the same instant)."""
+    from websockets.sync.client import connect
+
+    with running_server(tmp_path, SHUTDOWN_GRACE_SECONDS="5") as server, \
+            contextlib.ExitStack() as opened:
+        sockets = [opened.enter_context(connect(server.ws_url("/ws/health/"), open_timeout=10))
+                   for _ in range(3)]
+        for ws in sockets:
+            assert "hello" in ws.recv(timeout=10)
+        server.process.send_signal(signal.SIGTERM)
+        for ws in sockets:
+            with pytest.raises(Exception):  # noqa: B017 (closed, whichever way)
+                while True:
+                    ws.recv(timeout=15)
+        code = server.process.wait(timeout=20)
+        close_codes = [ws.close_code for ws in sockets]
+    assert close_codes == [1012] * 3, f"closed with {close_codes} (1006: no close frame)"
+    assert code == 0, server.log()
 
 
 def _refused(url: str) -> bool:

@@ -310,3 +310,37 @@ async def test_v1_clients_keep_one_frame_per_replayed_message(event):
     assert [(f["type"], f["seq"]) for f in frames] == [("event.updated", n) for n in (1, 2, 3)]
     assert await ws.receive_nothing(0.05)
     await ws.disconnect()
+
+
+async def test_a_draining_worker_closes_its_sockets_with_1012_spread_over_the_window(event):
+    """core.signals.worker_draining (sent by `manage.py serve` on SIGTERM): every live
+    stream socket is closed with 1012, in batches over the window, not all at once."""
+    import time
+
+    from consumers import drain
+    from core.signals import worker_draining
+
+    drain.reset()  # consumers other tests left without a disconnect
+    sockets = []
+    for _ in range(4):
+        ws = await connected(f"/ws/events/{event.pk}/")
+        await receive(ws)
+        sockets.append(ws)
+    try:
+        started = time.monotonic()
+        [(_, task)] = [r for r in worker_draining.send(sender=None, window=0.3)
+                       if r[0] is drain.on_worker_draining]
+        closed_at = []
+        for ws in sockets:
+            _, code = await closed_with(ws)
+            closed_at.append(time.monotonic() - started)
+            assert code == 1012
+            await ws.disconnect()
+        assert await task == 4
+        assert max(closed_at) >= 0.2  # spread over the window
+        # Still in its handshake when the drain began: closed at once.
+        late = await connected(f"/ws/events/{event.pk}/")
+        assert (await closed_with(late))[1] == 1012
+        await late.disconnect()
+    finally:
+        drain.reset()
