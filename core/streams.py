@@ -24,7 +24,10 @@ other process (``import_winners``, ``shell``, a separate ``run_scheduler``)
 ``publish_on_commit`` writes the message to the database outbox
 (``StreamOutboxMessage``) in the caller's transaction, and the server's
 in-process scheduler publishes it (``outbox_drain``, every tick), assigning its
-seq there: the seq/resume contract does not change.
+seq there: the seq/resume contract does not change. Outbox messages are news only
+while they are recent: the server forgets those written before it started
+(``outbox_discard_before``) and the drain skips those older than the history
+window, instead of publishing stale values on top of newer state.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypedDict
 
 from asgiref.sync import async_to_sync, sync_to_async
@@ -43,6 +47,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.utils import timezone
 
 from core.errors import UnknownMessageType
 from core.jsonutil import to_jsonable
@@ -274,10 +279,38 @@ def _outbox_write(stream: str, type_: str, data: Any) -> None:
     StreamOutboxMessage.objects.create(stream=stream, type=type_, data=to_jsonable(data))
 
 
+def outbox_discard_before(moment: datetime) -> int:
+    """At server start: delete, unpublished, the outbox messages written before `moment`.
+
+    Called by ``manage.py serve`` before it serves (on embedded defaults the streams
+    start empty with the process): every snapshot it builds reads the database after
+    those changes committed, so publishing them later, with fresh seqs, would only
+    put old values on top of newer ones. One DELETE, once: a message whose
+    transaction began before the start but commits after it is not visible to the
+    DELETE (PostgreSQL) or is waited for (SQLite's write lock), and is published by
+    the drain as usual. Returns how many; nothing (no query) with Redis.
+    """
+    if redis_enabled():
+        return 0
+    from core.models import StreamOutboxMessage
+
+    deleted, _ = StreamOutboxMessage.objects.filter(created_at__lt=moment).delete()
+    if deleted:
+        logger.warning("stream outbox: %d message(s) written before this server started "
+                       "discarded unpublished (its snapshots already show them)", deleted)
+    return deleted
+
+
 def outbox_drain(limit: int = 500) -> int:
     """Publish the outbox's messages in id order, deleting each one published;
-    returns how many. A periodic job (every scheduler tick): it acts only in the
-    server on embedded defaults, and does nothing (no query) with Redis.
+    returns how many rows it took. A periodic job (every scheduler tick): it acts
+    only in the server on embedded defaults, and does nothing (no query) with Redis.
+
+    A message written more than STREAM_HISTORY_SECONDS ago (nobody drained: the
+    scheduler was stuck, or the database down) is deleted without being published,
+    with a warning: its change is older than anything a client can resume, newer
+    messages on its stream may already have gone out, and a client that reconnects
+    gets a snapshot that shows it (docs/decisions/2026-11-30-stream-outbox-embedded.md).
 
     Exactly once when two drains overlap: each takes its rows with
     ``select_for_update(skip_locked=True)`` on PostgreSQL; on SQLite
@@ -293,15 +326,26 @@ def outbox_drain(limit: int = 500) -> int:
     pending = StreamOutboxMessage.objects.order_by("id")
     if not pending.exists():  # cheap check first: on SQLite an atomic block takes the write lock
         return 0
+    stale_before = timezone.now() - timedelta(seconds=settings.STREAM_HISTORY_SECONDS)
     with transaction.atomic():
         rows = list(pending.select_for_update(skip_locked=True)[:limit])
+        stale = [row for row in rows if row.created_at < stale_before]
         for row in rows:
+            if row.created_at < stale_before:
+                continue
             try:
                 publish(row.stream, row.type, row.data)
             except Exception:  # one bad message must not hold back (and repeat) the rest
                 logger.exception("publishing outbox message %s (%s) failed; dropped",
                                  row.pk, row.type)
         StreamOutboxMessage.objects.filter(pk__in=[row.pk for row in rows]).delete()
+    if stale:
+        logger.warning(
+            "stream outbox: %d message(s) older than STREAM_HISTORY_SECONDS (%d s) deleted "
+            "unpublished (oldest written %s; streams %s); clients see them in their next "
+            "snapshot", len(stale), settings.STREAM_HISTORY_SECONDS,
+            min(row.created_at for row in stale).isoformat(),
+            ", ".join(sorted({row.stream for row in stale})[:10]))
     return len(rows)
 
 

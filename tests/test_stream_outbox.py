@@ -4,11 +4,14 @@ and the server's scheduler publishes them (core/streams.py,
 docs/decisions/2026-11-30-stream-outbox-embedded.md)."""
 
 import json
+import logging
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from core import streams
 from core.models import StreamOutboxMessage
@@ -123,6 +126,58 @@ def test_a_message_that_fails_to_publish_does_not_hold_back_the_rest(command_pro
     assert [m["data"]["n"] for m in fanout] == [0, 2] and outbox() == []
 
 
+def written_ago(seconds: float) -> None:
+    """Backdate the outbox's rows: written `seconds` ago."""
+    StreamOutboxMessage.objects.update(created_at=timezone.now() - timedelta(seconds=seconds))
+
+
+@pytest.mark.django_db
+def test_the_drain_skips_messages_older_than_the_history_window(command_process, fanout,
+                                                                monkeypatch, settings, caplog):
+    """Nobody drained for longer than a client can resume (the scheduler stuck, the
+    database down): newer messages may have gone out on the stream since, and a client
+    that missed that much resyncs from a snapshot; publishing the old message now, with
+    a fresh seq, would put its old values on top of newer state."""
+    settings.STREAM_HISTORY_SECONDS = 600
+    streams.publish_on_commit("draw:1", "draw.winner", {"n": 1})
+    streams.publish_on_commit("event:9", "draw.winner", {"n": 2})
+    written_ago(601)
+    streams.publish_on_commit("draw:1", "draw.finished", {"n": 3})  # recent
+    become_server(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="core.streams"):
+        assert streams.outbox_drain() == 3
+    assert [(m["stream"], m["seq"], m["data"]["n"]) for m in fanout] == [("draw:1", 1, 3)]
+    assert outbox() == []
+    [warning] = [r for r in caplog.records if "older than STREAM_HISTORY_SECONDS" in r.message]
+    assert warning.levelno == logging.WARNING and "2 message(s)" in warning.message
+    assert "draw:1, event:9" in warning.message
+
+
+@pytest.mark.django_db
+def test_a_message_just_inside_the_history_window_is_published(command_process, fanout,
+                                                               monkeypatch, settings):
+    settings.STREAM_HISTORY_SECONDS = 600
+    streams.publish_on_commit("draw:1", "draw.winner", {"n": 1})
+    written_ago(590)
+    become_server(monkeypatch)
+    assert streams.outbox_drain() == 1 and [m["data"]["n"] for m in fanout] == [1]
+
+
+@pytest.mark.django_db
+def test_at_start_the_server_discards_what_was_written_before_it(command_process, fanout,
+                                                                 monkeypatch):
+    """The snapshots a new server builds already show those changes (and its streams
+    start from seq 0): they are not news, whatever their age."""
+    streams.publish_on_commit("draw:1", "draw.winner", {"n": 1})
+    written_ago(5)
+    started = timezone.now()
+    streams.publish_on_commit("draw:1", "draw.finished", {"n": 2})  # after the start
+    assert streams.outbox_discard_before(started) == 1
+    assert outbox() == [("draw:1", "draw.finished", {"n": 2})]
+    become_server(monkeypatch)
+    assert streams.outbox_drain() == 1 and [m["data"]["n"] for m in fanout] == [2]
+
+
 @pytest.mark.redis
 @pytest.mark.django_db
 def test_with_redis_the_outbox_is_never_used(monkeypatch, django_assert_num_queries,
@@ -136,6 +191,7 @@ def test_with_redis_the_outbox_is_never_used(monkeypatch, django_assert_num_quer
         monkeypatch.setattr(streams, "_serves_streams", serving)
         with django_assert_num_queries(0):
             assert streams.outbox_drain() == 0
+            assert streams.outbox_discard_before(timezone.now()) == 0
     assert streams.last_seq("draw:1") == 1
 
 
@@ -208,3 +264,27 @@ def test_two_drains_at_once_publish_each_message_once(tmp_path):
     assert first == sorted(first) and second == sorted(second)  # each drain in id order
     # The second started while the first held rows 0-4, and got a share.
     assert first[:5] == [0, 1, 2, 3, 4] and second
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_manage_serve_discards_at_start_what_was_written_while_no_server_ran(tmp_path):
+    """`serve --no-scheduler` (nothing drains): the message written while no server ran is
+    gone once the server is up; one written after it started stays for the drain."""
+    from tests.servers import manage, migrate_sqlite, running_server, server_env
+
+    def left() -> str:  # the outbox's types (shell first says what it imported)
+        return manage(env, "shell", "-c", "from core.models import StreamOutboxMessage as M; "
+                      "print(sorted(M.objects.values_list('type', flat=True)))"
+                      ).stdout.strip().splitlines()[-1]
+
+    fill = ("from django.db import transaction; from core import streams\n"
+            "with transaction.atomic(): streams.publish_on_commit('draw:1', {!r}, {{}})")
+    env = server_env(tmp_path, REDIS_URL="")  # the outbox exists only without Redis
+    migrate_sqlite(env)
+    manage(env, "shell", "-c", fill.format("draw.winner"))
+    assert left() == "['draw.winner']"
+    with running_server(tmp_path, args=("--no-scheduler",), REDIS_URL="") as server:
+        manage(env, "shell", "-c", fill.format("draw.finished"))
+        assert left() == "['draw.finished']", server.log()
+        assert "1 message(s) written before this server started" in server.log()
