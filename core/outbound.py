@@ -168,6 +168,24 @@ def claim_due(pending: QuerySet, *, limit: int, lease: timedelta) -> list[int]:
     return ids
 
 
+def retry_now(model, *, ids, action: str, actor) -> int:
+    """Make those of `ids` that have not succeeded due now (status pending) and audit
+    each as `action`; the scheduler's next delivery pass sends them. For the outboxes
+    that share this module's columns (status, next_attempt_at): webhook deliveries,
+    operator batches. Call inside a transaction (the rows are locked in id order)."""
+    from core import audit
+
+    retry = (model.objects.select_for_update().filter(pk__in=list(ids))
+             .exclude(status=model.Status.SUCCEEDED).order_by("pk"))
+    chosen = list(retry.values_list("pk", flat=True))
+    model.objects.filter(pk__in=chosen).update(status=model.Status.PENDING,
+                                               next_attempt_at=timezone.now())
+    for pk in chosen:
+        audit.record(action=action, object_type=model._meta.label_lower, object_id=pk,
+                     actor=actor)
+    return len(chosen)
+
+
 def after_attempt(row, *, ok: bool, now: datetime, max_attempts: int, backoff_base: float,
                   succeeded: str = "succeeded", failed: str = "failed") -> list[str]:
     """Count an attempt on `row` (``attempts``, ``status``, ``next_attempt_at``): done on

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from core import audit
 from core.models import DeliveryAttempt, Event, User
-from core.outbound import after_attempt, claim_due, signed_post
+from core.outbound import after_attempt, claim_due, retry_now, signed_post
 from live.errors import NoOperatorEndpoint, NothingToForward
 from live.models import Entry, ForwardingBatch, OperatorEndpoint
 
@@ -59,16 +59,8 @@ def forwarding_batch_retry(*, batch_ids: Iterable[int], actor: User | None) -> i
     """Make the given batches that have not succeeded due now (status pending); the
     scheduler's next forward_due sends them. Returns how many were queued; writes a
     participants.forwarding_retried audit entry for each."""
-    retry = (ForwardingBatch.objects.select_for_update()
-             .filter(pk__in=list(batch_ids))
-             .exclude(status=ForwardingBatch.Status.SUCCEEDED).order_by("pk"))
-    ids = list(retry.values_list("pk", flat=True))
-    ForwardingBatch.objects.filter(pk__in=ids).update(
-        status=ForwardingBatch.Status.PENDING, next_attempt_at=timezone.now())
-    for pk in ids:
-        audit.record(action="participants.forwarding_retried", object_type="live.forwardingbatch",
-                     object_id=pk, actor=actor)
-    return len(ids)
+    return retry_now(ForwardingBatch, ids=batch_ids,
+                     action="participants.forwarding_retried", actor=actor)
 
 
 def batch_payload(batch: ForwardingBatch) -> dict:

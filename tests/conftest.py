@@ -211,6 +211,36 @@ def other_api(other_user):
 
 
 @pytest.fixture
+def redis_round_trips(settings):
+    """The cache's Redis connections, counting what they send: one command or one
+    pipeline is one round trip (`.sent`). Counted on the wire, not with a mock."""
+    import redis
+
+    class CountingConnection(redis.Connection):
+        sent = 0
+
+        def send_packed_command(self, command, check_health=True):
+            CountingConnection.sent += 1
+            return super().send_packed_command(command, check_health)
+
+    settings.CACHES = {"default": {**settings.CACHES["default"],
+                                   "OPTIONS": {"connection_class": CountingConnection}}}
+    return CountingConnection
+
+
+@pytest.fixture
+def superuser_browser(staff):
+    """A logged-in browser session of a superuser, for the admin's pages."""
+    from django.test import Client
+
+    staff.is_superuser = True
+    staff.save()
+    client = Client()
+    client.force_login(staff)
+    return client
+
+
+@pytest.fixture
 def staff_api(staff):
     return client_for(staff)
 

@@ -10,12 +10,8 @@ OUR_APPS = ("core", "ticketing", "live")
 
 
 @pytest.fixture
-def browser(staff):
-    staff.is_superuser = True
-    staff.save()
-    client = Client()
-    client.force_login(staff)
-    return client
+def browser(superuser_browser):
+    return superuser_browser
 
 
 def test_admin_index_names_entries_and_check_ins_in_english(browser):

@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from core.models import Event, Venue
@@ -62,12 +61,8 @@ def test_a_draw_cannot_be_moved_into_the_past(staff_api):
 
 
 @pytest.fixture
-def browser(staff):
-    staff.is_superuser = True
-    staff.save()
-    client = Client()
-    client.force_login(staff)
-    return client
+def browser(superuser_browser):
+    return superuser_browser
 
 
 def test_the_admin_refuses_a_draw_scheduled_in_the_past(browser):

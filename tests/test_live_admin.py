@@ -20,12 +20,8 @@ MODELS = ["draw", "entry", "winner", "checkin", "screenkey", "winnernotification
 
 
 @pytest.fixture
-def browser(staff):
-    staff.is_superuser = True
-    staff.save()
-    client = Client()
-    client.force_login(staff)
-    return client
+def browser(superuser_browser):
+    return superuser_browser
 
 
 @pytest.fixture

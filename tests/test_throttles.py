@@ -129,25 +129,16 @@ def test_throttles_fail_closed_when_the_cache_is_unreachable(api, settings):
 
 
 @pytest.mark.redis
-def test_one_throttle_check_is_one_redis_round_trip(settings, rates):
+def test_one_throttle_check_is_one_redis_round_trip(settings, rates, redis_round_trips):
     """Counting a request, giving a new window its expiry and reading the count: one call.
 
     Counted on the wire, by a redis-py connection class that counts what it sends
     (one send of a command or a pipeline is one round trip), not with a mock.
     """
-    import redis
     from rest_framework.test import APIRequestFactory
     from rest_framework.views import APIView
 
-    class CountingConnection(redis.Connection):
-        sent = 0
-
-        def send_packed_command(self, command, check_health=True):
-            CountingConnection.sent += 1
-            return super().send_packed_command(command, check_health)
-
-    settings.CACHES = {"default": {**settings.CACHES["default"],
-                                   "OPTIONS": {"connection_class": CountingConnection}}}
+    CountingConnection = redis_round_trips
     rates(login="2/min")
     view = APIView()
     view.throttle_scope = "login"

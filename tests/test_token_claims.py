@@ -134,19 +134,11 @@ def test_profile_and_login_saves_do_not_end_sessions(user):
 
 
 @pytest.mark.redis
-def test_token_check_and_throttle_share_one_redis_round_trip(user, settings, rates):
+def test_token_check_and_throttle_share_one_redis_round_trip(
+        user, settings, rates, redis_round_trips):
     """On a throttled view, the deny entry is read in the throttle's one round trip."""
-    import redis
 
-    class CountingConnection(redis.Connection):
-        sent = 0
-
-        def send_packed_command(self, command, check_health=True):
-            CountingConnection.sent += 1
-            return super().send_packed_command(command, check_health)
-
-    settings.CACHES = {"default": {**settings.CACHES["default"],
-                                   "OPTIONS": {"connection_class": CountingConnection}}}
+    CountingConnection = redis_round_trips
     rates(code_send="100/min", code_confirm="100/min")
     client = logged_in(user)
     bad_phone = {"phone": "not a phone"}  # answered 400 right after the throttle

@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 
 from core.models import Event, Venue
 from tests.test_live_admin import _FormFields
@@ -110,12 +109,8 @@ def test_the_event_on_sale_may_change_its_own_sale(staff_api, concert):
 
 
 @pytest.fixture
-def browser(staff):
-    staff.is_superuser = True
-    staff.save()
-    client = Client()
-    client.force_login(staff)
-    return client
+def browser(superuser_browser):
+    return superuser_browser
 
 
 def _event_form(client, event) -> dict[str, str]:

@@ -10,10 +10,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
 from core import audit
 from core.models import Event, User, WebhookDelivery, WebhookEndpoint
+from core.outbound import retry_now
 
 
 @transaction.atomic
@@ -59,13 +59,5 @@ def webhook_delivery_retry(*, delivery_ids: Iterable[int], actor: User | None) -
     """Make the given deliveries that have not succeeded due now (status pending); the
     scheduler's next deliver_due sends them. Returns how many were queued; writes a
     webhook_delivery.retried audit entry for each."""
-    retry = (WebhookDelivery.objects.select_for_update()
-             .filter(pk__in=list(delivery_ids))
-             .exclude(status=WebhookDelivery.Status.SUCCEEDED).order_by("pk"))
-    ids = list(retry.values_list("pk", flat=True))
-    WebhookDelivery.objects.filter(pk__in=ids).update(
-        status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now())
-    for pk in ids:
-        audit.record(action="webhook_delivery.retried", object_type="core.webhookdelivery",
-                     object_id=pk, actor=actor)
-    return len(ids)
+    return retry_now(WebhookDelivery, ids=delivery_ids, action="webhook_delivery.retried",
+                     actor=actor)
