@@ -69,6 +69,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "core.metrics.MetricsMiddleware",
+    # Before anything reads the path or the query: a NUL byte is a 400, never a 500.
+    "core.middleware.refuse_nul_bytes",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -123,17 +125,29 @@ if HTTP_HANDLER not in {"pool", "asgi"}:
     raise ImproperlyConfigured(f"HTTP_HANDLER must be 'pool' or 'asgi', not {HTTP_HANDLER!r}")
 HTTP_THREADS = int(os.environ.get("HTTP_THREADS", "8"))
 DB_CONN_MAX_AGE = int(os.environ.get("DB_CONN_MAX_AGE", "0" if HTTP_HANDLER == "asgi" else "600"))
+# SQLite, however it is configured: wait for a writer instead of failing at once with
+# "database is locked", and take the write lock when a transaction starts (IMMEDIATE),
+# so that a read-then-write transaction waits its turn instead of failing when it
+# upgrades its lock. Options in a DATABASE_URL's query string win.
+SQLITE_OPTIONS = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+
+
+def database_settings(url: str, *, conn_max_age: int, sqlite_path: str) -> dict:
+    """DATABASES["default"] from DATABASE_URL (empty: SQLite at sqlite_path)."""
+    if url:
+        config = dj_database_url.parse(url, conn_max_age=conn_max_age, conn_health_checks=True)
+    else:
+        config = {"ENGINE": "django.db.backends.sqlite3", "NAME": sqlite_path,
+                  "CONN_MAX_AGE": conn_max_age}
+    if config["ENGINE"].endswith("sqlite3"):
+        config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
+    return config
+
+
 DATABASES = {
-    "default": dj_database_url.parse(
-        DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=True)
-    if DATABASE_URL
-    else {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
-        "CONN_MAX_AGE": DB_CONN_MAX_AGE,
-        # Wait for a writer instead of failing at once with "database is locked".
-        "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
-    }
+    "default": database_settings(
+        DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE,
+        sqlite_path=os.environ.get("SQLITE_PATH", str(BASE_DIR / "db.sqlite3"))),
 }
 USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 
@@ -195,6 +209,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON bodies: a RecursionError or a body nesting deeper than API_JSON_MAX_DEPTH is a
+    # 400 (core/parsers.py), on every endpoint, anonymous ones included.
+    "DEFAULT_PARSER_CLASSES": [
+        "core.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "core.pagination.Pagination",
     "PAGE_SIZE": 20,
     "EXCEPTION_HANDLER": "core.errors.exception_handler",
@@ -224,6 +245,9 @@ REST_FRAMEWORK = {
     # any client can set, which would let it dodge every rate limit.
     "NUM_PROXIES": env_int("NUM_PROXIES", 0),
 }
+
+# The deepest a JSON request body may nest (objects and arrays); ours need fewer than 10.
+API_JSON_MAX_DEPTH = env_int("API_JSON_MAX_DEPTH", 32)
 
 SIMPLE_JWT = {
     # The Prizy mobile client sends "JWT <token>"; everyone else "Bearer <token>".
