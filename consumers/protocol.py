@@ -29,7 +29,8 @@ CLOSE_CODES = {
     CLOSE_UNAUTHENTICATED: "the token is invalid or expired",
     CLOSE_FORBIDDEN: "the screen key is invalid",
     CLOSE_NOT_FOUND: "no such stream, or no such object (or not visible to this viewer)",
-    CLOSE_TOO_MANY_MESSAGES: "the client kept flooding after being told to slow down",
+    CLOSE_TOO_MANY_MESSAGES: "too many messages (still flooding after being told to slow "
+                             "down), or too many open connections for this user or address",
     CLOSE_TRY_AGAIN_LATER: "the database or Redis is unavailable: reconnect with since shortly",
     CLOSE_SERVICE_RESTART: "this worker is restarting: reconnect with since (another worker)",
 }

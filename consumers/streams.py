@@ -43,11 +43,11 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
 from consumers import drain
+from consumers.limits import LimitedConsumer
 from consumers.middleware import user_from_token
 from consumers.protocol import (
     CLOSE_FORBIDDEN,
     CLOSE_NOT_FOUND,
-    CLOSE_TOO_MANY_MESSAGES,
     SUBPROTOCOL_V2,
     Auth,
     Ping,
@@ -57,7 +57,6 @@ from consumers.protocol import (
     parse_since,
     unavailable_error,
 )
-from consumers.ratelimit import TokenBucket
 from consumers.relay import relay
 from consumers.snapshots import encoded_messages, encoded_replays, shared_builds
 from core import metrics, streams
@@ -78,7 +77,7 @@ def _query(scope) -> dict[str, str]:
     return {name: values[-1] for name, values in parsed.items()}
 
 
-class StreamConsumer(AsyncJsonWebsocketConsumer):
+class StreamConsumer(LimitedConsumer):
     def __init__(self, *, kind_name: str, object_is_event: bool = False, **kwargs):
         """Per route (as_asgi kwargs): the kind's name; is the URL's id an event id?"""
         super().__init__(**kwargs)
@@ -98,7 +97,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self):
         self.subscriptions: dict[str, Subscription] = {}
-        self.closed = False
+        self.start_limits()
         self.heartbeat = None
         self.relaying = None
         # Stream state (subscriptions, seqs) changes under this lock: group
@@ -109,7 +108,6 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         # the loss shows as a seq gap (filled from the history) or, at the tail,
         # in the next heartbeat's seqs (the client resumes).
         self.relay_inbox: asyncio.Queue = asyncio.Queue(maxsize=settings.WS_RELAY_INBOX_SIZE)
-        self.bucket = TokenBucket(rate=settings.WS_RATE_PER_SECOND, burst=settings.WS_RATE_BURST)
         self.viewer = Viewer(user=self.scope["user"])
         # Protocol v2 (negotiated by subprotocol): a replay is one frame, not one per message.
         self.replay_as_one_frame = self.scope.get("subprotocol") == SUBPROTOCOL_V2
@@ -120,6 +118,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         self.counted_kind = self.kind_name
         metrics.WS_CONNECTIONS.labels(self.counted_kind).inc()
         try:
+            self.count_connection()
             async with self.lock:
                 await self.open_streams()
         except ProtocolError as exc:
@@ -318,45 +317,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
 
     # --- client messages ------------------------------------------------------
 
-    async def receive(self, text_data=None, bytes_data=None, **kwargs):
-        if self.closed:
-            return
-        try:
-            if not self.bucket.take():
-                await self.refuse_flood()
-                return
-            content = self.decode_frame(text_data, bytes_data)
-            async with self.lock:
-                await self.receive_json(content)
-        except ProtocolError as exc:
-            await self.fail(exc)
-        except Exception as exc:
-            await self.fail_unavailable(exc)
-
-    def decode_frame(self, text_data: str | None, bytes_data: bytes | None) -> Any:
-        if text_data is None:
-            raise ProtocolError("binary_not_supported", "Send JSON text frames.")
-        if len(text_data) > settings.WS_MAX_MESSAGE_BYTES:
-            raise ProtocolError(
-                "message_too_large",
-                f"Messages are at most {settings.WS_MAX_MESSAGE_BYTES} characters.",
-            )
-        try:
-            return json.loads(text_data)
-        except ValueError as exc:
-            raise ProtocolError("invalid_json", "The message is not valid JSON.") from exc
-        except RecursionError as exc:
-            # "[[[[...]]]]" within the size limit nests deeper than the
-            # decoder recurses: without this the consumer task died.
-            raise ProtocolError("invalid_json", "The message nests too deeply.") from exc
-
-    async def refuse_flood(self) -> None:
-        refused = self.bucket.refused_in_a_row
-        if refused >= settings.WS_FLOOD_CLOSE_AFTER:
-            raise ProtocolError("flood", "Too many messages; closing.",
-                                close_code=CLOSE_TOO_MANY_MESSAGES)
-        if refused == 1:  # one error frame per burst, not one per refused frame
-            raise ProtocolError("rate_limited", "Too many messages; slow down.")
+    async def handle_message(self, content) -> None:
+        async with self.lock:
+            await self.receive_json(content)
 
     async def receive_json(self, content, **kwargs):
         message = parse_client_message(content)
@@ -372,8 +335,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
 
     async def authenticate(self, message: Auth) -> None:
         if message.token is not None:
-            self.viewer = Viewer(user=await user_from_token(message.token),
-                                 screen=self.viewer.screen)
+            user = await user_from_token(message.token)
+            self.count_user(user)  # the per-user cap counts the user it now is
+            self.viewer = Viewer(user=user, screen=self.viewer.screen)
         if message.screen_key is not None:
             await self.check_screen_key(message.screen_key)
         user = self.viewer.user
@@ -387,21 +351,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
 
     # --- closing --------------------------------------------------------------
 
-    async def fail(self, exc: ProtocolError) -> None:
-        await self.send_json(exc.frame())
-        if exc.close_code is not None:
-            self.closed = True
-            await self.close(code=exc.close_code)
-
-    async def fail_unavailable(self, exc: Exception) -> None:
-        """The database or Redis is down: error frame, close 4503 (clients come back with since)."""
-        error = unavailable_error(exc)
-        if error is None:
-            raise exc
-        await self.fail(error)
-
     async def disconnect(self, code):
-        self.closed = True
+        await super().disconnect(code)
         drain.closed(self)
         if getattr(self, "counted_kind", None) is not None:
             metrics.WS_CONNECTIONS.labels(self.counted_kind).dec()

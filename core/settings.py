@@ -374,6 +374,12 @@ WS_MAX_MESSAGE_BYTES = env_int("WS_MAX_MESSAGE_BYTES", 4096)
 WS_RATE_PER_SECOND = float(os.environ.get("WS_RATE_PER_SECOND") or 5)
 WS_RATE_BURST = env_int("WS_RATE_BURST", 20)
 WS_FLOOD_CLOSE_AFTER = env_int("WS_FLOOD_CLOSE_AFTER", 50)
+# Open WebSockets (stream sockets and ws/health/) per logged-in user and per client
+# address, counted per worker process (consumers/limits.py); over either: close 4429.
+# 0 means no cap. The address cap is high because a venue's Wi-Fi puts a whole hall
+# behind one public address; the benchmarks open 2,500 sockets per worker from one.
+WS_MAX_CONNECTIONS_PER_USER = env_int("WS_MAX_CONNECTIONS_PER_USER", 20)
+WS_MAX_CONNECTIONS_PER_ADDRESS = env_int("WS_MAX_CONNECTIONS_PER_ADDRESS", 5000)
 # STREAM_FANOUT = "relay": messages waiting for one socket; beyond this the
 # worker drops them for that socket (counted) and the client recovers by resume.
 WS_RELAY_INBOX_SIZE = env_int("WS_RELAY_INBOX_SIZE", 1000)
