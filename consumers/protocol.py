@@ -27,8 +27,9 @@ CLOSE_SERVICE_RESTART = 1012
 CLOSE_CODES = {
     CLOSE_BAD_REQUEST: "the URL or handshake is malformed (bad since, token in the URL, ...)",
     CLOSE_UNAUTHENTICATED: "the token is invalid or expired",
-    CLOSE_FORBIDDEN: "the screen key is invalid",
-    CLOSE_NOT_FOUND: "no such stream, or no such object (or not visible to this viewer)",
+    CLOSE_FORBIDDEN: "the screen key is invalid, or was revoked while connected",
+    CLOSE_NOT_FOUND: "no such stream, or no such object (or not, or no longer, visible to "
+                     "this viewer)",
     CLOSE_TOO_MANY_MESSAGES: "too many messages (still flooding after being told to slow "
                              "down), or too many open connections for this user or address",
     CLOSE_TRY_AGAIN_LATER: "the database or Redis is unavailable: reconnect with since shortly",

@@ -9,12 +9,18 @@ unchanged. A message lost on the way (a pub/sub reconnect, or dropped because
 the socket's inbox already held WS_RELAY_INBOX_SIZE messages) shows as a seq
 gap at the next message and is filled from the history; a lost last message
 shows in the next heartbeat's `seqs`, and the client resumes.
+
+The same subscription carries control messages (core.streams.control: an
+event's status changed, a screen key was revoked) in both fan-out modes: every
+stream consumer of the worker `watch`es, and each one concerned re-checks its
+access (consumers/streams.py, `control_received`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 from collections import defaultdict
@@ -34,6 +40,8 @@ def fanout_channel() -> str:
 class WorkerRelay:
     def __init__(self) -> None:
         self.listeners: dict[str, set] = defaultdict(set)
+        # Every stream consumer of this worker, whatever STREAM_FANOUT: control messages.
+        self.watchers: set = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.task: asyncio.Task | None = None
         self.pubsub = None
@@ -45,6 +53,14 @@ class WorkerRelay:
         await self._start()
         self.listeners[stream].add(consumer)
 
+    async def watch(self, consumer) -> None:
+        """Hand control messages to consumer.control_received from now on."""
+        await self._start()
+        self.watchers.add(consumer)
+
+    def unwatch(self, consumer) -> None:
+        self.watchers.discard(consumer)
+
     def leave(self, stream: str, consumer) -> None:
         listeners = self.listeners.get(stream)
         if listeners is not None:
@@ -53,6 +69,10 @@ class WorkerRelay:
                 del self.listeners[stream]
 
     def deliver(self, message: dict) -> None:
+        if "control" in message:
+            for consumer in tuple(self.watchers):
+                consumer.control_received(message)
+            return
         for consumer in tuple(self.listeners.get(message["stream"], ())):
             try:
                 consumer.relay_inbox.put_nowait(message)
@@ -65,13 +85,15 @@ class WorkerRelay:
         """In-process fan-out: publish() may run in any thread; deliver on the relay's loop."""
         loop = self.loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self.deliver, message)
+            # A fresh context: the publisher's (a database_sync_to_async thread's) would
+            # make the consumers' own database calls refuse to run ("would deadlock").
+            loop.call_soon_threadsafe(self.deliver, message, context=contextvars.Context())
 
     async def _start(self) -> None:
         loop = asyncio.get_running_loop()
         if self.loop is not loop:
             # A new event loop (tests run one per test): start over on it.
-            self.loop, self.listeners = loop, defaultdict(set)
+            self.loop, self.listeners, self.watchers = loop, defaultdict(set), set()
             self.started, self.start_lock, self.pubsub = False, asyncio.Lock(), None
         if self.started:
             return

@@ -26,12 +26,21 @@ channel layer, or overtaken by a concurrent publisher) is filled in from the
 history before it is sent, so a client sees every seq once, in order. A
 lost LAST message has no successor to reveal it: heartbeats carry each
 stream's latest seq, and a client that is behind sends ``resume``.
+
+Access is checked again whenever it may have changed: an in-socket ``resume``
+checks exactly what a new subscription checks; a control message (an event's
+status changed, a screen key of it was revoked; core.streams.control, relayed
+to every worker by consumers/relay.py) makes each socket on that event check
+again, and a socket whose viewer may no longer watch is closed (4404
+``access_revoked``, 4403 ``screen_key_revoked``). Venue screens also re-check
+their key at every heartbeat, in case a control message was lost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -60,7 +69,9 @@ from consumers.protocol import (
 from consumers.relay import relay
 from consumers.snapshots import encoded_messages, encoded_replays, shared_builds
 from core import metrics, streams
-from core.streams import StreamKind, Viewer
+from core.streams import SCREEN_KEY_REVOKED, StreamKind, Viewer
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -100,6 +111,13 @@ class StreamConsumer(LimitedConsumer):
         self.start_limits()
         self.heartbeat = None
         self.relaying = None
+        # Access re-checks asked for by control messages (consumers/relay.py): the
+        # event ids they named (None: check regardless) and the task running them.
+        self.event_id: int | None = None  # the event this socket's streams belong to
+        self.screen_key: str | None = None  # the key that made the viewer a screen
+        self.recheck_events: set[int | None] = set()
+        self.recheck_pending = False
+        self.rechecking: asyncio.Task | None = None
         # Stream state (subscriptions, seqs) changes under this lock: group
         # messages are dispatched one at a time anyway, relayed ones are not.
         self.lock = asyncio.Lock()
@@ -119,6 +137,9 @@ class StreamConsumer(LimitedConsumer):
         metrics.WS_CONNECTIONS.labels(self.counted_kind).inc()
         try:
             self.count_connection()
+            # Before the access checks of open_streams: a key revoked or an event
+            # unpublished while they run is re-checked once they are done.
+            await relay.watch(self)
             async with self.lock:
                 await self.open_streams()
         except ProtocolError as exc:
@@ -138,6 +159,8 @@ class StreamConsumer(LimitedConsumer):
                                 close_code=CLOSE_NOT_FOUND)
         self.object_id = int(self.scope["url_route"]["kwargs"]["object_id"])
         self.stream = f"{self.kind.name}:{self.object_id}"
+        if self.object_is_event:
+            self.event_id = self.object_id
         query = _query(self.scope)
         since = parse_since(query.get("since"))
         if "key" in query:
@@ -228,13 +251,77 @@ class StreamConsumer(LimitedConsumer):
                 await self.send_message(message)
         subscription.delivered = max(history.last_seq, subscription.delivered)
 
+    async def screen_key_ok(self, key: str | None) -> bool:
+        return bool(key) and self.kind.screen_key_valid is not None and bool(
+            await database_sync_to_async(self.kind.screen_key_valid)(self.object_id, key))
+
     async def check_screen_key(self, key: str) -> None:
-        valid = self.kind.screen_key_valid is not None and await database_sync_to_async(
-            self.kind.screen_key_valid)(self.object_id, key)
-        if not valid:
+        if not await self.screen_key_ok(key):
             raise ProtocolError("invalid_screen_key", "The screen key is not valid here.",
                                 close_code=CLOSE_FORBIDDEN)
         self.viewer = Viewer(user=self.viewer.user, screen=True)
+        self.screen_key = key
+
+    # --- checking access again --------------------------------------------------
+
+    async def check_access(self, subscriptions: list[Subscription]) -> None:
+        """What a new subscription checks, for subscriptions this socket already has:
+        the screen key is still valid, and each object is still visible to this
+        viewer (building its snapshot is the check; raises not_found otherwise)."""
+        if self.viewer.screen and not await self.screen_key_ok(self.screen_key):
+            raise ProtocolError("screen_key_revoked", "This screen key has been revoked.",
+                                close_code=CLOSE_FORBIDDEN)
+        for subscription in subscriptions:
+            if subscription.kind is not None:
+                await self.seq_and_snapshot(subscription)
+
+    def control_received(self, message: dict[str, Any]) -> None:
+        """A control message from the worker's relay (on this socket's event loop)."""
+        if self.closed:
+            return
+        if message["control"] == SCREEN_KEY_REVOKED and not self.viewer.screen:
+            return
+        if self.event_id is not None and self.event_id != message["event_id"]:
+            return
+        self.request_recheck(message["event_id"])
+
+    def request_recheck(self, event_id: int | None) -> None:
+        """Check access again soon (once for any number of requests arriving meanwhile);
+        event_id None: whatever event this socket is on (the heartbeat's check)."""
+        self.recheck_events.add(event_id)
+        self.recheck_pending = True
+        if self.rechecking is None or self.rechecking.done():
+            self.rechecking = asyncio.get_running_loop().create_task(self.recheck_while_asked())
+
+    async def recheck_while_asked(self) -> None:
+        while self.recheck_pending and not self.closed:
+            self.recheck_pending = False
+            events, self.recheck_events = self.recheck_events, set()
+            try:
+                async with self.lock:
+                    await self.recheck_access(events)
+            except Exception:
+                # A database or Redis outage: keep the socket, the next control
+                # message or heartbeat checks again.
+                logger.warning("access re-check failed", exc_info=True)
+
+    async def recheck_access(self, events: set[int | None]) -> None:
+        if self.closed or not self.subscriptions:
+            return
+        if self.event_id is None and self.kind.event_of is not None:
+            # Once per socket, shared by the worker's sockets on the same object.
+            self.event_id = await shared_builds.get(
+                ("event_of", self.stream),
+                lambda: database_sync_to_async(self.kind.event_of)(self.object_id))
+        if None not in events and self.event_id is not None and self.event_id not in events:
+            return
+        try:
+            await self.check_access(list(self.subscriptions.values()))
+        except ProtocolError as exc:
+            if exc.code == "not_found":
+                exc = ProtocolError("access_revoked", "This stream is no longer visible to you.",
+                                    close_code=CLOSE_NOT_FOUND)
+            await self.fail(exc)
 
     async def join_screen_stream(self) -> None:
         if self.object_is_event:
@@ -284,6 +371,10 @@ class StreamConsumer(LimitedConsumer):
                 frame = await self.heartbeat_frame()
                 await self.send_json(frame)
                 await self.reset_restarted_streams(frame.get("seqs", {}), delivered)
+                if self.viewer.screen:
+                    # In case a control message was lost (a pub/sub reconnect):
+                    # a revoked key closes the screen within a heartbeat anyway.
+                    self.request_recheck(None)
 
     async def reset_restarted_streams(self, seqs: dict[str, int],
                                       delivered: dict[str, int]) -> None:
@@ -329,6 +420,8 @@ class StreamConsumer(LimitedConsumer):
             subscription = self.subscriptions.get(message.stream or self.stream)
             if subscription is None:
                 raise ProtocolError("not_subscribed", "This connection is not on that stream.")
+            # Exactly what a new subscription with `since` checks, then the replay.
+            await self.check_access([subscription])
             await self.replay(subscription, message.since)
         elif isinstance(message, Auth):
             await self.authenticate(message)
@@ -357,9 +450,10 @@ class StreamConsumer(LimitedConsumer):
         if getattr(self, "counted_kind", None) is not None:
             metrics.WS_CONNECTIONS.labels(self.counted_kind).dec()
             self.counted_kind = None
-        for task in (self.heartbeat, self.relaying):
+        for task in (self.heartbeat, self.relaying, getattr(self, "rechecking", None)):
             if task is not None:
                 task.cancel()
+        relay.unwatch(self)
         for stream in self.subscriptions:
             relay.leave(stream, self)
 

@@ -201,6 +201,29 @@ def _relay(message: dict[str, Any]) -> None:
         _local_fanout(message)
 
 
+# --- Control messages ----------------------------------------------------------
+# Not stream messages (no seq, no history, never sent to a client): they tell the
+# consumers of every worker to check again who may watch an event's streams. They
+# travel the relay's path in both fan-out modes (Redis pub/sub across workers, or
+# in-process without Redis); the consumers re-check from the database, so a lost
+# one costs only time (screens re-check their key at each heartbeat).
+ACCESS_CHANGED = "access_changed"  # an event's status changed: who may see it did
+SCREEN_KEY_REVOKED = "screen_key_revoked"  # a screen key of the event was revoked
+CONTROL_KINDS = (ACCESS_CHANGED, SCREEN_KEY_REVOKED)
+
+
+def control(kind: str, *, event_id: int) -> None:
+    """Tell every worker's consumers on `event_id`'s streams to check access again."""
+    if kind not in CONTROL_KINDS:
+        raise ValueError(f"unknown control message {kind!r}")
+    _relay({"control": kind, "event_id": event_id})
+
+
+def control_on_commit(kind: str, *, event_id: int) -> None:
+    """`control` once the current transaction commits (robust: logged if Redis is down)."""
+    transaction.on_commit(lambda: control(kind, event_id=event_id), robust=True)
+
+
 def send(message: dict[str, Any]) -> None:
     """Send an already recorded message to the stream's subscribers."""
     if settings.STREAM_FANOUT == "relay":

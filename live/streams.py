@@ -210,7 +210,12 @@ EVENT_KIND = StreamKind(
     name="event", snapshot=event_snapshot, messages=EVENT_MESSAGES, apply=apply_event_message,
     screen_key_valid=screen_key_valid, shared_by_audience=True,
 )
+def draw_event_id(draw_id: int) -> int | None:
+    """The event of a draw: its sockets are re-checked when that event's status changes."""
+    return Draw.objects.filter(pk=draw_id).values_list("event_id", flat=True).first()
+
+
 DRAW_KIND = StreamKind(
     name="draw", snapshot=draw_snapshot, messages=DRAW_MESSAGES, apply=apply_draw_message,
-    shared_by_audience=True,
+    shared_by_audience=True, event_of=draw_event_id,
 )

@@ -43,7 +43,8 @@ def _race(url: str, options: dict | None = None) -> tuple[list[BaseException], i
     config = database_settings(url, conn_max_age=0, sqlite_path="unused")
     if options is not None:
         config["OPTIONS"] = options
-    connections.settings["race"] = ConnectionHandler().configure_settings({"race": config})["race"]
+    connections.settings["race"] = ConnectionHandler().configure_settings(
+        {"default": config})["default"]
     both_read = threading.Barrier(2)
     errors: list[BaseException] = []
 

@@ -2,7 +2,8 @@
 
 Each change is published as ``event.updated`` on ``event:<id>`` after commit
 (data: ``{"event": EVENT}``, built by core/event_messages.py; the same dict the event
-stream's snapshot carries).
+stream's snapshot carries). A status change also tells the WebSocket consumers of
+every worker to check who may still watch the event (core.streams.control).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from django.db import transaction
 
 from core.event_messages import event_stream, event_updated_data
 from core.models import Event
-from core.streams import publish_on_commit
+from core.streams import ACCESS_CHANGED, control_on_commit, publish_on_commit
 
 EDITABLE_FIELDS = (
     "title", "description", "starts_at", "ends_at", "status", "venue", "time_zone",
@@ -52,4 +53,8 @@ def event_update(*, event: Event, fields: dict[str, Any]) -> Event:
         locked.full_clean()
         locked.save()
         publish_on_commit(event_stream(locked.pk), "event.updated", event_updated_data(locked))
+        if "status" in changed:
+            # Back to draft, or cancelled: sockets of viewers who may no longer see
+            # the event are closed (consumers/streams.py, recheck_access).
+            control_on_commit(ACCESS_CHANGED, event_id=locked.pk)
     return locked
