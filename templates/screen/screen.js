@@ -12,7 +12,8 @@
   function setConnection(kind) {
     const badge = $("connection");
     badge.dataset.state = kind;
-    badge.textContent = { live: "live", reconnecting: "reconnecting…", connecting: "connecting…" }[kind];
+    badge.textContent = { live: "live", reconnecting: "reconnecting…", connecting: "connecting…",
+      stopped: "stopped: this screen link is no longer valid" }[kind];
   }
 
   // --- state -------------------------------------------------------------------------
@@ -206,8 +207,14 @@
         handlers.apply(message);
         render();
       };
-      socket.onclose = () => {
+      socket.onclose = (event) => {
         clearTimeout(watchdog);
+        // The key was revoked (4403) or the event is no longer public (4404):
+        // reconnecting cannot help; staff give the screen a new link.
+        if (event.code === 4403 || event.code === 4404) {
+          setConnection("stopped");
+          return;
+        }
         setConnection("reconnecting");
         attempt += 1;
         setTimeout(open, Math.min(5000, 250 * 2 ** Math.min(attempt, 5)));
