@@ -26,7 +26,11 @@ from core.models import (
     normalize_email,
 )
 from core.phones import normalize_phone
-from core.services.events import checkin_code_required_default
+from core.services.events import (
+    EDITABLE_FIELDS,
+    checkin_code_required_default,
+    event_update,
+)
 from core.services.webhooks import (
     webhook_delivery_retry,
     webhook_endpoint_create,
@@ -260,7 +264,14 @@ class EventAdmin(admin.ModelAdmin):
         return form
 
     def save_model(self, request, obj, form, change):
-        if not change and "checkin_code_required" not in form.changed_data:
+        if change:
+            # The API's service: an edit publishes event.updated, and a status change
+            # (back to draft) closes the sockets of viewers who may no longer see it.
+            event_update(event=obj, fields={name: form.cleaned_data[name]
+                                            for name in form.changed_data
+                                            if name in EDITABLE_FIELDS})
+            return
+        if "checkin_code_required" not in form.changed_data:
             # The API's default (core.services.events): at a venue, the code is required.
             obj.checkin_code_required = checkin_code_required_default(obj.venue)
         super().save_model(request, obj, form, change)

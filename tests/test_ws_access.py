@@ -149,3 +149,17 @@ async def test_resume_still_replays_for_a_viewer_who_may_see_the_stream():
     replayed = await receive(phone)
     assert (replayed["seq"], replayed["type"]) == (updated["seq"], "event.updated")
     await phone.disconnect()
+
+
+async def test_unpublishing_an_event_in_the_admin_closes_the_public_sockets_too():
+    from types import SimpleNamespace
+
+    from django.contrib import admin
+
+    event = await db(make_event)(status="published")
+    phone = await connected(f"/ws/events/{event.pk}/")
+    await receive(phone)
+    form = SimpleNamespace(cleaned_data={"title": event.title, "status": "draft"},
+                           changed_data=["status"])
+    await db(admin.site._registry[Event].save_model)(None, event, form, True)
+    assert await closed_after(phone) == ("access_revoked", 4404)
