@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from typing import Any
 
@@ -22,11 +23,14 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from consumers.protocol import (
+    CLOSE_INTERNAL_ERROR,
     CLOSE_TOO_MANY_MESSAGES,
     ProtocolError,
     unavailable_error,
 )
 from consumers.ratelimit import TokenBucket
+
+logger = logging.getLogger(__name__)
 
 
 class OpenConnections:
@@ -148,10 +152,15 @@ class LimitedConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=exc.close_code)
 
     async def fail_unavailable(self, exc: Exception) -> None:
-        """The database or Redis is down: error frame, close 4503 (clients come back with since)."""
+        """The database or Redis is down: error frame, close 4503 (clients come back with
+        since). Anything else is our bug: logged, and the socket closed with 4500, so
+        that disconnect() frees its connection counts and tasks instead of leaving a
+        consumer half-dead (a frame could otherwise kill it without a close)."""
         error = unavailable_error(exc)
         if error is None:
-            raise exc
+            logger.exception("WebSocket consumer error; closing the socket", exc_info=exc)
+            error = ProtocolError("internal_error", "An unexpected server error.",
+                                  close_code=CLOSE_INTERNAL_ERROR)
         await self.fail(error)
 
     async def disconnect(self, code):

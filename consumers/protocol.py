@@ -23,6 +23,9 @@ CLOSE_TRY_AGAIN_LATER = 4503
 # Restart". Sent by consumers/drain.py; daphne lets applications send only 1000 and
 # 3000-4999, so `manage.py serve` lets 1012 through (RESTART_CLOSE_CODES there).
 CLOSE_SERVICE_RESTART = 1012
+# A fault on our side the client could not have avoided (a bug): the socket is
+# closed cleanly rather than left half-dead, and the fault is logged.
+CLOSE_INTERNAL_ERROR = 4500
 
 CLOSE_CODES = {
     CLOSE_BAD_REQUEST: "the URL or handshake is malformed (bad since, token in the URL, ...)",
@@ -34,6 +37,7 @@ CLOSE_CODES = {
                              "down), or too many open connections for this user or address",
     CLOSE_TRY_AGAIN_LATER: "the database or Redis is unavailable: reconnect with since shortly",
     CLOSE_SERVICE_RESTART: "this worker is restarting: reconnect with since (another worker)",
+    CLOSE_INTERNAL_ERROR: "an unexpected server error: reconnect with since after a pause",
 }
 
 # The subprotocol a client offers (and the server echoes) to speak this
@@ -101,6 +105,11 @@ def _optional_str(content: dict, name: str) -> str | None:
     value = content.get(name)
     if value is not None and (not isinstance(value, str) or not value):
         raise _invalid(f"'{name}' must be a non-empty string.")
+    if value is not None:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # JSON lets a lone surrogate through ("\ud800")
+            raise _invalid(f"'{name}' must be valid text.") from None
     return value
 
 

@@ -189,3 +189,44 @@ async def test_a_flood_on_health_is_rate_limited_then_closed_4429(settings):
     frames, code = await closed_with(ws)
     assert [f.get("code") for f in frames] == [None, "rate_limited", "flood"]
     assert code == 4429
+
+
+@pytest.mark.parametrize("field", ["screen_key", "token"])
+async def test_a_lone_surrogate_in_auth_is_an_invalid_field_not_a_dead_consumer(
+        event, field, settings):
+    # JSON lets "\ud800" through; encoding it for the key or token lookup raised and
+    # killed the consumer, leaving its connection counted for good.
+    settings.WS_MAX_CONNECTIONS_PER_ADDRESS = 1
+    ws = from_address(f"/ws/events/{event.pk}/", "203.0.113.9")
+    await opened(ws)
+    await ws.send_to(text_data=json.dumps({"type": "auth", field: "\ud800"}))
+    frame = await receive(ws)
+    assert (frame["type"], frame["code"]) == ("error", "invalid_field")
+    await ws.disconnect()
+    again = from_address(f"/ws/events/{event.pk}/", "203.0.113.9")
+    await opened(again)  # the slot was freed: under a cap of 1 the next one gets in
+    await again.disconnect()
+
+
+async def test_an_unexpected_error_closes_4500_and_frees_the_sockets_slot(
+        event, settings, monkeypatch, caplog):
+    # Whatever bug a frame hits, the socket is closed cleanly (disconnect runs and
+    # frees its counts and tasks) and the fault is logged.
+    from consumers.streams import StreamConsumer
+
+    async def bug(self, content):
+        raise RuntimeError("a bug")
+
+    settings.WS_MAX_CONNECTIONS_PER_ADDRESS = 1
+    ws = from_address(f"/ws/events/{event.pk}/", "203.0.113.9")
+    await opened(ws)
+    monkeypatch.setattr(StreamConsumer, "receive_json", bug)
+    await ws.send_to(text_data=json.dumps({"type": "ping"}))
+    frames, code = await closed_with(ws)
+    assert [(f["type"], f["code"]) for f in frames] == [("error", "internal_error")]
+    assert code == 4500
+    assert "WebSocket consumer error" in caplog.text
+    monkeypatch.undo()
+    again = from_address(f"/ws/events/{event.pk}/", "203.0.113.9")
+    await opened(again)
+    await again.disconnect()
