@@ -141,3 +141,40 @@ def test_a_hold_refused_at_commit_frees_its_redis_seats(settings, venue, user, o
     assert not SeatHold.objects.exists()
     held = hold_create(event=event, user=other_user, seat_ids=wanted)
     assert sorted(held.seat_ids) == sorted(wanted)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_purchase_racing_an_unpublish_waits_for_it_and_sells_nothing(user, sale):
+    # The event is read with the hold, unlocked: an unpublish committing meanwhile
+    # must not be followed by a sale (the order's foreign key is only checked at
+    # COMMIT, after the unpublish, and would pass).
+    from core.models import Event
+    from ticketing.errors import SaleClosed
+
+    fund(user, 100_000)
+    held = hold_create(event=sale, user=user, seat_ids=seats(sale, "A", "1", 1))
+    locked, errors = threading.Event(), []
+
+    def unpublish():
+        try:
+            with transaction.atomic():
+                Event.objects.select_for_update().get(pk=sale.pk)
+                locked.set()
+                time.sleep(0.5)  # the purchase starts meanwhile
+                Event.objects.filter(pk=sale.pk).update(status=Event.Status.DRAFT)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+            locked.set()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=unpublish)
+    thread.start()
+    assert locked.wait(timeout=10)
+    with pytest.raises(SaleClosed):
+        hold_purchase(token=held.token, user=user)
+    thread.join(timeout=10)
+    assert not errors, errors
+    assert not Order.objects.exists()
+    assert Wallet.objects.get(user=user).balance == 100_000

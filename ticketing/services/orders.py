@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from core import webhooks
 from core.failpoints import failpoint
-from core.models import User
+from core.models import Event, User
 from ticketing import selectors
 from ticketing.errors import (
     HoldAlreadyPurchased,
@@ -31,6 +31,7 @@ from ticketing.errors import (
     HoldLost,
     HoldNotFound,
     PriceChanged,
+    SaleClosed,
     SeatAlreadySold,
     SeatsNotForSale,
     TicketNotFound,
@@ -122,6 +123,7 @@ def _sell(*, hold: SeatHold, user: User, token: str, backend: SeatLockBackend,
     if stale:
         raise HoldLost(stale)
 
+    _check_event_still_on_sale(hold.event_id)
     order = Order.objects.create(
         user=user, event_id=hold.event_id, total=total, hold_token=token
     )
@@ -152,6 +154,26 @@ def _sell(*, hold: SeatHold, user: User, token: str, backend: SeatLockBackend,
                         for t in sorted(tickets, key=lambda t: t.pk)],
         })
     return order, tickets
+
+
+def _check_event_still_on_sale(event_id: int) -> None:
+    """The event as committed now, read under a share lock (PostgreSQL).
+
+    The event came with the hold, unlocked: an unpublish or a cancellation
+    committing meanwhile would otherwise still sell (the order's foreign-key check
+    only waits for it at COMMIT, then passes). FOR SHARE waits for such an update
+    and reads its result, without making purchases of one event wait for each
+    other. SQLite runs one writer at a time: nothing can commit meanwhile.
+    """
+    if connection.vendor != "postgresql":
+        return
+    table = Event._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT status FROM {table} WHERE id = %s FOR SHARE",  # noqa: S608
+                       [event_id])
+        row = cursor.fetchone()
+    if row is None or row[0] not in (Event.Status.PUBLISHED, Event.Status.LIVE):
+        raise SaleClosed("This event is not open for sale.")
 
 
 def _advance_fences(hold: SeatHold) -> list[int]:
