@@ -254,3 +254,59 @@ class RawHTTPClient:
             for _, writer in connections:
                 writer.close()
         self._idle.clear()
+
+
+# --- sale fixtures shared by the HTTP benchmarks (hold_contention, request_path) ---------
+
+
+def flush_redis_prefix(prefix: str) -> None:
+    """Delete every key under `prefix:` (the benchmark's own Redis namespace)."""
+    from core.redis import get_redis
+
+    client = get_redis()
+    stale = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    for start in range(0, len(stale), 500):
+        client.delete(*stale[start:start + 500])
+
+
+def venue_with_seats(*, name: str, section: str, seats: int, per_row: int):
+    """A venue with one section of `seats` seats in rows of `per_row`; -> (venue, seat ids)."""
+    from core.models import Venue
+    from ticketing.services import layout
+
+    rows = [{"label": str(r + 1), "seats": min(per_row, seats - r * per_row)}
+            for r in range((seats + per_row - 1) // per_row)]
+    venue = Venue.objects.create(name=name)
+    layout.venue_layout_set(venue=venue, sections=[{"name": section, "rows": rows}])
+    return venue, sorted(venue.sections.get().rows.values_list("seats__id", flat=True))
+
+
+def funded_buyers(*, count: int, balance: int, email_prefix: str) -> list:
+    """`count` accounts, each with a wallet topped up with `balance` (and its ledger row)."""
+    from core.models import User
+    from ticketing.models import Wallet, WalletTransaction
+
+    users = User.objects.bulk_create(
+        User(email=f"{email_prefix}{i}@bench.local", password="!") for i in range(count))
+    wallets = Wallet.objects.bulk_create(Wallet(user=u, balance=balance) for u in users)
+    WalletTransaction.objects.bulk_create(
+        WalletTransaction(wallet=w, kind="top_up", amount=balance, balance_after=balance)
+        for w in wallets)
+    return users
+
+
+def access_tokens(users: list, *, secret: str, lifetime=None) -> list[str]:
+    """Access tokens as login issues them (with the session claims: no user query per
+    request), signed with the workers' `secret`; `lifetime` overrides the default."""
+    from rest_framework_simplejwt.backends import TokenBackend
+
+    from core.authentication import SessionRefreshToken
+
+    signer = TokenBackend("HS256", signing_key=secret)
+    tokens = []
+    for user in users:
+        token = SessionRefreshToken.for_user(user).access_token
+        if lifetime is not None:
+            token.set_exp(lifetime=lifetime)
+        tokens.append(signer.encode(token.payload))
+    return tokens

@@ -39,11 +39,15 @@ SECRET_KEY = "bench-" + secrets.token_hex(16)
 
 from _common import (  # noqa: E402
     RawHTTPClient,
+    access_tokens,
     emit_result,
     ensure_database,
+    flush_redis_prefix,
+    funded_buyers,
     percentile,
     row,
     start_workers,
+    venue_with_seats,
 )
 
 
@@ -55,43 +59,19 @@ def setup_sale(buyers: int, seats: int):
     from datetime import timedelta
 
     from django.utils import timezone
-    from rest_framework_simplejwt.backends import TokenBackend
 
-    from core.authentication import SessionRefreshToken
-    from core.models import Event, User, Venue
-    from core.redis import get_redis
-    from ticketing.models import Wallet, WalletTransaction
+    from core.models import Event
     from ticketing.services import layout
 
-    client = get_redis()
-    stale = list(client.scan_iter(match=f"{os.environ['REDIS_PREFIX']}:*", count=1000))
-    for start in range(0, len(stale), 500):
-        client.delete(*stale[start : start + 500])
-
-    per_row = 25
-    rows = [{"label": str(r + 1), "seats": min(per_row, seats - r * per_row)}
-            for r in range((seats + per_row - 1) // per_row)]
-    venue = Venue.objects.create(name="Bench Arena")
-    layout.venue_layout_set(venue=venue, sections=[{"name": "Main", "rows": rows}])
+    flush_redis_prefix(os.environ["REDIS_PREFIX"])
+    venue, seat_ids = venue_with_seats(name="Bench Arena", section="Main", seats=seats,
+                                       per_row=25)
     event = Event.objects.create(title="Bench", starts_at=timezone.now() + timedelta(days=1),
                                  venue=venue, status="published")
     layout.event_prices_set(event=event, prices={venue.sections.get().pk: 1_000})
     layout.sale_configure(event=event, max_seats_per_order=4)
-    seat_ids = sorted(
-        venue.sections.get().rows.values_list("seats__id", flat=True)
-    )
-    users = User.objects.bulk_create(
-        User(email=f"buyer{i}@bench.local", password="!") for i in range(buyers)
-    )
-    wallets = Wallet.objects.bulk_create(Wallet(user=u, balance=10_000) for u in users)
-    WalletTransaction.objects.bulk_create(
-        WalletTransaction(wallet=w, kind="top_up", amount=10_000, balance_after=10_000)
-        for w in wallets
-    )
-    signer = TokenBackend("HS256", signing_key=SECRET_KEY)
-    # Tokens as login issues them (claims, so no user query per request).
-    tokens = [signer.encode(SessionRefreshToken.for_user(u).access_token.payload) for u in users]
-    return event, seat_ids, tokens
+    users = funded_buyers(count=buyers, balance=10_000, email_prefix="buyer")
+    return event, seat_ids, access_tokens(users, secret=SECRET_KEY)
 
 
 def pick(rng: random.Random, seat_ids: list[int]) -> dict:

@@ -52,7 +52,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
 SECRET_KEY = "bench-" + secrets.token_hex(16)
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
-from _common import emit_result, ensure_database, free_port, row  # noqa: E402
+from _common import (  # noqa: E402
+    access_tokens,
+    emit_result,
+    ensure_database,
+    flush_redis_prefix,
+    free_port,
+    funded_buyers,
+    row,
+    venue_with_seats,
+)
 
 # The targets of issue 11, as ratios to the bare Django view on daphne.
 TARGETS = {"me": 0.6, "hold_granted": 0.4, "hold_refused": 0.5, "purchase": 0.25}
@@ -310,43 +319,15 @@ class Fixture:
 def setup_data(users: int, seats: int) -> Fixture:
     from datetime import timedelta
 
-    from rest_framework_simplejwt.backends import TokenBackend
-
-    from core.authentication import SessionRefreshToken
-    from core.models import User, Venue
-    from core.redis import get_redis
-    from ticketing.models import Wallet, WalletTransaction
-    from ticketing.services import layout
-
-    client = get_redis()
-    stale = list(client.scan_iter(match=f"{os.environ['REDIS_PREFIX']}:*", count=1000))
-    for start_at in range(0, len(stale), 500):
-        client.delete(*stale[start_at:start_at + 500])
-
-    per_row = 50
-    rows = [{"label": str(r + 1), "seats": min(per_row, seats - r * per_row)}
-            for r in range((seats + per_row - 1) // per_row)]
-    venue = Venue.objects.create(name="Bench Hall")
-    layout.venue_layout_set(venue=venue, sections=[{"name": "Floor", "rows": rows}])
-    seat_ids = sorted(venue.sections.get().rows.values_list("seats__id", flat=True))
-    accounts = User.objects.bulk_create(
-        User(email=f"req{i}@bench.local", password="!") for i in range(users))
-    wallets = Wallet.objects.bulk_create(Wallet(user=u, balance=1_000_000) for u in accounts)
-    WalletTransaction.objects.bulk_create(
-        WalletTransaction(wallet=w, kind="top_up", amount=1_000_000, balance_after=1_000_000)
-        for w in wallets)
-    signer = TokenBackend("HS256", signing_key=SECRET_KEY)
-    lifetime = timedelta(hours=2)
-    tokens = []
-    for account in accounts:
-        token = SessionRefreshToken.for_user(account).access_token  # as login issues it
-        token.set_exp(lifetime=lifetime)
-        tokens.append(signer.encode(token.payload))
-    refused = new_event(venue)
     from ticketing.services import holds
 
-    holder = accounts[-1]
-    holds.hold_create(event=refused, user=holder, seat_ids=[seat_ids[0]])
+    flush_redis_prefix(os.environ["REDIS_PREFIX"])
+    venue, seat_ids = venue_with_seats(name="Bench Hall", section="Floor", seats=seats,
+                                       per_row=50)
+    accounts = funded_buyers(count=users, balance=1_000_000, email_prefix="req")
+    tokens = access_tokens(accounts, secret=SECRET_KEY, lifetime=timedelta(hours=2))
+    refused = new_event(venue)
+    holds.hold_create(event=refused, user=accounts[-1], seat_ids=[seat_ids[0]])
     return Fixture(venue.pk, seat_ids, tokens, [u.pk for u in accounts], refused.pk, seat_ids[0])
 
 
