@@ -332,6 +332,8 @@ def setup_data(users: int, seats: int) -> Fixture:
 
 
 def new_event(venue):
+    """A fresh event on sale at `venue`, on a day of its own: one venue sells one
+    event at a time (ticketing.services.layout.sale_configure refuses an overlap)."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -339,8 +341,9 @@ def new_event(venue):
     from core.models import Event
     from ticketing.services import layout
 
+    day = Event.objects.filter(venue=venue).count() + 1
     event = Event.objects.create(title="Bench request path", venue=venue, status="published",
-                                 starts_at=timezone.now() + timedelta(days=1))
+                                 starts_at=timezone.now() + timedelta(days=day))
     layout.event_prices_set(event=event, prices={venue.sections.get().pk: 100})
     layout.sale_configure(event=event, max_seats_per_order=4)
     return event
