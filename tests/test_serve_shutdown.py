@@ -30,21 +30,27 @@ def wait_for(predicate, timeout: float) -> bool:
     return False
 
 
+def request_in_background(url: str, *, timeout: float) -> tuple[list, threading.Thread]:
+    """GET `url` from a thread; -> (the answer's status or error name, once done; the thread)."""
+    answers: list = []
+
+    def get() -> None:
+        try:
+            answers.append(httpx.get(url, timeout=timeout).status_code)
+        except httpx.HTTPError as exc:
+            answers.append(type(exc).__name__)
+
+    client = threading.Thread(target=get, daemon=True)
+    client.start()
+    return answers, client
+
+
 def test_sigterm_with_a_stuck_request_exits_within_the_grace(tmp_path):
     marker = tmp_path / "failpoints.log"
     with running_server(tmp_path, TOMBOLA_FAILPOINTS="http.readyz=sleep(120)",
                         TOMBOLA_FAILPOINTS_MARKER=str(marker),
                         SHUTDOWN_GRACE_SECONDS=str(GRACE)) as server:
-        answers = []
-
-        def stuck_request():
-            try:
-                answers.append(httpx.get(server.url("/readyz"), timeout=60).status_code)
-            except httpx.HTTPError as exc:
-                answers.append(type(exc).__name__)
-
-        client = threading.Thread(target=stuck_request, daemon=True)
-        client.start()
+        answers, client = request_in_background(server.url("/readyz"), timeout=60)
         assert wait_for(lambda: marker.exists() and "http.readyz" in marker.read_text(), 20)
         stopped_at = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
@@ -76,16 +82,7 @@ def test_sigterm_drains_a_request_in_flight_then_exits(tmp_path):
     with running_server(tmp_path, TOMBOLA_FAILPOINTS="http.readyz=sleep(2)",
                         TOMBOLA_FAILPOINTS_MARKER=str(marker),
                         SHUTDOWN_GRACE_SECONDS=str(grace)) as server:
-        answers = []
-
-        def slow_request():
-            try:
-                answers.append(httpx.get(server.url("/readyz"), timeout=30).status_code)
-            except httpx.HTTPError as exc:
-                answers.append(type(exc).__name__)
-
-        client = threading.Thread(target=slow_request, daemon=True)
-        client.start()
+        answers, client = request_in_background(server.url("/readyz"), timeout=30)
         assert wait_for(lambda: marker.exists() and "http.readyz" in marker.read_text(), 20)
         stopped_at = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
