@@ -40,9 +40,13 @@ from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, Toke
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from core.emails import mailbox_digest
 from core.models import User
 
 AUTH_TIME_CLAIM = "auth_time"
+# A digest of the account's mailbox (core.emails.mailbox_digest): one waiting-room
+# place per person without a query on the join path.
+MAILBOX_CLAIM = "mbx"
 CLAIM_FIELDS = ("is_staff", "is_superuser")
 PROCESS_STARTED_AT = time.time()
 
@@ -59,6 +63,7 @@ class SessionRefreshToken(RefreshToken):
         token[AUTH_TIME_CLAIM] = time.time()
         for name in CLAIM_FIELDS:
             token[name] = bool(getattr(user, name))
+        token[MAILBOX_CLAIM] = mailbox_digest(user.email_mailbox)
         return token
 
 
@@ -120,6 +125,7 @@ def claims_user(token: Any) -> User:
                              fields=[f.attname for f in User._meta.concrete_fields])
 
     user.refresh_from_db = refresh_from_db
+    user.mailbox_digest = token.get(MAILBOX_CLAIM)
     return user
 
 

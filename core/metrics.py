@@ -53,6 +53,16 @@ def stream_kind_label(stream: str) -> str:
     return stream.split(":", 1)[0]
 
 
+# (request, view name, seconds) callbacks apps register in ready(), e.g. the waiting
+# room's latency samples (ticketing): core reads no app's data itself.
+_request_observers: list = []
+
+
+def add_request_observer(func) -> None:
+    if func not in _request_observers:
+        _request_observers.append(func)
+
+
 class MetricsMiddleware:
     """Times every request, labelled by the URL pattern's name (not the raw path)."""
 
@@ -64,9 +74,11 @@ class MetricsMiddleware:
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)
         view = (match.view_name or match.route) if match else "unmatched"
+        seconds = time.perf_counter() - started
         HTTP_LATENCY.labels(view, request.method, f"{response.status_code // 100}xx").observe(
-            time.perf_counter() - started
-        )
+            seconds)
+        for observe in _request_observers:
+            observe(request, view, seconds)
         return response
 
 

@@ -236,6 +236,9 @@ REST_FRAMEWORK = {
         "confirmation_resend": os.environ.get("THROTTLE_CONFIRMATION_RESEND", "10/hour"),
         "phone_lookup": os.environ.get("THROTTLE_PHONE_LOOKUP", "20/min"),
         "seat_holds": os.environ.get("THROTTLE_SEAT_HOLDS", "120/min"),
+        # Joining, reading and leaving a waiting room's line, per user (a join is
+        # idempotent; this bounds what a script polling its place costs).
+        "queue": os.environ.get("THROTTLE_QUEUE", "120/min"),
         "checkin": os.environ.get("THROTTLE_CHECKIN", "30/min"),
         "draw_participate": os.environ.get("THROTTLE_DRAW_PARTICIPATE", "60/min"),
     },
@@ -279,6 +282,8 @@ SPECTACULAR_SETTINGS = {
         "LotteryModeEnum": "live.models.Draw.LotteryMode",
         "WalletTransactionKindEnum": "ticketing.models.WalletTransaction.Kind",
         "SeatChangeStatusEnum": "ticketing.models.SeatStatusChange.Status",
+        "WaitingRoomModeEnum": "ticketing.models.WaitingRoom.Mode",
+        "WaitingRoomStatusEnum": "ticketing.models.WaitingRoom.Status",
     },
 }
 

@@ -60,6 +60,9 @@ def test_every_write_documents_its_request_body(schema):
         "/api/events/{id}/screen-keys/{key_id}/revoke/", "/api/events/{id}/draws/{draw_id}/claim/",
         "/api/events/{id}/draws/{draw_id}/redraw/", "/api/events/{id}/draws/{draw_id}/notify/",
         "/api/holds/{token}/", "/api/tickets/{id}/cancel/",
+        "/api/events/{id}/queue/", "/api/events/{id}/waiting-room/pause/",
+        "/api/events/{id}/waiting-room/resume/", "/api/events/{id}/waiting-room/open/",
+        "/api/events/{id}/waiting-room/close/",
     }
     missing = [f"{method.upper()} {path}" for path, method, op in operations(schema[0])
                if method in ("post", "put", "patch") and "requestBody" not in op

@@ -12,12 +12,18 @@ class TicketingConfig(AppConfig):
         from ticketing.idempotency import idempotency_keys_purge
         from ticketing.selectors import active_hold_count
         from ticketing.services.holds import holds_expire
-        from ticketing.streams import SEATS_KIND
+        from ticketing.services.waiting_room import observe_request, waiting_rooms_admit
+        from ticketing.streams import QUEUE_KIND, QUEUE_STAFF_KIND, SEATS_KIND
 
         register_stream_kind(SEATS_KIND)
+        register_stream_kind(QUEUE_KIND)
+        register_stream_kind(QUEUE_STAFF_KIND)
+        # Hold and purchase latency made with admission passes: the adaptive rate's input.
+        metrics.add_request_observer(observe_request)
         # Read at scrape time: one indexed count, no bookkeeping on the hot path.
         metrics.LIVE_HOLDS.set_function(active_hold_count)
         register_periodic("ticketing.expire_holds", holds_expire, every_seconds=1)
+        register_periodic("ticketing.waiting_rooms_admit", waiting_rooms_admit, every_seconds=1)
         register_periodic(
             "ticketing.purge_idempotency_keys", idempotency_keys_purge, every_seconds=3600
         )

@@ -167,3 +167,54 @@ class InvalidIdempotencyKey(DomainError):
     code = "invalid_idempotency_key"
     # ticketing/idempotency.py raises it naming its MAX_KEY_LENGTH.
     detail = "The Idempotency-Key header is empty or too long."
+
+
+# --- The waiting room (ticketing/services/waiting_room.py) ---------------------------
+
+
+def queue_links(event_id: int) -> dict[str, str]:
+    """Where a buyer joins the line of an event, and where its place streams."""
+    return {"join": f"/api/events/{event_id}/queue/", "stream": f"/ws/events/{event_id}/queue/"}
+
+
+class QueueRequired(DomainError):
+    """403: the event's waiting room is on and this request has no valid admission pass."""
+
+    code = "queue_required"
+    status_code = status.HTTP_403_FORBIDDEN
+    REASONS = {
+        "missing": "This sale has a waiting room: join the line and use the admission pass "
+                   "you get at the front (the Queue-Pass header).",
+        "invalid": "The admission pass is not valid for this account and event.",
+        "expired": "Your admission pass has expired; join the line again.",
+        "stale": "This admission pass was replaced by a newer one; use the newest.",
+        "none": "You have no admission pass for this event; join the line.",
+    }
+
+    def __init__(self, *, event_id: int, reason: str) -> None:
+        super().__init__(self.REASONS[reason],
+                         extra={"reason": reason, "queue": queue_links(event_id)})
+
+
+class QueueNotFound(NotFound):
+    code = "queue_not_found"
+    detail = "This event has no waiting room."
+
+
+class QueueNotOpen(Conflict):
+    code = "queue_not_open"
+
+    def __init__(self, *, opens_at: str) -> None:
+        super().__init__(f"The waiting room opens at {opens_at}.", extra={"opens_at": opens_at})
+
+
+class QueueClosed(Conflict):
+    code = "queue_closed"
+    detail = "The waiting room is closed: the sale is open to everyone, no pass needed."
+
+
+class QueueMailboxTaken(Conflict):
+    code = "queue_mailbox_taken"
+    detail = ("Another account with the same mailbox already has a place in this line; "
+              "one place per person.")
+

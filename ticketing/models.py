@@ -352,3 +352,70 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"idempotency key {self.key}"
+
+
+# What staff set on a room (besides its status), in the order forms show them.
+WAITING_ROOM_SETTINGS = ("mode", "rate_per_minute", "max_rate_per_minute", "target_latency_ms",
+                         "opens_minutes_before_sale", "pass_minutes")
+
+
+def new_waiting_room_secret() -> str:
+    return secrets.token_hex(16)
+
+
+class WaitingRoom(models.Model):
+    """The virtual waiting room in front of an event's sale (ticketing/queue_line.py).
+
+    While it is not closed, holding seats and buying them need an admission pass
+    (ticketing/services/waiting_room.py). The line itself lives in Redis (process
+    memory on embedded defaults); this row is the staff's configuration, copied to
+    the line's store whenever it changes.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open"  # joins accepted, admission running (from the sale's start)
+        PAUSED = "paused"  # joins accepted, nobody admitted; passes out stay valid
+        CLOSED = "closed"  # the room is off: the sale is direct, no pass needed
+
+    class Mode(models.TextChoices):
+        FIXED = "fixed"  # rate_per_minute buyers a minute
+        ADAPTIVE = "adaptive"  # a rate steered by hold and purchase latency
+
+    event = models.OneToOneField(Event, on_delete=models.CASCADE, related_name="waiting_room")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.FIXED)
+    rate_per_minute = models.PositiveIntegerField(
+        default=600, help_text="Buyers admitted a minute (adaptive: the starting rate).")
+    max_rate_per_minute = models.PositiveIntegerField(
+        default=6000, help_text="Adaptive: the highest rate it may reach.")
+    target_latency_ms = models.PositiveIntegerField(
+        default=250, help_text="Adaptive: admit more while hold and purchase p95 stay under this.")
+    opens_minutes_before_sale = models.PositiveIntegerField(
+        default=30, help_text="Buyers may join this long before the sale starts; everyone "
+                              "who joins before the start is placed in random order.")
+    pass_minutes = models.PositiveIntegerField(
+        default=10, help_text="An admission pass not used (no seats held) within this long "
+                              "expires and the next buyer in line is let in.")
+    # Orders the buyers who join before the sale starts (unpredictable to them).
+    secret = models.CharField(max_length=64, default=new_waiting_room_secret, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(rate_per_minute__gte=1),
+                                   name="waitingroom_rate_positive"),
+            models.CheckConstraint(condition=Q(max_rate_per_minute__gte=models.F("rate_per_minute")),
+                                   name="waitingroom_max_rate_at_least_rate"),
+            models.CheckConstraint(condition=Q(pass_minutes__gte=1),
+                                   name="waitingroom_pass_minutes_positive"),
+            models.CheckConstraint(condition=Q(target_latency_ms__gte=10),
+                                   name="waitingroom_target_latency_sane"),
+        ]
+
+    def __str__(self) -> str:
+        return f"waiting room of {self.event}"
+
+    @property
+    def requires_pass(self) -> bool:
+        return self.status != self.Status.CLOSED

@@ -14,6 +14,7 @@ from ticketing.models import (
     SeatStatusChange,
     Section,
     Ticket,
+    WaitingRoom,
     Wallet,
     WalletTransaction,
 )
@@ -292,3 +293,93 @@ class SeatChangeOutput(CachedFieldsModelSerializer):
         model = SeatStatusChange
         fields = ["id", "seat_id", "from_status", "to_status", "reason", "hold_id", "order_id",
                   "user", "created_at"]
+
+
+# --- the waiting room (ticketing/services/waiting_room.py) ---------------------------
+
+
+class WaitingRoomInput(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=WaitingRoom.Mode.choices, default="fixed")
+    rate_per_minute = serializers.IntegerField(min_value=1, max_value=1_000_000, default=600)
+    max_rate_per_minute = serializers.IntegerField(
+        min_value=1, max_value=1_000_000, required=False,
+        help_text="Adaptive: the highest rate (default: ten times rate_per_minute).")
+    target_latency_ms = serializers.IntegerField(min_value=10, max_value=60_000, default=250)
+    opens_minutes_before_sale = serializers.IntegerField(min_value=0, max_value=7 * 24 * 60,
+                                                         default=30)
+    pass_minutes = serializers.IntegerField(min_value=1, max_value=24 * 60, default=10)
+
+    def validate(self, attrs):
+        maximum = attrs.get("max_rate_per_minute")
+        if maximum is None:
+            attrs["max_rate_per_minute"] = attrs["rate_per_minute"] * 10
+        elif maximum < attrs["rate_per_minute"]:
+            raise serializers.ValidationError(
+                {"max_rate_per_minute": "Must be at least rate_per_minute."})
+        return attrs
+
+
+class QueueMeOutput(serializers.Serializer):
+    state = serializers.ChoiceField(choices=["not_in_line", "waiting", "left", "admitted",
+                                             "in_use", "expired", "done"])
+    number = serializers.IntegerField(allow_null=True, help_text=(
+        "Your place in the sale's whole line; null until the sale starts (who joins "
+        "before is placed in random order at the start)."))
+    position = serializers.IntegerField(allow_null=True,
+                                        help_text="Waiting: number - served (1: next).")
+    eta_seconds = serializers.IntegerField(allow_null=True)
+
+
+class QueuePassOutput(serializers.Serializer):
+    token = serializers.CharField(help_text="Send it as the Queue-Pass header when holding "
+                                            "seats and buying them.")
+    expires_at = serializers.DateTimeField()
+    used = serializers.BooleanField(help_text="Seats were held with it: it is then good "
+                                              "for the longest a hold may last.")
+
+
+class QueueLinksOutput(serializers.Serializer):
+    join = serializers.CharField()
+    stream = serializers.CharField()
+
+
+class QueueOutput(serializers.Serializer):
+    event_id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["open", "paused", "closed"])
+    opens_at = serializers.DateTimeField(allow_null=True)
+    sale_starts_at = serializers.DateTimeField(allow_null=True)
+    sale_started = serializers.BooleanField()
+    length = serializers.IntegerField(help_text="Buyers waiting.")
+    served = serializers.IntegerField(help_text="Places called so far.")
+    rate_per_minute = serializers.FloatField()
+    me = QueueMeOutput(allow_null=True, help_text="Null for anonymous callers.")
+    admission = QueuePassOutput(allow_null=True,
+                                help_text="Your admission pass, once admitted; else null.")
+    queue = QueueLinksOutput()
+
+
+class QueueFiguresOutput(serializers.Serializer):
+    status = serializers.CharField()
+    length = serializers.IntegerField()
+    served = serializers.IntegerField()
+    joined = serializers.IntegerField()
+    admitted = serializers.IntegerField()
+    passes_out = serializers.IntegerField()
+    used = serializers.IntegerField()
+    purchases = serializers.IntegerField()
+    expired = serializers.IntegerField()
+    left = serializers.IntegerField()
+    rate_per_minute = serializers.FloatField()
+
+
+class WaitingRoomOutput(serializers.Serializer):
+    event_id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=WaitingRoom.Status.choices)
+    mode = serializers.ChoiceField(choices=WaitingRoom.Mode.choices)
+    rate_per_minute = serializers.IntegerField()
+    max_rate_per_minute = serializers.IntegerField()
+    target_latency_ms = serializers.IntegerField()
+    opens_minutes_before_sale = serializers.IntegerField()
+    pass_minutes = serializers.IntegerField()
+    figures = QueueFiguresOutput()
+    queue = QueueLinksOutput()

@@ -1,6 +1,9 @@
-"""The seat stream ``seats:<event_id>`` as one stream kind: the seat map snapshot,
-the builders of its messages and the reducer that applies them
-(registered in ticketing/apps.py; docs/websocket-protocol.md, "Seat stream").
+"""Ticketing's stream kinds (registered in ticketing/apps.py; docs/websocket-protocol.md):
+the seat stream ``seats:<event_id>`` ("Seat stream") and the waiting room's
+``queue:<event_id>`` and ``queue_staff:<event_id>`` ("Queue stream", at the end).
+
+The seat stream: the seat map snapshot, the builders of its messages and the
+reducer that applies them.
 
 Snapshot (SEAT_MAP): ``{"event_id", "seq", "seats": [SEAT, ...]}`` where SEAT is
 ``{"id", "section_id", "section", "row", "label", "number", "x", "y", "status",
@@ -16,13 +19,22 @@ Message types (``data``), one per hold or order, listing its seats:
 from __future__ import annotations
 
 from functools import partial
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from core import streams
 from core.errors import UnknownMessageType
 from core.models import Event
 from core.selectors.events import visible_events
 from core.streams import StreamKind, StreamMessage, Viewer
+from ticketing.models import WAITING_ROOM_SETTINGS, WaitingRoom
+from ticketing.queue_line import queue_line
+from ticketing.queue_messages import (
+    QueueProgress,
+    QueueState,
+    apply_progress,
+    place_body,
+    progress_data,
+)
 from ticketing.selectors import (
     FREE,
     HELD,
@@ -149,4 +161,101 @@ SEATS_KIND = StreamKind(
     messages={type_: partial(seats_changed_data, type_) for type_ in SEAT_STATUS_AFTER},
     apply=apply_seat_message,
     shared_by_audience=True,
+)
+
+
+# --- The waiting room: queue:<event_id> and queue_staff:<event_id> ---------------------
+#
+# queue:<event_id> (ws/events/<id>/queue/, anyone who may see the event): snapshot
+# QueueState, the line and the viewer's place; message queue.progress (QueueProgress),
+# at least every few seconds while the room is not closed and whenever the line moved.
+# A client keeps its `number` and computes its position as number - served: one
+# message per tick serves every phone, whatever the length of the line.
+#
+# queue_staff:<event_id> (ws/events/<id>/queue/staff/, staff only): snapshot
+# {"event_id", "seq", "room", "figures"}; message queue.stats (the figures, absolute).
+
+QUEUE_KIND_NAME = "queue"
+QUEUE_STAFF_KIND_NAME = "queue_staff"
+
+
+def queue_stream(event_id: int) -> str:
+    return f"{QUEUE_KIND_NAME}:{event_id}"
+
+
+def queue_staff_stream(event_id: int) -> str:
+    return f"{QUEUE_STAFF_KIND_NAME}:{event_id}"
+
+
+def publish_queue_progress(event_id: int, progress: QueueProgress) -> None:
+    streams.publish(queue_stream(event_id), "queue.progress", progress)
+
+
+def publish_queue_stats(event_id: int, figures: dict[str, Any]) -> None:
+    streams.publish(queue_staff_stream(event_id), "queue.stats", figures)
+
+
+def _visible_room(event_id: int, viewer: Viewer) -> WaitingRoom | None:
+    user = getattr(viewer, "user", None)
+    event = visible_events(user).filter(pk=event_id).first()
+    return None if event is None else WaitingRoom.objects.filter(event=event).first()
+
+
+def queue_snapshot(event_id: int, viewer: Viewer) -> dict[str, Any] | None:
+    """The line and the viewer's place (None: no such event for this viewer, or no room).
+
+    The place comes from the line's store in one step. The database is read for the
+    event's visibility, as every stream of an event does."""
+    if _visible_room(event_id, viewer) is None:
+        return None
+    user = getattr(viewer, "user", None)
+    authenticated = bool(user is not None and user.is_authenticated)
+    seq = streams.last_seq(queue_stream(event_id))
+    place = queue_line().place(event_id, user.pk if authenticated else None)
+    return {**place_body(event_id, place, authenticated=authenticated), "seq": seq}
+
+
+def apply_queue_message(snapshot: QueueState, message: StreamMessage) -> QueueState:
+    if message["type"] != "queue.progress":
+        raise UnknownMessageType(QUEUE_KIND_NAME, message["type"])
+    return {**apply_progress(snapshot, message["data"]),
+            "seq": max(snapshot["seq"], message["seq"])}
+
+
+def queue_staff_snapshot(event_id: int, viewer: Viewer) -> dict[str, Any] | None:
+    user = getattr(viewer, "user", None)
+    if user is None or not user.is_staff:
+        return None
+    room = _visible_room(event_id, viewer)
+    if room is None:
+        return None
+    seq = streams.last_seq(queue_staff_stream(event_id))
+    return {"event_id": event_id, "seq": seq, "room": room_settings(room),
+            "figures": queue_line().stats(event_id).as_dict()}
+
+
+def room_settings(room: WaitingRoom) -> dict[str, Any]:
+    return {"status": room.status,
+            **{name: getattr(room, name) for name in WAITING_ROOM_SETTINGS}}
+
+
+def apply_queue_staff_message(snapshot: dict[str, Any], message: StreamMessage) -> dict[str, Any]:
+    if message["type"] != "queue.stats":
+        raise UnknownMessageType(QUEUE_STAFF_KIND_NAME, message["type"])
+    return {**snapshot, "figures": message["data"],
+            "seq": max(snapshot["seq"], message["seq"])}
+
+
+QUEUE_KIND = StreamKind(
+    name=QUEUE_KIND_NAME,
+    snapshot=queue_snapshot,
+    messages={"queue.progress": progress_data},
+    apply=apply_queue_message,
+)
+
+QUEUE_STAFF_KIND = StreamKind(
+    name=QUEUE_STAFF_KIND_NAME,
+    snapshot=queue_staff_snapshot,
+    messages={"queue.stats": lambda stats: stats.as_dict()},
+    apply=apply_queue_staff_message,
 )

@@ -1,7 +1,7 @@
 """Ticketing API, included under /api/ (see README "API: ticketing")."""
 
 from core.routes import api_path
-from ticketing import views
+from ticketing import queue_views, views
 
 urlpatterns = [
     api_path("venues/", views.VenueListView.as_view(), name="venue-list"),
@@ -16,6 +16,12 @@ urlpatterns = [
         name="seat-history",
     ),
     api_path("events/<int:pk>/holds/", views.EventHoldsView.as_view(), name="event-holds"),
+    api_path("events/<int:pk>/queue/", queue_views.QueueView.as_view(), name="event-queue"),
+    api_path("events/<int:pk>/waiting-room/", queue_views.WaitingRoomView.as_view(),
+             name="waiting-room"),
+    *(api_path(f"events/<int:pk>/waiting-room/{action}/",
+               queue_views.WaitingRoomActionView.as_view(), name=f"waiting-room-{action}",
+               kwargs={"action": action}) for action in queue_views.ACTIONS),
     api_path("holds/<str:token>/", views.HoldView.as_view(), name="hold-detail"),
     api_path("holds/<str:token>/purchase/", views.HoldPurchaseView.as_view(), name="hold-purchase"),
     api_path("wallet/", views.WalletView.as_view(), name="wallet"),

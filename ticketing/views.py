@@ -21,14 +21,15 @@ from ticketing.errors import HoldNotFound, SeatLocksUnavailable
 from ticketing.idempotency import idempotent
 from ticketing.models import EventSale, SectionPrice
 from ticketing.services import holds, layout, orders, wallets
+from ticketing.services.waiting_room import QUEUE_EVENT_ATTRIBUTE, queue_pass_checked
 from ticketing.streams import seat_map
 
 
 def _event(pk: int, user) -> Event:
     """The event if `user` may see it (drafts are staff-only, as on /api/events/)."""
     # A lookup by key needs no ORDER BY (which .first() would add): on the hold path.
-    event = next(iter(visible_events(user).select_related("sale").filter(pk=pk).order_by()[:1]),
-                 None)
+    event = next(iter(visible_events(user).select_related("sale", "waiting_room")
+                      .filter(pk=pk).order_by()[:1]), None)
     if event is None:
         raise NotFound("No such event.", code="event_not_found")
     return event
@@ -55,6 +56,14 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
     description="Replays the first response to the same key for 24 h.",
 )
+QUEUE_PASS_HEADER = "Queue-Pass"
+QUEUE_PASS = OpenApiParameter(
+    QUEUE_PASS_HEADER, str, OpenApiParameter.HEADER, required=False,
+    description="The admission pass from the event's waiting room (GET/POST "
+                "/api/events/<id>/queue/), required while the room is on.",
+)
+QUEUE_ERROR = ("queue_required: the event's waiting room is on and there is no valid "
+               "Queue-Pass (with `reason` and `queue`: where to join)")
 IDEMPOTENCY_ERRORS = errors(
     e409="idempotency_request_in_progress (and the operation's own 409s)",
     e422="idempotency_key_reused",
@@ -242,8 +251,10 @@ class EventHoldsView(APIView):
     throttle_scope = "seat_holds"
     throttle_unavailable_error = SeatLocksUnavailable
 
-    @extend_schema(request=s.HoldInput, responses={201: s.HoldOutput, **errors(
+    @extend_schema(request=s.HoldInput, parameters=[QUEUE_PASS], responses={
+        201: s.HoldOutput, **errors(
         e400="invalid, too_many_seats (over the sale's max_seats_per_order)",
+        e403=QUEUE_ERROR,
         e409="seats_unavailable (with `seats`), not_enough_adjacent_seats, sale_closed, "
              "hold_limit_reached (with `held`, `limit`: the user's live holds for the "
              "event would pass TICKETING_MAX_HELD_SEATS_PER_USER seats), "
@@ -256,14 +267,19 @@ class EventHoldsView(APIView):
         data = s.HoldInput(data=request.data)
         data.is_valid(raise_exception=True)
         best = data.validated_data.get("best_available")
+        queue_pass = request.headers.get(QUEUE_PASS_HEADER)
         if best is not None:
             hold = holds.hold_create_best_available(
-                event=event, user=request.user, count=best["count"], section_id=best["section"]
+                event=event, user=request.user, count=best["count"], section_id=best["section"],
+                queue_pass=queue_pass,
             )
         else:
             hold = holds.hold_create(
-                event=event, user=request.user, seat_ids=data.validated_data["seat_ids"]
+                event=event, user=request.user, seat_ids=data.validated_data["seat_ids"],
+                queue_pass=queue_pass,
             )
+        if queue_pass_checked(event):
+            setattr(request._request, QUEUE_EVENT_ATTRIBUTE, event.pk)
         return Response(s.HoldOutput(hold).data, status=status.HTTP_201_CREATED)
 
 
@@ -290,9 +306,9 @@ class HoldView(APIView):
 
 
 class HoldPurchaseView(APIView):
-    @extend_schema(request=s.PurchaseInput, parameters=[IDEMPOTENCY_KEY], responses={
+    @extend_schema(request=s.PurchaseInput, parameters=[IDEMPOTENCY_KEY, QUEUE_PASS], responses={
         201: s.OrderOutput, **IDEMPOTENCY_ERRORS, **errors(
-            e402="insufficient_funds", e410="hold_expired",
+            e402="insufficient_funds", e410="hold_expired", e403=QUEUE_ERROR,
             e409="hold_lost, seat_already_sold, hold_already_purchased, "
                  "idempotency_request_in_progress, "
                  "sale_closed (the sale closed since the hold was made: the hold is "
@@ -306,7 +322,10 @@ class HoldPurchaseView(APIView):
         data = s.PurchaseInput(data=request.data)
         data.is_valid(raise_exception=True)
         order = orders.hold_purchase(token=token, user=request.user,
-                                     expected_total=data.validated_data["expected_total"])
+                                     expected_total=data.validated_data["expected_total"],
+                                     queue_pass=request.headers.get(QUEUE_PASS_HEADER))
+        if order.queue_checked:
+            setattr(request._request, QUEUE_EVENT_ATTRIBUTE, order.event_id)
         return Response(s.OrderOutput(order).data, status=status.HTTP_201_CREATED)
 
 

@@ -39,6 +39,7 @@ from ticketing.errors import (
 from ticketing.models import EventSale, SeatHold, new_hold_token
 from ticketing.seat_locks import seat_lock_backend, seat_lock_transaction
 from ticketing.services.seat_changes import seat_changes_record
+from ticketing.services.waiting_room import queue_pass_require
 
 BEST_AVAILABLE_ATTEMPTS = 3
 
@@ -136,7 +137,8 @@ def _user_window(*, event: Event, user: User, count: int, now: datetime) -> date
     return window
 
 
-def hold_create(*, event: Event, user: User, seat_ids: list[int]) -> SeatHold:
+def hold_create(*, event: Event, user: User, seat_ids: list[int],
+                queue_pass: str | None = None) -> SeatHold:
     """Hold exactly these seats for `user`, or nothing.
 
     Raises SaleClosed, EventHasNoVenue, TooManySeats, UnknownSeats, SeatsNotForSale,
@@ -156,7 +158,8 @@ def hold_create(*, event: Event, user: User, seat_ids: list[int]) -> SeatHold:
 
 
 def hold_create_best_available(
-    *, event: Event, user: User, count: int, section_id: int | None = None
+    *, event: Event, user: User, count: int, section_id: int | None = None,
+    queue_pass: str | None = None,
 ) -> SeatHold:
     """Hold `count` adjacent seats picked by ticketing.best_available.
 
@@ -164,6 +167,7 @@ def hold_create_best_available(
     hold_create raises, and NotEnoughAdjacentSeats when no row fits.
     """
     sale = _sale_of(event)
+    queue_pass_require(event=event, user=user, queue_pass=queue_pass)
     if count > sale.max_seats_per_order:
         raise TooManySeats(f"At most {sale.max_seats_per_order} seats per order.")
     if section_id is not None and not event.venue.sections.filter(pk=section_id).exists():

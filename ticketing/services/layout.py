@@ -13,6 +13,7 @@ from core.errors import DomainError
 from core.models import Event, Venue
 from ticketing.errors import EventHasNoVenue, LayoutRemovesSoldSeat, VenueDoubleBooked
 from ticketing.models import EventSale, Row, Seat, Section, SectionPrice, Ticket
+from ticketing.services.waiting_room import waiting_room_resync_sale
 
 PARKED = 1_000_000
 
@@ -176,4 +177,5 @@ def sale_configure(
             "max_seats_per_order": max_seats_per_order,
         },
     )
+    waiting_room_resync_sale(event=event)  # the room opens and admits by the sale's start
     return sale

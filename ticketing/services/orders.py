@@ -41,10 +41,12 @@ from ticketing.models import Order, SeatFence, SeatHold, Ticket, WalletTransacti
 from ticketing.seat_locks import SeatLockBackend, seat_lock_backend, seat_lock_transaction
 from ticketing.services.holds import release_locked_hold, sale_refusal
 from ticketing.services.seat_changes import seat_changes_record
+from ticketing.services.waiting_room import queue_pass_require, queue_purchase_record
 from ticketing.services.wallets import locked_wallet, wallet_debit, wallet_move_money
 
 
-def hold_purchase(*, token: str, user: User, expected_total: int | None = None) -> Order:
+def hold_purchase(*, token: str, user: User, expected_total: int | None = None,
+                  queue_pass: str | None = None) -> Order:
     """Turn the caller's live hold into a paid order with one ticket per seat.
 
     One transaction: locks the hold, then the wallet; debits the total; creates
@@ -55,17 +57,20 @@ def hold_purchase(*, token: str, user: User, expected_total: int | None = None) 
     the hold is released, that much commits), PriceChanged (409: the seats' total is not
     the one held, nor `expected_total`, the total the buyer confirmed), InsufficientFunds
     (402), HoldLost / SeatAlreadySold (409), SeatLocksBusy (503 "busy": a row lock waited
-    past TICKETING_SEAT_LOCK_TIMEOUT_MS). Runs its own transaction (seat_lock_transaction):
-    never call it inside another. Publishes seat.sold and queues the event's
-    `ticket.sold` webhooks (only when the event has an active endpoint), both only
-    if it commits; seat.released when it releases.
+    past TICKETING_SEAT_LOCK_TIMEOUT_MS), QueueRequired (403: the event's waiting room is
+    on and `queue_pass` is not this buyer's valid pass; a hold made before the room
+    existed needs none). The order carries `queue_checked` (was a pass checked).
+    Runs its own transaction (seat_lock_transaction): never call it inside another.
+    Publishes seat.sold and queues the event's `ticket.sold` webhooks (only when the
+    event has an active endpoint), both only if it commits; seat.released when it
+    releases.
     """
     backend = seat_lock_backend()
     with seat_lock_transaction():
         hold = (
             # The hold's row only is locked; its event and sale come in the same query.
             SeatHold.objects.select_for_update(of=("self",))
-            .select_related("event__sale")
+            .select_related("event__sale", "event__waiting_room")
             .annotate(has_webhooks=webhooks.active_endpoints_exist())
             .filter(token=token, user=user)
             .first()
@@ -77,6 +82,10 @@ def hold_purchase(*, token: str, user: User, expected_total: int | None = None) 
         if hold.status != SeatHold.Status.ACTIVE or hold.expires_at <= timezone.now():
             raise HoldExpired()
         closed = sale_refusal(hold.event)
+        queue_checked = closed is None and queue_pass_require(
+            event=hold.event, user=user, queue_pass=queue_pass, hold=hold)
+        if queue_checked:
+            queue_purchase_record(event_id=hold.event_id, user_id=user.pk)
         if closed is None:
             order, tickets = _sell(hold=hold, user=user, token=token, backend=backend,
                                    expected_total=expected_total)
@@ -93,6 +102,7 @@ def hold_purchase(*, token: str, user: User, expected_total: int | None = None) 
     prefetched._result_cache = sorted(tickets, key=lambda t: (t.created_at, t.pk), reverse=True)
     prefetched._prefetch_done = True
     order._prefetched_objects_cache = {"tickets": prefetched}
+    order.queue_checked = queue_checked
     return order
 
 
