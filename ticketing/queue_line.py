@@ -158,9 +158,10 @@ def _parse_pass(raw: str) -> tuple[str, int, float]:
 
 # --- Redis ------------------------------------------------------------------------
 
+# The caller's clock, as the last argument: each worker's (NTP) clock, as the streams'
+# timestamps are; tests drive time through it.
 _NOW = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local now = tonumber(ARGV[#ARGV])
 """
 
 # KEYS: conf, line, state, mailbox, stats, counter. ARGV: user, mailbox, ttl.
@@ -202,7 +203,7 @@ if now < tonumber(conf[3]) then
 else
   score = 1 + redis.call('INCR', KEYS[6])
 end
-redis.call('ZADD', KEYS[2], score, user)
+redis.call('ZADD', KEYS[2], string.format('%.17g', score), user)
 redis.call('HSET', KEYS[3], user, 'w')
 redis.call('HINCRBY', KEYS[5], 'joined', 1)
 for i = 1, 6 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
@@ -235,7 +236,9 @@ return {conf[1] or 'none', conf[2] or '', conf[3] or '', conf[4] or '0', length,
 # KEYS: conf, line, state, deadlines, stats, log. ARGV: max batch, ttl.
 _ADMIT = _NOW + """
 local conf = redis.call('HMGET', KEYS[1], 'status', 'sale_at', 'rate', 'pass_seconds')
-if not conf[1] or conf[1] == 'closed' then return {0, 0, 0, 0} end
+if not conf[1] or conf[1] == 'closed' then
+  return {0, 0, tonumber(redis.call('HGET', KEYS[5], 'served') or 0), {}}
+end
 local expired, credit = 0, 0
 local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, 1000)
 for _, u in ipairs(due) do
@@ -259,7 +262,7 @@ if conf[1] == 'open' and now >= tonumber(conf[2]) then
   local burst = math.max(1, rate / 60 * BURST_SECONDS)
   local elapsed = math.max(0, now - math.max(last, tonumber(conf[2])))
   allowance = math.min(allowance + elapsed * rate / 60, burst + expired)
-  local want = math.min(math.floor(allowance), tonumber(ARGV[1]))
+  local want = math.min(math.floor(allowance + EPSILON), tonumber(ARGV[1]))
   local ttl = tonumber(conf[4])
   while #admitted < want do
     local popped = redis.call('ZPOPMIN', KEYS[2], want - #admitted)
@@ -271,8 +274,8 @@ if conf[1] == 'open' and now >= tonumber(conf[2]) then
         skipped = skipped + 1
       else
         local deadline = now + ttl
-        redis.call('HSET', KEYS[3], u, 'a:' .. served .. ':' .. deadline)
-        redis.call('ZADD', KEYS[4], deadline, u)
+        redis.call('HSET', KEYS[3], u, 'a:' .. served .. ':' .. string.format('%.6f', deadline))
+        redis.call('ZADD', KEYS[4], string.format('%.6f', deadline), u)
         redis.call('RPUSH', KEYS[6], u)
         admitted[#admitted + 1] = u
       end
@@ -285,11 +288,13 @@ if conf[1] == 'open' and now >= tonumber(conf[2]) then
   end
   redis.call('HINCRBY', KEYS[5], 'admitted', #admitted)
 end
-redis.call('HSET', KEYS[5], 'last', tostring(now), 'allowance', tostring(allowance),
-           'served', served)
+-- Formatted in full (%.17g reads back as the same double): tostring keeps 14 digits,
+-- which cuts an epoch to 0.1 ms and loses a fraction of an admission on every tick.
+redis.call('HSET', KEYS[5], 'last', string.format('%.17g', now),
+           'allowance', string.format('%.17g', allowance), 'served', served)
 for i = 1, 6 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
 return {skipped, expired, served, admitted}
-""".replace("BURST_SECONDS", str(BURST_SECONDS))
+""".replace("BURST_SECONDS", str(BURST_SECONDS)).replace("EPSILON", "1e-6")
 
 # KEYS: conf, state, deadlines, stats. ARGV: user, pass number.
 _PASS_USE = _NOW + """
@@ -304,8 +309,8 @@ if number ~= ARGV[2] then return 'stale' end
 if tonumber(deadline) <= now then return 'expired' end
 if kind == 'a' then
   local until_ = now + tonumber(redis.call('HGET', KEYS[1], 'use_seconds') or 0)
-  redis.call('HSET', KEYS[2], ARGV[1], 'u:' .. number .. ':' .. until_)
-  redis.call('ZADD', KEYS[3], until_, ARGV[1])
+  redis.call('HSET', KEYS[2], ARGV[1], 'u:' .. number .. ':' .. string.format('%.6f', until_))
+  redis.call('ZADD', KEYS[3], string.format('%.6f', until_), ARGV[1])
   redis.call('HINCRBY', KEYS[4], 'used', 1)
 end
 return 'ok'
@@ -335,8 +340,9 @@ def _keys(event_id: int, *names: str) -> list[str]:
 
 
 class RedisQueueLine:
-    def __init__(self, client) -> None:
+    def __init__(self, client, clock=time.time) -> None:
         self.client = client
+        self.clock = clock
         self._join = client.register_script(_JOIN)
         self._leave = client.register_script(_LEAVE)
         self._place = client.register_script(_PLACE)
@@ -369,7 +375,7 @@ class RedisQueueLine:
     def join(self, event_id: int, user_id: int, mailbox: str) -> JoinResult:
         result = self._join(keys=_keys(event_id, "conf", "line", "state", "mailbox", "stats",
                                        "counter"),
-                            args=[user_id, mailbox, KEY_TTL_SECONDS])
+                            args=[user_id, mailbox, KEY_TTL_SECONDS, repr(self.clock())])
         return JoinResult(outcome=result[0],
                           opens_at=float(result[1]) if len(result) > 1 else None)
 
@@ -379,7 +385,7 @@ class RedisQueueLine:
     def place(self, event_id: int, user_id: int | None) -> Place:
         (status, opens_at, sale_at, rate, length, served, st, rank, now) = self._place(
             keys=_keys(event_id, "conf", "line", "state", "stats"),
-            args=["" if user_id is None else user_id])
+            args=["" if user_id is None else user_id, repr(self.clock())])
         return _place(status=status, opens_at=float(opens_at) if opens_at else None,
                       sale_at=float(sale_at) if sale_at else None, rate=float(rate),
                       length=int(length), served=int(served), raw_state=st or None,
@@ -388,13 +394,13 @@ class RedisQueueLine:
     def admit(self, event_id: int, *, max_batch: int) -> Admission:
         skipped, expired, served, admitted = self._admit(
             keys=_keys(event_id, "conf", "line", "state", "deadlines", "stats", "log"),
-            args=[max_batch, KEY_TTL_SECONDS])
+            args=[max_batch, KEY_TTL_SECONDS, repr(self.clock())])
         return Admission(admitted=[int(u) for u in admitted], skipped=int(skipped),
                          expired=int(expired), served=int(served))
 
     def pass_use(self, event_id: int, user_id: int, number: int) -> str:
         return self._pass_use(keys=_keys(event_id, "conf", "state", "deadlines", "stats"),
-                              args=[user_id, number])
+                              args=[user_id, number, repr(self.clock())])
 
     def pass_purchased(self, event_id: int, user_id: int) -> None:
         self._purchased(keys=_keys(event_id, "state", "stats", "purchasers"),
@@ -592,7 +598,7 @@ class MemoryQueueLine:
                 burst = max(1.0, rate / 60 * BURST_SECONDS)
                 elapsed = max(0.0, now - max(last, conf.sale_at))
                 allowance = min(allowance + elapsed * rate / 60, burst + expired)
-                want = min(math.floor(allowance), max_batch)
+                want = min(math.floor(allowance + 1e-6), max_batch)  # as the script does
                 while len(admitted) < want and line.line:
                     _, user = line.line.pop(0)
                     del line.scores[user]
