@@ -403,3 +403,62 @@ def test_hold_and_purchase_latency_under_a_room_is_reported(event, staff, user, 
     import time
 
     assert len(queue_line().latency_since(event.pk, time.time() - 60)) == 1
+
+
+# --- schedulers killed mid-admission -------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
+def test_schedulers_killed_mid_admission_lose_nobody_and_admit_nobody_twice(event, staff,
+                                                                              tmp_path):
+    """Two real schedulers admit a line of 400 at 3,000 a minute while the test kills them
+    in turn with SIGKILL whenever the line has just moved, and starts each again."""
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.servers import ROOT, server_env
+
+    waiting_room.waiting_room_configure(event=event, actor=staff, rate_per_minute=3000)
+    line = queue_line()
+    buyers = list(range(10_001, 10_401))
+    for user_id in buyers:
+        assert line.join(event.pk, user_id, "").outcome == "joined"
+    env = server_env(tmp_path, SCHEDULER_TICK_SECONDS="0.2")
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "manage.py", "run_scheduler"], cwd=ROOT,
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    schedulers = [start(), start()]
+    kills = 0
+    rng = random.Random(13)
+    deadline = time.monotonic() + 120
+    try:
+        while len(line.admitted_log(event.pk)) < len(buyers) and time.monotonic() < deadline:
+            # Kill while admitting: once the line has moved since the last kill (the
+            # processes need a moment to start), at a random moment soon after.
+            moved_from = len(line.admitted_log(event.pk))
+            while (len(line.admitted_log(event.pk)) == moved_from
+                   and time.monotonic() < deadline):
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0, 0.3))
+            victim = kills % 2
+            schedulers[victim].send_signal(signal.SIGKILL)
+            schedulers[victim].wait(timeout=10)
+            kills += 1
+            schedulers[victim] = start()
+    finally:
+        for process in schedulers:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
+    admitted = line.admitted_log(event.pk)
+    assert kills >= 3
+    assert admitted == buyers  # everyone, in line order: nobody lost, skipped or twice
+    assert {line.place(event.pk, user_id).state for user_id in buyers} == {"admitted"}
+    figures = line.stats(event.pk)
+    assert (figures.admitted, figures.served, figures.length) == (400, 400, 0)
