@@ -52,6 +52,7 @@ FREE_SEATS = {"seat_ids": "{free_seats}"}
 SAME_SEATS = {"seat_ids": "{hold_seats}"}
 AMOUNT = {"amount": 1000}
 BALLOT = {"draw": "{lottery_draw}", "numbers": [1, 2, 3]}
+BAD_ROOM = {"rate_per_minute": 0}
 WEBHOOK = EVENT.replace("{event}", "{event_id}") + "webhooks/{webhook}/"
 
 
@@ -138,6 +139,17 @@ TABLE = [
     row("GET",    EVENT + "seats/",                            401, 200, 200, 200, 200),
     row("GET",    EVENT + "seats/{seat}/history/",             401, 403, 403, 200, 403),
     row("POST",   EVENT + "holds/",                            401, 201, 201, 201, 201, FREE_SEATS),
+    # The waiting room: this event has none (a room would gate the holds above), so a
+    # request that gets through answers queue_not_found; staff settings are staff-only.
+    row("GET",    EVENT + "queue/",                            404, 404, 404, 404, 404),
+    row("POST",   EVENT + "queue/",                            401, 404, 404, 404, 404),
+    row("DELETE", EVENT + "queue/",                            401, 404, 404, 404, 404),
+    row("GET",    EVENT + "waiting-room/",                     401, 403, 403, 404, 403),
+    row("PUT",    EVENT + "waiting-room/",                     401, 403, 403, 400, 403, BAD_ROOM),
+    row("POST",   EVENT + "waiting-room/pause/",               401, 403, 403, 404, 403),
+    row("POST",   EVENT + "waiting-room/resume/",              401, 403, 403, 404, 403),
+    row("POST",   EVENT + "waiting-room/open/",                401, 403, 403, 404, 403),
+    row("POST",   EVENT + "waiting-room/close/",               401, 403, 403, 404, 403),
     row("GET",    "/api/holds/{hold}/",                        401, 200, 404, 404, 404),
     row("PATCH",  "/api/holds/{hold}/",                        401, 200, 404, 404, 404, SAME_SEATS),
     row("DELETE", "/api/holds/{hold}/",                        401, 204, 404, 404, 404),
