@@ -196,17 +196,18 @@ def publish_queue_stats(event_id: int, figures: dict[str, Any]) -> None:
 
 
 def _visible_room(event_id: int, viewer: Viewer) -> WaitingRoom | None:
-    user = getattr(viewer, "user", None)
-    event = visible_events(user).filter(pk=event_id).first()
-    return None if event is None else WaitingRoom.objects.filter(event=event).first()
+    """The event's room if the viewer may see the event (one query)."""
+    events = visible_events(getattr(viewer, "user", None)).filter(pk=event_id)
+    return WaitingRoom.objects.filter(event__in=events).first()
 
 
 def queue_snapshot(event_id: int, viewer: Viewer) -> dict[str, Any] | None:
     """The line and the viewer's place (None: no such event for this viewer, or no room).
 
-    The place comes from the line's store in one step. The database is read for the
-    event's visibility, as every stream of an event does."""
-    if _visible_room(event_id, viewer) is None:
+    The place comes from the line's store in one step; one query checks that the
+    event is visible to the viewer and has a room, as every stream of an event does."""
+    events = visible_events(getattr(viewer, "user", None)).filter(pk=event_id)
+    if not WaitingRoom.objects.filter(event__in=events).exists():
         return None
     user = getattr(viewer, "user", None)
     authenticated = bool(user is not None and user.is_authenticated)

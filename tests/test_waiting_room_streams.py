@@ -1,0 +1,108 @@
+"""The waiting room's streams through a real consumer: a phone on ws/events/<id>/queue/
+sees its place move and its turn come; the staff stream is for staff only."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from channels.db import database_sync_to_async
+from rest_framework_simplejwt.tokens import AccessToken
+
+from core.streams import Viewer
+from tests.stream_helpers import (
+    averify_action,
+    closed_with,
+    connected,
+    fanout,  # noqa: F401 (fixture)
+    fresh_channel_layer,  # noqa: F401 (fixture)
+    receive,
+)
+from tests.ticketing_helpers import make_event
+from ticketing.queue_line import queue_line
+from ticketing.services.waiting_room import waiting_room_configure, waiting_rooms_admit
+
+pytest_plugins = ["tests.ticketing_fixtures"]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fanout")]
+
+db = database_sync_to_async
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    from ticketing import queue_line as module
+
+    module._memory.reset()
+    line = queue_line()
+    previous, line.clock = line.clock, Clock(time.time() + 1)
+    yield line.clock
+    line.clock = previous
+    module._memory.reset()
+
+
+def room_with_line(venue, staff, users):
+    event = make_event(venue)
+    waiting_room_configure(event=event, actor=staff, rate_per_minute=60)
+    for user in users:
+        assert queue_line().join(event.pk, user.pk, "").outcome == "joined"
+    return event
+
+
+async def test_a_phone_watches_its_place_move_to_the_front(venue, staff, make_user, clock):
+    users = [await db(make_user)(f"q{i}@example.com") for i in range(3)]
+    event = await db(room_with_line)(venue, staff, users)
+    phone = users[2]
+    token = str(AccessToken.for_user(phone))
+
+    def admit(seconds: float) -> None:
+        clock.now += seconds
+        waiting_rooms_admit()
+
+    await db(admit)(0)
+    path = f"/ws/events/{event.pk}/queue/"
+    protocols = ["tombola.v2", f"jwt.{token}"]
+    ws = await connected(path, subprotocols=protocols)
+    snapshot = await receive(ws)
+    await ws.disconnect()
+    assert snapshot["data"]["me"] == {"state": "waiting", "number": 3, "position": 3,
+                                      "eta_seconds": 3}
+    deltas = await averify_action(kind="queue", object_id=event.pk, path=path,
+                                  viewer=Viewer(user=phone), action=lambda: admit(2),
+                                  subprotocols=protocols)
+    assert deltas[-1]["data"]["served"] == 2
+    deltas = await averify_action(kind="queue", object_id=event.pk, path=path,
+                                  viewer=Viewer(user=phone), action=lambda: admit(1),
+                                  subprotocols=protocols)
+    assert deltas[-1]["data"]["served"] == 3  # number 3 called: its turn
+
+
+async def test_the_staff_stream_refuses_everyone_else(venue, staff, make_user, clock):
+    buyer = await db(make_user)("buyer@example.com")
+    event = await db(room_with_line)(venue, staff, [buyer])
+    path = f"/ws/events/{event.pk}/queue/staff/"
+    token = str(AccessToken.for_user(buyer))
+    for offer in ([], ["tombola.v2", f"jwt.{token}"]):
+        ws = await connected(path, subprotocols=offer)
+        frames, code = await closed_with(ws)
+        assert code == 4404 and frames[-1]["code"] == "not_found"
+    staff_token = str(AccessToken.for_user(staff))
+    ws = await connected(path, subprotocols=["tombola.v2", f"jwt.{staff_token}"])
+    snapshot = await receive(ws)
+    await ws.disconnect()
+    assert snapshot["data"]["figures"]["length"] == 1
+    assert snapshot["data"]["room"]["rate_per_minute"] == 60
+
+
+async def test_an_event_without_a_room_has_no_queue_stream(venue, clock):
+    event = await db(make_event)(venue)
+    ws = await connected(f"/ws/events/{event.pk}/queue/")
+    _, code = await closed_with(ws)
+    assert code == 4404
