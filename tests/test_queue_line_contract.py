@@ -286,7 +286,7 @@ def test_figures_count_what_happened(line, clock):
     stats = line.stats(EVENT).as_dict()
     assert stats == {"status": "open", "length": 0, "served": 7, "joined": 7, "admitted": 6,
                      "passes_out": 2, "used": 1, "purchases": 1, "expired": 3, "left": 1,
-                     "rate_per_minute": 120.0}
+                     "rate_per_minute": 120.0, "abandoned": 4}
 
 
 def test_latency_samples_are_read_back_by_age(line):

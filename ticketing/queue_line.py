@@ -121,8 +121,14 @@ class LineStats:
     left: int
     rate_per_minute: float
 
+    @property
+    def abandoned(self) -> int:
+        """Buyers who gave up: passes that expired unused, and places left."""
+        return self.expired + self.left
+
     def as_dict(self) -> dict:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return {**{name: getattr(self, name) for name in self.__dataclass_fields__},
+                "abandoned": self.abandoned}
 
 
 class QueueLine(Protocol):

@@ -369,6 +369,7 @@ class QueueFiguresOutput(serializers.Serializer):
     purchases = serializers.IntegerField()
     expired = serializers.IntegerField()
     left = serializers.IntegerField()
+    abandoned = serializers.IntegerField(help_text="expired + left: buyers who gave up.")
     rate_per_minute = serializers.FloatField()
 
 
