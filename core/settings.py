@@ -236,11 +236,11 @@ REST_FRAMEWORK = {
         "credentials_change": os.environ.get("THROTTLE_CREDENTIALS_CHANGE", "5/hour"),
         "waitlist_join": os.environ.get("THROTTLE_WAITLIST_JOIN", "20/min"),
         "confirmation_resend": os.environ.get("THROTTLE_CONFIRMATION_RESEND", "10/hour"),
-        # Password reset: asked per client address and per email address; confirmed per
-        # client address (a guess at a link). Data exports per user (each reads everything).
+        # Password reset: asked per client address and per email address. Links (reset,
+        # email change) confirmed per client address. Data exports per user (each reads all).
         "password_reset": os.environ.get("THROTTLE_PASSWORD_RESET", "10/hour"),
         "password_reset_email": os.environ.get("THROTTLE_PASSWORD_RESET_EMAIL", "3/hour"),
-        "password_reset_confirm": os.environ.get("THROTTLE_PASSWORD_RESET_CONFIRM", "20/hour"),
+        "link_confirm": os.environ.get("THROTTLE_LINK_CONFIRM", "60/hour"),
         "data_export": os.environ.get("THROTTLE_DATA_EXPORT", "5/hour"),
         "phone_lookup": os.environ.get("THROTTLE_PHONE_LOOKUP", "20/min"),
         "seat_holds": os.environ.get("THROTTLE_SEAT_HOLDS", "120/min"),
