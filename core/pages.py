@@ -12,13 +12,14 @@ core/api/waitlist.py) and is throttled with the same scope, per client address.
 
 from __future__ import annotations
 
+from functools import wraps
 from types import SimpleNamespace
 
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from core.errors import DomainError, ExpiredEmailToken, InvalidPassword
+from core.errors import DomainError, ExpiredEmailToken, InvalidPassword, ServiceUnavailable
 from core.selectors.waitlist import user_for_code
 from core.services import credentials, waitlist
 from core.throttles import EmailThrottle, ScopedThrottle
@@ -30,6 +31,21 @@ def _allowed(request, scope: str, throttle_class=ScopedThrottle, attr: str = "th
     return throttle_class().allow_request(request, SimpleNamespace(**{attr: scope}))
 
 
+def _page_view(view):
+    """never_cache, and a page (503), not a 500, when the rate limits cannot be counted
+    (Redis down: the throttle fails closed, core/throttles.py)."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except ServiceUnavailable as exc:
+            return _page(request, "message.html", {"title": "Try again shortly",
+                                                   "message": exc.detail}, 503)
+
+    return never_cache(wrapper)
+
+
 def _page(request, template: str, context: dict, status: int = 200):
     response = render(request, f"accounts/{template}", context, status=status)
     # The token is in the page's own URL: never send it on as a Referer.
@@ -37,7 +53,7 @@ def _page(request, template: str, context: dict, status: int = 200):
     return response
 
 
-@never_cache
+@_page_view
 @require_http_methods(["GET", "POST"])
 def home(request):
     code = (request.GET.get("ref") or "").strip().upper()
@@ -58,7 +74,7 @@ def home(request):
     return _page(request, "home.html", context)
 
 
-@never_cache
+@_page_view
 @require_http_methods(["GET", "POST"])
 def confirm_email(request):
     token = request.GET.get("token") or request.POST.get("token") or ""
@@ -76,7 +92,7 @@ def confirm_email(request):
     return _page(request, "confirm_email.html", {"state": state, "token": token}, status)
 
 
-@never_cache
+@_page_view
 @require_http_methods(["GET"])
 def confirm_email_change(request):
     if not _allowed(request, "link_confirm"):
@@ -95,7 +111,7 @@ def confirm_email_change(request):
         "message": f"Your account now uses {user.email}. Log in with it from now on."})
 
 
-@never_cache
+@_page_view
 @require_http_methods(["GET", "POST"])
 def reset_password(request):
     uid = request.GET.get("uid") or request.POST.get("uid") or ""

@@ -412,3 +412,16 @@ def test_the_event_page_is_not_shadowed_by_the_home_page(api):
     # "/" is the home page now; the API and the admin keep their own paths.
     assert api.get(f"/api/events/{make_event().pk}/").status_code == 200
     assert Client().get("/").status_code == 200
+
+
+def test_pages_answer_503_not_500_when_rate_limits_cannot_be_counted(monkeypatch, db):
+    import redis
+
+    from core.throttles import ScopedThrottle
+
+    def down(self, request, view):
+        raise redis.ConnectionError("down")
+
+    monkeypatch.setattr(ScopedThrottle, "count_request", down)
+    page = Client().post("/reset-password", {"email": "a@example.com"})
+    assert page.status_code == 503 and b"Try again shortly" in page.content
