@@ -38,9 +38,9 @@ from core.services.webhooks import (
     webhook_endpoint_update,
 )
 
-# The service has no page at "/" (the API, the admin and the venue screens live under
-# their own paths), so the admin's "View site" link would lead to a 404: hide it.
-admin.site.site_url = None
+# "/" is the public landing page (core/pages.py: join the waitlist, reset a password):
+# the admin's "View site" link goes there.
+admin.site.site_url = "/"
 
 
 # --- the admin login: throttled like the API login, and locked after failures ----------

@@ -121,6 +121,34 @@ class InvalidRefreshToken(DomainError):
     detail = "The refresh token is invalid, expired or already logged out."
 
 
+class InvalidResetLink(DomainError):
+    code = "invalid_reset_link"
+    detail = ("This password reset link is not valid: it expired, was already used, or the "
+              "password or email changed since. Ask for a new one.")
+
+
+class InvalidEmailChangeToken(DomainError):
+    code = "invalid_token"
+    detail = ("This email change link is not valid: it was already used, or the account's "
+              "address changed since. Ask for the change again.")
+
+
+class ReauthenticationRequired(DomainError):
+    code = "reauthentication_required"
+    detail = ("Deleting the account needs its password, or a login within the last few "
+              "minutes.")
+
+
+class AccountDeletionBlocked(Conflict):
+    """Something the account still holds must be settled first (``reasons``)."""
+
+    code = "account_deletion_blocked"
+    detail = "The account cannot be deleted yet: settle what `reasons` lists first."
+
+    def __init__(self, reasons: list[dict]) -> None:
+        super().__init__(extra={"reasons": reasons})
+
+
 # --- Phone numbers (core/phones.py) -------------------------------------------------
 
 

@@ -71,6 +71,8 @@ MIDDLEWARE = [
     "core.metrics.MetricsMiddleware",
     # Before anything reads the path or the query: a NUL byte is a 400, never a 500.
     "core.middleware.refuse_nul_bytes",
+    # Links in emails and proofs use the address the request came in on (core/links.py).
+    "core.links.remember_request",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -234,6 +236,12 @@ REST_FRAMEWORK = {
         "credentials_change": os.environ.get("THROTTLE_CREDENTIALS_CHANGE", "5/hour"),
         "waitlist_join": os.environ.get("THROTTLE_WAITLIST_JOIN", "20/min"),
         "confirmation_resend": os.environ.get("THROTTLE_CONFIRMATION_RESEND", "10/hour"),
+        # Password reset: asked per client address and per email address. Links (reset,
+        # email change) confirmed per client address. Data exports per user (each reads all).
+        "password_reset": os.environ.get("THROTTLE_PASSWORD_RESET", "10/hour"),
+        "password_reset_email": os.environ.get("THROTTLE_PASSWORD_RESET_EMAIL", "3/hour"),
+        "link_confirm": os.environ.get("THROTTLE_LINK_CONFIRM", "60/hour"),
+        "data_export": os.environ.get("THROTTLE_DATA_EXPORT", "5/hour"),
         "phone_lookup": os.environ.get("THROTTLE_PHONE_LOOKUP", "20/min"),
         "seat_holds": os.environ.get("THROTTLE_SEAT_HOLDS", "120/min"),
         # Joining, reading and leaving a waiting room's line, per user (a join is
@@ -316,7 +324,9 @@ PHONE_CODE_RESEND_SECONDS = env_int("PHONE_CODE_RESEND_SECONDS", 60)
 PHONE_CODE_MAX_PER_DAY = env_int("PHONE_CODE_MAX_PER_DAY", 10)
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Tombola <noreply@tombola.local>")
-PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+# Links in emails, proofs and stream messages start with this; unset, with the address
+# the request came in on (core/links.py), never a hard-coded host or port.
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "")
 
 # Referral waitlist. WAITLIST_RANKING: "referrals" (more referrals first,
 # earlier signup breaks ties), "signup" (first come first served) or
@@ -329,6 +339,12 @@ WAITLIST_REQUIRE_VERIFIED_REFERRAL = env_bool("WAITLIST_REQUIRE_VERIFIED_REFERRA
 WAITLIST_LAZY_REBUILD_MAX = env_int("WAITLIST_LAZY_REBUILD_MAX", 20_000)
 # Lifetime of the email-confirmation link in the waitlist welcome email.
 WAITLIST_EMAIL_TOKEN_MAX_AGE = env_int("WAITLIST_EMAIL_TOKEN_MAX_AGE", 7 * 86_400)
+# Password reset links (Django's PasswordResetTokenGenerator) live this long; each
+# works once (it signs the password hash). Email change links live EMAIL_CHANGE_...
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3600)
+EMAIL_CHANGE_TOKEN_MAX_AGE = env_int("EMAIL_CHANGE_TOKEN_MAX_AGE", 86_400)
+# Deleting the account without its password: the session must have begun this recently.
+ACCOUNT_DELETE_RECENT_LOGIN_SECONDS = env_int("ACCOUNT_DELETE_RECENT_LOGIN_SECONDS", 300)
 # A fresh confirmation link (POST /api/waitlist/confirm-email/resend/) goes to one
 # address at most once per this many seconds, whoever asks.
 WAITLIST_CONFIRMATION_RESEND_SECONDS = env_int("WAITLIST_CONFIRMATION_RESEND_SECONDS", 300)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 from django.core.cache import caches
@@ -10,6 +11,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 
 from core.authentication import pending_revocation_check
+from core.emails import email_canonical
 from core.errors import ServiceUnavailable, is_redis_unavailable
 
 # One round trip per check: count the request in its window and, for a new
@@ -145,3 +147,23 @@ class AddressThrottle(ScopedThrottle):
 
     def get_cache_key(self, request, view) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class EmailThrottle(ScopedThrottle):
+    """A limit per email address named in the body (``email``), whoever asks: a script
+    cycling through client addresses still cannot flood one mailbox. The same for
+    addresses with and without an account, so a 429 tells nothing. The view names
+    its scope in ``email_throttle_scope``; the address counts in its canonical form
+    (core/emails.py), hashed: the cache holds no address.
+    """
+
+    scope_attr = "email_throttle_scope"
+
+    def get_cache_key(self, request, view) -> str | None:
+        # A DRF request's parsed body, or a plain Django request's form (core/pages.py).
+        data = request.data if hasattr(request, "data") else request.POST
+        email = data.get("email") if hasattr(data, "get") else None
+        if not isinstance(email, str) or not email.strip():
+            return None  # the serializer answers 400
+        ident = hashlib.sha256(email_canonical(email).encode()).hexdigest()[:32]
+        return self.cache_format % {"scope": self.scope, "ident": ident}

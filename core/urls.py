@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from core import screen, views
+from core import pages, screen, views
 from core.metrics import metrics_view
 from core.routes import api_path
 
@@ -13,6 +13,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     api_path("screen/events/<int:event_id>/", screen.screen_page, name="screen"),
     api_path("screen/events/<int:event_id>/qr.svg", screen.screen_qr, name="screen-qr"),
+    # The pages the account emails link to (core/pages.py).
+    path("", pages.home, name="home"),
+    api_path("confirm-email/", pages.confirm_email, name="confirm-email"),
+    api_path("confirm-email-change/", pages.confirm_email_change, name="confirm-email-change"),
+    api_path("reset-password/", pages.reset_password, name="reset-password"),
     api_path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     api_path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("core.api.urls")),

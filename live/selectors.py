@@ -6,12 +6,12 @@ import hashlib
 from collections.abc import Iterator
 from datetime import date, datetime, time
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Max, Prefetch, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
+from core.links import absolute_url
 from core.selectors.events import event_get
 from live.errors import DrawNotFound, EntryNotFound
 from live.fairness import EntryDigest, entry_line
@@ -127,8 +127,7 @@ def entries_at(draw: Draw, positions: list[int]) -> dict[int, tuple[int, int, st
 
 
 def proof_url(draw: Draw) -> str:
-    return (f"{settings.PUBLIC_BASE_URL.rstrip('/')}/api/events/{draw.event_id}"
-            f"/draws/{draw.pk}/proof/")
+    return absolute_url(f"/api/events/{draw.event_id}/draws/{draw.pk}/proof/")
 
 
 def draw_proof(draw: Draw) -> dict:

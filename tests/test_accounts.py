@@ -5,7 +5,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.core import mail
 from django.db import connection
+from django.test import TestCase
 from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
@@ -306,14 +308,16 @@ def test_me_patch_accepts_phone_of_another_account_unverified(user_api, user, ma
     assert (user.phone, user.phone_verified_at) == ("+4915123456789", None)
 
 
-def test_me_patch_changes_email_with_current_password(user_api, user):
-    response = user_api.patch(
-        ME, {"email": " Alice.New@Example.com", "current_password": PASSWORD}, format="json"
-    )
+def test_me_patch_email_mails_a_link_and_keeps_the_old_address_until_it_is_opened(
+        user_api, user):
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = user_api.patch(
+            ME, {"email": " Alice.New@Example.com", "current_password": PASSWORD}, format="json"
+        )
     assert response.status_code == 200, response.content
     user.refresh_from_db()
-    assert user.email == "alice.new@example.com"
-    assert user.email_verified_at is None
+    assert user.email == "alice@example.com"  # tests/test_account_flows.py follows the link
+    assert sorted(m.to[0] for m in mail.outbox) == ["alice.new@example.com", "alice@example.com"]
 
 
 @pytest.mark.parametrize("current_password", [None, "", "wrong-password"])

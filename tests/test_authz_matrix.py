@@ -87,6 +87,18 @@ TABLE = [
     row("POST",   "/api/auth/token/",                          400, 400, 400, 400, 400, {}),
     row("POST",   "/api/auth/token/refresh/",                  400, 400, 400, 400, 400, {}),
     row("POST",   "/api/auth/token/verify/",                   400, 400, 400, 400, 400, {}),
+    # Account flows (core/api/account_flows.py). Deleting: client_for logs in just now
+    # (a recent login needs no password); `user` still has money in the wallet, staff
+    # accounts are not deleted through the API: 409 proves the request got through.
+    row("POST",   "/api/accounts/password/reset/",             400, 400, 400, 400, 400, {}),
+    row("POST",   "/api/accounts/password/reset/confirm/",     400, 400, 400, 400, 400, {}),
+    row("POST",   "/api/accounts/password/change/",            401, 400, 400, 400, 400, {}),
+    row("POST",   "/api/accounts/email/resend/",               400, 202, 202, 202, 202, {}),
+    row("POST",   "/api/accounts/email/change/",               401, 400, 400, 400, 400, {}),
+    row("POST",   "/api/accounts/email/change/confirm/",       400, 400, 400, 400, 400, {}),
+    row("GET",    "/api/accounts/me/export/",                  401, 200, 200, 200, 200),
+    row("POST",   "/api/accounts/me/delete/",                  401, 409, 204, 409, 409, {}),
+    row("POST",   "/api/auth/logout/all/",                     401, 204, 204, 204, 204),
     # Events (staff organise; everyone reads published ones).
     row("GET",    "/api/events/",                              200, 200, 200, 200, 200),
     row("POST",   "/api/events/",                              401, 403, 403, 400, 403, {}),

@@ -59,7 +59,7 @@ def test_every_write_documents_its_request_body(schema):
         # Actions whose URL says everything: no body to send.
         "/api/events/{id}/screen-keys/{key_id}/revoke/", "/api/events/{id}/draws/{draw_id}/claim/",
         "/api/events/{id}/draws/{draw_id}/redraw/", "/api/events/{id}/draws/{draw_id}/notify/",
-        "/api/holds/{token}/", "/api/tickets/{id}/cancel/",
+        "/api/holds/{token}/", "/api/tickets/{id}/cancel/", "/api/auth/logout/all/",
         "/api/events/{id}/queue/", "/api/events/{id}/waiting-room/pause/",
         "/api/events/{id}/waiting-room/resume/", "/api/events/{id}/waiting-room/open/",
         "/api/events/{id}/waiting-room/close/",

@@ -8,7 +8,9 @@ class TicketingConfig(AppConfig):
     def ready(self) -> None:
         from core import metrics
         from core.periodic import register_periodic
+        from core.personal_data import register_personal_data
         from core.streams import register_stream_kind
+        from ticketing import personal_data
         from ticketing.idempotency import idempotency_keys_purge
         from ticketing.selectors import active_hold_count
         from ticketing.services.holds import holds_expire
@@ -27,3 +29,4 @@ class TicketingConfig(AppConfig):
         register_periodic(
             "ticketing.purge_idempotency_keys", idempotency_keys_purge, every_seconds=3600
         )
+        register_personal_data(personal_data.SECTION)

@@ -5,6 +5,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.views import TokenRefreshView, TokenVerifyView
 
+from core.api import account_flows as flows
 from core.api import accounts
 from core.routes import api_path
 from core.schema import errors
@@ -31,6 +32,20 @@ urlpatterns: list = [
         accounts.PhoneVerificationConfirmApi.as_view(),
         name="phone-verification-confirm",
     ),
+    # Password, email, sessions, the data export and deletion (core/api/account_flows.py).
+    api_path("accounts/password/reset/", flows.PasswordResetRequestApi.as_view(),
+             name="password-reset"),
+    api_path("accounts/password/reset/confirm/", flows.PasswordResetConfirmApi.as_view(),
+             name="password-reset-confirm"),
+    api_path("accounts/password/change/", flows.PasswordChangeApi.as_view(),
+             name="password-change"),
+    api_path("accounts/email/resend/", flows.EmailResendApi.as_view(), name="email-resend"),
+    api_path("accounts/email/change/", flows.EmailChangeApi.as_view(), name="email-change"),
+    api_path("accounts/email/change/confirm/", flows.EmailChangeConfirmApi.as_view(),
+             name="email-change-confirm"),
+    api_path("accounts/me/export/", flows.DataExportApi.as_view(), name="account-export"),
+    api_path("accounts/me/delete/", flows.AccountDeleteApi.as_view(), name="account-delete"),
+    api_path("auth/logout/all/", flows.LogoutEverywhereApi.as_view(), name="logout-all"),
     api_path("auth/token/", accounts.TokenObtainApi.as_view(), name="token-obtain"),
     api_path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
     api_path("auth/token/verify/", TokenVerifyView.as_view(), name="token-verify"),

@@ -19,6 +19,7 @@ from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from core.account_emails import confirmation_email_send
 from core.authentication import CLAIM_FIELDS, tokens_deny
 from core.emails import email_canonical, email_check_visible
 from core.errors import (
@@ -113,6 +114,9 @@ def user_register(
             waitlist.referral_attach(user=user, referrer=referrer, replace_uncounted=completing)
         if completing:
             waitlist.referral_count_if_eligible(user=user)
+        else:
+            # The links of this mail open the project's confirm-email page (core/pages.py).
+            transaction.on_commit(partial(confirmation_email_send, user_id=user.pk))
     return user
 
 
@@ -124,10 +128,12 @@ def user_update(
     A new phone (or none) clears phone_verified_at; the number must be verified
     again (core.services.phone_verification), and is accepted whoever else has
     it (the answer must not reveal that). A new email needs `current_password`
-    (so a stolen access token cannot take the account over) and clears
-    email_verified_at. A new ``password`` needs `current_password` too, must pass
-    the validators, and ends every session of the user, this one included
-    (on_user_saved). Locks the user row. Raises EmailTaken, InvalidEmail,
+    (so a stolen access token cannot take the account over) and is not set
+    here: a link to it confirms the change first, the old address is told
+    (credentials.email_change_request). A new ``password`` needs
+    `current_password` too, must pass the validators, and ends every session
+    of the user, this one included (on_user_saved). Locks the user row. Raises
+    EmailTaken, InvalidEmail,
     WrongCurrentPassword, InvalidPassword, InvalidPhone.
     """
     unknown = set(data) - {*PROFILE_FIELDS, "phone", "email", "password"}
@@ -146,16 +152,11 @@ def user_update(
                 locked.phone, locked.phone_verified_at = phone, None
                 changed += ["phone", "phone_verified_at"]
         if "email" in data:
-            email_check_visible(data["email"])
-            email = normalize_email(data["email"])
-            if email != locked.email:
-                if not current_password or not locked.check_password(current_password):
-                    raise WrongCurrentPassword()
-                canonical = email_canonical(email)
-                if User.objects.filter(email_canonical=canonical).exclude(pk=locked.pk).exists():
-                    raise EmailTaken()
-                locked.email, locked.email_verified_at = email, None
-                changed += ["email", "email_verified_at"]
+            # Confirmed before it replaces the old one (core.services.credentials).
+            from core.services.credentials import email_change_request
+
+            email_change_request(user=locked, email=data["email"],
+                                 current_password=current_password)
         if data.get("password"):
             if not current_password or not locked.check_password(current_password):
                 raise WrongCurrentPassword()

@@ -60,6 +60,7 @@ from core.errors import (
     SelfReferral,
     UnknownReferralCode,
 )
+from core.links import absolute_url
 from core.models import User, normalize_email
 from core.redis import get_redis
 
@@ -210,7 +211,7 @@ def waitlist_join(*, email: str, referral_code: str | None = None) -> User:
 
 
 def referral_link(code: str) -> str:
-    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/?ref={code}"
+    return absolute_url(f"/?ref={code}")
 
 
 _EMAIL_TOKEN_SALT = "tombola.waitlist.confirm-email"
@@ -230,17 +231,18 @@ def email_confirmation_token(user: User, *, referrer_id: int | None = _REFERRER_
 
 
 def email_confirmation_link(user: User, *, referrer_id: int | None = _REFERRER_OF_USER) -> str:
-    base = settings.PUBLIC_BASE_URL.rstrip("/")
     token = email_confirmation_token(user, referrer_id=referrer_id)
-    return f"{base}/confirm-email?token={token}"
+    return absolute_url(f"/confirm-email?token={token}")
 
 
-def email_token_payload(token: str) -> dict:
+def email_token_payload(token: str, *, any_age: bool = False) -> dict:
     """{"u": user id, "e": email, "r": referrer id or None} from a token (tokens
-    issued before "r" existed lack it); InvalidEmailToken or ExpiredEmailToken."""
+    issued before "r" existed lack it); InvalidEmailToken or ExpiredEmailToken
+    (never with `any_age`: an expired link's page asking for a new one)."""
     try:
         return signing.loads(
-            token, salt=_EMAIL_TOKEN_SALT, max_age=settings.WAITLIST_EMAIL_TOKEN_MAX_AGE
+            token, salt=_EMAIL_TOKEN_SALT,
+            max_age=None if any_age else settings.WAITLIST_EMAIL_TOKEN_MAX_AGE,
         )
     except signing.SignatureExpired:
         raise ExpiredEmailToken() from None

@@ -168,11 +168,13 @@ class Command(BaseCommand):
         from daphne.cli import CommandLineInterface
         from twisted.internet import reactor  # daphne.cli installed the asyncio reactor
 
-        from core import streams
+        from core import links, streams
         from core.accesslog import redacting_server
         from core.conf import assert_safe_to_serve
 
         assert_safe_to_serve()
+        # Links made without a request (the in-process scheduler) name this listener.
+        links.serve_base_url(host, port)
         # This process serves the sockets: without Redis, it alone publishes (other
         # processes write to the stream outbox, which its scheduler drains).
         streams.serve_streams_here()
