@@ -44,7 +44,12 @@ from ticketing.errors import (
 from ticketing.models import WAITING_ROOM_SETTINGS, EventSale, SeatHold, WaitingRoom
 from ticketing.queue_line import LineConfig, Place, queue_line
 from ticketing.queue_messages import iso, pass_deadline_iso, progress_data
-from ticketing.streams import publish_queue_progress, publish_queue_stats
+from ticketing.streams import (
+    publish_queue_progress,
+    publish_queue_room,
+    publish_queue_stats,
+    room_settings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -98,9 +103,13 @@ def line_config(room: WaitingRoom) -> LineConfig:
 
 
 def waiting_room_sync(room: WaitingRoom) -> None:
-    """Copy the room's settings to the line's store and tell the line's watchers."""
+    """Copy the room's settings to the line's store and tell the line's watchers
+    (queue.progress) and staff (queue.room: the settings, queue.stats: the figures
+    with the store's new status and rate)."""
     queue_line().configure(room.event_id, line_config(room))
     publish_progress(room.event_id)
+    publish_queue_room(room.event_id, room_settings(room))
+    publish_stats(room.event_id)
 
 
 def _sync_on_commit(room: WaitingRoom) -> None:
