@@ -26,6 +26,9 @@ from core.streams import Viewer, stream_kind
 
 # Heartbeats every WS_HEARTBEAT_SECONDS; the page reconnects after this much silence.
 SILENCE_GRACE_SECONDS = 15
+# An event without a waiting room closes its queue stream (4404); the page asks again
+# this often, so a room staff put in front of the sale later shows without a reload.
+QUEUE_RETRY_SECONDS = 60
 
 
 def _screen_key_ok(event_id: int, key: str) -> bool:
@@ -48,6 +51,9 @@ def screen_page(request, event_id: int):
         return _refused(request, 403, "This screen key is not valid for this event.")
     scheme = "wss" if request.is_secure() else "ws"
     seats_kind = stream_kind("seats")
+    # Whether the event has a waiting room is ticketing's to know (core imports no app):
+    # the page subscribes, and a 4404 (no room) hides the line's figures.
+    queue_kind = stream_kind("queue")
     config = {
         "event_id": event.pk,
         "key": key,
@@ -56,6 +62,8 @@ def screen_page(request, event_id: int):
         "seats_path": f"/ws/events/{event.pk}/seats/"
         if seats_kind is not None and event.venue_id
         else None,
+        "queue_path": f"/ws/events/{event.pk}/queue/" if queue_kind is not None else None,
+        "queue_retry_ms": QUEUE_RETRY_SECONDS * 1000,
         "qr_url": reverse("screen-qr", args=[event.pk]) + "?key=" + key,
         "silence_ms": (getattr(settings, "WS_HEARTBEAT_SECONDS", 30) + SILENCE_GRACE_SECONDS)
         * 1000,

@@ -46,6 +46,14 @@ def _flush_redis_prefix() -> None:
         client.delete(*keys[start : start + 500])
 
 
+def _reset_memory_queue_lines() -> None:
+    """The waiting rooms' lines on embedded defaults live in process memory, and SQLite
+    reuses event ids between tests."""
+    from ticketing.queue_line import _memory
+
+    _memory.reset()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _this_process_serves_the_streams():
     """The test process is the server of its in-process consumers: on embedded defaults
@@ -67,6 +75,7 @@ def _isolated_state():
     if not settings.REDIS_URL:
         cache.clear()
     streams.reset_memory_backend()
+    _reset_memory_queue_lines()
     _flush_redis_prefix()
     yield
 

@@ -62,6 +62,11 @@ class Organiser:
         assert response.status_code in (200, 201), (path, response.status_code, response.text)
         return response.json()
 
+    def put(self, path: str, body: dict) -> dict:
+        response = self.http.put(path, json=body)
+        assert response.status_code in (200, 201), (path, response.status_code, response.text)
+        return response.json()
+
 
 def _attendee_enters(server, event_id: int, draw_id: int, first: str, last: str, email: str):
     http = httpx.Client(base_url=server.url(""), timeout=10)
@@ -72,6 +77,22 @@ def _attendee_enters(server, event_id: int, draw_id: int, first: str, last: str,
     http.headers["Authorization"] = f"Bearer {registered.json()['access']}"
     entered = http.post(f"/api/events/{event_id}/draws/{draw_id}/participate/", json={})
     assert entered.status_code == 201, entered.text
+
+
+def _register(server, email: str) -> httpx.Client:
+    http = httpx.Client(base_url=server.url(""), timeout=10)
+    registered = http.post("/api/accounts/register/", json={
+        "email": email, "password": "attendee-password-42", "first_name": "Buyer",
+        "last_name": email.split("@")[0],
+    })
+    assert registered.status_code == 201, registered.text
+    http.headers["Authorization"] = f"Bearer {registered.json()['access']}"
+    return http
+
+
+def _buyer_joins(server, event_id: int, email: str) -> None:
+    joined = _register(server, email).post(f"/api/events/{event_id}/queue/")
+    assert joined.status_code == 201, joined.text
 
 
 def _screenshot(page, tmp_path: Path, name: str) -> None:
@@ -143,6 +164,105 @@ def test_screen_shows_countdown_then_winner_and_recovers_after_a_dropped_socket(
                 staff.post(f"/api/events/{event['id']}/draws/{second['id']}/perform/")
                 expect(page.locator("#winners")).to_contain_text("Season ticket")
                 expect(page.locator("#winners")).to_contain_text("Bob S.")
+            browser.close()
+
+
+LANDSCAPE, PORTRAIT = {"width": 1600, "height": 900}, {"width": 1080, "height": 1920}
+SERVER_ENV = {
+    # Up to 8 buyers register in the run (and the count survives the restart on Redis).
+    "THROTTLE_REGISTER": "100/min",
+    # The line's progress is published by the scheduler's admission job: inside the
+    # server on embedded defaults, a separate process with Redis unless told so.
+    "RUN_SCHEDULER_IN_PROCESS": "1",
+}
+
+
+def test_screen_shows_the_queue_length_and_keeps_it_across_a_dropped_socket(tmp_path):
+    with running_server(tmp_path, **SERVER_ENV) as server:
+        manage(server.env, "createsuperuser", "--no-input",
+               DJANGO_SUPERUSER_EMAIL=STAFF_EMAIL, DJANGO_SUPERUSER_PASSWORD=STAFF_PASSWORD)
+        staff = Organiser(server)
+        now = datetime.now(UTC)
+        plain = staff.post("/api/events/", {"title": "Friendly", "starts_at": _iso(now),
+                                            "status": "live"})
+        event = staff.post("/api/events/", {
+            "title": "Cup final", "starts_at": _iso(now), "status": "live",
+            "checkin_code_required": True,
+        })
+        staff.post(f"/api/events/{event['id']}/draws/", {
+            "title": "Half-time raffle", "kind": "raffle", "eligibility": "registered",
+            "scheduled_at": _iso(now + timedelta(minutes=10)),
+            "prizes": [{"name": "Signed ball", "quantity": 1, "rank": 1}],
+        })
+        room = f"/api/events/{event['id']}/waiting-room/"
+        # One buyer a minute, paused while the line fills: nobody is admitted during
+        # the test, so the figures on the screen are exact.
+        staff.put(room, {"rate_per_minute": 1})
+        staff.post(room + "pause/")
+        for n in range(6):
+            _buyer_joins(server, event["id"], f"buyer{n}@example.com")
+        keys = {e["id"]: staff.post(f"/api/events/{e['id']}/screen-keys/", {"label": "hall"})[
+            "key"] for e in (plain, event)}
+        port = server.port
+
+        def screen(e):
+            return server.url(f"/screen/events/{e['id']}/?key={keys[e['id']]}")
+
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            # No waiting room: its queue stream closes with 4404, which hides the
+            # line's figures and does not stop the screen.
+            page = browser.new_page(viewport=LANDSCAPE)
+            page.goto(screen(plain))
+            expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+            page.wait_for_timeout(1500)
+            expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+            expect(page.locator("#queue")).to_be_hidden()
+            page.close()
+
+            page = browser.new_page(viewport=LANDSCAPE)
+            page.goto(screen(event))
+            queue, length = page.locator("#queue"), page.locator("#queue-length")
+            detail = page.locator("#queue-detail")
+            expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+            expect(queue).to_contain_text("6 in the queue")
+            expect(detail).to_have_text("admission paused")
+            staff.post(room + "resume/")
+            expect(detail).to_have_text("admitting 1 a minute · 0 served")
+            expect(page.locator("#checkin-code")).to_have_text(re.compile(r"^\d{6}$"))
+            page.wait_for_function("document.getElementById('checkin-qr').complete && "
+                                   "document.getElementById('checkin-qr').naturalWidth > 0")
+            _screenshot(page, tmp_path, "screen-queue.png")
+            _buyer_joins(server, event["id"], "buyer6@example.com")
+            expect(length).to_have_text("7")
+            staff.post(room + "close/")  # the sale is direct: nothing to show
+            expect(queue).to_be_hidden()
+            staff.post(room + "open/")
+            expect(queue).to_contain_text("7 in the queue")
+            staff.post(room + "pause/")
+            expect(detail).to_have_text("admission paused")
+
+            portrait = browser.new_page(viewport=PORTRAIT)
+            portrait.goto(screen(event))
+            expect(portrait.locator("#queue")).to_contain_text("7 in the queue")
+            expect(portrait.locator("#queue")).to_be_in_viewport()
+            portrait.screenshot(path=str(tmp_path / "screen-queue-portrait.png"))
+            portrait.close()
+
+            server.stop()  # every socket drops
+            expect(page.locator("#connection")).to_have_attribute("data-state", "reconnecting")
+            with running_server(tmp_path, port=port, **SERVER_ENV) as again:
+                expect(page.locator("#connection")).to_have_attribute(
+                    "data-state", "live", timeout=15_000)
+                # The line survives in Redis; the embedded store is the server's memory and
+                # starts empty. Either way the screen shows the line as it is now, and a
+                # buyer joining after the resume moves it live.
+                _buyer_joins(again, event["id"], "buyer7@example.com")
+                line = httpx.get(again.url(f"/api/events/{event['id']}/queue/")).json()
+                assert line["status"] == "paused" and line["length"] >= 1
+                expect(length).to_have_text(str(line["length"]), timeout=10_000)
+                expect(detail).to_have_text("admission paused")
+                expect(page.locator("#winners")).to_be_attached()
             browser.close()
 
 

@@ -462,3 +462,14 @@ def test_schedulers_killed_mid_admission_lose_nobody_and_admit_nobody_twice(even
     assert {line.place(event.pk, user_id).state for user_id in buyers} == {"admitted"}
     figures = line.stats(event.pk)
     assert (figures.admitted, figures.served, figures.length) == (400, 400, 0)
+
+
+def test_a_room_rests_once_its_event_started(event, staff, user, clock):
+    from core import streams
+
+    open_room(event, staff)
+    join(client_for(user), event)
+    type(event).objects.filter(pk=event.pk).update(starts_at=timezone.now() - timedelta(hours=1))
+    before = streams.last_seq(queue_stream(event.pk))
+    assert tick(clock, 5) == 0
+    assert streams.last_seq(queue_stream(event.pk)) == before  # no more progress messages

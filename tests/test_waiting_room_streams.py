@@ -106,3 +106,13 @@ async def test_an_event_without_a_room_has_no_queue_stream(venue, clock):
     ws = await connected(f"/ws/events/{event.pk}/queue/")
     _, code = await closed_with(ws)
     assert code == 4404
+
+
+async def test_staff_without_the_rooms_view_permission_may_not_watch(venue, staff, bare_staff,
+                                                                   clock):
+    event = await db(room_with_line)(venue, staff, [])
+    token = str(AccessToken.for_user(bare_staff))
+    ws = await connected(f"/ws/events/{event.pk}/queue/staff/",
+                         subprotocols=["tombola.v2", f"jwt.{token}"])
+    _, code = await closed_with(ws)
+    assert code == 4404

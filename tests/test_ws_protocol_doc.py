@@ -33,7 +33,8 @@ CONTROL_FRAMES = [example for example in SERVER if "stream" not in example]
 DOCUMENTED_TYPES = {frame["type"] for frame in STREAM_FRAMES} | set(
     re.findall(r"^`([a-z]+\.[a-z_]+)`:", DOC, re.MULTILINE))
 SCREEN_KEY = "s3cr3t-screen-key"
-URLS = {"event": "/ws/events/{}/", "draw": "/ws/draws/{}/", "seats": "/ws/events/{}/seats/"}
+URLS = {"event": "/ws/events/{}/", "draw": "/ws/draws/{}/", "seats": "/ws/events/{}/seats/",
+        "queue": "/ws/events/{}/queue/", "queue_staff": "/ws/events/{}/queue/staff/"}
 
 
 def table_rows(header: str) -> list[list[str]]:
@@ -57,7 +58,7 @@ def test_the_page_has_examples_of_every_kind_of_frame():
 def test_stream_examples_follow_the_envelope(frame):
     expected = {"stream", "seq", "type", "data", "ts"} | ({"reset"} if "reset" in frame else set())
     assert set(frame) == expected
-    assert re.fullmatch(r"(event|draw|seats|screen):[0-9]+", frame["stream"])
+    assert re.fullmatch(r"(event|draw|seats|screen|queue|queue_staff):[0-9]+", frame["stream"])
     assert isinstance(frame["seq"], int) and frame["seq"] >= 0
     assert isinstance(frame["ts"], float) and isinstance(frame["data"], dict)
     if "reset" in frame:
@@ -98,7 +99,7 @@ def test_close_code_table_matches_the_protocol_module():
 # and the seat.* types closing a tuple of ticketing's transitions table. Webhook
 # kinds and audit actions use the same dotted names but are not stream messages.
 PUBLISHED_TYPE = re.compile(
-    r'publish\w*\([^"]{0,150}"((?:draw|seat|checkin|event)\.[a-z_]+)"|"(seat\.[a-z_]+)"\),')
+    r'publish\w*\([^"]{0,150}"((?:draw|seat|checkin|event|queue)\.[a-z_]+)"|"(seat\.[a-z_]+)"\),')
 
 
 def published_types() -> dict[str, set[str]]:
@@ -120,9 +121,12 @@ def test_every_message_type_the_apps_publish_is_documented():
 
 # Where each published prefix goes: draw messages on draw:<id> and event:<id>,
 # seat messages on seats:<event_id>; checkin.code on screen:<event_id>, which has
-# no kind (its snapshot is its latest values).
+# no kind (its snapshot is its latest values). The waiting room's two streams share
+# the queue prefix, so its types are placed one by one (a new one must be added).
 KINDS_OF_PREFIX = {"event": ("event",), "draw": ("event", "draw"), "seat": ("seats",),
-                   "checkin": ()}
+                   "checkin": (), "queue": None}
+KINDS_OF_TYPE = {"queue.progress": ("queue",), "queue.stats": ("queue_staff",),
+                 "queue.room": ("queue_staff",)}
 
 
 def test_every_published_type_is_declared_by_the_kinds_of_its_stream():
@@ -131,12 +135,14 @@ def test_every_published_type_is_declared_by_the_kinds_of_its_stream():
     published = published_types()
     assert set(published) <= set(KINDS_OF_PREFIX), sorted(set(published) - set(KINDS_OF_PREFIX))
     for prefix, types in published.items():
-        for name in KINDS_OF_PREFIX[prefix]:
-            declared = set(streams.stream_kind(name).messages)
-            assert types <= declared, (name, sorted(types - declared))
+        for type_ in types:
+            kinds = KINDS_OF_TYPE.get(type_, KINDS_OF_PREFIX[prefix])
+            assert kinds is not None, f"{type_}: which stream kind publishes it?"
+            for name in kinds:
+                assert type_ in streams.stream_kind(name).messages, (name, type_)
 
 
-@pytest.mark.parametrize("name", ["event", "draw", "seats"])
+@pytest.mark.parametrize("name", ["event", "draw", "seats", "queue", "queue_staff"])
 def test_every_type_a_kind_declares_is_documented(name):
     declared = set(streams.stream_kind(name).messages)
     assert declared <= DOCUMENTED_TYPES, sorted(declared - DOCUMENTED_TYPES)
@@ -153,7 +159,8 @@ def kind(name):
 @pytest.fixture
 def kinds():
     with swap_stream_kind(kind("event")), swap_stream_kind(kind("draw")), \
-            swap_stream_kind(kind("seats")):
+            swap_stream_kind(kind("seats")), swap_stream_kind(kind("queue")), \
+            swap_stream_kind(kind("queue_staff")):
         yield
 
 
@@ -254,3 +261,50 @@ async def test_token_auth_example_is_refused_as_documented(kinds):
     await ws.send_json_to(next(m for m in CLIENT if m.get("token")))
     frames, code = await closed_with(ws)
     assert [f["code"] for f in frames] == ["invalid_token"] and code == 4401
+
+
+# --- The waiting room's examples against the data the server builds ------------------
+
+
+def documented(stream_kind: str, type_: str) -> dict:
+    return next(f["data"] for f in STREAM_FRAMES
+                if f["stream"].split(":")[0] == stream_kind and f["type"] == type_)
+
+
+def test_queue_examples_have_the_fields_the_server_builds(user, staff):
+    """The queue examples are shaped like the real snapshots and messages, and the
+    page's arithmetic (position = number - served) is the reducer's."""
+    from core.streams import Viewer
+    from tests.factories import make_event
+    from tests.ticketing_helpers import committed
+    from ticketing.queue_line import _memory, queue_line
+    from ticketing.queue_messages import progress_data
+    from ticketing.services.waiting_room import queue_join, room_figures, waiting_room_configure
+    from ticketing.streams import (
+        apply_queue_message,
+        queue_snapshot,
+        queue_staff_snapshot,
+        room_settings,
+    )
+
+    _memory.reset()
+    event = make_event()
+    room = committed(waiting_room_configure, event=event, actor=None, source="test")
+    queue_join(event_id=event.pk, user=user)
+    snapshot = queue_snapshot(event.pk, Viewer(user=user))
+    example = documented("queue", "snapshot")
+    assert set(example) == set(snapshot) and set(example["me"]) == set(snapshot["me"])
+    progress = documented("queue", "queue.progress")
+    assert set(progress) == set(progress_data(queue_line().place(event.pk, None)))
+    moved = apply_queue_message(example, {"type": "queue.progress", "seq": 311,
+                                          "data": progress})["me"]
+    assert moved["position"] == example["me"]["number"] - progress["served"] == 1201
+    assert moved["eta_seconds"] == 121
+    staff_snapshot = queue_staff_snapshot(event.pk, Viewer(user=staff))
+    example = documented("queue_staff", "snapshot")
+    assert set(example) == set(staff_snapshot)
+    assert set(example["room"]) == set(staff_snapshot["room"])
+    assert set(example["figures"]) == set(staff_snapshot["figures"])
+    assert set(documented("queue_staff", "queue.stats")) == set(room_figures(event.pk))
+    assert set(documented("queue_staff", "queue.room")) == set(room_settings(room))
+    _memory.reset()

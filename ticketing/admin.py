@@ -19,6 +19,7 @@ from ticketing.models import (
     Wallet,
     WalletTransaction,
 )
+from ticketing.queue_admin import event_waiting_room  # also registers the WaitingRoom admin
 from ticketing.services.layout import sale_configure, venue_overlapping_sale
 from ticketing.services.orders import ticket_cancel
 
@@ -101,17 +102,21 @@ class EventSaleInline(admin.StackedInline):
     max_num = 1
 
 
-def _extend_registered(model, *inlines):
-    """Add inlines to whatever admin core (or another app) registered for `model`."""
+def _extend_registered(model, *inlines, readonly=()):
+    """Add inlines (and read-only lines) to whatever admin core (or another app)
+    registered for `model`."""
     base = type(admin.site.get_model_admin(model))
     admin.site.unregister(model)
-    admin.site.register(
-        model, type(base.__name__, (base,), {"inlines": [*base.inlines, *inlines]})
-    )
+    admin.site.register(model, type(base.__name__, (base,), {
+        "inlines": [*base.inlines, *inlines],
+        "readonly_fields": [*base.readonly_fields, *readonly],
+    }))
 
 
 _extend_registered(Venue, SectionInline)
-_extend_registered(Event, EventSaleInline, SectionPriceInline)
+# The waiting room is a link, not an inline: its changes go through its own page's
+# services, and the event form's POST stays the same.
+_extend_registered(Event, EventSaleInline, SectionPriceInline, readonly=[event_waiting_room])
 
 
 class RowInline(admin.TabularInline):

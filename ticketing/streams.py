@@ -173,7 +173,8 @@ SEATS_KIND = StreamKind(
 # message per tick serves every phone, whatever the length of the line.
 #
 # queue_staff:<event_id> (ws/events/<id>/queue/staff/, staff only): snapshot
-# {"event_id", "seq", "room", "figures"}; message queue.stats (the figures, absolute).
+# {"event_id", "seq", "room", "figures"}; messages queue.stats (the figures, absolute)
+# and queue.room (the settings and status, after every staff change).
 
 QUEUE_KIND_NAME = "queue"
 QUEUE_STAFF_KIND_NAME = "queue_staff"
@@ -193,6 +194,10 @@ def publish_queue_progress(event_id: int, progress: QueueProgress) -> None:
 
 def publish_queue_stats(event_id: int, figures: dict[str, Any]) -> None:
     streams.publish(queue_staff_stream(event_id), "queue.stats", figures)
+
+
+def publish_queue_room(event_id: int, settings: dict[str, Any]) -> None:
+    streams.publish(queue_staff_stream(event_id), "queue.room", settings)
 
 
 def _visible_room(event_id: int, viewer: Viewer) -> WaitingRoom | None:
@@ -225,7 +230,8 @@ def apply_queue_message(snapshot: QueueState, message: StreamMessage) -> QueueSt
 
 def queue_staff_snapshot(event_id: int, viewer: Viewer) -> dict[str, Any] | None:
     user = getattr(viewer, "user", None)
-    if user is None or not user.is_staff:
+    # Who may read the room over REST (ticketing.views' WaitingRoomView) may watch it.
+    if user is None or not user.is_staff or not user.has_perm("ticketing.view_waitingroom"):
         return None
     room = _visible_room(event_id, viewer)
     if room is None:
@@ -240,11 +246,14 @@ def room_settings(room: WaitingRoom) -> dict[str, Any]:
             **{name: getattr(room, name) for name in WAITING_ROOM_SETTINGS}}
 
 
+STAFF_MESSAGE_FIELDS = {"queue.stats": "figures", "queue.room": "room"}
+
+
 def apply_queue_staff_message(snapshot: dict[str, Any], message: StreamMessage) -> dict[str, Any]:
-    if message["type"] != "queue.stats":
+    name = STAFF_MESSAGE_FIELDS.get(message["type"])
+    if name is None:
         raise UnknownMessageType(QUEUE_STAFF_KIND_NAME, message["type"])
-    return {**snapshot, "figures": message["data"],
-            "seq": max(snapshot["seq"], message["seq"])}
+    return {**snapshot, name: message["data"], "seq": max(snapshot["seq"], message["seq"])}
 
 
 QUEUE_KIND = StreamKind(
@@ -257,6 +266,6 @@ QUEUE_KIND = StreamKind(
 QUEUE_STAFF_KIND = StreamKind(
     name=QUEUE_STAFF_KIND_NAME,
     snapshot=queue_staff_snapshot,
-    messages={"queue.stats": lambda stats: stats.as_dict()},
+    messages={"queue.stats": lambda stats: stats.as_dict(), "queue.room": room_settings},
     apply=apply_queue_staff_message,
 )

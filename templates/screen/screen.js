@@ -6,7 +6,8 @@
   "use strict";
   const config = JSON.parse(document.getElementById("screen-config").textContent);
   const $ = (id) => document.getElementById(id);
-  const state = { event: null, draws: new Map(), offsetMs: 0, checkin: null, seats: new Map() };
+  const state = { event: null, draws: new Map(), offsetMs: 0, checkin: null, seats: new Map(),
+    queue: null };
   const SEAT_STATUS = { "seat.held": "held", "seat.released": "free", "seat.expired": "free", "seat.sold": "sold" };
 
   function setConnection(kind) {
@@ -79,7 +80,37 @@
     }
   }
 
+  // The waiting room's line (queue stream): absolute values, so a message applied
+  // twice, or after a reset snapshot, changes nothing.
+  function applyQueue(message) {
+    const data = message.data || {};
+    if (message.type === "snapshot") state.queue = data;
+    else if (message.type === "queue.progress") state.queue = Object.assign({}, state.queue, data);
+  }
+
   // --- rendering ---------------------------------------------------------------------
+  const count = (n) => Number(n || 0).toLocaleString("en");
+
+  function renderQueue() {
+    const line = state.queue;
+    // Shown while the room is in front of the sale; a closed room (or none) shows nothing.
+    const on = !!line && (line.status === "open" || line.status === "paused");
+    $("queue").hidden = !on;
+    if (!on) return;
+    $("queue").dataset.status = line.status;
+    $("queue-length").textContent = count(line.length);
+    let detail;
+    if (line.status === "paused") detail = "admission paused";
+    else if (!line.sale_started && line.sale_starts_at) {
+      detail = "sale opens at " + new Date(line.sale_starts_at).toLocaleTimeString(
+        [], { hour: "2-digit", minute: "2-digit" });
+    } else {
+      detail = "admitting " + count(Math.round(line.rate_per_minute)) + " a minute · " +
+        count(line.served) + " served";
+    }
+    $("queue-detail").textContent = detail;
+  }
+
   function nextDraw() {
     const now = Date.now() + state.offsetMs;
     const upcoming = Array.from(state.draws.values())
@@ -155,6 +186,7 @@
         $("checkin-qr").src = config.qr_url + "&v=" + encodeURIComponent(state.checkin.code);
       }
     }
+    renderQueue();
     if (state.seats.size) {
       const counts = { free: 0, held: 0, sold: 0, blocked: 0 };
       state.seats.forEach((status) => { counts[status] = (counts[status] || 0) + 1; });
@@ -190,7 +222,11 @@
 
     function open() {
       socket = new WebSocket(url(), ["tombola.v1"]);
-      socket.onopen = () => { attempt = 0; setConnection("live"); resetWatchdog(); };
+      socket.onopen = () => {
+        attempt = 0;
+        if (!handlers.optional) setConnection("live");
+        resetWatchdog();
+      };
       socket.onmessage = (frame) => {
         resetWatchdog();
         const message = JSON.parse(frame.data);
@@ -209,13 +245,22 @@
       };
       socket.onclose = (event) => {
         clearTimeout(watchdog);
-        // The key was revoked (4403) or the event is no longer public (4404):
-        // reconnecting cannot help; staff give the screen a new link.
-        if (event.code === 4403 || event.code === 4404) {
+        // An optional stream (the queue) is not the screen's health: its 4404 means
+        // "nothing to show here now" (no waiting room), so it hides and asks again later.
+        if (handlers.optional) {
+          if (event.code === 4404 || event.code === 4403) {
+            handlers.onGone();
+            setTimeout(() => { if ($("connection").dataset.state !== "stopped") open(); },
+              handlers.retryMs);
+            return;
+          }
+        } else if (event.code === 4403 || event.code === 4404) {
+          // The key was revoked (4403) or the event is no longer public (4404):
+          // reconnecting cannot help; staff give the screen a new link.
           setConnection("stopped");
           return;
         }
-        setConnection("reconnecting");
+        if (!handlers.optional) setConnection("reconnecting");
         attempt += 1;
         setTimeout(open, Math.min(5000, 250 * 2 ** Math.min(attempt, 5)));
       };
@@ -230,6 +275,17 @@
   });
   if (config.seats_path) {
     connect(config.seats_path, { mainStream: "seats:" + config.event_id, apply: applySeats });
+  }
+  if (config.queue_path) {
+    // Anonymous, without the screen key: the queue stream is public, and has no
+    // screen-only fields.
+    connect(config.queue_path, {
+      mainStream: "queue:" + config.event_id,
+      apply: applyQueue,
+      optional: true,
+      retryMs: config.queue_retry_ms,
+      onGone: () => { state.queue = null; renderQueue(); },
+    });
   }
   setInterval(renderCountdown, 250);
 })();

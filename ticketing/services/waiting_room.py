@@ -30,6 +30,7 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
+from django.utils import timezone
 
 from core import audit
 from core.emails import mailbox_digest
@@ -44,7 +45,12 @@ from ticketing.errors import (
 from ticketing.models import WAITING_ROOM_SETTINGS, EventSale, SeatHold, WaitingRoom
 from ticketing.queue_line import LineConfig, Place, queue_line
 from ticketing.queue_messages import iso, pass_deadline_iso, progress_data
-from ticketing.streams import publish_queue_progress, publish_queue_stats
+from ticketing.streams import (
+    publish_queue_progress,
+    publish_queue_room,
+    publish_queue_stats,
+    room_settings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -98,9 +104,13 @@ def line_config(room: WaitingRoom) -> LineConfig:
 
 
 def waiting_room_sync(room: WaitingRoom) -> None:
-    """Copy the room's settings to the line's store and tell the line's watchers."""
+    """Copy the room's settings to the line's store and tell the line's watchers
+    (queue.progress) and staff (queue.room: the settings, queue.stats: the figures
+    with the store's new status and rate)."""
     queue_line().configure(room.event_id, line_config(room))
     publish_progress(room.event_id)
+    publish_queue_room(room.event_id, room_settings(room))
+    publish_stats(room.event_id)
 
 
 def _sync_on_commit(room: WaitingRoom) -> None:
@@ -362,7 +372,9 @@ def waiting_rooms_admit() -> int:
     """Admit the next buyers of every room that is not closed; publish each line's
     progress. Safe with several schedulers (the store's admission step is atomic and
     shares one allowance). Returns how many buyers this call admitted."""
-    rooms = list(WaitingRoom.objects.exclude(status=WaitingRoom.Status.CLOSED).values(
+    # Nothing is sold once an event started (holds.sale_refusal): its room rests.
+    rooms = list(WaitingRoom.objects.exclude(status=WaitingRoom.Status.CLOSED)
+                 .filter(event__starts_at__gt=timezone.now()).values(
         "id", "event_id", "mode", "target_latency_ms", "max_rate_per_minute"))
     admitted = 0
     line = queue_line()
