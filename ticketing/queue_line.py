@@ -164,7 +164,7 @@ _NOW = """
 local now = tonumber(ARGV[#ARGV])
 """
 
-# KEYS: conf, line, state, mailbox, stats, counter. ARGV: user, mailbox, ttl.
+# KEYS: conf, line, state, mailbox, stats, counter, deadlines. ARGV: user, mailbox, ttl.
 _JOIN = _NOW + """
 local conf = redis.call('HMGET', KEYS[1], 'status', 'opens_at', 'sale_at', 'secret')
 if not conf[1] then return {'not_configured'} end
@@ -173,19 +173,20 @@ if now < tonumber(conf[2]) then return {'not_open', conf[2]} end
 local user = ARGV[1]
 local st = redis.call('HGET', KEYS[3], user)
 if st == 'w' then return {'kept'} end
-if st == 'l' and redis.call('ZSCORE', KEYS[2], user) then
-  redis.call('HSET', KEYS[3], user, 'w')
-  redis.call('HINCRBY', KEYS[5], 'left_pending', -1)
-  redis.call('HINCRBY', KEYS[5], 'left', -1)
-  return {'kept'}
-end
 if st then
   local kind = string.sub(st, 1, 1)
   if kind == 'a' or kind == 'u' then
     local deadline = tonumber(string.match(st, ':([^:]+)$'))
     if deadline > now then return {kind == 'a' and 'admitted' or 'in_use'} end
+    -- Ran out before the tick marked it: the tick still counts it (and, for an
+    -- unused pass, gives its place to the next in line).
+    if kind == 'a' then redis.call('HINCRBY', KEYS[5], 'expired_pending', 1) end
+    redis.call('HSET', KEYS[3], user, kind == 'a' and 'x' or 'd')
+    redis.call('ZREM', KEYS[7], user)
   end
 end
+-- One place per mailbox, coming back to a kept place included: the place was given
+-- up, and another account of the mailbox may have taken one since.
 if ARGV[2] ~= '' then
   local owner = redis.call('HGET', KEYS[4], ARGV[2])
   if owner and owner ~= user then
@@ -197,8 +198,17 @@ if ARGV[2] ~= '' then
   end
   redis.call('HSET', KEYS[4], ARGV[2], user)
 end
+if st == 'l' and redis.call('ZSCORE', KEYS[2], user) then
+  redis.call('HSET', KEYS[3], user, 'w')
+  redis.call('HINCRBY', KEYS[5], 'left_pending', -1)
+  redis.call('HINCRBY', KEYS[5], 'left', -1)
+  return {'kept'}
+end
 local score
-if now < tonumber(conf[3]) then
+-- Early (random) scores only while nobody got a first-come place nor was served: a
+-- sale moved later must not put newcomers ahead of who came before.
+if now < tonumber(conf[3]) and not redis.call('GET', KEYS[6])
+    and tonumber(redis.call('HGET', KEYS[5], 'served') or 0) == 0 then
   score = tonumber(string.sub(redis.sha1hex(conf[4] .. ':' .. user), 1, 13), 16) / 4503599627370496
 else
   score = 1 + redis.call('INCR', KEYS[6])
@@ -251,6 +261,11 @@ for _, u in ipairs(due) do
   end
   redis.call('ZREM', KEYS[4], u)
 end
+local pending = tonumber(redis.call('HGET', KEYS[5], 'expired_pending') or 0)
+if pending > 0 then
+  expired = expired + pending
+  redis.call('HSET', KEYS[5], 'expired_pending', 0)
+end
 if expired > 0 then redis.call('HINCRBY', KEYS[5], 'expired', expired) end
 local stats = redis.call('HMGET', KEYS[5], 'last', 'allowance', 'served')
 local last = tonumber(stats[1] or now)
@@ -274,8 +289,8 @@ if conf[1] == 'open' and now >= tonumber(conf[2]) then
         skipped = skipped + 1
       else
         local deadline = now + ttl
-        redis.call('HSET', KEYS[3], u, 'a:' .. served .. ':' .. string.format('%.6f', deadline))
-        redis.call('ZADD', KEYS[4], string.format('%.6f', deadline), u)
+        redis.call('HSET', KEYS[3], u, 'a:' .. served .. ':' .. string.format('%.17g', deadline))
+        redis.call('ZADD', KEYS[4], string.format('%.17g', deadline), u)
         redis.call('RPUSH', KEYS[6], u)
         admitted[#admitted + 1] = u
       end
@@ -290,7 +305,9 @@ if conf[1] == 'open' and now >= tonumber(conf[2]) then
 end
 -- Formatted in full (%.17g reads back as the same double): tostring keeps 14 digits,
 -- which cuts an epoch to 0.1 ms and loses a fraction of an admission on every tick.
-redis.call('HSET', KEYS[5], 'last', string.format('%.17g', now),
+-- The line's clock never goes back: a scheduler whose clock is behind another's would
+-- otherwise hand the one ahead the same seconds again.
+redis.call('HSET', KEYS[5], 'last', string.format('%.17g', math.max(last, now)),
            'allowance', string.format('%.17g', allowance), 'served', served)
 for i = 1, 6 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
 return {skipped, expired, served, admitted}
@@ -309,8 +326,8 @@ if number ~= ARGV[2] then return 'stale' end
 if tonumber(deadline) <= now then return 'expired' end
 if kind == 'a' then
   local until_ = now + tonumber(redis.call('HGET', KEYS[1], 'use_seconds') or 0)
-  redis.call('HSET', KEYS[2], ARGV[1], 'u:' .. number .. ':' .. string.format('%.6f', until_))
-  redis.call('ZADD', KEYS[3], string.format('%.6f', until_), ARGV[1])
+  redis.call('HSET', KEYS[2], ARGV[1], 'u:' .. number .. ':' .. string.format('%.17g', until_))
+  redis.call('ZADD', KEYS[3], string.format('%.17g', until_), ARGV[1])
   redis.call('HINCRBY', KEYS[4], 'used', 1)
 end
 return 'ok'
@@ -374,7 +391,7 @@ class RedisQueueLine:
 
     def join(self, event_id: int, user_id: int, mailbox: str) -> JoinResult:
         result = self._join(keys=_keys(event_id, "conf", "line", "state", "mailbox", "stats",
-                                       "counter"),
+                                       "counter", "deadlines"),
                             args=[user_id, mailbox, KEY_TTL_SECONDS, repr(self.clock())])
         return JoinResult(outcome=result[0],
                           opens_at=float(result[1]) if len(result) > 1 else None)
@@ -475,6 +492,7 @@ class _MemoryLine:
     used: int = 0
     purchasers: set = field(default_factory=set)
     expired: int = 0
+    expired_pending: int = 0  # passes that ran out and whose holder joined again
     left: int = 0
     left_pending: int = 0
     last: float | None = None
@@ -523,20 +541,24 @@ class MemoryQueueLine:
             st = line.state.get(user_id)
             if st == "w":
                 return JoinResult("kept")
-            if st == "l" and user_id in line.scores:
-                line.state[user_id] = "w"
-                line.left_pending -= 1
-                line.left -= 1
-                return JoinResult("kept")
-            if st and st[0] in "au" and _parse_pass(st)[2] > now:
-                return JoinResult(ADMITTED if st[0] == "a" else IN_USE)
+            if st and st[0] in "au":
+                if _parse_pass(st)[2] > now:
+                    return JoinResult(ADMITTED if st[0] == "a" else IN_USE)
+                if st[0] == "a":  # ran out before the tick marked it: the tick counts it
+                    line.expired_pending += 1
+                line.state[user_id] = "x" if st[0] == "a" else "d"
             if mailbox:
                 owner = line.mailbox.get(mailbox)
                 if owner is not None and owner != user_id and \
                         (line.state.get(owner) or " ")[0] in "wau":
                     return JoinResult("mailbox_taken")
                 line.mailbox[mailbox] = user_id
-            if now < conf.sale_at:
+            if st == "l" and user_id in line.scores:
+                line.state[user_id] = "w"
+                line.left_pending -= 1
+                line.left -= 1
+                return JoinResult("kept")
+            if now < conf.sale_at and line.counter == 0 and line.served == 0:
                 score = early_score(conf.secret, user_id)
             else:
                 line.counter += 1
@@ -588,6 +610,8 @@ class MemoryQueueLine:
                         expired += 1
                     else:
                         line.state[user] = "d"
+            expired += line.expired_pending
+            line.expired_pending = 0
             line.expired += expired
             allowance = line.allowance + expired
             last = now if line.last is None else line.last
@@ -614,7 +638,7 @@ class MemoryQueueLine:
                     allowance = min(allowance, burst)
                 line.left_pending -= skipped
                 line.admitted += len(admitted)
-            line.last = now
+            line.last = now if line.last is None else max(line.last, now)
             line.allowance = allowance
             return Admission(admitted, skipped, expired, line.served)
 
