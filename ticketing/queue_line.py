@@ -68,6 +68,7 @@ class LineConfig:
     pass_seconds: int
     use_seconds: int  # how long a used pass lets its holder buy
     secret: str
+    public: bool = True  # the event is visible to everyone (else staff only: a draft)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class Place:
     number: int | None  # place in the sale's whole line (known once the sale started)
     pass_deadline: float | None  # admitted / in use: until when the pass is good
     now: float
+    public: bool = True  # the event is visible to everyone (else to staff only)
 
     @property
     def position(self) -> int | None:
@@ -95,6 +97,7 @@ class Place:
 @dataclass(frozen=True)
 class JoinResult:
     # joined | kept | admitted | in_use | not_configured | closed | not_open | mailbox_taken
+    # | hidden (the event is not public and the buyer not staff)
     outcome: str
     opens_at: float | None = None
 
@@ -129,7 +132,8 @@ class QueueLine(Protocol):
     def configure(self, event_id: int, config: LineConfig) -> None: ...
     def set_rate(self, event_id: int, rate_per_minute: float) -> None: ...
     def drop(self, event_id: int) -> None: ...
-    def join(self, event_id: int, user_id: int, mailbox: str) -> JoinResult: ...
+    def join(self, event_id: int, user_id: int, mailbox: str, *,
+             staff: bool = False) -> JoinResult: ...
     def leave(self, event_id: int, user_id: int) -> bool: ...
     def place(self, event_id: int, user_id: int | None) -> Place: ...
     def admit(self, event_id: int, *, max_batch: int) -> Admission: ...
@@ -164,10 +168,12 @@ _NOW = """
 local now = tonumber(ARGV[#ARGV])
 """
 
-# KEYS: conf, line, state, mailbox, stats, counter, deadlines. ARGV: user, mailbox, ttl.
+# KEYS: conf, line, state, mailbox, stats, counter, deadlines.
+# ARGV: user, mailbox, ttl, staff ('1' or '0').
 _JOIN = _NOW + """
-local conf = redis.call('HMGET', KEYS[1], 'status', 'opens_at', 'sale_at', 'secret')
+local conf = redis.call('HMGET', KEYS[1], 'status', 'opens_at', 'sale_at', 'secret', 'public')
 if not conf[1] then return {'not_configured'} end
+if conf[5] == '0' and ARGV[4] ~= '1' then return {'hidden'} end
 if conf[1] == 'closed' then return {'closed'} end
 if now < tonumber(conf[2]) then return {'not_open', conf[2]} end
 local user = ARGV[1]
@@ -231,7 +237,7 @@ return 1
 
 # KEYS: conf, line, state, stats. ARGV: user ('' for nobody).
 _PLACE = _NOW + """
-local conf = redis.call('HMGET', KEYS[1], 'status', 'opens_at', 'sale_at', 'rate')
+local conf = redis.call('HMGET', KEYS[1], 'status', 'opens_at', 'sale_at', 'rate', 'public')
 local stats = redis.call('HMGET', KEYS[4], 'served', 'left_pending')
 local length = redis.call('ZCARD', KEYS[2]) - tonumber(stats[2] or 0)
 local st, rank = false, false
@@ -240,7 +246,7 @@ if ARGV[1] ~= '' then
   if st == 'w' or st == 'l' then rank = redis.call('ZRANK', KEYS[2], ARGV[1]) end
 end
 return {conf[1] or 'none', conf[2] or '', conf[3] or '', conf[4] or '0', length,
-        stats[1] or '0', st or '', rank or -1, tostring(now)}
+        stats[1] or '0', st or '', rank or -1, tostring(now), conf[5] or '1'}
 """
 
 # KEYS: conf, line, state, deadlines, stats, log. ARGV: max batch, ttl.
@@ -378,7 +384,7 @@ class RedisQueueLine:
             "status": config.status, "opens_at": repr(config.opens_at),
             "sale_at": repr(config.sale_at), "rate": repr(float(config.rate_per_minute)),
             "pass_seconds": config.pass_seconds, "use_seconds": config.use_seconds,
-            "secret": config.secret,
+            "secret": config.secret, "public": "1" if config.public else "0",
         })
         pipe.expire(conf, KEY_TTL_SECONDS)
         pipe.execute()
@@ -389,10 +395,12 @@ class RedisQueueLine:
     def drop(self, event_id: int) -> None:
         self.client.delete(*_keys(event_id, *self.ALL))
 
-    def join(self, event_id: int, user_id: int, mailbox: str) -> JoinResult:
+    def join(self, event_id: int, user_id: int, mailbox: str, *,
+             staff: bool = False) -> JoinResult:
         result = self._join(keys=_keys(event_id, "conf", "line", "state", "mailbox", "stats",
                                        "counter", "deadlines"),
-                            args=[user_id, mailbox, KEY_TTL_SECONDS, repr(self.clock())])
+                            args=[user_id, mailbox, KEY_TTL_SECONDS, "1" if staff else "0",
+                                  repr(self.clock())])
         return JoinResult(outcome=result[0],
                           opens_at=float(result[1]) if len(result) > 1 else None)
 
@@ -400,13 +408,14 @@ class RedisQueueLine:
         return bool(self._leave(keys=_keys(event_id, "line", "state", "stats"), args=[user_id]))
 
     def place(self, event_id: int, user_id: int | None) -> Place:
-        (status, opens_at, sale_at, rate, length, served, st, rank, now) = self._place(
+        (status, opens_at, sale_at, rate, length, served, st, rank, now, public) = self._place(
             keys=_keys(event_id, "conf", "line", "state", "stats"),
             args=["" if user_id is None else user_id, repr(self.clock())])
         return _place(status=status, opens_at=float(opens_at) if opens_at else None,
                       sale_at=float(sale_at) if sale_at else None, rate=float(rate),
                       length=int(length), served=int(served), raw_state=st or None,
-                      rank=None if int(rank) < 0 else int(rank), now=float(now))
+                      rank=None if int(rank) < 0 else int(rank), now=float(now),
+                      public=public != "0")
 
     def admit(self, event_id: int, *, max_batch: int) -> Admission:
         skipped, expired, served, admitted = self._admit(
@@ -459,7 +468,7 @@ class RedisQueueLine:
 
 def _place(*, status: str, opens_at: float | None, sale_at: float | None, rate: float,
            length: int, served: int, raw_state: str | None, rank: int | None,
-           now: float) -> Place:
+           now: float, public: bool = True) -> Place:
     state = number = deadline = None
     if raw_state:
         kind = raw_state[0]
@@ -472,7 +481,7 @@ def _place(*, status: str, opens_at: float | None, sale_at: float | None, rate: 
             number = served + rank + 1
     return Place(status=status, opens_at=opens_at, sale_at=sale_at, rate_per_minute=rate,
                  length=max(length, 0), served=served, state=state, number=number,
-                 pass_deadline=deadline, now=now)
+                 pass_deadline=deadline, now=now, public=public)
 
 
 # --- process memory (embedded defaults) ------------------------------------------
@@ -527,13 +536,16 @@ class MemoryQueueLine:
         with self._lock:
             self._lines.pop(event_id, None)
 
-    def join(self, event_id: int, user_id: int, mailbox: str) -> JoinResult:
+    def join(self, event_id: int, user_id: int, mailbox: str, *,
+             staff: bool = False) -> JoinResult:
         with self._lock:
             now = self.clock()
             line = self._line(event_id)
             conf = line.config
             if conf is None:
                 return JoinResult("not_configured")
+            if not conf.public and not staff:
+                return JoinResult("hidden")
             if conf.status == "closed":
                 return JoinResult("closed")
             if now < conf.opens_at:
@@ -593,7 +605,7 @@ class MemoryQueueLine:
                 opens_at=conf.opens_at if conf else None, sale_at=conf.sale_at if conf else None,
                 rate=conf.rate_per_minute if conf else 0.0,
                 length=len(line.line) - line.left_pending, served=line.served,
-                raw_state=raw, rank=rank, now=now)
+                raw_state=raw, rank=rank, now=now, public=conf.public if conf else True)
 
     def admit(self, event_id: int, *, max_batch: int) -> Admission:
         with self._lock:
