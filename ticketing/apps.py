@@ -6,15 +6,15 @@ class TicketingConfig(AppConfig):
     verbose_name = "Ticketing"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_save
+
         from core import metrics
+        from core.models import Event
         from core.periodic import register_periodic
         from core.streams import register_stream_kind
         from ticketing.idempotency import idempotency_keys_purge
         from ticketing.selectors import active_hold_count
         from ticketing.services.holds import holds_expire
-        from django.db.models.signals import post_save
-
-        from core.models import Event
         from ticketing.services.waiting_room import (
             observe_request,
             on_event_saved,

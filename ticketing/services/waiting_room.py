@@ -34,8 +34,8 @@ from django.db import transaction
 
 from core import audit
 from core.emails import mailbox_digest
-from core.selectors.events import PUBLIC_STATUSES
 from core.models import Event, User
+from core.selectors.events import PUBLIC_STATUSES
 from ticketing.errors import (
     QueueClosed,
     QueueMailboxTaken,
