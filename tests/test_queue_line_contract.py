@@ -298,3 +298,87 @@ def test_a_periodic_step_is_claimed_once_per_period(line, clock):
     assert line.claim_tick(EVENT, "progress", 2.0) is True
     assert line.claim_tick(EVENT, "progress", 2.0) is False
     assert line.claim_tick(EVENT, "adapt", 2.0) is True
+
+
+# --- review (issue 13): holes found by a fresh pair of eyes ---------------------------------
+
+
+def test_a_second_account_of_a_mailbox_cannot_take_a_place_beside_the_first(line, clock):
+    """Leaving and coming back must not let two accounts of one mailbox wait at once:
+    A joins and leaves, B (same mailbox) joins, A takes back its kept place."""
+    line.configure(EVENT, config())
+    assert line.join(EVENT, 1, "one-person").outcome == "joined"
+    assert line.leave(EVENT, 1) is True
+    assert line.join(EVENT, 2, "one-person").outcome == "joined"  # A's place is given up
+    assert line.join(EVENT, 1, "one-person").outcome == "mailbox_taken"
+    waiting = [u for u in (1, 2) if line.place(EVENT, u).state == WAITING]
+    assert waiting == [2]
+
+
+def test_moving_the_sale_later_puts_no_newcomer_ahead_of_who_came_first(line, clock):
+    """Staff move the sale's start later once first-come places were given: a newcomer
+    must not draw an early (random, in front) score ahead of them; numbers stay put."""
+    line.configure(EVENT, config(sale_at=T0 - 10))
+    for user in (1, 2, 3):
+        clock.now += 0.001
+        assert line.join(EVENT, user, "").outcome == "joined"
+    assert [line.place(EVENT, u).number for u in (1, 2, 3)] == [1, 2, 3]
+    line.configure(EVENT, config(sale_at=T0 + 50))  # the sale moved later
+    clock.now += 1
+    assert line.join(EVENT, 4, "").outcome == "joined"
+    clock.now = T0 + 60
+    assert admit_all(line, clock) == [1, 2, 3, 4]
+
+
+def test_scheduler_clocks_a_little_apart_do_not_raise_the_rate(line, clock):
+    """Two schedulers whose clocks differ by 0.4 s, calling in turn: the one behind must
+    not move the line's clock back (the one ahead would count that time again)."""
+    line.configure(EVENT, config(sale_at=T0, rate=60))  # one a second
+    for user in range(1, 201):
+        line.join(EVENT, user, "")
+    line.admit(EVENT, max_batch=1000)
+    real = T0
+    admitted = 0
+    for _ in range(60):
+        real += 1
+        clock.now = real + 0.4  # scheduler A, ahead
+        admitted += len(line.admit(EVENT, max_batch=1000).admitted)
+        clock.now = real + 0.2  # scheduler B, 0.2 s later in real time but 0.4 s behind A
+        admitted += len(line.admit(EVENT, max_batch=1000).admitted)
+    assert admitted <= 61  # 60 seconds at one a second (+ the first part-second)
+
+
+def test_a_pass_that_ran_out_before_its_holder_joined_again_still_counts_as_expired(line,
+                                                                                   clock):
+    """An admitted buyer whose pass ran out joins again before the next tick marked it:
+    the pass still counts as expired (figures: passes_out goes back to 0) and its place
+    still goes to the next buyer in line."""
+    line.configure(EVENT, config(sale_at=T0, rate=60, pass_seconds=60))
+    for user in (1, 2, 3):
+        line.join(EVENT, user, "")
+    line.admit(EVENT, max_batch=10)
+    clock.now += 1
+    assert line.admit(EVENT, max_batch=10).admitted == [1]
+    line.set_rate(EVENT, 0.01)  # from now on only an expired pass lets anyone in
+    clock.now += 61
+    assert line.join(EVENT, 1, "").outcome == "joined"  # back of the line
+    admission = line.admit(EVENT, max_batch=10)
+    assert admission.admitted == [2]
+    stats = line.stats(EVENT)
+    assert (stats.admitted, stats.expired, stats.passes_out) == (2, 1, 1)
+
+
+def test_a_pass_is_good_until_its_deadline_exactly_on_both_stores(line, clock):
+    """The deadline is kept to the same precision on both stores (the memory store keeps
+    the float, Redis kept 6 decimals: a pass good on one was expired on the other)."""
+    line.configure(EVENT, config(sale_at=T0, rate=60, pass_seconds=600))
+    line.join(EVENT, 1, "")
+    line.admit(EVENT, max_batch=10)
+    clock.now = T0 + 1.00000037  # a moment with digits past the microsecond
+    assert line.admit(EVENT, max_batch=10).admitted == [1]
+    deadline = clock.now + 600
+    assert line.place(EVENT, 1).pass_deadline == deadline
+    import math
+
+    clock.now = math.nextafter(deadline, 0)  # the last moment before it
+    assert line.pass_use(EVENT, 1, 1) == "ok"

@@ -473,3 +473,135 @@ def test_a_room_rests_once_its_event_started(event, staff, user, clock):
     before = streams.last_seq(queue_stream(event.pk))
     assert tick(clock, 5) == 0
     assert streams.last_seq(queue_stream(event.pk)) == before  # no more progress messages
+
+
+# --- review (issue 13) ---------------------------------------------------------------------
+
+
+def test_the_line_of_a_draft_event_is_hidden_from_buyers(event, staff, user, api):
+    """A room put in front of a sale still in draft: its line (and the sale's times) is
+    no more visible than the event, and nobody but staff can join it."""
+    open_room(event, staff)
+    event.status = "draft"
+    event.save(update_fields=["status"])
+    assert_error(api.get(f"/api/events/{event.pk}/queue/"), 404, "queue_not_found")
+    assert_error(client_for(user).get(f"/api/events/{event.pk}/queue/"), 404, "queue_not_found")
+    assert_error(client_for(user).post(f"/api/events/{event.pk}/queue/"), 404, "queue_not_found")
+    assert queue_line().place(event.pk, user.pk).state is None
+    assert client_for(staff).get(f"/api/events/{event.pk}/queue/").status_code == 200
+    event.status = "published"
+    event.save(update_fields=["status"])
+    assert client_for(user).post(f"/api/events/{event.pk}/queue/").status_code == 201
+
+
+def test_the_staff_stream_needs_the_rooms_view_permission(event, staff, bare_staff):
+    """Staff without the waiting room's view permission get 403 on its REST figures:
+    the staff stream must not give them the same figures."""
+    open_room(event, staff)
+    from ticketing.streams import queue_staff_snapshot
+
+    assert_error(client_for(bare_staff).get(f"/api/events/{event.pk}/waiting-room/"), 403,
+                 "permission_denied")
+    assert queue_staff_snapshot(event.pk, Viewer(user=bare_staff)) is None
+    assert queue_staff_snapshot(event.pk, Viewer(user=staff)) is not None
+
+
+def test_a_refused_hold_does_not_use_the_pass(event, staff, user, clock):
+    """A hold that fails (seats taken, unknown seats, too many) must not turn a 10-minute
+    pass into a 45-minute one for a buyer who holds nothing: the pass is used by a hold
+    that is made."""
+    open_room(event, staff, pass_minutes=1)
+    api = client_for(user)
+    join(api, event)
+    tick(clock)
+    tick(clock)
+    token = api.get(f"/api/events/{event.pk}/queue/").json()["admission"]["token"]
+    refused = hold_seats(api, event, [10**9], token)
+    assert refused.status_code in (400, 404, 409), refused.content
+    place = api.get(f"/api/events/{event.pk}/queue/").json()
+    assert place["me"]["state"] == "admitted" and place["admission"]["used"] is False
+    held = hold_seats(api, event, seats(event, "A", "1", 1), token)
+    assert held.status_code == 201, held.content
+    assert api.get(f"/api/events/{event.pk}/queue/").json()["admission"]["used"] is True
+
+
+def test_pausing_an_adaptive_room_keeps_the_rate_it_reached(event, staff, clock):
+    """Pause and resume change the status only: the rate the adaptive room learnt is kept
+    (it was put back to the starting rate, a rush right after a pause for overload)."""
+    import time
+
+    open_room(event, staff, mode="adaptive", rate_per_minute=600)
+    queue_line().latency_add(event.pk, [(time.time(), 900.0)] * 10)
+    waiting_rooms_admit()
+    assert queue_line().place(event.pk, None).rate_per_minute == pytest.approx(420.0)
+    staff_api = client_for(staff)
+    staff_api.post(f"/api/events/{event.pk}/waiting-room/pause/")
+    staff_api.post(f"/api/events/{event.pk}/waiting-room/resume/")
+    assert queue_line().place(event.pk, None).rate_per_minute == pytest.approx(420.0)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "review finding, not fixed: an early arrival has no number until the opening and "
+    "queue.progress cannot carry one per buyer; the protocol needs a way to make such "
+    "phones take a new snapshot at the opening (a design decision)"))
+def test_an_early_buyer_keeps_a_true_place_across_the_opening(venue, staff, make_user, clock):
+    """The queue stream's contract across the sale's start: a phone that joined before
+    (no number yet) and stays connected must reach the state a fresh snapshot shows."""
+    starts = timezone.now() + timedelta(minutes=5)
+    event = make_event(venue, sale_starts_at=starts)
+    open_room(event, staff, rate_per_minute=60, opens_minutes_before_sale=30)
+    buyers = [make_user(f"o{i}@example.com") for i in range(4)]
+    for buyer in buyers:
+        join(client_for(buyer), event)
+
+    def opening():
+        clock.now = starts.timestamp() + 0.5
+        waiting_rooms_admit()
+        tick(clock, 1.5)
+
+    verify_action(kind="queue", object_id=event.pk, viewer=Viewer(user=buyers[2]),
+                  action=opening)
+
+
+def test_a_buyer_who_left_sees_the_same_place_live_and_fresh(event, staff, make_user, clock):
+    """The queue stream's contract for a buyer who left: once the line went past their
+    place the fresh snapshot has no number; the reduced state must agree."""
+    open_room(event, staff, rate_per_minute=120)
+    buyers = [make_user(f"l{i}@example.com") for i in range(4)]
+    for buyer in buyers:
+        join(client_for(buyer), event)
+    client_for(buyers[0]).delete(f"/api/events/{event.pk}/queue/")
+    tick(clock)
+    verify_action(kind="queue", object_id=event.pk, viewer=Viewer(user=buyers[0]),
+                  action=lambda: tick(clock, 2))
+
+
+def test_bad_event_ids_answer_json_errors(api, user):
+    for method in ("get", "post", "delete"):
+        response = getattr(client_for(user), method)("/api/events/99999999999999999999/queue/")
+        assert response.status_code == 404, (method, response.status_code)
+        assert response.json()["code"] in ("queue_not_found", "event_not_found", "not_found")
+
+
+def test_a_pass_that_runs_out_while_the_hold_is_made_refuses_it_and_frees_the_seats(
+        event, staff, user, clock, monkeypatch):
+    open_room(event, staff, pass_minutes=1)
+    api = client_for(user)
+    join(api, event)
+    tick(clock)
+    tick(clock)
+    token = api.get(f"/api/events/{event.pk}/queue/").json()["admission"]["token"]
+    use = holds.queue_pass_use
+
+    def late_use(**kwargs):
+        clock.now += 61  # the pass runs out between its check and its use
+        return use(**kwargs)
+
+    monkeypatch.setattr(holds, "queue_pass_use", late_use)
+    seat_ids = seats(event, "A", "1", 1)
+    assert assert_error(hold_seats(api, event, seat_ids, token), 403,
+                        "queue_required")["reason"] == "expired"
+    assert not holds.SeatHold.objects.exists()
+    monkeypatch.undo()
+    client_for(staff).post(f"/api/events/{event.pk}/waiting-room/close/")  # a direct sale
+    assert hold_seats(api, event, seat_ids).status_code == 201  # the seat was freed

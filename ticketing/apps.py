@@ -6,7 +6,10 @@ class TicketingConfig(AppConfig):
     verbose_name = "Ticketing"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_save
+
         from core import metrics
+        from core.models import Event
         from core.periodic import register_periodic
         from core.personal_data import register_personal_data
         from core.streams import register_stream_kind
@@ -14,12 +17,18 @@ class TicketingConfig(AppConfig):
         from ticketing.idempotency import idempotency_keys_purge
         from ticketing.selectors import active_hold_count
         from ticketing.services.holds import holds_expire
-        from ticketing.services.waiting_room import observe_request, waiting_rooms_admit
+        from ticketing.services.waiting_room import (
+            observe_request,
+            on_event_saved,
+            waiting_rooms_admit,
+        )
         from ticketing.streams import QUEUE_KIND, QUEUE_STAFF_KIND, SEATS_KIND
 
         register_stream_kind(SEATS_KIND)
         register_stream_kind(QUEUE_KIND)
         register_stream_kind(QUEUE_STAFF_KIND)
+        # An event's status decides who may see its line: copied to the line's store.
+        post_save.connect(on_event_saved, sender=Event, dispatch_uid="waiting_room_event_saved")
         # Hold and purchase latency made with admission passes: the adaptive rate's input.
         metrics.add_request_observer(observe_request)
         # Read at scrape time: one indexed count, no bookkeeping on the hot path.

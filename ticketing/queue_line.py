@@ -68,6 +68,7 @@ class LineConfig:
     pass_seconds: int
     use_seconds: int  # how long a used pass lets its holder buy
     secret: str
+    public: bool = True  # the event is visible to everyone (else staff only: a draft)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class Place:
     number: int | None  # place in the sale's whole line (known once the sale started)
     pass_deadline: float | None  # admitted / in use: until when the pass is good
     now: float
+    public: bool = True  # the event is visible to everyone (else to staff only)
 
     @property
     def position(self) -> int | None:
@@ -95,6 +97,7 @@ class Place:
 @dataclass(frozen=True)
 class JoinResult:
     # joined | kept | admitted | in_use | not_configured | closed | not_open | mailbox_taken
+    # | hidden (the event is not public and the buyer not staff)
     outcome: str
     opens_at: float | None = None
 
@@ -135,7 +138,8 @@ class QueueLine(Protocol):
     def configure(self, event_id: int, config: LineConfig) -> None: ...
     def set_rate(self, event_id: int, rate_per_minute: float) -> None: ...
     def drop(self, event_id: int) -> None: ...
-    def join(self, event_id: int, user_id: int, mailbox: str) -> JoinResult: ...
+    def join(self, event_id: int, user_id: int, mailbox: str, *,
+             staff: bool = False) -> JoinResult: ...
     def leave(self, event_id: int, user_id: int) -> bool: ...
     def place(self, event_id: int, user_id: int | None) -> Place: ...
     def admit(self, event_id: int, *, max_batch: int) -> Admission: ...
@@ -170,28 +174,31 @@ _NOW = """
 local now = tonumber(ARGV[#ARGV])
 """
 
-# KEYS: conf, line, state, mailbox, stats, counter. ARGV: user, mailbox, ttl.
+# KEYS: conf, line, state, mailbox, stats, counter, deadlines.
+# ARGV: user, mailbox, ttl, staff ('1' or '0').
 _JOIN = _NOW + """
-local conf = redis.call('HMGET', KEYS[1], 'status', 'opens_at', 'sale_at', 'secret')
+local conf = redis.call('HMGET', KEYS[1], 'status', 'opens_at', 'sale_at', 'secret', 'public')
 if not conf[1] then return {'not_configured'} end
+if conf[5] == '0' and ARGV[4] ~= '1' then return {'hidden'} end
 if conf[1] == 'closed' then return {'closed'} end
 if now < tonumber(conf[2]) then return {'not_open', conf[2]} end
 local user = ARGV[1]
 local st = redis.call('HGET', KEYS[3], user)
 if st == 'w' then return {'kept'} end
-if st == 'l' and redis.call('ZSCORE', KEYS[2], user) then
-  redis.call('HSET', KEYS[3], user, 'w')
-  redis.call('HINCRBY', KEYS[5], 'left_pending', -1)
-  redis.call('HINCRBY', KEYS[5], 'left', -1)
-  return {'kept'}
-end
 if st then
   local kind = string.sub(st, 1, 1)
   if kind == 'a' or kind == 'u' then
     local deadline = tonumber(string.match(st, ':([^:]+)$'))
     if deadline > now then return {kind == 'a' and 'admitted' or 'in_use'} end
+    -- Ran out before the tick marked it: the tick still counts it (and, for an
+    -- unused pass, gives its place to the next in line).
+    if kind == 'a' then redis.call('HINCRBY', KEYS[5], 'expired_pending', 1) end
+    redis.call('HSET', KEYS[3], user, kind == 'a' and 'x' or 'd')
+    redis.call('ZREM', KEYS[7], user)
   end
 end
+-- One place per mailbox, coming back to a kept place included: the place was given
+-- up, and another account of the mailbox may have taken one since.
 if ARGV[2] ~= '' then
   local owner = redis.call('HGET', KEYS[4], ARGV[2])
   if owner and owner ~= user then
@@ -203,8 +210,17 @@ if ARGV[2] ~= '' then
   end
   redis.call('HSET', KEYS[4], ARGV[2], user)
 end
+if st == 'l' and redis.call('ZSCORE', KEYS[2], user) then
+  redis.call('HSET', KEYS[3], user, 'w')
+  redis.call('HINCRBY', KEYS[5], 'left_pending', -1)
+  redis.call('HINCRBY', KEYS[5], 'left', -1)
+  return {'kept'}
+end
 local score
-if now < tonumber(conf[3]) then
+-- Early (random) scores only while nobody got a first-come place nor was served: a
+-- sale moved later must not put newcomers ahead of who came before.
+if now < tonumber(conf[3]) and not redis.call('GET', KEYS[6])
+    and tonumber(redis.call('HGET', KEYS[5], 'served') or 0) == 0 then
   score = tonumber(string.sub(redis.sha1hex(conf[4] .. ':' .. user), 1, 13), 16) / 4503599627370496
 else
   score = 1 + redis.call('INCR', KEYS[6])
@@ -227,7 +243,7 @@ return 1
 
 # KEYS: conf, line, state, stats. ARGV: user ('' for nobody).
 _PLACE = _NOW + """
-local conf = redis.call('HMGET', KEYS[1], 'status', 'opens_at', 'sale_at', 'rate')
+local conf = redis.call('HMGET', KEYS[1], 'status', 'opens_at', 'sale_at', 'rate', 'public')
 local stats = redis.call('HMGET', KEYS[4], 'served', 'left_pending')
 local length = redis.call('ZCARD', KEYS[2]) - tonumber(stats[2] or 0)
 local st, rank = false, false
@@ -236,7 +252,7 @@ if ARGV[1] ~= '' then
   if st == 'w' or st == 'l' then rank = redis.call('ZRANK', KEYS[2], ARGV[1]) end
 end
 return {conf[1] or 'none', conf[2] or '', conf[3] or '', conf[4] or '0', length,
-        stats[1] or '0', st or '', rank or -1, tostring(now)}
+        stats[1] or '0', st or '', rank or -1, tostring(now), conf[5] or '1'}
 """
 
 # KEYS: conf, line, state, deadlines, stats, log. ARGV: max batch, ttl.
@@ -256,6 +272,11 @@ for _, u in ipairs(due) do
     redis.call('HSET', KEYS[3], u, 'd')
   end
   redis.call('ZREM', KEYS[4], u)
+end
+local pending = tonumber(redis.call('HGET', KEYS[5], 'expired_pending') or 0)
+if pending > 0 then
+  expired = expired + pending
+  redis.call('HSET', KEYS[5], 'expired_pending', 0)
 end
 if expired > 0 then redis.call('HINCRBY', KEYS[5], 'expired', expired) end
 local stats = redis.call('HMGET', KEYS[5], 'last', 'allowance', 'served')
@@ -280,8 +301,8 @@ if conf[1] == 'open' and now >= tonumber(conf[2]) then
         skipped = skipped + 1
       else
         local deadline = now + ttl
-        redis.call('HSET', KEYS[3], u, 'a:' .. served .. ':' .. string.format('%.6f', deadline))
-        redis.call('ZADD', KEYS[4], string.format('%.6f', deadline), u)
+        redis.call('HSET', KEYS[3], u, 'a:' .. served .. ':' .. string.format('%.17g', deadline))
+        redis.call('ZADD', KEYS[4], string.format('%.17g', deadline), u)
         redis.call('RPUSH', KEYS[6], u)
         admitted[#admitted + 1] = u
       end
@@ -296,7 +317,9 @@ if conf[1] == 'open' and now >= tonumber(conf[2]) then
 end
 -- Formatted in full (%.17g reads back as the same double): tostring keeps 14 digits,
 -- which cuts an epoch to 0.1 ms and loses a fraction of an admission on every tick.
-redis.call('HSET', KEYS[5], 'last', string.format('%.17g', now),
+-- The line's clock never goes back: a scheduler whose clock is behind another's would
+-- otherwise hand the one ahead the same seconds again.
+redis.call('HSET', KEYS[5], 'last', string.format('%.17g', math.max(last, now)),
            'allowance', string.format('%.17g', allowance), 'served', served)
 for i = 1, 6 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
 return {skipped, expired, served, admitted}
@@ -315,8 +338,8 @@ if number ~= ARGV[2] then return 'stale' end
 if tonumber(deadline) <= now then return 'expired' end
 if kind == 'a' then
   local until_ = now + tonumber(redis.call('HGET', KEYS[1], 'use_seconds') or 0)
-  redis.call('HSET', KEYS[2], ARGV[1], 'u:' .. number .. ':' .. string.format('%.6f', until_))
-  redis.call('ZADD', KEYS[3], string.format('%.6f', until_), ARGV[1])
+  redis.call('HSET', KEYS[2], ARGV[1], 'u:' .. number .. ':' .. string.format('%.17g', until_))
+  redis.call('ZADD', KEYS[3], string.format('%.17g', until_), ARGV[1])
   redis.call('HINCRBY', KEYS[4], 'used', 1)
 end
 return 'ok'
@@ -367,7 +390,7 @@ class RedisQueueLine:
             "status": config.status, "opens_at": repr(config.opens_at),
             "sale_at": repr(config.sale_at), "rate": repr(float(config.rate_per_minute)),
             "pass_seconds": config.pass_seconds, "use_seconds": config.use_seconds,
-            "secret": config.secret,
+            "secret": config.secret, "public": "1" if config.public else "0",
         })
         pipe.expire(conf, KEY_TTL_SECONDS)
         pipe.execute()
@@ -378,10 +401,12 @@ class RedisQueueLine:
     def drop(self, event_id: int) -> None:
         self.client.delete(*_keys(event_id, *self.ALL))
 
-    def join(self, event_id: int, user_id: int, mailbox: str) -> JoinResult:
+    def join(self, event_id: int, user_id: int, mailbox: str, *,
+             staff: bool = False) -> JoinResult:
         result = self._join(keys=_keys(event_id, "conf", "line", "state", "mailbox", "stats",
-                                       "counter"),
-                            args=[user_id, mailbox, KEY_TTL_SECONDS, repr(self.clock())])
+                                       "counter", "deadlines"),
+                            args=[user_id, mailbox, KEY_TTL_SECONDS, "1" if staff else "0",
+                                  repr(self.clock())])
         return JoinResult(outcome=result[0],
                           opens_at=float(result[1]) if len(result) > 1 else None)
 
@@ -389,13 +414,14 @@ class RedisQueueLine:
         return bool(self._leave(keys=_keys(event_id, "line", "state", "stats"), args=[user_id]))
 
     def place(self, event_id: int, user_id: int | None) -> Place:
-        (status, opens_at, sale_at, rate, length, served, st, rank, now) = self._place(
+        (status, opens_at, sale_at, rate, length, served, st, rank, now, public) = self._place(
             keys=_keys(event_id, "conf", "line", "state", "stats"),
             args=["" if user_id is None else user_id, repr(self.clock())])
         return _place(status=status, opens_at=float(opens_at) if opens_at else None,
                       sale_at=float(sale_at) if sale_at else None, rate=float(rate),
                       length=int(length), served=int(served), raw_state=st or None,
-                      rank=None if int(rank) < 0 else int(rank), now=float(now))
+                      rank=None if int(rank) < 0 else int(rank), now=float(now),
+                      public=public != "0")
 
     def admit(self, event_id: int, *, max_batch: int) -> Admission:
         skipped, expired, served, admitted = self._admit(
@@ -448,7 +474,7 @@ class RedisQueueLine:
 
 def _place(*, status: str, opens_at: float | None, sale_at: float | None, rate: float,
            length: int, served: int, raw_state: str | None, rank: int | None,
-           now: float) -> Place:
+           now: float, public: bool = True) -> Place:
     state = number = deadline = None
     if raw_state:
         kind = raw_state[0]
@@ -461,7 +487,7 @@ def _place(*, status: str, opens_at: float | None, sale_at: float | None, rate: 
             number = served + rank + 1
     return Place(status=status, opens_at=opens_at, sale_at=sale_at, rate_per_minute=rate,
                  length=max(length, 0), served=served, state=state, number=number,
-                 pass_deadline=deadline, now=now)
+                 pass_deadline=deadline, now=now, public=public)
 
 
 # --- process memory (embedded defaults) ------------------------------------------
@@ -481,6 +507,7 @@ class _MemoryLine:
     used: int = 0
     purchasers: set = field(default_factory=set)
     expired: int = 0
+    expired_pending: int = 0  # passes that ran out and whose holder joined again
     left: int = 0
     left_pending: int = 0
     last: float | None = None
@@ -515,13 +542,16 @@ class MemoryQueueLine:
         with self._lock:
             self._lines.pop(event_id, None)
 
-    def join(self, event_id: int, user_id: int, mailbox: str) -> JoinResult:
+    def join(self, event_id: int, user_id: int, mailbox: str, *,
+             staff: bool = False) -> JoinResult:
         with self._lock:
             now = self.clock()
             line = self._line(event_id)
             conf = line.config
             if conf is None:
                 return JoinResult("not_configured")
+            if not conf.public and not staff:
+                return JoinResult("hidden")
             if conf.status == "closed":
                 return JoinResult("closed")
             if now < conf.opens_at:
@@ -529,20 +559,24 @@ class MemoryQueueLine:
             st = line.state.get(user_id)
             if st == "w":
                 return JoinResult("kept")
-            if st == "l" and user_id in line.scores:
-                line.state[user_id] = "w"
-                line.left_pending -= 1
-                line.left -= 1
-                return JoinResult("kept")
-            if st and st[0] in "au" and _parse_pass(st)[2] > now:
-                return JoinResult(ADMITTED if st[0] == "a" else IN_USE)
+            if st and st[0] in "au":
+                if _parse_pass(st)[2] > now:
+                    return JoinResult(ADMITTED if st[0] == "a" else IN_USE)
+                if st[0] == "a":  # ran out before the tick marked it: the tick counts it
+                    line.expired_pending += 1
+                line.state[user_id] = "x" if st[0] == "a" else "d"
             if mailbox:
                 owner = line.mailbox.get(mailbox)
                 if owner is not None and owner != user_id and \
                         (line.state.get(owner) or " ")[0] in "wau":
                     return JoinResult("mailbox_taken")
                 line.mailbox[mailbox] = user_id
-            if now < conf.sale_at:
+            if st == "l" and user_id in line.scores:
+                line.state[user_id] = "w"
+                line.left_pending -= 1
+                line.left -= 1
+                return JoinResult("kept")
+            if now < conf.sale_at and line.counter == 0 and line.served == 0:
                 score = early_score(conf.secret, user_id)
             else:
                 line.counter += 1
@@ -577,7 +611,7 @@ class MemoryQueueLine:
                 opens_at=conf.opens_at if conf else None, sale_at=conf.sale_at if conf else None,
                 rate=conf.rate_per_minute if conf else 0.0,
                 length=len(line.line) - line.left_pending, served=line.served,
-                raw_state=raw, rank=rank, now=now)
+                raw_state=raw, rank=rank, now=now, public=conf.public if conf else True)
 
     def admit(self, event_id: int, *, max_batch: int) -> Admission:
         with self._lock:
@@ -594,6 +628,8 @@ class MemoryQueueLine:
                         expired += 1
                     else:
                         line.state[user] = "d"
+            expired += line.expired_pending
+            line.expired_pending = 0
             line.expired += expired
             allowance = line.allowance + expired
             last = now if line.last is None else line.last
@@ -620,7 +656,7 @@ class MemoryQueueLine:
                     allowance = min(allowance, burst)
                 line.left_pending -= skipped
                 line.admitted += len(admitted)
-            line.last = now
+            line.last = now if line.last is None else max(line.last, now)
             line.allowance = allowance
             return Admission(admitted, skipped, expired, line.served)
 

@@ -12,7 +12,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
-from ticketing.queue_line import ADMITTED, WAITING, LineStats, Place
+from ticketing.queue_line import ADMITTED, LEFT, WAITING, LineStats, Place
 
 
 class QueueProgress(TypedDict):
@@ -87,7 +87,11 @@ def apply_progress(state: dict[str, Any], progress: QueueProgress) -> dict[str, 
     position moved by `served` (a waiting buyer whose number is called is admitted)."""
     state = {**state, **progress}
     me = state.get("me")
-    if me is not None and me["state"] == WAITING and me["number"] is not None:
+    if me is not None and me["state"] == LEFT and me["number"] is not None \
+            and me["number"] <= progress["served"]:
+        # The line went past a place given up: it is gone (joining again: the back).
+        state["me"] = {**me, "number": None}
+    elif me is not None and me["state"] == WAITING and me["number"] is not None:
         position = me["number"] - progress["served"]
         if position <= 0:
             me = {**me, "state": ADMITTED, "position": None, "eta_seconds": None}

@@ -90,7 +90,7 @@ class QueueView(APIView):
         "Gives up your place. Until the line reaches it, joining again takes it back."),
         responses={204: None, **errors(e404="queue_not_found, not_in_line")})
     def delete(self, request: Request, pk: int) -> Response:
-        waiting_room.queue_place(event_id=pk, user=None)  # 404 for an event without a room
+        waiting_room.queue_place(event_id=pk, user=request.user)  # 404: no room (for you)
         if not waiting_room.queue_leave(event_id=pk, user=request.user):
             raise NotFound("You are not waiting in this line.", code="not_in_line")
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -172,7 +172,8 @@ SEATS_KIND = StreamKind(
 # A client keeps its `number` and computes its position as number - served: one
 # message per tick serves every phone, whatever the length of the line.
 #
-# queue_staff:<event_id> (ws/events/<id>/queue/staff/, staff only): snapshot
+# queue_staff:<event_id> (ws/events/<id>/queue/staff/, staff with
+# ticketing.view_waitingroom, as GET waiting-room/): snapshot
 # {"event_id", "seq", "room", "figures"}; messages queue.stats (the figures, absolute)
 # and queue.room (the settings and status, after every staff change).
 
@@ -230,7 +231,7 @@ def apply_queue_message(snapshot: QueueState, message: StreamMessage) -> QueueSt
 
 def queue_staff_snapshot(event_id: int, viewer: Viewer) -> dict[str, Any] | None:
     user = getattr(viewer, "user", None)
-    # Who may read the room over REST (ticketing.views' WaitingRoomView) may watch it.
+    # As the REST figures (GET waiting-room/): staff with the room's view permission.
     if user is None or not user.is_staff or not user.has_perm("ticketing.view_waitingroom"):
         return None
     room = _visible_room(event_id, viewer)

@@ -39,7 +39,7 @@ from ticketing.errors import (
 from ticketing.models import EventSale, SeatHold, new_hold_token
 from ticketing.seat_locks import seat_lock_backend, seat_lock_transaction
 from ticketing.services.seat_changes import seat_changes_record
-from ticketing.services.waiting_room import queue_pass_require
+from ticketing.services.waiting_room import queue_pass_check, queue_pass_use
 
 BEST_AVAILABLE_ATTEMPTS = 3
 
@@ -148,16 +148,18 @@ def hold_create(*, event: Event, user: User, seat_ids: list[int],
     _user_window), SeatLocksUnavailable (503),
     SeatLocksBusy (503 "busy": a row lock waited past TICKETING_SEAT_LOCK_TIMEOUT_MS),
     QueueRequired (403: the event's waiting room is on and `queue_pass` is not a valid
-    admission pass of this user; a valid one is used by this call).
+    admission pass of this user; a valid one is used once the hold is made, not by a
+    refused one).
     Runs its own transaction (seat_lock_transaction): never call it inside another.
     Publishes seat.held.
     """
     sale = _sale_of(event)
-    queue_pass_require(event=event, user=user, queue_pass=queue_pass)
+    number = queue_pass_check(event=event, user=user, queue_pass=queue_pass)
     seat_ids = sorted(set(seat_ids))
     if len(seat_ids) > sale.max_seats_per_order:
         raise TooManySeats(f"At most {sale.max_seats_per_order} seats per order.")
-    return _claim(event=event, user=user, seat_ids=seat_ids, check_seats=True)
+    return _claim(event=event, user=user, seat_ids=seat_ids, check_seats=True,
+                  queue_pass_number=number)
 
 
 def hold_create_best_available(
@@ -170,7 +172,7 @@ def hold_create_best_available(
     hold_create raises, and NotEnoughAdjacentSeats when no row fits.
     """
     sale = _sale_of(event)
-    queue_pass_require(event=event, user=user, queue_pass=queue_pass)
+    number = queue_pass_check(event=event, user=user, queue_pass=queue_pass)
     if count > sale.max_seats_per_order:
         raise TooManySeats(f"At most {sale.max_seats_per_order} seats per order.")
     if section_id is not None and not event.venue.sections.filter(pk=section_id).exists():
@@ -181,14 +183,16 @@ def hold_create_best_available(
         if pick is None:
             raise NotEnoughAdjacentSeats()
         try:
-            return _claim(event=event, user=user, seat_ids=sorted(pick))
+            return _claim(event=event, user=user, seat_ids=sorted(pick),
+                          queue_pass_number=number)
         except SeatsUnavailable:
             if attempt == BEST_AVAILABLE_ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
 
 
-def _claim(*, event: Event, user: User, seat_ids: list[int], check_seats: bool = False) -> SeatHold:
+def _claim(*, event: Event, user: User, seat_ids: list[int], check_seats: bool = False,
+           queue_pass_number: int | None = None) -> SeatHold:
     backend = seat_lock_backend()
     now = timezone.now()
     expires_at = now + timedelta(seconds=settings.TICKETING_HOLD_TTL_SECONDS)
@@ -232,6 +236,10 @@ def _claim(*, event: Event, user: User, seat_ids: list[int], check_seats: bool =
                 total=total,
                 window_started_at=window,
             )
+            # The hold is made: now it uses the admission pass (checked before the claim);
+            # a pass that ran out meanwhile refuses it and the claim is undone.
+            if queue_pass_number is not None:
+                queue_pass_use(event_id=event.id, user=user, number=queue_pass_number)
             backend.attach(hold)
             if hold.expires_at < expires_at:
                 # A window nearly used up: the claim's TTL shrinks to the hold's.

@@ -24,6 +24,7 @@ import logging
 import math
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,6 +36,7 @@ from django.utils import timezone
 from core import audit
 from core.emails import mailbox_digest
 from core.models import Event, User
+from core.selectors.events import PUBLIC_STATUSES
 from ticketing.errors import (
     QueueClosed,
     QueueMailboxTaken,
@@ -100,23 +102,32 @@ def line_config(room: WaitingRoom) -> LineConfig:
         pass_seconds=room.pass_minutes * 60,
         use_seconds=settings.TICKETING_HOLD_MAX_LIFETIME_SECONDS,
         secret=room.secret,
+        public=room.event.status in PUBLIC_STATUSES,
     )
 
 
-def waiting_room_sync(room: WaitingRoom) -> None:
+def waiting_room_sync(room: WaitingRoom, *, keep_rate: bool = False) -> None:
     """Copy the room's settings to the line's store and tell the line's watchers
     (queue.progress) and staff (queue.room: the settings, queue.stats: the figures
-    with the store's new status and rate)."""
-    queue_line().configure(room.event_id, line_config(room))
+    with the store's new status and rate).
+    `keep_rate`: an adaptive room keeps the rate it reached (a pause, a resume, the
+    sale moved: only a change of the settings restarts it)."""
+    line = queue_line()
+    config = line_config(room)
+    if keep_rate and room.mode == WaitingRoom.Mode.ADAPTIVE:
+        current = line.place(room.event_id, None)
+        if current.status != "none" and current.rate_per_minute > 0:
+            config = replace(config, rate_per_minute=current.rate_per_minute)
+    line.configure(room.event_id, config)
     publish_progress(room.event_id)
     publish_queue_room(room.event_id, room_settings(room))
     publish_stats(room.event_id)
 
 
-def _sync_on_commit(room: WaitingRoom) -> None:
+def _sync_on_commit(room: WaitingRoom, *, keep_rate: bool = False) -> None:
     # Robust: the row is the truth; a failed copy is logged and retried by the
     # admission job (it re-syncs a room whose store has no configuration).
-    transaction.on_commit(lambda: waiting_room_sync(room), robust=True)
+    transaction.on_commit(lambda: waiting_room_sync(room, keep_rate=keep_rate), robust=True)
 
 
 def waiting_room_configure(*, event: Event, actor: User | None, source: str = "api",
@@ -159,15 +170,24 @@ def waiting_room_set_status(*, room: WaitingRoom, status: str, actor: User | Non
             room.save(update_fields=["status", "updated_at"])
             audit.record(action=f"waiting_room.{status}", obj=room, actor=actor,
                          data={"event": room.event_id, "from": previous, "source": source})
-        _sync_on_commit(room)
+        _sync_on_commit(room, keep_rate=True)
     return room
 
 
 def waiting_room_resync_sale(*, event: Event) -> None:
-    """The sale's start moved: the room's opening and admission move with it."""
+    """The sale's start moved (or the event's status changed: who may see the line):
+    the room's opening and admission move with it."""
     room = WaitingRoom.objects.filter(event=event).first()
     if room is not None:
-        _sync_on_commit(room)
+        _sync_on_commit(room, keep_rate=True)
+
+
+def on_event_saved(sender, instance: Event, created: bool, update_fields=None, **kwargs) -> None:
+    """post_save receiver: an event's status decides who may see its line (a draft's
+    is staff-only, as the event), and the line's store knows it without a query."""
+    if created or (update_fields is not None and "status" not in update_fields):
+        return
+    waiting_room_resync_sale(event=instance)
 
 
 # --- the buyer's line ---------------------------------------------------------------
@@ -196,10 +216,13 @@ def queue_join(*, event_id: int, user: User) -> tuple[str, Place]:
     """Take a place in the event's line (or keep the one you have): one script on the
     line's store. -> (outcome, the place): joined | kept | admitted | in_use."""
     line = queue_line()
-    result = line.join(event_id, user.pk, mailbox_key(user))
+    staff = bool(user.is_staff)
+    result = line.join(event_id, user.pk, mailbox_key(user), staff=staff)
     if result.outcome == "not_configured":
         _configured(event_id, line.place(event_id, None))
-        result = line.join(event_id, user.pk, mailbox_key(user))
+        result = line.join(event_id, user.pk, mailbox_key(user), staff=staff)
+    if result.outcome == "hidden":  # a draft event's line: as its event, staff only
+        raise QueueNotFound()
     if result.outcome == "closed":
         raise QueueClosed()
     if result.outcome == "not_open":
@@ -214,7 +237,10 @@ def queue_join(*, event_id: int, user: User) -> tuple[str, Place]:
 def queue_place(*, event_id: int, user: User | None) -> Place:
     """The line's state and, for a user, their place in it."""
     user_id = user.pk if user is not None and user.is_authenticated else None
-    return _configured(event_id, queue_line().place(event_id, user_id))
+    place = _configured(event_id, queue_line().place(event_id, user_id))
+    if not place.public and not (user is not None and user.is_staff):
+        raise QueueNotFound()  # a draft event's line: as its event, staff only
+    return place
 
 
 def queue_leave(*, event_id: int, user: User) -> bool:
@@ -258,6 +284,12 @@ def queue_pass_require(*, event: Event, user: User, queue_pass: str | None,
     room = room_of(event)
     if hold is not None and hold.created_at < room.created_at:
         return False
+    queue_pass_use(event_id=event.pk, user=user, number=_pass_number(event, user, queue_pass))
+    return True
+
+
+def _pass_number(event: Event, user: User, queue_pass: str | None) -> int:
+    """The pass's number if `queue_pass` is a pass signed for this user and event."""
     if not queue_pass:
         raise QueueRequired(event_id=event.pk, reason="missing")
     try:
@@ -267,10 +299,32 @@ def queue_pass_require(*, event: Event, user: User, queue_pass: str | None,
     if not isinstance(claims, dict) or claims.get("e") != event.pk or claims.get("u") != user.pk \
             or not isinstance(claims.get("n"), int):
         raise QueueRequired(event_id=event.pk, reason="invalid")
-    outcome = queue_line().pass_use(event.pk, user.pk, claims["n"])
+    return claims["n"]
+
+
+def queue_pass_check(*, event: Event, user: User, queue_pass: str | None) -> int | None:
+    """queue_pass_require without using the pass (one read of the line): the pass's
+    number to give queue_pass_use once the hold is made, None when no pass is needed.
+    A hold refused for its seats must not use the pass (that would turn minutes to
+    pick seats into the longest a hold may last, for a buyer who holds nothing)."""
+    if not queue_pass_checked(event):
+        return None
+    number = _pass_number(event, user, queue_pass)
+    place = queue_line().place(event.pk, user.pk)
+    if place.state in ("admitted", "in_use") and place.number == number:
+        return number
+    if place.state in ("admitted", "in_use"):
+        raise QueueRequired(event_id=event.pk, reason="stale")
+    if place.state in ("expired", "done"):
+        raise QueueRequired(event_id=event.pk, reason="expired")
+    raise QueueRequired(event_id=event.pk, reason="none")
+
+
+def queue_pass_use(*, event_id: int, user: User, number: int) -> None:
+    """Use the pass `number` of `user` (the first use starts its purchase window)."""
+    outcome = queue_line().pass_use(event_id, user.pk, number)
     if outcome != "ok":
-        raise QueueRequired(event_id=event.pk, reason=outcome)
-    return True
+        raise QueueRequired(event_id=event_id, reason=outcome)
 
 
 def queue_purchase_record(*, event_id: int, user_id: int) -> None:
