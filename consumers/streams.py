@@ -238,7 +238,7 @@ class StreamConsumer(LimitedConsumer):
                                          lambda: streams.ahistory_window(subscription.stream))
         history = streams.history_from(window, since)
         metrics.RESUMES.labels("reset" if history.reset else "replayed").inc()
-        if history.reset:
+        if history.reset or self.resnapshots(subscription, history.messages):
             await self.send_snapshot(subscription, reset=True)
             return
         if self.replay_as_one_frame and history.messages:
@@ -347,8 +347,19 @@ class StreamConsumer(LimitedConsumer):
             metrics.SEQ_GAPS.labels(metrics.stream_kind_label(message["stream"])).inc()
             await self.replay(subscription, subscription.delivered)
         if message["seq"] == subscription.delivered + 1:
+            if self.resnapshots(subscription, [message]):
+                await self.send_snapshot(subscription, reset=True)
+                subscription.delivered = max(subscription.delivered, message["seq"])
+                return
             await self.send_message(message)
             subscription.delivered = message["seq"]
+
+    @staticmethod
+    def resnapshots(subscription: Subscription, messages: list[dict[str, Any]]) -> bool:
+        """Is one of `messages` of a type after which this viewer needs a new snapshot?"""
+        kind = subscription.kind
+        return kind is not None and bool(kind.resnapshot_on) and any(
+            message["type"] in kind.resnapshot_on for message in messages)
 
     async def send_message(self, message: dict[str, Any]) -> None:
         """A stream message, encoded once per worker however many sockets get it."""

@@ -493,6 +493,11 @@ class StreamKind:
     # object id is the event id (the ws/events/<id>/ routes); without it a screen
     # viewer of this kind joins no screen stream.
     event_of: Callable[[int], int | None] | None = None
+    # Message types that change each viewer's own part of the snapshot in a way one
+    # broadcast cannot say (the waiting room's opening: every early arrival's number is
+    # drawn). A consumer answers such a message with a fresh snapshot of its viewer,
+    # flagged "reset", instead of relaying it, live or on resume (docs/websocket-protocol.md).
+    resnapshot_on: frozenset[str] = frozenset()
     # True when the snapshot depends on the viewer only through its audience
     # (viewer.user.is_staff and viewer.screen): sockets of one worker asking at
     # the same moment then share one build (consumers/snapshots.py).

@@ -47,11 +47,13 @@ def _flush_redis_prefix() -> None:
 
 
 def _reset_memory_queue_lines() -> None:
-    """The waiting rooms' lines on embedded defaults live in process memory, and SQLite
-    reuses event ids between tests."""
+    """The waiting rooms' lines on embedded defaults live in process memory (and the
+    queue stream's per-second visibility answers), and SQLite reuses event ids."""
     from ticketing.queue_line import _memory
+    from ticketing.streams import _visibility
 
     _memory.reset()
+    _visibility.clear()
 
 
 @pytest.fixture(scope="session", autouse=True)

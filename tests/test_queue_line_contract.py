@@ -382,3 +382,11 @@ def test_a_pass_is_good_until_its_deadline_exactly_on_both_stores(line, clock):
 
     clock.now = math.nextafter(deadline, 0)  # the last moment before it
     assert line.pass_use(EVENT, 1, 1) == "ok"
+
+
+def test_the_opening_is_reported_once_whoever_admits(line, clock):
+    line.configure(EVENT, config(sale_at=T0 + 10))
+    line.join(EVENT, 1, "")
+    assert line.admit(EVENT, max_batch=10).opened is False  # before the sale's start
+    clock.now = T0 + 10
+    assert [line.admit(EVENT, max_batch=10).opened for _ in range(3)] == [True, False, False]

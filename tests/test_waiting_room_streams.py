@@ -116,3 +116,53 @@ async def test_staff_without_the_rooms_view_permission_may_not_watch(venue, staf
                          subprotocols=["tombola.v2", f"jwt.{token}"])
     _, code = await closed_with(ws)
     assert code == 4404
+
+
+async def test_an_early_buyer_learns_their_number_at_the_opening(venue, staff, make_user,
+                                                                   clock):
+    """Who joined before the sale has no number yet; at the opening the consumer answers
+    queue.opened with a fresh snapshot, so a phone that stays connected (or resumes
+    across it) reaches the state a fresh snapshot shows, number included."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    starts = timezone.now() + timedelta(minutes=5)
+
+    def room_before_the_sale():
+        event = make_event(venue, sale_starts_at=starts)
+        waiting_room_configure(event=event, actor=staff, rate_per_minute=60,
+                               opens_minutes_before_sale=30)
+        return event
+
+    event = await db(room_before_the_sale)()
+    buyers = [await db(make_user)(f"o{i}@example.com") for i in range(4)]
+    for buyer in buyers:
+        queue_line().join(event.pk, buyer.pk, "")
+    phone = buyers[2]
+    protocols = ["tombola.v2", f"jwt.{AccessToken.for_user(phone)}"]
+    path = f"/ws/events/{event.pk}/queue/"
+
+    def opening() -> None:
+        clock.now = starts.timestamp() + 0.5
+        waiting_rooms_admit()
+        clock.now += 1.5
+        waiting_rooms_admit()
+
+    ws = await connected(path, subprotocols=protocols)
+    before = await receive(ws)
+    await ws.disconnect()
+    assert before["data"]["me"]["number"] is None
+    deltas = await averify_action(kind="queue", object_id=event.pk, path=path,
+                                  viewer=Viewer(user=phone), action=opening,
+                                  subprotocols=protocols)
+    reset = [frame for frame in deltas if frame["type"] == "snapshot"]
+    assert len(reset) == 1 and reset[0]["reset"] is True
+    assert reset[0]["data"]["me"]["number"] in (1, 2, 3, 4)
+    assert "queue.opened" not in [frame["type"] for frame in deltas]
+    # A phone that slept through the opening resumes into a fresh snapshot too.
+    ws = await connected(path + f"?since={before['seq']}", subprotocols=protocols)
+    resumed = await receive(ws)
+    await ws.disconnect()
+    assert (resumed["type"], resumed.get("reset")) == ("snapshot", True)
+    assert resumed["data"]["me"]["number"] == reset[0]["data"]["me"]["number"]

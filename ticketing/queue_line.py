@@ -108,6 +108,9 @@ class Admission:
     skipped: int  # left the line before their turn
     expired: int  # passes that expired unused (their places went to the next in line)
     served: int
+    # True for the one call that first ran after the sale's start: from then on every
+    # number is final (the early arrivals' order is drawn), so phones re-read theirs.
+    opened: bool = False
 
 
 @dataclass
@@ -259,7 +262,7 @@ return {conf[1] or 'none', conf[2] or '', conf[3] or '', conf[4] or '0', length,
 _ADMIT = _NOW + """
 local conf = redis.call('HMGET', KEYS[1], 'status', 'sale_at', 'rate', 'pass_seconds')
 if not conf[1] or conf[1] == 'closed' then
-  return {0, 0, tonumber(redis.call('HGET', KEYS[5], 'served') or 0), {}}
+  return {0, 0, tonumber(redis.call('HGET', KEYS[5], 'served') or 0), {}, 0}
 end
 local expired, credit = 0, 0
 local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, 1000)
@@ -283,7 +286,10 @@ local stats = redis.call('HMGET', KEYS[5], 'last', 'allowance', 'served')
 local last = tonumber(stats[1] or now)
 local allowance = tonumber(stats[2] or 0) + expired
 local served = tonumber(stats[3] or 0)
-local admitted, skipped = {}, 0
+local admitted, skipped, opened = {}, 0, 0
+if now >= tonumber(conf[2]) and redis.call('HSETNX', KEYS[5], 'opened', 1) == 1 then
+  opened = 1  -- the first call after the sale's start: numbers are final from now on
+end
 if conf[1] == 'open' and now >= tonumber(conf[2]) then
   local rate = tonumber(conf[3])
   local burst = math.max(1, rate / 60 * BURST_SECONDS)
@@ -322,7 +328,7 @@ end
 redis.call('HSET', KEYS[5], 'last', string.format('%.17g', math.max(last, now)),
            'allowance', string.format('%.17g', allowance), 'served', served)
 for i = 1, 6 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
-return {skipped, expired, served, admitted}
+return {skipped, expired, served, admitted, opened}
 """.replace("BURST_SECONDS", str(BURST_SECONDS)).replace("EPSILON", "1e-6")
 
 # KEYS: conf, state, deadlines, stats. ARGV: user, pass number.
@@ -424,11 +430,11 @@ class RedisQueueLine:
                       public=public != "0")
 
     def admit(self, event_id: int, *, max_batch: int) -> Admission:
-        skipped, expired, served, admitted = self._admit(
+        skipped, expired, served, admitted, opened = self._admit(
             keys=_keys(event_id, "conf", "line", "state", "deadlines", "stats", "log"),
             args=[max_batch, KEY_TTL_SECONDS, repr(self.clock())])
         return Admission(admitted=[int(u) for u in admitted], skipped=int(skipped),
-                         expired=int(expired), served=int(served))
+                         expired=int(expired), served=int(served), opened=bool(opened))
 
     def pass_use(self, event_id: int, user_id: int, number: int) -> str:
         return self._pass_use(keys=_keys(event_id, "conf", "state", "deadlines", "stats"),
@@ -511,6 +517,7 @@ class _MemoryLine:
     left: int = 0
     left_pending: int = 0
     last: float | None = None
+    opened: bool = False
     allowance: float = 0.0
     log: list = field(default_factory=list)
     latency: deque = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))
@@ -635,6 +642,8 @@ class MemoryQueueLine:
             last = now if line.last is None else line.last
             admitted: list[int] = []
             skipped = 0
+            opened = now >= conf.sale_at and not line.opened
+            line.opened = line.opened or opened
             if conf.status == "open" and now >= conf.sale_at:
                 rate = conf.rate_per_minute
                 burst = max(1.0, rate / 60 * BURST_SECONDS)
@@ -658,7 +667,7 @@ class MemoryQueueLine:
                 line.admitted += len(admitted)
             line.last = now if line.last is None else max(line.last, now)
             line.allowance = allowance
-            return Admission(admitted, skipped, expired, line.served)
+            return Admission(admitted, skipped, expired, line.served, opened)
 
     def pass_use(self, event_id: int, user_id: int, number: int) -> str:
         with self._lock:

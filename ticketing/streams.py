@@ -18,13 +18,14 @@ Message types (``data``), one per hold or order, listing its seats:
 
 from __future__ import annotations
 
+import time
 from functools import partial
 from typing import Any, TypedDict
 
 from core import streams
 from core.errors import UnknownMessageType
 from core.models import Event
-from core.selectors.events import visible_events
+from core.selectors.events import PUBLIC_STATUSES, visible_events
 from core.streams import StreamKind, StreamMessage, Viewer
 from ticketing.models import WAITING_ROOM_SETTINGS, WaitingRoom
 from ticketing.queue_line import queue_line
@@ -178,6 +179,8 @@ SEATS_KIND = StreamKind(
 # and queue.room (the settings and status, after every staff change).
 
 QUEUE_KIND_NAME = "queue"
+QUEUE_PROGRESS = "queue.progress"
+QUEUE_OPENED = "queue.opened"
 QUEUE_STAFF_KIND_NAME = "queue_staff"
 
 
@@ -191,6 +194,12 @@ def queue_staff_stream(event_id: int) -> str:
 
 def publish_queue_progress(event_id: int, progress: QueueProgress) -> None:
     streams.publish(queue_stream(event_id), "queue.progress", progress)
+
+
+def publish_queue_opened(event_id: int, progress: QueueProgress) -> None:
+    """The sale started: every number is final. Consumers answer it with a fresh
+    snapshot of each viewer (its number), not with the message (QUEUE_KIND.resnapshot_on)."""
+    streams.publish(queue_stream(event_id), QUEUE_OPENED, progress)
 
 
 def publish_queue_stats(event_id: int, figures: dict[str, Any]) -> None:
@@ -207,15 +216,37 @@ def _visible_room(event_id: int, viewer: Viewer) -> WaitingRoom | None:
     return WaitingRoom.objects.filter(event__in=events).first()
 
 
+# (event id, staff?) -> (until when, visible with a room?): the phones of a line all
+# re-read their snapshot at the opening (queue.opened); one query per event, audience
+# and second per process answers them all. An unpublished event closes its sockets
+# (an access re-check) within that second.
+_visibility: dict[tuple[int, bool], tuple[float, bool]] = {}
+VISIBILITY_SECONDS = 1.0
+
+
+def _room_visible(event_id: int, staff: bool) -> bool:
+    now = time.monotonic()
+    cached = _visibility.get((event_id, staff))
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    events = Event.objects.filter(pk=event_id)
+    if not staff:
+        events = events.filter(status__in=PUBLIC_STATUSES)
+    visible = WaitingRoom.objects.filter(event__in=events).exists()
+    if len(_visibility) > 10_000:
+        _visibility.clear()
+    _visibility[(event_id, staff)] = (now + VISIBILITY_SECONDS, visible)
+    return visible
+
+
 def queue_snapshot(event_id: int, viewer: Viewer) -> dict[str, Any] | None:
     """The line and the viewer's place (None: no such event for this viewer, or no room).
 
     The place comes from the line's store in one step; one query checks that the
     event is visible to the viewer and has a room, as every stream of an event does."""
-    events = visible_events(getattr(viewer, "user", None)).filter(pk=event_id)
-    if not WaitingRoom.objects.filter(event__in=events).exists():
-        return None
     user = getattr(viewer, "user", None)
+    if not _room_visible(event_id, bool(getattr(user, "is_staff", False))):
+        return None
     authenticated = bool(user is not None and user.is_authenticated)
     seq = streams.last_seq(queue_stream(event_id))
     place = queue_line().place(event_id, user.pk if authenticated else None)
@@ -223,7 +254,9 @@ def queue_snapshot(event_id: int, viewer: Viewer) -> dict[str, Any] | None:
 
 
 def apply_queue_message(snapshot: QueueState, message: StreamMessage) -> QueueState:
-    if message["type"] != "queue.progress":
+    """queue.progress moves the viewer's position; queue.opened never reaches a client
+    as such (it gets a new snapshot instead) and reduces like a progress."""
+    if message["type"] not in (QUEUE_PROGRESS, QUEUE_OPENED):
         raise UnknownMessageType(QUEUE_KIND_NAME, message["type"])
     return {**apply_progress(snapshot, message["data"]),
             "seq": max(snapshot["seq"], message["seq"])}
@@ -260,8 +293,9 @@ def apply_queue_staff_message(snapshot: dict[str, Any], message: StreamMessage) 
 QUEUE_KIND = StreamKind(
     name=QUEUE_KIND_NAME,
     snapshot=queue_snapshot,
-    messages={"queue.progress": progress_data},
+    messages={QUEUE_PROGRESS: progress_data, QUEUE_OPENED: progress_data},
     apply=apply_queue_message,
+    resnapshot_on=frozenset({QUEUE_OPENED}),
 )
 
 QUEUE_STAFF_KIND = StreamKind(

@@ -48,6 +48,7 @@ from ticketing.models import WAITING_ROOM_SETTINGS, EventSale, SeatHold, Waiting
 from ticketing.queue_line import LineConfig, Place, queue_line
 from ticketing.queue_messages import iso, pass_deadline_iso, progress_data
 from ticketing.streams import (
+    publish_queue_opened,
     publish_queue_progress,
     publish_queue_room,
     publish_queue_stats,
@@ -444,6 +445,8 @@ def waiting_rooms_admit() -> int:
                 _adapt(room, place)
             admission = line.admit(event_id, max_batch=MAX_BATCH)
             admitted += len(admission.admitted)
+            if admission.opened:  # numbers are final: every phone re-reads its own
+                publish_queue_opened(event_id, progress_data(line.place(event_id, None)))
             moved = bool(admission.admitted or admission.skipped or admission.expired)
             if moved or line.claim_tick(event_id, "progress", PROGRESS_EVERY_SECONDS):
                 publish_progress(event_id)
