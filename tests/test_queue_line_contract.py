@@ -390,3 +390,18 @@ def test_the_opening_is_reported_once_whoever_admits(line, clock):
     assert line.admit(EVENT, max_batch=10).opened is False  # before the sale's start
     clock.now = T0 + 10
     assert [line.admit(EVENT, max_batch=10).opened for _ in range(3)] == [True, False, False]
+
+
+def test_one_admission_call_pops_a_bounded_number_of_leavers(line, clock):
+    line.configure(EVENT, config(sale_at=T0, rate=600))
+    for user in range(1, 101):
+        line.join(EVENT, user, "")
+        if user <= 90:
+            line.leave(EVENT, user)
+    line.admit(EVENT, max_batch=2)
+    clock.now += 10
+    first = line.admit(EVENT, max_batch=2)
+    assert (first.admitted, first.skipped) == ([], 10)  # 2 x 5 pops, all leavers
+    clock.now += 1
+    later = [u for _ in range(20) for u in line.admit(EVENT, max_batch=2).admitted]
+    assert later[:2] == [91, 92]

@@ -47,6 +47,8 @@ from core.redis import get_redis, key
 # The allowance never holds more than this many seconds of admissions, so a line
 # that was empty for a while does not let a crowd in at once when it fills.
 BURST_SECONDS = 5
+# One admission call pops at most this many times its batch (leavers included).
+MAX_POPS_FACTOR = 5
 # Latency samples kept per event for the adaptive rate.
 LATENCY_SAMPLES = 2000
 # The keys of an event's line expire this long after its last change.
@@ -297,8 +299,12 @@ if conf[1] == 'open' and now >= tonumber(conf[2]) then
   allowance = math.min(allowance + elapsed * rate / 60, burst + expired)
   local want = math.min(math.floor(allowance + EPSILON), tonumber(ARGV[1]))
   local ttl = tonumber(conf[4])
-  while #admitted < want do
-    local popped = redis.call('ZPOPMIN', KEYS[2], want - #admitted)
+  -- Leavers are popped and skipped without counting, but never more than this many
+  -- pops per call: one script stays short however many left.
+  local pops_left = tonumber(ARGV[1]) * MAX_POPS_FACTOR
+  while #admitted < want and pops_left > 0 do
+    local popped = redis.call('ZPOPMIN', KEYS[2], math.min(want - #admitted, pops_left))
+    pops_left = pops_left - #popped / 2
     if #popped == 0 then break end
     for i = 1, #popped, 2 do
       local u = popped[i]
@@ -329,7 +335,8 @@ redis.call('HSET', KEYS[5], 'last', string.format('%.17g', math.max(last, now)),
            'allowance', string.format('%.17g', allowance), 'served', served)
 for i = 1, 6 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
 return {skipped, expired, served, admitted, opened}
-""".replace("BURST_SECONDS", str(BURST_SECONDS)).replace("EPSILON", "1e-6")
+""".replace("BURST_SECONDS", str(BURST_SECONDS)).replace("EPSILON", "1e-6").replace(
+    "MAX_POPS_FACTOR", str(MAX_POPS_FACTOR))
 
 # KEYS: conf, state, deadlines, stats. ARGV: user, pass number.
 _PASS_USE = _NOW + """
@@ -650,7 +657,9 @@ class MemoryQueueLine:
                 elapsed = max(0.0, now - max(last, conf.sale_at))
                 allowance = min(allowance + elapsed * rate / 60, burst + expired)
                 want = min(math.floor(allowance + 1e-6), max_batch)  # as the script does
-                while len(admitted) < want and line.line:
+                pops_left = max_batch * MAX_POPS_FACTOR
+                while len(admitted) < want and line.line and pops_left > 0:
+                    pops_left -= 1
                     _, user = line.line.pop(0)
                     del line.scores[user]
                     line.served += 1
