@@ -210,18 +210,41 @@ class HoldInput(serializers.Serializer):
         return attrs
 
 
+class HoldSeatOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    section_id = serializers.IntegerField()
+    section = serializers.CharField()
+    row = serializers.CharField()
+    label = serializers.CharField()
+    number = serializers.IntegerField()
+    price = serializers.IntegerField(
+        allow_null=True, help_text="The seat's price now (minor units); null: no longer for "
+                                   "sale. The hold's `total` is what they cost when held.")
+
+
 class HoldOutput(CachedFieldsModelSerializer):
-    seats = serializers.ListField(source="seat_ids", child=serializers.IntegerField())
+    seats = serializers.ListField(source="seat_ids", child=serializers.IntegerField(),
+                                  help_text="The held seats' ids.")
+    seat_details = serializers.SerializerMethodField()
     status = serializers.SerializerMethodField()
     expires_in_seconds = serializers.SerializerMethodField()
 
     class Meta:
         model = SeatHold
-        fields = ["token", "event_id", "seats", "status", "created_at", "expires_at",
-                  "expires_in_seconds", "total"]
+        fields = ["token", "event_id", "seats", "seat_details", "status", "created_at",
+                  "expires_at", "expires_in_seconds", "total"]
         extra_kwargs = {"total": {"help_text": "What the seats cost when held (minor units); "
                                                "the purchase charges this total or refuses "
                                                "with price_changed."}}
+
+    @extend_schema_field(HoldSeatOutput(many=True))
+    def get_seat_details(self, hold) -> list[dict]:
+        # Set by the hold service on a new hold, by the list view on a page of holds.
+        if getattr(hold, "seat_details", None) is None:
+            from ticketing.selectors import holds_seat_lines
+
+            holds_seat_lines([hold])
+        return hold.seat_details
 
     def get_status(self, hold) -> str:
         from ticketing.services.holds import hold_status
