@@ -22,14 +22,50 @@ from functools import reduce
 from operator import or_
 
 import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.contrib.django_filters import DjangoFilterExtension
+from drf_spectacular.utils import extend_schema_field
 
 from core.errors import UnknownQueryParameter
+from core.models import Event, User, WebhookDelivery, WebhookEndpoint
+from core.routes import MAX_ID
 
 ALWAYS_ALLOWED = frozenset({"page", "page_size", "format"})
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})
+class IdFilter(django_filters.NumberFilter):
+    """An object's id: a whole number from 1 to the largest id (past it: 400, never a
+    database overflow)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
+class _FlagField(forms.Field):
+    TRUE, FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        text = str(value).strip().lower()
+        if text in self.TRUE | self.FALSE:
+            return text in self.TRUE
+        raise ValidationError("Send true or false.")
+
+
+class FlagFilter(django_filters.BooleanFilter):
+    """`true`/`false` (also 1/0, yes/no, on/off); anything else is a 400, not ignored."""
+
+    field_class = _FlagField
 
 
 class SearchFilter(django_filters.CharFilter):
@@ -121,3 +157,65 @@ class StrictFilterSchema(DjangoFilterExtension):
         return [parameter for name, field in filterset_class.base_filters.items()
                 for parameter in self.resolve_filter_field(auto_schema, model, filterset_class,
                                                            name, field)]
+
+
+# --- core's lists --------------------------------------------------------------------
+
+
+class EventFilters(ListFilters):
+    upcoming = FlagFilter(method="filter_upcoming", help_text="Only events not started yet.")
+    live = FlagFilter(method="filter_live", help_text="Only events on now (status `live`).")
+    from_date = DayFilter(field_name="starts_at", lookup_expr="gte",
+                          help_text="Starting on or after this day (YYYY-MM-DD).")
+    to_date = DayFilter(field_name="starts_at", lookup_expr="lte",
+                        help_text="Starting on or before this day (YYYY-MM-DD).")
+    status = django_filters.ChoiceFilter(choices=Event.Status.choices)
+    venue = IdFilter(field_name="venue_id", help_text="Only events at this venue.")
+    search = SearchFilter(fields=("title", "description"))
+    ordering = ordering("starts_at", "title", "id", default="starts_at")
+
+    class Meta:
+        model = Event
+        fields: list[str] = []
+
+    def filter_upcoming(self, qs, name, value):
+        return qs.filter(starts_at__gte=timezone.now()) if value else qs
+
+    def filter_live(self, qs, name, value):
+        return qs.filter(status=Event.Status.LIVE) if value else qs
+
+
+class WebhookEndpointFilters(ListFilters):
+    is_active = FlagFilter()
+    search = SearchFilter(fields=("url",))
+    ordering = ordering("created_at", "id", default="id")
+
+    class Meta:
+        model = WebhookEndpoint
+        fields: list[str] = []
+
+
+class WebhookDeliveryFilters(ListFilters):
+    status = django_filters.ChoiceFilter(choices=WebhookDelivery.Status.choices)
+    kind = django_filters.CharFilter(max_length=32)
+    ordering = ordering("created_at", "next_attempt_at", "id", default="-created_at")
+
+    class Meta:
+        model = WebhookDelivery
+        fields: list[str] = []
+
+
+class ReferralFilters(ListFilters):
+    counted = FlagFilter(method="filter_counted",
+                         help_text="true: referrals that count; false: those waiting for the "
+                                   "referee to verify a phone or an email.")
+    ordering = ordering("date_joined", "referral_counted_at", default="-date_joined")
+
+    class Meta:
+        model = User
+        fields: list[str] = []
+
+    def filter_counted(self, qs, name, value):
+        if value is None:
+            return qs
+        return qs.filter(referral_counted_at__isnull=not value)

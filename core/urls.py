@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from core import screen, views
 from core.metrics import metrics_view
@@ -15,6 +15,7 @@ urlpatterns = [
     api_path("screen/events/<int:event_id>/qr.svg", screen.screen_qr, name="screen-qr"),
     api_path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     api_path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    api_path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("api/", include("core.api.urls")),
     path("api/", include("live.urls")),
     path("api/", include("ticketing.urls")),

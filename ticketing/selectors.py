@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
-from core.models import Event, User
+from core.models import Event, User, Venue
 from ticketing.best_available import RowSeat, SeatRow
 from ticketing.models import (
     Order,
@@ -200,6 +200,30 @@ def venue_layout(venue_id: int) -> list[Section]:
     )
 
 
+def venues_with_counts() -> QuerySet[Venue]:
+    """Venues with `sections_count` and `seats_count`, by name: one query per page."""
+    return Venue.objects.annotate(
+        sections_count=Count("sections", distinct=True),
+        seats_count=Count("sections__rows__seats"),
+    ).order_by("name", "id")
+
+
+def venue_summary(venue_id: int) -> list[Section]:
+    """The venue's sections in order, each with `rows_count` and `seats_count` (one query)."""
+    return list(Section.objects.filter(venue_id=venue_id).annotate(
+        rows_count=Count("rows", distinct=True), seats_count=Count("rows__seats"),
+    ).order_by("position", "id"))
+
+
+def holds_live_of(user: User) -> QuerySet[SeatHold]:
+    """The user's holds that still hold seats (active, not expired), newest first."""
+    from django.utils import timezone
+
+    return SeatHold.objects.filter(
+        user=user, status=SeatHold.Status.ACTIVE, expires_at__gt=timezone.now()
+    ).order_by("-created_at", "-id")
+
+
 def hold_for_owner(*, token: str, user: User) -> SeatHold | None:
     return SeatHold.objects.filter(token=token, user=user).first()
 
@@ -213,7 +237,8 @@ def orders_of(user: User) -> QuerySet[Order]:
 
 
 def tickets_of(user: User, *, event_id: int | None = None) -> QuerySet[Ticket]:
-    tickets = Ticket.objects.filter(user=user).select_related("event", "seat__row__section")
+    tickets = Ticket.objects.filter(user=user).select_related(
+        "event__venue", "seat__row__section").order_by("-created_at", "-id")
     if event_id is not None:
         tickets = tickets.filter(event_id=event_id)
     return tickets

@@ -44,7 +44,28 @@ class VenueOutput(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     address = serializers.CharField()
+    sections = serializers.IntegerField(source="sections_count", help_text="Sections.")
+    seats = serializers.IntegerField(source="seats_count", help_text="Seats, blocked included.")
     created_at = serializers.DateTimeField()
+
+
+class SectionSummary(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    position = serializers.IntegerField()
+    rows = serializers.IntegerField(source="rows_count")
+    seats = serializers.IntegerField(source="seats_count")
+
+
+class VenuePublicOutput(serializers.Serializer):
+    """A venue's public face: where it is and the shape of its hall (the seats
+    themselves: an event's seat map, GET /api/events/{id}/seats/)."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    address = serializers.CharField()
+    seats = serializers.IntegerField()
+    sections = SectionSummary(many=True)
 
 
 class SeatSpec(serializers.Serializer):
@@ -289,7 +310,9 @@ class WalletTransactionOutput(CachedFieldsModelSerializer):
         fields = ["id", "kind", "amount", "balance_after", "reference", "created_at"]
 
 
-class TicketOutput(CachedFieldsModelSerializer):
+class OrderTicketOutput(CachedFieldsModelSerializer):
+    """A ticket inside its order's answer (the order names the event)."""
+
     section = serializers.CharField(source="seat.row.section.name")
     row = serializers.CharField(source="seat.row.label")
     seat = serializers.CharField(source="seat.label")
@@ -300,8 +323,25 @@ class TicketOutput(CachedFieldsModelSerializer):
                   "status", "created_at", "cancelled_at"]
 
 
+class TicketOutput(OrderTicketOutput):
+    """A ticket on its own: with its event, venue and seat number, nothing to look up."""
+
+    seat_number = serializers.IntegerField(source="seat.number")
+    event_title = serializers.CharField(source="event.title")
+    event_starts_at = serializers.DateTimeField(source="event.starts_at")
+    venue = serializers.CharField(source="event.venue.name", allow_null=True, default=None)
+    venue_address = serializers.CharField(source="event.venue.address", allow_null=True,
+                                          default=None)
+
+    class Meta:
+        model = Ticket
+        fields = ["id", "order_id", "event_id", "event_title", "event_starts_at", "venue",
+                  "venue_address", "seat_id", "section", "row", "seat", "seat_number", "price",
+                  "status", "created_at", "cancelled_at"]
+
+
 class OrderOutput(CachedFieldsModelSerializer):
-    tickets = TicketOutput(many=True, source="tickets.all")
+    tickets = OrderTicketOutput(many=True, source="tickets.all")
 
     class Meta:
         model = Order

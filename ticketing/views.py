@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, serializers, status
+from rest_framework import generics, permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import NotFound, is_redis_unavailable
+from core.filters import FilteredListMixin
 from core.models import Event, Venue
 from core.pagination import Pagination
-from core.permissions import AuthenticatedReadOrStaffModelPermission, StaffModelPermission
+from core.permissions import ReadOrStaffModelPermission, StaffModelPermission
 from core.schema import errors
 from core.selectors.events import visible_events
 from core.throttles import ScopedThrottle
-from ticketing import selectors
+from ticketing import filters, selectors
 from ticketing import serializers as s
 from ticketing.errors import HoldNotFound, SeatLocksUnavailable
 from ticketing.idempotency import idempotent
@@ -41,8 +42,9 @@ def _venue(pk: int) -> Venue:
     return venue
 
 
-class PaginatedListView(generics.ListAPIView):
-    """One page of the list: `?page=` and `?page_size=` (at most 100)."""
+class PaginatedListView(FilteredListMixin, generics.ListAPIView):
+    """One page of the list: `?page=` and `?page_size=` (at most 100); filters,
+    `ordering` and `search` as the parameters say (an unknown parameter: 400)."""
 
     # The docstring is what the OpenAPI schema shows for every list below that has none.
     pagination_class = Pagination
@@ -106,12 +108,15 @@ def _layout_body(venue: Venue) -> dict:
 
 
 class VenueListView(PaginatedListView):
-    permission_classes = [StaffModelPermission]
-    staff_permissions = {"GET": ("core.view_venue",), "POST": ("core.add_venue",)}
+    """Venues: anyone reads their public fields; staff create them."""
+
+    permission_classes = [ReadOrStaffModelPermission]
+    staff_permissions = {"POST": ("core.add_venue",)}
     serializer_class = s.VenueOutput
+    filterset_class = filters.VenueFilters
 
     def get_queryset(self):
-        return Venue.objects.order_by("name", "id")
+        return selectors.venues_with_counts()
 
     @extend_schema(request=s.VenueInput, responses={201: LayoutOutput})
     def post(self, request: Request) -> Response:
@@ -122,17 +127,24 @@ class VenueListView(PaginatedListView):
 
 
 class VenueDetailView(APIView):
-    permission_classes = [StaffModelPermission]
-    staff_permissions = {"GET": ("core.view_venue",)}
+    permission_classes = [permissions.AllowAny]
 
-    @extend_schema(responses=LayoutOutput)
+    @extend_schema(responses={200: s.VenuePublicOutput, **errors(e404="venue_not_found")})
     def get(self, request: Request, pk: int) -> Response:
-        return Response(_layout_body(_venue(pk)))
+        venue = _venue(pk)
+        sections = selectors.venue_summary(venue.pk)
+        return Response(s.VenuePublicOutput({
+            "id": venue.pk, "name": venue.name, "address": venue.address,
+            "seats": sum(x.seats_count for x in sections), "sections": sections}).data)
 
 
 class VenueLayoutView(APIView):
     permission_classes = [StaffModelPermission]
-    staff_permissions = {"POST": ("core.change_venue",)}
+    staff_permissions = {"GET": ("core.view_venue",), "POST": ("core.change_venue",)}
+
+    @extend_schema(responses={200: LayoutOutput, **errors(e404="venue_not_found")})
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(_layout_body(_venue(pk)))
 
     @extend_schema(request=s.LayoutInput, responses={
         200: LayoutOutput, **errors(e409="layout_removes_sold_seat")})
@@ -148,7 +160,7 @@ class VenueLayoutView(APIView):
 
 
 class EventPricesView(APIView):
-    permission_classes = [AuthenticatedReadOrStaffModelPermission]
+    permission_classes = [ReadOrStaffModelPermission]
     staff_permissions = {"PUT": ("ticketing.change_sectionprice",)}
 
     @extend_schema(responses=PricesOutput)
@@ -170,7 +182,7 @@ class EventPricesView(APIView):
 
 
 class EventSaleView(APIView):
-    permission_classes = [AuthenticatedReadOrStaffModelPermission]
+    permission_classes = [ReadOrStaffModelPermission]
     staff_permissions = {"PUT": ("ticketing.change_eventsale",)}
 
     @extend_schema(responses={200: s.SaleSerializer,
@@ -207,6 +219,9 @@ class SeatMapQuery(serializers.Serializer):
 
 
 class SeatMapView(APIView):
+    # Public like the seat stream: a buyer sees what is free before logging in.
+    permission_classes = [permissions.AllowAny]
+
     @extend_schema(
         parameters=[SeatMapQuery],
         responses={200: SeatMapOutput, **errors(e404="event_not_found")},
@@ -228,6 +243,7 @@ class SeatHistoryView(PaginatedListView):
     permission_classes = [StaffModelPermission]
     staff_permissions = {"GET": ("ticketing.view_seatstatuschange",)}
     serializer_class = s.SeatChangeOutput
+    filterset_class = filters.SeatHistoryFilters
 
     def get_queryset(self):
         return selectors.seat_history(event=_event(self.kwargs["pk"], self.request.user),
@@ -338,6 +354,7 @@ class WalletTopUpView(APIView):
 
 class WalletTransactionsView(PaginatedListView):
     serializer_class = s.WalletTransactionOutput
+    filterset_class = filters.WalletTransactionFilters
 
     def get_queryset(self):
         return selectors.wallet_transactions_of(self.request.user)
@@ -345,6 +362,7 @@ class WalletTransactionsView(PaginatedListView):
 
 class OrderListView(PaginatedListView):
     serializer_class = s.OrderOutput
+    filterset_class = filters.OrderFilters
 
     def get_queryset(self):
         return selectors.orders_of(self.request.user)
@@ -359,23 +377,30 @@ class OrderDetailView(APIView):
         return Response(s.OrderOutput(order).data)
 
 
-class TicketFilters(serializers.Serializer):
-    event = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID,
-                                     help_text="Only this event's tickets.")
-
-
 class TicketListView(PaginatedListView):
-    serializer_class = s.TicketOutput
+    """My tickets, each with its event (title, start, venue and address) and seat."""
 
-    @extend_schema(parameters=[TicketFilters])
-    def get(self, request: Request) -> Response:
-        return super().get(request)
+    serializer_class = s.TicketOutput
+    filterset_class = filters.TicketFilters
 
     def get_queryset(self):
-        filters = TicketFilters(data=self.request.query_params)
-        filters.is_valid(raise_exception=True)
-        return selectors.tickets_of(self.request.user,
-                                    event_id=filters.validated_data.get("event"))
+        return selectors.tickets_of(self.request.user)
+
+
+class MyHoldsView(PaginatedListView):
+    """My live holds (not bought, released or expired), with their tokens: a client that
+    lost a token finds it here, to buy or release the seats."""
+
+    serializer_class = s.HoldOutput
+    filterset_class = filters.HoldFilters
+
+    def get_queryset(self):
+        return selectors.holds_live_of(self.request.user)
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        selectors.holds_seat_lines(page)  # every hold's seats in one go
+        return page
 
 
 class TicketCancelView(APIView):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from rest_framework import generics, serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.fields import EmailInputField
 from core.errors import NotFound, UnknownReferralCode
+from core.filters import FilteredListMixin, ReferralFilters
+from core.pagination import Pagination
 from core.permissions import StaffModelPermission
 from core.schema import errors
 from core.selectors import stats as stats_selectors
@@ -120,6 +122,33 @@ class WaitlistMeView(APIView):
     @extend_schema(responses=WaitlistBlockSerializer)
     def get(self, request):
         return Response(selectors.waitlist_block(request.user))
+
+
+class ReferralOutput(serializers.Serializer):
+    referee = serializers.CharField(help_text="The referee's email, masked: `a***@example.com`.")
+    joined_at = serializers.DateTimeField()
+    status = serializers.ChoiceField(choices=["counted", "pending"])
+    counted_at = serializers.DateTimeField(allow_null=True)
+    waiting_for = serializers.ChoiceField(
+        choices=["referee_verification"], allow_null=True,
+        help_text="What a pending referral waits for: `referee_verification`, the referee "
+                  "has not verified a phone or an email yet.")
+
+
+class MyReferralsView(FilteredListMixin, generics.ListAPIView):
+    """The members I referred, counted or pending, and what a pending one waits for."""
+
+    permission_classes = [IsAuthenticated]
+    pagination_class = Pagination
+    filterset_class = ReferralFilters
+    serializer_class = ReferralOutput
+
+    def get_queryset(self):
+        return selectors.referrals_of(self.request.user)
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response([selectors.referral_line(u) for u in page])
 
 
 class WaitlistByCodeView(PublicView):

@@ -4,6 +4,7 @@ from django.shortcuts import get_object_or_404
 from rest_framework import generics, serializers
 
 from core.errors import UnsafeDestination
+from core.filters import FilteredListMixin, WebhookDeliveryFilters, WebhookEndpointFilters
 from core.models import DeliveryAttempt, Event, WebhookDelivery, WebhookEndpoint
 from core.outbound import check_destination
 from core.permissions import StaffModelPermission
@@ -61,13 +62,14 @@ class _EventScoped:
         return get_object_or_404(Event, pk=self.kwargs["event_id"])
 
 
-class WebhookEndpointList(_EventScoped, generics.ListCreateAPIView):
+class WebhookEndpointList(_EventScoped, FilteredListMixin, generics.ListCreateAPIView):
     serializer_class = WebhookEndpointSerializer
+    filterset_class = WebhookEndpointFilters
     staff_permissions = {"GET": ("core.view_webhookendpoint",),
                          "POST": ("core.add_webhookendpoint",)}
 
     def get_queryset(self):
-        return WebhookEndpoint.objects.filter(event=self.get_event())
+        return WebhookEndpoint.objects.filter(event=self.get_event()).order_by("id")
 
     def perform_create(self, serializer):
         serializer.instance = webhook_endpoint_create(
@@ -92,8 +94,9 @@ class WebhookEndpointDetail(_EventScoped, generics.RetrieveUpdateDestroyAPIView)
         webhook_endpoint_delete(endpoint=instance, actor=self.request.user)
 
 
-class WebhookDeliveryList(_EventScoped, generics.ListAPIView):
+class WebhookDeliveryList(_EventScoped, FilteredListMixin, generics.ListAPIView):
     serializer_class = WebhookDeliverySerializer
+    filterset_class = WebhookDeliveryFilters
     staff_permissions = {"GET": ("core.view_webhookdelivery",)}
 
     def get_queryset(self):

@@ -8,11 +8,13 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.filters import FilteredListMixin
 from core.pagination import Pagination
 from core.permissions import StaffModelPermission
 from core.schema import errors
 from core.selectors.events import event_get
 from core.throttles import ScopedThrottle
+from live.filters import ScreenKeyFilters
 from live.models import ScreenKey
 from live.serializers import (
     CheckinInput,
@@ -56,15 +58,16 @@ def _screen_key_body(row: ScreenKey, key: str | None = None) -> dict:
     return body
 
 
-class ScreenKeyListView(APIView):
+class ScreenKeyListView(FilteredListMixin, APIView):
     permission_classes = [StaffModelPermission]
     staff_permissions = {"GET": ("live.view_screenkey",), "POST": ("live.add_screenkey",)}
     pagination_class = Pagination  # for the schema; `paginated` pages the answer
+    filterset_class = ScreenKeyFilters
 
     @extend_schema(responses=ScreenKeyOutput(many=True))
     def get(self, request, pk: int):
         event = event_get(event_id=pk, user=request.user)
-        return paginated(request, self, event.screen_keys.all(), _screen_key_body)
+        return paginated(request, self, event.screen_keys.order_by("id"), _screen_key_body)
 
     @extend_schema(request=ScreenKeyInput, responses={201: ScreenKeyIssuedOutput})
     def post(self, request, pk: int):

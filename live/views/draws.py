@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import NotFound
+from core.filters import FilteredListMixin
 from core.pagination import Pagination
 from core.permissions import ReadOrStaffModelPermission, StaffModelPermission
 from core.schema import errors
@@ -19,6 +20,7 @@ from core.selectors.events import event_get
 from core.throttles import ScopedThrottle
 from live import notifications, selectors
 from live.draw_messages import draw_state, mask_phone, mask_user
+from live.filters import DrawFilters, ResultLookupFilters
 from live.models import Draw
 from live.serializers import (
     ClaimOutput,
@@ -43,10 +45,11 @@ def _fresh_state(draw: Draw) -> dict:
     return draw_state(selectors.draws_with_state().get(pk=draw.pk))
 
 
-class DrawListView(APIView):
+class DrawListView(FilteredListMixin, APIView):
     permission_classes = [ReadOrStaffModelPermission]
     staff_permissions = {"POST": ("live.add_draw",)}
     pagination_class = Pagination  # for the schema
+    filterset_class = DrawFilters
 
     @extend_schema(responses=DrawState(many=True))
     def get(self, request, pk: int):
@@ -169,11 +172,13 @@ def _result_body(winner) -> dict:
             "prize": winner.prize.name, "claimed": winner.claimed_at is not None}
 
 
-class ResultLookupView(APIView):
+class ResultLookupView(FilteredListMixin, APIView):
     """Did a phone ending in these 4 digits win this draw? Public, throttled, masked."""
 
     permission_classes = [permissions.AllowAny]
     pagination_class = Pagination  # for the schema
+    filterset_class = ResultLookupFilters
+    extra_query_parameters = ("phone_last4",)  # ResultLookupInput
     throttle_classes = [ScopedThrottle]
     throttle_scope = "phone_lookup"
 

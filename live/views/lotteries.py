@@ -8,14 +8,16 @@ from rest_framework import permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.filters import FilteredListMixin
 from core.pagination import Pagination
 from core.schema import errors
 from core.throttles import ScopedThrottle
 from live import selectors
 from live.draw_messages import mask_user
 from live.errors import DrawNotFound
+from live.filters import BallotFilters, WinningBallotFilters
 from live.models import Draw
-from live.serializers import BallotInput, BallotOutput, DateRange, WinningBallotOutput
+from live.serializers import BallotInput, BallotOutput, WinningBallotOutput
 from live.services.draws import draw_enter
 from live.views.common import paginated, validated, visible_draw
 
@@ -24,16 +26,15 @@ def _ballot_body(entry) -> dict:
     return BallotOutput(entry).data
 
 
-class LotteryListView(APIView):
+class LotteryListView(FilteredListMixin, APIView):
     pagination_class = Pagination  # for the schema
+    filterset_class = BallotFilters
     throttle_classes = [ScopedThrottle]
     throttle_scope = "draw_participate"
 
-    @extend_schema(parameters=[DateRange], responses=BallotOutput(many=True))
+    @extend_schema(responses=BallotOutput(many=True))
     def get(self, request):
-        dates = validated(DateRange, request.query_params)
-        return paginated(request, self, selectors.ballots_of(user=request.user, **dates),
-                         _ballot_body)
+        return paginated(request, self, selectors.ballots_of(user=request.user), _ballot_body)
 
     @extend_schema(request=BallotInput, responses={201: BallotOutput, **errors(
         e403="not_checked_in, not_ticket_holder, phone_not_verified",
@@ -57,17 +58,27 @@ class LotteryDetailView(APIView):
 
 
 def _winning_ballot_body(winner) -> dict:
-    return {"id": winner.pk, "draw": winner.draw_id, "draw_title": winner.draw.title,
+    return {"id": winner.pk, "draw": winner.draw_id, "event": winner.draw.event_id,
+            "draw_title": winner.draw.title,
             "ballot": winner.entry_id, "numbers": winner.entry.number_list,
             "winning_numbers": winner.draw.winning_numbers, "prize": winner.prize.name,
             "winner": mask_user(winner.user), "won_at": winner.created_at}
 
 
-class WinningBallotsView(APIView):
+class WinningBallotsView(FilteredListMixin, APIView):
     permission_classes = [permissions.AllowAny]
     pagination_class = Pagination  # for the schema
+    filterset_class = WinningBallotFilters
 
-    @extend_schema(parameters=[DateRange], responses=WinningBallotOutput(many=True))
+    @extend_schema(responses=WinningBallotOutput(many=True))
     def get(self, request):
-        dates = validated(DateRange, request.query_params)
-        return paginated(request, self, selectors.winning_ballots(**dates), _winning_ballot_body)
+        return paginated(request, self, selectors.winning_ballots(), _winning_ballot_body)
+
+
+class WinningBallotDetailView(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(responses={200: WinningBallotOutput,
+                              **errors(e404="winning_ballot_not_found")})
+    def get(self, request, pk: int):
+        return Response(_winning_ballot_body(selectors.winning_ballot_get(winner_id=pk)))
