@@ -284,9 +284,31 @@ SIMPLE_JWT = {
     "TOKEN_REFRESH_SERIALIZER": "core.authentication.TokenRefreshSerializer",
 }
 
+# The schema's front page (Swagger UI, ReDoc): what the REST operations cannot say.
+API_DESCRIPTION = """Realtime draws and ticketing.
+
+Every error is `{"code", "detail", "fields"?}`; lists are paginated (`?page=&page_size=`)
+and take the filters, `ordering` and `search` each one declares (an unknown parameter is a
+400 `unknown_parameter`). Every answer carries an `X-Request-ID` (yours when you send a
+sane one). Send `Authorization: Bearer <access>`.
+
+**Streams** (WebSocket, docs/websocket-protocol.md): `ws/events/{id}/`,
+`ws/events/{id}/seats/`, `ws/draws/{id}/`; subprotocols `tombola.v2` and
+`jwt.<access>`. Each message is `{"stream", "seq", "type", "data", "ts"}`; connect with
+`?since=<last seq>` or, on an open socket, **resume**:
+
+    → {"type": "resume", "since": 41}
+    ← {"stream": "event:12", "seq": 43, "type": "replay", "ts": 1764087600.75,
+       "data": {"messages": [
+         {"stream": "event:12", "seq": 42, "type": "event.updated", ...},
+         {"stream": "event:12", "seq": 43, "type": "draw.started", ...}]}}
+
+A gap older than the history answers a fresh `snapshot` with `"reset": true`.
+"""
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tombola API",
-    "DESCRIPTION": "Realtime draws and ticketing. WebSocket protocol: docs/websocket-protocol.md",
+    "DESCRIPTION": API_DESCRIPTION,
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # The docs pages load their scripts from our static files, not from a CDN.

@@ -79,6 +79,11 @@ class EventListView(FilteredListMixin, APIView):
 
     @extend_schema(responses=EventOutput(many=True))
     def get(self, request):
+        """List events.
+
+        Published, live and ended events (staff: drafts too), soonest first. Filter by date
+        range, status, venue, `upcoming` or `live`; `search` in title and description;
+        `ordering` by start, title or id."""
         events = filtered(request, self, event_list(user=request.user))
         paginator = Pagination()
         page = paginator.paginate_queryset(events, request, view=self)
@@ -86,6 +91,10 @@ class EventListView(FilteredListMixin, APIView):
 
     @extend_schema(request=EventInput, responses={201: EventOutput})
     def post(self, request):
+        """Create an event.
+
+        Staff with `core.add_event`. New events start as drafts unless a status is given;
+        check-in at a venue needs the venue screen's code by default."""
         data = EventInput(data=request.data)
         data.is_valid(raise_exception=True)
         event = event_create(**data.validated_data)
@@ -98,10 +107,17 @@ class EventDetailView(APIView):
 
     @extend_schema(responses=EventOutput)
     def get(self, request, pk: int):
+        """Read an event.
+
+        Drafts answer 404 except to staff."""
         return Response(EventOutput(event_get(event_id=pk, user=request.user)).data)
 
     @extend_schema(request=EventInput(partial=True), responses=EventOutput)
     def patch(self, request, pk: int):
+        """Change an event.
+
+        Staff with `core.change_event`. Moving an event out of the public statuses closes the
+        streams of viewers who may no longer see it."""
         event = event_get(event_id=pk, user=request.user)
         data = EventInput(instance=event, data=request.data, partial=True)
         data.is_valid(raise_exception=True)

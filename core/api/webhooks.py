@@ -63,6 +63,16 @@ class _EventScoped:
 
 
 class WebhookEndpointList(_EventScoped, FilteredListMixin, generics.ListCreateAPIView):
+    operation_docs = {
+        "GET": """List an event's webhooks.
+
+        Staff with `core.view_webhookendpoint`: each endpoint's URL, kinds and state.""",
+        "POST": """Add a webhook to an event.
+
+        Staff with `core.add_webhookendpoint`: a public HTTPS URL and the kinds it receives; the
+        signing secret is generated.""",
+    }
+
     serializer_class = WebhookEndpointSerializer
     filterset_class = WebhookEndpointFilters
     staff_permissions = {"GET": ("core.view_webhookendpoint",),
@@ -77,6 +87,21 @@ class WebhookEndpointList(_EventScoped, FilteredListMixin, generics.ListCreateAP
 
 
 class WebhookEndpointDetail(_EventScoped, generics.RetrieveUpdateDestroyAPIView):
+    operation_docs = {
+        "GET": """Read a webhook.
+
+        Staff with `core.view_webhookendpoint`.""",
+        "PUT": """Replace a webhook.
+
+        Staff with `core.change_webhookendpoint`.""",
+        "PATCH": """Change a webhook.
+
+        Staff with `core.change_webhookendpoint`, e.g. `is_active` to pause it.""",
+        "DELETE": """Delete a webhook.
+
+        Staff with `core.delete_webhookendpoint`; queued deliveries go with it.""",
+    }
+
     serializer_class = WebhookEndpointSerializer
     staff_permissions = {"GET": ("core.view_webhookendpoint",),
                          "PUT": ("core.change_webhookendpoint",),
@@ -95,6 +120,13 @@ class WebhookEndpointDetail(_EventScoped, generics.RetrieveUpdateDestroyAPIView)
 
 
 class WebhookDeliveryList(_EventScoped, FilteredListMixin, generics.ListAPIView):
+    operation_docs = {
+        "GET": """List a webhook's deliveries.
+
+        Staff with `core.view_webhookdelivery`: each delivery's kind, status and attempts,
+        newest first.""",
+    }
+
     serializer_class = WebhookDeliverySerializer
     filterset_class = WebhookDeliveryFilters
     staff_permissions = {"GET": ("core.view_webhookdelivery",)}

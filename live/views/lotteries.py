@@ -34,6 +34,9 @@ class LotteryListView(FilteredListMixin, APIView):
 
     @extend_schema(responses=BallotOutput(many=True))
     def get(self, request):
+        """List my lottery ballots.
+
+        Newest first, each with its numbers, the winning numbers, matches and prize once drawn."""
         return paginated(request, self, selectors.ballots_of(user=request.user), _ballot_body)
 
     @extend_schema(request=BallotInput, responses={201: BallotOutput, **errors(
@@ -41,6 +44,9 @@ class LotteryListView(FilteredListMixin, APIView):
         e404="draw_not_found",
         e409="entries_closed, ballot_limit_reached, draw_not_enterable")})
     def post(self, request):
+        """Buy a lottery ballot.
+
+        Enters the lottery `draw` with the ballot's `numbers` (as participate does)."""
         data = validated(BallotInput, request.data)
         draw = Draw.objects.filter(pk=data["draw"], kind=Draw.Kind.LOTTERY).first()
         if draw is None:
@@ -54,6 +60,9 @@ class LotteryListView(FilteredListMixin, APIView):
 class LotteryDetailView(APIView):
     @extend_schema(responses=BallotOutput)
     def get(self, request, pk: int):
+        """Read one of my ballots.
+
+        Another user's ballot answers 404."""
         return Response(_ballot_body(selectors.ballot_get(user=request.user, ballot_id=pk)))
 
 
@@ -72,6 +81,9 @@ class WinningBallotsView(FilteredListMixin, APIView):
 
     @extend_schema(responses=WinningBallotOutput(many=True))
     def get(self, request):
+        """List winning ballots.
+
+        Public: lottery winners of public events, newest first, the winner's name masked."""
         return paginated(request, self, selectors.winning_ballots(), _winning_ballot_body)
 
 
@@ -81,4 +93,7 @@ class WinningBallotDetailView(APIView):
     @extend_schema(responses={200: WinningBallotOutput,
                               **errors(e404="winning_ballot_not_found")})
     def get(self, request, pk: int):
+        """Read a winning ballot.
+
+        Public: the ballot's numbers, the winning numbers, the prize and the masked winner."""
         return Response(_winning_ballot_body(selectors.winning_ballot_get(winner_id=pk)))

@@ -36,6 +36,11 @@ class MyEntriesView(FilteredListMixin, APIView):
 
     @extend_schema(responses=MyEntryOutput(many=True))
     def get(self, request):
+        """List my draw entries.
+
+        Every draw I entered, across events, newest first, with its state: `open`, `closed`
+        (entries closed, not drawn yet), `won` (with the prize, claim deadline and claim time),
+        `forfeited` or `not_won`."""
         entries = filtered(request, self, selectors.entries_of(user=request.user))
         paginator = Pagination()
         page = paginator.paginate_queryset(entries, request, view=self)
