@@ -109,6 +109,15 @@ class ListFilters(django_filters.FilterSet):
         return super().filter_queryset(queryset)
 
 
+class CreatedDayFilters(ListFilters):
+    """`from_date` / `to_date` (YYYY-MM-DD) on the rows' `created_at`."""
+
+    from_date = DayFilter(field_name="created_at", lookup_expr="gte",
+                          help_text="Created on or after this day (YYYY-MM-DD).")
+    to_date = DayFilter(field_name="created_at", lookup_expr="lte",
+                        help_text="Created on or before this day (YYYY-MM-DD).")
+
+
 def ordering(*fields: str, default: str | None = None) -> django_filters.OrderingFilter:
     """`?ordering=name` or `-name`, among `fields` (model field paths, named as given)."""
     help_text = "Sort by " + ", ".join(f"`{f}`" for f in fields) + " (`-` first: descending)."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import django_filters
 
-from core.filters import DayFilter, IdFilter, ListFilters, SearchFilter, ordering
+from core.filters import CreatedDayFilters, IdFilter, ListFilters, SearchFilter, ordering
 from live.models import Draw, Entry, ScreenKey, Winner
 
 
@@ -29,13 +29,15 @@ class ScreenKeyFilters(ListFilters):
         fields: list[str] = []
 
 
-class BallotFilters(ListFilters):
+class DrawScopedFilters(CreatedDayFilters):
+    """Rows of a draw (entries, winners): by draw, by the draw's event, by day."""
+
     draw = IdFilter(field_name="draw_id")
     event = IdFilter(field_name="draw__event_id")
-    from_date = DayFilter(field_name="created_at", lookup_expr="gte")
-    to_date = DayFilter(field_name="created_at", lookup_expr="lte")
     ordering = ordering("created_at", "id", default="-created_at")
 
+
+class BallotFilters(DrawScopedFilters):
     class Meta:
         model = Entry
         fields: list[str] = []
@@ -52,13 +54,7 @@ class EntryFilters(BallotFilters):
         pass
 
 
-class WinningBallotFilters(ListFilters):
-    draw = IdFilter(field_name="draw_id")
-    event = IdFilter(field_name="draw__event_id")
-    from_date = DayFilter(field_name="created_at", lookup_expr="gte")
-    to_date = DayFilter(field_name="created_at", lookup_expr="lte")
-    ordering = ordering("created_at", "id", default="-created_at")
-
+class WinningBallotFilters(DrawScopedFilters):
     class Meta:
         model = Winner
         fields: list[str] = []

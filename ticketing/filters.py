@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import django_filters
 
-from core.filters import DayFilter, IdFilter, ListFilters, SearchFilter, ordering
+from core.filters import CreatedDayFilters, IdFilter, ListFilters, SearchFilter, ordering
 from core.models import Venue
 from ticketing.models import Order, SeatHold, SeatStatusChange, Ticket, WalletTransaction
 
@@ -29,10 +29,8 @@ class SeatHistoryFilters(ListFilters):
         fields: list[str] = []
 
 
-class WalletTransactionFilters(ListFilters):
+class WalletTransactionFilters(CreatedDayFilters):
     kind = django_filters.ChoiceFilter(choices=WalletTransaction.Kind.choices)
-    from_date = DayFilter(field_name="created_at", lookup_expr="gte")
-    to_date = DayFilter(field_name="created_at", lookup_expr="lte")
     ordering = ordering("created_at", "amount", default="-created_at")
 
     class Meta:
@@ -40,11 +38,9 @@ class WalletTransactionFilters(ListFilters):
         fields: list[str] = []
 
 
-class OrderFilters(ListFilters):
+class OrderFilters(CreatedDayFilters):
     status = django_filters.ChoiceFilter(choices=Order.Status.choices)
     event = IdFilter(field_name="event_id", help_text="Only this event's orders.")
-    from_date = DayFilter(field_name="created_at", lookup_expr="gte")
-    to_date = DayFilter(field_name="created_at", lookup_expr="lte")
     ordering = ordering("created_at", "total", default="-created_at")
 
     class Meta:

@@ -74,13 +74,7 @@ class PricesOutput(serializers.Serializer):
     prices = s.PriceOutput(many=True)
 
 
-class SeatMapSeat(serializers.Serializer):
-    id = serializers.IntegerField()
-    section_id = serializers.IntegerField()
-    section = serializers.CharField()
-    row = serializers.CharField()
-    label = serializers.CharField()
-    number = serializers.IntegerField()
+class SeatMapSeat(s.HoldSeatOutput):
     x = serializers.FloatField(allow_null=True)
     y = serializers.FloatField(allow_null=True)
     status = serializers.ChoiceField(choices=["free", "held", "sold", "blocked"])
