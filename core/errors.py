@@ -252,6 +252,20 @@ class RankingRebuildInProgress(Conflict):
     detail = "Another rebuild of the waitlist ranking is running."
 
 
+# --- Lists (core/filters.py) ---------------------------------------------------------
+
+
+class UnknownQueryParameter(DomainError):
+    code = "unknown_parameter"
+    detail = "A query parameter names no filter of this list."
+
+    def __init__(self, names: list[str], *, known: list[str]) -> None:
+        super().__init__(
+            f"Unknown query parameter: {', '.join(names)}. This list knows: {', '.join(known)}.",
+            extra={"fields": {name: ["Unknown query parameter."] for name in names},
+                   "known": known})
+
+
 # --- Events (core/selectors/events.py) ----------------------------------------------
 
 
@@ -404,3 +418,47 @@ def json_400(request, exception=None) -> JsonResponse:
 
 def json_403(request, exception=None) -> JsonResponse:
     return JsonResponse(error_body("permission_denied", "Permission denied."), status=403)
+
+
+# Statuses a framework (Django's URL resolver, a plain view, DEBUG's technical pages)
+# can answer with HTML or an empty body; everything else under /api/ is DRF's JSON.
+_FRAMEWORK_ERRORS = {
+    400: ("bad_request", "Bad request."),
+    403: ("permission_denied", "Permission denied."),
+    404: ("not_found", "Not found."),
+    405: ("method_not_allowed", "Method not allowed."),
+    406: ("not_acceptable", "Only application/json is served here."),
+    413: ("request_too_large", "The request body is too large."),
+    415: ("unsupported_media_type", "Unsupported media type."),
+    429: ("throttled", "Too many requests; try again later."),
+    500: ("server_error", "Internal server error."),
+    503: ("service_unavailable", "A backing service is unavailable; try again shortly."),
+}
+
+
+def api_json_errors(get_response):
+    """Every error under /api/ is JSON in the one error shape.
+
+    Django answers some errors before (or around) DRF: an unknown path (404, an HTML
+    page with DEBUG on), a method a plain view does not take (405, empty), a failed
+    view under DEBUG (its HTML traceback page). The docs pages (HTML) and the schema
+    (YAML) are answers, not errors, and pass untouched.
+    """
+
+    def middleware(request):
+        response = get_response(request)
+        if (response.status_code >= 400 and request.path.startswith("/api/")
+                and not response.get("Content-Type", "").startswith("application/json")
+                and not getattr(response, "streaming", False)
+                # DEBUG's browsable API, asked for by a browser: a developer's page.
+                and not getattr(response, "accepted_media_type", "").startswith("text/html")):
+            code, detail = _FRAMEWORK_ERRORS.get(
+                response.status_code, ("error", "The request could not be completed."))
+            json_response = JsonResponse(error_body(code, detail), status=response.status_code)
+            for header in ("Allow", "Retry-After", "X-Request-ID", "Vary"):
+                if header in response:
+                    json_response[header] = response[header]
+            return json_response
+        return response
+
+    return middleware

@@ -53,6 +53,11 @@ class EntryNotFound(NotFound):
     detail = "No such ballot."
 
 
+class WinningBallotNotFound(NotFound):
+    code = "winning_ballot_not_found"
+    detail = "No such winning ballot."
+
+
 class DrawNotEditable(Conflict):
     code = "draw_not_editable"
     detail = "Entries are closed; the draw can no longer be edited."
