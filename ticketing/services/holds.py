@@ -146,11 +146,14 @@ def hold_create(*, event: Event, user: User, seat_ids: list[int],
     user's live holds for the event would pass TICKETING_MAX_HELD_SEATS_PER_USER seats),
     HoldLifetimeExceeded (409: the user's hold window for the event is used up, see
     _user_window), SeatLocksUnavailable (503),
-    SeatLocksBusy (503 "busy": a row lock waited past TICKETING_SEAT_LOCK_TIMEOUT_MS).
+    SeatLocksBusy (503 "busy": a row lock waited past TICKETING_SEAT_LOCK_TIMEOUT_MS),
+    QueueRequired (403: the event's waiting room is on and `queue_pass` is not this
+    buyer's valid pass; the first hold marks the pass used).
     Runs its own transaction (seat_lock_transaction): never call it inside another.
     Publishes seat.held.
     """
     sale = _sale_of(event)
+    queue_pass_require(event=event, user=user, queue_pass=queue_pass)
     seat_ids = sorted(set(seat_ids))
     if len(seat_ids) > sale.max_seats_per_order:
         raise TooManySeats(f"At most {sale.max_seats_per_order} seats per order.")
