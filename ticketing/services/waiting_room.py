@@ -200,7 +200,7 @@ def queue_join(*, event_id: int, user: User) -> tuple[str, Place]:
         raise QueueMailboxTaken()
     if result.outcome == "not_configured":
         raise QueueNotFound()
-    return result.outcome, line.place(event_id, user.pk)
+    return result.outcome, result.place or line.place(event_id, user.pk)
 
 
 def queue_place(*, event_id: int, user: User | None) -> Place:
