@@ -21,6 +21,7 @@ def test_app_shell_is_served_with_a_strict_content_security_policy(client):
     assert '<link rel="manifest" href="/app/manifest.webmanifest">' in html
     policy = response["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy
+    assert "connect-src 'self' ws://testserver wss://testserver" in policy  # streams: this host
     assert response["Cache-Control"] == "no-cache"
 
 
@@ -55,3 +56,4 @@ def test_assets_have_their_types_and_nothing_else_is_served(client):
     assert client.get("/assets/app/missing.js").status_code == 404
     assert client.get("/assets/../attendee_app.py").status_code == 404
     assert client.get("/assets/app/").status_code == 404
+    assert client.head("/assets/stream.js").status_code == 200
