@@ -264,3 +264,12 @@ def test_notifications_are_only_for_providers_that_send_them():
     for name in ("manual", "demo"):
         with pytest.raises(NotificationNotSupported):
             payment_provider(name).verify_notification(body=b"{}", headers={})
+
+
+def test_a_pending_payment_blocks_erasing_the_account(user_api, user, staff_api):
+    from ticketing.personal_data import blockers
+
+    payment_id = top_up(user_api, 500).json()["payment"]["id"]
+    assert [b["code"] for b in blockers(user)] == ["payment_pending"]
+    staff_api.post(f"/api/payments/{payment_id}/confirm/")
+    assert [b["code"] for b in blockers(user)] == ["wallet_not_empty"]

@@ -284,3 +284,19 @@ def test_the_same_event_delivered_at_once_by_many_retries_credits_once(stripe_ap
     assert balance(buyer) == 4_000
     assert WalletTransaction.objects.filter(wallet__user=buyer).count() == 1
     assert AuditEntry.objects.filter(action="payment.succeeded").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_webhook_before_the_intent_id_was_stored_finds_the_payment_by_reference(
+        stripe_api, user_api, user):
+    """Our row gets the intent's id after Stripe answers; a success notified before that
+    commit still finds the payment through the reference in the intent's metadata."""
+    body = start(user_api, 1_200)
+    pi = body["payment"]["provider_id"]
+    Payment.objects.update(provider_id=None)
+
+    assert deliver(stripe_api.event(pi)).status_code == 200
+
+    payment = Payment.objects.get()
+    assert (payment.provider_id, payment.status) == (pi, "succeeded")
+    assert balance(user) == 1_200
