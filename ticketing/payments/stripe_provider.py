@@ -6,7 +6,7 @@ client secret (Stripe.js or a mobile SDK). The wallet is credited only when Stri
 webhook says `payment_intent.succeeded`, its `Stripe-Signature` verified with the
 endpoint's signing secret by `stripe.Webhook.construct_event` and its timestamp inside
 STRIPE_WEBHOOK_TOLERANCE_SECONDS, either way: never from anything the client says
-(docs/decisions/2026-12-01-payments-credit-from-verified-webhook.md).
+(docs/decisions/2026-11-30-payments-credit-from-verified-webhook.md).
 """
 
 from __future__ import annotations
