@@ -265,6 +265,8 @@ REST_FRAMEWORK = {
         "data_export": os.environ.get("THROTTLE_DATA_EXPORT", "5/hour"),
         "phone_lookup": os.environ.get("THROTTLE_PHONE_LOOKUP", "20/min"),
         "seat_holds": os.environ.get("THROTTLE_SEAT_HOLDS", "120/min"),
+        # Starting a wallet top-up (a payment), per user: each may call the provider.
+        "top_up": os.environ.get("THROTTLE_TOP_UP", "20/hour"),
         # Joining, reading and leaving a waiting room's line, per user (a join is
         # idempotent; this bounds what a script polling its place costs).
         "queue": os.environ.get("THROTTLE_QUEUE", "120/min"),
@@ -339,6 +341,8 @@ SPECTACULAR_SETTINGS = {
         "SeatChangeStatusEnum": "ticketing.models.SeatStatusChange.Status",
         "WaitingRoomModeEnum": "ticketing.models.WaitingRoom.Mode",
         "WaitingRoomStatusEnum": "ticketing.models.WaitingRoom.Status",
+        "PaymentStatusEnum": "ticketing.models.Payment.Status",
+        "PaymentProviderEnum": "ticketing.models.Payment.Provider",
     },
 }
 
@@ -427,6 +431,33 @@ TICKETING_SEAT_LOCK_TIMEOUT_MS = env_int("TICKETING_SEAT_LOCK_TIMEOUT_MS", 5000)
 TICKETING_MAX_TOP_UP = env_int("TICKETING_MAX_TOP_UP", 1_000_000)
 # How long an idempotency key (purchase, top-up) answers a retry with the first result.
 TICKETING_IDEMPOTENCY_HOURS = env_int("TICKETING_IDEMPOTENCY_HOURS", 24)
+
+# Payments: where top-up money comes from (ticketing/payments/, README "Payments").
+# "stripe" (PaymentIntents; the wallet is credited from the signed webhook only),
+# "manual" (bank transfer with a reference; staff confirm receipt) or "demo" (credits at
+# once; DEBUG only: core.conf refuses to serve with it otherwise). Unset: "demo" with
+# DEBUG on (make run), "manual" with it off, so nothing mints money by default.
+PAYMENT_PROVIDER = os.environ.get("PAYMENT_PROVIDER") or ("demo" if DEBUG else "manual")
+if PAYMENT_PROVIDER not in {"stripe", "manual", "demo"}:
+    raise ImproperlyConfigured(
+        f"PAYMENT_PROVIDER must be 'stripe', 'manual' or 'demo', not {PAYMENT_PROVIDER!r}"
+    )
+PAYMENT_CURRENCY = os.environ.get("PAYMENT_CURRENCY", "eur").lower()
+# Per account: the most one payment may be (TICKETING_MAX_TOP_UP above) and the most all
+# payments started in the last 24 hours may add up to (failed ones do not count).
+TICKETING_MAX_TOP_UP_PER_DAY = env_int("TICKETING_MAX_TOP_UP_PER_DAY", 2_000_000)
+# Stripe: the secret API key (sk_...), the webhook endpoint's signing secret (whsec_...),
+# how old a signed webhook may be (seconds; older ones are refused as replays), and the
+# API's address (tests point it at a local server).
+STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
+STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300)
+STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "https://api.stripe.com")
+STRIPE_TIMEOUT_SECONDS = float(os.environ.get("STRIPE_TIMEOUT_SECONDS") or 10)
+# Manual (bank transfer): what the buyer is told to transfer to, with the reference.
+BANK_TRANSFER_BENEFICIARY = os.environ.get("BANK_TRANSFER_BENEFICIARY", "Tombola")
+BANK_TRANSFER_IBAN = os.environ.get("BANK_TRANSFER_IBAN", "")
+BANK_TRANSFER_BIC = os.environ.get("BANK_TRANSFER_BIC", "")
 
 # Realtime streams: how much history a reconnecting client can resume from.
 STREAM_HISTORY_LENGTH = env_int("STREAM_HISTORY_LENGTH", 300)

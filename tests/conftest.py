@@ -108,6 +108,14 @@ def fast_password_hasher(settings):
 
 
 @pytest.fixture(autouse=True)
+def manual_payments(settings):
+    """Top-ups start bank transfers (the default with DEBUG off), whatever DEBUG the
+    shell that runs the tests has: pytest-django turns DEBUG off, and the demo provider
+    would refuse. Payment tests switch providers themselves (tests/test_payments*.py)."""
+    settings.PAYMENT_PROVIDER = "manual"
+
+
+@pytest.fixture(autouse=True)
 def loopback_receivers(settings):
     """Tests' webhook and operator receivers listen on loopback, which the
     production default refuses (core/outbound.py); tests/test_outbound_guard.py

@@ -35,6 +35,7 @@ from tests.conftest import client_for
 from tests.factories import make_draw
 from tests.ticketing_helpers import fund, hold, make_event, seats
 from ticketing.services import layout
+from ticketing.services.payments import payment_confirm_received, payment_start
 
 pytestmark = pytest.mark.django_db
 
@@ -181,6 +182,12 @@ TABLE = [
     row("GET",    "/api/wallet/",                              401, 200, 200, 200, 200),
     row("POST",   "/api/wallet/top-up/",                       401, 201, 201, 201, 201, AMOUNT),
     row("GET",    "/api/wallet/transactions/",                 401, 200, 200, 200, 200),
+    # Payments: staff confirm bank transfers and refund (each its own model permission);
+    # Stripe's webhook has no account, only its signature: none here, so 400 for all.
+    row("GET",    "/api/payments/",                            401, 403, 403, 200, 403),
+    row("POST",   "/api/payments/{pending_payment}/confirm/",  401, 403, 403, 200, 403),
+    row("POST",   "/api/payments/{paid_payment}/refund/",      401, 403, 403, 200, 403),
+    row("POST",   "/api/payments/stripe/webhook/",             400, 400, 400, 400, 400, {}),
     # Waitlist and public stats.
     row("GET",    "/api/waitlist/{code}/",                     200, 200, 200, 200, 200),
     row("POST",   "/api/waitlist/confirm-email/",              400, 400, 400, 400, 400, {}),
@@ -211,7 +218,8 @@ def _table_key(r: Row) -> tuple[str, str]:
                           ("{seat}", "{seat_id}"), ("{webhook}", "{id}"), ("{ballot}", "{id}"),
                           ("{winner}", "{id}"),
                           ("{venue}", "{id}"), ("{order}", "{id}"), ("{ticket}", "{id}"),
-                          ("{hold}", "{token}")):
+                          ("{hold}", "{token}"), ("{pending_payment}", "{id}"),
+                          ("{paid_payment}", "{id}")):
         path = path.replace(mine, schemas)
     return r.method, path
 
@@ -256,6 +264,10 @@ def world(user, other_user, staff, settings):
     from live.models import Winner
     webhook = WebhookEndpoint.objects.create(event=event, url="https://example.com/hook")
     key, _ = screen_key_issue(event=event, actor=staff)
+    # Bank transfers of `user`: one waiting for its money, one received.
+    pending_payment = payment_start(user=user, amount=1_000).payment
+    paid_payment = payment_start(user=user, amount=2_000).payment
+    payment_confirm_received(payment_id=paid_payment.pk, actor=staff, source="test")
     return {
         "event": event.pk, "event_id": event.pk, "draw": draw.pk, "lottery_draw": lottery.pk,
         "ballot": ballot.pk, "winner": Winner.objects.get(draw=pot).pk,
@@ -263,6 +275,7 @@ def world(user, other_user, staff, settings):
         "hold": token, "hold_seats": held, "order": order["id"],
         "ticket": Ticket.objects.filter(user=user).values_list("pk", flat=True)[0],
         "free_seats": seats(event, "B", "1", 1), "code": user.referral_code,
+        "pending_payment": pending_payment.pk, "paid_payment": paid_payment.pk,
     }
 
 

@@ -43,7 +43,7 @@ def _buyers(n: int, secret_key: str, funds: int = 10_000) -> list[dict[str, str]
     for i in range(n):
         user = User.objects.create_user(email=f"buyer{i}-{secrets.token_hex(3)}@example.com",
                                         password=None)
-        wallets.wallet_top_up(user=user, amount=funds)
+        wallets.wallet_credit(user=user, amount=funds, reference="test funds", actor=None)
         token = signer.encode(AccessToken.for_user(user).payload)
         headers.append({"Authorization": f"Bearer {token}"})
     return headers

@@ -45,7 +45,8 @@ def _buyers(secret_key: str) -> list[tuple[User, str]]:
     out = []
     for user in users:
         # Some buyers cannot afford what they hold: their purchase must change nothing.
-        wallets.wallet_top_up(user=user, amount=rng.choice([500, 2_000, 5_000]))
+        wallets.wallet_credit(user=user, amount=rng.choice([500, 2_000, 5_000]),
+                              reference="test funds", actor=None)
         out.append((user, signer.encode(AccessToken.for_user(user).payload)))
     return out
 

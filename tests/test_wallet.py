@@ -1,4 +1,8 @@
-"""Wallet: balance, top-ups with Idempotency-Key, the ledger, the non-negative guarantee."""
+"""Wallet: balance, top-ups with Idempotency-Key, the ledger, the non-negative guarantee.
+
+Top-ups here go through the demo provider (credited at once, DEBUG on), so that what
+an Idempotency-Key does to money shows in the balance; tests/test_payments*.py test
+each provider."""
 
 from __future__ import annotations
 
@@ -12,6 +16,12 @@ from tests.ticketing_helpers import fund
 from ticketing.models import IdempotencyKey, Wallet, WalletTransaction
 
 pytest_plugins = ["tests.ticketing_fixtures"]
+
+
+@pytest.fixture(autouse=True)
+def demo_payments(settings):
+    settings.DEBUG = True
+    settings.PAYMENT_PROVIDER = "demo"
 
 
 def top_up(client, amount, key=None):
@@ -28,7 +38,8 @@ def test_top_up_credits_the_wallet_and_writes_the_ledger(user_api, user):
     response = top_up(user_api, 2_500)
     assert response.status_code == 201
     assert response.json()["balance"] == 2_500
-    assert response.json()["transaction"]["kind"] == "top_up"
+    assert response.json()["payment"]["status"] == "succeeded"
+    assert response.json()["next_action"] == {"type": "none"}
     top_up(user_api, 500)
     assert user_api.get("/api/wallet").json()["balance"] == 3_000
     ledger = user_api.get("/api/wallet/transactions/").json()

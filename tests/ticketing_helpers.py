@@ -63,7 +63,8 @@ def seats(event, section: str, row: str, *labels) -> list[int]:
 
 
 def fund(user, amount: int = 100_000):
-    return wallets.wallet_top_up(user=user, amount=amount)
+    """Money in the wallet without a payment (tests/test_payments*.py test payments)."""
+    return wallets.wallet_credit(user=user, amount=amount, reference="test funds", actor=user)
 
 
 def hold(client, event, seat_ids):

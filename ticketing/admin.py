@@ -19,6 +19,7 @@ from ticketing.models import (
     Wallet,
     WalletTransaction,
 )
+from ticketing.payment_admin import PaymentAdmin  # noqa: F401  (registers the Payment admin)
 from ticketing.queue_admin import event_waiting_room  # also registers the WaitingRoom admin
 from ticketing.services.layout import sale_configure, venue_overlapping_sale
 from ticketing.services.orders import ticket_cancel

@@ -218,3 +218,72 @@ class QueueMailboxTaken(Conflict):
     detail = ("Another account with the same mailbox already has a place in this line; "
               "one place per person.")
 
+
+
+# --- Payments (ticketing/services/payments.py, ticketing/payments/) ------------------
+
+
+class InvalidTopUpAmount(DomainError):
+    code = "invalid_amount"
+
+    def __init__(self, *, limit: int) -> None:
+        super().__init__(f"A top-up is between 1 and {limit} minor units.",
+                         extra={"limit": limit})
+
+
+class TopUpDailyLimitReached(Conflict):
+    code = "top_up_limit_reached"
+
+    def __init__(self, *, limit: int, used: int) -> None:
+        super().__init__(
+            f"Top-ups started in the last 24 hours add up to {used}; one account may top up "
+            f"at most {limit} a day. Try a smaller amount or later.",
+            extra={"limit": limit, "used": used},
+        )
+
+
+class PaymentNotFound(NotFound):
+    code = "payment_not_found"
+    detail = "No such payment."
+
+
+class PaymentNotPending(Conflict):
+    code = "payment_not_pending"
+    detail = "This payment is no longer waiting for its money."
+
+
+class PaymentNotManual(Conflict):
+    code = "payment_not_manual"
+    detail = "Only bank transfers are confirmed by staff; card payments confirm themselves."
+
+
+class PaymentNotRefundable(Conflict):
+    code = "payment_not_refundable"
+    detail = "Only a succeeded payment can be refunded, once."
+
+
+class PayoutNotDue(Conflict):
+    code = "payout_not_due"
+    detail = "This payment has no payout waiting to be made."
+
+
+class PaymentProviderUnavailable(ServiceUnavailable):
+    code = "payment_provider_unavailable"
+    detail = "The payment provider could not be reached or refused the request; nothing changed."
+
+
+class DemoPaymentsRefused(ServiceUnavailable):
+    code = "demo_payments_refused"
+    detail = ("The demo payment provider credits wallets without money and works only with "
+              "DEBUG on; this deployment must use PAYMENT_PROVIDER=stripe or manual.")
+
+
+class NotificationNotSupported(DomainError):
+    code = "notification_not_supported"
+    detail = "This payment provider sends no notifications."
+
+
+class InvalidWebhookSignature(DomainError):
+    code = "invalid_signature"
+    detail = ("The webhook's signature does not match this endpoint's secret, or it is older "
+              "than the replay window.")

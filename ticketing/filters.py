@@ -6,7 +6,14 @@ import django_filters
 
 from core.filters import CreatedDayFilters, IdFilter, ListFilters, SearchFilter, ordering
 from core.models import Venue
-from ticketing.models import Order, SeatHold, SeatStatusChange, Ticket, WalletTransaction
+from ticketing.models import (
+    Order,
+    Payment,
+    SeatHold,
+    SeatStatusChange,
+    Ticket,
+    WalletTransaction,
+)
 
 
 class VenueFilters(ListFilters):
@@ -65,4 +72,16 @@ class HoldFilters(ListFilters):
 
     class Meta:
         model = SeatHold
+        fields: list[str] = []
+
+
+class PaymentFilters(CreatedDayFilters):
+    status = django_filters.ChoiceFilter(choices=Payment.Status.choices)
+    provider = django_filters.ChoiceFilter(choices=Payment.Provider.choices)
+    reference = django_filters.CharFilter(max_length=20, help_text="Exactly this reference.")
+    user = IdFilter(field_name="user_id", help_text="Only this account's payments.")
+    ordering = ordering("created_at", "amount", default="-created_at")
+
+    class Meta:
+        model = Payment
         fields: list[str] = []

@@ -222,7 +222,10 @@ class WalletTransaction(models.Model):
     class Kind(models.TextChoices):
         TOP_UP = "top_up"
         PURCHASE = "purchase"
+        # A ticket's price back to the wallet.
         REFUND = "refund"
+        # A payment's money back to where it came from (card refund, bank payout).
+        PAYOUT = "payout"
 
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="transactions")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -242,6 +245,74 @@ class WalletTransaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount}"
+
+
+def new_payment_reference() -> str:
+    """A code a person can type into a bank transfer: TMB- and 10 characters of an
+    alphabet without look-alikes (no 0/O, 1/I/L), about 50 bits."""
+    alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+    code = "".join(secrets.choice(alphabet) for _ in range(10))
+    return f"TMB-{code[:5]}-{code[5:]}"
+
+
+class Payment(models.Model):
+    """Money coming into a wallet from outside, through one payment provider.
+
+    The wallet is credited once, when the payment turns `succeeded`
+    (ticketing/services/payments.py): from Stripe's signed webhook, from staff
+    confirming a bank transfer, or at once for the demo provider. The unique
+    (provider, provider_id) pair is what a retried notification finds and locks.
+    """
+
+    class Provider(models.TextChoices):
+        STRIPE = "stripe"
+        MANUAL = "manual", "Bank transfer"
+        DEMO = "demo"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        # Manual payments refunded by staff: the wallet is debited, the money still has
+        # to be transferred back by hand (then "refunded").
+        PAYOUT_DUE = "payout_due", "Payout due"
+        REFUNDED = "refunded"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments"
+    )
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    # The provider's id (Stripe: the PaymentIntent's pi_...; manual and demo: the
+    # reference). Empty (NULL) only between our row and the provider's answer.
+    provider_id = models.CharField(max_length=255, null=True, blank=True)
+    reference = models.CharField(max_length=20, unique=True, default=new_payment_reference)
+    amount = models.BigIntegerField(help_text="Minor units (cents).")
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    # Stripe: the refund's re_...; manual: set when staff mark the payout done.
+    refund_id = models.CharField(max_length=255, blank=True)
+    failure_reason = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [
+            ("confirm_payment", "Can confirm a bank transfer was received"),
+            ("refund_payment", "Can refund a payment to where it came from"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_id"], name="payment_provider_id_unique"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["user", "-created_at"], name="payment_user_created_idx")]
+
+    def __str__(self) -> str:
+        return f"payment {self.reference} ({self.provider}, {self.status})"
 
 
 class Order(models.Model):

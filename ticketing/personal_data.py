@@ -1,10 +1,11 @@
 """Ticketing's part of a person's data export and account erasure (core/personal_data.py).
 
-Kept on erasure, pointing at the anonymised account: the wallet and its ledger,
+Kept on erasure, pointing at the anonymised account: the wallet and its ledger, payments,
 orders and tickets (accounting), seat history. Deleted: idempotency replies
 (stored answers). Live holds are released after the erasure commits. Money left
-in the wallet blocks the erasure: it is the person's, and there is no payout
-yet (docs/decisions/2026-11-30-account-deletion-and-audit.md).
+in the wallet blocks the erasure: it is the person's (staff can refund it to its
+payment), and so does a payment still pending, which would credit it later
+(docs/decisions/2026-11-30-account-deletion-and-audit.md).
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ from django.utils import timezone
 from core.models import User
 from core.personal_data import PersonalDataSection
 from ticketing.errors import HoldExpired, HoldNotFound
-from ticketing.models import IdempotencyKey, Order, SeatHold, SeatStatusChange, Ticket, Wallet
+from ticketing.models import (
+    IdempotencyKey,
+    Order,
+    Payment,
+    SeatHold,
+    SeatStatusChange,
+    Ticket,
+    Wallet,
+)
 
 
 def export(user: User) -> dict:
@@ -27,6 +36,9 @@ def export(user: User) -> dict:
             "transactions": list(wallet.transactions.order_by("created_at", "id").values(
                 "id", "kind", "amount", "balance_after", "reference", "created_at")),
         },
+        "payments": list(Payment.objects.filter(user=user).order_by("created_at", "id").values(
+            "id", "provider", "provider_id", "reference", "amount", "currency", "status",
+            "created_at", "succeeded_at", "refunded_at")),
         "orders": list(Order.objects.filter(user=user).order_by("created_at", "id").values(
             "id", "event_id", "event__title", "status", "total", "created_at")),
         "tickets": list(Ticket.objects.filter(user=user).order_by("created_at", "id").values(
@@ -42,8 +54,8 @@ def export(user: User) -> dict:
 
 
 def audit_objects(user: User) -> list[tuple[str, str]]:
-    return [(Wallet._meta.label_lower, str(pk))
-            for pk in Wallet.objects.filter(user=user).values_list("pk", flat=True)]
+    return [(model._meta.label_lower, str(pk)) for model in (Wallet, Payment)
+            for pk in model.objects.filter(user=user).values_list("pk", flat=True)]
 
 
 def blockers(user: User) -> list[dict]:
@@ -51,6 +63,10 @@ def blockers(user: User) -> list[dict]:
     if balance > 0:
         return [{"code": "wallet_not_empty", "balance": balance,
                  "detail": "The wallet still holds money; ask for a payout first."}]
+    if Payment.objects.filter(user=user, status=Payment.Status.PENDING).exists():
+        return [{"code": "payment_pending",
+                 "detail": "A top-up is still waiting for its money; it would credit the "
+                           "wallet after the erasure."}]
     return []
 
 

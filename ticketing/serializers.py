@@ -10,6 +10,7 @@ from core.serializers import CachedFieldsModelSerializer
 from ticketing.models import (
     EventSale,
     Order,
+    Payment,
     SeatHold,
     SeatStatusChange,
     Section,
@@ -303,6 +304,22 @@ class WalletOutput(CachedFieldsModelSerializer):
     class Meta:
         model = Wallet
         fields = ["balance", "updated_at"]
+
+
+class PaymentOutput(CachedFieldsModelSerializer):
+    provider_id = serializers.CharField(
+        read_only=True, allow_null=True,
+        help_text="The provider's id (Stripe: pi_...; bank transfer: the reference).")
+
+    class Meta:
+        model = Payment
+        fields = ["id", "provider", "provider_id", "reference", "amount", "currency", "status",
+                  "refund_id", "created_at", "succeeded_at", "refunded_at"]
+
+
+class StaffPaymentOutput(PaymentOutput):
+    class Meta(PaymentOutput.Meta):
+        fields = [*PaymentOutput.Meta.fields, "user", "failure_reason", "updated_at"]
 
 
 class WalletTransactionOutput(CachedFieldsModelSerializer):

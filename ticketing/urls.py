@@ -1,7 +1,7 @@
 """Ticketing API, included under /api/ (see README "API: ticketing")."""
 
 from core.routes import api_path
-from ticketing import queue_views, views
+from ticketing import payment_views, queue_views, views
 
 urlpatterns = [
     api_path("venues/", views.VenueListView.as_view(), name="venue-list"),
@@ -29,6 +29,13 @@ urlpatterns = [
     api_path(
         "wallet/transactions/", views.WalletTransactionsView.as_view(), name="wallet-transactions"
     ),
+    api_path("payments/", payment_views.PaymentListView.as_view(), name="payment-list"),
+    api_path("payments/stripe/webhook/", payment_views.StripeWebhookView.as_view(),
+             name="payment-stripe-webhook"),
+    api_path("payments/<int:pk>/confirm/", payment_views.PaymentConfirmView.as_view(),
+             name="payment-confirm"),
+    api_path("payments/<int:pk>/refund/", payment_views.PaymentRefundView.as_view(),
+             name="payment-refund"),
     api_path("orders/", views.OrderListView.as_view(), name="order-list"),
     api_path("orders/<int:pk>/", views.OrderDetailView.as_view(), name="order-detail"),
     api_path("tickets/", views.TicketListView.as_view(), name="ticket-list"),

@@ -21,7 +21,7 @@ from ticketing import serializers as s
 from ticketing.errors import HoldNotFound, SeatLocksUnavailable
 from ticketing.idempotency import idempotent
 from ticketing.models import EventSale, SectionPrice
-from ticketing.services import holds, layout, orders, wallets
+from ticketing.services import holds, layout, orders, payments
 from ticketing.services.waiting_room import QUEUE_EVENT_ATTRIBUTE, queue_pass_checked
 from ticketing.streams import seat_map
 
@@ -96,9 +96,27 @@ class SeatMapOutput(serializers.Serializer):
     seats = SeatMapSeat(many=True)
 
 
+class TopUpNextAction(serializers.Serializer):
+    type = serializers.ChoiceField(
+        choices=["stripe_payment", "bank_transfer", "none"],
+        help_text="stripe_payment: confirm with Stripe using `client_secret`; bank_transfer: "
+                  "transfer `amount` with `reference`; none: the wallet is credited already.")
+    detail = serializers.CharField(required=False)
+    client_secret = serializers.CharField(required=False, help_text="stripe_payment only.")
+    payment_intent = serializers.CharField(required=False, help_text="stripe_payment only.")
+    reference = serializers.CharField(required=False, help_text="bank_transfer only.")
+    amount = serializers.IntegerField(required=False)
+    currency = serializers.CharField(required=False)
+    beneficiary = serializers.CharField(required=False)
+    iban = serializers.CharField(required=False, allow_blank=True)
+    bic = serializers.CharField(required=False, allow_blank=True)
+
+
 class TopUpOutput(serializers.Serializer):
-    balance = serializers.IntegerField()
-    transaction = s.WalletTransactionOutput()
+    payment = s.PaymentOutput()
+    next_action = TopUpNextAction()
+    balance = serializers.IntegerField(help_text="The wallet's balance now (credited already "
+                                                 "only when next_action is `none`).")
 
 
 def _layout_body(venue: Venue) -> dict:
@@ -448,21 +466,33 @@ class WalletView(APIView):
 
 
 class WalletTopUpView(APIView):
+    throttle_classes = [ScopedThrottle]
+    throttle_scope = "top_up"
+
     @extend_schema(request=s.TopUpInput, parameters=[IDEMPOTENCY_KEY],
-                   responses={201: TopUpOutput, **IDEMPOTENCY_ERRORS})
+                   responses={201: TopUpOutput, **IDEMPOTENCY_ERRORS, **errors(
+                       e400="invalid_amount: more than one payment may be (with `limit`)",
+                       e409="top_up_limit_reached: the day's top-ups would pass the daily "
+                            "cap (with `limit`, `used`); idempotency_request_in_progress",
+                       e503="payment_provider_unavailable: nothing was charged, try again; "
+                            "demo_payments_refused: misconfigured deployment")})
     @idempotent
     def post(self, request: Request) -> Response:
-        """Top my wallet up.
+        """Start a wallet top-up.
 
-        Credits the amount (no payment provider yet); idempotent with an `Idempotency-Key`."""
+        Starts a payment of `amount` minor units with the deployment's payment provider and
+        says what to do next (`next_action`): Stripe: confirm the payment with the
+        `client_secret` (the wallet is credited when Stripe's signed webhook says it
+        succeeded, never on the client's word); bank transfer: transfer the amount with the
+        `reference` (credited when staff confirm receipt); demo (development only): credited
+        at once. Capped per payment and per day per account; idempotent with an
+        `Idempotency-Key`."""
         data = s.TopUpInput(data=request.data)
         data.is_valid(raise_exception=True)
-        entry = wallets.wallet_top_up(user=request.user, amount=data.validated_data["amount"])
+        started = payments.payment_start(user=request.user, amount=data.validated_data["amount"])
         return Response(
-            {
-                "balance": entry.balance_after,
-                "transaction": s.WalletTransactionOutput(entry).data,
-            },
+            {"payment": s.PaymentOutput(started.payment).data,
+             "next_action": started.next_action, "balance": started.balance},
             status=status.HTTP_201_CREATED,
         )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -97,15 +96,19 @@ def _ledger_entry(
 
 
 @transaction.atomic
-def wallet_top_up(*, user: User, amount: int, reference: str = "") -> WalletTransaction:
-    """Credit `amount` minor units (no payment gateway). Locks the wallet row."""
-    if amount <= 0 or amount > settings.TICKETING_MAX_TOP_UP:
-        raise DomainError(
-            f"A top-up is between 1 and {settings.TICKETING_MAX_TOP_UP} minor units.",
-            code="invalid_amount",
-        )
+def wallet_credit(
+    *, user: User, amount: int, reference: str, actor: User | None
+) -> WalletTransaction:
+    """Credit `amount` minor units as a top-up, with no payment behind it. Locks the wallet.
+
+    Money from outside comes in through a Payment (ticketing/services/payments.py), which
+    credits with wallet_move_money under its own locks. This is for the demo data and for
+    tests that need a funded wallet; no API operation calls it.
+    """
+    if amount <= 0:
+        raise DomainError("A credit is a positive number of minor units.", code="invalid_amount")
     wallet = locked_wallet(user.pk)
     return wallet_move_money(
         wallet=wallet, amount=amount, kind=WalletTransaction.Kind.TOP_UP, reference=reference,
-        actor=user,
+        actor=actor,
     )
