@@ -27,6 +27,16 @@ from django.utils.translation import override, pgettext
 UTC = ZoneInfo("UTC")
 
 
+def api_iso(dt: datetime | None) -> str | None:
+    """A datetime as the API writes it: ISO 8601 in UTC with "Z", as DRF's fields and
+    encoder do, for the few values our code formats itself (error bodies, queue state)."""
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 @lru_cache(maxsize=512)
 def zone(name: str | None) -> tzinfo:
     """The ZoneInfo of an IANA name; settings.TIME_ZONE for an empty or unknown one."""

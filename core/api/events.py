@@ -10,6 +10,7 @@ PATCH /api/events/{id}/       staff with core.change_event
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -58,14 +59,15 @@ class EventInput(serializers.Serializer):
 
     def validate_checkin_code_required(self, value):
         if value is None and self.instance is not None:
-            raise serializers.ValidationError("Send true or false.")
+            raise serializers.ValidationError(gettext("Send true or false."))
         return value
 
     def validate(self, attrs):
         starts = attrs.get("starts_at", getattr(self.instance, "starts_at", None))
         ends = attrs.get("ends_at", getattr(self.instance, "ends_at", None))
         if starts and ends and ends < starts:
-            raise serializers.ValidationError({"ends_at": ["Must not be before starts_at."]})
+            raise serializers.ValidationError(
+                {"ends_at": [gettext("Must not be before starts_at.")]})
         return attrs
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.utils.translation import gettext
 
 from core import audit
 from core.errors import DomainError
@@ -95,7 +96,8 @@ def wallet_top_up(*, user: User, amount: int, reference: str = "") -> WalletTran
     """Credit `amount` minor units (no payment gateway). Locks the wallet row."""
     if amount <= 0 or amount > settings.TICKETING_MAX_TOP_UP:
         raise DomainError(
-            f"A top-up is between 1 and {settings.TICKETING_MAX_TOP_UP} minor units.",
+            gettext("A top-up is between 1 and %(max)d minor units.")
+            % {"max": settings.TICKETING_MAX_TOP_UP},
             code="invalid_amount",
         )
     wallet = locked_wallet(user.pk)
