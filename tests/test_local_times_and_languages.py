@@ -207,7 +207,7 @@ def test_an_api_error_is_in_english_by_default_and_russian_when_asked(user_api):
 def test_the_bearer_token_chain_chooses_the_language_too(user):
     # Bearer /api/ requests skip the browser middleware (core/http.py TokenAPIHandler);
     # the language middleware is on that chain as well.
-    assert "django.middleware.locale.LocaleMiddleware" in settings.TOKEN_API_MIDDLEWARE
+    assert "core.i18n.choose_language" in settings.TOKEN_API_MIDDLEWARE
     with override_settings(MIDDLEWARE=settings.TOKEN_API_MIDDLEWARE):
         response = client_for(user).post("/api/events/999999/checkin/", {},
                                          HTTP_ACCEPT_LANGUAGE="ru")
