@@ -30,14 +30,18 @@ from consumers.protocol import (
     negotiated_subprotocol,
     unavailable_error,
 )
+from core.requestlog import WebSocketRequestId
 
 URL_TOKEN_PARAMETERS = ("token", "access_token", "jwt")
 
 
 def allowed_origins() -> list[str]:
+    """WEBSOCKET_ALLOWED_ORIGINS when set; else this site (ALLOWED_HOSTS) and the browser
+    apps allowed to call the API from elsewhere (CORS_ALLOWED_ORIGINS): one list for both
+    doors, so an app on another origin that may call /api/ may open its streams too."""
     if settings.WEBSOCKET_ALLOWED_ORIGINS:
         return list(settings.WEBSOCKET_ALLOWED_ORIGINS)
-    return list(settings.ALLOWED_HOSTS)
+    return [*settings.ALLOWED_HOSTS, *settings.CORS_ALLOWED_ORIGINS]
 
 
 class StreamOriginValidator(OriginValidator):
@@ -123,4 +127,6 @@ class StreamAuthMiddleware(BaseMiddleware):
 
 
 def websocket_stack(urlpatterns):
-    return StreamOriginValidator(StreamAuthMiddleware(URLRouter(urlpatterns)), allowed_origins())
+    # Outermost: a socket refused for its origin is logged with its request id too.
+    return WebSocketRequestId(
+        StreamOriginValidator(StreamAuthMiddleware(URLRouter(urlpatterns)), allowed_origins()))

@@ -1,11 +1,12 @@
-"""daphne's access log without credentials in URLs (`manage.py serve` installs it).
+"""No credentials from URLs in the access log or any other log line.
 
 A venue screen opens ``/screen/events/<id>/?key=<screen key>`` and its WebSocket
 ``/ws/events/<id>/?key=...``: a key written to the access log is a key anyone
-who reads the logs can use until it is revoked. daphne logs each request's
-path with its query string, so every action it logs goes through `redact`
-first. (A reverse proxy in front keeps its own access log: configure it the
-same way, docs/security.md.) Tokens are refused in URLs anyway
+who reads the logs can use until it is revoked. The access log (core/requestlog.py)
+writes each request's path with its query string through `redact`, and every log
+line passes `RedactSecretsFilter` (settings.LOGGING). daphne's own access log is off
+(`without_access_log`). (A reverse proxy in front keeps its own access log: configure
+it the same way, docs/security.md.) Tokens are refused in URLs anyway
 (consumers/middleware.py), but a client that sends one must not leak it here.
 """
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from typing import Any
 
 SECRET_PARAMETERS = ("key", "screen_key", "token", "access_token", "jwt")
 _NAMES = "|".join(SECRET_PARAMETERS)
@@ -26,29 +26,19 @@ def redact(url: str) -> str:
     return _SECRET.sub(r"\1[redacted]", url)
 
 
-ActionLogger = Callable[[str, str, dict[str, Any]], None]
+def without_access_log(server_class: type) -> type:
+    """daphne's Server with its own access log off (`manage.py serve` installs it).
 
+    core/requestlog.py writes the access log instead, through logging: one line per
+    HTTP request and per WebSocket, with the request id, redacted by the filter below.
+    daphne's lines (plain text on stdout, no request id) would repeat each of them.
+    """
 
-def redacting(action_logger: ActionLogger) -> ActionLogger:
-    """Wrap a daphne action logger (its AccessLogGenerator) so that paths are redacted."""
+    class QuietServer(server_class):
+        def __init__(self, *args, action_logger: Callable | None = None, **kwargs):
+            super().__init__(*args, action_logger=None, **kwargs)
 
-    def log(protocol: str, action: str, details: dict[str, Any]) -> None:
-        if isinstance(details.get("path"), str):
-            details = {**details, "path": redact(details["path"])}
-        action_logger(protocol, action, details)
-
-    return log
-
-
-def redacting_server(server_class: type) -> type:
-    """daphne's Server whose access log (action_logger) never shows a credential."""
-
-    class RedactingServer(server_class):
-        def __init__(self, *args, action_logger: ActionLogger | None = None, **kwargs):
-            super().__init__(*args, action_logger=action_logger and redacting(action_logger),
-                             **kwargs)
-
-    return RedactingServer
+    return QuietServer
 
 
 class RedactSecretsFilter(logging.Filter):

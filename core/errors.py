@@ -23,6 +23,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError
 from django.db import OperationalError
 from django.http import Http404, JsonResponse
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -257,6 +258,21 @@ class RankingRebuildInProgress(Conflict):
     detail = _("Another rebuild of the waitlist ranking is running.")
 
 
+# --- Lists (core/filters.py) ---------------------------------------------------------
+
+
+class UnknownQueryParameter(DomainError):
+    code = "unknown_parameter"
+    detail = _("A query parameter names no filter of this list.")
+
+    def __init__(self, names: list[str], *, known: list[str]) -> None:
+        super().__init__(
+            gettext("Unknown query parameter: %(names)s. This list knows: %(known)s.")
+            % {"names": ", ".join(names), "known": ", ".join(known)},
+            extra={"fields": {name: [gettext("Unknown query parameter.")] for name in names},
+                   "known": known})
+
+
 # --- Events (core/selectors/events.py) ----------------------------------------------
 
 
@@ -410,3 +426,48 @@ def json_400(request, exception=None) -> JsonResponse:
 def json_403(request, exception=None) -> JsonResponse:
     return JsonResponse(error_body("permission_denied", str(_("Permission denied."))),
                         status=403)
+
+
+# Statuses a framework (Django's URL resolver, a plain view, DEBUG's technical pages)
+# can answer with HTML or an empty body; everything else under /api/ is DRF's JSON.
+_FRAMEWORK_ERRORS = {
+    400: ("bad_request", _("Bad request.")),
+    403: ("permission_denied", _("Permission denied.")),
+    404: ("not_found", _("Not found.")),
+    405: ("method_not_allowed", _("Method not allowed.")),
+    406: ("not_acceptable", _("Only application/json is served here.")),
+    413: ("request_too_large", _("The request body is too large.")),
+    415: ("unsupported_media_type", _("Unsupported media type.")),
+    429: ("throttled", _("Too many requests; try again later.")),
+    500: ("server_error", _("Internal server error.")),
+    503: ("service_unavailable", _("A backing service is unavailable; try again shortly.")),
+}
+
+
+def api_json_errors(get_response):
+    """Every error under /api/ is JSON in the one error shape.
+
+    Django answers some errors before (or around) DRF: an unknown path (404, an HTML
+    page with DEBUG on), a method a plain view does not take (405, empty), a failed
+    view under DEBUG (its HTML traceback page). The docs pages (HTML) and the schema
+    (YAML) are answers, not errors, and pass untouched.
+    """
+
+    def middleware(request):
+        response = get_response(request)
+        if (response.status_code >= 400 and request.path.startswith("/api/")
+                and not response.get("Content-Type", "").startswith("application/json")
+                and not getattr(response, "streaming", False)
+                # DEBUG's browsable API, asked for by a browser: a developer's page.
+                and not getattr(response, "accepted_media_type", "").startswith("text/html")):
+            code, detail = _FRAMEWORK_ERRORS.get(
+                response.status_code, ("error", DomainError.detail))
+            json_response = JsonResponse(error_body(code, str(detail)),
+                                         status=response.status_code)
+            for header in ("Allow", "Retry-After", "X-Request-ID", "Vary", "Content-Language"):
+                if header in response:
+                    json_response[header] = response[header]
+            return json_response
+        return response
+
+    return middleware

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 from drf_spectacular.contrib.rest_framework_simplejwt import (
     TokenObtainPairSerializerExtension,
     TokenRefreshSerializerExtension,
@@ -28,6 +30,32 @@ class AutoSchema(SpectacularAutoSchema):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         return None if operation is None else _add_default_errors(self, operation)
 
+    # Summary and description: `extend_schema(summary=, description=)` when given;
+    # else the handler's own docstring (a generic view whose handlers are DRF's: its
+    # `operation_docs = {"GET": "..."}`), first paragraph the summary, the rest the
+    # description (or, without a rest, the view class's own docstring). Docstrings
+    # inherited from DRF or a mixin describe code, not the operation: never used.
+
+    def _handler_doc(self) -> tuple[str, str]:
+        handler = getattr(self.view, getattr(self.view, "action", None) or self.method.lower(),
+                          None)
+        doc = getattr(self.view, "operation_docs", {}).get(self.method.upper())
+        if doc is None and _ours(handler):
+            doc = getattr(handler, "__doc__", None)
+        doc = inspect.cleandoc(doc or "")
+        if not doc:
+            return "", ""
+        first, _, rest = doc.partition("\n\n")
+        return " ".join(first.split()), rest.strip()
+
+    def get_summary(self) -> str | None:
+        return self._handler_doc()[0].rstrip(".") or None
+
+    def get_description(self) -> str:
+        rest = self._handler_doc()[1]
+        own = type(self.view).__dict__.get("__doc__")
+        return rest or (inspect.cleandoc(own) if own else "")
+
     def get_operation_id(self) -> str:
         # "participants.csv" paths: identifiers without dots.
         return super().get_operation_id().replace(".", "_")
@@ -40,6 +68,13 @@ class AutoSchema(SpectacularAutoSchema):
         for suffix in ("Api", "APIView", "View", "ViewSet"):
             outer = outer.removesuffix(suffix)
         return outer + inner.removesuffix("Serializer")
+
+
+OUR_APPS = ("core.", "ticketing.", "live.")
+
+
+def _ours(function) -> bool:
+    return getattr(function, "__module__", "").startswith(OUR_APPS)
 
 
 # --- the shared error shape and the errors every operation can answer ----------

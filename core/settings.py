@@ -46,6 +46,17 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver"
 # Browsers' Origin for WebSockets and CSRF; empty means "same as ALLOWED_HOSTS".
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 WEBSOCKET_ALLOWED_ORIGINS = env_list("WEBSOCKET_ALLOWED_ORIGINS")
+# Browser apps on other origins (a single-page app, a mobile web view) that may call
+# /api/: full origins, e.g. "https://app.example.com". Empty: no cross-origin calls.
+# The WebSocket origin check accepts them too (consumers/middleware.py).
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+CORS_URLS_REGEX = r"^/api/.*$"
+# Bearer tokens, not cookies: no credentials mode needed.
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_HEADERS = ("accept", "authorization", "content-type", "idempotency-key",
+                      "x-request-id", "accept-language")
+CORS_EXPOSE_HEADERS = ("x-request-id", "idempotent-replayed", "retry-after")
+CORS_PREFLIGHT_MAX_AGE = env_int("CORS_PREFLIGHT_MAX_AGE", 600)
 
 INSTALLED_APPS = [
     "daphne",
@@ -59,6 +70,10 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    # Swagger UI and ReDoc from our own static files: /api/docs/ works offline.
+    "drf_spectacular_sidecar",
+    "django_filters",
+    "corsheaders",
     "channels",
     "core",
     "ticketing",
@@ -68,6 +83,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every later line logged for the request carries its id (core/requestlog.py).
+    "core.requestlog.request_id_middleware",
+    # Before anything that answers by itself: its answers get the CORS headers too.
+    "corsheaders.middleware.CorsMiddleware",
+    # Every /api/ answer is JSON, errors raised by the framework included (core/errors.py).
+    "core.errors.api_json_errors",
     "core.metrics.MetricsMiddleware",
     # Before anything reads the path or the query: a NUL byte is a 400, never a 500.
     "core.middleware.refuse_nul_bytes",
@@ -284,11 +305,37 @@ SIMPLE_JWT = {
     "TOKEN_REFRESH_SERIALIZER": "core.authentication.TokenRefreshSerializer",
 }
 
+# The schema's front page (Swagger UI, ReDoc): what the REST operations cannot say.
+API_DESCRIPTION = """Realtime draws and ticketing.
+
+Every error is `{"code", "detail", "fields"?}`; lists are paginated (`?page=&page_size=`)
+and take the filters, `ordering` and `search` each one declares (an unknown parameter is a
+400 `unknown_parameter`). Every answer carries an `X-Request-ID` (yours when you send a
+sane one). Send `Authorization: Bearer <access>`.
+
+**Streams** (WebSocket, docs/websocket-protocol.md): `ws/events/{id}/`,
+`ws/events/{id}/seats/`, `ws/draws/{id}/`; subprotocols `tombola.v2` and
+`jwt.<access>`. Each message is `{"stream", "seq", "type", "data", "ts"}`; connect with
+`?since=<last seq>` or, on an open socket, **resume**:
+
+    → {"type": "resume", "since": 41}
+    ← {"stream": "event:12", "seq": 43, "type": "replay", "ts": 1764087600.75,
+       "data": {"messages": [
+         {"stream": "event:12", "seq": 42, "type": "event.updated", ...},
+         {"stream": "event:12", "seq": 43, "type": "draw.started", ...}]}}
+
+A gap older than the history answers a fresh `snapshot` with `"reset": true`.
+"""
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tombola API",
-    "DESCRIPTION": "Realtime draws and ticketing. WebSocket protocol: docs/websocket-protocol.md",
+    "DESCRIPTION": API_DESCRIPTION,
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The docs pages load their scripts from our static files, not from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Choice sets used by several fields get one name each (else drf-spectacular warns).
     "ENUM_NAME_OVERRIDES": {
@@ -432,16 +479,32 @@ RUN_SCHEDULER_IN_PROCESS = env_bool("RUN_SCHEDULER_IN_PROCESS", not REDIS_URL)
 # supervisor's kill timeout (deploy/stack.py: 20 s; compose: stop_grace_period).
 SHUTDOWN_GRACE_SECONDS = float(os.environ.get("SHUTDOWN_GRACE_SECONDS") or 10)
 
+# LOG_FORMAT: "plain" (default, for people) or "json" (one object per line, for log
+# shippers). Every line carries the request's id (core/requestlog.py).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'plain' or 'json', not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # A URL in a log line never shows a screen key or a token (core/accesslog.py).
-    "filters": {"redact_secrets": {"()": "core.accesslog.RedactSecretsFilter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
-                             "filters": ["redact_secrets"]}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "core.requestlog.JsonFormatter"},
+    },
+    "filters": {
+        # A URL in a log line never shows a screen key or a token (core/accesslog.py).
+        "redact_secrets": {"()": "core.accesslog.RedactSecretsFilter"},
+        "request_id": {"()": "core.requestlog.RequestIdFilter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT,
+                             "filters": ["request_id", "redact_secrets"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Each answer is logged once, by the access log (tombola.access, with its status);
+        # django.request would add a WARNING for every 4xx. It still reports 5xx.
+        "django.request": {"level": "ERROR"},
+    },
 }
 
 if not DEBUG:

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from core import pages, screen, views
 from core.metrics import metrics_view
@@ -20,6 +20,7 @@ urlpatterns = [
     api_path("reset-password/", pages.reset_password, name="reset-password"),
     api_path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     api_path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    api_path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("api/", include("core.api.urls")),
     path("api/", include("live.urls")),
     path("api/", include("ticketing.urls")),

@@ -59,6 +59,11 @@ class EntryNotFound(NotFound):
     detail = _("No such ballot.")
 
 
+class WinningBallotNotFound(NotFound):
+    code = "winning_ballot_not_found"
+    detail = _("No such winning ballot.")
+
+
 class DrawNotEditable(Conflict):
     code = "draw_not_editable"
     detail = _("Entries are closed; the draw can no longer be edited.")

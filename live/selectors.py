@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from datetime import date, datetime, time
 
 from django.db import connection, transaction
 from django.db.models import F, Max, Prefetch, QuerySet, Window
 from django.db.models.functions import RowNumber
-from django.utils import timezone
 
 from core.links import absolute_url
 from core.selectors.events import event_get
-from live.errors import DrawNotFound, EntryNotFound
+from live.errors import DrawNotFound, EntryNotFound, WinningBallotNotFound
 from live.fairness import EntryDigest, entry_line
 from live.models import CheckIn, Draw, Entry, ScreenKey, Winner
 
@@ -165,21 +163,12 @@ def draw_proof(draw: Draw) -> dict:
 # --- Lottery ballots ---------------------------------------------------------
 
 
-def _day_range(qs: QuerySet, field: str, from_date: date | None, to_date: date | None):
-    tz = timezone.get_current_timezone()
-    if from_date:
-        qs = qs.filter(**{f"{field}__gte": datetime.combine(from_date, time.min, tzinfo=tz)})
-    if to_date:
-        qs = qs.filter(**{f"{field}__lte": datetime.combine(to_date, time.max, tzinfo=tz)})
-    return qs
-
-
-def ballots_of(*, user, from_date: date | None = None, to_date: date | None = None):
-    ballots = (
+def ballots_of(*, user) -> QuerySet[Entry]:
+    """The user's lottery ballots, newest first (filtered by live/filters.py)."""
+    return (
         Entry.objects.filter(user=user, draw__kind=Draw.Kind.LOTTERY)
         .select_related("draw", "win__prize").order_by("-created_at", "-id")
     )
-    return _day_range(ballots, "created_at", from_date, to_date)
 
 
 def ballot_get(*, user, ballot_id: int) -> Entry:
@@ -189,18 +178,65 @@ def ballot_get(*, user, ballot_id: int) -> Entry:
         raise EntryNotFound() from None
 
 
-def winning_ballots(*, from_date: date | None = None, to_date: date | None = None):
+def winning_ballots() -> QuerySet[Winner]:
+    """Lottery winners of public events, newest first: what anyone may read."""
     from core.selectors.events import PUBLIC_STATUSES
 
-    winners = (
+    return (
         Winner.objects.filter(draw__kind=Draw.Kind.LOTTERY, draw__event__status__in=PUBLIC_STATUSES,
                               entry__isnull=False, forfeited_at__isnull=True)
         .select_related("entry", "prize", "user", "draw").order_by("-created_at", "-id")
     )
-    return _day_range(winners, "created_at", from_date, to_date)
+
+
+def winning_ballot_get(*, winner_id: int) -> Winner:
+    try:
+        return winning_ballots().get(pk=winner_id)
+    except Winner.DoesNotExist:
+        raise WinningBallotNotFound() from None
+
+
+# --- A user's entries across events ------------------------------------------
+
+
+def entries_of(*, user) -> QuerySet[Entry]:
+    """The user's entries in every draw, newest first, with the draw, its event and the
+    entry's win (prize) loaded; `entry_states` adds external draws' wins per page."""
+    return (Entry.objects.filter(user=user)
+            .select_related("draw__event", "win__prize").order_by("-created_at", "-id"))
+
+
+def external_wins(*, user, entries: list[Entry]) -> dict[int, Winner]:
+    """{draw id: the user's win (a live one first)} for the performed external draws among
+    `entries` (their winners are imported by user, not by entry): one query, or none."""
+    draws = {e.draw_id for e in entries if e.draw.kind == Draw.Kind.EXTERNAL
+             and e.draw.status == Draw.Status.PERFORMED}
+    if not draws:
+        return {}
+    live_first = F("forfeited_at").asc(nulls_first=True)
+    wins = (Winner.objects.filter(user=user, draw_id__in=draws).select_related("prize")
+            .order_by("draw_id", live_first, "prize__rank", "id"))
+    found: dict[int, Winner] = {}
+    for win in wins:
+        found.setdefault(win.draw_id, win)
+    return found
 
 
 def winners_by_phone_last4(*, draw: Draw, last4: str) -> QuerySet[Winner]:
     """Winners of `draw` whose phone ends with `last4` (the public result lookup)."""
     return (Winner.objects.filter(draw=draw, user__phone__endswith=last4)
             .select_related("user", "prize").order_by("prize__rank", "id"))
+
+
+def entry_state(entry: Entry, win: Winner | None) -> str:
+    """Where an entry stands: `open` (entries open), `closed` (entries closed, not drawn
+    yet), `won` (a prize, claimed or not), `forfeited` (won, not claimed in time, redrawn)
+    or `not_won` (drawn, no prize)."""
+    draw = entry.draw
+    if draw.status == Draw.Status.OPEN:
+        return "open"
+    if draw.status == Draw.Status.CLOSED:
+        return "closed"
+    if win is None:
+        return "not_won"
+    return "forfeited" if win.forfeited_at is not None else "won"

@@ -114,18 +114,6 @@ class BallotInput(ParticipateInput):
     draw = serializers.IntegerField(min_value=1)
 
 
-class DateRange(serializers.Serializer):
-    from_date = serializers.DateField(required=False)
-    to_date = serializers.DateField(required=False)
-
-    def validate(self, attrs):
-        start, end = attrs.get("from_date"), attrs.get("to_date")
-        if start and end and start > end:
-            raise serializers.ValidationError(
-                {"to_date": [gettext("Must not be before from_date.")]})
-        return attrs
-
-
 class BallotOutput(CachedFieldsModelSerializer):
     numbers = serializers.SerializerMethodField()
     draw_title = serializers.CharField(source="draw.title")
@@ -322,6 +310,7 @@ class ProofOutput(serializers.Serializer):
 class WinningBallotOutput(serializers.Serializer):
     id = serializers.IntegerField()
     draw = serializers.IntegerField()
+    event = serializers.IntegerField()
     draw_title = serializers.CharField()
     ballot = serializers.IntegerField(allow_null=True)
     numbers = serializers.ListField(child=serializers.IntegerField())
@@ -343,4 +332,27 @@ class ForwardOutput(serializers.Serializer):
     event = serializers.IntegerField()
     status = serializers.CharField()
     entries = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class MyEntryOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    draw = serializers.IntegerField()
+    draw_title = serializers.CharField()
+    draw_kind = serializers.ChoiceField(choices=Draw.Kind.choices)
+    draw_status = serializers.ChoiceField(choices=Draw.Status.choices)
+    event = serializers.IntegerField()
+    event_title = serializers.CharField()
+    event_starts_at = serializers.DateTimeField()
+    ballot_no = serializers.IntegerField()
+    numbers = serializers.ListField(child=serializers.IntegerField(), allow_null=True)
+    scheduled_at = serializers.DateTimeField(allow_null=True, help_text="When the draw runs.")
+    state = serializers.ChoiceField(
+        choices=["open", "closed", "won", "forfeited", "not_won"],
+        help_text="open: entries open; closed: entries closed, not drawn yet; won: a prize "
+                  "(see prize, claim_deadline, claimed_at); forfeited: won but not claimed "
+                  "in time; not_won: drawn, no prize.")
+    prize = serializers.CharField(allow_null=True)
+    claim_deadline = serializers.DateTimeField(allow_null=True)
+    claimed_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()

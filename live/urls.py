@@ -1,6 +1,6 @@
 from core.routes import api_path
 from live.exports import FORMATS
-from live.views import checkin, draws, lotteries, organiser
+from live.views import checkin, draws, lotteries, mine, organiser
 
 DRAW = "events/<int:pk>/draws/<int:draw_id>/"
 
@@ -28,4 +28,7 @@ urlpatterns: list = [
     api_path("lotteries/", lotteries.LotteryListView.as_view(), name="lottery-list"),
     api_path("lotteries/<int:pk>/", lotteries.LotteryDetailView.as_view(), name="lottery-detail"),
     api_path("winning-ballots/", lotteries.WinningBallotsView.as_view(), name="winning-ballots"),
+    api_path("winning-ballots/<int:pk>/", lotteries.WinningBallotDetailView.as_view(),
+             name="winning-ballot-detail"),
+    api_path("accounts/me/entries/", mine.MyEntriesView.as_view(), name="my-entries"),
 ]

@@ -30,6 +30,7 @@ from rest_framework.test import APIClient
 
 from live.services.checkin import screen_key_issue
 from live.services.draws import draw_enter
+from live.services.performing import draw_perform
 from tests.conftest import client_for
 from tests.factories import make_draw
 from tests.ticketing_helpers import fund, hold, make_event, seats
@@ -79,6 +80,10 @@ def row(method, path, anon, user, other, staff, bare, body=None) -> Row:
 TABLE = [
     # Accounts and auth.                                   anon user other staff bare
     row("GET",    "/api/accounts/me/",                         401, 200, 200, 200, 200),
+    # "Mine": every account sees its own (an empty list for the others).
+    row("GET",    "/api/accounts/me/entries/",                 401, 200, 200, 200, 200),
+    row("GET",    "/api/accounts/me/holds/",                   401, 200, 200, 200, 200),
+    row("GET",    "/api/accounts/me/referrals/",               401, 200, 200, 200, 200),
     row("PATCH",  "/api/accounts/me/",                         401, 200, 200, 200, 200, RENAME_ME),
     row("POST",   "/api/accounts/phone/verification/",         401, 400, 400, 400, 400, {}),
     row("POST",   "/api/accounts/phone/verification/confirm/", 401, 400, 400, 400, 400, {}),
@@ -139,16 +144,19 @@ TABLE = [
     row("POST",   "/api/lotteries/",                           401, 409, 201, 201, 201, BALLOT),
     row("GET",    "/api/lotteries/{ballot}/",                  401, 200, 404, 404, 404),
     row("GET",    "/api/winning-ballots/",                     200, 200, 200, 200, 200),
-    # Ticketing: venues and sale settings (staff), seats (public), holds (owner).
-    row("GET",    "/api/venues/",                              401, 403, 403, 200, 403),
+    row("GET",    "/api/winning-ballots/{winner}/",            200, 200, 200, 200, 200),
+    # Ticketing: venues (public fields for all, layouts for staff), sale settings (read by
+    # all, set by staff), seats (public, as the seat stream), holds (owner).
+    row("GET",    "/api/venues/",                              200, 200, 200, 200, 200),
     row("POST",   "/api/venues/",                              401, 403, 403, 201, 403, NAME),
-    row("GET",    "/api/venues/{venue}/",                      401, 403, 403, 200, 403),
+    row("GET",    "/api/venues/{venue}/",                      200, 200, 200, 200, 200),
+    row("GET",    "/api/venues/{venue}/layout/",               401, 403, 403, 200, 403),
     row("POST",   "/api/venues/{venue}/layout/",               401, 403, 403, 400, 403, {}),
-    row("GET",    EVENT + "prices/",                           401, 200, 200, 200, 200),
+    row("GET",    EVENT + "prices/",                           200, 200, 200, 200, 200),
     row("PUT",    EVENT + "prices/",                           401, 403, 403, 400, 403, {}),
-    row("GET",    EVENT + "sale/",                             401, 200, 200, 200, 200),
+    row("GET",    EVENT + "sale/",                             200, 200, 200, 200, 200),
     row("PUT",    EVENT + "sale/",                             401, 403, 403, 400, 403, BAD_SALE),
-    row("GET",    EVENT + "seats/",                            401, 200, 200, 200, 200),
+    row("GET",    EVENT + "seats/",                            200, 200, 200, 200, 200),
     row("GET",    EVENT + "seats/{seat}/history/",             401, 403, 403, 200, 403),
     row("POST",   EVENT + "holds/",                            401, 201, 201, 201, 201, FREE_SEATS),
     # The waiting room: this event has none (a room would gate the holds above), so a
@@ -201,6 +209,7 @@ def _table_key(r: Row) -> tuple[str, str]:
     path = r.path.split("?")[0]
     for mine, schemas in (("{event}", "{id}"), ("{draw}", "{draw_id}"), ("{key}", "{key_id}"),
                           ("{seat}", "{seat_id}"), ("{webhook}", "{id}"), ("{ballot}", "{id}"),
+                          ("{winner}", "{id}"),
                           ("{venue}", "{id}"), ("{order}", "{id}"), ("{ticket}", "{id}"),
                           ("{hold}", "{token}")):
         path = path.replace(mine, schemas)
@@ -238,11 +247,18 @@ def world(user, other_user, staff, settings):
     draw = make_draw(event)
     lottery = make_draw(event, kind="lottery", title="Lotto")
     ballot = draw_enter(draw=lottery, user=user, numbers=[4, 5, 6])
+    # A lottery drawn already, whose one ballot (user's) won: a winning ballot to read.
+    pot = make_draw(event, kind="lottery", title="Pot", lottery_mode="single_ballot",
+                    prizes=[{"name": "Pot", "rank": 1}])
+    draw_enter(draw=pot, user=user, numbers=[1, 2, 3])
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        draw_perform(draw=pot, actor=None, source="test")
+    from live.models import Winner
     webhook = WebhookEndpoint.objects.create(event=event, url="https://example.com/hook")
     key, _ = screen_key_issue(event=event, actor=staff)
     return {
         "event": event.pk, "event_id": event.pk, "draw": draw.pk, "lottery_draw": lottery.pk,
-        "ballot": ballot.pk,
+        "ballot": ballot.pk, "winner": Winner.objects.get(draw=pot).pk,
         "venue": venue.pk, "webhook": webhook.pk, "key": key.pk, "seat": held[0],
         "hold": token, "hold_seats": held, "order": order["id"],
         "ticket": Ticket.objects.filter(user=user).values_list("pk", flat=True)[0],

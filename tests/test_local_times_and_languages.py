@@ -202,6 +202,10 @@ def test_an_api_error_is_in_english_by_default_and_russian_when_asked(user_api):
     assert "Accept-Language" in russian["Vary"]
     german = user_api.get("/api/events/999999/", HTTP_ACCEPT_LANGUAGE="de")
     assert german.json()["detail"] == "No such event."  # a language we do not ship: English
+    # An error Django answers before DRF (an unknown path, core.errors.api_json_errors).
+    nowhere = user_api.get("/api/nowhere/", HTTP_ACCEPT_LANGUAGE="ru")
+    assert assert_error(nowhere, 404, "not_found")["detail"] == "Не найдено."
+    assert nowhere["Content-Language"] == "ru"
 
 
 def test_the_bearer_token_chain_chooses_the_language_too(user):

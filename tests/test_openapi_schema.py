@@ -104,3 +104,38 @@ def test_account_abuse_answers_are_documented(schema):
     assert "already_on_waitlist" in ops[("post", "/api/waitlist/join/")]["409"]["description"]
     resend = ops[("post", "/api/waitlist/confirm-email/resend/")]
     assert {"202", "404", "429"} <= set(resend)
+
+
+def test_every_operation_has_a_summary_and_a_description(schema):
+    missing = [f"{method.upper()} {path}" for path, method, op in operations(schema[0])
+               if not op.get("summary", "").strip() or not op.get("description", "").strip()]
+    assert missing == []
+
+
+def test_the_important_operations_show_an_example_request_and_answer(schema):
+    ops = {(m, p): op for p, m, op in operations(schema[0])}
+    for method, path, status in (
+        ("post", "/api/accounts/register/", "201"),
+        ("post", "/api/events/{id}/holds/", "201"),
+        ("post", "/api/holds/{token}/purchase/", "201"),
+        ("post", "/api/events/{id}/draws/{draw_id}/perform/", "200"),
+    ):
+        op = ops[(method, path)]
+        assert op["requestBody"]["content"]["application/json"].get("examples"), path
+        assert op["responses"][status]["content"]["application/json"].get("examples"), path
+    # The WebSocket resume is not a REST operation: the schema's front page shows it.
+    assert '{"type": "resume", "since": 41}' in schema[0]["info"]["description"]
+
+
+def test_lists_declare_their_filters_ordering_and_search(schema):
+    ops = {(m, p): op for p, m, op in operations(schema[0])}
+
+    def query(path):
+        return {p["name"] for p in ops[("get", path)]["parameters"] if p["in"] == "query"}
+
+    assert {"status", "event", "ordering"} <= query("/api/orders/")
+    assert {"kind", "ordering"} <= query("/api/wallet/transactions/")
+    assert {"status", "kind", "search", "ordering"} <= query("/api/events/{id}/draws/")
+    assert {"event", "ordering"} <= query("/api/tickets/")
+    assert {"from_date", "to_date", "status", "venue", "search", "ordering"} <= query(
+        "/api/events/")

@@ -68,3 +68,60 @@ def test_a_purchase_runs_the_statements_it_needs(user, sale, backend):
     body = response.json()
     assert sorted(t["seat"] for t in body["tickets"]) == ["1", "2", "3"]
     assert api.get(f"/api/orders/{body['id']}/").json() == body
+
+
+# The "mine" lists and the public reads answer in a fixed number of statements,
+# however many rows the page has (issue 15): the count, the page, and at most one
+# batch read per page (holds' seats: two; entries of external draws: one).
+LIST_LIMITS = {
+    "/api/accounts/me/entries/": 3,
+    "/api/accounts/me/holds/": 4,
+    "/api/accounts/me/referrals/": 2,
+    "/api/tickets/": 2,
+    "/api/orders/": 3,  # orders, and their tickets with seat, row and section
+    "/api/venues/": 2,
+    "/api/winning-ballots/": 2,
+}
+
+
+def _mine(user, sale, *, first: int, rows: int) -> None:
+    """`rows` more of everything the lists show: entries (one won), a bought ticket, a
+    live hold, a referral."""
+    from django.test import TestCase
+
+    from core.models import User
+    from live.services.draws import draw_enter
+    from live.services.performing import draw_perform
+    from tests.factories import make_draw
+    from tests.ticketing_helpers import committed
+
+    api = client_for(user)
+    fund(user)
+    for n in range(first, first + rows):
+        draw = make_draw(sale, title=f"Raffle {n}")
+        draw_enter(draw=draw, user=user, numbers=None)
+        pot = make_draw(sale, kind="lottery", title=f"Pot {n}", lottery_mode="single_ballot",
+                        prizes=[{"name": "Pot", "rank": 1}])
+        draw_enter(draw=pot, user=user, numbers=[1, 2, 3])
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            draw_perform(draw=pot, actor=None, source="test")
+        token = committed(hold, api, sale, seats(sale, "A", "2", n + 1)).json()["token"]
+        committed(api.post, f"/api/holds/{token}/purchase/")
+        committed(hold, api, sale, seats(sale, "A", "3", n + 1))
+        User.objects.create_user(email=f"ref{n}-{user.pk}@example.com", referred_by=user)
+
+
+def test_the_mine_lists_run_a_fixed_number_of_statements(
+        user, sale, backend, settings, django_assert_max_num_queries):
+    settings.TICKETING_MAX_HELD_SEATS_PER_USER = 100
+    api = client_for(user)
+    counts = {}
+    for first, rows in ((0, 1), (1, 3)):
+        _mine(user, sale, first=first, rows=rows)
+        for path, limit in LIST_LIMITS.items():
+            with django_assert_max_num_queries(limit) as captured:
+                response = api.get(path)
+            assert response.status_code == 200, (path, response.content)
+            assert response.json()["count"] >= 1, path
+            counts.setdefault(path, set()).add(len(captured))
+    assert all(len(seen) == 1 for seen in counts.values()), counts

@@ -46,7 +46,28 @@ class VenueOutput(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     address = serializers.CharField()
+    sections = serializers.IntegerField(source="sections_count", help_text="Sections.")
+    seats = serializers.IntegerField(source="seats_count", help_text="Seats, blocked included.")
     created_at = serializers.DateTimeField()
+
+
+class SectionSummary(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    position = serializers.IntegerField()
+    rows = serializers.IntegerField(source="rows_count")
+    seats = serializers.IntegerField(source="seats_count")
+
+
+class VenuePublicOutput(serializers.Serializer):
+    """A venue's public face: where it is and the shape of its hall (the seats
+    themselves: an event's seat map, GET /api/events/{id}/seats/)."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    address = serializers.CharField()
+    seats = serializers.IntegerField()
+    sections = SectionSummary(many=True)
 
 
 class SeatSpec(serializers.Serializer):
@@ -214,18 +235,41 @@ class HoldInput(serializers.Serializer):
         return attrs
 
 
+class HoldSeatOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    section_id = serializers.IntegerField()
+    section = serializers.CharField()
+    row = serializers.CharField()
+    label = serializers.CharField()
+    number = serializers.IntegerField()
+    price = serializers.IntegerField(
+        allow_null=True, help_text="The seat's price now (minor units); null: no longer for "
+                                   "sale. The hold's `total` is what they cost when held.")
+
+
 class HoldOutput(CachedFieldsModelSerializer):
-    seats = serializers.ListField(source="seat_ids", child=serializers.IntegerField())
+    seats = serializers.ListField(source="seat_ids", child=serializers.IntegerField(),
+                                  help_text="The held seats' ids.")
+    seat_details = serializers.SerializerMethodField()
     status = serializers.SerializerMethodField()
     expires_in_seconds = serializers.SerializerMethodField()
 
     class Meta:
         model = SeatHold
-        fields = ["token", "event_id", "seats", "status", "created_at", "expires_at",
-                  "expires_in_seconds", "total"]
+        fields = ["token", "event_id", "seats", "seat_details", "status", "created_at",
+                  "expires_at", "expires_in_seconds", "total"]
         extra_kwargs = {"total": {"help_text": "What the seats cost when held (minor units); "
                                                "the purchase charges this total or refuses "
                                                "with price_changed."}}
+
+    @extend_schema_field(HoldSeatOutput(many=True))
+    def get_seat_details(self, hold) -> list[dict]:
+        # Set by the hold service on a new hold, by the list view on a page of holds.
+        if getattr(hold, "seat_details", None) is None:
+            from ticketing.selectors import holds_seat_lines
+
+            holds_seat_lines([hold])
+        return hold.seat_details
 
     def get_status(self, hold) -> str:
         from ticketing.services.holds import hold_status
@@ -270,7 +314,9 @@ class WalletTransactionOutput(CachedFieldsModelSerializer):
         fields = ["id", "kind", "amount", "balance_after", "reference", "created_at"]
 
 
-class TicketOutput(CachedFieldsModelSerializer):
+class OrderTicketOutput(CachedFieldsModelSerializer):
+    """A ticket inside its order's answer (the order names the event)."""
+
     section = serializers.CharField(source="seat.row.section.name")
     row = serializers.CharField(source="seat.row.label")
     seat = serializers.CharField(source="seat.label")
@@ -281,8 +327,25 @@ class TicketOutput(CachedFieldsModelSerializer):
                   "status", "created_at", "cancelled_at"]
 
 
+class TicketOutput(OrderTicketOutput):
+    """A ticket on its own: with its event, venue and seat number, nothing to look up."""
+
+    seat_number = serializers.IntegerField(source="seat.number")
+    event_title = serializers.CharField(source="event.title")
+    event_starts_at = serializers.DateTimeField(source="event.starts_at")
+    venue = serializers.CharField(source="event.venue.name", allow_null=True, default=None)
+    venue_address = serializers.CharField(source="event.venue.address", allow_null=True,
+                                          default=None)
+
+    class Meta:
+        model = Ticket
+        fields = ["id", "order_id", "event_id", "event_title", "event_starts_at", "venue",
+                  "venue_address", "seat_id", "section", "row", "seat", "seat_number", "price",
+                  "status", "created_at", "cancelled_at"]
+
+
 class OrderOutput(CachedFieldsModelSerializer):
-    tickets = TicketOutput(many=True, source="tickets.all")
+    tickets = OrderTicketOutput(many=True, source="tickets.all")
 
     class Meta:
         model = Order

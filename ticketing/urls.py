@@ -32,5 +32,6 @@ urlpatterns = [
     api_path("orders/", views.OrderListView.as_view(), name="order-list"),
     api_path("orders/<int:pk>/", views.OrderDetailView.as_view(), name="order-detail"),
     api_path("tickets/", views.TicketListView.as_view(), name="ticket-list"),
+    api_path("accounts/me/holds/", views.MyHoldsView.as_view(), name="my-holds"),
     api_path("tickets/<int:pk>/cancel/", views.TicketCancelView.as_view(), name="ticket-cancel"),
 ]

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, serializers, status
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import generics, permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import NotFound, is_redis_unavailable
+from core.filters import FilteredListMixin
 from core.models import Event, Venue
 from core.pagination import Pagination
-from core.permissions import AuthenticatedReadOrStaffModelPermission, StaffModelPermission
+from core.permissions import ReadOrStaffModelPermission, StaffModelPermission
 from core.schema import errors
 from core.selectors.events import visible_events
 from core.throttles import ScopedThrottle
-from ticketing import selectors
+from ticketing import filters, selectors
 from ticketing import serializers as s
 from ticketing.errors import HoldNotFound, SeatLocksUnavailable
 from ticketing.idempotency import idempotent
@@ -43,8 +44,9 @@ def _venue(pk: int) -> Venue:
     return venue
 
 
-class PaginatedListView(generics.ListAPIView):
-    """One page of the list: `?page=` and `?page_size=` (at most 100)."""
+class PaginatedListView(FilteredListMixin, generics.ListAPIView):
+    """One page of the list: `?page=` and `?page_size=` (at most 100); filters,
+    `ordering` and `search` as the parameters say (an unknown parameter: 400)."""
 
     # The docstring is what the OpenAPI schema shows for every list below that has none.
     pagination_class = Pagination
@@ -82,13 +84,7 @@ class PricesOutput(serializers.Serializer):
     prices = s.PriceOutput(many=True)
 
 
-class SeatMapSeat(serializers.Serializer):
-    id = serializers.IntegerField()
-    section_id = serializers.IntegerField()
-    section = serializers.CharField()
-    row = serializers.CharField()
-    label = serializers.CharField()
-    number = serializers.IntegerField()
+class SeatMapSeat(s.HoldSeatOutput):
     x = serializers.FloatField(allow_null=True)
     y = serializers.FloatField(allow_null=True)
     status = serializers.ChoiceField(choices=["free", "held", "sold", "blocked"])
@@ -116,15 +112,28 @@ def _layout_body(venue: Venue) -> dict:
 
 
 class VenueListView(PaginatedListView):
-    permission_classes = [StaffModelPermission]
-    staff_permissions = {"GET": ("core.view_venue",), "POST": ("core.add_venue",)}
+    """Venues: anyone reads their public fields; staff create them."""
+
+    operation_docs = {
+        "GET": """List venues.
+
+        Public: name, address and the number of sections and seats of each venue. `search` in
+        name and address.""",
+    }
+
+    permission_classes = [ReadOrStaffModelPermission]
+    staff_permissions = {"POST": ("core.add_venue",)}
     serializer_class = s.VenueOutput
+    filterset_class = filters.VenueFilters
 
     def get_queryset(self):
-        return Venue.objects.order_by("name", "id")
+        return selectors.venues_with_counts()
 
     @extend_schema(request=s.VenueInput, responses={201: LayoutOutput})
     def post(self, request: Request) -> Response:
+        """Create a venue.
+
+        Staff with `core.add_venue`: a name and an address; its layout follows."""
         data = s.VenueInput(data=request.data)
         data.is_valid(raise_exception=True)
         venue = layout.venue_create(**data.validated_data)
@@ -132,21 +141,40 @@ class VenueListView(PaginatedListView):
 
 
 class VenueDetailView(APIView):
-    permission_classes = [StaffModelPermission]
-    staff_permissions = {"GET": ("core.view_venue",)}
+    permission_classes = [permissions.AllowAny]
 
-    @extend_schema(responses=LayoutOutput)
+    @extend_schema(responses={200: s.VenuePublicOutput, **errors(e404="venue_not_found")})
     def get(self, request: Request, pk: int) -> Response:
-        return Response(_layout_body(_venue(pk)))
+        """Read a venue.
+
+        Public: name, address, and the hall's shape (sections with their rows and seats
+        counted). An event's seats and their status: its seat map."""
+        venue = _venue(pk)
+        sections = selectors.venue_summary(venue.pk)
+        return Response(s.VenuePublicOutput({
+            "id": venue.pk, "name": venue.name, "address": venue.address,
+            "seats": sum(x.seats_count for x in sections), "sections": sections}).data)
 
 
 class VenueLayoutView(APIView):
     permission_classes = [StaffModelPermission]
-    staff_permissions = {"POST": ("core.change_venue",)}
+    staff_permissions = {"GET": ("core.view_venue",), "POST": ("core.change_venue",)}
+
+    @extend_schema(responses={200: LayoutOutput, **errors(e404="venue_not_found")})
+    def get(self, request: Request, pk: int) -> Response:
+        """Read a venue's layout.
+
+        Staff with `core.view_venue`: every section, row and seat with its position and blocked
+        flag."""
+        return Response(_layout_body(_venue(pk)))
 
     @extend_schema(request=s.LayoutInput, responses={
         200: LayoutOutput, **errors(e409="layout_removes_sold_seat")})
     def post(self, request: Request, pk: int) -> Response:
+        """Replace a venue's layout.
+
+        Staff with `core.change_venue`, in one request; seats matched by label keep their ids. A
+        layout that would remove a sold seat is refused."""
         venue = _venue(pk)
         data = s.LayoutInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -158,17 +186,23 @@ class VenueLayoutView(APIView):
 
 
 class EventPricesView(APIView):
-    permission_classes = [AuthenticatedReadOrStaffModelPermission]
+    permission_classes = [ReadOrStaffModelPermission]
     staff_permissions = {"PUT": ("ticketing.change_sectionprice",)}
 
     @extend_schema(responses=PricesOutput)
     def get(self, request: Request, pk: int) -> Response:
+        """Read an event's prices.
+
+        Public: the price of each section on sale, in minor units."""
         event = _event(pk, request.user)
         prices = SectionPrice.objects.filter(event=event).select_related("section")
         return Response({"prices": s.PriceOutput(prices, many=True).data})
 
     @extend_schema(request=s.PricesInput, responses=PricesOutput)
     def put(self, request: Request, pk: int) -> Response:
+        """Set an event's prices.
+
+        Staff with `ticketing.change_sectionprice`; a section without a price is not for sale."""
         event = _event(pk, request.user)
         data = s.PricesInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -180,12 +214,15 @@ class EventPricesView(APIView):
 
 
 class EventSaleView(APIView):
-    permission_classes = [AuthenticatedReadOrStaffModelPermission]
+    permission_classes = [ReadOrStaffModelPermission]
     staff_permissions = {"PUT": ("ticketing.change_eventsale",)}
 
     @extend_schema(responses={200: s.SaleSerializer,
                               **errors(e404="event_not_found, sale_not_configured")})
     def get(self, request: Request, pk: int) -> Response:
+        """Read an event's sale window.
+
+        Public: when the sale opens and closes and how many seats one order may take."""
         sale = EventSale.objects.filter(event=_event(pk, request.user)).first()
         if sale is None:
             raise NotFound(gettext("This event is not on sale."), code="sale_not_configured")
@@ -196,6 +233,10 @@ class EventSaleView(APIView):
         e409="venue_double_booked (with `event`: another event on sale at this venue "
              "overlaps this one)")})
     def put(self, request: Request, pk: int) -> Response:
+        """Set an event's sale window.
+
+        Staff with `ticketing.change_eventsale`. Refused when another event on sale at the venue
+        overlaps this one."""
         event = _event(pk, request.user)
         data = s.SaleSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -217,11 +258,18 @@ class SeatMapQuery(serializers.Serializer):
 
 
 class SeatMapView(APIView):
+    # Public like the seat stream: a buyer sees what is free before logging in.
+    permission_classes = [permissions.AllowAny]
+
     @extend_schema(
         parameters=[SeatMapQuery],
         responses={200: SeatMapOutput, **errors(e404="event_not_found")},
     )
     def get(self, request: Request, pk: int) -> Response:
+        """Read an event's seat map.
+
+        Public, like the seat stream: every seat with its status (`free`, `held`, `sold`,
+        `blocked`) and price, and the stream `seq` the map reflects."""
         query = SeatMapQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         event = _event(pk, request.user)
@@ -235,9 +283,17 @@ class SeatMapView(APIView):
 
 
 class SeatHistoryView(PaginatedListView):
+    operation_docs = {
+        "GET": """List a seat's history.
+
+        Staff with `ticketing.view_seatstatuschange`: every status change of the seat for the
+        event (from, to, reason, hold, order, user, time), newest first.""",
+    }
+
     permission_classes = [StaffModelPermission]
     staff_permissions = {"GET": ("ticketing.view_seatstatuschange",)}
     serializer_class = s.SeatChangeOutput
+    filterset_class = filters.SeatHistoryFilters
 
     def get_queryset(self):
         return selectors.seat_history(event=_event(self.kwargs["pk"], self.request.user),
@@ -245,6 +301,34 @@ class SeatHistoryView(PaginatedListView):
 
 
 # --- holds ---------------------------------------------------------------------
+
+
+_HOLD_SEATS = [
+    {"id": 101, "section_id": 3, "section": "A", "row": "1", "label": "5", "number": 5,
+     "price": 5000},
+    {"id": 102, "section_id": 3, "section": "A", "row": "1", "label": "6", "number": 6,
+     "price": 5000},
+]
+HOLD_EXAMPLES = [
+    OpenApiExample("These seats", request_only=True, value={"seat_ids": [101, 102]}),
+    OpenApiExample("The best two adjacent seats in a section", request_only=True,
+                   value={"best_available": {"count": 2, "section": 3}}),
+    OpenApiExample("Held", response_only=True, status_codes=["201"], value={
+        "token": "hq3Zl0v9yQ2l7xkz", "event_id": 12, "seats": [101, 102],
+        "seat_details": _HOLD_SEATS, "status": "active", "created_at": "2026-11-30T10:00:00Z",
+        "expires_at": "2026-11-30T10:15:00Z", "expires_in_seconds": 900, "total": 10000}),
+]
+PURCHASE_EXAMPLES = [
+    OpenApiExample("Pay the held total", request_only=True, value={}),
+    OpenApiExample("Accept a changed price", request_only=True, value={"expected_total": 11000}),
+    OpenApiExample("Bought", response_only=True, status_codes=["201"], value={
+        "id": 77, "event_id": 12, "status": "paid", "total": 10000,
+        "created_at": "2026-11-30T10:05:00Z", "tickets": [
+            {"id": 501 + i, "order_id": 77, "event_id": 12, "seat_id": seat["id"],
+             "section": "A", "row": "1", "seat": seat["label"], "price": 5000,
+             "status": "valid", "created_at": "2026-11-30T10:05:00Z", "cancelled_at": None}
+            for i, seat in enumerate(_HOLD_SEATS)]}),
+]
 
 
 class EventHoldsView(APIView):
@@ -262,8 +346,14 @@ class EventHoldsView(APIView):
              "hold_lifetime_exceeded (the user's hold window for the event is used up: "
              "buy, or hold again after TICKETING_HOLD_COOLDOWN_SECONDS)",
         e503="seat_locks_unavailable: the seat-lock store (Redis) is down; "
-             "busy: another request keeps these seats locked, try again")})
+             "busy: another request keeps these seats locked, try again")},
+        examples=HOLD_EXAMPLES)
     def post(self, request: Request, pk: int) -> Response:
+        """Hold seats.
+
+        All or nothing: the seats asked for (`seat_ids`) or the best adjacent ones
+        (`best_available`) are held for the caller for `TICKETING_HOLD_TTL_SECONDS`. The answer's
+        token buys (`POST /api/holds/{token}/purchase/`), extends or releases the hold."""
         event = _event(pk, request.user)
         data = s.HoldInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -287,6 +377,9 @@ class EventHoldsView(APIView):
 class HoldView(APIView):
     @extend_schema(responses={200: s.HoldOutput, **errors(e410="hold_expired")})
     def get(self, request: Request, token: str) -> Response:
+        """Read my hold.
+
+        Its seats with section, row, number and price, its total, status and expiry."""
         hold = selectors.hold_for_owner(token=token, user=request.user)
         if hold is None:
             raise HoldNotFound()
@@ -297,11 +390,18 @@ class HoldView(APIView):
              "hold was made: the hold is released)",
         e410="hold_expired")})
     def patch(self, request: Request, token: str) -> Response:
+        """Extend my hold.
+
+        A fresh TTL, capped by the user's hold window for the event. A hold whose sale closed
+        is released instead."""
         hold = holds.hold_extend(token=token, user=request.user)
         return Response(s.HoldOutput(hold).data)
 
     @extend_schema(responses={204: None, **errors(e410="hold_expired")})
     def delete(self, request: Request, token: str) -> Response:
+        """Release my hold.
+
+        The seats go back on sale at once."""
         holds.hold_release(token=token, user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -317,9 +417,15 @@ class HoldPurchaseView(APIView):
                  "is not the hold's nor `expected_total`; nothing charged, the hold stays: "
                  "buy again with expected_total = new_total to accept)",
             e503="seat_locks_unavailable: the seat-lock store (Redis) is down; "
-                 "busy: another request keeps the hold or wallet locked, try again")})
+                 "busy: another request keeps the hold or wallet locked, try again")},
+        examples=PURCHASE_EXAMPLES)
     @idempotent
     def post(self, request: Request, token: str) -> Response:
+        """Buy my hold.
+
+        Turns the live hold into an order with one ticket per seat and debits the wallet, in one
+        transaction: all or nothing. Send an `Idempotency-Key` so that a retry answers the first
+        result instead of buying twice."""
         data = s.PurchaseInput(data=request.data)
         data.is_valid(raise_exception=True)
         order = orders.hold_purchase(token=token, user=request.user,
@@ -336,6 +442,9 @@ class HoldPurchaseView(APIView):
 class WalletView(APIView):
     @extend_schema(responses=s.WalletOutput)
     def get(self, request: Request) -> Response:
+        """Read my wallet.
+
+        The balance in minor units and when it last moved."""
         return Response(s.WalletOutput(selectors.wallet_of(request.user)).data)
 
 
@@ -344,6 +453,9 @@ class WalletTopUpView(APIView):
                    responses={201: TopUpOutput, **IDEMPOTENCY_ERRORS})
     @idempotent
     def post(self, request: Request) -> Response:
+        """Top my wallet up.
+
+        Credits the amount (no payment provider yet); idempotent with an `Idempotency-Key`."""
         data = s.TopUpInput(data=request.data)
         data.is_valid(raise_exception=True)
         entry = wallets.wallet_top_up(user=request.user, amount=data.validated_data["amount"])
@@ -357,14 +469,29 @@ class WalletTopUpView(APIView):
 
 
 class WalletTransactionsView(PaginatedListView):
+    operation_docs = {
+        "GET": """List my wallet's ledger.
+
+        Every movement, newest first: kind, signed amount, balance after it, reference. Filter
+        by `kind` and date.""",
+    }
+
     serializer_class = s.WalletTransactionOutput
+    filterset_class = filters.WalletTransactionFilters
 
     def get_queryset(self):
         return selectors.wallet_transactions_of(self.request.user)
 
 
 class OrderListView(PaginatedListView):
+    operation_docs = {
+        "GET": """List my orders.
+
+        Newest first, each with its tickets. Filter by `status`, `event` and date.""",
+    }
+
     serializer_class = s.OrderOutput
+    filterset_class = filters.OrderFilters
 
     def get_queryset(self):
         return selectors.orders_of(self.request.user)
@@ -373,29 +500,53 @@ class OrderListView(PaginatedListView):
 class OrderDetailView(APIView):
     @extend_schema(responses={200: s.OrderOutput, **errors(e404="order_not_found")})
     def get(self, request: Request, pk: int) -> Response:
+        """Read one of my orders.
+
+        With its tickets; another user's order answers 404."""
         order = selectors.orders_of(request.user).filter(pk=pk).first()
         if order is None:
             raise NotFound(gettext("No such order."), code="order_not_found")
         return Response(s.OrderOutput(order).data)
 
 
-class TicketFilters(serializers.Serializer):
-    event = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID,
-                                     help_text="Only this event's tickets.")
-
-
 class TicketListView(PaginatedListView):
-    serializer_class = s.TicketOutput
+    """My tickets, each with its event (title, start, venue and address) and seat."""
 
-    @extend_schema(parameters=[TicketFilters])
-    def get(self, request: Request) -> Response:
-        return super().get(request)
+    operation_docs = {
+        "GET": """List my tickets.
+
+        Each with its event (title, start, venue and address), section, row, seat and price.
+        Filter by `event` and `status`; `search` in event and venue names.""",
+    }
+
+    serializer_class = s.TicketOutput
+    filterset_class = filters.TicketFilters
 
     def get_queryset(self):
-        filters = TicketFilters(data=self.request.query_params)
-        filters.is_valid(raise_exception=True)
-        return selectors.tickets_of(self.request.user,
-                                    event_id=filters.validated_data.get("event"))
+        return selectors.tickets_of(self.request.user)
+
+
+class MyHoldsView(PaginatedListView):
+    """My live holds (not bought, released or expired), with their tokens: a client that
+    lost a token finds it here, to buy or release the seats."""
+
+    operation_docs = {
+        "GET": """List my live holds.
+
+        Holds that still hold seats, with their tokens, seats and expiry: a client that lost a
+        token finds it here, to buy or release the seats.""",
+    }
+
+    serializer_class = s.HoldOutput
+    filterset_class = filters.HoldFilters
+
+    def get_queryset(self):
+        return selectors.holds_live_of(self.request.user)
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        selectors.holds_seat_lines(page)  # every hold's seats in one go
+        return page
 
 
 class TicketCancelView(APIView):
@@ -404,6 +555,9 @@ class TicketCancelView(APIView):
             e409="ticket_not_refundable, idempotency_request_in_progress")})
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
+        """Cancel my ticket.
+
+        Before the event starts: the price goes back to the wallet and the seat back on sale."""
         ticket = orders.ticket_cancel(ticket_id=pk, user=request.user)
         ticket = selectors.tickets_of(request.user).get(pk=ticket.pk)
         return Response(s.TicketOutput(ticket).data)

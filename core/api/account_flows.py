@@ -61,6 +61,7 @@ class PasswordResetRequestApi(APIView):
         e429="throttled: per client address (`password_reset`) or per email address "
              "(`password_reset_email`), with `retry_after_seconds`")})
     def post(self, request):
+        """Ask for a password reset link."""
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         password_reset_request(email=serializer.validated_data["email"])
@@ -88,6 +89,7 @@ class PasswordResetConfirmApi(APIView):
         **errors(e400="invalid (the password breaks a rule: `fields.password`), "
                       "invalid_reset_link (expired, used, or the account changed)")})
     def post(self, request):
+        """Set a new password with a reset link."""
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         password_reset_confirm(**serializer.validated_data)
@@ -119,6 +121,7 @@ class PasswordChangeApi(APIView):
     @extend_schema(request=InputSerializer, responses={200: Session, **errors(
         e400="invalid (`fields.new_password`), wrong_current_password")})
     def post(self, request):
+        """Change my password."""
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = user_password_change(user=request.user, **serializer.validated_data)
@@ -135,6 +138,7 @@ class LogoutEverywhereApi(APIView):
 
     @extend_schema(request=None, responses={204: None})
     def post(self, request):
+        """Log out everywhere."""
         user_sessions_end(user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -163,6 +167,7 @@ class EmailResendApi(APIView):
     @extend_schema(request=InputSerializer, responses={202: Accepted, **errors(
         e400="invalid (neither logged in nor a token), invalid_token")})
     def post(self, request):
+        """Send the email confirmation link again."""
         serializer = self.InputSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         if serializer.validated_data.get("token"):
@@ -187,6 +192,7 @@ class EmailChangeApi(APIView):
     @extend_schema(request=InputSerializer, responses={202: Accepted, **errors(
         e400="invalid, invalid_email, email_taken, wrong_current_password")})
     def post(self, request):
+        """Ask to change my email address."""
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         email_change_request(user=request.user, **serializer.validated_data)
@@ -209,6 +215,7 @@ class EmailChangeConfirmApi(APIView):
         e400="invalid_token (used, or the address changed since), token_expired, "
              "email_taken (another account took the address meanwhile)")})
     def post(self, request):
+        """Confirm an email change."""
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = email_change_confirm(token=serializer.validated_data["token"])
@@ -229,6 +236,7 @@ class DataExportApi(APIView):
         OpenApiTypes.OBJECT, "The export: `account`, `referrals`, `phone_verifications`, "
         "`sessions`, `ticketing`, `live`, `audit_entries`, `exported_at`.")})
     def get(self, request):
+        """Export my data."""
         response = Response(user_data_export(user=request.user))
         response["Content-Disposition"] = 'attachment; filename="tombola-my-data.json"'
         return response
@@ -254,6 +262,7 @@ class AccountDeleteApi(APIView):
         e409="account_deletion_blocked, with `reasons` (wallet_not_empty, "
              "prize_claim_pending, staff_account)")})
     def post(self, request):
+        """Delete my account."""
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         auth_time = (request.auth or {}).get(AUTH_TIME_CLAIM) if request.auth else None

@@ -11,7 +11,7 @@ import datetime
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -86,6 +86,22 @@ class UserOutputSerializer(CachedFieldsModelSerializer):
         read_only_fields = fields
 
 
+REGISTER_EXAMPLES = [
+    OpenApiExample("Register with a referral code", request_only=True, value={
+        "email": "ann@example.com", "password": "a-long-passphrase", "first_name": "Ann",
+        "birthday": "05.04.1990", "phone": "+49 151 23456789", "referral_code": "K7M2Q9XP"}),
+    OpenApiExample("Registered and logged in", response_only=True, status_codes=["201"], value={
+        "user": {"id": 42, "email": "ann@example.com", "first_name": "Ann", "last_name": "",
+                 "patronymic": "", "birthday": "1990-04-05", "address": "",
+                 "phone": "+4915123456789", "phone_verified_at": None,
+                 "email_verified_at": None, "referral_code": "Q3W8E5RT",
+                 "date_joined": "2026-11-30T10:00:00Z"},
+        "access": "eyJhbGciOiJIUzI1NiIs...", "refresh": "eyJhbGciOiJIUzI1NiIs...",
+        "referral": {"referral_code": "Q3W8E5RT", "referral_count": 0,
+                     "wait_list_position": 1204, "total_registered": 1204}}),
+]
+
+
 class RegisterApi(APIView):
     """Create an account (or complete a waitlist sign-up) and log it in at once."""
 
@@ -114,8 +130,14 @@ class RegisterApi(APIView):
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer, **errors(
         e400="invalid, email_taken, invalid_token, self_referral",
         e404="unknown_referral_code",
-        e409="email_confirmation_required")})
+        e409="email_confirmation_required")}, examples=REGISTER_EXAMPLES)
     def post(self, request):
+        """Register an account.
+
+        Creates an account (or completes a waitlist sign-up with the welcome email's `email_token`)
+        and logs it in: the answer carries the user, an access and a refresh token and the
+        referral block. Every profile field but email and password is optional; a
+        `referral_code` makes its owner the referrer."""
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = user_register(**serializer.validated_data)
@@ -160,6 +182,10 @@ class MeApi(APIView):
 
     @extend_schema(responses={200: UserOutputSerializer})
     def get(self, request):
+        """Read my profile.
+
+        The logged-in account: email, names, birthday, phone and whether it is verified,
+        referral code and count."""
         return Response(UserOutputSerializer(request.user).data)
 
     @extend_schema(request=InputSerializer, responses={200: UserOutputSerializer, **errors(
@@ -167,6 +193,11 @@ class MeApi(APIView):
         e429="throttled (scope `credentials_change`, a change of email or password), "
              "with `retry_after_seconds`")})
     def patch(self, request):
+        """Change my profile.
+
+        Send only the fields to change. A new phone is stored unverified; a new email or
+        password needs `current_password` (throttled per user), and a new password ends every
+        session."""
         serializer = self.InputSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
@@ -200,6 +231,11 @@ class PhoneVerificationSendApi(APIView):
         e503="sms_unavailable: the SMS provider failed; sms_budget_exhausted: the day's "
              "SMS_DAILY_BUDGET is spent; no code was kept")})
     def post(self, request):
+        """Text a verification code.
+
+        Sends a 6-digit code by SMS to a mobile number of an allowed region; the same answer
+        whoever owns the number. Throttled per user and per client address, and counted against
+        the deployment's daily SMS budget."""
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         verification = phone_verification_send(
@@ -228,6 +264,9 @@ class PhoneVerificationConfirmApi(APIView):
     @extend_schema(request=InputSerializer, responses={200: UserOutputSerializer, **errors(
         e400="invalid, invalid_code, too_many_attempts, code_expired")})
     def post(self, request):
+        """Confirm a phone with its code.
+
+        The phone becomes the account's, verified. Five wrong guesses spend a code."""
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = phone_verification_confirm(user=request.user, **serializer.validated_data)
@@ -236,6 +275,13 @@ class PhoneVerificationConfirmApi(APIView):
 
 class TokenObtainApi(jwt_views.TokenObtainPairView):
     """Email + password -> access and refresh token."""
+
+    operation_docs = {
+        "POST": """Log in.
+
+        Email and password for an access token (15 minutes) and a refresh token; throttled per
+        client address.""",
+    }
 
     throttle_classes = [ScopedThrottle]
     throttle_scope = "login"
@@ -252,6 +298,10 @@ class LogoutApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={204: None})
     def post(self, request):
+        """Log out a refresh token.
+
+        Blacklists the refresh token so it can no longer be exchanged; access tokens already
+        issued live out their 15 minutes."""
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         auth_logout(refresh=serializer.validated_data["refresh"])

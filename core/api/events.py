@@ -1,7 +1,8 @@
 """Events: public catalog reads, staff writes.
 
 GET  /api/events/             published/live/ended (staff: all); ?upcoming=1 ?live=1
-                              ?from_date=YYYY-MM-DD ?to_date=YYYY-MM-DD ?status=
+                              ?from_date=YYYY-MM-DD ?to_date=YYYY-MM-DD ?status= ?venue=
+                              ?search= ?ordering= (core.filters.EventFilters)
 GET  /api/events/{id}/
 POST /api/events/             staff with core.add_event
 PATCH /api/events/{id}/       staff with core.change_event
@@ -16,6 +17,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.filters import EventFilters, FilteredListMixin, filtered
 from core.local_time import validate_time_zone
 from core.models import Event, Venue, default_language, default_time_zone
 from core.pagination import Pagination
@@ -71,30 +73,30 @@ class EventInput(serializers.Serializer):
         return attrs
 
 
-class EventFilters(serializers.Serializer):
-    upcoming = serializers.BooleanField(required=False, default=False)
-    live = serializers.BooleanField(required=False, default=False)
-    from_date = serializers.DateField(required=False)
-    to_date = serializers.DateField(required=False)
-    status = serializers.ChoiceField(choices=Event.Status.choices, required=False)
-
-
-class EventListView(APIView):
+class EventListView(FilteredListMixin, APIView):
     permission_classes = [ReadOrStaffModelPermission]
     staff_permissions = {"POST": ("core.add_event",)}
     pagination_class = Pagination  # for the schema; `get` pages with it
+    filterset_class = EventFilters
 
-    @extend_schema(parameters=[EventFilters], responses=EventOutput(many=True))
+    @extend_schema(responses=EventOutput(many=True))
     def get(self, request):
-        filters = EventFilters(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        events = event_list(user=request.user, **filters.validated_data)
+        """List events.
+
+        Published, live and ended events (staff: drafts too), soonest first. Filter by date
+        range, status, venue, `upcoming` or `live`; `search` in title and description;
+        `ordering` by start, title or id."""
+        events = filtered(request, self, event_list(user=request.user))
         paginator = Pagination()
         page = paginator.paginate_queryset(events, request, view=self)
         return paginator.get_paginated_response(EventOutput(page, many=True).data)
 
     @extend_schema(request=EventInput, responses={201: EventOutput})
     def post(self, request):
+        """Create an event.
+
+        Staff with `core.add_event`. New events start as drafts unless a status is given;
+        check-in at a venue needs the venue screen's code by default."""
         data = EventInput(data=request.data)
         data.is_valid(raise_exception=True)
         event = event_create(**data.validated_data)
@@ -107,10 +109,17 @@ class EventDetailView(APIView):
 
     @extend_schema(responses=EventOutput)
     def get(self, request, pk: int):
+        """Read an event.
+
+        Drafts answer 404 except to staff."""
         return Response(EventOutput(event_get(event_id=pk, user=request.user)).data)
 
     @extend_schema(request=EventInput(partial=True), responses=EventOutput)
     def patch(self, request, pk: int):
+        """Change an event.
+
+        Staff with `core.change_event`. Moving an event out of the public statuses closes the
+        streams of viewers who may no longer see it."""
         event = event_get(event_id=pk, user=request.user)
         data = EventInput(instance=event, data=request.data, partial=True)
         data.is_valid(raise_exception=True)

@@ -11,10 +11,18 @@ from core.routes import api_path
 from core.schema import errors
 
 # simplejwt's own views, documented: an empty object when the token is good.
-TokenVerifyView = extend_schema_view(post=extend_schema(responses={
+TokenVerifyView = extend_schema_view(post=extend_schema(
+    summary="Check a token",
+    description="Answers `{}` when the access or refresh token is valid (signature, expiry, "
+                "not blacklisted), 401 otherwise.",
+    responses={
     200: OpenApiResponse({"type": "object", "maxProperties": 0}, "`{}`: the token is good."),
     **errors(e401="token_not_valid")}))(TokenVerifyView)
-TokenRefreshView = extend_schema_view(post=extend_schema(responses={
+TokenRefreshView = extend_schema_view(post=extend_schema(
+    summary="Refresh a session",
+    description="Exchanges a refresh token for a new access token and a new refresh token; "
+                "the old refresh token is blacklisted (rotation).",
+    responses={
     200: TokenRefreshSerializer,
     **errors(e401="token_not_valid: expired, blacklisted or not a refresh token"),
 }))(TokenRefreshView)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from rest_framework import generics, serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.fields import EmailInputField
 from core.errors import NotFound, UnknownReferralCode
+from core.filters import FilteredListMixin, ReferralFilters
+from core.pagination import Pagination
 from core.permissions import StaffModelPermission
 from core.schema import errors
 from core.selectors import stats as stats_selectors
@@ -50,6 +52,11 @@ class WaitlistJoinView(PublicView):
         e409="already_on_waitlist: this mailbox (`+tag` and provider dots ignored) is on "
              "it; confirm-email/resend/ mails a fresh link")})
     def post(self, request):
+        """Join the waitlist.
+
+        Signs an email up without a password (register later with the same email to complete
+        it); a welcome email with the member's referral link goes out after commit. Nobody is
+        logged in."""
         return self.join(request, code=None)
 
     def join(self, request, *, code: str | None) -> Response:
@@ -68,6 +75,10 @@ class WaitlistJoinWithCodeView(WaitlistJoinView):
         responses={201: WaitlistBlockSerializer},
     )
     def post(self, request, code: str):
+        """Join the waitlist through a referral code.
+
+        As joining without a code; the code's owner becomes the referrer once the new member
+        confirms the email."""
         return self.join(request, code=code)
 
 
@@ -82,6 +93,10 @@ class ConfirmEmailView(PublicView):
 
     @extend_schema(request=InputSerializer, responses=WaitlistBlockSerializer)
     def post(self, request):
+        """Confirm a waitlist email.
+
+        Takes the token from the welcome email's link and marks the address verified, so the
+        member's own referral counts."""
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.email_confirm(token=data.validated_data["token"])
@@ -105,6 +120,10 @@ class ConfirmEmailResendView(PublicView):
         202: inline_serializer("ConfirmEmailResendAccepted", {"detail": serializers.CharField()}),
         **errors(e404="unknown_referral_code")})
     def post(self, request):
+        """Resend the confirmation link.
+
+        Answers 202 whatever the address; a waitlist-only address gets a fresh link at most
+        once per `WAITLIST_CONFIRMATION_RESEND_SECONDS`."""
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.email_confirmation_resend(
@@ -120,7 +139,44 @@ class WaitlistMeView(APIView):
 
     @extend_schema(responses=WaitlistBlockSerializer)
     def get(self, request):
+        """Read my waitlist standing.
+
+        My referral code, counted referrals, position on the waitlist and the number of members."""
         return Response(selectors.waitlist_block(request.user))
+
+
+class ReferralOutput(serializers.Serializer):
+    referee = serializers.CharField(help_text="The referee's email, masked: `a***@example.com`.")
+    joined_at = serializers.DateTimeField()
+    status = serializers.ChoiceField(choices=["counted", "pending"])
+    counted_at = serializers.DateTimeField(allow_null=True)
+    waiting_for = serializers.ChoiceField(
+        choices=["referee_verification"], allow_null=True,
+        help_text="What a pending referral waits for: `referee_verification`, the referee "
+                  "has not verified a phone or an email yet.")
+
+
+class MyReferralsView(FilteredListMixin, generics.ListAPIView):
+    """The members I referred, counted or pending, and what a pending one waits for."""
+
+    operation_docs = {
+        "GET": """List my referrals.
+
+        The members who signed up with my code, counted or pending; a pending one says what it
+        waits for (the referee's phone or email verification).""",
+    }
+
+    permission_classes = [IsAuthenticated]
+    pagination_class = Pagination
+    filterset_class = ReferralFilters
+    serializer_class = ReferralOutput
+
+    def get_queryset(self):
+        return selectors.referrals_of(self.request.user)
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response([selectors.referral_line(u) for u in page])
 
 
 class WaitlistByCodeView(PublicView):
@@ -128,6 +184,9 @@ class WaitlistByCodeView(PublicView):
 
     @extend_schema(responses=WaitlistBlockSerializer)
     def get(self, request, code: str):
+        """Read a member's standing by referral code.
+
+        Public: the position and referral count of the code's owner, no personal data."""
         user = selectors.user_for_code(code)
         if user is None:
             raise UnknownReferralCode()
@@ -165,6 +224,10 @@ class WaitlistLookupView(APIView):
         ),
     )
     def get(self, request):
+        """Look a member up.
+
+        Staff with `core.view_user`: by email and/or referral code, with the member's standing
+        and referrer."""
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         user = selectors.user_for_lookup(
@@ -201,6 +264,10 @@ class StatsView(PublicView):
         )
     )
     def get(self, request):
+        """Read the public counters.
+
+        Registered, verified and phone-verified members, referrals counted and waiting, members
+        who referred, sign-ups in the last 7 days; cached for `STATS_CACHE_SECONDS`."""
         return Response({"results": stats_selectors.waitlist_stats()})
 
 
@@ -223,6 +290,9 @@ class StatsChartView(PublicView):
         ),
     )
     def get(self, request):
+        """Read sign-ups and referrals over time.
+
+        Counts per month, quarter or year (by `period`), oldest first, for a chart."""
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         return Response(stats_selectors.registration_chart(query.validated_data["period"]))

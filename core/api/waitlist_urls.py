@@ -18,6 +18,7 @@ urlpatterns: list = [
         name="waitlist-confirm-email-resend",
     ),
     api_path("waitlist/me/", views.WaitlistMeView.as_view(), name="waitlist-me"),
+    api_path("accounts/me/referrals/", views.MyReferralsView.as_view(), name="my-referrals"),
     api_path("waitlist/lookup/", views.WaitlistLookupView.as_view(), name="waitlist-lookup"),
     api_path("waitlist/<str:code>/", views.WaitlistByCodeView.as_view(), name="waitlist-code"),
     api_path("stats/", views.StatsView.as_view(), name="stats"),

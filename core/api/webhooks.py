@@ -4,6 +4,7 @@ from django.shortcuts import get_object_or_404
 from rest_framework import generics, serializers
 
 from core.errors import UnsafeDestination
+from core.filters import FilteredListMixin, WebhookDeliveryFilters, WebhookEndpointFilters
 from core.models import DeliveryAttempt, Event, WebhookDelivery, WebhookEndpoint
 from core.outbound import check_destination
 from core.permissions import StaffModelPermission
@@ -61,13 +62,24 @@ class _EventScoped:
         return get_object_or_404(Event, pk=self.kwargs["event_id"])
 
 
-class WebhookEndpointList(_EventScoped, generics.ListCreateAPIView):
+class WebhookEndpointList(_EventScoped, FilteredListMixin, generics.ListCreateAPIView):
+    operation_docs = {
+        "GET": """List an event's webhooks.
+
+        Staff with `core.view_webhookendpoint`: each endpoint's URL, kinds and state.""",
+        "POST": """Add a webhook to an event.
+
+        Staff with `core.add_webhookendpoint`: a public HTTPS URL and the kinds it receives; the
+        signing secret is generated.""",
+    }
+
     serializer_class = WebhookEndpointSerializer
+    filterset_class = WebhookEndpointFilters
     staff_permissions = {"GET": ("core.view_webhookendpoint",),
                          "POST": ("core.add_webhookendpoint",)}
 
     def get_queryset(self):
-        return WebhookEndpoint.objects.filter(event=self.get_event())
+        return WebhookEndpoint.objects.filter(event=self.get_event()).order_by("id")
 
     def perform_create(self, serializer):
         serializer.instance = webhook_endpoint_create(
@@ -75,6 +87,21 @@ class WebhookEndpointList(_EventScoped, generics.ListCreateAPIView):
 
 
 class WebhookEndpointDetail(_EventScoped, generics.RetrieveUpdateDestroyAPIView):
+    operation_docs = {
+        "GET": """Read a webhook.
+
+        Staff with `core.view_webhookendpoint`.""",
+        "PUT": """Replace a webhook.
+
+        Staff with `core.change_webhookendpoint`.""",
+        "PATCH": """Change a webhook.
+
+        Staff with `core.change_webhookendpoint`, e.g. `is_active` to pause it.""",
+        "DELETE": """Delete a webhook.
+
+        Staff with `core.delete_webhookendpoint`; queued deliveries go with it.""",
+    }
+
     serializer_class = WebhookEndpointSerializer
     staff_permissions = {"GET": ("core.view_webhookendpoint",),
                          "PUT": ("core.change_webhookendpoint",),
@@ -92,8 +119,16 @@ class WebhookEndpointDetail(_EventScoped, generics.RetrieveUpdateDestroyAPIView)
         webhook_endpoint_delete(endpoint=instance, actor=self.request.user)
 
 
-class WebhookDeliveryList(_EventScoped, generics.ListAPIView):
+class WebhookDeliveryList(_EventScoped, FilteredListMixin, generics.ListAPIView):
+    operation_docs = {
+        "GET": """List a webhook's deliveries.
+
+        Staff with `core.view_webhookdelivery`: each delivery's kind, status and attempts,
+        newest first.""",
+    }
+
     serializer_class = WebhookDeliverySerializer
+    filterset_class = WebhookDeliveryFilters
     staff_permissions = {"GET": ("core.view_webhookdelivery",)}
 
     def get_queryset(self):

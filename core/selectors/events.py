@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
-
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from core.errors import EventNotFound
 from core.models import Event
@@ -21,23 +18,9 @@ def visible_events(user) -> QuerySet[Event]:
     return events.filter(status__in=PUBLIC_STATUSES)
 
 
-def event_list(
-    *, user, upcoming: bool = False, live: bool = False,
-    from_date: date | None = None, to_date: date | None = None, status: str | None = None,
-) -> QuerySet[Event]:
-    events = visible_events(user)
-    if upcoming:
-        events = events.filter(starts_at__gte=timezone.now())
-    if live:
-        events = events.filter(status=Event.Status.LIVE)
-    if status:
-        events = events.filter(status=status)
-    tz = timezone.get_current_timezone()
-    if from_date:
-        events = events.filter(starts_at__gte=datetime.combine(from_date, time.min, tzinfo=tz))
-    if to_date:
-        events = events.filter(starts_at__lte=datetime.combine(to_date, time.max, tzinfo=tz))
-    return events.order_by("starts_at", "id")
+def event_list(*, user) -> QuerySet[Event]:
+    """The events `user` may see, soonest first (core.filters.EventFilters narrows them)."""
+    return visible_events(user).order_by("starts_at", "id")
 
 
 def event_get(*, event_id: int, user) -> Event:

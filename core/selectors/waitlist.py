@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from django.db.models import QuerySet
+
 from core import ranking
 from core.emails import email_canonical
 from core.errors import RankingEntryStale, RankingIndexNotReady, RankingIndexUnavailable
@@ -119,3 +121,31 @@ def user_for_lookup(*, email: str | None, code: str | None) -> User | None:
 
 def user_for_code(code: str) -> User | None:
     return User.objects.filter(referral_code=(code or "").strip().upper()).first()
+
+
+def referrals_of(user: User) -> QuerySet[User]:
+    """The accounts `user` referred, newest first (core.filters.ReferralFilters narrows)."""
+    return (User.objects.filter(referred_by=user)
+            .only("id", "email", "date_joined", "referral_counted_at", "phone_verified_at",
+                  "email_verified_at", "referred_by_id")
+            .order_by("-date_joined", "-id"))
+
+
+def masked_email(email: str) -> str:
+    """`a***@example.com`: enough for a referrer to recognise a friend, not to harvest."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
+
+
+def referral_line(referee: User) -> dict:
+    """One referral as its referrer sees it: counted, or what it still waits for."""
+    counted = referee.referral_counted_at is not None
+    return {
+        "referee": masked_email(referee.email),
+        "joined_at": referee.date_joined,
+        "status": "counted" if counted else "pending",
+        "counted_at": referee.referral_counted_at,
+        # A referral counts once the referee verified a phone or an email
+        # (WAITLIST_REQUIRE_VERIFIED_REFERRAL): the usual reason a count stays 0.
+        "waiting_for": None if counted or referee.is_verified else "referee_verification",
+    }

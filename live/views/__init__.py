@@ -5,5 +5,6 @@
 - checkin.py: check-in, screen keys
 - draws.py: draws, participate, perform, claim, redraw, notify, proof, result lookup
 - lotteries.py: lottery ballots, winning ballots
+- mine.py: my entries across events (`/api/accounts/me/entries/`)
 - organiser.py: exports, forwarding to the operator
 """

@@ -8,11 +8,13 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.filters import FilteredListMixin
 from core.pagination import Pagination
 from core.permissions import StaffModelPermission
 from core.schema import errors
 from core.selectors.events import event_get
 from core.throttles import ScopedThrottle
+from live.filters import ScreenKeyFilters
 from live.models import ScreenKey
 from live.serializers import (
     CheckinInput,
@@ -39,6 +41,10 @@ class CheckinView(APIView):
                                  "before it starts)")},
     )
     def post(self, request, pk: int):
+        """Check in at an event.
+
+        Records that I am at the event (with the code shown on the venue screen when the event
+        asks for it); sending the same `nonce` again answers the first check-in."""
         data = validated(CheckinInput, request.data)
         event = event_get(event_id=pk, user=request.user)
         checkin, created = checkin_create(
@@ -56,18 +62,26 @@ def _screen_key_body(row: ScreenKey, key: str | None = None) -> dict:
     return body
 
 
-class ScreenKeyListView(APIView):
+class ScreenKeyListView(FilteredListMixin, APIView):
     permission_classes = [StaffModelPermission]
     staff_permissions = {"GET": ("live.view_screenkey",), "POST": ("live.add_screenkey",)}
     pagination_class = Pagination  # for the schema; `paginated` pages the answer
+    filterset_class = ScreenKeyFilters
 
     @extend_schema(responses=ScreenKeyOutput(many=True))
     def get(self, request, pk: int):
+        """List an event's venue screen keys.
+
+        Staff with `live.view_screenkey`: labels and revocation times; the keys themselves are
+        shown only once, when issued."""
         event = event_get(event_id=pk, user=request.user)
-        return paginated(request, self, event.screen_keys.all(), _screen_key_body)
+        return paginated(request, self, event.screen_keys.order_by("id"), _screen_key_body)
 
     @extend_schema(request=ScreenKeyInput, responses={201: ScreenKeyIssuedOutput})
     def post(self, request, pk: int):
+        """Issue a venue screen key.
+
+        Staff with `live.add_screenkey`. The answer shows the key once; only its hash is stored."""
         data = validated(ScreenKeyInput, request.data)
         event = event_get(event_id=pk, user=request.user)
         row, key = screen_key_issue(event=event, actor=request.user, label=data["label"])
@@ -80,5 +94,9 @@ class ScreenKeyRevokeView(APIView):
 
     @extend_schema(request=None, responses=ScreenKeyOutput)
     def post(self, request, pk: int, key_id: int):
+        """Revoke a venue screen key.
+
+        Staff with `live.change_screenkey`. Every socket opened with the key closes within
+        moments (4403)."""
         row = get_object_or_404(ScreenKey, pk=key_id, event_id=pk)
         return Response(_screen_key_body(screen_key_revoke(screen_key=row)))

@@ -4,12 +4,17 @@ lookup scoped to what the requester may see. Staff views check model permissions
 
 from __future__ import annotations
 
+from core.filters import filtered
 from core.pagination import Pagination
 from live import selectors
 from live.models import Draw
 
 
 def paginated(request, view, rows, render):
+    """One page of `rows` (through the view's `filterset_class` when it has one), each
+    rendered by `render`."""
+    if getattr(view, "filterset_class", None) is not None:
+        rows = filtered(request, view, rows)
     paginator = Pagination()
     page = paginator.paginate_queryset(rows, request, view=view)
     return paginator.get_paginated_response([render(row) for row in page])

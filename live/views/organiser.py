@@ -29,6 +29,10 @@ class ParticipantsExportView(APIView):
                        OpenApiTypes.BINARY},
     )
     def get(self, request, pk: int, draw_id: int, fmt: str):
+        """Export a draw's participants.
+
+        Staff with `live.view_entry`: every entry with the participant's contact data and prize,
+        streamed as CSV or Excel."""
         draw = visible_draw(request, pk, draw_id)
         return exports.participants_export(draw=draw, fmt=fmt)
 
@@ -43,6 +47,10 @@ class CheckinsExportView(APIView):
                        OpenApiTypes.BINARY},
     )
     def get(self, request, pk: int, fmt: str):
+        """Export an event's check-ins.
+
+        Staff with `live.view_checkin`: every check-in with the attendee's contact data, streamed
+        as CSV or Excel."""
         event = event_get(event_id=pk, user=request.user)
         return exports.checkins_export(event=event, fmt=fmt)
 
@@ -57,6 +65,10 @@ class ForwardView(APIView):
     @extend_schema(request=ForwardInput, responses={201: ForwardOutput, **errors(
         e400="invalid, nothing_to_forward", e409="no_operator_endpoint")})
     def post(self, request, pk: int):
+        """Forward participants to the operator.
+
+        Staff with `live.add_forwardingbatch`: queues a batch of entries for the event's operator
+        endpoint; the scheduler delivers it, signed, with retries."""
         data = validated(ForwardInput, request.data)
         event = event_get(event_id=pk, user=request.user)
         batch = forwarding.entries_forward(event=event, entry_ids=data["entries"],

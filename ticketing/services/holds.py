@@ -78,21 +78,21 @@ def _sale_of(event: Event) -> EventSale:
     return event.sale
 
 
-def _check_seats(event: Event, seat_ids: list[int]) -> int:
+def _check_seats(event: Event, seat_ids: list[int]) -> list[selectors.HoldSeatRow]:
     """Every seat exists at the venue, is priced, not blocked and not sold (one query).
-    -> the seats' total at today's prices."""
+    -> the seats, priced at today's prices."""
     rows = selectors.seats_to_hold(event_id=event.id, venue_id=event.venue_id, seat_ids=seat_ids)
-    found = {seat_id for seat_id, *_ in rows}
+    found = {r.id for r in rows}
     unknown = [s for s in seat_ids if s not in found]
     if unknown:
         raise UnknownSeats(unknown)
-    not_for_sale = [seat_id for seat_id, blocked, price, _ in rows if blocked or price is None]
+    not_for_sale = [r.id for r in rows if r.blocked or r.price is None]
     if not_for_sale:
         raise SeatsNotForSale(not_for_sale)
-    sold = [seat_id for seat_id, _, _, sold in rows if sold]
+    sold = [r.id for r in rows if r.sold]
     if sold:
         raise SeatsUnavailable(sorted(sold))
-    return sum(price for _, _, price, _ in rows)
+    return rows
 
 
 def _lock_user_event(user_id: int, event_id: int) -> None:
@@ -223,9 +223,11 @@ def _claim(*, event: Event, user: User, seat_ids: list[int], check_seats: bool =
                     "hold again later or buy what you hold."
                 )
             # The database is the arbiter of sold seats, whatever the backend says;
-            # the same query prices the seats (best available picked free, priced seats).
-            total = _check_seats(event, seat_ids) if check_seats else _priced_total(
+            # the same query prices the seats (best available picked free, priced seats)
+            # and names them for the answer.
+            priced = _check_seats(event, seat_ids) if check_seats else _priced_seats(
                 event, seat_ids)
+            total = sum(r.price for r in priced)
             hold = SeatHold.objects.create(
                 token=token,
                 event=event,
@@ -237,6 +239,7 @@ def _claim(*, event: Event, user: User, seat_ids: list[int], check_seats: bool =
                 total=total,
                 window_started_at=window,
             )
+            hold.seat_details = [r.line() for r in priced]  # the answer needs no query
             # The hold is made: now it uses the admission pass (checked before the claim);
             # a pass that ran out meanwhile refuses it and the claim is undone.
             if queue_pass_number is not None:
@@ -255,16 +258,16 @@ def _claim(*, event: Event, user: User, seat_ids: list[int], check_seats: bool =
     return hold
 
 
-def _priced_total(event: Event, seat_ids: list[int]) -> int:
+def _priced_seats(event: Event, seat_ids: list[int]) -> list[selectors.HoldSeatRow]:
     """Best available: the picked seats were free and priced a moment ago; the database
     still decides whether one was sold meanwhile (SeatsUnavailable, so the pick retries)."""
     rows = selectors.seats_to_hold(event_id=event.id, venue_id=event.venue_id, seat_ids=seat_ids)
-    sold = [seat_id for seat_id, _, _, sold in rows if sold]
+    sold = [r.id for r in rows if r.sold]
     if sold:
         raise SeatsUnavailable(sorted(sold))
-    if len(rows) != len(seat_ids) or any(price is None for _, _, price, _ in rows):
-        raise SeatsUnavailable(sorted(set(seat_ids) - {r[0] for r in rows if r[2] is not None}))
-    return sum(price for _, _, price, _ in rows)
+    if len(rows) != len(seat_ids) or any(r.price is None for r in rows):
+        raise SeatsUnavailable(sorted(set(seat_ids) - {r.id for r in rows if r.price is not None}))
+    return rows
 
 
 def _locked_live_hold(*, token: str, user: User, with_sale: bool = False) -> SeatHold:

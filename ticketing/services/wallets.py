@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.utils import timezone
 from django.utils.translation import gettext
 
 from core import audit
@@ -40,8 +41,11 @@ def wallet_move_money(
     entry (core.audit, hash-chained later by the sealer) is written in the same
     transaction, so it exists exactly when the movement does.
     """
-    Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + amount)
+    # update() skips auto_now: updated_at moves with the balance, in the same statement.
+    now = timezone.now()
+    Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + amount, updated_at=now)
     wallet.balance += amount
+    wallet.updated_at = now
     return _ledger_entry(wallet=wallet, amount=amount, kind=kind, reference=reference, actor=actor)
 
 
@@ -56,11 +60,13 @@ def wallet_debit(
     path locks (or creates) it and raises InsufficientFunds with the balance.
     """
     table = Wallet._meta.db_table
+    now = timezone.now()
     with connection.cursor() as cursor:
+        # Raw SQL skips auto_now too: updated_at moves with the balance, same statement.
         cursor.execute(
-            f"UPDATE {table} SET balance = balance - %s "  # noqa: S608 (no user input)
+            f"UPDATE {table} SET balance = balance - %s, updated_at = %s "  # noqa: S608
             "WHERE user_id = %s AND balance >= %s RETURNING id, balance",
-            [amount, user.pk, amount],
+            [amount, connection.ops.adapt_datetimefield_value(now), user.pk, amount],
         )
         row = cursor.fetchone()
     if row is None:
@@ -69,7 +75,7 @@ def wallet_debit(
             raise InsufficientFunds(extra={"balance": wallet.balance, "total": amount})
         return wallet_move_money(wallet=wallet, amount=-amount, kind=kind, reference=reference,
                                  actor=actor)
-    wallet = Wallet(pk=row[0], user_id=user.pk, balance=row[1])
+    wallet = Wallet(pk=row[0], user_id=user.pk, balance=row[1], updated_at=now)
     return _ledger_entry(wallet=wallet, amount=-amount, kind=kind, reference=reference,
                          actor=actor)
 

@@ -169,7 +169,7 @@ class Command(BaseCommand):
         from twisted.internet import reactor  # daphne.cli installed the asyncio reactor
 
         from core import links, streams
-        from core.accesslog import redacting_server
+        from core.accesslog import without_access_log
         from core.conf import assert_safe_to_serve
 
         assert_safe_to_serve()
@@ -191,8 +191,8 @@ class Command(BaseCommand):
         grace = settings.SHUTDOWN_GRACE_SECONDS
         allow_restart_close_codes()
         cli = CommandLineInterface()
-        # The access log never shows a screen key (or a token) from a URL.
-        cli.server_class = redacting_server(cli.server_class)
+        # core/requestlog.py writes the access log (with request ids, redacted).
+        cli.server_class = without_access_log(cli.server_class)
 
         def on_sigterm(signum, frame) -> None:
             reactor.callFromThread(drain_then_stop, grace)
