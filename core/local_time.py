@@ -37,13 +37,18 @@ def api_iso(dt: datetime | None) -> str | None:
     return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-@lru_cache(maxsize=512)
 def zone(name: str | None) -> tzinfo:
-    """The ZoneInfo of an IANA name; settings.TIME_ZONE for an empty or unknown one."""
+    """The ZoneInfo of an IANA name; settings.TIME_ZONE for an empty one (UTC for an
+    unknown one, which validation keeps out of the database)."""
+    return _zone(name) if name else _zone(settings.TIME_ZONE)
+
+
+@lru_cache(maxsize=512)
+def _zone(name: str) -> tzinfo:
     try:
-        return ZoneInfo(name or settings.TIME_ZONE)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(settings.TIME_ZONE)
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):  # validated on save; never a 500 here
+        return ZoneInfo("UTC")
 
 
 def validate_time_zone(value: str) -> None:
