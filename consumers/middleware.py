@@ -67,17 +67,22 @@ def _user_from_token(raw: str):
         AUTH_TIME_CLAIM,
         CLAIM_FIELDS,
         RevocationCheck,
+        claims_user,
         has_session_claims,
     )
 
     auth = JWTAuthentication()
     try:
         token = auth.get_validated_token(raw.encode())
-        user = auth.get_user(token)
-        if has_session_claims(token):
-            # A revoked session (a new password, a demotion) opens no socket either.
-            RevocationCheck(user_id=user.pk, auth_time=float(token[AUTH_TIME_CLAIM])).check(
-                claims={name: bool(token[name]) for name in CLAIM_FIELDS})
+        if not has_session_claims(token):
+            return auth.get_user(token)  # an older token: the user row, as before
+        # The user from the token's claims, as HTTP requests get it (core.authentication):
+        # no user query per socket, which a crowd opening sockets for a sale would queue
+        # on the worker's one database thread (bench/waiting_room.py). A revoked session
+        # (a new password, a demotion, a deactivation) opens no socket either.
+        user = claims_user(token)
+        RevocationCheck(user_id=user.pk, auth_time=float(token[AUTH_TIME_CLAIM])).check(
+            claims={name: bool(token[name]) for name in CLAIM_FIELDS})
         return user
     except (InvalidToken, TokenError, AuthenticationFailed) as exc:
         raise ProtocolError(

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -216,7 +217,13 @@ class StreamConsumer(LimitedConsumer):
         if kind is None or not kind.shared_by_audience:
             return await build()
         audience = (bool(getattr(self.viewer.user, "is_staff", False)), self.viewer.screen)
-        return await shared_builds.get((subscription.stream, audience), build)
+        seq, data = await shared_builds.get((subscription.stream, audience), build)
+        if kind.personalize is not None:
+            # After the shared build, so still after the seq: the viewer's part is no
+            # older than the seq (deltas are idempotent). No database here, so any thread.
+            data = await sync_to_async(kind.personalize, thread_sensitive=False)(
+                subscription.object_id, self.viewer, data)
+        return seq, data
 
     async def send_snapshot(self, subscription: Subscription, *, reset: bool = False) -> None:
         # The seq is read BEFORE the snapshot is built: a change committed in

@@ -502,6 +502,12 @@ class StreamKind:
     # (viewer.user.is_staff and viewer.screen): sockets of one worker asking at
     # the same moment then share one build (consumers/snapshots.py).
     shared_by_audience: bool = False
+    # (object_id, viewer, shared snapshot) -> this viewer's snapshot: for a shared kind
+    # whose snapshot also carries a part of the viewer's own that is cheap to read
+    # without the database (the waiting room's place, from Redis). The consumer calls
+    # it for every socket after the shared build (which ran with another socket's
+    # viewer): it must replace every viewer-specific part.
+    personalize: Callable[[int, Viewer, Snapshot], Snapshot] | None = None
 
 
 _kinds: dict[str, StreamKind] = {}

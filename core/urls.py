@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from core import pages, screen, views
+from core import attendee_app, pages, screen, views
 from core.metrics import metrics_view
 from core.routes import api_path
 
@@ -13,6 +13,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     api_path("screen/events/<int:event_id>/", screen.screen_page, name="screen"),
     api_path("screen/events/<int:event_id>/qr.svg", screen.screen_qr, name="screen-qr"),
+    # The attendee app (core/attendee_app.py): its shell, service worker, manifest, files.
+    path("app/", attendee_app.app_shell, name="attendee-app"),
+    path("app/sw.js", attendee_app.service_worker, name="attendee-app-sw"),
+    path("app/manifest.webmanifest", attendee_app.manifest, name="attendee-app-manifest"),
+    path("assets/<path:path>", attendee_app.asset, name="web-asset"),
     # The pages the account emails link to (core/pages.py).
     path("", pages.home, name="home"),
     api_path("confirm-email/", pages.confirm_email, name="confirm-email"),

@@ -186,8 +186,10 @@ def test_screen_shows_the_queue_length_and_keeps_it_across_a_dropped_socket(tmp_
         now = datetime.now(UTC)
         plain = staff.post("/api/events/", {"title": "Friendly", "starts_at": _iso(now),
                                             "status": "live"})
+        # Starting within the hour: check-in is open (the code shows), and the line still
+        # moves (a room rests once its event started: nothing is sold after the start).
         event = staff.post("/api/events/", {
-            "title": "Cup final", "starts_at": _iso(now), "status": "live",
+            "title": "Cup final", "starts_at": _iso(now + timedelta(hours=1)), "status": "live",
             "checkin_code_required": True,
         })
         staff.post(f"/api/events/{event['id']}/draws/", {

@@ -77,3 +77,13 @@ def test_holding_chosen_seats_with_the_buyers_pass_works(room, user_api, user, s
 def test_holding_chosen_seats_needs_no_pass_once_the_room_is_closed(room, user_api, sale, staff):
     committed(waiting_room_set_status, room=room, status="closed", actor=staff)
     assert hold(user_api, sale, seats(sale, "A", "1", 1)).status_code == 201
+
+
+def test_a_room_created_faster_than_the_default_ceiling_raises_its_ceiling(sale):
+    # Found by bench/waiting_room.py: the ceiling was raised after the INSERT, which the
+    # row's check constraint (max_rate_per_minute >= rate_per_minute) had refused.
+    from ticketing.services.waiting_room import waiting_room_configure
+
+    room = committed(waiting_room_configure, event=sale, actor=None, rate_per_minute=60_000)
+    room.refresh_from_db()
+    assert (room.rate_per_minute, room.max_rate_per_minute) == (60_000, 60_000)

@@ -102,6 +102,9 @@ class JoinResult:
     # | hidden (the event is not public and the buyer not staff)
     outcome: str
     opens_at: float | None = None
+    # The buyer's place read in the same step (joined, kept, admitted, in_use), when
+    # the store does that (Redis: one round trip per join); None: ask place().
+    place: Place | None = None
 
 
 @dataclass(frozen=True)
@@ -179,9 +182,29 @@ _NOW = """
 local now = tonumber(ARGV[#ARGV])
 """
 
+# The line and one buyer's place (user '' for nobody): what _PLACE returns, and what
+# _JOIN returns after its outcome.
+_PLACE_FUNCTION = """
+local function place(conf_key, line_key, state_key, stats_key, user)
+  local conf = redis.call('HMGET', conf_key, 'status', 'opens_at', 'sale_at', 'rate', 'public')
+  local stats = redis.call('HMGET', stats_key, 'served', 'left_pending')
+  local length = redis.call('ZCARD', line_key) - tonumber(stats[2] or 0)
+  local st, rank = false, false
+  if user ~= '' then
+    st = redis.call('HGET', state_key, user)
+    if st == 'w' or st == 'l' then rank = redis.call('ZRANK', line_key, user) end
+  end
+  return {conf[1] or 'none', conf[2] or '', conf[3] or '', conf[4] or '0', length,
+          stats[1] or '0', st or '', rank or -1, tostring(now), conf[5] or '1'}
+end
+"""
+
 # KEYS: conf, line, state, mailbox, stats, counter, deadlines.
 # ARGV: user, mailbox, ttl, staff ('1' or '0').
-_JOIN = _NOW + """
+# -> {outcome, opens_at or ''} and, when the buyer has a place, that place (_PLACE's
+# fields) read in the same step: a join is one round trip.
+_JOIN = _NOW + _PLACE_FUNCTION + """
+local function join()
 local conf = redis.call('HMGET', KEYS[1], 'status', 'opens_at', 'sale_at', 'secret', 'public')
 if not conf[1] then return {'not_configured'} end
 if conf[5] == '0' and ARGV[4] ~= '1' then return {'hidden'} end
@@ -235,6 +258,17 @@ redis.call('HSET', KEYS[3], user, 'w')
 redis.call('HINCRBY', KEYS[5], 'joined', 1)
 for i = 1, 6 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
 return {'joined'}
+end
+
+local result = join()
+local outcome = result[1]
+local out = {outcome, result[2] or ''}
+if outcome == 'joined' or outcome == 'kept' or outcome == 'admitted' or outcome == 'in_use' then
+  for _, value in ipairs(place(KEYS[1], KEYS[2], KEYS[3], KEYS[5], ARGV[1])) do
+    out[#out + 1] = value
+  end
+end
+return out
 """
 
 # KEYS: line, state, stats. ARGV: user.
@@ -247,17 +281,8 @@ return 1
 """
 
 # KEYS: conf, line, state, stats. ARGV: user ('' for nobody).
-_PLACE = _NOW + """
-local conf = redis.call('HMGET', KEYS[1], 'status', 'opens_at', 'sale_at', 'rate', 'public')
-local stats = redis.call('HMGET', KEYS[4], 'served', 'left_pending')
-local length = redis.call('ZCARD', KEYS[2]) - tonumber(stats[2] or 0)
-local st, rank = false, false
-if ARGV[1] ~= '' then
-  st = redis.call('HGET', KEYS[3], ARGV[1])
-  if st == 'w' or st == 'l' then rank = redis.call('ZRANK', KEYS[2], ARGV[1]) end
-end
-return {conf[1] or 'none', conf[2] or '', conf[3] or '', conf[4] or '0', length,
-        stats[1] or '0', st or '', rank or -1, tostring(now), conf[5] or '1'}
+_PLACE = _NOW + _PLACE_FUNCTION + """
+return place(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
 """
 
 # KEYS: conf, line, state, deadlines, stats, log. ARGV: max batch, ttl.
@@ -416,25 +441,20 @@ class RedisQueueLine:
 
     def join(self, event_id: int, user_id: int, mailbox: str, *,
              staff: bool = False) -> JoinResult:
-        result = self._join(keys=_keys(event_id, "conf", "line", "state", "mailbox", "stats",
-                                       "counter", "deadlines"),
-                            args=[user_id, mailbox, KEY_TTL_SECONDS, "1" if staff else "0",
-                                  repr(self.clock())])
-        return JoinResult(outcome=result[0],
-                          opens_at=float(result[1]) if len(result) > 1 else None)
+        outcome, opens_at, *here = self._join(
+            keys=_keys(event_id, "conf", "line", "state", "mailbox", "stats", "counter",
+                       "deadlines"),
+            args=[user_id, mailbox, KEY_TTL_SECONDS, "1" if staff else "0", repr(self.clock())])
+        return JoinResult(outcome=outcome, opens_at=float(opens_at) if opens_at else None,
+                          place=_place_from_script(here) if here else None)
 
     def leave(self, event_id: int, user_id: int) -> bool:
         return bool(self._leave(keys=_keys(event_id, "line", "state", "stats"), args=[user_id]))
 
     def place(self, event_id: int, user_id: int | None) -> Place:
-        (status, opens_at, sale_at, rate, length, served, st, rank, now, public) = self._place(
+        return _place_from_script(self._place(
             keys=_keys(event_id, "conf", "line", "state", "stats"),
-            args=["" if user_id is None else user_id, repr(self.clock())])
-        return _place(status=status, opens_at=float(opens_at) if opens_at else None,
-                      sale_at=float(sale_at) if sale_at else None, rate=float(rate),
-                      length=int(length), served=int(served), raw_state=st or None,
-                      rank=None if int(rank) < 0 else int(rank), now=float(now),
-                      public=public != "0")
+            args=["" if user_id is None else user_id, repr(self.clock())]))
 
     def admit(self, event_id: int, *, max_batch: int) -> Admission:
         skipped, expired, served, admitted, opened = self._admit(
@@ -483,6 +503,16 @@ class RedisQueueLine:
     def claim_tick(self, event_id: int, name: str, seconds: float) -> bool:
         return bool(self.client.set(_keys(event_id, "tick")[0] + ":" + name, "1",
                                     nx=True, px=max(1, int(seconds * 1000))))
+
+
+def _place_from_script(fields: list) -> Place:
+    """A Place from the fields of the Lua function place()."""
+    status, opens_at, sale_at, rate, length, served, st, rank, now, public = fields
+    return _place(status=status, opens_at=float(opens_at) if opens_at else None,
+                  sale_at=float(sale_at) if sale_at else None, rate=float(rate),
+                  length=int(length), served=int(served), raw_state=st or None,
+                  rank=None if int(rank) < 0 else int(rank), now=float(now),
+                  public=public != "0")
 
 
 def _place(*, status: str, opens_at: float | None, sale_at: float | None, rate: float,

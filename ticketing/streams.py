@@ -242,15 +242,24 @@ def _room_visible(event_id: int, staff: bool) -> bool:
 def queue_snapshot(event_id: int, viewer: Viewer) -> dict[str, Any] | None:
     """The line and the viewer's place (None: no such event for this viewer, or no room).
 
-    The place comes from the line's store in one step; one query checks that the
-    event is visible to the viewer and has a room, as every stream of an event does."""
+    One query (shared per process for a second) checks that the event is visible to
+    the viewer and has a room, as every stream of an event does; the consumer shares
+    that build between the sockets of one audience connecting at once and reads each
+    socket's place with queue_personalize, off the worker's database thread (20,000
+    phones arriving for a sale were 20,000 reads on that one thread: bench/waiting_room.py)."""
     user = getattr(viewer, "user", None)
     if not _room_visible(event_id, bool(getattr(user, "is_staff", False))):
         return None
+    return queue_personalize(event_id, viewer, {"seq": streams.last_seq(queue_stream(event_id))})
+
+
+def queue_personalize(event_id: int, viewer: Viewer, shared: dict[str, Any]) -> dict[str, Any]:
+    """A visible line's snapshot for this viewer: the line and its place, one step on the
+    line's store, no database (the visibility check is in the shared build)."""
+    user = getattr(viewer, "user", None)
     authenticated = bool(user is not None and user.is_authenticated)
-    seq = streams.last_seq(queue_stream(event_id))
     place = queue_line().place(event_id, user.pk if authenticated else None)
-    return {**place_body(event_id, place, authenticated=authenticated), "seq": seq}
+    return {**place_body(event_id, place, authenticated=authenticated), "seq": shared["seq"]}
 
 
 def apply_queue_message(snapshot: QueueState, message: StreamMessage) -> QueueState:
@@ -296,6 +305,9 @@ QUEUE_KIND = StreamKind(
     messages={QUEUE_PROGRESS: progress_data, QUEUE_OPENED: progress_data},
     apply=apply_queue_message,
     resnapshot_on=frozenset({QUEUE_OPENED}),
+    # The visibility check is shared (it depends on is_staff only), the place is not.
+    shared_by_audience=True,
+    personalize=queue_personalize,
 )
 
 QUEUE_STAFF_KIND = StreamKind(

@@ -138,18 +138,20 @@ def waiting_room_configure(*, event: Event, actor: User | None, source: str = "a
     unknown = set(fields) - set(WAITING_ROOM_SETTINGS)
     if unknown:
         raise TypeError(f"unknown waiting room fields: {sorted(unknown)}")
+    # The ceiling is raised to the rate before the INSERT, not after it: the row's check
+    # constraint (max_rate_per_minute >= rate_per_minute) refuses the INSERT itself.
+    ceiling = max(fields.get("max_rate_per_minute",
+                             WaitingRoom._meta.get_field("max_rate_per_minute").default),
+                  fields.get("rate_per_minute", 1))
     with transaction.atomic():
         room, created = WaitingRoom.objects.select_for_update().get_or_create(
-            event=event, defaults=fields)
+            event=event, defaults={**fields, "max_rate_per_minute": ceiling})
         if not created:
             for name, value in fields.items():
                 setattr(room, name, value)
             if room.max_rate_per_minute < room.rate_per_minute:
                 room.max_rate_per_minute = room.rate_per_minute
             room.save()
-        elif room.max_rate_per_minute < room.rate_per_minute:
-            room.max_rate_per_minute = room.rate_per_minute
-            room.save(update_fields=["max_rate_per_minute"])
         audit.record(action="waiting_room.configured", obj=room, actor=actor,
                      data={"event": event.pk, "created": created, "source": source,
                            **{name: getattr(room, name) for name in WAITING_ROOM_SETTINGS}})
@@ -232,7 +234,7 @@ def queue_join(*, event_id: int, user: User) -> tuple[str, Place]:
         raise QueueMailboxTaken()
     if result.outcome == "not_configured":
         raise QueueNotFound()
-    return result.outcome, line.place(event_id, user.pk)
+    return result.outcome, result.place or line.place(event_id, user.pk)
 
 
 def queue_place(*, event_id: int, user: User | None) -> Place:
