@@ -23,7 +23,14 @@ $(VENV)/.installed: requirements.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-setup: $(VENV)/.installed
+# Translations: the .po files are the source, the .mo files build output (.gitignore),
+# compiled in pure Python (polib), so no GNU gettext is needed; rebuilt when a .po changes.
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/*.po))
+
+locale/%.mo: locale/%.po $(VENV)/.installed
+	$(BIN)/python manage.py compile_translations
+
+setup: $(VENV)/.installed $(MO_FILES)
 
 run: setup
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --no-input
@@ -50,4 +57,4 @@ bench: setup
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) db.sqlite3 .pytest_cache
+	rm -rf $(VENV) db.sqlite3 .pytest_cache $(MO_FILES)

@@ -6,6 +6,10 @@
 Services raise a DomainError subclass with its own code and HTTP status; the
 DRF exception handler below and consumers' error frames render it.
 
+`detail` is translated (gettext_lazy: rendered in the language of the request,
+chosen by Accept-Language, core/settings.py LANGUAGES); `code` never is: it is the
+machine-readable contract.
+
 This module holds the base classes, every error class of core's modules and the
 rendering; live/errors.py and ticketing/errors.py hold their apps' errors.
 """
@@ -19,6 +23,8 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError
 from django.db import OperationalError
 from django.http import Http404, JsonResponse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -28,7 +34,7 @@ class DomainError(Exception):
     """A rule of the domain said no. Subclass per case, or pass code/detail."""
 
     code = "error"
-    detail = "The request could not be completed."
+    detail = _("The request could not be completed.")
     status_code = status.HTTP_400_BAD_REQUEST
 
     def __init__(
@@ -54,19 +60,19 @@ class DomainError(Exception):
 
 class NotFound(DomainError):
     code = "not_found"
-    detail = "Not found."
+    detail = _("Not found.")
     status_code = status.HTTP_404_NOT_FOUND
 
 
 class Conflict(DomainError):
     code = "conflict"
-    detail = "The request conflicts with the current state."
+    detail = _("The request conflicts with the current state.")
     status_code = status.HTTP_409_CONFLICT
 
 
 class ServiceUnavailable(DomainError):
     code = "service_unavailable"
-    detail = "A backing service is unavailable; try again shortly."
+    detail = _("A backing service is unavailable; try again shortly.")
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
 
 
@@ -76,7 +82,7 @@ class ServiceUnavailable(DomainError):
 
 class InvalidEmail(DomainError):
     code = "invalid_email"
-    detail = (
+    detail = _(
         "The email address contains an invisible character (a zero-width space or joiner, "
         "a soft hyphen, ...). Type the address again without it."
     )
@@ -84,17 +90,17 @@ class InvalidEmail(DomainError):
 
 class EmailTaken(DomainError):
     code = "email_taken"
-    detail = "An account with this email already exists."
+    detail = _("An account with this email already exists.")
 
 
 class PhoneTaken(DomainError):
     code = "phone_taken"
-    detail = "Another account uses this phone number."
+    detail = _("Another account uses this phone number.")
 
 
 class EmailConfirmationRequired(Conflict):
     code = "email_confirmation_required"
-    detail = (
+    detail = _(
         "This email is on the waitlist. Finish signing up with the link in the welcome "
         "email (send its token as email_token), so that only the owner of the address can; "
         "a lost or expired link: POST /api/waitlist/confirm-email/resend/ mails a new one."
@@ -105,7 +111,7 @@ class InvalidPassword(DomainError):
     """The password breaks a validator; rendered like a field validation error."""
 
     code = "invalid"
-    detail = "Invalid input."
+    detail = _("Invalid input.")
 
     def __init__(self, messages: list[str], field: str = "password") -> None:
         super().__init__(extra={"fields": {field: messages}})
@@ -113,29 +119,29 @@ class InvalidPassword(DomainError):
 
 class WrongCurrentPassword(DomainError):
     code = "wrong_current_password"
-    detail = "Changing the email or the password needs the account's current password."
+    detail = _("Changing the email or the password needs the account's current password.")
 
 
 class InvalidRefreshToken(DomainError):
     code = "token_not_valid"
-    detail = "The refresh token is invalid, expired or already logged out."
+    detail = _("The refresh token is invalid, expired or already logged out.")
 
 
 class InvalidResetLink(DomainError):
     code = "invalid_reset_link"
-    detail = ("This password reset link is not valid: it expired, was already used, or the "
+    detail = _("This password reset link is not valid: it expired, was already used, or the "
               "password or email changed since. Ask for a new one.")
 
 
 class InvalidEmailChangeToken(DomainError):
     code = "invalid_token"
-    detail = ("This email change link is not valid: it was already used, or the account's "
+    detail = _("This email change link is not valid: it was already used, or the account's "
               "address changed since. Ask for the change again.")
 
 
 class ReauthenticationRequired(DomainError):
     code = "reauthentication_required"
-    detail = ("Deleting the account needs its password, or a login within the last few "
+    detail = _("Deleting the account needs its password, or a login within the last few "
               "minutes.")
 
 
@@ -143,7 +149,7 @@ class AccountDeletionBlocked(Conflict):
     """Something the account still holds must be settled first (``reasons``)."""
 
     code = "account_deletion_blocked"
-    detail = "The account cannot be deleted yet: settle what `reasons` lists first."
+    detail = _("The account cannot be deleted yet: settle what `reasons` lists first.")
 
     def __init__(self, reasons: list[dict]) -> None:
         super().__init__(extra={"reasons": reasons})
@@ -154,17 +160,17 @@ class AccountDeletionBlocked(Conflict):
 
 class InvalidPhone(DomainError):
     code = "invalid_phone"
-    detail = "Enter a valid phone number in international format, e.g. +4915112345678."
+    detail = _("Enter a valid phone number in international format, e.g. +4915112345678.")
 
 
 class PhoneNotMobile(DomainError):
     code = "phone_not_mobile"
-    detail = "Codes are only texted to mobile numbers; enter your mobile phone number."
+    detail = _("Codes are only texted to mobile numbers; enter your mobile phone number.")
 
 
 class PhoneRegionNotAllowed(DomainError):
     code = "phone_region_not_allowed"
-    detail = "Codes cannot be texted to numbers of this country."
+    detail = _("Codes cannot be texted to numbers of this country.")
 
 
 # --- Phone verification (core/services/phone_verification.py) -----------------------
@@ -172,7 +178,7 @@ class PhoneRegionNotAllowed(DomainError):
 
 class CodeResendTooSoon(DomainError):
     code = "code_resend_too_soon"
-    detail = "A code was sent to this phone moments ago; wait before asking again."
+    detail = _("A code was sent to this phone moments ago; wait before asking again.")
     status_code = 429
 
     def __init__(self, retry_after_seconds: int) -> None:
@@ -181,7 +187,7 @@ class CodeResendTooSoon(DomainError):
 
 class CodeDailyLimit(DomainError):
     code = "code_daily_limit"
-    detail = "Too many codes were asked for today; try again later."
+    detail = _("Too many codes were asked for today; try again later.")
     status_code = 429
 
     def __init__(self, retry_after_seconds: int) -> None:
@@ -190,17 +196,17 @@ class CodeDailyLimit(DomainError):
 
 class InvalidCode(DomainError):
     code = "invalid_code"
-    detail = "The code is wrong or was not sent to this phone."
+    detail = _("The code is wrong or was not sent to this phone.")
 
 
 class CodeExpired(DomainError):
     code = "code_expired"
-    detail = "The code has expired; ask for a new one."
+    detail = _("The code has expired; ask for a new one.")
 
 
 class TooManyAttempts(DomainError):
     code = "too_many_attempts"
-    detail = "Too many wrong codes; ask for a new one."
+    detail = _("Too many wrong codes; ask for a new one.")
 
 
 # --- SMS (core/sms.py) --------------------------------------------------------------
@@ -208,12 +214,12 @@ class TooManyAttempts(DomainError):
 
 class SmsUnavailable(ServiceUnavailable):
     code = "sms_unavailable"
-    detail = "The SMS service is unavailable; try again shortly."
+    detail = _("The SMS service is unavailable; try again shortly.")
 
 
 class SmsBudgetExhausted(SmsUnavailable):
     code = "sms_budget_exhausted"
-    detail = "Today's text messages are used up; try again tomorrow."
+    detail = _("Today's text messages are used up; try again tomorrow.")
 
 
 # --- Referral waitlist (core/services/waitlist.py) ----------------------------------
@@ -221,17 +227,17 @@ class SmsBudgetExhausted(SmsUnavailable):
 
 class UnknownReferralCode(NotFound):
     code = "unknown_referral_code"
-    detail = "No account has this referral code."
+    detail = _("No account has this referral code.")
 
 
 class SelfReferral(DomainError):
     code = "self_referral"
-    detail = "You cannot use your own referral code."
+    detail = _("You cannot use your own referral code.")
 
 
 class AlreadyOnWaitlist(Conflict):
     code = "already_on_waitlist"
-    detail = (
+    detail = _(
         "This email address is already on the waitlist. Lost the confirmation email? "
         "POST /api/waitlist/confirm-email/resend/ mails a new link."
     )
@@ -239,17 +245,17 @@ class AlreadyOnWaitlist(Conflict):
 
 class InvalidEmailToken(DomainError):
     code = "invalid_token"
-    detail = "This email confirmation link is not valid."
+    detail = _("This email confirmation link is not valid.")
 
 
 class ExpiredEmailToken(DomainError):
     code = "token_expired"
-    detail = "This email confirmation link has expired; ask for a new one."
+    detail = _("This email confirmation link has expired; ask for a new one.")
 
 
 class RankingRebuildInProgress(Conflict):
     code = "ranking_rebuild_in_progress"
-    detail = "Another rebuild of the waitlist ranking is running."
+    detail = _("Another rebuild of the waitlist ranking is running.")
 
 
 # --- Lists (core/filters.py) ---------------------------------------------------------
@@ -257,12 +263,13 @@ class RankingRebuildInProgress(Conflict):
 
 class UnknownQueryParameter(DomainError):
     code = "unknown_parameter"
-    detail = "A query parameter names no filter of this list."
+    detail = _("A query parameter names no filter of this list.")
 
     def __init__(self, names: list[str], *, known: list[str]) -> None:
         super().__init__(
-            f"Unknown query parameter: {', '.join(names)}. This list knows: {', '.join(known)}.",
-            extra={"fields": {name: ["Unknown query parameter."] for name in names},
+            gettext("Unknown query parameter: %(names)s. This list knows: %(known)s.")
+            % {"names": ", ".join(names), "known": ", ".join(known)},
+            extra={"fields": {name: [gettext("Unknown query parameter.")] for name in names},
                    "known": known})
 
 
@@ -271,7 +278,7 @@ class UnknownQueryParameter(DomainError):
 
 class EventNotFound(NotFound):
     code = "event_not_found"
-    detail = "No such event."
+    detail = _("No such event.")
 
 
 # --- Waitlist ranking (core/ranking.py, core/selectors/waitlist.py) -------------------
@@ -358,15 +365,15 @@ def backing_service_down(exc: BaseException | None) -> str | None:
 
 
 UNAVAILABLE_DETAILS = {
-    "database_unavailable": "The database is unavailable; try again shortly.",
-    "redis_unavailable": "A backing service (Redis) is unavailable; try again shortly.",
+    "database_unavailable": _("The database is unavailable; try again shortly."),
+    "redis_unavailable": _("A backing service (Redis) is unavailable; try again shortly."),
 }
 
 
 def unavailable_body(exc: BaseException | None) -> dict | None:
     """The 503 body for a backing service that is down, or None for any other error."""
     code = backing_service_down(exc)
-    return error_body(code, UNAVAILABLE_DETAILS[code]) if code else None
+    return error_body(code, str(UNAVAILABLE_DETAILS[code])) if code else None
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
@@ -386,12 +393,12 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 
     if isinstance(exc, exceptions.ValidationError):
         fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        response.data = error_body("invalid", "Invalid input.", fields=fields)
+        response.data = error_body("invalid", str(_("Invalid input.")), fields=fields)
     elif isinstance(exc, exceptions.APIException):
         code = _flatten_codes(exc.get_codes())
         detail = exc.detail
         if isinstance(detail, dict):  # simplejwt's token errors carry a dict
-            detail = detail.get("detail", "Request failed.")
+            detail = detail.get("detail", _("Request failed."))
         extra = {}
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             extra["retry_after_seconds"] = int(exc.wait) + 1
@@ -400,7 +407,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 
 
 def json_404(request, exception=None) -> JsonResponse:
-    return JsonResponse(error_body("not_found", "Not found."), status=404)
+    return JsonResponse(error_body("not_found", str(_("Not found."))), status=404)
 
 
 def json_500(request) -> JsonResponse:
@@ -409,30 +416,31 @@ def json_500(request) -> JsonResponse:
     unavailable = unavailable_body(sys.exc_info()[1])
     if unavailable is not None:
         return JsonResponse(unavailable, status=503)
-    return JsonResponse(error_body("server_error", "Internal server error."), status=500)
+    return JsonResponse(error_body("server_error", str(_("Internal server error."))), status=500)
 
 
 def json_400(request, exception=None) -> JsonResponse:
-    return JsonResponse(error_body("bad_request", "Bad request."), status=400)
+    return JsonResponse(error_body("bad_request", str(_("Bad request."))), status=400)
 
 
 def json_403(request, exception=None) -> JsonResponse:
-    return JsonResponse(error_body("permission_denied", "Permission denied."), status=403)
+    return JsonResponse(error_body("permission_denied", str(_("Permission denied."))),
+                        status=403)
 
 
 # Statuses a framework (Django's URL resolver, a plain view, DEBUG's technical pages)
 # can answer with HTML or an empty body; everything else under /api/ is DRF's JSON.
 _FRAMEWORK_ERRORS = {
-    400: ("bad_request", "Bad request."),
-    403: ("permission_denied", "Permission denied."),
-    404: ("not_found", "Not found."),
-    405: ("method_not_allowed", "Method not allowed."),
-    406: ("not_acceptable", "Only application/json is served here."),
-    413: ("request_too_large", "The request body is too large."),
-    415: ("unsupported_media_type", "Unsupported media type."),
-    429: ("throttled", "Too many requests; try again later."),
-    500: ("server_error", "Internal server error."),
-    503: ("service_unavailable", "A backing service is unavailable; try again shortly."),
+    400: ("bad_request", _("Bad request.")),
+    403: ("permission_denied", _("Permission denied.")),
+    404: ("not_found", _("Not found.")),
+    405: ("method_not_allowed", _("Method not allowed.")),
+    406: ("not_acceptable", _("Only application/json is served here.")),
+    413: ("request_too_large", _("The request body is too large.")),
+    415: ("unsupported_media_type", _("Unsupported media type.")),
+    429: ("throttled", _("Too many requests; try again later.")),
+    500: ("server_error", _("Internal server error.")),
+    503: ("service_unavailable", _("A backing service is unavailable; try again shortly.")),
 }
 
 
@@ -453,9 +461,10 @@ def api_json_errors(get_response):
                 # DEBUG's browsable API, asked for by a browser: a developer's page.
                 and not getattr(response, "accepted_media_type", "").startswith("text/html")):
             code, detail = _FRAMEWORK_ERRORS.get(
-                response.status_code, ("error", "The request could not be completed."))
-            json_response = JsonResponse(error_body(code, detail), status=response.status_code)
-            for header in ("Allow", "Retry-After", "X-Request-ID", "Vary"):
+                response.status_code, ("error", DomainError.detail))
+            json_response = JsonResponse(error_body(code, str(detail)),
+                                         status=response.status_code)
+            for header in ("Allow", "Retry-After", "X-Request-ID", "Vary", "Content-Language"):
                 if header in response:
                     json_response[header] = response[header]
             return json_response

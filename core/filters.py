@@ -26,6 +26,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.contrib.django_filters import DjangoFilterExtension
 from drf_spectacular.utils import extend_schema_field
@@ -59,7 +60,7 @@ class _FlagField(forms.Field):
         text = str(value).strip().lower()
         if text in self.TRUE | self.FALSE:
             return text in self.TRUE
-        raise ValidationError("Send true or false.")
+        raise ValidationError(gettext("Send true or false."))
 
 
 class FlagFilter(django_filters.BooleanFilter):
@@ -105,7 +106,7 @@ class ListFilters(django_filters.FilterSet):
         if start and end and start > end:
             from rest_framework.exceptions import ValidationError
 
-            raise ValidationError({"to_date": ["Must not be before from_date."]})
+            raise ValidationError({"to_date": [gettext("Must not be before from_date.")]})
         return super().filter_queryset(queryset)
 
 

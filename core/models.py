@@ -2,6 +2,7 @@
 
 import secrets
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
@@ -9,6 +10,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from core.emails import email_canonical, email_mailbox, email_normalize
+from core.local_time import validate_time_zone
 
 # No 0/O, 1/I/l: a code read aloud or copied from a poster cannot be misread.
 REFERRAL_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -21,6 +23,16 @@ def new_referral_code() -> str:
 
 def new_event_secret() -> str:
     return secrets.token_hex(32)
+
+
+def default_time_zone() -> str:
+    """A new event's zone: the deployment's TIME_ZONE unless it names its own."""
+    return settings.TIME_ZONE
+
+
+def default_language() -> str:
+    """A new event's language: the deployment's LANGUAGE_CODE."""
+    return settings.LANGUAGE_CODE
 
 
 def normalize_email(email: str) -> str:
@@ -207,8 +219,18 @@ class Event(models.Model):
     venue = models.ForeignKey(
         Venue, null=True, blank=True, on_delete=models.PROTECT, related_name="events"
     )
-    # IANA name; recurring draws fire at local times in this zone.
-    time_zone = models.CharField(max_length=64, default="UTC")
+    # IANA name. Recurring draws fire at local times in this zone, and every time a
+    # person reads (SMS, email, export, venue screen) is written in it, with its label
+    # (core/local_time.py).
+    time_zone = models.CharField(
+        max_length=64, default=default_time_zone, validators=[validate_time_zone],
+        help_text="IANA time zone, e.g. Europe/Berlin: messages, exports and the venue "
+                  "screen show times in it.")
+    # What the venue screen and the messages about the event (winner SMS and emails)
+    # are written in. The API answers in the language of each request (Accept-Language).
+    language = models.CharField(
+        max_length=8, choices=settings.LANGUAGES, default=default_language,
+        help_text="Language of the venue screen and of the messages sent about the event.")
     # Check-in can demand the short code shown only on the venue screen; it is
     # derived from this secret and the current 30 s window (live/checkin.py).
     # Services default it to on for events at a venue (core.services.events.event_create).

@@ -8,6 +8,7 @@ step and no script (they work in any mail app's browser).
 
 Each page calls the same service as its API endpoint (core/api/account_flows.py,
 core/api/waitlist.py) and is throttled with the same scope, per client address.
+They speak the browser's language (Accept-Language: English or Russian).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from functools import wraps
 from types import SimpleNamespace
 
 from django.shortcuts import render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -24,7 +27,7 @@ from core.selectors.waitlist import user_for_code
 from core.services import credentials, waitlist
 from core.throttles import EmailThrottle, ScopedThrottle
 
-TOO_MANY = "Too many attempts from here; try again later."
+TOO_MANY = _("Too many attempts from here; try again later.")
 
 
 def _allowed(request, scope: str, throttle_class=ScopedThrottle, attr: str = "throttle_scope"):
@@ -40,7 +43,7 @@ def _page_view(view):
         try:
             return view(request, *args, **kwargs)
         except ServiceUnavailable as exc:
-            return _page(request, "message.html", {"title": "Try again shortly",
+            return _page(request, "message.html", {"title": gettext("Try again shortly"),
                                                    "message": exc.detail}, 503)
 
     return never_cache(wrapper)
@@ -65,7 +68,8 @@ def home(request):
         if not _allowed(request, "waitlist_join"):
             return _page(request, "home.html", {**context, "error": TOO_MANY}, 429)
         if not email or "@" not in email or len(email) > 254:
-            return _page(request, "home.html", {**context, "error": "Enter your email."}, 400)
+            return _page(request, "home.html",
+                         {**context, "error": gettext("Enter your email.")}, 400)
         try:
             waitlist.waitlist_join(email=email, referral_code=context["code"] or None)
         except DomainError as exc:
@@ -80,7 +84,8 @@ def confirm_email(request):
     token = request.GET.get("token") or request.POST.get("token") or ""
     if not _allowed(request, "link_confirm" if request.method == "GET" else
                     "confirmation_resend"):
-        return _page(request, "message.html", {"title": "Slow down", "message": TOO_MANY}, 429)
+        return _page(request, "message.html", {"title": gettext("Slow down"),
+                                                "message": TOO_MANY}, 429)
     if request.method == "POST":  # the "send me a new link" button of an expired link
         try:
             credentials.email_confirmation_resend_for_token(token=token)
@@ -96,19 +101,21 @@ def confirm_email(request):
 @require_http_methods(["GET"])
 def confirm_email_change(request):
     if not _allowed(request, "link_confirm"):
-        return _page(request, "message.html", {"title": "Slow down", "message": TOO_MANY}, 429)
+        return _page(request, "message.html", {"title": gettext("Slow down"),
+                                                "message": TOO_MANY}, 429)
     try:
         user = credentials.email_change_confirm(token=request.GET.get("token", ""))
     except ExpiredEmailToken:
         return _page(request, "message.html", {
-            "title": "This link has expired",
-            "message": "Ask for the change again from your account."}, 400)
+            "title": gettext("This link has expired"),
+            "message": gettext("Ask for the change again from your account.")}, 400)
     except DomainError as exc:
-        return _page(request, "message.html", {"title": "This link does not work",
+        return _page(request, "message.html", {"title": gettext("This link does not work"),
                                                "message": exc.detail}, exc.status_code)
     return _page(request, "message.html", {
-        "title": "Your email address is changed",
-        "message": f"Your account now uses {user.email}. Log in with it from now on."})
+        "title": gettext("Your email address is changed"),
+        "message": gettext("Your account now uses %(email)s. Log in with it from now on.")
+        % {"email": user.email}})
 
 
 @_page_view
@@ -130,7 +137,7 @@ def reset_password(request):
     password = request.POST.get("password", "")
     if password != request.POST.get("password_again", ""):
         return _page(request, "reset_password.html",
-                     {**context, "errors": ["The two passwords differ."]}, 400)
+                     {**context, "errors": [gettext("The two passwords differ.")]}, 400)
     try:
         credentials.password_reset_confirm(uid=uid, token=token, password=password)
     except InvalidPassword as exc:
@@ -149,7 +156,7 @@ def _reset_request(request):
             and _allowed(request, "password_reset_email", EmailThrottle, "email_throttle_scope")):
         return _page(request, "reset_request.html", {"email": email, "error": TOO_MANY}, 429)
     if not email or "@" not in email or len(email) > 254:
-        return _page(request, "reset_request.html", {"error": "Enter your email."}, 400)
+        return _page(request, "reset_request.html", {"error": gettext("Enter your email.")}, 400)
     try:
         credentials.password_reset_request(email=email)
     except DomainError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
@@ -39,7 +40,7 @@ class JSONParser(parsers.JSONParser):
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:
-            raise ParseError("JSON parse error - the body nests too deeply.") from None
+            raise ParseError(gettext("JSON parse error - the body nests too deeply.")) from None
         if nesting_depth_exceeds(data, settings.API_JSON_MAX_DEPTH):
             raise ParseError(
                 f"JSON parse error - the body nests more than {settings.API_JSON_MAX_DEPTH} "

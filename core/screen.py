@@ -5,6 +5,11 @@
 The screen key is issued by staff per event (live registers how to check it
 on the "event" stream kind); the page passes it on to the WebSocket, which is
 the only stream that carries the rotating check-in code.
+
+The page speaks the event's language and shows times in the event's zone with
+its label ("19:30 CET"): the server writes the page's texts and the start time,
+and hands the script its strings, the zone and the zone's labels by UTC offset
+(the script formats the times that arrive on the streams with Intl in that zone).
 """
 
 from __future__ import annotations
@@ -18,9 +23,13 @@ from django.contrib.auth.models import AnonymousUser
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from core.local_time import event_time, zone_labels
 from core.models import Event
 from core.streams import Viewer, stream_kind
 
@@ -38,6 +47,27 @@ def _screen_key_ok(event_id: int, key: str) -> bool:
     )
 
 
+KEY_REFUSED = _("This screen key is not valid for this event.")
+
+
+def screen_strings() -> dict[str, str]:
+    """The texts the script writes, in the active language (placeholders: {n}, {time})."""
+    return {
+        "live": gettext("live"), "connecting": gettext("connecting…"),
+        "reconnecting": gettext("reconnecting…"),
+        "stopped": gettext("stopped: this screen link is no longer valid"),
+        "no_draw": gettext("No draw scheduled"), "drawn": gettext("Drawn"),
+        "drawing": gettext("Drawing…"),
+        # Translators: under the countdown, the time of the next draw: "at 19:30 CET".
+        "draw_at": gettext("at {time}"),
+        "paused": gettext("admission paused"),
+        "sale_opens": gettext("sale opens at {time}"),
+        "admitting": gettext("admitting {rate} a minute · {served} served"),
+        "free": gettext("free"), "held": gettext("held"), "sold": gettext("sold"),
+        "blocked": gettext("blocked"),
+    }
+
+
 def _refused(request, status: int, message: str) -> HttpResponse:
     return render(request, "screen/refused.html", {"message": message}, status=status)
 
@@ -48,7 +78,8 @@ def screen_page(request, event_id: int):
     event = get_object_or_404(Event, pk=event_id)
     key = request.GET.get("key", "")
     if not _screen_key_ok(event.pk, key):
-        return _refused(request, 403, "This screen key is not valid for this event.")
+        with translation.override(event.language):
+            return _refused(request, 403, gettext(KEY_REFUSED))
     scheme = "wss" if request.is_secure() else "ws"
     seats_kind = stream_kind("seats")
     # Whether the event has a waiting room is ticketing's to know (core imports no app):
@@ -68,9 +99,18 @@ def screen_page(request, event_id: int):
         "silence_ms": (getattr(settings, "WS_HEARTBEAT_SECONDS", 30) + SILENCE_GRACE_SECONDS)
         * 1000,
     }
-    # </script> inside a value must not end the JSON island.
-    payload = json.dumps(config).replace("<", "\\u003c")
-    return render(request, "screen/event.html", {"event": event, "config": payload})
+    with translation.override(event.language):
+        config.update({
+            "language": event.language, "time_zone": event.time_zone,
+            # {offset minutes: "CET"}: the script labels the times it formats with these.
+            "zone_labels": zone_labels(event.time_zone, around=timezone.now()),
+            "strings": screen_strings(),
+        })
+        # </script> inside a value must not end the JSON island.
+        payload = json.dumps(config).replace("<", "\\u003c")
+        return render(request, "screen/event.html", {
+            "event": event, "config": payload, "starts_at": event_time(event, event.starts_at),
+            "language": event.language})
 
 
 def checkin_payload(event_id: int, code: str) -> str:
@@ -83,11 +123,11 @@ def checkin_payload(event_id: int, code: str) -> str:
 def screen_qr(request, event_id: int):
     """The current check-in code as a QR code (SVG); same screen key as the page."""
     if not _screen_key_ok(event_id, request.GET.get("key", "")):
-        return _refused(request, 403, "This screen key is not valid for this event.")
+        return _refused(request, 403, gettext(KEY_REFUSED))
     snapshot = stream_kind("event").snapshot(event_id, Viewer(user=AnonymousUser(), screen=True))
     checkin = (snapshot or {}).get("checkin") or {}
     if not checkin.get("code"):
-        return _refused(request, 404, "This event has no check-in code.")
+        return _refused(request, 404, gettext("This event has no check-in code."))
     buffer = io.BytesIO()
     segno.make(checkin_payload(event_id, checkin["code"]), error="m").save(
         buffer, kind="svg", scale=6, border=2

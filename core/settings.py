@@ -96,6 +96,8 @@ MIDDLEWARE = [
     "core.links.remember_request",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language from Accept-Language (en, ru): no query, on both chains (core/i18n.py).
+    "core.i18n.choose_language",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -216,7 +218,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+# The languages we ship (locale/<code>/LC_MESSAGES/django.po): the API answers in the one
+# Accept-Language asks for, screens and messages in their event's `language`.
+LANGUAGES = [("en", "English"), ("ru", "Русский")]
+LANGUAGE_CODE = os.environ.get("LANGUAGE_CODE", "en")
+if LANGUAGE_CODE not in dict(LANGUAGES):
+    raise ImproperlyConfigured(f"LANGUAGE_CODE must be one of {', '.join(dict(LANGUAGES))}, "
+                               f"not {LANGUAGE_CODE!r}")
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# The server's zone, and the zone of a new event unless it names its own (Event.time_zone).
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

@@ -2,14 +2,15 @@
 
 Rows come from ``.iterator(chunk_size=EXPORT_CHUNK)`` over one joined query, so
 100,000 participants never sit in memory together (bench/exports.py measures it).
-The same functions serve the staff endpoints and the admin actions.
+The same functions serve the staff endpoints and the admin actions. Times are in the
+event's zone, named in their columns' headers (core/exports.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from core.exports import csv_response, xlsx_response
+from core.exports import csv_response, xlsx_response, zoned_header
 from core.models import Event
 from live.models import CheckIn, Draw, Entry
 
@@ -20,6 +21,7 @@ PARTICIPANT_HEADER = ["entry_id", "position", "user_id", "name", "email", "phone
                       "phone_verified", "entered_at", "numbers", "won_prize", "forwarded_at"]
 CHECKIN_HEADER = ["checkin_id", "user_id", "name", "email", "phone", "phone_verified",
                   "checked_in_at"]
+TIME_COLUMNS = ("entered_at", "forwarded_at", "checked_in_at")
 
 
 _USER = ("user_id", "user__first_name", "user__last_name", "user__email", "user__phone",
@@ -49,19 +51,22 @@ def checkin_rows(event: Event) -> Iterator[list]:
         yield [checkin_id, *_user_cells(*user), created_at]
 
 
-def _respond(fmt: str, filename: str, header: list[str], rows: Iterator[list], title: str):
+def _respond(fmt: str, filename: str, header: list[str], rows: Iterator[list], title: str,
+             event: Event):
+    tz = event.time_zone
+    header = zoned_header(header, TIME_COLUMNS, tz)
     if fmt == "xlsx":
-        return xlsx_response(f"{filename}.xlsx", header, rows, title=title)
-    return csv_response(f"{filename}.csv", header, rows)
+        return xlsx_response(f"{filename}.xlsx", header, rows, title=title, tz=tz)
+    return csv_response(f"{filename}.csv", header, rows, tz=tz)
 
 
 def participants_export(*, draw: Draw, fmt: str):
     """A streamed CSV or a spooled Excel file of the draw's entries, in entry order."""
     return _respond(fmt, f"draw-{draw.pk}-participants", PARTICIPANT_HEADER,
-                    participant_rows(draw), "Participants")
+                    participant_rows(draw), "Participants", draw.event)
 
 
 def checkins_export(*, event: Event, fmt: str):
     """A streamed CSV or a spooled Excel file of the event's check-ins."""
     return _respond(fmt, f"event-{event.pk}-checkins", CHECKIN_HEADER, checkin_rows(event),
-                    "Check-ins")
+                    "Check-ins", event)

@@ -1,5 +1,8 @@
 """Telling winners they won: an SMS to a verified phone, else an email; once per prize won.
 
+Written in the event's language, with the claim deadline in the event's local time and
+its zone ("Sat 5 Dec 2026, 19:30 CET", core/local_time.py).
+
 Each winner is handled in its own transaction under its row lock, so a failing
 SMS provider costs only that winner's message (logged as failed and retried by
 the next run) and two runs at once never send the same message twice.
@@ -13,9 +16,11 @@ from dataclasses import dataclass
 
 from django.core.mail import send_mail
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from core.errors import SmsUnavailable
+from core.local_time import event_time
 from core.sms import send_sms
 from live.errors import NotPerformed
 from live.models import Draw, Winner, WinnerNotification
@@ -34,15 +39,21 @@ class NotifyReport:
         return {"sent": self.sent, "failed": self.failed, "skipped": self.skipped}
 
 
-def _message(winner: Winner) -> str:
-    deadline = timezone.localtime(winner.claim_deadline).strftime("%Y-%m-%d %H:%M")
-    return (f"You won {winner.prize.name} in {winner.draw.title}! "
-            f"Claim it in the Tombola app before {deadline}.")
+def winner_message(winner: Winner) -> tuple[str, str]:
+    """(subject, text) in the event's language; the deadline in its zone."""
+    event = winner.draw.event
+    with translation.override(event.language):
+        names = {"prize": winner.prize.name, "draw": winner.draw.title,
+                 "deadline": event_time(event, winner.claim_deadline)}
+        return (_("You won %(prize)s") % names,
+                _("You won %(prize)s in %(draw)s! Claim it in the Tombola app before "
+                  "%(deadline)s.") % names)
 
 
 def _send(winner: Winner) -> tuple[str, str, str]:
     """Send one winner's message; (channel, to, error) with error "" on success."""
-    user, text = winner.user, _message(winner)
+    user = winner.user
+    subject, text = winner_message(winner)
     if user.phone and user.is_phone_verified:
         channel, to = WinnerNotification.Channel.SMS, user.phone
     else:
@@ -51,7 +62,7 @@ def _send(winner: Winner) -> tuple[str, str, str]:
         if channel == WinnerNotification.Channel.SMS:
             send_sms(to=to, text=text)
         else:
-            send_mail(f"You won {winner.prize.name}", text, None, [to])
+            send_mail(subject, text, None, [to])
     except (SmsUnavailable, smtplib.SMTPException, OSError) as exc:
         logger.warning("Winner %s: %s to %s failed: %s", winner.pk, channel, to, exc)
         return channel, to, f"{exc.__class__.__name__}: {exc}"[:500]
@@ -61,7 +72,8 @@ def _send(winner: Winner) -> tuple[str, str, str]:
 def _notify_one(winner_id: int) -> str:
     """'sent', 'failed' or 'skipped' for one winner, in its own transaction."""
     with transaction.atomic():
-        winner = (Winner.objects.select_for_update().select_related("user", "prize", "draw")
+        winner = (Winner.objects.select_for_update(of=("self",))
+                  .select_related("user", "prize", "draw__event")
                   .get(pk=winner_id))
         previous = WinnerNotification.objects.filter(winner=winner).first()
         if previous is not None and previous.status == SENT:

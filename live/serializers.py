@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from rest_framework import serializers
 
 from core.serializers import CachedFieldsModelSerializer
@@ -57,7 +58,8 @@ class DrawInput(serializers.Serializer):
         # without a rank reached validate() and raised KeyError (500).
         missing = sorted({name for p in prizes for name in ("name", "rank") if name not in p})
         if missing:
-            raise serializers.ValidationError(f"Each prize needs {' and '.join(missing)}.")
+            raise serializers.ValidationError(
+                gettext("Each prize needs %(fields)s.") % {"fields": ", ".join(missing)})
         return [{"quantity": 1, "matches": None, **p} for p in prizes]
 
     def _value(self, attrs, name):

@@ -23,7 +23,8 @@ def test_csv_is_streamed_row_by_row_and_parses_back():
     text = b"".join(response.streaming_content).decode("utf-8-sig")
     parsed = list(csv.reader(io.StringIO(text)))
     assert parsed[0] == HEADER
-    assert parsed[1] == ["0", "Name 0", "2026-01-01T12:00:00"]
+    # Times carry their offset (the default zone, settings.TIME_ZONE, is UTC here).
+    assert parsed[1] == ["0", "Name 0", "2026-01-01T12:00:00+00:00"]
     assert len(parsed) == 4
 
 

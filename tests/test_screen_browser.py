@@ -16,6 +16,7 @@ import re
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -265,6 +266,40 @@ def test_screen_shows_the_queue_length_and_keeps_it_across_a_dropped_socket(tmp_
                 expect(length).to_have_text(str(line["length"]), timeout=10_000)
                 expect(detail).to_have_text("admission paused")
                 expect(page.locator("#winners")).to_be_attached()
+            browser.close()
+
+
+def test_screen_speaks_the_events_language_and_shows_its_local_time(tmp_path):
+    # A Russian event in Moscow, watched by a browser set to English in Berlin: the
+    # event decides the language and the zone of every text and time on the screen.
+    with running_server(tmp_path) as server:
+        manage(server.env, "createsuperuser", "--no-input",
+               DJANGO_SUPERUSER_EMAIL=STAFF_EMAIL, DJANGO_SUPERUSER_PASSWORD=STAFF_PASSWORD)
+        staff = Organiser(server)
+        now = datetime.now(UTC)
+        event = staff.post("/api/events/", {
+            "title": "Кубок", "starts_at": _iso(now), "status": "live",
+            "time_zone": "Europe/Moscow", "language": "ru"})
+        due = (now + timedelta(minutes=10)).replace(second=0, microsecond=0)
+        staff.post(f"/api/events/{event['id']}/draws/", {
+            "title": "Розыгрыш в перерыве", "kind": "raffle", "eligibility": "registered",
+            "scheduled_at": _iso(due), "prizes": [{"name": "Мяч", "quantity": 1, "rank": 1}]})
+        key = staff.post(f"/api/events/{event['id']}/screen-keys/", {})["key"]
+        # Moscow keeps UTC+03:00 all year (MSK).
+        moscow = due.astimezone(ZoneInfo("Europe/Moscow")).strftime("%H:%M")
+
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_context(locale="en-GB", timezone_id="Europe/Berlin").new_page()
+            page.goto(server.url(f"/screen/events/{event['id']}/?key={key}"))
+            expect(page.locator("html")).to_have_attribute("lang", "ru")
+            expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+            expect(page.locator("#connection")).to_have_text("в эфире")
+            expect(page.locator("#event-start")).to_contain_text("MSK")
+            expect(page.locator("#next-draw-title")).to_have_text("Розыгрыш в перерыве")
+            expect(page.locator("#next-draw-time")).to_have_text(f"в {moscow} MSK")
+            expect(page.locator("#no-winners")).to_have_text(
+                "Победители появятся здесь в момент розыгрыша.")
             browser.close()
 
 

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
 from core.errors import DomainError
+from core.local_time import local_format
 from core.models import Event, Venue
 from ticketing.models import (
     EventSale,
@@ -79,8 +80,10 @@ class EventSaleFormSet(BaseInlineFormSet):
         if event.starts_at is None or not self._kept():  # the event form has the errors
             return
         if (other := venue_overlapping_sale(event)) is not None:
+            # The other event's start in its own zone, labelled (core/local_time.py).
             raise ValidationError(
-                f'"{other.title}" (event {other.pk}, {other.starts_at:%Y-%m-%d %H:%M}) is on '
+                f'"{other.title}" (event {other.pk}, '
+                f"{local_format(other.starts_at, tz=other.time_zone)}) is on "
                 "sale at this venue at an overlapping time; one venue sells one event's "
                 "seats at a time.", code="venue_double_booked")
 

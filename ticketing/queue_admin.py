@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from core.local_time import local_format
 from core.models import Event
 from ticketing.models import WAITING_ROOM_SETTINGS, WaitingRoom
 from ticketing.services.waiting_room import (
@@ -191,7 +192,8 @@ class WaitingRoomAdmin(admin.ModelAdmin):
             "<p>{}</p><p>Read at {} (reload for fresh figures; live on "
             "<code>/ws/events/{}/queue/staff/</code>).</p>",
             format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
-            note, timezone.localtime().strftime("%H:%M:%S"), room.event_id)
+            note, local_format(timezone.now(), tz=room.event.time_zone, date=False),
+            room.event_id)
 
     def save_model(self, request, obj, form, change):
         """Through the services: settings with waiting_room_configure (a new room is

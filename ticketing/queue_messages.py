@@ -12,6 +12,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
+from core.local_time import api_iso
 from ticketing.queue_line import ADMITTED, LEFT, WAITING, LineStats, Place
 
 
@@ -40,7 +41,7 @@ class QueueState(QueueProgress):
 def iso(epoch: float | None) -> str | None:
     if epoch is None:
         return None
-    return datetime.fromtimestamp(epoch, tz=UTC).isoformat()
+    return api_iso(datetime.fromtimestamp(epoch, tz=UTC))
 
 
 def pass_deadline_iso(place: Place) -> str | None:

@@ -10,6 +10,7 @@ the line absorbs the arrival spike the sale behind it could not.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import permissions, status
 from rest_framework.request import Request
@@ -92,7 +93,7 @@ class QueueView(APIView):
     def delete(self, request: Request, pk: int) -> Response:
         waiting_room.queue_place(event_id=pk, user=request.user)  # 404: no room (for you)
         if not waiting_room.queue_leave(event_id=pk, user=request.user):
-            raise NotFound("You are not waiting in this line.", code="not_in_line")
+            raise NotFound(gettext("You are not waiting in this line."), code="not_in_line")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -104,7 +105,8 @@ class SeatsField(serializers.Field):
     def to_internal_value(self, data):
         if isinstance(data, int) and not isinstance(data, bool):
             if not 1 <= data <= self.MAX_PER_ROW:
-                raise serializers.ValidationError(f"Between 1 and {self.MAX_PER_ROW} seats.")
+                raise serializers.ValidationError(
+                    gettext("Between 1 and %(max)d seats.") % {"max": self.MAX_PER_ROW})
             return data
         if isinstance(data, list) and 0 < len(data) <= self.MAX_PER_ROW:
             items = [{"label": item} if isinstance(item, str) else item for item in data]
@@ -112,10 +114,11 @@ class SeatsField(serializers.Field):
             specs.is_valid(raise_exception=True)
             labels = [s["label"] for s in specs.validated_data]
             if len(set(labels)) != len(labels):
-                raise serializers.ValidationError("Seat labels repeat in this row.")
+                raise serializers.ValidationError(gettext("Seat labels repeat in this row."))
             return specs.validated_data
         raise serializers.ValidationError(
-            f"A seat count (1..{self.MAX_PER_ROW}) or a list of seats ({{label, x?, y?}})."
+            gettext("A seat count (1..%(max)d) or a list of seats ({label, x?, y?}).")
+            % {"max": self.MAX_PER_ROW}
         )
 
     def to_representation(self, value):
@@ -134,7 +137,7 @@ class SectionSpec(serializers.Serializer):
     def validate_rows(self, rows):
         labels = [r["label"] for r in rows]
         if len(set(labels)) != len(labels):
-            raise serializers.ValidationError("Row labels repeat in this section.")
+            raise serializers.ValidationError(gettext("Row labels repeat in this section."))
         return rows
 
 
@@ -144,7 +147,7 @@ class LayoutInput(serializers.Serializer):
     def validate_sections(self, sections):
         names = [s["name"] for s in sections]
         if len(set(names)) != len(names):
-            raise serializers.ValidationError("Section names repeat.")
+            raise serializers.ValidationError(gettext("Section names repeat."))
         return sections
 
 
@@ -186,7 +189,7 @@ class PricesInput(serializers.Serializer):
     def validate_prices(self, prices):
         ids = [p["section_id"] for p in prices]
         if len(set(ids)) != len(ids):
-            raise serializers.ValidationError("A section appears twice.")
+            raise serializers.ValidationError(gettext("A section appears twice."))
         return prices
 
 
@@ -226,10 +229,10 @@ class HoldInput(serializers.Serializer):
 
     def validate(self, attrs):
         if ("seat_ids" in attrs) == ("best_available" in attrs):
-            raise serializers.ValidationError("Send either seat_ids or best_available.")
+            raise serializers.ValidationError(gettext("Send either seat_ids or best_available."))
         ids = attrs.get("seat_ids")
         if ids is not None and len(set(ids)) != len(ids):
-            raise serializers.ValidationError({"seat_ids": ["A seat appears twice."]})
+            raise serializers.ValidationError({"seat_ids": [gettext("A seat appears twice.")]})
         return attrs
 
 
@@ -395,7 +398,7 @@ class WaitingRoomInput(serializers.Serializer):
             attrs["max_rate_per_minute"] = attrs["rate_per_minute"] * 10
         elif maximum < attrs["rate_per_minute"]:
             raise serializers.ValidationError(
-                {"max_rate_per_minute": "Must be at least rate_per_minute."})
+                {"max_rate_per_minute": gettext("Must be at least rate_per_minute.")})
         return attrs
 
 

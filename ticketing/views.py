@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.request import Request
@@ -32,14 +33,14 @@ def _event(pk: int, user) -> Event:
     event = next(iter(visible_events(user).select_related("sale", "waiting_room")
                       .filter(pk=pk).order_by()[:1]), None)
     if event is None:
-        raise NotFound("No such event.", code="event_not_found")
+        raise NotFound(gettext("No such event."), code="event_not_found")
     return event
 
 
 def _venue(pk: int) -> Venue:
     venue = Venue.objects.filter(pk=pk).first()
     if venue is None:
-        raise NotFound("No such venue.", code="venue_not_found")
+        raise NotFound(gettext("No such venue."), code="venue_not_found")
     return venue
 
 
@@ -242,7 +243,7 @@ class EventSaleView(APIView):
         Public: when the sale opens and closes and how many seats one order may take."""
         sale = EventSale.objects.filter(event=_event(pk, request.user)).first()
         if sale is None:
-            raise NotFound("This event is not on sale.", code="sale_not_configured")
+            raise NotFound(gettext("This event is not on sale."), code="sale_not_configured")
         return Response(s.SaleSerializer(sale).data)
 
     @extend_schema(request=s.SaleSerializer, responses={200: s.SaleSerializer, **errors(
@@ -534,7 +535,7 @@ class OrderDetailView(APIView):
         With its tickets; another user's order answers 404."""
         order = selectors.orders_of(request.user).filter(pk=pk).first()
         if order is None:
-            raise NotFound("No such order.", code="order_not_found")
+            raise NotFound(gettext("No such order."), code="order_not_found")
         return Response(s.OrderOutput(order).data)
 
 

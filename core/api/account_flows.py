@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -159,7 +160,8 @@ class EmailResendApi(APIView):
         def validate(self, attrs):
             request = self.context["request"]
             if not attrs.get("token") and not request.user.is_authenticated:
-                raise serializers.ValidationError("Log in, or send the token of the link.")
+                raise serializers.ValidationError(
+                    gettext("Log in, or send the token of the link."))
             return attrs
 
     @extend_schema(request=InputSerializer, responses={202: Accepted, **errors(

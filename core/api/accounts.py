@@ -10,6 +10,7 @@ import datetime
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -61,7 +62,8 @@ class BirthdayField(serializers.DateField):
     def to_internal_value(self, value):
         day = super().to_internal_value(value)
         if not EARLIEST_BIRTHDAY <= day <= timezone.localdate():
-            raise serializers.ValidationError("Enter a real date of birth.", code="invalid")
+            raise serializers.ValidationError(gettext("Enter a real date of birth."),
+                                              code="invalid")
         return day
 
 

@@ -10,15 +10,16 @@ PATCH /api/events/{id}/       staff with core.change_event
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
+from django.conf import settings
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.filters import EventFilters, FilteredListMixin, filtered
-from core.models import Event, Venue
+from core.local_time import validate_time_zone
+from core.models import Event, Venue, default_language, default_time_zone
 from core.pagination import Pagination
 from core.permissions import ReadOrStaffModelPermission
 from core.selectors.events import event_get, event_list
@@ -30,8 +31,8 @@ class EventOutput(CachedFieldsModelSerializer):
     class Meta:
         model = Event
         fields = ["id", "title", "description", "starts_at", "ends_at", "status", "venue",
-                  "time_zone", "checkin_code_required", "checkin_opens_before", "created_at",
-                  "updated_at"]
+                  "time_zone", "language", "checkin_code_required", "checkin_opens_before",
+                  "created_at", "updated_at"]
 
 
 class EventInput(serializers.Serializer):
@@ -42,7 +43,14 @@ class EventInput(serializers.Serializer):
     status = serializers.ChoiceField(choices=Event.Status.choices, default=Event.Status.DRAFT)
     venue = serializers.PrimaryKeyRelatedField(queryset=Venue.objects.all(), required=False,
                                                allow_null=True, default=None)
-    time_zone = serializers.CharField(max_length=64, default="UTC")
+    time_zone = serializers.CharField(
+        max_length=64, default=default_time_zone, validators=[validate_time_zone],
+        help_text="IANA time zone, e.g. Europe/Berlin (default: the server's TIME_ZONE): "
+                  "messages, exports and the venue screen show the event's times in it.")
+    language = serializers.ChoiceField(
+        choices=settings.LANGUAGES, default=default_language,
+        help_text="Language of the venue screen and of the messages about the event "
+                  "(default: the server's LANGUAGE_CODE).")
     checkin_code_required = serializers.BooleanField(
         required=False, allow_null=True, default=None,
         help_text="Check-in needs the code shown on the venue screen. Default: on for an "
@@ -51,23 +59,17 @@ class EventInput(serializers.Serializer):
         min_value=0, max_value=60 * 24 * 30, required=False, default=120,
         help_text="Check-in opens this many minutes before starts_at.")
 
-    def validate_time_zone(self, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise serializers.ValidationError("Unknown time zone (use an IANA name).") from None
-        return value
-
     def validate_checkin_code_required(self, value):
         if value is None and self.instance is not None:
-            raise serializers.ValidationError("Send true or false.")
+            raise serializers.ValidationError(gettext("Send true or false."))
         return value
 
     def validate(self, attrs):
         starts = attrs.get("starts_at", getattr(self.instance, "starts_at", None))
         ends = attrs.get("ends_at", getattr(self.instance, "ends_at", None))
         if starts and ends and ends < starts:
-            raise serializers.ValidationError({"ends_at": ["Must not be before starts_at."]})
+            raise serializers.ValidationError(
+                {"ends_at": [gettext("Must not be before starts_at.")]})
         return attrs
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -204,7 +205,7 @@ class WaitlistLookupView(APIView):
 
         def validate(self, attrs):
             if not attrs.get("email") and not attrs.get("code"):
-                raise serializers.ValidationError("Give an email, a code, or both.")
+                raise serializers.ValidationError(gettext("Give an email, a code, or both."))
             return attrs
 
     @extend_schema(
@@ -233,7 +234,7 @@ class WaitlistLookupView(APIView):
             email=query.validated_data.get("email"), code=query.validated_data.get("code")
         )
         if user is None:
-            raise NotFound("No member matches.")
+            raise NotFound(gettext("No member matches."))
         referrer = user.referred_by
         return Response(
             {

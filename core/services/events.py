@@ -18,7 +18,7 @@ from core.streams import ACCESS_CHANGED, control_on_commit, publish_on_commit
 
 EDITABLE_FIELDS = (
     "title", "description", "starts_at", "ends_at", "status", "venue", "time_zone",
-    "checkin_code_required", "checkin_opens_before",
+    "language", "checkin_code_required", "checkin_opens_before",
 )
 
 

@@ -31,6 +31,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.translation import gettext
 
 from core.errors import (
     CodeDailyLimit,
@@ -80,13 +81,15 @@ def phone_verification_send(*, user: User, phone: str) -> PhoneVerification:
         )
         if _verified_by_another(phone=phone, user=user):
             # The stored hash is of `code`, which only this message would have told.
-            text = (
+            text = gettext(
                 "Someone asked to add this number to a Tombola account. It is already verified "
                 "on another account, so no code was sent. Ignore this if it was not you."
             )
         else:
+            # In the language of the request that asked for the code (Accept-Language).
             minutes = max(1, settings.PHONE_CODE_TTL_SECONDS // 60)
-            text = f"Your Tombola code: {code}. It expires in {minutes} min."
+            text = gettext("Your Tombola code: %(code)s. It expires in %(minutes)d min.") % {
+                "code": code, "minutes": minutes}
         send_sms(to=phone, text=text)
     return verification
 

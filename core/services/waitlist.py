@@ -48,6 +48,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from core import ranking
 from core.emails import email_canonical, email_check_visible, email_mailbox
@@ -306,15 +307,17 @@ def welcome_email_send(*, user_id: int, referrer_id: int | None = _REFERRER_OF_U
     if user is None:
         return
     link = email_confirmation_link(user, referrer_id=referrer_id)
+    # In the language of the request that joined (Accept-Language); sent after its commit.
     send_mail(
-        subject="You are on the Tombola waitlist",
-        message=(
+        subject=gettext("You are on the Tombola waitlist"),
+        message=gettext(
             "Thanks for joining the Tombola waitlist.\n\n"
-            f"Please confirm your email address: {link}\n\n"
-            f"Your referral code: {user.referral_code}\n"
-            f"Share your link to move up the list: {referral_link(user.referral_code)}\n\n"
+            "Please confirm your email address: %(link)s\n\n"
+            "Your referral code: %(code)s\n"
+            "Share your link to move up the list: %(referral_link)s\n\n"
             "Each friend who joins with your link and confirms counts as a referral.\n"
-        ),
+        ) % {"link": link, "code": user.referral_code,
+             "referral_link": referral_link(user.referral_code)},
         from_email=None,
         recipient_list=[user.email],
         fail_silently=False,
@@ -408,7 +411,8 @@ def ranking_index_rebuild(
     """
     client = get_redis()
     if client is None:
-        raise DomainError("Redis is not configured (REDIS_URL).", code="redis_not_configured")
+        raise DomainError(gettext("Redis is not configured (REDIS_URL)."),
+                          code="redis_not_configured")
     current = ranking.current()
     keys = ranking.redis_keys(current)
     token = secrets.token_hex(8)

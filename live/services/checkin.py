@@ -47,7 +47,7 @@ def checkin_create(*, event: Event, user: User, nonce: str = "", code: str | Non
         raise EventNotOpen()
     opens_at = event.starts_at - timedelta(minutes=event.checkin_opens_before)
     if timezone.now() < opens_at:
-        raise CheckinNotOpenYet(opens_at)
+        raise CheckinNotOpenYet(opens_at, time_zone=event.time_zone)
     if event.checkin_code_required and not checkin_codes.code_is_valid(event, code):
         raise InvalidCheckinCode()
     try:

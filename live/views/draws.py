@@ -6,6 +6,7 @@ Draw bodies are the same dicts as the realtime DRAW state (live/draw_messages.py
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import permissions, status
 from rest_framework.response import Response
@@ -220,7 +221,7 @@ class ProofView(APIView):
         everything `python -m live.verify` needs to recompute the result."""
         draw = visible_draw(request, pk, draw_id)
         if draw.kind == Draw.Kind.EXTERNAL:
-            raise NotFound("External draws are decided outside; there is no proof.",
+            raise NotFound(gettext("External draws are decided outside; there is no proof."),
                            code="no_proof")
         return Response(selectors.draw_proof(draw))
 

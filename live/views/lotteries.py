@@ -3,6 +3,7 @@ list of winning ballots."""
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
 from rest_framework.response import Response
@@ -50,7 +51,7 @@ class LotteryListView(FilteredListMixin, APIView):
         data = validated(BallotInput, request.data)
         draw = Draw.objects.filter(pk=data["draw"], kind=Draw.Kind.LOTTERY).first()
         if draw is None:
-            raise DrawNotFound("No such lottery draw.")
+            raise DrawNotFound(gettext("No such lottery draw."))
         draw = visible_draw(request, draw.event_id, draw.pk)
         entry = draw_enter(draw=draw, user=request.user, numbers=data["numbers"])
         return Response(_ballot_body(selectors.ballot_get(user=request.user, ballot_id=entry.pk)),

@@ -11,11 +11,45 @@ const $ = (id) => document.getElementById(id);
 const state = Object.assign(eventState(), { seats: new Map(), queue: null });
 const SEAT_STATUS = { "seat.held": "held", "seat.released": "free", "seat.expired": "free", "seat.sold": "sold" };
 
+// Texts in the event's language, written by the server (core/screen.py screen_strings).
+const T = config.strings || {};
+const fill = (text, values) => String(text).replace(/\{(\w+)\}/g, (m, k) => (k in values ? values[k] : m));
+
+// Times in the event's zone, labelled as the server labels them ("19:30 CET";
+// core/local_time.py): the offset of the moment in the zone picks the label.
+function zoneFormats(zone) {
+  const hm = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+  try {
+    return [new Intl.DateTimeFormat(config.language || "en", Object.assign({ timeZone: zone }, hm)),
+      new Intl.DateTimeFormat("en-US", { timeZone: zone, hourCycle: "h23", year: "numeric",
+        month: "numeric", day: "numeric", hour: "numeric", minute: "numeric" })];
+  } catch (e) { // a zone this browser does not know: UTC, still labelled
+    return zone === "UTC" ? null : zoneFormats("UTC");
+  }
+}
+const [timeFormat, partsFormat] = zoneFormats(config.time_zone || "UTC") || [];
+
+function zoneLabel(date) {
+  const p = {};
+  partsFormat.formatToParts(date).forEach((part) => { p[part.type] = part.value; });
+  const asUtc = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour % 24, +p.minute);
+  const offset = Math.round((asUtc - Math.floor(date.getTime() / 60000) * 60000) / 60000);
+  const known = (config.zone_labels || {})[String(offset)];
+  if (known) return known;
+  const abs = Math.abs(offset), pad = (n) => String(n).padStart(2, "0");
+  return "UTC" + (offset < 0 ? "-" : "+") + pad(Math.floor(abs / 60)) + ":" + pad(abs % 60);
+}
+
+function localTime(iso) {
+  const date = new Date(iso);
+  if (!timeFormat || isNaN(date.getTime())) return "";
+  return timeFormat.format(date) + " " + zoneLabel(date);
+}
+
 function setConnection(kind) {
   const badge = $("connection");
   badge.dataset.state = kind;
-  badge.textContent = { live: "live", reconnecting: "reconnecting…", connecting: "connecting…",
-    stopped: "stopped: this screen link is no longer valid" }[kind];
+  badge.textContent = T[kind] || kind;
 }
 
 // --- state -------------------------------------------------------------------------
@@ -43,7 +77,7 @@ function applyQueue(message) {
 }
 
 // --- rendering ---------------------------------------------------------------------
-const count = (n) => Number(n || 0).toLocaleString("en");
+const count = (n) => Number(n || 0).toLocaleString(config.language || "en");
 
 function renderQueue() {
   const line = state.queue;
@@ -54,13 +88,12 @@ function renderQueue() {
   $("queue").dataset.status = line.status;
   $("queue-length").textContent = count(line.length);
   let detail;
-  if (line.status === "paused") detail = "admission paused";
+  if (line.status === "paused") detail = T.paused;
   else if (!line.sale_started && line.sale_starts_at) {
-    detail = "sale opens at " + new Date(line.sale_starts_at).toLocaleTimeString(
-      [], { hour: "2-digit", minute: "2-digit" });
+    detail = fill(T.sale_opens, { time: localTime(line.sale_starts_at) });
   } else {
-    detail = "admitting " + count(Math.round(line.rate_per_minute)) + " a minute · " +
-      count(line.served) + " served";
+    detail = fill(T.admitting, { rate: count(Math.round(line.rate_per_minute)),
+      served: count(line.served) });
   }
   $("queue-detail").textContent = detail;
 }
@@ -69,13 +102,15 @@ function renderCountdown() {
   const draw = nextDraw(state);
   if (!draw) {
     const done = lastPerformed(state);
-    $("next-draw-title").textContent = done ? done.title : "No draw scheduled";
-    $("countdown").textContent = done ? "Drawn" : "--:--";
+    $("next-draw-title").textContent = done ? done.title : T.no_draw;
+    $("next-draw-time").textContent = "";
+    $("countdown").textContent = done ? T.drawn : "--:--";
     return;
   }
   $("next-draw-title").textContent = draw.title;
+  $("next-draw-time").textContent = fill(T.draw_at, { time: localTime(draw.scheduled_at) });
   const left = Date.parse(draw.scheduled_at) - (Date.now() + state.offsetMs);
-  $("countdown").textContent = draw.status === "drawing" || left <= 0 ? "Drawing…" : formatLeft(left);
+  $("countdown").textContent = draw.status === "drawing" || left <= 0 ? T.drawing : formatLeft(left);
 }
 
 function render() {
@@ -126,7 +161,7 @@ function render() {
     $("seats").hidden = false;
     $("seat-summary").replaceChildren(...Object.entries(counts).flatMap(([name, n]) => {
       const dt = document.createElement("dt"), dd = document.createElement("dd");
-      dt.textContent = name;
+      dt.textContent = T[name] || name;
       dd.textContent = n;
       dd.dataset.status = name;
       return [dt, dd];

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from core.errors import NotFound
 from core.failpoints import failpoint
@@ -176,7 +177,7 @@ def hold_create_best_available(
     if count > sale.max_seats_per_order:
         raise TooManySeats(f"At most {sale.max_seats_per_order} seats per order.")
     if section_id is not None and not event.venue.sections.filter(pk=section_id).exists():
-        raise NotFound("No such section at this venue.", code="section_not_found")
+        raise NotFound(gettext("No such section at this venue."), code="section_not_found")
     for attempt in range(BEST_AVAILABLE_ATTEMPTS):
         rows = selectors.best_available_rows(event, section_id=section_id)
         pick = pick_best_available(rows, count)

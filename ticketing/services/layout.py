@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
+from django.utils.translation import gettext
 
 from core.errors import DomainError
 from core.models import Event, Venue
@@ -106,7 +107,7 @@ def event_prices_set(*, event: Event, prices: dict[int, int]) -> list[SectionPri
     unknown = sorted(set(prices) - known)
     if unknown:
         raise DomainError(
-            "Some sections are not at this event's venue.",
+            gettext("Some sections are not at this event's venue."),
             code="unknown_sections",
             extra={"sections": unknown},
         )
@@ -163,7 +164,7 @@ def sale_configure(
     venue cannot both pass.
     """
     if sale_starts_at and sale_ends_at and sale_ends_at <= sale_starts_at:
-        raise DomainError("The sale must end after it starts.", code="invalid_sale_window")
+        raise DomainError(gettext("The sale must end after it starts."), code="invalid_sale_window")
     if event.venue_id is not None:
         Venue.objects.select_for_update().filter(pk=event.venue_id).first()
         other = venue_overlapping_sale(event)
