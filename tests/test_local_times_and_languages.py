@@ -293,3 +293,16 @@ def test_the_compiled_catalog_matches_its_source():
         else:
             assert compiled._catalog.get(message) == entry.msgstr, (
                 f"stale .mo for {entry.msgid!r}: run `make setup`")
+
+
+
+def test_payment_errors_speak_the_requests_language():
+    from django.utils import translation
+
+    from ticketing.errors import PaymentNotFound, TopUpDailyLimitReached
+
+    with translation.override("ru"):
+        assert PaymentNotFound().as_dict()["detail"] == "Такого платежа нет."
+        assert "не более 5 в сутки" in TopUpDailyLimitReached(limit=5, used=3).as_dict()["detail"]
+    with translation.override("en"):
+        assert PaymentNotFound().as_dict()["detail"] == "No such payment."

@@ -237,8 +237,8 @@ class InvalidTopUpAmount(DomainError):
     code = "invalid_amount"
 
     def __init__(self, *, limit: int) -> None:
-        super().__init__(f"A top-up is between 1 and {limit} minor units.",
-                         extra={"limit": limit})
+        super().__init__(gettext("A top-up is between 1 and %(max)d minor units.")
+                         % {"max": limit}, extra={"limit": limit})
 
 
 class TopUpDailyLimitReached(Conflict):
@@ -246,54 +246,56 @@ class TopUpDailyLimitReached(Conflict):
 
     def __init__(self, *, limit: int, used: int) -> None:
         super().__init__(
-            f"Top-ups started in the last 24 hours add up to {used}; one account may top up "
-            f"at most {limit} a day. Try a smaller amount or later.",
+            gettext("Top-ups started in the last 24 hours add up to %(used)d; one account may "
+                    "top up at most %(limit)d a day. Try a smaller amount or later.")
+            % {"used": used, "limit": limit},
             extra={"limit": limit, "used": used},
         )
 
 
 class PaymentNotFound(NotFound):
     code = "payment_not_found"
-    detail = "No such payment."
+    detail = _("No such payment.")
 
 
 class PaymentNotPending(Conflict):
     code = "payment_not_pending"
-    detail = "This payment is no longer waiting for its money."
+    detail = _("This payment is no longer waiting for its money.")
 
 
 class PaymentNotManual(Conflict):
     code = "payment_not_manual"
-    detail = "Only bank transfers are confirmed by staff; card payments confirm themselves."
+    detail = _("Only bank transfers are confirmed by staff; card payments confirm themselves.")
 
 
 class PaymentNotRefundable(Conflict):
     code = "payment_not_refundable"
-    detail = "Only a succeeded payment can be refunded, once."
+    detail = _("Only a succeeded payment can be refunded, once.")
 
 
 class PayoutNotDue(Conflict):
     code = "payout_not_due"
-    detail = "This payment has no payout waiting to be made."
+    detail = _("This payment has no payout waiting to be made.")
 
 
 class PaymentProviderUnavailable(ServiceUnavailable):
     code = "payment_provider_unavailable"
-    detail = "The payment provider could not be reached or refused the request; nothing changed."
+    detail = _("The payment provider could not be reached or refused the request; "
+               "nothing changed.")
 
 
 class DemoPaymentsRefused(ServiceUnavailable):
     code = "demo_payments_refused"
-    detail = ("The demo payment provider credits wallets without money and works only with "
-              "DEBUG on; this deployment must use PAYMENT_PROVIDER=stripe or manual.")
+    detail = _("The demo payment provider credits wallets without money and works only with "
+               "DEBUG on; this deployment must use PAYMENT_PROVIDER=stripe or manual.")
 
 
 class NotificationNotSupported(DomainError):
     code = "notification_not_supported"
-    detail = "This payment provider sends no notifications."
+    detail = _("This payment provider sends no notifications.")
 
 
 class InvalidWebhookSignature(DomainError):
     code = "invalid_signature"
-    detail = ("The webhook's signature does not match this endpoint's secret, or it is older "
-              "than the replay window.")
+    detail = _("The webhook's signature does not match this endpoint's secret, or it is older "
+               "than the replay window.")
