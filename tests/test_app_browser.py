@@ -285,8 +285,10 @@ def test_api_client_retries_with_one_idempotency_key_and_refreshes_an_expired_se
     """The app's REST client (core/web/app/api.js), driven inside the page: a top-up
     whose answer is lost is retried with the same Idempotency-Key and credited once; a
     double tap sends one request; a refused token is refreshed once; errors carry the
-    server's detail."""
-    with running_server(tmp_path, **SERVER_ENV) as server, sync_playwright() as playwright:
+    server's detail. The server credits top-ups at once (the demo payment provider, which
+    needs DEBUG), so the balance shows what was credited."""
+    with running_server(tmp_path, **SERVER_ENV, DEBUG="1", PAYMENT_PROVIDER="demo") as server, \
+            sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         # Requests from a page a service worker controls would bypass page.route().
         context = browser.new_context(**PHONE, service_workers="block")
