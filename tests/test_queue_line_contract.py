@@ -405,3 +405,15 @@ def test_one_admission_call_pops_a_bounded_number_of_leavers(line, clock):
     clock.now += 1
     later = [u for _ in range(20) for u in line.admit(EVENT, max_batch=2).admitted]
     assert later[:2] == [91, 92]
+
+
+def test_joins_at_the_sales_start_never_go_back_in_time(line, clock):
+    """Two workers whose clocks differ a little: once one join was past the sale's start,
+    a later one whose worker read an earlier time is past it too (a place with a number),
+    never an early place drawn behind a first-come one."""
+    line.configure(EVENT, config(sale_at=T0 + 10))
+    clock.now = T0 + 10.001
+    line.join(EVENT, 1, "")
+    clock.now = T0 + 9.999  # the other worker's clock, a little behind
+    line.join(EVENT, 2, "")
+    assert [line.place(EVENT, u).number for u in (1, 2)] == [1, 2]

@@ -187,7 +187,8 @@ local now = tonumber(ARGV[#ARGV])
 _PLACE_FUNCTION = """
 local function place(conf_key, line_key, state_key, stats_key, user)
   local conf = redis.call('HMGET', conf_key, 'status', 'opens_at', 'sale_at', 'rate', 'public')
-  local stats = redis.call('HMGET', stats_key, 'served', 'left_pending')
+  local stats = redis.call('HMGET', stats_key, 'served', 'left_pending', 'join_clock')
+  local at = math.max(now, tonumber(stats[3] or 0))  -- the joins' clock: never behind it
   local length = redis.call('ZCARD', line_key) - tonumber(stats[2] or 0)
   local st, rank = false, false
   if user ~= '' then
@@ -195,7 +196,7 @@ local function place(conf_key, line_key, state_key, stats_key, user)
     if st == 'w' or st == 'l' then rank = redis.call('ZRANK', line_key, user) end
   end
   return {conf[1] or 'none', conf[2] or '', conf[3] or '', conf[4] or '0', length,
-          stats[1] or '0', st or '', rank or -1, tostring(now), conf[5] or '1'}
+          stats[1] or '0', st or '', rank or -1, string.format('%.17g', at), conf[5] or '1'}
 end
 """
 
@@ -205,6 +206,16 @@ end
 # fields) read in the same step: a join is one round trip.
 _JOIN = _NOW + _PLACE_FUNCTION + """
 local function join()
+-- The joins' clock never goes back: workers' clocks differ a little and a script may
+-- run after one that read a later time. Without this a join at the sale's start
+-- could be judged "before" (no number) after another was judged "after" (a place
+-- behind everyone): every join after the first one past the start is past it too.
+local seen = tonumber(redis.call('HGET', KEYS[5], 'join_clock') or 0)
+if seen > now then
+  now = seen
+else
+  redis.call('HSET', KEYS[5], 'join_clock', string.format('%.17g', now))
+end
 local conf = redis.call('HMGET', KEYS[1], 'status', 'opens_at', 'sale_at', 'secret', 'public')
 if not conf[1] then return {'not_configured'} end
 if conf[5] == '0' and ARGV[4] ~= '1' then return {'hidden'} end
@@ -554,6 +565,7 @@ class _MemoryLine:
     left: int = 0
     left_pending: int = 0
     last: float | None = None
+    join_clock: float = 0.0
     opened: bool = False
     allowance: float = 0.0
     log: list = field(default_factory=list)
@@ -589,8 +601,8 @@ class MemoryQueueLine:
     def join(self, event_id: int, user_id: int, mailbox: str, *,
              staff: bool = False) -> JoinResult:
         with self._lock:
-            now = self.clock()
             line = self._line(event_id)
+            now = line.join_clock = max(line.join_clock, self.clock())  # as the script
             conf = line.config
             if conf is None:
                 return JoinResult("not_configured")
@@ -643,8 +655,8 @@ class MemoryQueueLine:
 
     def place(self, event_id: int, user_id: int | None) -> Place:
         with self._lock:
-            now = self.clock()
             line = self._line(event_id)
+            now = max(self.clock(), line.join_clock)  # as the script: never behind a join
             conf = line.config
             raw = line.state.get(user_id) if user_id is not None else None
             rank = None
