@@ -9,6 +9,7 @@ import random
 import pytest
 
 from core.redis import get_redis
+from tests.ticketing_helpers import Clock
 from ticketing.queue_line import (
     ADMITTED,
     EXPIRED,
@@ -26,17 +27,10 @@ T0 = 1_800_000_000.0
 SECRET = "test-secret"
 
 
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
 
 @pytest.fixture
 def clock():
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])

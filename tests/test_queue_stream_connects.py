@@ -17,7 +17,6 @@ from core.authentication import SessionRefreshToken
 from tests.stream_helpers import communicator, fanout, receive  # noqa: F401 (a fixture)
 from tests.ticketing_helpers import make_event
 from ticketing import streams as ticketing_streams
-from ticketing.queue_line import _memory
 from ticketing.services.waiting_room import queue_join, waiting_room_configure
 
 pytest_plugins = ["tests.ticketing_fixtures"]
@@ -29,15 +28,13 @@ BUYERS = 30
 @pytest.fixture
 def line(venue, make_user):
     """An event whose room is open (the sale started: numbers are FIFO), BUYERS in line."""
-    _memory.reset()
     event = make_event(venue)
     waiting_room_configure(event=event, actor=None, rate_per_minute=60)
     buyers = [make_user(email=f"buyer{i}@example.com") for i in range(BUYERS)]
     for buyer in buyers:
         queue_join(event_id=event.pk, user=buyer)
     tokens = [str(SessionRefreshToken.for_user(b).access_token) for b in buyers]
-    yield event, tokens
-    _memory.reset()
+    return event, tokens
 
 
 async def test_sockets_opening_at_once_share_the_check_and_each_sees_its_own_place(

@@ -14,7 +14,7 @@ from core.audit import AuditEntry
 from core.streams import Viewer
 from tests.conftest import assert_error, client_for
 from tests.stream_helpers import verify_action
-from tests.ticketing_helpers import fund, make_event, seats
+from tests.ticketing_helpers import Clock, fund, make_event, seats
 from ticketing.models import WaitingRoom
 from ticketing.queue_line import early_score, queue_line
 from ticketing.services import holds, waiting_room
@@ -25,13 +25,6 @@ pytest_plugins = ["tests.ticketing_fixtures"]
 # Committed for real: a room reaches its line's store after commit, as in production.
 pytestmark = pytest.mark.django_db(transaction=True)
 
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -46,14 +39,6 @@ def clock():
     yield clock
     line.clock = previous
 
-
-@pytest.fixture(autouse=True)
-def empty_memory_line():
-    from ticketing import queue_line as module
-
-    module._memory.reset()
-    yield
-    module._memory.reset()
 
 
 @pytest.fixture

@@ -28,15 +28,6 @@ pytestmark = pytest.mark.django_db
 LIST = "/admin/ticketing/waitingroom/"
 
 
-@pytest.fixture(autouse=True)
-def empty_memory_line():
-    """The embedded line lives in process memory: each test starts without one."""
-    from ticketing.queue_line import _memory
-
-    _memory.reset()
-    yield
-    _memory.reset()
-
 
 @pytest.fixture
 def browser(staff):

@@ -22,15 +22,6 @@ from ticketing.services.waiting_room import (
 pytest_plugins = ["tests.ticketing_fixtures"]
 
 
-@pytest.fixture(autouse=True)
-def empty_memory_line():
-    """The embedded line lives in process memory: each test starts without one."""
-    from ticketing.queue_line import _memory
-
-    _memory.reset()
-    yield
-    _memory.reset()
-
 
 @pytest.fixture
 def room(sale, staff):

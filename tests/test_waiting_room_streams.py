@@ -18,7 +18,7 @@ from tests.stream_helpers import (
     fresh_channel_layer,  # noqa: F401 (fixture)
     receive,
 )
-from tests.ticketing_helpers import make_event
+from tests.ticketing_helpers import Clock, make_event
 from ticketing.queue_line import queue_line
 from ticketing.services.waiting_room import waiting_room_configure, waiting_rooms_admit
 
@@ -28,24 +28,13 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 db = database_sync_to_async
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
 
 @pytest.fixture
 def clock():
-    from ticketing import queue_line as module
-
-    module._memory.reset()
     line = queue_line()
     previous, line.clock = line.clock, Clock(time.time() + 1)
     yield line.clock
     line.clock = previous
-    module._memory.reset()
 
 
 def room_with_line(venue, staff, users):

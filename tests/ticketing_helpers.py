@@ -79,3 +79,14 @@ def committed(fn, *args, **kwargs):
     """Run fn and then its transaction.on_commit callbacks (stream publishing, Redis marks)."""
     with TestCase.captureOnCommitCallbacks(execute=True):
         return fn(*args, **kwargs)
+
+
+class Clock:
+    """A clock the test moves by hand, for the waiting room's line stores (they take the
+    caller's clock: ticketing/queue_line.py)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

@@ -39,7 +39,7 @@ import math
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from core.redis import get_redis, key
@@ -592,7 +592,7 @@ class MemoryQueueLine:
         with self._lock:
             line = self._line(event_id)
             if line.config is not None:
-                line.config = _replace(line.config, rate_per_minute=float(rate_per_minute))
+                line.config = replace(line.config, rate_per_minute=float(rate_per_minute))
 
     def drop(self, event_id: int) -> None:
         with self._lock:
@@ -781,11 +781,6 @@ class MemoryQueueLine:
         with self._lock:
             self._lines.clear()
 
-
-def _replace(config: LineConfig, **changes) -> LineConfig:
-    from dataclasses import replace
-
-    return replace(config, **changes)
 
 
 _memory = MemoryQueueLine()

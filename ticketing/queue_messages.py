@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 from core.local_time import api_iso
-from ticketing.queue_line import ADMITTED, LEFT, WAITING, LineStats, Place
+from ticketing.queue_line import ADMITTED, LEFT, WAITING, Place
 
 
 class QueueProgress(TypedDict):
@@ -102,6 +102,3 @@ def apply_progress(state: dict[str, Any], progress: QueueProgress) -> dict[str, 
         state["me"] = me
     return state
 
-
-def stats_data(stats: LineStats) -> dict[str, Any]:
-    return stats.as_dict()

@@ -23,9 +23,10 @@ from core.schema import errors
 from core.throttles import ScopedThrottle
 from ticketing import serializers as s
 from ticketing.errors import QueueNotFound, queue_links
-from ticketing.models import WAITING_ROOM_SETTINGS, WaitingRoom
+from ticketing.models import WaitingRoom
 from ticketing.queue_messages import place_body
 from ticketing.services import waiting_room
+from ticketing.streams import room_settings
 from ticketing.views import _event
 
 QUEUE_PLACE_EXAMPLE = OpenApiExample(
@@ -105,8 +106,7 @@ def _room(event_id: int, user) -> WaitingRoom:
 
 
 def _room_answer(room: WaitingRoom) -> dict:
-    return {"event_id": room.event_id, "status": room.status,
-            **{name: getattr(room, name) for name in WAITING_ROOM_SETTINGS},
+    return {"event_id": room.event_id, **room_settings(room),
             "figures": waiting_room.room_figures(room.event_id),
             "queue": queue_links(room.event_id)}
 
