@@ -19,6 +19,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext
 
+from core.emails import email_masked
 from core.links import absolute_url
 from core.models import User
 
@@ -28,12 +29,6 @@ SIGNATURE = "\n-- \nTombola\n"
 def _send(to: str, subject: str, body: str) -> None:
     send_mail(subject=subject, message=body + SIGNATURE, from_email=None, recipient_list=[to],
               fail_silently=False)
-
-
-def email_masked(email: str) -> str:
-    """"n***@example.com": enough for the owner to recognise, not a copy of it."""
-    local, _, domain = email.rpartition("@")
-    return f"{local[:1]}***@{domain}" if local else email
 
 
 def confirmation_email_send(*, user_id: int) -> None:

@@ -92,3 +92,10 @@ def mailbox_digest(mailbox: str) -> str:
     import hashlib
 
     return hashlib.blake2b(mailbox.encode(), digest_size=8).hexdigest()
+
+
+def email_masked(email: str) -> str:
+    """"n***@example.com": enough for its owner (or a referrer) to recognise, not a copy
+    to harvest."""
+    local, _, domain = email.rpartition("@")
+    return f"{local[:1]}***@{domain}" if local else email

@@ -353,9 +353,7 @@ def outbox_drain(limit: int = 500) -> int:
     with transaction.atomic():
         rows = list(pending.select_for_update(skip_locked=True)[:limit])
         stale = [row for row in rows if row.created_at < stale_before]
-        for row in rows:
-            if row.created_at < stale_before:
-                continue
+        for row in (row for row in rows if row.created_at >= stale_before):
             try:
                 publish(row.stream, row.type, row.data)
             except Exception:  # one bad message must not hold back (and repeat) the rest

@@ -144,8 +144,7 @@ class WaitingRoomAdmin(admin.ModelAdmin):
 
     @admin.display(description="abandoned (expired + left)")
     def abandoned(self, room: WaitingRoom) -> Any:
-        figures = getattr(room, "figures", None)
-        return UNAVAILABLE if figures is None else figures["expired"] + figures["left"]
+        return self._figure(room, "abandoned")
 
     # --- change form ----------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 
 from core import ranking
-from core.emails import email_canonical
+from core.emails import email_canonical, email_masked
 from core.errors import RankingEntryStale, RankingIndexNotReady, RankingIndexUnavailable
 from core.models import User
 from core.redis import get_redis
@@ -131,17 +131,11 @@ def referrals_of(user: User) -> QuerySet[User]:
             .order_by("-date_joined", "-id"))
 
 
-def masked_email(email: str) -> str:
-    """`a***@example.com`: enough for a referrer to recognise a friend, not to harvest."""
-    local, _, domain = email.partition("@")
-    return f"{local[:1]}***@{domain}" if domain else "***"
-
-
 def referral_line(referee: User) -> dict:
     """One referral as its referrer sees it: counted, or what it still waits for."""
     counted = referee.referral_counted_at is not None
     return {
-        "referee": masked_email(referee.email),
+        "referee": email_masked(referee.email),
         "joined_at": referee.date_joined,
         "status": "counted" if counted else "pending",
         "counted_at": referee.referral_counted_at,

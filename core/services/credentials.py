@@ -16,7 +16,6 @@ from functools import partial
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.core import signing
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from django.utils.encoding import force_str
@@ -143,17 +142,12 @@ def user_sessions_end(*, user: User, source: str = "api") -> None:
 # --- email confirmation --------------------------------------------------------------------
 
 
-def _resend_allowed(user_id: int) -> bool:
-    """One confirmation mail per account per WAITLIST_CONFIRMATION_RESEND_SECONDS."""
-    cooldown = settings.WAITLIST_CONFIRMATION_RESEND_SECONDS
-    return cache.add(f"email_confirmation_resend:{user_id}", 1, timeout=cooldown)
-
-
 def email_confirmation_send(*, user: User) -> bool:
     """Mail `user` a link confirming its address, unless it is confirmed already or a
     link went out within the cooldown. True when a mail was queued (after commit)."""
     fresh = User.objects.filter(pk=user.pk, is_active=True).first()
-    if fresh is None or fresh.email_verified_at is not None or not _resend_allowed(fresh.pk):
+    if (fresh is None or fresh.email_verified_at is not None
+            or not waitlist.confirmation_resend_allowed(fresh.pk)):
         return False
     send = (waitlist.welcome_email_send if not fresh.has_usable_password()
             else account_emails.confirmation_email_send)

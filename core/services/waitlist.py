@@ -291,8 +291,7 @@ def email_confirmation_resend(*, email: str, referral_code: str | None = None) -
     if (user is None or user.has_usable_password() or not user.is_active
             or user.is_staff or user.is_superuser):
         return
-    cooldown = settings.WAITLIST_CONFIRMATION_RESEND_SECONDS
-    if not cache.add(f"email_confirmation_resend:{user.pk}", 1, timeout=cooldown):
+    if not confirmation_resend_allowed(user.pk):
         return
     referrer_id = referrer.pk if referrer is not None else None
     transaction.on_commit(partial(welcome_email_send, user_id=user.pk, referrer_id=referrer_id))
@@ -507,3 +506,10 @@ def on_user_deleted(sender, instance: User, **kwargs) -> None:
         return
     entry = ranking.Entry.of(instance)
     transaction.on_commit(partial(ranking_entry_sync, user_id=instance.pk, removed=entry))
+
+
+def confirmation_resend_allowed(user_id: int) -> bool:
+    """One confirmation mail per account per WAITLIST_CONFIRMATION_RESEND_SECONDS
+    (claimed atomically: cache.add)."""
+    cooldown = settings.WAITLIST_CONFIRMATION_RESEND_SECONDS
+    return cache.add(f"email_confirmation_resend:{user_id}", 1, timeout=cooldown)

@@ -45,6 +45,14 @@ from ticketing.services.waiting_room import queue_pass_check, queue_pass_use
 BEST_AVAILABLE_ATTEMPTS = 3
 
 
+# The statuses in which an event sells seats (re-checked under a share lock at purchase).
+ON_SALE_STATUSES = (Event.Status.PUBLISHED, Event.Status.LIVE)
+
+
+def event_not_on_sale() -> SaleClosed:
+    return SaleClosed("This event is not open for sale.")
+
+
 def sale_refusal(event: Event, *, now: datetime | None = None) -> SaleClosed | None:
     """Why seats of `event` cannot be held, extended or bought now; None while on sale.
 
@@ -54,8 +62,8 @@ def sale_refusal(event: Event, *, now: datetime | None = None) -> SaleClosed | N
     not ended or cancelled).
     """
     now = now or timezone.now()
-    if event.status not in (Event.Status.PUBLISHED, Event.Status.LIVE):
-        return SaleClosed("This event is not open for sale.")
+    if event.status not in ON_SALE_STATUSES:
+        return event_not_on_sale()
     try:
         sale = event.sale
     except EventSale.DoesNotExist:

@@ -31,7 +31,6 @@ from ticketing.errors import (
     HoldLost,
     HoldNotFound,
     PriceChanged,
-    SaleClosed,
     SeatAlreadySold,
     SeatsNotForSale,
     TicketNotFound,
@@ -39,7 +38,12 @@ from ticketing.errors import (
 )
 from ticketing.models import Order, SeatFence, SeatHold, Ticket, WalletTransaction
 from ticketing.seat_locks import SeatLockBackend, seat_lock_backend, seat_lock_transaction
-from ticketing.services.holds import release_locked_hold, sale_refusal
+from ticketing.services.holds import (
+    ON_SALE_STATUSES,
+    event_not_on_sale,
+    release_locked_hold,
+    sale_refusal,
+)
 from ticketing.services.seat_changes import seat_changes_record
 from ticketing.services.waiting_room import queue_pass_require, queue_purchase_record
 from ticketing.services.wallets import locked_wallet, wallet_debit, wallet_move_money
@@ -182,8 +186,8 @@ def _check_event_still_on_sale(event_id: int) -> None:
         cursor.execute(f"SELECT status FROM {table} WHERE id = %s FOR SHARE",  # noqa: S608
                        [event_id])
         row = cursor.fetchone()
-    if row is None or row[0] not in (Event.Status.PUBLISHED, Event.Status.LIVE):
-        raise SaleClosed("This event is not open for sale.")
+    if row is None or row[0] not in ON_SALE_STATUSES:
+        raise event_not_on_sale()
 
 
 def _advance_fences(hold: SeatHold) -> list[int]:

@@ -282,9 +282,9 @@ def queue_pass_require(*, event: Event, user: User, queue_pass: str | None,
     while its waiting room is not closed; the first hold marks the pass used.
     -> True when a pass was checked (the room is on). A hold made before the room
     existed may be bought without one."""
-    if not queue_pass_checked(event):
-        return False
     room = room_of(event)
+    if room is None or not room.requires_pass:
+        return False
     if hold is not None and hold.created_at < room.created_at:
         return False
     queue_pass_use(event_id=event.pk, user=user, number=_pass_number(event, user, queue_pass))
@@ -438,11 +438,8 @@ def waiting_rooms_admit() -> int:
     for room in rooms:
         event_id = room["event_id"]
         try:
-            place = line.place(event_id, None)
-            if place.status == "none":  # the store lost it (or a sync failed): copy again
-                full = WaitingRoom.objects.select_related("event__sale").get(pk=room["id"])
-                waiting_room_sync(full)
-                place = line.place(event_id, None)
+            # The store lost the line's configuration (or a sync failed): copy it again.
+            place = _configured(event_id, line.place(event_id, None))
             if room["mode"] == WaitingRoom.Mode.ADAPTIVE and place.status == "open":
                 _adapt(room, place)
             admission = line.admit(event_id, max_batch=MAX_BATCH)
