@@ -281,6 +281,9 @@ REST_FRAMEWORK = {
         # idempotent; this bounds what a script polling its place costs).
         "queue": os.environ.get("THROTTLE_QUEUE", "120/min"),
         "checkin": os.environ.get("THROTTLE_CHECKIN", "30/min"),
+        # Ticket scans per gate account: a person a second is a fast gate; a script
+        # trying codes is slowed (a guess cannot succeed anyway: the codes are signed).
+        "gate_scan": os.environ.get("THROTTLE_GATE_SCAN", "600/min"),
         "draw_participate": os.environ.get("THROTTLE_DRAW_PARTICIPATE", "60/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

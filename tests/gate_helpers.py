@@ -23,3 +23,15 @@ def grant_scan(user) -> None:
     """Give `user` the gate role's permission (not staff)."""
     user.user_permissions.add(Permission.objects.get(
         codename="scan_ticket", content_type__app_label="ticketing"))
+
+
+def make_gate(event, name: str = "Main", sections: tuple[str, ...] = ()):
+    from ticketing.services.gates import gate_create
+
+    ids = list(event.venue.sections.filter(name__in=sections).values_list("pk", flat=True))
+    return gate_create(event=event, name=name, section_ids=ids)
+
+
+def scan(client, event, code: str, gate: str = "Main"):
+    return client.post(f"/api/events/{event.pk}/scan/", {"code": code, "gate": gate},
+                       format="json")

@@ -23,11 +23,12 @@ class TicketingConfig(AppConfig):
             on_event_saved,
             waiting_rooms_admit,
         )
-        from ticketing.streams import QUEUE_KIND, QUEUE_STAFF_KIND, SEATS_KIND
+        from ticketing.streams import GATES_KIND, QUEUE_KIND, QUEUE_STAFF_KIND, SEATS_KIND
 
         register_stream_kind(SEATS_KIND)
         register_stream_kind(QUEUE_KIND)
         register_stream_kind(QUEUE_STAFF_KIND)
+        register_stream_kind(GATES_KIND)
         # An event's status decides who may see its line: copied to the line's store.
         post_save.connect(on_event_saved, sender=Event, dispatch_uid="waiting_room_event_saved")
         post_save.connect(ticket_codes.on_event_saved, sender=Event,

@@ -299,3 +299,26 @@ class InvalidWebhookSignature(DomainError):
     code = "invalid_signature"
     detail = _("The webhook's signature does not match this endpoint's secret, or it is older "
                "than the replay window.")
+
+
+# --- Gates (ticketing/services/gates.py) ----------------------------------------------
+
+
+class GateNotFound(NotFound):
+    code = "gate_not_found"
+    detail = _("This event has no gate of that name.")
+
+
+class GateNameTaken(Conflict):
+    code = "gate_name_taken"
+    detail = _("This event already has a gate of that name.")
+
+
+class UnknownSections(DomainError):
+    code = "unknown_sections"
+    detail = _("Some sections are not at this event's venue.")
+
+
+class ScanConflictNotFound(NotFound):
+    code = "scan_conflict_not_found"
+    detail = _("No such scan conflict.")

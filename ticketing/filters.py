@@ -9,9 +9,11 @@ from core.models import Venue
 from ticketing.models import (
     Order,
     Payment,
+    ScanConflict,
     SeatHold,
     SeatStatusChange,
     Ticket,
+    TicketRedemption,
     WalletTransaction,
 )
 
@@ -84,4 +86,23 @@ class PaymentFilters(CreatedDayFilters):
 
     class Meta:
         model = Payment
+        fields: list[str] = []
+
+
+class RedemptionFilters(ListFilters):
+    source = django_filters.ChoiceFilter(choices=TicketRedemption.Source.choices)
+    ordering = ordering("scanned_at", "id", default="-scanned_at")
+
+    class Meta:
+        model = TicketRedemption
+        fields: list[str] = []
+
+
+class ScanConflictFilters(ListFilters):
+    resolved = django_filters.BooleanFilter(field_name="resolved_at", lookup_expr="isnull",
+                                            exclude=True, help_text="Resolved by staff or not.")
+    ordering = ordering("detected_at", "id", default="-detected_at")
+
+    class Meta:
+        model = ScanConflict
         fields: list[str] = []

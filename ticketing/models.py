@@ -509,3 +509,105 @@ class WaitingRoom(models.Model):
     @property
     def requires_pass(self) -> bool:
         return self.status != self.Status.CLOSED
+
+
+class Gate(models.Model):
+    """An entrance of an event and the sections it admits (its check-in list).
+
+    No sections: it admits every ticket of the event. `scanned` counts the tickets that
+    came in through it (moved with F() by ticketing/services/gates.py, under the row lock
+    the check-in takes anyway): the entry progress reads it without counting check-ins.
+    """
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="gates")
+    name = models.CharField(max_length=60)
+    sections = models.ManyToManyField(
+        Section, blank=True, related_name="gates",
+        help_text="The sections this gate admits; none: every section.")
+    scanned = models.PositiveIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["event_id", "name"]
+        permissions = [("scan_ticket", "Can scan tickets at a gate (the gate role)")]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "name"], name="gate_name_unique_per_event"),
+        ]
+
+    def __str__(self) -> str:
+        return f"gate {self.name} of {self.event}"
+
+
+class TicketRedemption(models.Model):
+    """The one entry a ticket gives: the unique ticket is what makes two gates scanning
+    it at the same moment redeem it once. First scan wins: an offline gate's earlier scan
+    uploaded later takes this row over, and the later one becomes a ScanConflict."""
+
+    class Source(models.TextChoices):
+        ONLINE = "online"
+        OFFLINE = "offline"
+
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="redemption")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    gate = models.ForeignKey(Gate, on_delete=models.PROTECT, related_name="redemptions")
+    scanned_at = models.DateTimeField()
+    scanned_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.ONLINE)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-scanned_at", "-id"]
+        indexes = [models.Index(fields=["gate", "-scanned_at"], name="redemption_gate_idx")]
+
+    def __str__(self) -> str:
+        return f"ticket {self.ticket_id} in at {self.gate_id}"
+
+
+class OfflineScan(models.Model):
+    """One scan an offline gate queued and uploaded; (gate, scan_id) makes a re-upload
+    answer what the first upload did."""
+
+    gate = models.ForeignKey(Gate, on_delete=models.CASCADE, related_name="offline_scans")
+    # Made by the gate (a UUID): unique per gate.
+    scan_id = models.CharField(max_length=64)
+    code = models.CharField(max_length=200)
+    ticket = models.ForeignKey(Ticket, null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="+")
+    scanned_at = models.DateTimeField()
+    # What the upload decided: valid, already_used, conflict, refunded, wrong_event, ...
+    result = models.CharField(max_length=16)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["gate", "scan_id"], name="offlinescan_unique_per_gate"),
+        ]
+
+    def __str__(self) -> str:
+        return f"offline scan {self.scan_id} at {self.gate_id}: {self.result}"
+
+
+class ScanConflict(models.Model):
+    """One ticket let in twice (offline gates that could not know): the first scan kept
+    the entry, this is the other one, for staff to look into."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="scan_conflicts")
+    kept_gate = models.ForeignKey(Gate, on_delete=models.PROTECT, related_name="+")
+    kept_scanned_at = models.DateTimeField()
+    other_gate = models.ForeignKey(Gate, on_delete=models.PROTECT, related_name="+")
+    other_scanned_at = models.DateTimeField()
+    detected_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-detected_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"ticket {self.ticket_id} at two gates"

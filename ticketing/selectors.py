@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from django.db import connection
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
 
 from core.models import Event, User, Venue
 from ticketing.best_available import RowSeat, SeatRow
 from ticketing.models import (
+    Gate,
     Order,
     Row,
     Seat,
@@ -18,6 +19,7 @@ from ticketing.models import (
     Section,
     SectionPrice,
     Ticket,
+    TicketRedemption,
     Wallet,
     WalletTransaction,
 )
@@ -274,3 +276,36 @@ def active_hold_count() -> int:
         ).count()
     except DatabaseError:  # a scrape must not fail because the database blinked
         return -1
+
+
+# --- Gates ------------------------------------------------------------------------------
+
+
+def entry_progress(event_id: int) -> dict:
+    """Scanned and expected tickets per gate of the event, and in all (three queries).
+
+    A gate expects the valid tickets of the sections it admits (all, when it names none);
+    "scanned" in all is the sum of the gates' (a ticket is redeemed at one gate), "expected"
+    in all is every valid ticket (gates may overlap)."""
+    per_section = dict(
+        Ticket.objects.filter(event_id=event_id, status=Ticket.Status.VALID)
+        .values_list("seat__row__section_id").annotate(n=Count("id")).order_by())
+    gates = []
+    for gate in Gate.objects.filter(event_id=event_id).prefetch_related("sections"):
+        sections = list(gate.sections.all())
+        expected = (sum(per_section.get(s.pk, 0) for s in sections) if sections
+                    else sum(per_section.values()))
+        gates.append({"id": gate.pk, "name": gate.name,
+                      "sections": [s.name for s in sections],
+                      "scanned": gate.scanned, "expected": expected})
+    return {"scanned": sum(g["scanned"] for g in gates),
+            "expected": sum(per_section.values()), "gates": gates}
+
+
+def gate_bundle_page(event_id: int, *, after: int, limit: int) -> list[tuple[int, bool]]:
+    """A page of the event's valid tickets for offline gates: (id, redeemed already),
+    by id after `after`."""
+    return list(
+        Ticket.objects.filter(event_id=event_id, status=Ticket.Status.VALID, pk__gt=after)
+        .annotate(used=Exists(TicketRedemption.objects.filter(ticket=OuterRef("pk"))))
+        .order_by("pk").values_list("pk", "used")[:limit])

@@ -40,6 +40,7 @@ from ticketing.selectors import (
     FREE,
     HELD,
     SOLD,
+    entry_progress,
     seat_statuses,
     section_prices,
     venue_seats,
@@ -315,4 +316,65 @@ QUEUE_STAFF_KIND = StreamKind(
     snapshot=queue_staff_snapshot,
     messages={"queue.stats": lambda stats: stats.as_dict(), "queue.room": room_settings},
     apply=apply_queue_staff_message,
+)
+
+
+# --- Entry progress: gates:<event_id> ---------------------------------------------------
+# ws/events/<id>/gates/: staff with ticketing.view_gate, gate accounts (ticketing.scan_ticket)
+# and the venue screen (its screen key). Snapshot: {"event_id", "seq", "scanned", "expected",
+# "gates": [{"id", "name", "sections", "scanned", "expected"}]}. One message type:
+# - gate.progress {gates: [{id, scanned}]}   absolute counts of the gates that changed
+#   (a redemption; an offline scan taking an entry over moves two gates).
+# "expected" (valid tickets the gate admits) is read with the snapshot only: sales and
+# refunds during entry are rare, and a reconnect or page reload refreshes it.
+
+GATES_KIND_NAME = "gates"
+GATE_PROGRESS = "gate.progress"
+
+
+def gates_stream(event_id: int) -> str:
+    return f"{GATES_KIND_NAME}:{event_id}"
+
+
+def publish_gate_progress(event_id: int, figures: list[dict[str, int]]) -> None:
+    streams.publish_on_commit(gates_stream(event_id), GATE_PROGRESS, {"gates": figures})
+
+
+def may_watch_gates(user) -> bool:
+    return bool(user is not None and user.is_authenticated and (
+        user.has_perm("ticketing.scan_ticket")
+        or (user.is_staff and user.has_perm("ticketing.view_gate"))))
+
+
+def gates_snapshot(event_id: int, viewer: Viewer) -> dict[str, Any] | None:
+    if not (viewer.screen or may_watch_gates(getattr(viewer, "user", None))):
+        return None
+    if not Event.objects.filter(pk=event_id).exists():
+        return None
+    seq = streams.last_seq(gates_stream(event_id))
+    return {"event_id": event_id, "seq": seq, **entry_progress(event_id)}
+
+
+def _screen_key_valid(event_id: int, key: str) -> bool:
+    # The venue screen's key is the event stream's (live's, looked up, not imported).
+    event_kind = streams.stream_kind("event")
+    return bool(event_kind and event_kind.screen_key_valid
+                and event_kind.screen_key_valid(event_id, key))
+
+
+def apply_gate_message(snapshot: dict[str, Any], message: StreamMessage) -> dict[str, Any]:
+    if message["type"] != GATE_PROGRESS:
+        raise UnknownMessageType(GATES_KIND_NAME, message["type"])
+    counts = {g["id"]: g["scanned"] for g in message["data"]["gates"]}
+    gates = [{**g, "scanned": counts.get(g["id"], g["scanned"])} for g in snapshot["gates"]]
+    return {**snapshot, "gates": gates, "scanned": sum(g["scanned"] for g in gates),
+            "seq": max(snapshot["seq"], message["seq"])}
+
+
+GATES_KIND = StreamKind(
+    name=GATES_KIND_NAME,
+    snapshot=gates_snapshot,
+    messages={GATE_PROGRESS: lambda figures: {"gates": figures}},
+    apply=apply_gate_message,
+    screen_key_valid=_screen_key_valid,
 )

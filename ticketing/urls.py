@@ -1,7 +1,7 @@
 """Ticketing API, included under /api/ (see README "API: ticketing")."""
 
 from core.routes import api_path
-from ticketing import payment_views, queue_views, views
+from ticketing import gate_views, payment_views, queue_views, views
 
 urlpatterns = [
     api_path("venues/", views.VenueListView.as_view(), name="venue-list"),
@@ -22,6 +22,18 @@ urlpatterns = [
     *(api_path(f"events/<int:pk>/waiting-room/{action}/",
                queue_views.WaitingRoomActionView.as_view(), name=f"waiting-room-{action}",
                kwargs={"action": action}) for action in queue_views.ACTIONS),
+    api_path("events/<int:pk>/scan/", gate_views.ScanView.as_view(), name="event-scan"),
+    api_path("events/<int:pk>/scans/upload/", gate_views.ScanUploadView.as_view(),
+             name="event-scans-upload"),
+    api_path("events/<int:pk>/scan-conflicts/", gate_views.ScanConflictListView.as_view(),
+             name="event-scan-conflicts"),
+    api_path("events/<int:pk>/scan-conflicts/<int:conflict_id>/resolve/",
+             gate_views.ScanConflictResolveView.as_view(), name="scan-conflict-resolve"),
+    api_path("events/<int:pk>/gates/", gate_views.GateListView.as_view(), name="event-gates"),
+    api_path("events/<int:pk>/gates/offline/", gate_views.OfflineBundleView.as_view(),
+             name="event-gates-offline"),
+    api_path("events/<int:pk>/gates/<int:gate_id>/entries/",
+             gate_views.GateEntriesView.as_view(), name="gate-entries"),
     api_path("holds/<str:token>/", views.HoldView.as_view(), name="hold-detail"),
     api_path("holds/<str:token>/purchase/", views.HoldPurchaseView.as_view(), name="hold-purchase"),
     api_path("wallet/", views.WalletView.as_view(), name="wallet"),

@@ -1,0 +1,247 @@
+"""Gates: scanning signed tickets in, offline gates' uploads, and the conflicts between them.
+
+Every scan outcome is an answer, not an error (the gate shows it): `valid` (the ticket is
+redeemed now), `already_used` (when, at which gate), `refunded`, `wrong_event`,
+`wrong_gate` (a section this gate does not admit; which gates do), `invalid` (not a code,
+or a signature that does not check). Redeeming is exactly once per ticket: the ticket's
+row is locked (FOR UPDATE) for the check and the insert, and the unique ticket of
+TicketRedemption is the last guard (SQLite, or a lock that did not happen).
+
+Locks, always in this order: the ticket's row, then gate rows by id. One scan, one
+transaction: an upload of many offline scans runs one per scan, so two uploads never
+hold several tickets each in crossed orders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from core.models import Event, User
+from ticketing import ticket_code_format as fmt
+from ticketing.errors import GateNameTaken, GateNotFound, ScanConflictNotFound, UnknownSections
+from ticketing.models import (
+    Gate,
+    OfflineScan,
+    ScanConflict,
+    Section,
+    Ticket,
+    TicketRedemption,
+    TicketSigningKey,
+)
+from ticketing.services.ticket_codes import event_key_row
+from ticketing.streams import publish_gate_progress
+
+VALID, ALREADY_USED, REFUNDED = "valid", "already_used", "refunded"
+WRONG_EVENT, WRONG_GATE, INVALID, CONFLICT = "wrong_event", "wrong_gate", "invalid", "conflict"
+SCAN_RESULTS = (VALID, ALREADY_USED, REFUNDED, WRONG_EVENT, WRONG_GATE, INVALID)
+
+
+@dataclass
+class ScanOutcome:
+    result: str
+    ticket: Ticket | None = None
+    # already_used / conflict: the entry that counts (when, which gate).
+    redemption: TicketRedemption | None = None
+    # wrong_gate: the names of the gates that admit the ticket's section.
+    admitting_gates: list[str] = field(default_factory=list)
+
+
+def gate_of(*, event: Event, name: str) -> Gate:
+    """The event's gate called `name` with its admitted section ids (GateNotFound)."""
+    gate = Gate.objects.filter(event=event, name=name).first()
+    if gate is None:
+        raise GateNotFound()
+    gate.section_ids = set(gate.sections.values_list("id", flat=True))
+    return gate
+
+
+def admits(gate: Gate, section_id: int) -> bool:
+    return not gate.section_ids or section_id in gate.section_ids
+
+
+def gate_create(*, event: Event, name: str, section_ids: list[int]) -> Gate:
+    """A new gate admitting `section_ids` (none: all) of the event's venue.
+    Raises GateNameTaken (409), UnknownSections (400)."""
+    sections = list(Section.objects.filter(pk__in=section_ids, venue_id=event.venue_id))
+    if len(sections) != len(set(section_ids)):
+        raise UnknownSections()
+    try:
+        with transaction.atomic():
+            gate = Gate.objects.create(event=event, name=name)
+            gate.sections.set(sections)
+    except IntegrityError:
+        raise GateNameTaken() from None
+    return gate
+
+
+def code_claims(*, event: Event, code: str) -> fmt.TicketClaims | str:
+    """The code's claims if signed by `event`'s key; else WRONG_EVENT (signed by another
+    event's key) or INVALID. One read of a key row only for another event's code."""
+    try:
+        claims, payload, signature = fmt.decode(code)
+    except fmt.MalformedCode:
+        return INVALID
+    if claims.event_id == event.pk:
+        row = event_key_row(event)
+    else:
+        row = TicketSigningKey.objects.filter(event_id=claims.event_id).first()
+        if row is None:
+            return INVALID
+    try:
+        fmt.public_key_from_bytes(bytes(row.public_key)).verify(signature, fmt.DOMAIN + payload)
+    except fmt.InvalidSignature:
+        return INVALID
+    return claims if claims.event_id == event.pk else WRONG_EVENT
+
+
+def ticket_scan(*, event: Event, gate: Gate, code: str, actor: User | None) -> ScanOutcome:
+    """Scan `code` at `gate` now (online): redeem the ticket if it may come in.
+
+    Locks the ticket's row, then the gate's (its counter). Publishes gate.progress on
+    `gates:<event_id>` after the commit of a redemption. `gate` comes from gate_of.
+    """
+    claims = code_claims(event=event, code=code)
+    if isinstance(claims, str):
+        return ScanOutcome(claims)
+    with transaction.atomic():
+        ticket, refusal = _locked_ticket(claims, gate)
+        if refusal is not None:
+            return refusal
+        existing = _redemption_of(ticket)
+        if existing is not None:
+            return ScanOutcome(ALREADY_USED, ticket, existing)
+        try:
+            with transaction.atomic():
+                redemption = TicketRedemption.objects.create(
+                    ticket=ticket, event_id=event.pk, gate=gate, scanned_at=timezone.now(),
+                    scanned_by=actor, source=TicketRedemption.Source.ONLINE)
+        except IntegrityError:
+            # Only without the row lock (SQLite): another gate's insert won.
+            return ScanOutcome(ALREADY_USED, ticket, _redemption_of(ticket))
+        _count(event.pk, [(gate.pk, +1)])
+    return ScanOutcome(VALID, ticket, redemption)
+
+
+def _locked_ticket(claims: fmt.TicketClaims,
+                   gate: Gate) -> tuple[Ticket | None, ScanOutcome | None]:
+    """The claimed ticket, locked, or the outcome that refuses it."""
+    ticket = (Ticket.objects.select_for_update(of=("self",))
+              .select_related("seat__row__section")
+              .filter(pk=claims.ticket_id, event_id=gate.event_id).first())
+    # A signed code whose ticket is gone or moved seats: never a valid one.
+    if ticket is None or ticket.seat_id != claims.seat_id:
+        return None, ScanOutcome(INVALID)
+    if ticket.status != Ticket.Status.VALID:
+        return ticket, ScanOutcome(REFUNDED, ticket)
+    if not admits(gate, claims.section_id):
+        gates = Gate.objects.filter(event_id=gate.event_id).prefetch_related("sections")
+        names = [g.name for g in gates
+                 if not g.sections.all() or claims.section_id in {s.pk for s in g.sections.all()}]
+        return ticket, ScanOutcome(WRONG_GATE, ticket, admitting_gates=names)
+    return ticket, None
+
+
+def _redemption_of(ticket: Ticket) -> TicketRedemption | None:
+    return TicketRedemption.objects.select_related("gate").filter(ticket=ticket).first()
+
+
+def _count(event_id: int, changes: list[tuple[int, int]]) -> None:
+    """Move gates' counters ((gate id, delta), locked in id order) and publish their new
+    values (exact: read under the row lock) on the gates stream after the commit."""
+    table = Gate._meta.db_table
+    figures = []
+    with connection.cursor() as cursor:
+        for gate_id, delta in sorted(changes):
+            # Same SQL on PostgreSQL and SQLite (>= 3.35).
+            cursor.execute(f"UPDATE {table} SET scanned = scanned + %s "  # noqa: S608
+                           f"WHERE id = %s RETURNING scanned", [delta, gate_id])
+            figures.append({"id": gate_id, "scanned": cursor.fetchone()[0]})
+    publish_gate_progress(event_id, figures)
+
+
+# --- Offline gates ------------------------------------------------------------------
+
+
+@dataclass
+class QueuedScan:
+    scan_id: str
+    code: str
+    scanned_at: datetime
+
+
+def offline_scan_record(*, event: Event, gate: Gate, scan: QueuedScan,
+                        actor: User | None) -> OfflineScan:
+    """Record one scan an offline gate made (and already acted on) at `scan.scanned_at`.
+
+    Idempotent per (gate, scan_id): a re-upload returns the first upload's row. The first
+    scan of a ticket wins: an earlier offline scan takes the ticket's redemption over from
+    a later one (online or offline) at another gate, and the later one is reported as a
+    ScanConflict; a later one is reported itself (result `conflict`). A second scan at the
+    same gate is `already_used`, no conflict (the gate saw it).
+    """
+    stored = OfflineScan.objects.filter(gate=gate, scan_id=scan.scan_id).first()
+    if stored is not None:
+        return stored
+    claims = code_claims(event=event, code=scan.code)
+    try:
+        with transaction.atomic():
+            if isinstance(claims, str):
+                return _offline_row(gate, scan, claims, None, actor)
+            ticket, refusal = _locked_ticket(claims, gate)
+            if refusal is not None:
+                return _offline_row(gate, scan, refusal.result, ticket, actor)
+            result = _offline_redeem(event, gate, ticket, scan, actor)
+            return _offline_row(gate, scan, result, ticket, actor)
+    except IntegrityError:
+        # The same scan in two uploads at once: the first one's row answers.
+        return OfflineScan.objects.get(gate=gate, scan_id=scan.scan_id)
+
+
+def _offline_row(gate, scan, result, ticket, actor) -> OfflineScan:
+    return OfflineScan.objects.create(gate=gate, scan_id=scan.scan_id, code=scan.code[:200],
+                                      ticket=ticket, scanned_at=scan.scanned_at, result=result,
+                                      uploaded_by=actor)
+
+
+def _offline_redeem(event: Event, gate: Gate, ticket: Ticket, scan: QueuedScan,
+                    actor: User | None) -> str:
+    existing = TicketRedemption.objects.select_for_update().filter(ticket=ticket).first()
+    if existing is None:
+        TicketRedemption.objects.create(
+            ticket=ticket, event_id=event.pk, gate=gate, scanned_at=scan.scanned_at,
+            scanned_by=actor, source=TicketRedemption.Source.OFFLINE)
+        _count(event.pk, [(gate.pk, +1)])
+        return VALID
+    if existing.gate_id == gate.pk:
+        return ALREADY_USED
+    if scan.scanned_at < existing.scanned_at:
+        # First scan wins: this one is the entry, the other becomes the conflict.
+        ScanConflict.objects.create(
+            event=event, ticket=ticket, kept_gate=gate, kept_scanned_at=scan.scanned_at,
+            other_gate_id=existing.gate_id, other_scanned_at=existing.scanned_at)
+        _count(event.pk, [(existing.gate_id, -1), (gate.pk, +1)])
+        existing.gate, existing.scanned_at = gate, scan.scanned_at
+        existing.scanned_by, existing.source = actor, TicketRedemption.Source.OFFLINE
+        existing.save(update_fields=["gate", "scanned_at", "scanned_by", "source"])
+        return VALID
+    ScanConflict.objects.create(
+        event=event, ticket=ticket, kept_gate_id=existing.gate_id,
+        kept_scanned_at=existing.scanned_at, other_gate=gate, other_scanned_at=scan.scanned_at)
+    return CONFLICT
+
+
+def scan_conflict_resolve(*, event: Event, conflict_id: int, actor: User) -> ScanConflict:
+    """Staff looked into a conflict: mark it resolved (ScanConflictNotFound)."""
+    with transaction.atomic():
+        conflict = (ScanConflict.objects.select_for_update()
+                    .filter(pk=conflict_id, event=event).first())
+        if conflict is None:
+            raise ScanConflictNotFound()
+        if conflict.resolved_at is None:
+            conflict.resolved_at, conflict.resolved_by = timezone.now(), actor
+            conflict.save(update_fields=["resolved_at", "resolved_by"])
+    return conflict
