@@ -149,6 +149,10 @@ class BundleOutput(serializers.Serializer):
                                   help_text="Valid ticket ids of this page, ascending.")
     used = serializers.ListField(child=serializers.IntegerField(),
                                  help_text="Those of `valid` already redeemed.")
+    issued_up_to = serializers.IntegerField(
+        help_text="The highest ticket id of the event when this page was read: a signed "
+                  "code with a higher id was sold since (valid); a lower one not in `valid` "
+                  "was cancelled.")
     next_after = serializers.IntegerField(allow_null=True,
                                           help_text="Pass as `after` for the next page; "
                                                     "null: this was the last.")
@@ -179,6 +183,7 @@ class OfflineBundleView(APIView):
                       for g in gate_rows],
             "valid": [ticket_id for ticket_id, _ in page],
             "used": [ticket_id for ticket_id, used in page if used],
+            "issued_up_to": selectors.last_ticket_id(event.pk),
             "next_after": page[-1][0] if len(page) == limit else None,
         })
 

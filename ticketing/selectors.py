@@ -309,3 +309,9 @@ def gate_bundle_page(event_id: int, *, after: int, limit: int) -> list[tuple[int
         Ticket.objects.filter(event_id=event_id, status=Ticket.Status.VALID, pk__gt=after)
         .annotate(used=Exists(TicketRedemption.objects.filter(ticket=OuterRef("pk"))))
         .order_by("pk").values_list("pk", "used")[:limit])
+
+
+def last_ticket_id(event_id: int) -> int:
+    """The event's highest ticket id, whatever its status (0: none sold)."""
+    return Ticket.objects.filter(event_id=event_id).order_by("-pk").values_list(
+        "pk", flat=True).first() or 0

@@ -337,7 +337,7 @@ def gates_stream(event_id: int) -> str:
 
 
 def publish_gate_progress(event_id: int, figures: list[dict[str, int]]) -> None:
-    streams.publish_on_commit(gates_stream(event_id), GATE_PROGRESS, {"gates": figures})
+    streams.publish_on_commit(gates_stream(event_id), "gate.progress", {"gates": figures})
 
 
 def may_watch_gates(user) -> bool:
