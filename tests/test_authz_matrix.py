@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from django.db import transaction
 from django.test import TestCase
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
@@ -34,7 +35,9 @@ from live.services.performing import draw_perform
 from tests.conftest import client_for
 from tests.factories import make_draw
 from tests.ticketing_helpers import fund, hold, make_event, seats
+from ticketing.models import ScanConflict
 from ticketing.services import layout
+from ticketing.services.gates import gate_create
 from ticketing.services.payments import payment_confirm_received, payment_start
 
 pytestmark = pytest.mark.django_db
@@ -85,6 +88,7 @@ TABLE = [
     row("GET",    "/api/accounts/me/entries/",                 401, 200, 200, 200, 200),
     row("GET",    "/api/accounts/me/holds/",                   401, 200, 200, 200, 200),
     row("GET",    "/api/accounts/me/referrals/",               401, 200, 200, 200, 200),
+    row("GET",    "/api/accounts/me/tickets/",                 401, 200, 200, 200, 200),
     row("PATCH",  "/api/accounts/me/",                         401, 200, 200, 200, 200, RENAME_ME),
     row("POST",   "/api/accounts/phone/verification/",         401, 400, 400, 400, 400, {}),
     row("POST",   "/api/accounts/phone/verification/confirm/", 401, 400, 400, 400, 400, {}),
@@ -179,6 +183,18 @@ TABLE = [
     row("GET",    "/api/orders/{order}/",                      401, 200, 404, 404, 404),
     row("GET",    "/api/tickets/",                             401, 200, 200, 200, 200),
     row("POST",   "/api/tickets/{ticket}/cancel/",             401, 200, 404, 404, 404),
+    row("GET",    "/api/tickets/{ticket}/",                    401, 200, 404, 404, 404),
+    row("GET",    "/api/tickets/{ticket}/qr/",                 401, 200, 404, 404, 404),
+    # Gates: the gate role (ticketing.scan_ticket, which `staff` holds among the
+    # organiser's permissions; `bare` has none), staff for gates and conflicts.
+    row("POST",   EVENT + "scan/",                             401, 403, 403, 400, 403, {}),
+    row("POST",   EVENT + "scans/upload/",                     401, 403, 403, 400, 403, {}),
+    row("GET",    EVENT + "gates/",                            401, 403, 403, 200, 403),
+    row("POST",   EVENT + "gates/",                            401, 403, 403, 400, 403, {}),
+    row("GET",    EVENT + "gates/offline/",                    401, 403, 403, 200, 403),
+    row("GET",    EVENT + "gates/{gate}/entries/",             401, 403, 403, 200, 403),
+    row("GET",    EVENT + "scan-conflicts/",                   401, 403, 403, 200, 403),
+    row("POST",   EVENT + "scan-conflicts/{conflict}/resolve/", 401, 403, 403, 200, 403),
     row("GET",    "/api/wallet/",                              401, 200, 200, 200, 200),
     row("POST",   "/api/wallet/top-up/",                       401, 201, 201, 201, 201, AMOUNT),
     row("GET",    "/api/wallet/transactions/",                 401, 200, 200, 200, 200),
@@ -219,7 +235,8 @@ def _table_key(r: Row) -> tuple[str, str]:
                           ("{winner}", "{id}"),
                           ("{venue}", "{id}"), ("{order}", "{id}"), ("{ticket}", "{id}"),
                           ("{hold}", "{token}"), ("{pending_payment}", "{id}"),
-                          ("{paid_payment}", "{id}")):
+                          ("{paid_payment}", "{id}"), ("{gate}", "{gate_id}"),
+                          ("{conflict}", "{conflict_id}")):
         path = path.replace(mine, schemas)
     return r.method, path
 
@@ -268,6 +285,10 @@ def world(user, other_user, staff, settings):
     pending_payment = payment_start(user=user, amount=1_000).payment
     paid_payment = payment_start(user=user, amount=2_000).payment
     payment_confirm_received(payment_id=paid_payment.pk, actor=staff, source="test")
+    gate = gate_create(event=event, name="Main", section_ids=[])
+    conflict = ScanConflict.objects.create(
+        event=event, ticket_id=order["tickets"][0]["id"], kept_gate=gate,
+        kept_scanned_at=timezone.now(), other_gate=gate, other_scanned_at=timezone.now())
     return {
         "event": event.pk, "event_id": event.pk, "draw": draw.pk, "lottery_draw": lottery.pk,
         "ballot": ballot.pk, "winner": Winner.objects.get(draw=pot).pk,
@@ -276,6 +297,7 @@ def world(user, other_user, staff, settings):
         "ticket": Ticket.objects.filter(user=user).values_list("pk", flat=True)[0],
         "free_seats": seats(event, "B", "1", 1), "code": user.referral_code,
         "pending_payment": pending_payment.pk, "paid_payment": paid_payment.pk,
+        "gate": gate.pk, "conflict": conflict.pk,
     }
 
 

@@ -64,6 +64,7 @@ def test_every_write_documents_its_request_body(schema):
         "/api/events/{id}/waiting-room/resume/", "/api/events/{id}/waiting-room/open/",
         "/api/events/{id}/waiting-room/close/",
         "/api/payments/{id}/confirm/", "/api/payments/{id}/refund/",
+        "/api/events/{id}/scan-conflicts/{conflict_id}/resolve/",
     }
     missing = [f"{method.upper()} {path}" for path, method, op in operations(schema[0])
                if method in ("post", "put", "patch") and "requestBody" not in op

@@ -7,6 +7,7 @@ from django.forms.models import BaseInlineFormSet
 from core.errors import DomainError
 from core.local_time import local_format
 from core.models import Event, Venue
+from ticketing.gate_admin import GateAdmin  # noqa: F401  (registers the gate admins)
 from ticketing.models import (
     EventSale,
     Order,
