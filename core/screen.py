@@ -65,6 +65,8 @@ def screen_strings() -> dict[str, str]:
         "admitting": gettext("admitting {rate} a minute · {served} served"),
         "free": gettext("free"), "held": gettext("held"), "sold": gettext("sold"),
         "blocked": gettext("blocked"),
+        # Translators: entry progress at the gates: "5,120 of 18,000 in".
+        "entry": gettext("{scanned} of {expected} in"),
     }
 
 
@@ -95,6 +97,9 @@ def screen_page(request, event_id: int):
         else None,
         "queue_path": f"/ws/events/{event.pk}/queue/" if queue_kind is not None else None,
         "queue_retry_ms": QUEUE_RETRY_SECONDS * 1000,
+        # Entry progress (ticketing's gates stream, with the screen key): shown once the
+        # event has gates.
+        "gates_path": f"/ws/events/{event.pk}/gates/" if stream_kind("gates") else None,
         "qr_url": reverse("screen-qr", args=[event.pk]) + "?key=" + key,
         "silence_ms": (getattr(settings, "WS_HEARTBEAT_SECONDS", 30) + SILENCE_GRACE_SECONDS)
         * 1000,

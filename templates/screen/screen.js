@@ -8,7 +8,7 @@ import { applyEventMessage, eventState, formatLeft, lastPerformed, nextDraw } fr
 
 const config = JSON.parse(document.getElementById("screen-config").textContent);
 const $ = (id) => document.getElementById(id);
-const state = Object.assign(eventState(), { seats: new Map(), queue: null });
+const state = Object.assign(eventState(), { seats: new Map(), queue: null, entry: null });
 const SEAT_STATUS = { "seat.held": "held", "seat.released": "free", "seat.expired": "free", "seat.sold": "sold" };
 
 // Texts in the event's language, written by the server (core/screen.py screen_strings).
@@ -76,6 +76,17 @@ function applyQueue(message) {
   else if (message.type === "queue.progress") state.queue = Object.assign({}, state.queue, data);
 }
 
+// Entry progress (gates stream): gate.progress carries the changed gates' absolute counts.
+function applyEntry(message) {
+  const data = message.data || {};
+  if (message.type === "snapshot") state.entry = data;
+  else if (message.type === "gate.progress" && state.entry) {
+    const counts = new Map((data.gates || []).map((g) => [g.id, g.scanned]));
+    const gates = state.entry.gates.map((g) => Object.assign({}, g, { scanned: counts.has(g.id) ? counts.get(g.id) : g.scanned }));
+    state.entry = Object.assign({}, state.entry, { gates, scanned: gates.reduce((n, g) => n + g.scanned, 0) });
+  }
+}
+
 // --- rendering ---------------------------------------------------------------------
 const count = (n) => Number(n || 0).toLocaleString(config.language || "en");
 
@@ -96,6 +107,12 @@ function renderQueue() {
       served: count(line.served) });
   }
   $("queue-detail").textContent = detail;
+}
+
+function renderEntry() {
+  const entry = state.entry;
+  $("entry").hidden = !(entry && entry.gates && entry.gates.length);
+  if (!$("entry").hidden) $("entry").textContent = fill(T.entry, { scanned: count(entry.scanned), expected: count(entry.expected) });
 }
 
 function renderCountdown() {
@@ -214,6 +231,13 @@ if (config.queue_path) {
       if (queueState === "gone") { state.queue = null; renderQueue(); }
     },
     onMessage: (message) => { applyQueue(message); render(); },
+  });
+}
+if (config.gates_path) {
+  connect(config.gates_path, {
+    stream: "gates:" + config.event_id, params: { key: config.key }, optional: true,
+    onState: (gatesState) => { if (gatesState === "gone") { state.entry = null; renderEntry(); } },
+    onMessage: (message) => { applyEntry(message); renderEntry(); },
   });
 }
 setInterval(renderCountdown, 250);

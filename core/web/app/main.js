@@ -9,6 +9,7 @@ import { entriesView } from "./views/entries.js";
 import { eventView } from "./views/event.js";
 import { eventsView } from "./views/events.js";
 import { queueView } from "./views/queue.js";
+import { scanView } from "./views/scan.js";
 import { seatsView } from "./views/seats.js";
 
 const REFERRAL_KEY = "tombola.referral";
@@ -60,7 +61,8 @@ function boot() {
     .add("/events/:id", (main, params) => eventView(main, ctx, Number(params.id)))
     .add("/events/:id/queue", (main, params) => queueView(main, ctx, Number(params.id)))
     .add("/events/:id/seats", (main, params) => seatsView(main, ctx, Number(params.id)))
-    .add("/me/entries", (main) => entriesView(main, ctx));
+    .add("/me/entries", (main) => entriesView(main, ctx))
+    .add("/scan", (main, params, query) => scanView(main, ctx, query));
   document.addEventListener("routechange", (event) => markCurrentNav(event.detail.path));
   let wasSignedIn = api.signedIn();
   api.on("session", () => {
