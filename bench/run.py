@@ -77,6 +77,10 @@ BENCHMARKS: dict[str, tuple[str, int | None, str | None, list[str], list[str]]] 
         ["--buyers", "2000", "--arrival-seconds", "5", "--sale-after", "2.5", "--workers", "2",
          "--rate", "600", "--sample", "50", "--observe", "4", "--direct-buyers", "200",
          "--direct-seats", "50"]),
+    "gate_scan": (
+        "tombola_bench_gates", 13, "tombola-bench-gates",
+        ["--tickets", "18000", "--scans", "20000", "--gates", "10", "--workers", "2"],
+        ["--tickets", "1800", "--scans", "2000", "--gates", "10", "--workers", "2"]),
 }
 
 
