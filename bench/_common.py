@@ -77,6 +77,11 @@ def emit_result(bench: str, rows: list[dict[str, Any]], **data: Any) -> None:
     print(RESULT_PREFIX + line, flush=True)
 
 
+def manage(*args: str) -> None:
+    """Run a management command of the project (the benchmark's environment)."""
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, check=True)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -24,7 +24,6 @@ import logging
 import os
 import random
 import secrets
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -46,15 +45,12 @@ from _common import (  # noqa: E402
     emit_result,
     ensure_database,
     flush_redis_prefix,
+    manage,
     percentile,
     row,
     start_workers,
     venue_with_seats,
 )
-
-
-def manage(*args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, check=True)
 
 
 def setup_entry(tickets: int, gates: int):

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from core.models import Venue
@@ -20,10 +19,8 @@ pytest_plugins = ["tests.ticketing_fixtures"]
 
 
 @pytest.fixture
-def browser(staff):
-    client = Client()
-    client.force_login(staff)
-    return client
+def browser(superuser_browser):
+    return superuser_browser
 
 
 @pytest.fixture

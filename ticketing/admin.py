@@ -7,7 +7,6 @@ from django.forms.models import BaseInlineFormSet
 from core.errors import DomainError
 from core.local_time import local_format
 from core.models import Event, Venue
-from ticketing.gate_admin import GateAdmin  # noqa: F401  (registers the gate admins)
 from ticketing.models import (
     EventSale,
     Order,
@@ -226,3 +225,7 @@ class SeatStatusChangeAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "event", "seat", "from_status", "to_status", "reason", "user"]
     list_filter = ["reason", "event"]
     search_fields = ["seat__label", "user__email"]
+
+
+# Registers the gates' admins; last, since they build on ReadOnlyAdmin above.
+from ticketing.gate_admin import GateAdmin  # noqa: E402, F401

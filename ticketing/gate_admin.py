@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
+from ticketing.admin import ReadOnlyAdmin
 from ticketing.models import Gate, OfflineScan, ScanConflict, TicketRedemption
 from ticketing.services.gates import scan_conflict_resolve
 
@@ -27,17 +28,6 @@ class GateForm(forms.ModelForm):
                 raise forms.ValidationError(
                     f"Not sections of the event's venue: {', '.join(foreign)}.")
         return data
-
-
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Gate)
@@ -68,7 +58,7 @@ class GateAdmin(admin.ModelAdmin):
 
 
 @admin.register(TicketRedemption)
-class TicketRedemptionAdmin(ReadOnly):
+class TicketRedemptionAdmin(ReadOnlyAdmin):
     list_display = ["ticket", "gate", "scanned_at", "source", "scanned_by"]
     list_filter = ["source", "gate__event", "gate"]
     search_fields = ["ticket__id", "ticket__user__email"]
@@ -77,7 +67,7 @@ class TicketRedemptionAdmin(ReadOnly):
 
 
 @admin.register(OfflineScan)
-class OfflineScanAdmin(ReadOnly):
+class OfflineScanAdmin(ReadOnlyAdmin):
     list_display = ["scan_id", "gate", "ticket_id", "scanned_at", "result", "uploaded_at"]
     list_filter = ["result", "gate__event", "gate"]
     search_fields = ["scan_id", "ticket__id"]
@@ -98,7 +88,7 @@ class ResolvedFilter(admin.SimpleListFilter):
 
 
 @admin.register(ScanConflict)
-class ScanConflictAdmin(ReadOnly):
+class ScanConflictAdmin(ReadOnlyAdmin):
     list_display = ["ticket", "kept_gate", "kept_scanned_at", "other_gate", "other_scanned_at",
                     "detected_at", "resolved_at"]
     list_filter = [ResolvedFilter, "event"]
