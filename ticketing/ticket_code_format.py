@@ -12,7 +12,8 @@ A code is ``TKT1:`` followed by the RFC 4648 base32 text (upper case, no padding
 
 Varints are unsigned LEB128 (7 bits a byte, low first). Base32 letters and digits, the
 prefix and ':' are all in a QR code's alphanumeric mode (5.5 bits a character instead of
-8 in byte mode): a typical code is ~125 characters, a version 7 QR code at level M.
+8 in byte mode): a code with small ids is 114 characters, a version 5 QR code at level M
+(37x37 modules); ids in the millions add a few characters.
 """
 
 from __future__ import annotations
