@@ -80,7 +80,7 @@ def setup_entry(tickets: int, gates: int):
     codes = [ticket_code(t) for t in rows.order_by("pk")]
     names = [f"Gate {n + 1}" for n in range(gates)]
     for name in names:
-        gate_create(event=event, name=name, section_ids=[])
+        gate_create(event=event, name=name, section_ids=[], actor=None)
     permission = Permission.objects.get(codename="scan_ticket")
     accounts = User.objects.bulk_create(
         User(email=f"gate{n}@bench.local", password="!") for n in range(gates))

@@ -29,7 +29,7 @@ def make_gate(event, name: str = "Main", sections: tuple[str, ...] = ()):
     from ticketing.services.gates import gate_create
 
     ids = list(event.venue.sections.filter(name__in=sections).values_list("pk", flat=True))
-    return gate_create(event=event, name=name, section_ids=ids)
+    return gate_create(event=event, name=name, section_ids=ids, actor=None)
 
 
 def scan(client, event, code: str, gate: str = "Main"):

@@ -285,7 +285,7 @@ def world(user, other_user, staff, settings):
     pending_payment = payment_start(user=user, amount=1_000).payment
     paid_payment = payment_start(user=user, amount=2_000).payment
     payment_confirm_received(payment_id=paid_payment.pk, actor=staff, source="test")
-    gate = gate_create(event=event, name="Main", section_ids=[])
+    gate = gate_create(event=event, name="Main", section_ids=[], actor=None)
     conflict = ScanConflict.objects.create(
         event=event, ticket_id=order["tickets"][0]["id"], kept_gate=gate,
         kept_scanned_at=timezone.now(), other_gate=gate, other_scanned_at=timezone.now())

@@ -78,7 +78,7 @@ seat_ids = list(venue.sections.get().rows.get().seats.order_by("number")
                 .values_list("pk", flat=True))
 order = hold_purchase(token=hold_create(event=event, user=buyer, seat_ids=seat_ids[:3]).token,
                       user=buyer)
-gate_create(event=event, name="North", section_ids=[])
+gate_create(event=event, name="North", section_ids=[], actor=None)
 gatekeeper = User.objects.create_user(email="{GATE_EMAIL}", password="{GATE_PASSWORD}")
 gatekeeper.user_permissions.add(Permission.objects.get(codename="scan_ticket"))
 key = screen_key_issue(event=event, actor=None, label="hall")[1]

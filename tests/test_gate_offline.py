@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from core.models import AuditEntry
 from tests.conftest import client_for
 from tests.factories import make_event as make_plain_event
 from tests.gate_helpers import grant_scan, make_gate, scan, sell
@@ -141,6 +142,9 @@ def test_the_first_scan_wins_and_staff_see_the_conflict(gate_api, staff_api, sal
     resolved = staff_api.post(
         f"/api/events/{sale.pk}/scan-conflicts/{conflict['id']}/resolve/")
     assert resolved.status_code == 200 and resolved.json()["resolved_at"]
+    assert list(AuditEntry.objects.filter(action__startswith="gate.scan_conflict").order_by(
+        "pk").values_list("action", flat=True)) == [
+        "gate.scan_conflict", "gate.scan_conflict_resolved"]
     assert staff_api.get(f"/api/events/{sale.pk}/scan-conflicts/",
                          {"resolved": "false"}).json()["count"] == 0
 
@@ -154,6 +158,15 @@ def test_an_offline_scan_after_an_online_one_is_a_conflict(gate_api, sale, ticke
     assert TicketRedemption.objects.get().gate.name == "North"
     conflict = ScanConflict.objects.get()
     assert (conflict.kept_gate.name, conflict.other_gate.name) == ("North", "South")
+
+
+def test_a_scan_from_a_gates_future_counts_as_uploaded_now(gate_api, sale, tickets):
+    """A gate whose clock runs ahead cannot push its scan after everyone else's."""
+    code = ticket_code(tickets[1])
+    south = OfflineGate(bundle=bundle(gate_api, sale), gate="South")
+    south.check(code, now=timezone.now() + timedelta(days=1))
+    upload(gate_api, sale, south)
+    assert TicketRedemption.objects.get().scanned_at <= timezone.now()
 
 
 def test_an_earlier_offline_scan_takes_an_online_entry_over(gate_api, sale, tickets):

@@ -283,7 +283,8 @@ class GateListView(APIView):
             self.permission_denied(request)
         data = _valid(GateInput, request)
         event = _event(pk)
-        gate = gates.gate_create(event=event, name=data["name"], section_ids=data["section_ids"])
+        gate = gates.gate_create(event=event, name=data["name"], section_ids=data["section_ids"],
+                                 actor=request.user)
         figures = next(g for g in selectors.entry_progress(event.pk)["gates"]
                        if g["id"] == gate.pk)
         return Response(figures, status=status.HTTP_201_CREATED)

@@ -20,6 +20,7 @@ from datetime import datetime
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from core import audit
 from core.models import Event, User
 from ticketing import ticket_code_format as fmt
 from ticketing.errors import GateNameTaken, GateNotFound, ScanConflictNotFound, UnknownSections
@@ -63,8 +64,9 @@ def admits(gate: Gate, section_id: int) -> bool:
     return not gate.section_ids or section_id in gate.section_ids
 
 
-def gate_create(*, event: Event, name: str, section_ids: list[int]) -> Gate:
-    """A new gate admitting `section_ids` (none: all) of the event's venue.
+def gate_create(*, event: Event, name: str, section_ids: list[int],
+                actor: User | None) -> Gate:
+    """A new gate admitting `section_ids` (none: all) of the event's venue; audited.
     Raises GateNameTaken (409), UnknownSections (400)."""
     sections = list(Section.objects.filter(pk__in=section_ids, venue_id=event.venue_id))
     if len(sections) != len(set(section_ids)):
@@ -73,6 +75,8 @@ def gate_create(*, event: Event, name: str, section_ids: list[int]) -> Gate:
         with transaction.atomic():
             gate = Gate.objects.create(event=event, name=name)
             gate.sections.set(sections)
+            audit.record(action="gate.created", obj=gate, actor=actor, data={
+                "event_id": event.pk, "name": name, "section_ids": sorted(section_ids)})
     except IntegrityError:
         raise GateNameTaken() from None
     return gate
@@ -196,6 +200,8 @@ def offline_scan_record(*, event: Event, gate: Gate, scan: QueuedScan,
     stored = OfflineScan.objects.filter(gate=gate, scan_id=scan.scan_id).first()
     if stored is not None:
         return stored
+    # A gate's clock ahead of ours cannot make its scan later than its upload.
+    scan = QueuedScan(scan.scan_id, scan.code, min(scan.scanned_at, timezone.now()))
     claims = code_claims(event=event, code=scan.code)
     try:
         with transaction.atomic():
@@ -230,22 +236,31 @@ def _offline_redeem(event: Event, gate: Gate, ticket: Ticket, scan: QueuedScan,
         return ALREADY_USED
     if scan.scanned_at < existing.scanned_at:
         # First scan wins: this one is the entry, the other becomes the conflict.
-        ScanConflict.objects.create(
+        _conflict(ScanConflict(
             event=event, ticket=ticket, kept_gate=gate, kept_scanned_at=scan.scanned_at,
-            other_gate_id=existing.gate_id, other_scanned_at=existing.scanned_at)
+            other_gate_id=existing.gate_id, other_scanned_at=existing.scanned_at), actor)
         _count(event.pk, [(existing.gate_id, -1), (gate.pk, +1)])
         existing.gate, existing.scanned_at = gate, scan.scanned_at
         existing.scanned_by, existing.source = actor, TicketRedemption.Source.OFFLINE
         existing.save(update_fields=["gate", "scanned_at", "scanned_by", "source"])
         return VALID
-    ScanConflict.objects.create(
+    _conflict(ScanConflict(
         event=event, ticket=ticket, kept_gate_id=existing.gate_id,
-        kept_scanned_at=existing.scanned_at, other_gate=gate, other_scanned_at=scan.scanned_at)
+        kept_scanned_at=existing.scanned_at, other_gate=gate, other_scanned_at=scan.scanned_at),
+        actor)
     return CONFLICT
 
 
+def _conflict(conflict: ScanConflict, actor: User | None) -> None:
+    """Store and audit a ticket let in at two gates (staff see both)."""
+    conflict.save()
+    audit.record(action="gate.scan_conflict", obj=conflict, actor=actor, data={
+        "ticket_id": conflict.ticket_id, "kept_gate_id": conflict.kept_gate_id,
+        "other_gate_id": conflict.other_gate_id})
+
+
 def scan_conflict_resolve(*, event: Event, conflict_id: int, actor: User) -> ScanConflict:
-    """Staff looked into a conflict: mark it resolved (ScanConflictNotFound)."""
+    """Staff looked into a conflict: mark it resolved, audited (ScanConflictNotFound)."""
     with transaction.atomic():
         conflict = (ScanConflict.objects.select_for_update()
                     .filter(pk=conflict_id, event=event).first())
@@ -254,4 +269,5 @@ def scan_conflict_resolve(*, event: Event, conflict_id: int, actor: User) -> Sca
         if conflict.resolved_at is None:
             conflict.resolved_at, conflict.resolved_by = timezone.now(), actor
             conflict.save(update_fields=["resolved_at", "resolved_by"])
+            audit.record(action="gate.scan_conflict_resolved", obj=conflict, actor=actor)
     return conflict
