@@ -74,9 +74,11 @@ def signing_key_row(event_id: int) -> TicketSigningKey:
     row = TicketSigningKey.objects.filter(event_id=event_id).first()
     if row is not None:
         return row
+    row = _new_key_row(event_id)
     try:
         with transaction.atomic():
-            return TicketSigningKey.objects.create(**_fields(_new_key_row(event_id)))
+            row.save()
+            return row
     except IntegrityError:
         return TicketSigningKey.objects.get(event_id=event_id)
 
@@ -86,11 +88,6 @@ def on_event_saved(sender, instance, created: bool, raw: bool = False, **kwargs)
     writes (events from before signed tickets get theirs on their first code)."""
     if created and not raw:
         signing_key_row(instance.pk)
-
-
-def _fields(row: TicketSigningKey) -> dict:
-    return {"event_id": row.event_id, "public_key": row.public_key,
-            "private_key_encrypted": row.private_key_encrypted}
 
 
 def key_pair(row: TicketSigningKey) -> tuple[Ed25519PrivateKey, Ed25519PublicKey]:
@@ -111,10 +108,6 @@ def event_key_row(event) -> TicketSigningKey:
         row = signing_key_row(event.pk)
         event.signing_key = row  # cached on the instance: its other tickets need no query
         return row
-
-
-def public_key_bytes(row: TicketSigningKey) -> bytes:
-    return bytes(row.public_key)
 
 
 def ticket_claims(ticket: Ticket) -> fmt.TicketClaims:
