@@ -567,7 +567,7 @@ def main() -> None:
                         help="the first buyers admitted hold and buy")
     parser.add_argument("--workers", type=int, default=2,
                         help="daphne workers holding the phones' sockets")
-    parser.add_argument("--http-workers", type=int, default=1,
+    parser.add_argument("--http-workers", type=int, default=2,
                         help="daphne workers serving the HTTP API (0: the socket workers "
                              "serve it too)")
     parser.add_argument("--in-flight", type=int, default=256,

@@ -101,6 +101,30 @@ def test_staff_put_a_room_in_front_of_the_sale_and_read_its_figures(event, staff
                  "permission_denied")
 
 
+def test_staff_patch_some_settings_and_keep_the_others(event, staff, user):
+    url = f"/api/events/{event.pk}/waiting-room/"
+    assert_error(client_for(staff).patch(url, {"pass_minutes": 5}, format="json"), 404,
+                 "queue_not_found")  # no room to change yet
+    open_room(event, staff, rate_per_minute=300, pass_minutes=7, mode="adaptive",
+              max_rate_per_minute=900)
+    changed = client_for(staff).patch(url, {"pass_minutes": 5}, format="json")
+    assert changed.status_code == 200, changed.content
+    body = changed.json()
+    assert (body["pass_minutes"], body["rate_per_minute"], body["mode"],
+            body["max_rate_per_minute"]) == (5, 300, "adaptive", 900)
+    # A rate past the ceiling raises the ceiling with it (as PUT does).
+    raised = client_for(staff).patch(url, {"rate_per_minute": 1200}, format="json").json()
+    assert (raised["rate_per_minute"], raised["max_rate_per_minute"]) == (1200, 1200)
+    assert queue_line().place(event.pk, None).rate_per_minute == 1200  # copied to the line
+    for bad in ({"pass_minutes": 0}, {"rate_per_minute": "many"}, ["pass_minutes"],
+                {"rate_per_minute": 10, "max_rate_per_minute": 5}):
+        response = client_for(staff).patch(url, bad, format="json")
+        assert response.status_code == 400, (bad, response.content)
+    assert WaitingRoom.objects.get(event=event).pass_minutes == 5  # nothing half-written
+    assert_error(client_for(user).patch(url, {"pass_minutes": 9}, format="json"), 403,
+                 "permission_denied")
+
+
 def test_room_settings_are_validated(event, staff):
     api = client_for(staff)
     url = f"/api/events/{event.pk}/waiting-room/"
@@ -361,10 +385,10 @@ def test_a_long_line_hears_its_progress_less_often(event, staff, make_user, cloc
                                                   monkeypatch):
     """Each queue.progress goes to every phone in the line: a long line's moves are
     published at most every few seconds (the admitted hear queue.turn at once)."""
+    import time
+
     from core import streams
     from ticketing.services import waiting_room
-
-    import time
 
     monkeypatch.setattr(waiting_room, "PROGRESS_FRAMES_PER_SECOND", 2)  # 8 waiting: 4 s
     monkeypatch.setattr(waiting_room, "PROGRESS_QUIET_SECONDS", 0.01)
