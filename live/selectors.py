@@ -128,6 +128,23 @@ def proof_url(draw: Draw) -> str:
     return absolute_url(f"/api/events/{draw.event_id}/draws/{draw.pk}/proof/")
 
 
+def _proof_beacon(draw: Draw, performed: bool) -> dict | None:
+    """The beacon section of a tombola-beacon-v2 proof (docs/fairness.md)."""
+    if not draw.beacon_chain:
+        return None
+    chain = draw.beacon_chain
+    round_at = None
+    if draw.beacon_round:
+        round_at = chain["genesis_time"] + (draw.beacon_round - 1) * chain["period"]
+    return {
+        "chain": chain, "round": draw.beacon_round, "round_at": round_at,
+        "randomness": draw.beacon_randomness or None if performed else None,
+        "signature": draw.beacon_signature or None if performed else None,
+        "previous_signature": draw.beacon_previous_signature or None if performed else None,
+        "fallback": draw.beacon_fallback,
+    }
+
+
 def draw_proof(draw: Draw) -> dict:
     """Everything needed to recompute the winners; entry ids only, no personal data."""
     performed = draw.is_performed
@@ -142,6 +159,10 @@ def draw_proof(draw: Draw) -> dict:
         "draw_id": draw.pk,
         "kind": draw.kind,
         "algorithm": draw.algorithm,
+        "beacon": _proof_beacon(draw, performed),
+        "entries_close_at": draw.entries_close_at,
+        "scheduled_at": draw.scheduled_at,
+        "closed_at": draw.closed_at,
         "seed_commitment": draw.seed_commitment,
         "seed": draw.seed if performed else None,
         "entries_digest": draw.entries_digest or None,
