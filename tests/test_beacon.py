@@ -362,3 +362,23 @@ def test_v1_draws_still_perform_and_verify_beside_v2(settings, api):
     proof = api.get(draw_url(draw, "proof")).json()
     assert proof["algorithm"] == fairness.ALGORITHM and proof["beacon"] is None
     verify_proof(proof)
+
+
+def test_the_documented_vectors_hold():
+    """docs/fairness.md, "Test vectors"."""
+    import hmac
+
+    seed = "11" * 32
+    digest, count = fairness.digest_lines(["101", "102", "103", "104", "105"])
+    beacon = QUICKNET_ROUNDS[3].randomness
+    assert fairness.commitment(seed) == \
+        "02d449a31fbb267c8f352e9968a79e3e5fc95c1bbeaa502fd6454ebde5a4bedc"
+    assert digest == "f17256b8930cd0ecc3865335b9482e4f74488c5ae7d102a220ce82215fb79e7d"
+    assert drand.message(QUICKNET, QUICKNET_ROUNDS[3]).hex() == \
+        "d5688a52d55a02ec4aea5ec1eadfffe1c9e0ee6a4ddbe2377f98326d42dfc975"
+    block = hmac.new(bytes.fromhex(seed), bytes.fromhex(digest + beacon) + bytes(8),
+                     hashlib.sha256).hexdigest()
+    assert block == "4720b185a70df763c4de14440e7ff6d1ac54354bb889b105934f70ca55af0056"
+    assert fairness.pick_indices(seed, digest, count, 3, beacon) == [4, 2, 1]
+    assert fairness.pick_indices(seed, digest, count, 3) == [2, 3, 0]
+    assert fairness.winning_numbers(seed, digest, 3, 10, beacon) == [2, 4, 10]
