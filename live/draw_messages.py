@@ -44,6 +44,7 @@ from typing import TypedDict
 
 from django.conf import settings
 
+from live.beacon import Chain
 from live.models import Draw, Prize, Winner
 from live.selectors import proof_url
 
@@ -158,7 +159,7 @@ def beacon_state(draw: Draw) -> BeaconState | None:
     round_at = None
     if draw.beacon_round:
         round_at = datetime.fromtimestamp(
-            chain["genesis_time"] + (draw.beacon_round - 1) * chain["period"], UTC)
+            Chain.from_dict(chain).round_time(draw.beacon_round), UTC)
     fallback_at = None
     if draw.beacon_waiting_since:
         fallback_at = draw.beacon_waiting_since + timedelta(

@@ -11,6 +11,7 @@ from django.db.models.functions import RowNumber
 
 from core.links import absolute_url
 from core.selectors.events import event_get
+from live.beacon import Chain
 from live.errors import DrawNotFound, EntryNotFound, WinningBallotNotFound
 from live.fairness import EntryDigest, entry_line
 from live.models import CheckIn, Draw, Entry, ScreenKey, Winner
@@ -135,7 +136,7 @@ def _proof_beacon(draw: Draw, performed: bool) -> dict | None:
     chain = draw.beacon_chain
     round_at = None
     if draw.beacon_round:
-        round_at = chain["genesis_time"] + (draw.beacon_round - 1) * chain["period"]
+        round_at = Chain.from_dict(chain).round_time(draw.beacon_round)
     return {
         "chain": chain, "round": draw.beacon_round, "round_at": round_at,
         "randomness": draw.beacon_randomness or None if performed else None,
