@@ -3,11 +3,13 @@
 A real daphne serves the attendee app; the proof the page fetches is the public proof of
 a tombola-beacon-v2 draw performed in this test (with the recorded quicknet round 3 from
 a local relay), handed to the page for the proof's URL. The page must recompute it
-(Web Crypto) and accept it, and name the failing check when one byte of it is altered.
+(Web Crypto, and the BLS signature with the vendored @noble/curves) and accept it, and
+name the failing check when one byte of it is altered.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -43,6 +45,10 @@ def _altered(proof: dict, what: str) -> dict:
         altered["entries"][0] = str(int(first) + 1)
     elif what == "beacon":
         altered["beacon"]["randomness"] = _flip_hex(altered["beacon"]["randomness"], 7)
+    elif what == "signature":  # a forged signature with its matching randomness
+        forged = _flip_hex(altered["beacon"]["signature"], 20)
+        altered["beacon"]["signature"] = forged
+        altered["beacon"]["randomness"] = hashlib.sha256(bytes.fromhex(forged)).hexdigest()
     elif what == "winners":
         altered["winners"][0]["entry_id"] = int(altered["entries"][-1]) + 1000
     return altered
@@ -69,17 +75,18 @@ def test_the_browser_recomputes_a_performed_draw_and_names_an_altered_byte(
         verdict = page.locator("#verdict")
         expect(verdict).to_have_attribute("data-result", "ok", timeout=20_000)
         expect(verdict).to_contain_text("the public randomness")
-        for key in ("seed", "entries", "beacon", "winners"):
+        for key in ("seed", "entries", "beacon", "signature", "winners"):
             expect(page.locator(f'[data-check="{key}"]')).to_have_attribute("data-ok", "true")
-        expect(page.locator('[data-check="beacon"]')).to_contain_text(
-            "Signature checked by the server and by live.verify")
+        expect(page.locator('[data-check="signature"]')).to_contain_text(
+            "BLS12-381 signature of round 3")
         expect(page.locator("#entry-result")).to_have_attribute("data-found", "true")
         page.fill("#entry-id", "999999")
         expect(page.locator("#entry-result")).to_contain_text("is not in this draw's list")
         page.screenshot(path=str(tmp_path / "verify-ok.png"))
 
         for what, label in (("seed", "seed commitment"), ("entries", "entries digest"),
-                            ("beacon", "beacon round"), ("winners", "winners")):
+                            ("beacon", "beacon round"), ("signature", "beacon signature"),
+                            ("winners", "winners")):
             served["proof"] = _altered(proof, what)
             page.goto(server.url("/app/#/"))
             page.goto(server.url("/app/" + path))
