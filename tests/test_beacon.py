@@ -185,7 +185,10 @@ def test_scheduled_path_round_is_after_close_and_after_the_scheduled_time(beacon
     committed = draw.beacon_round
     make_entrants(draw, 5)  # entries added after the commit, before closing
     Draw.objects.filter(pk=draw.pk).update(scheduled_at=timezone.now())
-    perform_due_draws()  # due now: closes (well before the committed round) and waits
+    # Due now: the scheduler closes (well before the committed round) and waits, on the
+    # draw's stream too.
+    deltas = verify_action(kind="draw", object_id=draw.pk, action=perform_due_draws)
+    assert [m["type"] for m in deltas] == ["draw.closing", "draw.awaiting_beacon"]
     draw.refresh_from_db()
     assert draw.status == Draw.Status.AWAITING_BEACON
     assert draw.beacon_round == committed and _round_time(draw) > draw.closed_at.timestamp()
@@ -351,6 +354,10 @@ def test_staff_fall_back_only_explicitly_after_the_wait_and_the_proof_says_so(
     assert "WITHOUT the beacon: staff fallback" in verify_proof(proof)
     assert_error(staff_api.post(url, {"beacon_fallback": "again"}, format="json"),
                  409, "already_performed")
+    beacon_settings.BEACON_RELAYS = []
+    v1 = make_draw()
+    assert_error(staff_api.post(draw_url(v1, "perform"), {"beacon_fallback": "why not"},
+                                format="json"), 409, "beacon_fallback_not_allowed")
 
 
 @pytest.mark.django_db

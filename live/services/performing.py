@@ -193,6 +193,8 @@ def draw_perform(*, draw: Draw, actor: User | None, source: str,
     winners, and writes the draw.performed audit entry, all in this transaction.
     """
     if draw.algorithm != fairness.ALGORITHM_BEACON or draw.kind == Draw.Kind.EXTERNAL:
+        if beacon_fallback is not None:  # nothing to fall back from
+            raise BeaconFallbackNotAllowed()
         return _perform(draw=draw, actor=actor, source=source,
                         external_winners=external_winners)
     closed = _close_for_beacon(draw)
