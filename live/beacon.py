@@ -19,6 +19,7 @@ its randomness is ``sha256(signature)``. Two schemes are checked
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -117,11 +118,31 @@ def message(chain: Chain, beacon: Beacon) -> bytes:
     return hashlib.sha256(bytes.fromhex(beacon.previous_signature) + round_bytes).digest()
 
 
+@functools.lru_cache(maxsize=8)
+def _g2_public_key(public_key: bytes):
+    """The chain's key as a G2 point, checked once per process (the subgroup check is
+    the costliest part of a verification and a chain's key never changes); None if bad."""
+    from py_ecc.bls.point_compression import decompress_G2
+    from py_ecc.bls.typing import G2Compressed
+    from py_ecc.optimized_bls12_381 import curve_order, is_inf, multiply
+
+    if len(public_key) != 96:
+        return None
+    try:
+        key = decompress_G2((G2Compressed(int.from_bytes(public_key[:48], "big")),
+                             G2Compressed(int.from_bytes(public_key[48:], "big"))))
+    except ValueError:
+        return None
+    if is_inf(key) or not is_inf(multiply(key, curve_order)):
+        return None
+    return key
+
+
 def _verify_g1_signature(public_key: bytes, msg: bytes, signature: bytes) -> bool:
     # Imported here: py_ecc takes ~0.3 s to import and only draws with a beacon need it.
     from py_ecc.bls.hash_to_curve import hash_to_G1
-    from py_ecc.bls.point_compression import decompress_G1, decompress_G2
-    from py_ecc.bls.typing import G1Compressed, G2Compressed
+    from py_ecc.bls.point_compression import decompress_G1
+    from py_ecc.bls.typing import G1Compressed
     from py_ecc.optimized_bls12_381 import (
         FQ12,
         G2,
@@ -133,17 +154,15 @@ def _verify_g1_signature(public_key: bytes, msg: bytes, signature: bytes) -> boo
     )
     from py_ecc.optimized_bls12_381.optimized_pairing import miller_loop
 
-    if len(public_key) != 96 or len(signature) != 48:
+    key = _g2_public_key(public_key)
+    if key is None or len(signature) != 48:
         return False
     try:
-        key = decompress_G2((G2Compressed(int.from_bytes(public_key[:48], "big")),
-                             G2Compressed(int.from_bytes(public_key[48:], "big"))))
         sig = decompress_G1(G1Compressed(int.from_bytes(signature, "big")))
     except ValueError:
         return False
-    # Points of the prime-order subgroups only, and never the identity.
-    if is_inf(key) or is_inf(sig) or not is_inf(multiply(sig, curve_order)) \
-            or not is_inf(multiply(key, curve_order)):
+    # A point of the prime-order subgroup only, and never the identity.
+    if is_inf(sig) or not is_inf(multiply(sig, curve_order)):
         return False
     hashed = hash_to_G1(msg, DST_G1, hashlib.sha256)
     # e(H(m), pk) == e(sig, g2)  <=>  e(H(m), pk) * e(-sig, g2) == 1
