@@ -196,6 +196,15 @@ def test_scheduled_path_round_is_after_close_and_after_the_scheduled_time(beacon
 
 
 @pytest.mark.django_db
+def test_moving_the_schedule_moves_the_committed_round_with_it(beacon_settings, staff_api):
+    draw = make_draw(scheduled_at=timezone.now() + timedelta(minutes=5))
+    later = timezone.now() + timedelta(hours=2)
+    body = staff_api.patch(draw_url(draw), {"scheduled_at": later.isoformat()},
+                           format="json").json()
+    assert body["beacon"]["round"] == QUICKNET.round_after(later.timestamp())
+
+
+@pytest.mark.django_db
 def test_a_late_close_moves_the_round_after_it_never_earlier(beacon_settings):
     draw = make_draw(entries_close_at=timezone.now() + timedelta(seconds=30))
     committed = draw.beacon_round
