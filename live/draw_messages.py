@@ -30,9 +30,10 @@ Draw message types (``data``; docs/websocket-protocol.md shows each as a client 
                       a tombola-beacon-v2 draw waits for its round (not published yet or
                       no relay reachable); the scheduler retries; sent on each attempt.
 - ``draw.started``   {draw_id}                           winners are being drawn.
-- ``draw.winner``    {draw_id, prize: PRIZE, winners: [WINNER], proof_url}  one per prize.
+- ``draw.winner``    {draw_id, prize: PRIZE, winners: [WINNER], proof_url, verify_url}
+                      one per prize; verify_url: the app's page that recomputes the draw.
 - ``draw.finished``  {draw_id, status: "performed", seed, performed_at, winning_numbers,
-                      proof_url}                          the seed is revealed.
+                      proof_url, verify_url}                          the seed is revealed.
 - ``draw.claimed``   {draw_id, winner_id, claimed_at}
 - ``draw.forfeited`` {draw_id, winner_ids, forfeited_at}  unclaimed after the window (redraw).
 """
@@ -46,7 +47,7 @@ from django.conf import settings
 
 from live.beacon import Chain
 from live.models import Draw, Prize, Winner
-from live.selectors import proof_url
+from live.selectors import proof_url, verify_url
 
 # --- What anyone may see of a person -------------------------------------------
 
@@ -232,6 +233,7 @@ class DrawWinner(TypedDict):
     prize: PrizeState
     winners: list[WinnerState]
     proof_url: str
+    verify_url: str
 
 
 class DrawFinished(TypedDict):
@@ -241,6 +243,7 @@ class DrawFinished(TypedDict):
     performed_at: datetime
     winning_numbers: list[int] | None
     proof_url: str
+    verify_url: str
 
 
 class DrawClaimed(TypedDict):
@@ -290,13 +293,14 @@ def draw_started_data(draw: Draw) -> DrawStarted:
 
 def draw_winner_data(draw: Draw, *, prize: Prize, winners: list[Winner]) -> DrawWinner:
     return {"draw_id": draw.pk, "prize": prize_state(prize),
-            "winners": [winner_state(w) for w in winners], "proof_url": proof_url(draw)}
+            "winners": [winner_state(w) for w in winners], "proof_url": proof_url(draw),
+            "verify_url": verify_url(draw)}
 
 
 def draw_finished_data(draw: Draw) -> DrawFinished:
     return {"draw_id": draw.pk, "status": draw.status, "seed": draw.seed,
             "performed_at": draw.performed_at, "winning_numbers": draw.winning_numbers,
-            "proof_url": proof_url(draw)}
+            "proof_url": proof_url(draw), "verify_url": verify_url(draw)}
 
 
 def draw_claimed_data(winner: Winner) -> DrawClaimed:

@@ -129,6 +129,11 @@ def proof_url(draw: Draw) -> str:
     return absolute_url(f"/api/events/{draw.event_id}/draws/{draw.pk}/proof/")
 
 
+def verify_url(draw: Draw) -> str:
+    """The attendee app's page that recomputes the draw in the browser (docs/fairness.md)."""
+    return absolute_url(f"/app/#/events/{draw.event_id}/draws/{draw.pk}/verify")
+
+
 def _proof_beacon(draw: Draw, performed: bool) -> dict | None:
     """The beacon section of a tombola-beacon-v2 proof (docs/fairness.md)."""
     if not draw.beacon_chain:

@@ -14,8 +14,10 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.test import TestCase
 from django.utils import timezone
 
+from core import streams
 from live import beacon as drand
 from live import fairness
 from live.models import Draw, Winner
@@ -297,7 +299,13 @@ def test_redraw_continues_the_beacon_stream_and_its_round_stays_after_the_close(
         beacon_settings, api):
     draw = _performed_v2_draw(beacon_settings, entrants=8, quantity=1)
     Winner.objects.filter(draw=draw).update(claim_deadline=timezone.now() - timedelta(seconds=1))
-    replacements = draw_redraw(draw=draw, actor=None, source="test")
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        replacements = draw_redraw(draw=draw, actor=None, source="test")
+    announced = [m for m in streams.history_since(f"draw:{draw.pk}", 0).messages
+                 if m["type"] == "draw.winner"]
+    # Every winner announcement links the page that recomputes the draw in the browser.
+    assert announced and all(m["data"]["verify_url"].endswith(
+        f"/app/#/events/{draw.event_id}/draws/{draw.pk}/verify") for m in announced)
     assert len(replacements) == 1 and replacements[0].pick == 1
     proof = api.get(draw_url(draw, "proof")).json()
     assert proof["beacon"]["round_at"] > draw.closed_at.timestamp()
