@@ -10,6 +10,7 @@ import { eventView } from "./views/event.js";
 import { eventsView } from "./views/events.js";
 import { queueView } from "./views/queue.js";
 import { seatsView } from "./views/seats.js";
+import { verifyView } from "./views/verify.js";
 
 const REFERRAL_KEY = "tombola.referral";
 
@@ -60,7 +61,9 @@ function boot() {
     .add("/events/:id", (main, params) => eventView(main, ctx, Number(params.id)))
     .add("/events/:id/queue", (main, params) => queueView(main, ctx, Number(params.id)))
     .add("/events/:id/seats", (main, params) => seatsView(main, ctx, Number(params.id)))
-    .add("/me/entries", (main) => entriesView(main, ctx));
+    .add("/me/entries", (main) => entriesView(main, ctx))
+    .add("/events/:id/draws/:draw/verify", (main, params, query) =>
+      verifyView(main, ctx, Number(params.id), Number(params.draw), query));
   document.addEventListener("routechange", (event) => markCurrentNav(event.detail.path));
   let wasSignedIn = api.signedIn();
   api.on("session", () => {

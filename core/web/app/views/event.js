@@ -13,7 +13,7 @@ import { setStreamState } from "../connection.js";
 import { actionButton, announce, clear, errorBox, h, time, when } from "../ui.js";
 
 const STATUS_LABELS = { open: "Entries open", closed: "Entries closed", drawing: "Drawing…",
-  performed: "Drawn" };
+  awaiting_beacon: "Waiting for public randomness", performed: "Drawn" };
 
 function wsUrl(path) {
   return (window.location.protocol === "https:" ? "wss://" : "ws://") + window.location.host + path;
@@ -164,7 +164,8 @@ export async function eventView(main, { api }, eventId) {
             mine.has(w.entry_id) ? h("strong", { class: "you" }, " (you)") : null))))
         : null,
       draw.status === "performed" && draw.proof_url
-        ? h("p", {}, h("a", { href: draw.proof_url, rel: "noopener" }, "See the fairness proof"))
+        ? h("p", {}, h("a", { href: draw.proof_url, rel: "noopener" }, "See the fairness proof"), " · ",
+          h("a", { href: `#/events/${draw.event_id}/draws/${draw.id}/verify` }, "Check it in your browser"))
         : null);
   }
 
