@@ -35,6 +35,22 @@ export function when(iso) {
   return iso ? dateTime.format(new Date(iso)) : "";
 }
 
+// Money in minor units, in the deployment's currency (the shell's meta tag says which).
+let moneyFormat = null;
+export function money(minor) {
+  if (minor === null || minor === undefined) return "";
+  if (!moneyFormat) {
+    const meta = document.querySelector('meta[name="tombola-currency"]');
+    const currency = ((meta && meta.content) || "eur").toUpperCase();
+    try {
+      moneyFormat = new Intl.NumberFormat(undefined, { style: "currency", currency });
+    } catch (error) {
+      moneyFormat = { format: (value) => value.toFixed(2) + " " + currency };
+    }
+  }
+  return moneyFormat.format(minor / 100);
+}
+
 export function time(iso) {
   return h("time", { datetime: iso }, when(iso));
 }
