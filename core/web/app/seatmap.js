@@ -10,7 +10,7 @@ const UNIT = 30;        // one seat width, in SVG user units
 const LABEL = 28;       // room on the left for the row labels
 
 // Free seats take the colour of their price: the legend says which price is which.
-export const PRICE_COLOURS = ["#1f7a4d", "#1f4fd1", "#8a3ffc", "#b35c00", "#007a8a", "#a3195b"];
+export const PRICE_COLOURS = ["#1f4fd1", "#8a3ffc", "#b35c00", "#007a8a", "#a3195b", "#5b6b00"];
 
 export const STATUS_LABELS = {
   free: "Free", picked: "Picked", mine: "Yours", held: "Held by someone", sold: "Sold",
@@ -80,7 +80,7 @@ export function drawSection(section, { stateOf, describe, colours, onToggle }) {
     const shape = svg("rect", {
       x: cx - UNIT * 0.4, y: cy - UNIT * 0.4, width: UNIT * 0.8, height: UNIT * 0.8, rx: 5,
       class: `seat ${state}`, "data-seat-id": seat.id, "data-state": state,
-      fill: state === "free" ? colours.get(seat.price) || "#1f7a4d" : null,
+      fill: state === "free" ? colours.get(seat.price) || PRICE_COLOURS[0] : null,
       role: pickable ? "checkbox" : "img", "aria-checked": pickable ? String(state === "picked") : null,
       "aria-label": describe(seat, state), tabindex: pickable ? 0 : null,
     });

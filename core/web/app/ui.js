@@ -10,11 +10,17 @@ export function h(tag, attrs, ...children) {
     else if (value === true) el.setAttribute(name, "");
     else el.setAttribute(name, String(value));
   });
-  append(el, children);
+  appendAll(el, children);
   return el;
 }
 
-function append(el, children) {
+// el.append() that skips null/false children (the DOM's own would write "null").
+export function append(el, ...children) {
+  appendAll(el, children);
+  return el;
+}
+
+function appendAll(el, children) {
   children.flat(Infinity).forEach((child) => {
     if (child === null || child === undefined || child === false) return;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
@@ -23,7 +29,7 @@ function append(el, children) {
 
 export function clear(el, ...children) {
   el.replaceChildren();
-  append(el, children);
+  appendAll(el, children);
   return el;
 }
 

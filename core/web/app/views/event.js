@@ -9,7 +9,7 @@
 import { applyEventMessage, eventState, formatLeft, liveWinners, msLeft, nextDraw, lastPerformed }
   from "../../draws.js";
 import { openStream } from "../live.js";
-import { actionButton, announce, clear, errorBox, h, time, when } from "../ui.js";
+import { actionButton, announce, append, clear, errorBox, h, time, when } from "../ui.js";
 import { ballotForm, checkedIn, checkInPanel, proofSummary } from "./take-part.js";
 
 const STATUS_LABELS = { open: "Entries open", closed: "Entries closed", drawing: "Drawing…",
@@ -57,7 +57,7 @@ export async function eventView(main, { api }, eventId) {
   const checkin = h("div", { id: "checkin-slot" });
   const draws = h("div", { id: "draws", class: "draws" });
   const queueLink = h("p", { id: "queue-link", hidden: true });
-  section.append(
+  append(section,
     h("h1", { id: "event-title" }, event.title),
     h("p", { class: "meta" }, event.status === "live" ? h("span", { class: "badge live" }, "Live") : null,
       " ", time(event.starts_at)),

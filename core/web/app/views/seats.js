@@ -5,7 +5,7 @@
 // Which seats are mine is not on the public stream: it comes from my holds
 // (GET /api/accounts/me/holds/?event=) and my tickets (GET /api/tickets/?event=). A hold
 // made on another device shows up as a `seat.held` of seats this page does not know as
-// mine, so such a message re-reads my holds (at most once a second); a `seat.sold` of
+// mine, so such a message re-reads my holds (at most twice a second); a `seat.sold` of
 // seats I hold re-reads my tickets. Holding and buying carry the waiting room's pass
 // (Queue-Pass) when the sale has one; a purchase carries one Idempotency-Key per tap.
 import { formatLeft } from "../../draws.js";
@@ -14,7 +14,7 @@ import { drawSection, priceColours, sections, STATUS_LABELS } from "../seatmap.j
 import { actionButton, announce, clear, errorBox, h, money, time } from "../ui.js";
 import { ticketCard } from "./tickets.js";
 
-const REFRESH_GAP_MS = 1000;
+const REFRESH_GAP_MS = 500;
 const TOP_UPS = [2000, 5000, 10000];
 
 export function queuePass(eventId) {
@@ -48,7 +48,7 @@ export async function seatsView(main, { api }, eventId) {
     section.append(h("h1", {}, "Choose your seats"), errorBox(error));
     return null;
   }
-  section.append(h("h1", {}, "Choose your seats"),
+  clear(section, h("h1", {}, "Choose your seats"),
     h("p", { class: "meta" }, h("a", { href: `#/events/${eventId}` }, event.title), " · ", time(event.starts_at)),
     queuePass(eventId) ? h("p", { id: "queue-pass-note", class: "muted" },
       "Your waiting-room pass is kept on this phone for the sale.") : null);

@@ -1,7 +1,7 @@
 // The event page's ways to take part: check in with the venue screen's code (typed, or
 // read from its QR code where the browser has BarcodeDetector), play a lottery ballot,
 // and a plain-language account of how a performed draw can be checked.
-import { actionButton, announce, errorBox, h } from "../ui.js";
+import { actionButton, announce, append, errorBox, h } from "../ui.js";
 
 const CHECKIN_QR = /^TOMBOLA:CHECKIN:(\d+):(\w+)$/;  // core/screen.py checkin_payload()
 
@@ -87,11 +87,11 @@ export function checkInPanel(api, event, onDone) {
       button.disabled = false;
     }
   });
-  panel.append(h("h2", { id: "checkin-heading" }, "Check in"),
+  append(panel, h("h2", { id: "checkin-heading" }, "Check in"),
     event.checkin_code_required ? null : h("p", { class: "muted" }, "No code needed at this event: leave it empty."),
     form);
   if ("BarcodeDetector" in window && navigator.mediaDevices) {
-    panel.append(actionButton("Scan the QR code", async () => {
+    append(panel, actionButton("Scan the QR code", async () => {
       try {
         const code = await scanCode(eventId, video, status);
         if (code) {
@@ -103,7 +103,7 @@ export function checkInPanel(api, event, onDone) {
       }
     }, { class: "scan" }), video, status);
   }
-  panel.append(problem);
+  append(panel, problem);
   return panel;
 }
 

@@ -1,6 +1,6 @@
 // Me: my place on the waitlist, my referrals (confirmed and pending) and a share button
 // with my link; whether my email is confirmed, with a "send the link again" button.
-import { actionButton, announce, errorBox, h, time } from "../ui.js";
+import { actionButton, announce, append, errorBox, h, time } from "../ui.js";
 
 export function referralLink(code) {
   return `${window.location.origin}/app/?ref=${encodeURIComponent(code)}`;
@@ -44,7 +44,7 @@ export async function waitlistView(main, { api, router }) {
   const shareStatus = h("p", { class: "muted", role: "status", id: "share-status" });
   const emailSlot = h("div");
 
-  section.append(
+  append(section,
     h("p", { class: "meta" }, "Signed in as ", h("strong", {}, me.email)),
     me.email_verified_at
       ? h("p", { id: "email-state", class: "entered" }, "Email confirmed.")
