@@ -470,8 +470,9 @@ def test_phone_checks_in_wins_and_buys_seats_that_turn_mine_on_a_second_phone(tm
             expect(won).to_contain_text("Claimed")
             won.locator("summary").tap()  # the proof, one tap away
             expect(won.locator(".seed-check")).to_contain_text("Checked on this phone")
+            # The full verifier of issue 19, one tap further.
             expect(won.get_by_role("link", name="Check every step yourself")).to_have_attribute(
-                "href", f"#/proof/{event['id']}/{raffle['id']}")
+                "href", f"#/events/{event['id']}/draws/{raffle['id']}/verify")
             page.wait_for_timeout(600)  # the card's entrance animation
             _assert_accessible(page, "you won, with the proof")
             _screenshot(page, tmp_path, "app-proof.png")

@@ -175,12 +175,14 @@ export function proofSummary(draw, opened = new Set()) {
         h("code", { title: draw.seed_commitment }, short(draw.seed_commitment)), ") was public from the start."),
       h("li", {}, `When entries closed, the list of all ${draw.entries_count || 0} entries was frozen `,
         "into its own fingerprint (", h("code", { title: draw.entries_digest || "" }, short(draw.entries_digest)), ")."),
-      h("li", {}, "The winners follow from the seed and that list alone, by a published formula; ",
+      h("li", {}, "The winners follow from the seed and that list by a published formula ",
+        "(with public randomness from outside, where the draw uses it); ",
         "then the seed was revealed (", h("code", { title: draw.seed || "" }, short(draw.seed)), ")."),
       check),
     h("p", {}, "Nobody could pick the winners: the seed was fixed before anyone knew the entries, ",
       "and the entries were fixed before anyone saw the seed."),
-    h("p", {}, h("a", { href: `#/proof/${draw.event_id}/${draw.id}`, class: "verify-link" },
+    // The full verifier (issue 19) recomputes every step in the browser.
+    h("p", {}, h("a", { href: `#/events/${draw.event_id}/draws/${draw.id}/verify`, class: "verify-link" },
       "Check every step yourself")));
   details.addEventListener("toggle", () => {
     if (details.open) opened.add(draw.id);
