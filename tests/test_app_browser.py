@@ -60,6 +60,21 @@ SERVER_ENV = {
     "RUN_SCHEDULER_IN_PROCESS": "1",
 }
 EMAIL, PASSWORD = "ana.lopez@example.com", "ana-long-password-42"
+# Headless Chromium on Linux has neither BarcodeDetector nor a camera: a stand-in for
+# both, whose detector reads whatever text the test puts in window.__qrText.
+SCANNER_STAND_IN = """
+window.BarcodeDetector = class {
+  async detect() {
+    return window.__qrText ? [{ rawValue: window.__qrText, format: "qr_code" }] : [];
+  }
+};
+navigator.mediaDevices.getUserMedia = async () => {
+  const canvas = document.createElement("canvas");
+  canvas.width = canvas.height = 4;
+  canvas.getContext("2d").fillRect(0, 0, 4, 4);
+  return canvas.captureStream(5);
+};
+"""
 
 
 def _screenshot(page, tmp_path: Path, name: str) -> None:
@@ -470,6 +485,8 @@ def test_phone_checks_in_wins_and_buys_seats_that_turn_mine_on_a_second_phone(tm
             expect(won).to_contain_text("Claimed")
             won.locator("summary").tap()  # the proof, one tap away
             expect(won.locator(".seed-check")).to_contain_text("Checked on this phone")
+            expect(won.locator(".proof li").nth(1)).to_contain_text("1 entry")
+            expect(won.locator(".proof code").nth(1)).to_have_text(re.compile(r"^[0-9a-f]{12}…$"))
             # The full verifier of issue 19, one tap further.
             expect(won.get_by_role("link", name="Check every step yourself")).to_have_attribute(
                 "href", f"#/events/{event['id']}/draws/{raffle['id']}/verify")
@@ -480,11 +497,22 @@ def test_phone_checks_in_wins_and_buys_seats_that_turn_mine_on_a_second_phone(tm
             # --- seats: pick two, a second phone sees them as mine, buy, QR, refund ------
             page.get_by_role("link", name="Tickets: choose your seats").tap()
             expect(page.get_by_role("heading", name="Choose your seats")).to_be_visible()
-            second = browser.new_context(**PHONE).new_page()
-            second.goto(server.url(f"/app/#/signin?next=/events/{event['id']}/seats"))
+            second_phone = browser.new_context(**PHONE)
+            second_phone.add_init_script(SCANNER_STAND_IN)
+            second = second_phone.new_page()
+            second.on("pageerror", lambda exc: errors.append(str(exc)))
+            second.goto(server.url(f"/app/#/signin?next=/events/{event['id']}"))
             second.get_by_label("Email").fill(EMAIL)
             second.get_by_label("Password").fill(PASSWORD)
             second.get_by_role("button", name="Sign in").tap()
+            # This phone does not know it is checked in: it scans the screen's QR code,
+            # and the server's "already checked in" is taken as done.
+            second.evaluate("text => { window.__qrText = text; }",
+                            f"TOMBOLA:CHECKIN:{event['id']}:{checkin_code}")
+            second.get_by_role("button", name="Scan the QR code").tap()
+            expect(second.locator("#checked-in")).to_have_text("You are checked in.")
+            expect(second.get_by_label("Check-in code")).to_have_count(0)
+            second.evaluate(f"location.hash = '#/events/{event['id']}/seats'")
             a, b = layout["seats"][2], layout["seats"][3]
             for seat_id in (a, b):
                 expect(second.locator(f"[data-seat-id='{seat_id}']")).to_have_attribute(

@@ -244,6 +244,7 @@ export class Api {
   }
 
   event(id) { return this.get(`/events/${id}/`, { auth: false }); }
+  draw(eventId, drawId) { return this.get(`/events/${eventId}/draws/${drawId}/`, { auth: false }); }
   draws(eventId) { return this.get(`/events/${eventId}/draws/?page_size=100`, { auth: false }); }
   myEntries(filters = {}) {
     const query = new URLSearchParams(Object.assign({ page_size: "100" }, filters));

@@ -149,7 +149,7 @@ export async function eventView(main, { api }, eventId) {
           actionButton("Claim your prize", () => claim(draw),
             { class: "primary", dataset: { focusKey: `claim-${draw.id}` } })],
       problem ? errorBox(problem) : null,
-      draw.seed ? proofSummary(draw, openedProofs) : null);
+      draw.seed ? proofSummary(draw, { api, opened: openedProofs }) : null);
   }
 
   function enterArea(draw) {
@@ -217,7 +217,7 @@ export async function eventView(main, { api }, eventId) {
       draw.winning_numbers && draw.winning_numbers.length
         ? h("p", { class: "winning-numbers" }, "Winning numbers: ", h("strong", {}, draw.winning_numbers.join(" ")))
         : null,
-      draw.status === "performed" && draw.seed ? proofSummary(draw, openedProofs) : null);
+      draw.status === "performed" && draw.seed ? proofSummary(draw, { api, opened: openedProofs }) : null);
   }
 
   function render() {

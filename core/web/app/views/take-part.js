@@ -158,35 +158,60 @@ async function seedMatches(draw) {
 const short = (hex) => (hex ? hex.slice(0, 12) + "…" : "");
 
 // "How this draw was verified", for a performed draw: what was promised before, what was
-// revealed after, the one check a phone can do at once, and the full verifier's link.
+// frozen and revealed, the one check a phone can do at once, and the full verifier's link.
+// The stream's messages do not carry the entries' digest: the draw is read once, on open.
 // `opened` (a Set of draw ids) keeps a summary open across the page's re-renders.
-export function proofSummary(draw, opened = new Set()) {
-  const check = h("li", { class: "seed-check" }, "Checking the revealed seed on this phone…");
-  seedMatches(draw).then((ok) => {
-    check.textContent = ok === null ? "Your browser cannot check the seed here; the full check below can."
-      : ok ? "✓ Checked on this phone: the revealed seed matches the fingerprint published before the draw."
-        : "✗ The revealed seed does not match the published fingerprint. Please tell the organiser.";
-    check.classList.add(ok === false ? "bad" : "ok");
-  });
+export function proofSummary(draw, { api, opened = new Set() }) {
+  const steps = h("ol");
   const details = h("details", { class: "proof", dataset: { drawId: draw.id }, open: opened.has(draw.id) },
     h("summary", {}, "How this draw was verified"),
-    h("ol", {},
-      h("li", {}, "Before entries closed, a secret seed was locked in: its fingerprint (",
-        h("code", { title: draw.seed_commitment }, short(draw.seed_commitment)), ") was public from the start."),
-      h("li", {}, `When entries closed, the list of all ${draw.entries_count || 0} entries was frozen `,
-        "into its own fingerprint (", h("code", { title: draw.entries_digest || "" }, short(draw.entries_digest)), ")."),
-      h("li", {}, "The winners follow from the seed and that list by a published formula ",
-        "(with public randomness from outside, where the draw uses it); ",
-        "then the seed was revealed (", h("code", { title: draw.seed || "" }, short(draw.seed)), ")."),
-      check),
+    steps,
     h("p", {}, "Nobody could pick the winners: the seed was fixed before anyone knew the entries, ",
       "and the entries were fixed before anyone saw the seed."),
     // The full verifier (issue 19) recomputes every step in the browser.
     h("p", {}, h("a", { href: `#/events/${draw.event_id}/draws/${draw.id}/verify`, class: "verify-link" },
       "Check every step yourself")));
+
+  function fill(d) {
+    const check = h("li", { class: "seed-check" }, "Checking the revealed seed on this phone…");
+    const count = d.entries_count || 0;
+    steps.replaceChildren(
+      h("li", {}, "Before entries closed, a secret seed was locked in: its fingerprint (",
+        h("code", { title: d.seed_commitment }, short(d.seed_commitment)), ") was public from the start."),
+      h("li", {}, `When entries closed, the list of all ${count} ${count === 1 ? "entry" : "entries"} was frozen `,
+        "into its own fingerprint (", h("code", { title: d.entries_digest || "" }, short(d.entries_digest) || "…"), ")."),
+      h("li", {}, "The winners follow from the seed and that list by a published formula ",
+        "(with public randomness from outside, where the draw uses it); ",
+        "then the seed was revealed (", h("code", { title: d.seed || "" }, short(d.seed)), ")."),
+      check);
+    seedMatches(d).then((ok) => {
+      check.textContent = ok === null ? "Your browser cannot check the seed here; the full check below can."
+        : ok ? "✓ Checked on this phone: the revealed seed matches the fingerprint published before the draw."
+          : "✗ The revealed seed does not match the published fingerprint. Please tell the organiser.";
+      check.classList.add(ok === false ? "bad" : "ok");
+    });
+  }
+
+  let fetched = false;
+  function complete() {
+    if (fetched || draw.entries_digest) return;
+    fetched = true;
+    api.draw(draw.event_id, draw.id).then((fresh) => {
+      // Kept on the page's draw, so the page's next render has it too.
+      Object.assign(draw, { entries_digest: fresh.entries_digest, entries_count: fresh.entries_count });
+      fill(draw);
+    }).catch(() => { /* the summary stands as it is */ });
+  }
+
+  fill(draw);
+  if (details.open) complete();
   details.addEventListener("toggle", () => {
-    if (details.open) opened.add(draw.id);
-    else opened.delete(draw.id);
+    if (details.open) {
+      opened.add(draw.id);
+      complete();
+    } else {
+      opened.delete(draw.id);
+    }
   });
   return details;
 }
