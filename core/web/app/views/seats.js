@@ -63,6 +63,7 @@ export async function seatsView(main, { api }, eventId) {
   let tickets = [];             // my tickets for this event
   let wallet = null;
   let loaded = false;
+  let walletNote = null;        // what to do next for a top-up not credited at once
   const problems = { map: null, holds: null, wallet: null, tickets: null };
   const map = h("div", { id: "seat-map", class: "seat-map" });
   const legend = h("div", { id: "seat-legend", class: "legend" });
@@ -190,12 +191,13 @@ export async function seatsView(main, { api }, eventId) {
       problems.wallet = null;
       wallet = Object.assign({}, wallet, { balance: answer.balance });
       const next = answer.next_action || {};
+      walletNote = null;
       if (next.type === "bank_transfer") {
-        problems.wallet = { detail: `Transfer ${money(next.amount)} to ${next.beneficiary} (IBAN ${next.iban}) ` +
-          `with the reference ${next.reference}; your wallet is credited when it arrives.` };
+        walletNote = `Transfer ${money(next.amount)} to ${next.beneficiary} (IBAN ${next.iban}) ` +
+          `with the reference ${next.reference}; your wallet is credited when it arrives.`;
       } else if (next.type === "stripe_payment") {
-        problems.wallet = { detail: "Card payments are confirmed on the organiser's payment page; " +
-          "your wallet is credited once the card payment goes through." };
+        walletNote = "Card payments are confirmed on the organiser's payment page; " +
+          "your wallet is credited once the card payment goes through.";
       } else {
         announce(`Wallet topped up: ${money(answer.balance)}.`);
       }
@@ -317,6 +319,7 @@ export async function seatsView(main, { api }, eventId) {
       h("div", { class: "actions", role: "group", "aria-label": "Top up" },
         TOP_UPS.map((amount) => actionButton(`Top up ${money(amount)}`, () => topUp(amount),
           { class: "top-up", dataset: { amount } }))),
+      walletNote ? h("p", { class: "notice", id: "wallet-note" }, walletNote) : null,
       problems.wallet ? errorBox(problems.wallet, "wallet-error") : null);
   }
 
