@@ -550,6 +550,7 @@ def test_phone_checks_in_wins_and_buys_seats_that_turn_mine_on_a_second_phone(tm
                 expect(qr).to_be_visible()
                 assert qr.evaluate("img => img.complete && img.naturalWidth > 0")
             _assert_accessible(page, "tickets")
+            page.locator("#tickets-heading").evaluate("el => el.scrollIntoView()")
             _screenshot(page, tmp_path, "app-tickets.png")
 
             tickets.first.get_by_role("button", name="Cancel and refund").tap()

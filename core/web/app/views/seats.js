@@ -256,11 +256,12 @@ export async function seatsView(main, { api }, eventId) {
         ? h("p", {}, h("a", { href: `#/events/${eventId}/queue`, class: "button" }, "Go to the waiting room")) : null,
       h("p", { id: "picked-summary" }, chosen.length
         ? `${chosen.length} ${chosen.length === 1 ? "seat" : "seats"} picked · ${money(total)}`
-        : "Tap free seats to pick them, or let us find the best ones."),
+        : "Tap free seats to pick them."),
       chosen.length ? actionButton(`Hold ${chosen.length} ${chosen.length === 1 ? "seat" : "seats"}`,
         () => hold({ seat_ids: chosen.map((s) => s.id) }), { class: "primary", id: "hold-picked" }) : null,
       chosen.length ? h("button", { type: "button", onclick: () => { picked.clear(); render(); } }, "Clear") : null,
-      h("form", { class: "best-available", novalidate: true, onsubmit: (e) => {
+      h("p", { class: "form-lead" }, h("strong", {}, "Best available"), ": the best seats side by side."),
+      h("form", { class: "best-available", "aria-label": "Best available", novalidate: true, onsubmit: (e) => {
         e.preventDefault();
         const form = e.target;
         const count = Number(form.elements.namedItem("count").value);
@@ -271,7 +272,7 @@ export async function seatsView(main, { api }, eventId) {
         button.disabled = true;
         hold({ best_available: best }).finally(() => { button.disabled = false; });
       } },
-      h("div", { class: "field inline" }, h("label", { for: countId }, "Best available"),
+      h("div", { class: "field inline" }, h("label", { for: countId }, "How many"),
         h("input", { id: countId, name: "count", type: "number", min: 1, max: 8, value: 2, inputmode: "numeric" })),
       h("div", { class: "field inline" }, h("label", { for: sectionId }, "Section"),
         h("select", { id: sectionId, name: "section" }, h("option", { value: "" }, "Any"),
