@@ -92,10 +92,13 @@ export async function eventView(main, { api }, eventId) {
       mine.add(entry.id);
       addBallot({ draw: draw.id, numbers: entry.numbers || numbers });
       announce(`Ballot played: ${numbers.join(" ")}.`);
+      return true;
     } catch (error) {
       problems.set(draw.id, error);
+      return false;
+    } finally {
+      render();
     }
-    render();
   }
 
   function myWinners() {
@@ -177,16 +180,19 @@ export async function eventView(main, { api }, eventId) {
       played.length ? h("ul", { class: "my-ballots", "aria-label": "Your ballots" },
         played.map((numbers) => h("li", {}, numbers.join(" ")))) : null,
       !api.signedIn() ? h("p", {}, h("a", { href: `#/signin?next=/events/${eventId}` }, "Sign in to play"))
-        : played.length >= limit ? h("p", { class: "entered" }, `You played ${played.length} ${played.length === 1 ? "ballot" : "ballots"}, the most allowed.`)
+        : played.length >= limit
+          ? h("p", { class: "entered" }, `You played ${played.length} ${played.length === 1 ? "ballot" : "ballots"}, ` +
+            "the most allowed.")
           : ballotFor(draw));
   }
 
   function ballotFor(draw) {
     if (!ballotForms.has(draw.id)) {
       ballotForms.set(draw.id, ballotForm(draw, { onPlay: async (numbers) => {
-        await play(draw, numbers);
-        ballotForms.delete(draw.id);
-        render();
+        if (await play(draw, numbers)) {
+          ballotForms.delete(draw.id); // a fresh form for the next ballot
+          render();
+        }
       } }));
     }
     return ballotForms.get(draw.id);
