@@ -512,7 +512,7 @@ def test_phone_checks_in_wins_and_buys_seats_that_turn_mine_on_a_second_phone(
         expect(won).to_contain_text("Claimed")
         won.locator("summary").tap()  # the proof, one tap away
         expect(won.locator(".seed-check")).to_contain_text("Checked on this phone")
-        expect(won.locator(".proof li").nth(1)).to_contain_text("1 entry")
+        expect(won.locator(".proof li").nth(1)).to_contain_text("the single entry")
         expect(won.locator(".proof code").nth(1)).to_have_text(re.compile(r"^[0-9a-f]{12}…$"))
         # The full verifier of issue 19, one tap further.
         expect(won.get_by_role("link", name="Check every step yourself")).to_have_attribute(

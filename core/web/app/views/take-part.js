@@ -178,7 +178,8 @@ export function proofSummary(draw, { api, opened = new Set() }) {
     steps.replaceChildren(
       h("li", {}, "Before entries closed, a secret seed was locked in: its fingerprint (",
         h("code", { title: d.seed_commitment }, short(d.seed_commitment)), ") was public from the start."),
-      h("li", {}, `When entries closed, the list of all ${count} ${count === 1 ? "entry" : "entries"} was frozen `,
+      h("li", {}, count === 1 ? "When entries closed, the single entry was frozen "
+        : `When entries closed, the list of all ${count} entries was frozen `,
         "into its own fingerprint (", h("code", { title: d.entries_digest || "" }, short(d.entries_digest) || "…"), ")."),
       h("li", {}, "The winners follow from the seed and that list by a published formula ",
         "(with public randomness from outside, where the draw uses it); ",
