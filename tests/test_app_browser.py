@@ -99,6 +99,16 @@ def _screenshot(page, tmp_path: Path, name: str) -> None:
         shutil.copy(path, target / name)
 
 
+def _phone(playwright):
+    """A browser and a phone-sized page in it, collecting the page's script errors."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    # bypass_csp: the test injects axe-core; the app's own policy forbids that.
+    page = browser.new_context(**PHONE, bypass_csp=True).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return browser, page, errors
+
+
 def _assert_accessible(page, what: str) -> None:
     """No serious or critical axe-core violation on the page as it is now."""
     if not page.evaluate("typeof window.axe !== 'undefined'"):
@@ -160,12 +170,7 @@ def test_attendee_registers_wins_claims_and_keeps_watching_across_a_server_resta
         port, secret = server.port, server.env["SECRET_KEY"]
 
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            # bypass_csp: the test injects axe-core; the app's own policy forbids that.
-            context = browser.new_context(**PHONE, bypass_csp=True)
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            browser, page, errors = _phone(playwright)
 
             # --- register from a referral link -----------------------------------------
             page.goto(server.url(f"/app/?ref={code}"))
@@ -441,11 +446,7 @@ def test_phone_checks_in_wins_and_buys_seats_that_turn_mine_on_a_second_phone(
     code = _register_referrer(server)
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(**PHONE, bypass_csp=True)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        browser, page, errors = _phone(playwright)
 
         # --- register from the referral link, confirm the email from the mail -------
         page.goto(server.url(f"/app/?ref={code}"))

@@ -102,35 +102,22 @@ export async function seatsView(main, { api }, eventId) {
   }
 
   // --- loading mine ------------------------------------------------------------------
-  async function loadHolds() {
-    if (!api.signedIn()) return;
-    try {
-      holds = (await api.myHolds(eventId)).results;
-      problems.holds = null;
-    } catch (error) {
-      problems.holds = error;
-    }
+  // Read one of mine (holds, tickets, wallet): its value, or its error for the panel.
+  function loader(name, read, keep) {
+    return async () => {
+      if (!api.signedIn()) return;
+      try {
+        keep(await read());
+        problems[name] = null;
+      } catch (error) {
+        problems[name] = error;
+      }
+    };
   }
-
-  async function loadTickets() {
-    if (!api.signedIn()) return;
-    try {
-      tickets = (await api.tickets({ event: String(eventId) })).results;
-      problems.tickets = null;
-    } catch (error) {
-      problems.tickets = error;
-    }
-  }
-
-  async function loadWallet() {
-    if (!api.signedIn()) return;
-    try {
-      wallet = await api.wallet();
-      problems.wallet = null;
-    } catch (error) {
-      problems.wallet = error;
-    }
-  }
+  const loadHolds = loader("holds", () => api.myHolds(eventId), (page) => { holds = page.results; });
+  const loadTickets = loader("tickets", () => api.tickets({ event: String(eventId) }),
+    (page) => { tickets = page.results; });
+  const loadWallet = loader("wallet", () => api.wallet(), (answer) => { wallet = answer; });
 
   const refreshHolds = coalesced(async () => { await loadHolds(); render(); }, REFRESH_GAP_MS);
   const refreshTickets = coalesced(async () => {
