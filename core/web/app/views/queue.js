@@ -124,6 +124,12 @@ export async function queueView(main, { api }, eventId) {
         line = Object.assign({}, line, message.data, { me: message.data.me || line.me });
       } else if (message.type === "queue.progress") {
         line = Object.assign({}, line, message.data);
+      } else if (message.type === "queue.turn") {
+        // A notice to this phone only: admitted now (however seldom a long line's progress
+        // comes); the pass comes from the REST answer.
+        line = Object.assign({}, line, { served: Math.max(line.served || 0, message.data.served) });
+        askForTurn();
+        return;
       }
       render();
     },
