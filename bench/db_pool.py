@@ -17,7 +17,8 @@ ways, one after another in one run (and again, in the other order, per extra rou
   package; skipped when it is not installed), workers keeping one connection per thread
   to it.
 
-Prints req/s, p99, worker and PostgreSQL CPU per request, and the most PostgreSQL
+Prints req/s, p99, worker and PostgreSQL CPU per request (PgBouncer's own CPU counted
+with PostgreSQL's), and the most PostgreSQL
 backends connected to the bench database at once (sampled every 50 ms) for each; every
 ratio is against `per-thread` at the same request kind, in the same round.
 """
@@ -80,8 +81,16 @@ class BackendSampler(threading.Thread):
         return self.peak
 
 
-def measure(variant: str, env: dict[str, str], fx, args, tmp: Path, postmaster, database: str
-            ) -> dict[str, dict]:
+def pooler_cpu(bouncer) -> float:
+    """PgBouncer's own CPU (it is not a PostgreSQL process): charged to the database side."""
+    if bouncer is None or bouncer.process is None:
+        return 0.0
+    return sum(rp.cpu_seconds(pid) for pid in [bouncer.process.pid,
+                                               *rp.children_of(bouncer.process.pid)])
+
+
+def measure(variant: str, env: dict[str, str], fx, args, tmp: Path, postmaster, database: str,
+            bouncer=None) -> dict[str, dict]:
     from django.db import connection
 
     figures_by_kind = {}
@@ -97,9 +106,9 @@ def measure(variant: str, env: dict[str, str], fx, args, tmp: Path, postmaster, 
                 lists = [lst[50:] for lst in lists]
             sampler = BackendSampler(database)
             sampler.start()
-            cpu0, pg0 = servers.cpu(), rp.postgres_cpu(postmaster)
+            cpu0, pg0 = servers.cpu(), rp.postgres_cpu(postmaster) + pooler_cpu(bouncer)
             figures = rp.run_wrk(servers.ports, args.in_flight, args.seconds, lists, tmp)
-            cpu1, pg1 = servers.cpu(), rp.postgres_cpu(postmaster)
+            cpu1, pg1 = servers.cpu(), rp.postgres_cpu(postmaster) + pooler_cpu(bouncer)
             done = max(1, figures["requests"])
             figures.update(worker_cpu_ms=round((cpu1 - cpu0) * 1000 / done, 3),
                            postgres_cpu_ms=round((pg1 - pg0) * 1000 / done, 3),
@@ -173,8 +182,9 @@ def main() -> None:
                     env = {**base_env, **VARIANTS[variant]}
                     if variant == "pgbouncer":
                         env["DATABASE_URL"] = bouncer.url("postgres", database)
-                    results[variant] = measure(variant, env, fx, args, Path(tmp_name),
-                                               postmaster, database)
+                    results[variant] = measure(
+                        variant, env, fx, args, Path(tmp_name), postmaster, database,
+                        bouncer if variant == "pgbouncer" else None)
                 rounds.append(results)
         finally:
             if bouncer:
