@@ -26,6 +26,7 @@ ratio is against `per-thread` at the same request kind, in the same round.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -130,8 +131,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat every variant, alternating the order (default 1)")
-    parser.add_argument("--seats", type=int, default=1_500)
-    parser.add_argument("--users", type=int, default=400)
+    parser.add_argument("--seats", type=int, default=1_000)
+    parser.add_argument("--users", type=int, default=300)
     parser.add_argument("--pgbouncer-pool", type=int, default=8,
                         help="PgBouncer's server connections for the database (default 8)")
     parser.add_argument("--variants", default=",".join(VARIANTS))
@@ -168,27 +169,22 @@ def main() -> None:
                 "SMS_BACKEND": "memory", "ALLOWED_HOSTS": "127.0.0.1", "PYTHONPATH": str(ROOT),
                 "THROTTLE_SEAT_HOLDS": "1000000/min"}
     rounds: list[dict[str, dict[str, dict]]] = []
-    bouncer = pgbouncer.PgBouncer(pool_size=args.pgbouncer_pool) if "pgbouncer" in variants \
-        else None
     with tempfile.TemporaryDirectory(prefix="bench-pool-") as tmp_name:
-        try:
-            if bouncer:
-                bouncer.start()
-            for number in range(args.rounds):
-                order = variants if number % 2 == 0 else list(reversed(variants))
-                print(f"== round {number + 1}: {', '.join(order)}", flush=True)
-                results = {}
-                for variant in order:
-                    env = {**base_env, **VARIANTS[variant]}
-                    if variant == "pgbouncer":
+        for number in range(args.rounds):
+            order = variants if number % 2 == 0 else list(reversed(variants))
+            print(f"== round {number + 1}: {', '.join(order)}", flush=True)
+            results = {}
+            for variant in order:
+                env = {**base_env, **VARIANTS[variant]}
+                # A PgBouncer per run: its server connections close with it, so the
+                # next variant's backend count starts from nothing.
+                with (pgbouncer.PgBouncer(pool_size=args.pgbouncer_pool)
+                      if variant == "pgbouncer" else contextlib.nullcontext()) as bouncer:
+                    if bouncer:
                         env["DATABASE_URL"] = bouncer.url("postgres", database)
-                    results[variant] = measure(
-                        variant, env, fx, args, Path(tmp_name), postmaster, database,
-                        bouncer if variant == "pgbouncer" else None)
-                rounds.append(results)
-        finally:
-            if bouncer:
-                bouncer.stop()
+                    results[variant] = measure(variant, env, fx, args, Path(tmp_name),
+                                               postmaster, database, bouncer)
+            rounds.append(results)
     report(rounds, variants, args)
 
 
