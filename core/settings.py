@@ -138,13 +138,13 @@ TEMPLATES = [
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 # HTTP requests run on a fixed pool of HTTP_THREADS threads per worker (core/http.py;
-# HTTP_HANDLER=asgi selects Django's ASGIHandler instead, for measurement). The
-# threads live as long as the worker, so each keeps its database connection for
-# DB_CONN_MAX_AGE seconds: at most HTTP_THREADS + 2 connections per worker (the
-# pool, the consumers' one database thread, the in-process scheduler). A health
-# check before each request's first query replaces a connection a PostgreSQL
-# restart broke. Under HTTP_HANDLER=asgi every request has a new thread, so keep
-# DB_CONN_MAX_AGE=0 there or connections pile up to "too many clients".
+# HTTP_HANDLER=asgi selects Django's ASGIHandler instead, for measurement). On
+# PostgreSQL their connections come from the worker's pool (DB_POOL, below). With
+# DB_POOL=0 (or on SQLite) each thread keeps its own connection for DB_CONN_MAX_AGE
+# seconds: at most HTTP_THREADS + 2 connections per worker (the pool, the consumers'
+# one database thread, the in-process scheduler). Either way a health check before a
+# connection's reuse replaces one a PostgreSQL restart broke. Under HTTP_HANDLER=asgi
+# every request has a new thread, so keep DB_CONN_MAX_AGE=0 there (or the pool on).
 HTTP_HANDLER = os.environ.get("HTTP_HANDLER", "pool")
 if HTTP_HANDLER not in {"pool", "asgi"}:
     raise ImproperlyConfigured(f"HTTP_HANDLER must be 'pool' or 'asgi', not {HTTP_HANDLER!r}")
