@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -42,7 +41,7 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/7")
 os.environ.setdefault("REDIS_PREFIX", "tombola-bench-pool")
 
 import request_path as rp  # noqa: E402
-from _common import emit_result, ensure_database, row  # noqa: E402
+from _common import emit_result, row  # noqa: E402
 
 from deploy import pgbouncer  # noqa: E402
 
@@ -145,29 +144,8 @@ def main() -> None:
     if len(variants) < len(args.variants.split(",")):
         print("pgbouncer is not installed: that variant is skipped (apt-get install pgbouncer)")
 
-    url = os.environ["DATABASE_URL"]
-    database = url.rsplit("/", 1)[1]
-    ensure_database(url)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=ROOT,
-                   check=True)
-    subprocess.run([sys.executable, "manage.py", "flush", "--no-input", "-v", "0"], cwd=ROOT,
-                   check=True)
-    import django
-
-    django.setup()
-    import logging
-
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("ticketing").setLevel(logging.ERROR)
-    from django.db import connection
-
-    print(f"setting up {args.users:,} accounts and {args.seats:,} seats ...", flush=True)
-    fx = rp.setup_data(args.users, args.seats)
-    connection.close()
-    postmaster = rp.postmaster_pid()
-    base_env = {**os.environ, "SECRET_KEY": rp.SECRET_KEY, "DEBUG": "0", "LOG_LEVEL": "WARNING",
-                "SMS_BACKEND": "memory", "ALLOWED_HOSTS": "127.0.0.1", "PYTHONPATH": str(ROOT),
-                "THROTTLE_SEAT_HOLDS": "1000000/min"}
+    database = os.environ["DATABASE_URL"].rsplit("/", 1)[1]
+    fx, postmaster, base_env = rp.prepare_run(users=args.users, seats=args.seats)
     rounds: list[dict[str, dict[str, dict]]] = []
     with tempfile.TemporaryDirectory(prefix="bench-pool-") as tmp_name:
         for number in range(args.rounds):
