@@ -80,9 +80,11 @@ BENCHMARKS: dict[str, tuple[str, int | None, str | None, list[str], list[str]]] 
         ["--clients", "200", "--workers", "2", "--processes", "2", "--missed", "20"]),
     "waiting_room": (
         "tombola_bench_queue", 12, "tombola-bench-queue",
-        ["--buyers", "20000", "--arrival-seconds", "10", "--workers", "2", "--rate", "1200",
+        ["--buyers", "20000", "--arrival-seconds", "10", "--workers", "2", "--http-workers", "2",
+         "--rate", "1200",
          "--sample", "300", "--direct-buyers", "2000", "--direct-seats", "500"],
         ["--buyers", "2000", "--arrival-seconds", "5", "--sale-after", "2.5", "--workers", "2",
+         "--http-workers", "2",
          "--rate", "600", "--sample", "50", "--observe", "4", "--direct-buyers", "200",
          "--direct-seats", "50"]),
 }

@@ -7,6 +7,7 @@ database seat holds and the scheduler inside the server process.
 """
 
 import ipaddress
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -515,6 +516,23 @@ STRIPE_TIMEOUT_SECONDS = float(os.environ.get("STRIPE_TIMEOUT_SECONDS") or 10)
 BANK_TRANSFER_BENEFICIARY = os.environ.get("BANK_TRANSFER_BENEFICIARY", "Tombola")
 BANK_TRANSFER_IBAN = os.environ.get("BANK_TRANSFER_IBAN", "")
 BANK_TRANSFER_BIC = os.environ.get("BANK_TRANSFER_BIC", "")
+
+# Draws nobody can steer (issue 19, docs/fairness.md): a drand randomness beacon round
+# fixed when the draw is committed. BEACON_RELAYS: HTTP relays tried in turn (comma
+# separated); empty (the default) means no beacon, and new draws use the v1 scheme.
+# Production: e.g. "https://api.drand.sh,https://api2.drand.sh,https://drand.cloudflare.com".
+# BEACON_CHAIN names a built-in chain (live/beacon.py: "quicknet", the default, or
+# "default"); BEACON_CHAIN_INFO (JSON {hash, public_key, period, genesis_time, scheme})
+# names any other. Each relay gets BEACON_TIMEOUT_SECONDS; a draw waiting for its round
+# is retried every BEACON_RETRY_SECONDS; staff may perform it without the beacon (an
+# explicit fallback the proof records) after BEACON_FALLBACK_AFTER_SECONDS of waiting.
+BEACON_RELAYS = env_list("BEACON_RELAYS")
+BEACON_CHAIN = os.environ.get("BEACON_CHAIN", "quicknet")
+BEACON_CHAIN_INFO = json.loads(os.environ["BEACON_CHAIN_INFO"]) \
+    if os.environ.get("BEACON_CHAIN_INFO") else None
+BEACON_TIMEOUT_SECONDS = float(os.environ.get("BEACON_TIMEOUT_SECONDS") or 3)
+BEACON_RETRY_SECONDS = float(os.environ.get("BEACON_RETRY_SECONDS") or 5)
+BEACON_FALLBACK_AFTER_SECONDS = env_int("BEACON_FALLBACK_AFTER_SECONDS", 600)
 
 # Realtime streams: how much history a reconnecting client can resume from.
 STREAM_HISTORY_LENGTH = env_int("STREAM_HISTORY_LENGTH", 300)

@@ -167,6 +167,7 @@ TABLE = [
     row("DELETE", EVENT + "queue/",                            401, 404, 404, 404, 404),
     row("GET",    EVENT + "waiting-room/",                     401, 403, 403, 404, 403),
     row("PUT",    EVENT + "waiting-room/",                     401, 403, 403, 400, 403, BAD_ROOM),
+    row("PATCH",  EVENT + "waiting-room/",                     401, 403, 403, 404, 403, BAD_ROOM),
     row("POST",   EVENT + "waiting-room/pause/",               401, 403, 403, 404, 403),
     row("POST",   EVENT + "waiting-room/resume/",              401, 403, 403, 404, 403),
     row("POST",   EVENT + "waiting-room/open/",                401, 403, 403, 404, 403),
