@@ -66,6 +66,14 @@ BENCHMARKS: dict[str, tuple[str, int | None, str | None, list[str], list[str]]] 
         "tombola_bench_request", 7, "tombola-bench-request",
         ["--workers", "2", "--in-flight", "32,64", "--seconds", "6"],
         ["--quick"]),
+    "db_pool": (
+        "tombola_bench_pool", 7, "tombola-bench-pool",
+        ["--workers", "2", "--in-flight", "64", "--seconds", "6", "--rounds", "2"],
+        ["--quick"]),
+    "replica_reads": (
+        "tombola_bench_replica", 8, "tombola-bench-replica",
+        ["--seats", "2000", "--users", "20000", "--reads", "200"],
+        ["--quick"]),
     "reconnect_storm": (
         "tombola_bench_storm", 11, "tombola-bench-storm",
         ["--clients", "5000", "--workers", "2", "--processes", "4", "--missed", "50"],

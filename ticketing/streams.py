@@ -18,6 +18,7 @@ Message types (``data``), one per hold or order, listing its seats:
 
 from __future__ import annotations
 
+import contextlib
 import time
 from functools import partial
 from typing import Any, TypedDict
@@ -25,6 +26,7 @@ from typing import Any, TypedDict
 from core import streams
 from core.errors import UnknownMessageType
 from core.models import Event
+from core.replica import replica_reads
 from core.selectors.events import PUBLIC_STATUSES, visible_events
 from core.streams import StreamKind, StreamMessage, Viewer
 from ticketing.models import WAITING_ROOM_SETTINGS, WaitingRoom
@@ -79,19 +81,24 @@ def seats_stream(event_id: int) -> str:
 # --- Snapshot -----------------------------------------------------------------
 
 
-def seat_map(event: Event, *, section_id: int | None = None) -> SeatMap:
+def seat_map(event: Event, *, section_id: int | None = None, replica: bool = False) -> SeatMap:
     """The seat map: every seat with its status and price, and the stream seq it reflects.
 
     The seq is read first, so a client that applies stream messages after it
     never misses a change (it may see one it already reflects; deltas are
-    idempotent: they set a status).
+    idempotent: they set a status). With `replica` (the HTTP read) the rows may come
+    from the PostgreSQL replica, chosen after the seq is read: core/replica.py waits
+    until it has replayed everything the primary had committed by then, so every
+    change published up to that seq is in the map. The stream snapshots stay on the
+    primary (docs/scaling.md).
     """
     seq = streams.last_seq(seats_stream(event.id))
     if event.venue_id is None:
         return {"event_id": event.id, "seq": seq, "seats": []}
-    seats = list(venue_seats(event.venue_id, section_id=section_id))
-    prices = section_prices(event.id)
-    statuses = seat_statuses(event, seats, prices)
+    with replica_reads() if replica else contextlib.nullcontext():
+        seats = list(venue_seats(event.venue_id, section_id=section_id))
+        prices = section_prices(event.id)
+        statuses = seat_statuses(event, seats, prices)
     return {
         "event_id": event.id,
         "seq": seq,
