@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-
-import pytest
 from pathlib import Path
 
 import jsonschema
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
