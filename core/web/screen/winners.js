@@ -189,6 +189,7 @@ export class WinnerMoments {
       n.winners.append(el("li", { class: "more" },
         fill(T.more, { n: count(shown.length - MOMENT_NAMES) })));
     }
+    n.winners.toggleAttribute("data-many", shown.length > 2);
     n.root.dataset.drawId = draw.id;
     n.root.classList.remove("leaving");
     n.root.hidden = false;
