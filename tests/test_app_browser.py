@@ -17,23 +17,22 @@ UPDATE_SCREENSHOTS=1 (the README's pictures).
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.servers import ROOT, manage, running_server
+from tests.servers import manage, running_server
 from tests.test_screen_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     STAFF_EMAIL,
     STAFF_PASSWORD,
     Organiser,
+    _assert_accessible,
     _iso,
+    _screenshot,
     sync_playwright,
 )
 
@@ -49,7 +48,6 @@ pytestmark = [
     ),
 ]
 
-AXE = ROOT / "tests" / "vendor" / "axe-4.14.1.min.js"
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2,
          "is_mobile": True, "has_touch": True}
 SERVER_ENV = {
@@ -59,28 +57,6 @@ SERVER_ENV = {
     "RUN_SCHEDULER_IN_PROCESS": "1",
 }
 EMAIL, PASSWORD = "ana.lopez@example.com", "ana-long-password-42"
-
-
-def _screenshot(page, tmp_path: Path, name: str) -> None:
-    path = tmp_path / name
-    page.screenshot(path=str(path))
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        target = ROOT / "docs" / "screens"
-        target.mkdir(exist_ok=True)
-        shutil.copy(path, target / name)
-
-
-def _assert_accessible(page, what: str) -> None:
-    """No serious or critical axe-core violation on the page as it is now."""
-    if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.add_script_tag(path=str(AXE))
-    violations = page.evaluate("""async () => {
-        const result = await axe.run(document, {resultTypes: ["violations"]});
-        return result.violations.filter(v => v.impact === "serious" || v.impact === "critical")
-            .map(v => ({id: v.id, impact: v.impact, help: v.help,
-                        nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))}));
-    }""")
-    assert violations == [], f"{what}: {violations}"
 
 
 def _register_referrer(server) -> str:
