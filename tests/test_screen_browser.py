@@ -224,6 +224,8 @@ BLOCKS = [".heading", "#queue", ".clock", "#connection", ".countdown-panel",
 
 
 def _assert_laid_out(page, what: str) -> None:
+    # As it rests: an entrance animation may move a block for a moment.
+    page.wait_for_function("document.getAnimations().every((a) => a.playState !== 'running')")
     report = page.evaluate("""(selectors) => {
         const boxes = [];
         for (const selector of selectors) {
