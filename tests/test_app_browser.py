@@ -17,24 +17,23 @@ UPDATE_SCREENSHOTS=1 (the README's pictures).
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.servers import ROOT, manage, running_server
+from tests.servers import manage, running_server
 from tests.test_screen_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     STAFF_EMAIL,
     STAFF_PASSWORD,
     Organiser,
+    _assert_accessible,
     _iso,
+    _screenshot,
     sync_playwright,
 )
 
@@ -50,7 +49,6 @@ pytestmark = [
     ),
 ]
 
-AXE = ROOT / "tests" / "vendor" / "axe-4.14.1.min.js"
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2,
          "is_mobile": True, "has_touch": True}
 SERVER_ENV = {
@@ -90,15 +88,6 @@ def payments_server(tmp_path_factory, django_db_setup, django_db_blocker):
         yield server
 
 
-def _screenshot(page, tmp_path: Path, name: str) -> None:
-    path = tmp_path / name
-    page.screenshot(path=str(path))
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        target = ROOT / "docs" / "screens"
-        target.mkdir(exist_ok=True)
-        shutil.copy(path, target / name)
-
-
 def _phone(playwright):
     """A browser and a phone-sized page in it, collecting the page's script errors."""
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -107,19 +96,6 @@ def _phone(playwright):
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     return browser, page, errors
-
-
-def _assert_accessible(page, what: str) -> None:
-    """No serious or critical axe-core violation on the page as it is now."""
-    if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.add_script_tag(path=str(AXE))
-    violations = page.evaluate("""async () => {
-        const result = await axe.run(document, {resultTypes: ["violations"]});
-        return result.violations.filter(v => v.impact === "serious" || v.impact === "critical")
-            .map(v => ({id: v.id, impact: v.impact, help: v.help,
-                        nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))}));
-    }""")
-    assert violations == [], f"{what}: {violations}"
 
 
 def _register_referrer(server) -> str:
