@@ -1,7 +1,7 @@
 """Ticketing API, included under /api/ (see README "API: ticketing")."""
 
 from core.routes import api_path
-from ticketing import payment_views, queue_views, views
+from ticketing import payment_views, queue_views, views, waiting_list_views
 
 urlpatterns = [
     api_path("venues/", views.VenueListView.as_view(), name="venue-list"),
@@ -22,6 +22,10 @@ urlpatterns = [
     *(api_path(f"events/<int:pk>/waiting-room/{action}/",
                queue_views.WaitingRoomActionView.as_view(), name=f"waiting-room-{action}",
                kwargs={"action": action}) for action in queue_views.ACTIONS),
+    api_path("events/<int:pk>/waiting-list/", waiting_list_views.WaitingListView.as_view(),
+             name="event-waiting-list"),
+    api_path("events/<int:pk>/waiting-list/staff/",
+             waiting_list_views.WaitingListStaffView.as_view(), name="event-waiting-list-staff"),
     api_path("holds/<str:token>/", views.HoldView.as_view(), name="hold-detail"),
     api_path("holds/<str:token>/purchase/", views.HoldPurchaseView.as_view(), name="hold-purchase"),
     api_path("wallet/", views.WalletView.as_view(), name="wallet"),
