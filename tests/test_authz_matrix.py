@@ -55,6 +55,7 @@ SAME_SEATS = {"seat_ids": "{hold_seats}"}
 AMOUNT = {"amount": 1000}
 BALLOT = {"draw": "{lottery_draw}", "numbers": [1, 2, 3]}
 BAD_ROOM = {"rate_per_minute": 0}
+BAD_LIST = {"offer_seconds": 0}
 WEBHOOK = EVENT.replace("{event}", "{event_id}") + "webhooks/{webhook}/"
 
 
@@ -165,6 +166,11 @@ TABLE = [
     row("GET",    EVENT + "queue/",                            404, 404, 404, 404, 404),
     row("POST",   EVENT + "queue/",                            401, 404, 404, 404, 404),
     row("DELETE", EVENT + "queue/",                            401, 404, 404, 404, 404),
+    row("GET",    EVENT + "waiting-list/",                     401, 404, 404, 404, 404),
+    row("POST",   EVENT + "waiting-list/",                     401, 409, 409, 409, 409),
+    row("DELETE", EVENT + "waiting-list/",                     401, 404, 404, 404, 404),
+    row("GET",    EVENT + "waiting-list/staff/",               401, 403, 403, 200, 403),
+    row("PUT",    EVENT + "waiting-list/staff/",               401, 403, 403, 400, 403, BAD_LIST),
     row("GET",    EVENT + "waiting-room/",                     401, 403, 403, 404, 403),
     row("PUT",    EVENT + "waiting-room/",                     401, 403, 403, 400, 403, BAD_ROOM),
     row("POST",   EVENT + "waiting-room/pause/",               401, 403, 403, 404, 403),

@@ -347,7 +347,7 @@ def waiting_entry_data(entry: WaitingListEntry) -> dict[str, Any]:
 
 
 def publish_waiting_entry(entry: WaitingListEntry) -> None:
-    streams.publish_on_commit(user_stream(entry.user_id), WAITING_LIST_ENTRY,
+    streams.publish_on_commit(user_stream(entry.user_id), "waiting_list.entry",
                               waiting_entry_data(entry))
 
 

@@ -72,7 +72,10 @@ class WaitingListView(APIView):
     throttle_classes = [ScopedThrottle]
     throttle_scope = "waiting_list"
 
-    @extend_schema(summary="My place on an event's waiting list", responses={
+    @extend_schema(summary="My place on an event's waiting list", description=(
+        "Your place (`position` 1: next in line), or the seats held for you (`offer`: "
+        "buy them with the hold's token before `expires_at`). Live on `ws/users/<id>/`."),
+        responses={
         200: WaitingEntryOutput, **errors(e404="event_not_found, not_on_waiting_list")})
     def get(self, request: Request, pk: int) -> Response:
         _event(pk, request.user)
@@ -130,7 +133,10 @@ class WaitingListStaffView(APIView):
         event = _event(pk, request.user)
         return Response(_figures_answer(event.pk))
 
-    @extend_schema(summary="Set a waiting list's offer time (staff)", request=WaitingListInput,
+    @extend_schema(summary="Set a waiting list's offer time (staff)", description=(
+        "How long seats offered to the next in line stay held for them (seconds; offers "
+        "already out keep theirs). Creates the list if the event has none yet; audited."),
+        request=WaitingListInput,
                    responses={200: WaitingFiguresOutput, **errors(e404="event_not_found")})
     def put(self, request: Request, pk: int) -> Response:
         event = _event(pk, request.user)
