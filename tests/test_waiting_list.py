@@ -252,3 +252,31 @@ def test_nobody_else_sees_a_user_stream(user, other_user):
     assert user_snapshot(user.pk, Viewer(user=other_user)) is None
     assert user_snapshot(user.pk, Viewer(user=user))["waiting_list"] == []
     assert user_stream(user.pk) == f"user:{user.pk}"
+
+
+def test_the_admin_shows_each_lists_figures_and_changes_its_offer_time_audited(
+        small, holder, make_user, staff):
+    from django.test import Client
+
+    from core.models import AuditEntry
+    from ticketing.models import WaitingList
+
+    event, seat_ids = small
+    hold_all(event, seat_ids, holder)
+    for _ in range(2):
+        assert join(client_for(make_user()), event).status_code == 201
+    browser = Client()
+    browser.force_login(staff)
+    page = browser.get("/admin/ticketing/waitinglist/")
+    assert page.status_code == 200
+    text = page.content.decode().lower()
+    assert "conversions" in text and "offers out" in text
+    assert '<td class="field-waiting">2</td>' in text
+    waiting_list = WaitingList.objects.get()
+    changed = browser.post(f"/admin/ticketing/waitinglist/{waiting_list.pk}/change/",
+                           {"offer_seconds": 600})
+    assert changed.status_code == 302, changed.content
+    assert WaitingList.objects.get().offer_seconds == 600
+    audit = AuditEntry.objects.get(action="waiting_list.configure")
+    assert (audit.actor_id, audit.data) == (staff.pk, {"offer_seconds": 600, "source": "admin"})
+    assert browser.get("/admin/ticketing/waitinglistentry/").status_code == 200

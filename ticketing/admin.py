@@ -24,6 +24,7 @@ from ticketing.payment_admin import PaymentAdmin  # noqa: F401  (registers the P
 from ticketing.queue_admin import event_waiting_room  # also registers the WaitingRoom admin
 from ticketing.services.layout import sale_configure, venue_overlapping_sale
 from ticketing.services.orders import ticket_cancel
+from ticketing.waiting_list_admin import WaitingListAdmin  # noqa: F401  (registers it)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
