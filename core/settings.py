@@ -475,6 +475,11 @@ BANK_TRANSFER_BENEFICIARY = os.environ.get("BANK_TRANSFER_BENEFICIARY", "Tombola
 BANK_TRANSFER_IBAN = os.environ.get("BANK_TRANSFER_IBAN", "")
 BANK_TRANSFER_BIC = os.environ.get("BANK_TRANSFER_BIC", "")
 
+# Signed tickets (README "Running the gates"): each event's Ed25519 private key is stored
+# encrypted under a key derived from this secret (SECRET_KEY when unset). Changing it
+# makes the stored keys unreadable: no new codes, the gates' public keys still verify.
+TICKET_SIGNING_SECRET = os.environ.get("TICKET_SIGNING_SECRET") or SECRET_KEY
+
 # Realtime streams: how much history a reconnecting client can resume from.
 STREAM_HISTORY_LENGTH = env_int("STREAM_HISTORY_LENGTH", 300)
 STREAM_HISTORY_SECONDS = env_int("STREAM_HISTORY_SECONDS", 600)

@@ -16,6 +16,7 @@ class TicketingConfig(AppConfig):
         from ticketing import personal_data
         from ticketing.idempotency import idempotency_keys_purge
         from ticketing.selectors import active_hold_count
+        from ticketing.services import ticket_codes
         from ticketing.services.holds import holds_expire
         from ticketing.services.waiting_list import waiting_list_offers_make
         from ticketing.services.waiting_room import (
@@ -31,6 +32,8 @@ class TicketingConfig(AppConfig):
         register_stream_kind(USER_KIND)
         # An event's status decides who may see its line: copied to the line's store.
         post_save.connect(on_event_saved, sender=Event, dispatch_uid="waiting_room_event_saved")
+        post_save.connect(ticket_codes.on_event_saved, sender=Event,
+                          dispatch_uid="ticket_signing_key_event_saved")
         # Hold and purchase latency made with admission passes: the adaptive rate's input.
         metrics.add_request_observer(observe_request)
         # Read at scrape time: one indexed count, no bookkeeping on the hot path.

@@ -368,6 +368,25 @@ class Ticket(models.Model):
         return f"ticket {self.pk} ({self.seat})"
 
 
+class TicketSigningKey(models.Model):
+    """An event's Ed25519 key pair for its tickets' codes (ticketing/services/ticket_codes.py).
+
+    The public key is public (gates download it). The private key is stored encrypted
+    (AES-GCM under a key derived from TICKET_SIGNING_SECRET, the event's id as associated
+    data): a copy of the database alone signs nothing
+    (docs/decisions/2026-11-30-ticket-signing-keys.md).
+    """
+
+    event = models.OneToOneField(Event, on_delete=models.CASCADE, related_name="signing_key")
+    public_key = models.BinaryField(max_length=32)
+    # 12-byte nonce followed by the AES-GCM ciphertext of the 32-byte raw private key.
+    private_key_encrypted = models.BinaryField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"ticket signing key of {self.event}"
+
+
 class SeatStatusChange(models.Model):
     """Audit trail: every change of a seat's status for an event."""
 
