@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('core', '0009_event_time_zone_language'),
-        ('ticketing', '0005_payments'),
+        ('ticketing', '0006_ticket_signing_keys'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
