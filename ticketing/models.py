@@ -329,6 +329,9 @@ class Order(models.Model):
     total = models.BigIntegerField()
     hold_token = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # When its confirmation email (tickets, QR, PDF) was claimed for sending: at most once
+    # (ticketing/services/order_confirmation.py). NULL: not sent yet.
+    confirmation_sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -42,9 +42,11 @@ urlpatterns = [
              name="payment-refund"),
     api_path("orders/", views.OrderListView.as_view(), name="order-list"),
     api_path("orders/<int:pk>/", views.OrderDetailView.as_view(), name="order-detail"),
+    api_path("orders/<int:pk>/pdf/", views.OrderPdfView.as_view(), name="order-pdf"),
     api_path("tickets/", views.TicketListView.as_view(), name="ticket-list"),
     api_path("tickets/<int:pk>/", views.TicketDetailView.as_view(), name="ticket-detail"),
     api_path("tickets/<int:pk>/qr/", views.TicketQrView.as_view(), name="ticket-qr"),
+    api_path("tickets/<int:pk>/pdf/", views.TicketPdfView.as_view(), name="ticket-pdf"),
     # "Mine" lists live under /api/accounts/me/ (docs/architecture.md); /api/tickets/ stays.
     api_path("accounts/me/tickets/", views.TicketListView.as_view(), name="my-tickets"),
     api_path("accounts/me/holds/", views.MyHoldsView.as_view(), name="my-holds"),
