@@ -119,3 +119,20 @@ def test_the_pdf_renders_any_title(user_api, user, sale, title):
     ticket = Ticket.objects.get(user=user)
     response = user_api.get(f"/api/tickets/{ticket.pk}/pdf/")
     assert response.status_code == 200 and response.content.startswith(b"%PDF-")
+
+
+def test_my_payments_list_only_mine(user_api, other_api, api, user, other_user):
+    from ticketing.services.payments import payment_start
+
+    mine = payment_start(user=user, amount=1_500).payment
+    payment_start(user=other_user, amount=2_500)
+    body = user_api.get("/api/accounts/me/payments/").json()
+    assert body["count"] == 1
+    assert (body["results"][0]["id"], body["results"][0]["reference"],
+            body["results"][0]["amount"], body["results"][0]["status"]) == (
+        mine.pk, mine.reference, 1_500, "pending")
+    assert "user" not in body["results"][0]
+    assert user_api.get("/api/accounts/me/payments/?status=succeeded").json()["count"] == 0
+    assert_error(user_api.get("/api/accounts/me/payments/?user=2"), 400, "unknown_parameter")
+    assert api.get("/api/accounts/me/payments/").status_code == 401
+    assert other_api.get("/api/accounts/me/payments/").json()["count"] == 1

@@ -50,5 +50,7 @@ urlpatterns = [
     # "Mine" lists live under /api/accounts/me/ (docs/architecture.md); /api/tickets/ stays.
     api_path("accounts/me/tickets/", views.TicketListView.as_view(), name="my-tickets"),
     api_path("accounts/me/holds/", views.MyHoldsView.as_view(), name="my-holds"),
+    api_path("accounts/me/payments/", payment_views.MyPaymentListView.as_view(),
+             name="my-payments"),
     api_path("tickets/<int:pk>/cancel/", views.TicketCancelView.as_view(), name="ticket-cancel"),
 ]
