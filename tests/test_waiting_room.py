@@ -18,7 +18,11 @@ from tests.ticketing_helpers import Clock, fund, make_event, seats
 from ticketing.models import WaitingRoom
 from ticketing.queue_line import early_score, queue_line
 from ticketing.services import holds, waiting_room
-from ticketing.services.waiting_room import adapt_rate, waiting_rooms_admit
+from ticketing.services.waiting_room import (
+    adapt_rate,
+    progress_every,
+    waiting_rooms_admit,
+)
 from ticketing.streams import queue_stream
 
 pytest_plugins = ["tests.ticketing_fixtures"]
@@ -351,6 +355,40 @@ def test_a_quiet_line_still_reports_every_few_seconds(event, staff, clock):
     history = streams.history_since(queue_stream(event.pk), before)
     # The first call after the sale's start also says the numbers are final.
     assert [m["type"] for m in history.messages] == ["queue.opened", "queue.progress"]
+
+
+def test_a_long_line_hears_its_progress_less_often(event, staff, make_user, clock,
+                                                  monkeypatch):
+    """Each queue.progress goes to every phone in the line: a long line's moves are
+    published at most every few seconds (the admitted hear queue.turn at once)."""
+    from core import streams
+    from ticketing.services import waiting_room
+
+    import time
+
+    monkeypatch.setattr(waiting_room, "PROGRESS_FRAMES_PER_SECOND", 2)  # 8 waiting: 4 s
+    monkeypatch.setattr(waiting_room, "PROGRESS_QUIET_SECONDS", 0.01)
+    open_room(event, staff)
+    tick(clock, 0)  # the opening, while nobody waits: claims 0.01 s
+    time.sleep(0.05)  # (the Redis store's claims expire in real time)
+    for i in range(10):
+        join(client_for(make_user(f"long{i}@example.com")), event)
+    before = streams.last_seq(queue_stream(event.pk))
+    assert tick(clock, 2) == 2  # moved: published, and the next 4 s claimed
+    assert tick(clock) == 1  # moved again within them: not published
+    history = streams.history_since(queue_stream(event.pk), before)
+    assert [m["data"]["served"] for m in history.messages] == [2]
+
+
+@pytest.mark.parametrize(("length", "moved", "seconds"), [
+    (10, True, 10 / 4000),  # a short line hears every tick that moves it
+    (10, False, 2.0),  # and every 2 s when it does not move
+    (12_000, True, 3.0),  # 4,000 frames a second at most
+    (12_000, False, 3.0),
+    (200_000, True, 5.0),  # and never less than every 5 s
+])
+def test_progress_cadence(length, moved, seconds):
+    assert progress_every(length, moved=moved) == seconds
 
 
 # --- the adaptive rate ------------------------------------------------------------------

@@ -28,7 +28,8 @@ EXAMPLES = [(direction, json.loads(body)) for direction, body in
             re.findall(r"```json (client|server)\n(.*?)```", DOC, re.DOTALL)]
 CLIENT = [example for direction, example in EXAMPLES if direction == "client"]
 SERVER = [example for direction, example in EXAMPLES if direction == "server"]
-STREAM_FRAMES = [example for example in SERVER if "stream" in example]
+NOTICE_FRAMES = [example for example in SERVER if "stream" in example and "seq" not in example]
+STREAM_FRAMES = [example for example in SERVER if "stream" in example and "seq" in example]
 CONTROL_FRAMES = [example for example in SERVER if "stream" not in example]
 DOCUMENTED_TYPES = {frame["type"] for frame in STREAM_FRAMES} | set(
     re.findall(r"^`([a-z]+\.[a-z_]+)`:", DOC, re.MULTILINE))
@@ -73,6 +74,20 @@ def test_stream_examples_follow_the_envelope(frame):
             assert message["stream"] == frame["stream"] and message["type"] != "replay"
     if frame["stream"].startswith("draw:") and frame["type"] != "snapshot":
         assert frame["data"]["draw_id"] == int(frame["stream"].split(":")[1])
+
+
+@pytest.mark.parametrize("frame", NOTICE_FRAMES, ids=lambda f: f["type"])
+def test_notice_examples_follow_the_notice_envelope(frame):
+    """A notice has no seq (outside the stream's order), and a kind declares its type."""
+    assert set(frame) == {"stream", "type", "data", "ts"}
+    kind = streams.stream_kind(frame["stream"].partition(":")[0])
+    assert kind is not None and frame["type"] in kind.notices
+
+
+def test_every_notice_a_kind_declares_is_documented():
+    declared = {notice for name in URLS if (kind := streams.stream_kind(name)) is not None
+                for notice in kind.notices}
+    assert declared and declared == {frame["type"] for frame in NOTICE_FRAMES}
 
 
 @pytest.mark.parametrize("message", CLIENT, ids=lambda m: m["type"])

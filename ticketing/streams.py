@@ -183,6 +183,10 @@ SEATS_KIND = StreamKind(
 QUEUE_KIND_NAME = "queue"
 QUEUE_PROGRESS = "queue.progress"
 QUEUE_OPENED = "queue.opened"
+# A notice (core.streams.notify), not a stream message: only the admitted buyers'
+# sockets get it, at the tick that admits them, however seldom a long line's progress
+# is published.
+QUEUE_TURN = "queue.turn"
 QUEUE_STAFF_KIND_NAME = "queue_staff"
 
 
@@ -202,6 +206,12 @@ def publish_queue_opened(event_id: int, progress: QueueProgress) -> None:
     """The sale started: every number is final. Consumers answer it with a fresh
     snapshot of each viewer (its number), not with the message (QUEUE_KIND.resnapshot_on)."""
     streams.publish(queue_stream(event_id), QUEUE_OPENED, progress)
+
+
+def notify_queue_turn(event_id: int, user_ids: list[int], *, served: int) -> None:
+    """Their turn: these buyers were admitted (their snapshot now says so too)."""
+    streams.notify(queue_stream(event_id), QUEUE_TURN,
+                   {user_id: {"state": "admitted", "served": served} for user_id in user_ids})
 
 
 def publish_queue_stats(event_id: int, figures: dict[str, Any]) -> None:
@@ -310,6 +320,7 @@ QUEUE_KIND = StreamKind(
     # The visibility check is shared (it depends on is_staff only), the place is not.
     shared_by_audience=True,
     personalize=queue_personalize,
+    notices=frozenset({QUEUE_TURN}),
 )
 
 QUEUE_STAFF_KIND = StreamKind(
