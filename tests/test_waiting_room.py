@@ -361,10 +361,10 @@ def test_a_long_line_hears_its_progress_less_often(event, staff, make_user, cloc
                                                   monkeypatch):
     """Each queue.progress goes to every phone in the line: a long line's moves are
     published at most every few seconds (the admitted hear queue.turn at once)."""
+    import time
+
     from core import streams
     from ticketing.services import waiting_room
-
-    import time
 
     monkeypatch.setattr(waiting_room, "PROGRESS_FRAMES_PER_SECOND", 2)  # 8 waiting: 4 s
     monkeypatch.setattr(waiting_room, "PROGRESS_QUIET_SECONDS", 0.01)
