@@ -45,6 +45,16 @@ def hold_all(event, seat_ids, holder):
     return committed(hold_create, event=event, user=holder, seat_ids=seat_ids)
 
 
+def two_waiting_then_released(event, seat_ids, holder, make_user):
+    """Two buyers wait for all three seats; the holder releases them: the first is offered."""
+    hold = hold_all(event, seat_ids, holder)
+    first, second = make_user(), make_user()
+    for waiting in (first, second):
+        assert join(client_for(waiting), event, seats=3).status_code == 201
+    committed(hold_release, token=hold.token, user=holder)
+    return first, second
+
+
 def join(client, event, **body):
     return client.post(f"/api/events/{event.pk}/waiting-list/", body, format="json")
 
@@ -169,11 +179,7 @@ def test_the_scheduler_closes_an_expired_offer_and_offers_its_seats_once_swept(
         small, holder, make_user, settings):
     settings.TICKETING_WAITLIST_OFFER_SECONDS = 1
     event, seat_ids = small
-    hold = hold_all(event, seat_ids, holder)
-    first, second = make_user(), make_user()
-    for waiting in (first, second):
-        assert join(client_for(waiting), event, seats=3).status_code == 201
-    committed(hold_release, token=hold.token, user=holder)
+    first, second = two_waiting_then_released(event, seat_ids, holder, make_user)
     time.sleep(1.1)
     # Before the sweep: the offer is closed, its seats are not free yet (no offer).
     assert committed(waiting_list_offers_make) == 0
@@ -225,11 +231,7 @@ def test_seats_staff_unblock_are_offered(backend, make_user, db):
 
 def test_leaving_with_an_offer_passes_it_on(small, holder, make_user):
     event, seat_ids = small
-    hold = hold_all(event, seat_ids, holder)
-    first, second = make_user(), make_user()
-    for waiting in (first, second):
-        assert join(client_for(waiting), event, seats=3).status_code == 201
-    committed(hold_release, token=hold.token, user=holder)
+    first, second = two_waiting_then_released(event, seat_ids, holder, make_user)
     assert entry_of(first).status == "offered"
     response = committed(client_for(first).delete, f"/api/events/{event.pk}/waiting-list/")
     assert response.status_code == 204

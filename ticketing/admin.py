@@ -17,6 +17,7 @@ from ticketing.models import (
     Section,
     SectionPrice,
     Ticket,
+    WaitingListEntry,
     Wallet,
     WalletTransaction,
 )
@@ -226,3 +227,14 @@ class SeatStatusChangeAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "event", "seat", "from_status", "to_status", "reason", "user"]
     list_filter = ["reason", "event"]
     search_fields = ["seat__label", "user__email"]
+
+
+@admin.register(WaitingListEntry)
+class WaitingListEntryAdmin(ReadOnlyAdmin):
+    """Places on waiting lists: they change through the buyers' API and the offers job."""
+
+    list_display = ["id", "event", "user", "section", "seats", "status", "created_at",
+                    "offer_expires_at"]
+    list_filter = ["status"]
+    list_select_related = ["event", "user", "section"]
+    search_fields = ["event__title", "user__email"]
