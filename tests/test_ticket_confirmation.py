@@ -108,6 +108,10 @@ def test_the_pdf_downloads_for_the_owner_only(user_api, other_api, api, user, sa
     assert order.status_code == 200 and pdf_pages(order.content) == 3
     assert_error(other_api.get(f"/api/orders/{ticket.order_id}/pdf/"), 404, "order_not_found")
     assert api.get(f"/api/orders/{ticket.order_id}/pdf/").status_code == 401
+    # A cancelled ticket keeps its page (saying so) for its owner.
+    assert committed(user_api.post, f"/api/tickets/{ticket.pk}/cancel/").status_code == 200
+    assert pdf_pages(user_api.get(f"/api/orders/{ticket.order_id}/pdf/").content) == 3
+    assert user_api.get(f"/api/tickets/{ticket.pk}/pdf/").status_code == 200
 
 
 @pytest.mark.parametrize("title", ["Ünïcode Final", "Финал 日本"])

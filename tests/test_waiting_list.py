@@ -283,3 +283,16 @@ def test_the_admin_shows_each_lists_figures_and_changes_its_offer_time_audited(
     audit = AuditEntry.objects.get(action="waiting_list.configure")
     assert (audit.actor_id, audit.data) == (staff.pk, {"offer_seconds": 600, "source": "admin"})
     assert browser.get("/admin/ticketing/waitinglistentry/").status_code == 200
+
+
+def test_a_place_is_in_the_data_export_and_goes_with_the_account(small, holder, user, user_api):
+    from core.services.account_data import user_data_export, user_erase
+
+    event, seat_ids = small
+    hold_all(event, seat_ids, holder)
+    assert join(user_api, event, seats=2).status_code == 201
+    exported = user_data_export(user=user)["ticketing"]["waiting_lists"]
+    assert [(e["event_id"], e["seats"], e["status"]) for e in exported] == [
+        (event.pk, 2, "waiting")]
+    committed(user_erase, user=user, password="correct-horse-battery")
+    assert not WaitingListEntry.objects.exists()

@@ -609,12 +609,11 @@ class OrderPdfView(APIView):
     def get(self, request: Request, pk: int) -> HttpResponse:
         """Download my order's tickets as a PDF.
 
-        One page per ticket still valid, as attached to the confirmation email; another
-        user's order answers 404."""
-        if not selectors.orders_of(request.user).filter(pk=pk).exists():
+        One page per ticket, as attached to the confirmation email (a cancelled ticket's
+        page says it is not valid); another user's order answers 404."""
+        tickets = list(selectors.tickets_of(request.user).filter(order_id=pk).order_by("id"))
+        if not tickets:  # every order has tickets: not this user's (or no such order)
             raise NotFound(gettext("No such order."), code="order_not_found")
-        tickets = selectors.tickets_of(request.user).filter(
-            order_id=pk, status=Ticket.Status.VALID).order_by("id")
         return pdf_response(tickets_pdf(tickets), f"tickets-order-{pk}.pdf")
 
 
