@@ -125,6 +125,9 @@ def test_a_refunded_seat_is_offered_once_to_the_first_in_line_and_told_everywher
     assert offered.status == "offered" and offered.hold.seat_ids == [ticket.seat_id]
     assert offered.hold.user == first and offered.hold.status == "active"
     assert 1790 <= (offered.hold.expires_at - timezone.now()).total_seconds() <= 1800
+    first_api = client_for(first)
+    assert_error(first_api.patch(f"/api/holds/{offered.hold.token}/"), 409,
+                 "hold_lifetime_exceeded")  # an offer lasts its time, no longer
     assert entry_of(second).status == "waiting"
     assert [(m["type"], m["data"]["status"], m["data"]["offer"]["hold"]) for m in messages] == [
         ("waiting_list.entry", "offered", offered.hold.token)]

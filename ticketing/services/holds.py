@@ -308,7 +308,8 @@ def hold_offer_claim(*, claim_seats: Callable[..., Claim], event: Event, user: U
     backend's claim undone. The sale rules of an ordinary hold apply (seats free,
     priced, not blocked; TICKETING_MAX_HELD_SEATS_PER_USER) except two: no admission
     pass is needed (the waiting list is the line) and the offer's time is its own,
-    not the hold window's (TICKETING_HOLD_MAX_LIFETIME_SECONDS). Raises
+    not the hold window's (TICKETING_HOLD_MAX_LIFETIME_SECONDS), nor can it be extended.
+    Raises
     SeatsUnavailable, SeatsNotForSale, UnknownSeats, HoldLimitReached. Publishes seat.held.
     """
     backend = seat_lock_backend()
@@ -320,9 +321,11 @@ def hold_offer_claim(*, claim_seats: Callable[..., Claim], event: Event, user: U
     try:
         with transaction.atomic():
             _user_window(event=event, user=user, count=len(seat_ids), now=now)
+            # The window ends with the offer: extending it answers hold_lifetime_exceeded.
+            lifetime = timedelta(seconds=settings.TICKETING_HOLD_MAX_LIFETIME_SECONDS)
             hold = _hold_row(event=event, user=user, token=token, seat_ids=seat_ids,
                              claim=claim, priced=_check_seats(event, seat_ids), now=now,
-                             expires_at=expires_at, window=now)
+                             expires_at=expires_at, window=expires_at - lifetime)
             backend.attach(hold)
             seat_changes_record(event_id=event.id, seat_ids=seat_ids, reason="held",
                                 user_id=user.pk, hold=hold)
