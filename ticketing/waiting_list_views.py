@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.permissions import StaffModelPermission
+from core.routes import MAX_ID
 from core.schema import errors
 from core.throttles import ScopedThrottle
 from ticketing.models import WaitingList
@@ -44,6 +45,7 @@ class WaitingEntryOutput(serializers.Serializer):
 
 class WaitingJoinInput(serializers.Serializer):
     section_id = serializers.IntegerField(required=False, allow_null=True, min_value=1,
+                                          max_value=MAX_ID,
                                           help_text="Only seats of this section (default: any).")
     seats = serializers.IntegerField(required=False, default=1, min_value=1, max_value=100)
 
