@@ -524,7 +524,7 @@ class WaitingList(models.Model):
 
     event = models.OneToOneField(Event, on_delete=models.CASCADE, related_name="waiting_list")
     offer_seconds = models.PositiveIntegerField(
-        help_text="How long offered seats stay held for the next in line before the offer "
+        help_text="Seconds offered seats stay held for the next in line before the offer "
                   "passes on.")
     created_at = models.DateTimeField(auto_now_add=True)
 

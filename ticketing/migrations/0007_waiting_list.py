@@ -54,7 +54,7 @@ class Migration(migrations.Migration):
             name='WaitingList',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('offer_seconds', models.PositiveIntegerField(help_text='How long offered seats stay held for the next in line before the offer passes on.')),
+                ('offer_seconds', models.PositiveIntegerField(help_text='Seconds offered seats stay held for the next in line before the offer passes on.')),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('event', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='waiting_list', to='core.event')),
             ],
