@@ -328,6 +328,8 @@ REST_FRAMEWORK = {
         # Joining, reading and leaving a waiting room's line, per user (a join is
         # idempotent; this bounds what a script polling its place costs).
         "queue": os.environ.get("THROTTLE_QUEUE", "120/min"),
+        # Joining, reading and leaving an event's waiting list (sold-out events), per user.
+        "waiting_list": os.environ.get("THROTTLE_WAITING_LIST", "60/min"),
         "checkin": os.environ.get("THROTTLE_CHECKIN", "30/min"),
         "draw_participate": os.environ.get("THROTTLE_DRAW_PARTICIPATE", "60/min"),
     },
@@ -482,6 +484,10 @@ TICKETING_MAX_HELD_SEATS_PER_USER = env_int("TICKETING_MAX_HELD_SEATS_PER_USER",
 TICKETING_EVENT_DEFAULT_DURATION_MINUTES = env_int(
     "TICKETING_EVENT_DEFAULT_DURATION_MINUTES", 240
 )
+# Waiting lists of sold-out events (ticketing/services/waiting_list.py): how long seats
+# offered to the next in line stay held for them before the offer passes on, in seconds (the default
+# of a new list; staff change it per event in the admin).
+TICKETING_WAITLIST_OFFER_SECONDS = env_int("TICKETING_WAITLIST_OFFER_SECONDS", 1800)
 # PostgreSQL only: how long a hold claim or a purchase waits for a row lock before it
 # answers 503 "busy" (ticketing.seat_locks.seat_lock_transaction).
 TICKETING_SEAT_LOCK_TIMEOUT_MS = env_int("TICKETING_SEAT_LOCK_TIMEOUT_MS", 5000)
@@ -533,6 +539,11 @@ BEACON_CHAIN_INFO = json.loads(os.environ["BEACON_CHAIN_INFO"]) \
 BEACON_TIMEOUT_SECONDS = float(os.environ.get("BEACON_TIMEOUT_SECONDS") or 3)
 BEACON_RETRY_SECONDS = float(os.environ.get("BEACON_RETRY_SECONDS") or 5)
 BEACON_FALLBACK_AFTER_SECONDS = env_int("BEACON_FALLBACK_AFTER_SECONDS", 600)
+
+# Signed tickets (README "Running the gates"): each event's Ed25519 private key is stored
+# encrypted under a key derived from this secret (SECRET_KEY when unset). Changing it
+# makes the stored keys unreadable: no new codes, the gates' public keys still verify.
+TICKET_SIGNING_SECRET = os.environ.get("TICKET_SIGNING_SECRET") or SECRET_KEY
 
 # Realtime streams: how much history a reconnecting client can resume from.
 STREAM_HISTORY_LENGTH = env_int("STREAM_HISTORY_LENGTH", 300)

@@ -35,7 +35,8 @@ DOCUMENTED_TYPES = {frame["type"] for frame in STREAM_FRAMES} | set(
     re.findall(r"^`([a-z]+\.[a-z_]+)`:", DOC, re.MULTILINE))
 SCREEN_KEY = "s3cr3t-screen-key"
 URLS = {"event": "/ws/events/{}/", "draw": "/ws/draws/{}/", "seats": "/ws/events/{}/seats/",
-        "queue": "/ws/events/{}/queue/", "queue_staff": "/ws/events/{}/queue/staff/"}
+        "queue": "/ws/events/{}/queue/", "queue_staff": "/ws/events/{}/queue/staff/",
+        "user": "/ws/users/{}/"}
 
 
 def table_rows(header: str) -> list[list[str]]:
@@ -59,7 +60,7 @@ def test_the_page_has_examples_of_every_kind_of_frame():
 def test_stream_examples_follow_the_envelope(frame):
     expected = {"stream", "seq", "type", "data", "ts"} | ({"reset"} if "reset" in frame else set())
     assert set(frame) == expected
-    assert re.fullmatch(r"(event|draw|seats|screen|queue|queue_staff):[0-9]+", frame["stream"])
+    assert re.fullmatch(r"(event|draw|seats|screen|queue|queue_staff|user):[0-9]+", frame["stream"])
     assert isinstance(frame["seq"], int) and frame["seq"] >= 0
     assert isinstance(frame["ts"], float) and isinstance(frame["data"], dict)
     if "reset" in frame:
@@ -114,7 +115,7 @@ def test_close_code_table_matches_the_protocol_module():
 # and the seat.* types closing a tuple of ticketing's transitions table. Webhook
 # kinds and audit actions use the same dotted names but are not stream messages.
 PUBLISHED_TYPE = re.compile(
-    r'publish\w*\([^"]{0,150}"((?:draw|seat|checkin|event|queue)\.[a-z_]+)"|"(seat\.[a-z_]+)"\),')
+    r'publish\w*\([^"]{0,150}"((?:draw|seat|checkin|event|queue|waiting_list)\.[a-z_]+)"|"(seat\.[a-z_]+)"\),')
 
 
 def published_types() -> dict[str, set[str]]:
@@ -139,7 +140,7 @@ def test_every_message_type_the_apps_publish_is_documented():
 # no kind (its snapshot is its latest values). The waiting room's two streams share
 # the queue prefix, so its types are placed one by one (a new one must be added).
 KINDS_OF_PREFIX = {"event": ("event",), "draw": ("event", "draw"), "seat": ("seats",),
-                   "checkin": (), "queue": None}
+                   "checkin": (), "queue": None, "waiting_list": ("user",)}
 KINDS_OF_TYPE = {"queue.progress": ("queue",), "queue.stats": ("queue_staff",),
                  "queue.room": ("queue_staff",)}
 
@@ -157,7 +158,7 @@ def test_every_published_type_is_declared_by_the_kinds_of_its_stream():
                 assert type_ in streams.stream_kind(name).messages, (name, type_)
 
 
-@pytest.mark.parametrize("name", ["event", "draw", "seats", "queue", "queue_staff"])
+@pytest.mark.parametrize("name", ["event", "draw", "seats", "queue", "queue_staff", "user"])
 def test_every_type_a_kind_declares_is_documented(name):
     declared = set(streams.stream_kind(name).messages)
     assert declared <= DOCUMENTED_TYPES, sorted(declared - DOCUMENTED_TYPES)
@@ -175,7 +176,7 @@ def kind(name):
 def kinds():
     with swap_stream_kind(kind("event")), swap_stream_kind(kind("draw")), \
             swap_stream_kind(kind("seats")), swap_stream_kind(kind("queue")), \
-            swap_stream_kind(kind("queue_staff")):
+            swap_stream_kind(kind("queue_staff")), swap_stream_kind(kind("user")):
         yield
 
 

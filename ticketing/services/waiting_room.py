@@ -44,7 +44,13 @@ from ticketing.errors import (
     QueueNotOpen,
     QueueRequired,
 )
-from ticketing.models import WAITING_ROOM_SETTINGS, EventSale, SeatHold, WaitingRoom
+from ticketing.models import (
+    WAITING_ROOM_SETTINGS,
+    EventSale,
+    SeatHold,
+    WaitingListEntry,
+    WaitingRoom,
+)
 from ticketing.queue_line import LineConfig, Place, queue_line
 from ticketing.queue_messages import iso, pass_deadline_iso, progress_data
 from ticketing.streams import (
@@ -290,11 +296,14 @@ def queue_pass_require(*, event: Event, user: User, queue_pass: str | None,
     """Refuse (403 queue_required) a hold or purchase for `event` without a valid pass
     while its waiting room is not closed; the first hold marks the pass used.
     -> True when a pass was checked (the room is on). A hold made before the room
-    existed may be bought without one."""
+    existed may be bought without one, and so may a waiting list's offer (the list is
+    a line of its own: docs/decisions/2026-11-30-waiting-list.md)."""
     room = room_of(event)
     if room is None or not room.requires_pass:
         return False
     if hold is not None and hold.created_at < room.created_at:
+        return False
+    if hold is not None and WaitingListEntry.objects.filter(hold_id=hold.pk).exists():
         return False
     queue_pass_use(event_id=event.pk, user=user, number=_pass_number(event, user, queue_pass))
     return True
