@@ -175,8 +175,17 @@ def test_the_scanner_reads_the_camera_and_typed_codes_and_the_screen_counts(tmp_
 
             # The venue screen counts who came in (2 of the 3 tickets).
             screen = manual.new_page()
+            screen.on("pageerror", lambda exc: errors.append(str(exc)))
             screen.goto(server.url(f"/screen/events/{event}/?key={world['key']}"))
             expect(screen.locator("#entry")).to_have_text("2 of 3 in", timeout=10_000)
+            # The third ticket comes in while the screen watches: the count moves live (and
+            # the screen's own frames, which come on every socket opened with the key, did
+            # not replace the gates' figures).
+            code_field.fill(codes[2])
+            page.get_by_role("button", name="Check").click()
+            expect(page.locator("[data-result=valid]")).to_be_visible()
+            expect(screen.locator("#entry")).to_have_text("3 of 3 in", timeout=10_000)
+            expect(screen.locator("#entry")).to_be_visible()
             manual.close()
             browser.close()
             assert errors == []

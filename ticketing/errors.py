@@ -322,3 +322,18 @@ class UnknownSections(DomainError):
 class ScanConflictNotFound(NotFound):
     code = "scan_conflict_not_found"
     detail = _("No such scan conflict.")
+
+
+class WaitingListSeatsAvailable(Conflict):
+    code = "seats_available"
+    detail = _("There are free seats for this event: hold them instead of waiting.")
+
+
+class WaitingListMailboxTaken(Conflict):
+    code = "waiting_list_mailbox_taken"
+    detail = _("Another account with this mailbox is already on this event's waiting list.")
+
+
+class NotOnWaitingList(NotFound):
+    code = "not_on_waiting_list"
+    detail = _("You are not on this event's waiting list.")

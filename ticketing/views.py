@@ -27,6 +27,7 @@ from ticketing.models import EventSale, SectionPrice, Ticket
 from ticketing.services import holds, layout, orders, payments, ticket_codes
 from ticketing.services.waiting_room import QUEUE_EVENT_ATTRIBUTE, queue_pass_checked
 from ticketing.streams import seat_map
+from ticketing.ticket_pdf import tickets_pdf
 
 
 def _event(pk: int, user) -> Event:
@@ -294,7 +295,8 @@ class SeatMapView(APIView):
         query.is_valid(raise_exception=True)
         event = _event(pk, request.user)
         try:
-            return Response(seat_map(event, section_id=query.validated_data.get("section")))
+            return Response(seat_map(event, section_id=query.validated_data.get("section"),
+                                     replica=True))
         except Exception as exc:
             # The map's seq and held seats live in Redis: say which part is down.
             if is_redis_unavailable(exc):
@@ -580,6 +582,40 @@ class TicketQrView(APIView):
         response = HttpResponse(svg, content_type="image/svg+xml")
         response["Cache-Control"] = "private, no-store"
         return response
+
+
+PDF_RESPONSE = {(200, "application/pdf"): OpenApiTypes.BINARY}
+
+
+def pdf_response(content: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+class TicketPdfView(APIView):
+    @extend_schema(responses={**PDF_RESPONSE, **errors(e404="ticket_not_found")})
+    def get(self, request: Request, pk: int) -> HttpResponse:
+        """Download my ticket as a PDF.
+
+        One page with the event, the seat, the QR code and the signed code (a cancelled
+        ticket's page says it is not valid); another user's ticket answers 404."""
+        ticket = _my_ticket(request.user, pk)
+        return pdf_response(tickets_pdf([ticket]), f"ticket-{ticket.pk}.pdf")
+
+
+class OrderPdfView(APIView):
+    @extend_schema(responses={**PDF_RESPONSE, **errors(e404="order_not_found")})
+    def get(self, request: Request, pk: int) -> HttpResponse:
+        """Download my order's tickets as a PDF.
+
+        One page per ticket, as attached to the confirmation email (a cancelled ticket's
+        page says it is not valid); another user's order answers 404."""
+        tickets = list(selectors.tickets_of(request.user).filter(order_id=pk).order_by("id"))
+        if not tickets:  # every order has tickets: not this user's (or no such order)
+            raise NotFound(gettext("No such order."), code="order_not_found")
+        return pdf_response(tickets_pdf(tickets), f"tickets-order-{pk}.pdf")
 
 
 def _my_ticket(user, pk: int) -> Ticket:

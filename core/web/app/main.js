@@ -11,6 +11,9 @@ import { eventsView } from "./views/events.js";
 import { queueView } from "./views/queue.js";
 import { scanView } from "./views/scan.js";
 import { seatsView } from "./views/seats.js";
+import { ticketsView } from "./views/tickets.js";
+import { verifyView } from "./views/verify.js";
+import { waitlistView } from "./views/waitlist.js";
 
 const REFERRAL_KEY = "tombola.referral";
 
@@ -21,10 +24,14 @@ function showSession() {
 }
 
 function markCurrentNav(path) {
-  document.querySelectorAll(".app-nav a").forEach((link) => {
-    const target = link.getAttribute("href").slice(1);
-    const current = target === "/" ? path === "/" || path.startsWith("/events") : path.startsWith(target);
-    if (current) link.setAttribute("aria-current", "page");
+  // The link whose route is the longest start of the path ("/me/tickets" over "/me").
+  const links = Array.from(document.querySelectorAll(".app-nav a"));
+  const matches = (target) => (target === "/" ? path === "/" || path.startsWith("/events")
+    : path === target || path.startsWith(target + "/"));
+  const best = links.map((link) => link.getAttribute("href").slice(1)).filter(matches)
+    .sort((a, b) => b.length - a.length)[0];
+  links.forEach((link) => {
+    if (link.getAttribute("href").slice(1) === best) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   });
 }
@@ -62,6 +69,10 @@ function boot() {
     .add("/events/:id/queue", (main, params) => queueView(main, ctx, Number(params.id)))
     .add("/events/:id/seats", (main, params) => seatsView(main, ctx, Number(params.id)))
     .add("/me/entries", (main) => entriesView(main, ctx))
+    .add("/events/:id/draws/:draw/verify", (main, params, query) =>
+      verifyView(main, ctx, Number(params.id), Number(params.draw), query))
+    .add("/me/tickets", (main) => ticketsView(main, ctx))
+    .add("/me", (main) => waitlistView(main, ctx))
     .add("/scan", (main, params, query) => scanView(main, ctx, query));
   document.addEventListener("routechange", (event) => markCurrentNav(event.detail.path));
   let wasSignedIn = api.signedIn();

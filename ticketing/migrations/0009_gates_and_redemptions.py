@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('core', '0009_event_time_zone_language'),
-        ('ticketing', '0006_ticket_signing_keys'),
+        ('ticketing', '0008_order_confirmation_sent_at'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
