@@ -1,0 +1,36 @@
+"""Review of tombola-beacon-v2 (issue 19): what the first build left open.
+
+- An entry in a draw awaiting its beacon round is not drawn yet ("closed"), never "not_won".
+- A relay's hex is stored canonical, and nothing unsigned rides along into the proof.
+- The scheduler holds no lock on a beacon draw while it fetches and BLS-checks the round.
+"""
+
+
+import pytest
+
+from live.models import Draw
+from live.services.draws import draw_enter
+from live.services.performing import draw_perform
+from tests.conftest import client_for
+from tests.factories import make_draw
+
+
+@pytest.fixture
+def beacon_settings(settings):
+    settings.BEACON_RELAYS = ["http://127.0.0.1:9"]
+    settings.BEACON_CHAIN_INFO = None
+    settings.BEACON_CHAIN = "quicknet"
+    settings.BEACON_TIMEOUT_SECONDS = 0.5
+    settings.BEACON_RETRY_SECONDS = 0
+    return settings
+
+
+@pytest.mark.django_db
+def test_my_entry_in_a_draw_awaiting_its_round_is_not_drawn_yet(beacon_settings, user):
+    draw = make_draw()
+    draw_enter(draw=draw, user=user, numbers=None)
+    draw = draw_perform(draw=draw, actor=None, source="test")
+    assert draw.status == Draw.Status.AWAITING_BEACON  # its round is seconds away
+    entry = client_for(user).get("/api/accounts/me/entries/").json()["results"][0]
+    assert entry["draw_status"] == "awaiting_beacon"
+    assert entry["state"] == "closed"  # not "not_won": nobody has been drawn yet
