@@ -5,13 +5,16 @@
 - The scheduler holds no lock on a beacon draw while it fetches and BLS-checks the round.
 """
 
+import time
 
 import pytest
 
+from live import beacon as drand
 from live.models import Draw
 from live.services.draws import draw_enter
 from live.services.performing import draw_perform
 from tests.conftest import client_for
+from tests.drand_relay import QUICKNET, QUICKNET_ROUNDS, Relay, drand_relays
 from tests.factories import make_draw
 
 
@@ -34,3 +37,16 @@ def test_my_entry_in_a_draw_awaiting_its_round_is_not_drawn_yet(beacon_settings,
     entry = client_for(user).get("/api/accounts/me/entries/").json()["results"][0]
     assert entry["draw_status"] == "awaiting_beacon"
     assert entry["state"] == "closed"  # not "not_won": nobody has been drawn yet
+
+
+def test_a_relays_spaced_capital_hex_is_stored_canonical_and_unsigned_fields_dropped():
+    recorded = QUICKNET_ROUNDS[3]
+    capitals = recorded.signature.upper()
+    odd = drand.Beacon(round=3, randomness=recorded.randomness.upper(),
+                       signature=" ".join(capitals[i:i + 8] for i in range(0, 96, 8)),
+                       previous_signature="anything: quicknet signs no previous signature")
+    with drand_relays(Relay(rounds={3: odd}), chain_hash=QUICKNET.hash) as (relay,):
+        fetched = drand.fetch(QUICKNET, 3, relays=[relay.url], timeout=10, now=time.time())
+    # The same signed bytes, as the proof must carry them (strict lowercase hex, 96 chars
+    # for the signature column of 192): what a browser verifier parses.
+    assert fetched == recorded
