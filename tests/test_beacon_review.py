@@ -5,16 +5,21 @@
 - The scheduler holds no lock on a beacon draw while it fetches and BLS-checks the round.
 """
 
+import threading
 import time
+from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
+from django.utils import timezone
 
 from live import beacon as drand
-from live.models import Draw
-from live.services.draws import draw_enter
+from live.models import Draw, Winner
+from live.scheduler import perform_due_draws
+from live.services.draws import draw_close_entries, draw_enter
 from live.services.performing import draw_perform
 from tests.conftest import client_for
-from tests.drand_relay import QUICKNET, QUICKNET_ROUNDS, Relay, drand_relays
+from tests.drand_relay import QUICKNET, QUICKNET_ROUNDS, Relay, drand_relays, moved_chain_info
 from tests.factories import make_draw
 
 
@@ -50,3 +55,45 @@ def test_a_relays_spaced_capital_hex_is_stored_canonical_and_unsigned_fields_dro
     # The same signed bytes, as the proof must carry them (strict lowercase hex, 96 chars
     # for the signature column of 192): what a browser verifier parses.
     assert fetched == recorded
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_scheduler_holds_no_lock_on_a_beacon_draw_while_it_fetches_the_round(
+        beacon_settings):
+    beacon_settings.BEACON_CHAIN_INFO = moved_chain_info(round_=3, after=time.time() - 60)
+    beacon_settings.BEACON_RETRY_SECONDS = 60  # the lease a second scheduler respects
+    beacon_settings.BEACON_TIMEOUT_SECONDS = 30
+    draw = make_draw()
+    draw_close_entries(draw=draw)
+    # Round 3 (long published on this test chain) is the one the slow relay serves: this
+    # test is about locks, not about which round (tests/test_beacon.py checks that).
+    Draw.objects.filter(pk=draw.pk).update(beacon_round=3,
+                                           scheduled_at=timezone.now() - timedelta(seconds=1))
+    result = {}
+
+    def scheduler():
+        try:
+            result["performed"] = perform_due_draws()
+        finally:
+            connection.close()
+
+    with drand_relays(Relay(mode="timeout", delay=3)) as (relay,):
+        beacon_settings.BEACON_RELAYS = [relay.url]
+        thread = threading.Thread(target=scheduler)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not relay.requests and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert relay.requests, "the scheduler never asked the relay"
+        # While the relay is slow (and the BLS check after it), the draw's row is free...
+        with transaction.atomic():
+            Draw.objects.select_for_update(nowait=True).get(pk=draw.pk)
+        # ...and a second scheduler leaves the draw to the first one (no second fetch).
+        assert perform_due_draws() == []
+        thread.join(timeout=120)
+        assert len(relay.requests) == 1
+    assert result["performed"] == [draw.pk]
+    draw.refresh_from_db()
+    assert draw.is_performed and draw.beacon_randomness == QUICKNET_ROUNDS[3].randomness
+    assert Winner.objects.filter(draw=draw).count() == 0  # no entries: nobody to pick
