@@ -40,12 +40,11 @@ Draw message types (``data``; docs/websocket-protocol.md shows each as a client 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TypedDict
 
-from django.conf import settings
-
 from live.beacon import Chain
+from live.beacon_config import fallback_allowed_at
 from live.models import Draw, Prize, Winner
 from live.selectors import proof_url, verify_url
 
@@ -161,10 +160,7 @@ def beacon_state(draw: Draw) -> BeaconState | None:
     if draw.beacon_round:
         round_at = datetime.fromtimestamp(
             Chain.from_dict(chain).round_time(draw.beacon_round), UTC)
-    fallback_at = None
-    if draw.beacon_waiting_since:
-        fallback_at = draw.beacon_waiting_since + timedelta(
-            seconds=settings.BEACON_FALLBACK_AFTER_SECONDS)
+    fallback_at = fallback_allowed_at(draw)
     return {"chain_hash": chain["hash"], "round": draw.beacon_round, "round_at": round_at,
             "randomness": draw.beacon_randomness or None,
             "signature": draw.beacon_signature or None,

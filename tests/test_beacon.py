@@ -361,6 +361,8 @@ def test_staff_fall_back_only_explicitly_after_the_wait_and_the_proof_says_so(
     assert_error(staff_api.post(url, {"beacon_fallback": "relays down"}, format="json"),
                  409, "beacon_fallback_not_allowed")
     beacon_settings.BEACON_FALLBACK_AFTER_SECONDS = 0
+    draw.refresh_from_db()  # the clock starts once its round was due (seconds away)
+    time.sleep(max(0.0, _round_time(draw) - time.time()) + 0.05)
     response = staff_api.post(url, {"beacon_fallback": "all relays down for an hour"},
                               format="json")
     assert response.status_code == 200 and response.json()["status"] == "performed"

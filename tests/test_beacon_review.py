@@ -2,6 +2,8 @@
 
 - An entry in a draw awaiting its beacon round is not drawn yet ("closed"), never "not_won".
 - A relay's hex is stored canonical, and nothing unsigned rides along into the proof.
+- A fallback is refused (changing nothing) on a draw not awaiting its round, and waiting for
+  a round still to come never earns one.
 - The scheduler holds no lock on a beacon draw while it fetches and BLS-checks the round.
 """
 
@@ -18,9 +20,9 @@ from live.models import Draw, Winner
 from live.scheduler import perform_due_draws
 from live.services.draws import draw_close_entries, draw_enter
 from live.services.performing import draw_perform
-from tests.conftest import client_for
+from tests.conftest import assert_error, client_for
 from tests.drand_relay import QUICKNET, QUICKNET_ROUNDS, Relay, drand_relays, moved_chain_info
-from tests.factories import make_draw
+from tests.factories import draw_url, make_draw, make_entrants
 
 
 @pytest.fixture
@@ -55,6 +57,37 @@ def test_a_relays_spaced_capital_hex_is_stored_canonical_and_unsigned_fields_dro
     # The same signed bytes, as the proof must carry them (strict lowercase hex, 96 chars
     # for the signature column of 192): what a browser verifier parses.
     assert fetched == recorded
+
+
+@pytest.mark.django_db
+def test_a_refused_fallback_on_an_open_draw_closes_nothing(beacon_settings, staff_api):
+    draw = make_draw()
+    make_entrants(draw, 3)
+    beacon_settings.BEACON_FALLBACK_AFTER_SECONDS = 0
+    assert_error(staff_api.post(draw_url(draw, "perform"), {"beacon_fallback": "relays down"},
+                                format="json"), 409, "beacon_fallback_not_allowed")
+    draw.refresh_from_db()
+    assert draw.status == Draw.Status.OPEN and draw.closed_at is None and not draw.entries_digest
+
+
+@pytest.mark.django_db
+def test_waiting_for_a_round_still_to_come_never_earns_a_fallback(beacon_settings, staff_api):
+    # Performed by hand an hour before entries close: the round is the one after the close.
+    draw = make_draw(entries_close_at=timezone.now() + timedelta(hours=1))
+    make_entrants(draw, 3)
+    beacon_settings.BEACON_FALLBACK_AFTER_SECONDS = 0
+    response = staff_api.post(draw_url(draw, "perform"), {}, format="json")
+    assert response.status_code == 202
+    beacon = response.json()["beacon"]
+    assert beacon["fallback_allowed_at"] == beacon["round_at"]  # not waiting_since + 0 s
+    # However long it has waited, the v1 stream (which the operator can predict) stays
+    # closed to it until its round was due and did not come.
+    Draw.objects.filter(pk=draw.pk).update(
+        beacon_waiting_since=timezone.now() - timedelta(days=1))
+    assert_error(staff_api.post(draw_url(draw, "perform"), {"beacon_fallback": "impatient"},
+                                format="json"), 409, "beacon_fallback_not_allowed")
+    draw.refresh_from_db()
+    assert draw.status == Draw.Status.AWAITING_BEACON and draw.beacon_fallback is None
 
 
 @pytest.mark.postgres
