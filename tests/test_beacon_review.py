@@ -130,3 +130,20 @@ def test_the_scheduler_holds_no_lock_on_a_beacon_draw_while_it_fetches_the_round
     draw.refresh_from_db()
     assert draw.is_performed and draw.beacon_randomness == QUICKNET_ROUNDS[3].randomness
     assert Winner.objects.filter(draw=draw).count() == 0  # no entries: nobody to pick
+
+
+@pytest.mark.django_db
+def test_the_admin_cannot_delete_a_draw_once_its_entries_are_frozen(beacon_settings,
+                                                                    superuser_browser):
+    open_draw = make_draw(title="Still open")
+    frozen = make_draw(title="Awaiting")
+    make_entrants(frozen, 3)
+    frozen = draw_perform(draw=frozen, actor=None, source="test")
+    assert frozen.status == Draw.Status.AWAITING_BEACON
+    # Deleting it after its round is out would let the operator re-roll a disliked outcome.
+    assert superuser_browser.get(f"/admin/live/draw/{frozen.pk}/delete/").status_code == 403
+    superuser_browser.post("/admin/live/draw/", {"action": "delete_selected",
+                                                 "_selected_action": [frozen.pk],
+                                                 "post": "yes"})
+    assert Draw.objects.filter(pk=frozen.pk).exists()
+    assert superuser_browser.get(f"/admin/live/draw/{open_draw.pk}/delete/").status_code == 200
