@@ -7,6 +7,7 @@
 - The scheduler holds no lock on a beacon draw while it fetches and BLS-checks the round.
 """
 
+import json
 import threading
 import time
 from datetime import timedelta
@@ -16,10 +17,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from live import beacon as drand
+from live import fairness
 from live.models import Draw, Winner
 from live.scheduler import perform_due_draws
 from live.services.draws import draw_close_entries, draw_enter
 from live.services.performing import draw_perform
+from live.verify import main as verify_main
 from tests.conftest import assert_error, client_for
 from tests.drand_relay import QUICKNET, QUICKNET_ROUNDS, Relay, drand_relays, moved_chain_info
 from tests.factories import draw_url, make_draw, make_entrants
@@ -147,3 +150,16 @@ def test_the_admin_cannot_delete_a_draw_once_its_entries_are_frozen(beacon_setti
                                                  "post": "yes"})
     assert Draw.objects.filter(pk=frozen.pk).exists()
     assert superuser_browser.get(f"/admin/live/draw/{open_draw.pk}/delete/").status_code == 200
+
+
+def test_the_verifier_cli_fails_a_malformed_fallback_cleanly(tmp_path, capsys):
+    seed = "22" * 32
+    proof = {"draw_id": 1, "kind": "raffle", "algorithm": "tombola-beacon-v2",
+             "seed": seed, "seed_commitment": fairness.commitment(seed),
+             "entries": [], "entries_count": 0,
+             "entries_digest": fairness.digest_lines([])[0], "winners": [], "prizes": [],
+             "beacon": {"chain": QUICKNET.as_dict(), "round": 5, "fallback": "yes, trust me"}}
+    path = tmp_path / "proof.json"
+    path.write_text(json.dumps(proof))
+    assert verify_main([str(path)]) == 1  # not a traceback
+    assert "FAILED: the beacon fallback is not an object" in capsys.readouterr().out
