@@ -23,19 +23,12 @@ from live.scheduler import perform_due_draws
 from live.services.draws import draw_close_entries, draw_enter
 from live.services.performing import draw_perform
 from live.verify import main as verify_main
+from tests import test_beacon
 from tests.conftest import assert_error, client_for
 from tests.drand_relay import QUICKNET, QUICKNET_ROUNDS, Relay, drand_relays, moved_chain_info
 from tests.factories import draw_url, make_draw, make_entrants
 
-
-@pytest.fixture
-def beacon_settings(settings):
-    settings.BEACON_RELAYS = ["http://127.0.0.1:9"]
-    settings.BEACON_CHAIN_INFO = None
-    settings.BEACON_CHAIN = "quicknet"
-    settings.BEACON_TIMEOUT_SECONDS = 0.5
-    settings.BEACON_RETRY_SECONDS = 0
-    return settings
+beacon_settings = test_beacon.beacon_settings  # the fixture, shared
 
 
 @pytest.mark.django_db

@@ -59,6 +59,17 @@ def _altered(proof: dict, what: str) -> dict:
     return altered
 
 
+def _verifier_page(playwright, server, draw, served: dict, path: str):
+    """Chromium on the verifier page, the proof's URL answering `served["proof"]`."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    page = browser.new_page()
+    page.route(f"**/api/events/{draw.event_id}/draws/{draw.pk}/proof/",
+               lambda route: route.fulfill(status=200, content_type="application/json",
+                                           body=json.dumps(served["proof"])))
+    page.goto(server.url("/app/" + path))
+    return browser, page
+
+
 @pytest.fixture
 def performed_proof(beacon_settings, api):  # noqa: F811
     draw = _performed_v2_draw(beacon_settings, entrants=15, quantity=2)
@@ -71,12 +82,7 @@ def test_the_browser_recomputes_a_performed_draw_and_names_an_altered_byte(
     served = {"proof": proof}
     path = f"#/events/{draw.event_id}/draws/{draw.pk}/verify?entry={proof['entries'][3]}"
     with running_server(tmp_path) as server, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.route(f"**/api/events/{draw.event_id}/draws/{draw.pk}/proof/",
-                   lambda route: route.fulfill(status=200, content_type="application/json",
-                                               body=json.dumps(served["proof"])))
-        page.goto(server.url("/app/" + path))
+        browser, page = _verifier_page(playwright, server, draw, served, path)
         verdict = page.locator("#verdict")
         expect(verdict).to_have_attribute("data-result", "ok", timeout=20_000)
         expect(verdict).to_contain_text("the public randomness")
@@ -124,12 +130,7 @@ def test_the_browser_says_loudly_that_a_fallback_draw_had_no_public_randomness(
     served = {"proof": proof}
     path = f"#/events/{draw.event_id}/draws/{draw.pk}/verify"
     with running_server(tmp_path) as server, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.route(f"**/api/events/{draw.event_id}/draws/{draw.pk}/proof/",
-                   lambda route: route.fulfill(status=200, content_type="application/json",
-                                               body=json.dumps(served["proof"])))
-        page.goto(server.url("/app/" + path))
+        browser, page = _verifier_page(playwright, server, draw, served, path)
         verdict = page.locator("#verdict")
         # The winners do follow from seed and entries, but the verdict must not claim
         # the public randomness it did not have.
