@@ -27,6 +27,7 @@ from tests import test_beacon
 from tests.conftest import assert_error, client_for
 from tests.drand_relay import QUICKNET, QUICKNET_ROUNDS, Relay, drand_relays, moved_chain_info
 from tests.factories import draw_url, make_draw, make_entrants
+from tests.stream_helpers import verify_action
 
 beacon_settings = test_beacon.beacon_settings  # the fixture, shared
 
@@ -156,3 +157,24 @@ def test_the_verifier_cli_fails_a_malformed_fallback_cleanly(tmp_path, capsys):
     path.write_text(json.dumps(proof))
     assert verify_main([str(path)]) == 1  # not a traceback
     assert "FAILED: the beacon fallback is not an object" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_the_draw_stream_carries_the_round_a_close_fixes_and_the_beacon_used(beacon_settings):
+    draw = make_draw()  # no close time: its round is fixed when entries close
+    make_entrants(draw, 5)
+    assert draw.beacon_round is None
+    # Snapshot + deltas must equal a fresh snapshot: watchers see the round the close fixed...
+    deltas = verify_action(kind="draw", object_id=draw.pk,
+                           action=lambda: draw_close_entries(draw=draw))
+    draw.refresh_from_db()
+    assert deltas[-1]["data"]["beacon"]["round"] == draw.beacon_round is not None
+    draw = draw_perform(draw=draw, actor=None, source="test")
+    assert draw.status == Draw.Status.AWAITING_BEACON
+    beacon_settings.BEACON_FALLBACK_AFTER_SECONDS = 0
+    time.sleep(max(0.0, drand.Chain.from_dict(draw.beacon_chain).round_time(draw.beacon_round)
+                   - time.time()) + 0.05)
+    # ...and what the draw was performed with (here: the recorded staff fallback).
+    deltas = verify_action(kind="draw", object_id=draw.pk, action=lambda: draw_perform(
+        draw=draw, actor=None, source="test", beacon_fallback="relays down"))
+    assert deltas[-1]["data"]["beacon"]["fallback"]["reason"] == "relays down"
