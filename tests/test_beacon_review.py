@@ -178,3 +178,20 @@ def test_the_draw_stream_carries_the_round_a_close_fixes_and_the_beacon_used(bea
     deltas = verify_action(kind="draw", object_id=draw.pk, action=lambda: draw_perform(
         draw=draw, actor=None, source="test", beacon_fallback="relays down"))
     assert deltas[-1]["data"]["beacon"]["fallback"]["reason"] == "relays down"
+
+
+@pytest.mark.django_db
+def test_a_draw_waiting_for_a_round_hours_away_is_not_retried_until_it_is_due(
+        beacon_settings):
+    draw = make_draw(entries_close_at=timezone.now() + timedelta(hours=2))
+    draw = draw_perform(draw=draw, actor=None, source="test")  # by hand, two hours early
+    assert draw.status == Draw.Status.AWAITING_BEACON and draw.beacon_attempts == 1
+    # BEACON_RETRY_SECONDS is 0 here: without a due time every tick would retry it and
+    # publish draw.awaiting_beacon again (720 times an hour at the default 5 s).
+    deltas = verify_action(kind="draw", object_id=draw.pk, action=perform_due_draws)
+    assert deltas == []
+    draw.refresh_from_db()
+    assert draw.beacon_attempts == 1
+    round_at = drand.Chain.from_dict(draw.beacon_chain).round_time(draw.beacon_round)
+    assert perform_due_draws(now=timezone.now() + timedelta(seconds=round_at - time.time() + 1)) \
+        == [] and Draw.objects.get(pk=draw.pk).beacon_attempts == 2  # retried once due

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from time import perf_counter
 from typing import Any
 
@@ -245,6 +245,13 @@ def _await_beacon(draw: Draw, exc: BeaconUnavailable) -> Draw:
     locked.status = Draw.Status.AWAITING_BEACON
     locked.beacon_waiting_since = locked.beacon_waiting_since or now
     locked.beacon_attempted_at = now
+    if exc.not_yet:
+        # Nobody was asked: the round's time has not come. The scheduler's next try is
+        # when it does (attempted_at + BEACON_RETRY_SECONDS), not every few seconds with a
+        # draw.awaiting_beacon each time for a draw performed by hand hours early.
+        due = Chain.from_dict(locked.beacon_chain).round_time(locked.beacon_round)
+        locked.beacon_attempted_at = max(now, datetime.fromtimestamp(due, UTC) - timedelta(
+            seconds=settings.BEACON_RETRY_SECONDS))
     locked.beacon_attempts += 1
     locked.beacon_last_error = str(exc)[:500]
     locked.save(update_fields=["status", "beacon_waiting_since", "beacon_attempted_at",
