@@ -38,13 +38,15 @@ def cluster_nodes(url: str) -> list[tuple[str, int]]:
 
 def cluster_client(url: str, **options):
     """A RedisCluster client for a redis+cluster:// URL (sync, shared by threads)."""
+    from redis.backoff import ExponentialWithJitterBackoff
     from redis.cluster import ClusterNode, RedisCluster
+    from redis.retry import Retry
 
     return RedisCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in cluster_nodes(url)],
-        # A failover takes the cluster's node timeout (seconds) to be noticed; keep
-        # retrying through it rather than failing the request at the first MOVED.
-        cluster_error_retry_attempts=5, **options,
+        # A command that meets a failover (connection refused, MOVED, CLUSTERDOWN) is
+        # retried on a reloaded slot map for about two seconds before it fails (503).
+        retry=Retry(ExponentialWithJitterBackoff(base=0.1, cap=0.5), retries=6), **options,
     )
 
 

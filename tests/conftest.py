@@ -67,6 +67,25 @@ def _this_process_serves_the_streams():
     streams.serve_streams_here()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_crossslot_on_the_cluster():
+    """With REDIS_URL=redis+cluster://..., fail the run if any Redis command of the
+    service touched two slots (tests/cluster_checks.py; test_redis_cluster.py shows
+    that the check sees one)."""
+    from tests import cluster_checks
+
+    if not cluster_checks.on_cluster():
+        yield
+        return
+    cluster_checks.record_client_refusals()
+    before = cluster_checks.crossslot_answers()
+    yield
+    answered = cluster_checks.crossslot_answers() - before - cluster_checks.provoked
+    assert answered == 0, f"{answered} Redis command(s) answered CROSSSLOT on the cluster"
+    refused = [r for r in cluster_checks.client_refusals if "provoked" not in r]
+    assert not refused, f"redis-py refused cross-slot commands: {refused}"
+
+
 @pytest.fixture(autouse=True)
 def _isolated_state():
     """Each test starts with empty caches, stream history and Redis keys."""
@@ -230,7 +249,7 @@ def other_api(other_user):
 
 
 @pytest.fixture
-def redis_round_trips(settings):
+def redis_round_trips(settings, monkeypatch):
     """The cache's Redis connections, counting what they send: one command or one
     pipeline is one round trip (`.sent`). Counted on the wire, not with a mock."""
     import redis
@@ -242,6 +261,17 @@ def redis_round_trips(settings):
             CountingConnection.sent += 1
             return super().send_packed_command(command, check_health)
 
+    if settings.REDIS_CLUSTER:
+        # The cluster client makes its own connections per node (no connection_class
+        # option): count what every sync connection of the process sends.
+        original = redis.Connection.send_packed_command
+
+        def counting(self, command, check_health=True):
+            CountingConnection.sent += 1
+            return original(self, command, check_health)
+
+        monkeypatch.setattr(redis.Connection, "send_packed_command", counting)
+        return CountingConnection
     settings.CACHES = {"default": {**settings.CACHES["default"],
                                    "OPTIONS": {"connection_class": CountingConnection}}}
     return CountingConnection

@@ -43,6 +43,7 @@ def own_redis(tmp_path, settings):
     """This process's Redis, channel layer and stream history on a redis-server of our own."""
     with redis_process(tmp_path) as redis:
         settings.REDIS_URL = redis.url
+        settings.REDIS_CLUSTER = False  # on the cluster run too: a server it may restart
         settings.REDIS_PREFIX = "faults-streams"
         settings.CHANNEL_LAYERS = {"default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
