@@ -126,6 +126,18 @@ class ShardSubscriber:
         kwargs = client.connection_pool.connection_kwargs
         return kwargs.get("host", "localhost"), int(kwargs.get("port", 6379))
 
+    @property
+    def healthy(self) -> bool:
+        """Every wanted channel confirmed on a live connection (tests wait for it)."""
+        if self.rebuilding is not None and not self.rebuilding.done():
+            return False
+        confirmed = set()
+        for node in self.nodes.values():
+            if node.dead:
+                return False
+            confirmed |= node.channels
+        return self.channels <= confirmed
+
     def lost(self, error: BaseException | None) -> None:
         """A connection failed: start over on every node (once, whatever failed)."""
         if self.closed or (self.rebuilding is not None and not self.rebuilding.done()):

@@ -80,7 +80,9 @@ class ClusterNode:
 
     @property
     def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        if self.process is None:  # attached to a cluster another process started
+            return self.cli("PING", timeout=2) == "PONG"
+        return self.process.poll() is None
 
 
 class RedisCluster:
@@ -89,6 +91,17 @@ class RedisCluster:
         self.size = masters * 2
         self.node_timeout_ms = node_timeout_ms
         self.nodes: list[ClusterNode] = []
+
+    @classmethod
+    def attach(cls, url: str) -> RedisCluster:
+        """A handle on a running cluster (redis+cluster://host:port,...; every node
+        listed, as `url` gives them): failover works, kill needs our own processes."""
+        cluster = cls(Path("."))
+        for part in url.removeprefix("redis+cluster://").split(","):
+            host, _, port = part.rpartition(":")
+            cluster.nodes.append(ClusterNode(port=int(port), folder=Path("."), host=host))
+        cluster.size = len(cluster.nodes)
+        return cluster
 
     @property
     def url(self) -> str:

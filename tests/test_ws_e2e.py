@@ -38,6 +38,8 @@ def assert_silent(ws):
 def server(request, tmp_path_factory, django_db_setup, django_db_blocker):
     # One server per fan-out mode: each test uses its own stream (the embedded
     # server keeps its in-memory history between tests).
+    if request.param == "group" and settings.REDIS_CLUSTER:
+        pytest.skip("STREAM_FANOUT=group is refused on a Redis Cluster (core/settings.py)")
     with django_db_blocker.unblock(), running_server(
         tmp_path_factory.mktemp("e2e"), DJANGO_SETTINGS_MODULE="tests.ws_e2e.settings",
         STREAM_HISTORY_LENGTH=str(HISTORY), STREAM_FANOUT=request.param,
