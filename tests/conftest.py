@@ -271,11 +271,15 @@ def redis_round_trips(settings, monkeypatch):
             return original(self, command, check_health)
 
         monkeypatch.setattr(redis.Connection, "send_packed_command", counting)
-        # A fresh slot map first: after a failover test, the first command of a stale
-        # client would be answered MOVED and retried (more than one round trip).
+        # A fresh slot map first (after a failover test, the first command of a stale
+        # client would be answered MOVED and retried), and a connection open to every
+        # master (a new one sends its handshake, CLIENT SETINFO, before the command).
         from django.core.cache import caches
+        from redis.cluster import RedisCluster
 
-        caches["default"]._cache.get_client().nodes_manager.initialize()
+        client = caches["default"]._cache.get_client()
+        client.nodes_manager.initialize()
+        client.ping(target_nodes=RedisCluster.PRIMARIES)
         return CountingConnection
     settings.CACHES = {"default": {**settings.CACHES["default"],
                                    "OPTIONS": {"connection_class": CountingConnection}}}
