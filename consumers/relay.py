@@ -65,6 +65,8 @@ class ShardSubscriber:
         self.on_message = on_message
         self.channels: set[str] = set()
         self.nodes: dict[tuple[str, int], _NodeConnection] = {}
+        # The confirmation of each wanted channel's SSUBSCRIBE on its current connection.
+        self.asked: dict[str, asyncio.Future] = {}
         self.lock = asyncio.Lock()
         self.rebuilding: asyncio.Task | None = None
         self.generation = 0  # +1 at each full (re)subscription: tests watch it
@@ -75,13 +77,20 @@ class ShardSubscriber:
         the channel stays wanted and the rebuild subscribes it once Redis is back (the
         sockets catch up by their seqs); `strict` raises instead (the first
         subscription of a process: a worker without Redis refuses sockets)."""
+        # Most joins are for a shard this worker already has (thousands of sockets on
+        # one stream): they wait for its confirmation, if still due, and nothing else.
+        asked = self.asked.get(channel)
+        if asked is not None and channel in self.channels:
+            if not asked.done():
+                await asyncio.wait({asked}, timeout=SUBSCRIBE_TIMEOUT)
+            return
         self.channels.add(channel)
         if self.rebuilding is not None and not self.rebuilding.done():
             return
         try:
             async with self.lock:
                 node = await self._node_for(channel)
-                confirmed = node.ask(channel)
+                confirmed = self.asked[channel] = node.ask(channel)
             await asyncio.wait({confirmed}, timeout=SUBSCRIBE_TIMEOUT)
         except Exception as exc:
             if strict:
@@ -90,6 +99,7 @@ class ShardSubscriber:
 
     def unsubscribe(self, channel: str) -> None:
         self.channels.discard(channel)
+        self.asked.pop(channel, None)
         for node in self.nodes.values():
             if channel in node.channels or channel in node.pending:
                 node.drop(channel)
@@ -101,7 +111,8 @@ class ShardSubscriber:
             confirmations = []
             for channel in sorted(self.channels):
                 node = await self._node_for(channel)
-                confirmations.append(node.ask(channel))
+                self.asked[channel] = node.ask(channel)
+                confirmations.append(self.asked[channel])
         if confirmations:
             await asyncio.wait(confirmations, timeout=SUBSCRIBE_TIMEOUT)
         self.generation += 1
@@ -163,7 +174,7 @@ class ShardSubscriber:
                 await self.close_connections()
 
     async def close_connections(self) -> None:
-        nodes, self.nodes = list(self.nodes.values()), {}
+        nodes, self.nodes, self.asked = list(self.nodes.values()), {}, {}
         for node in nodes:
             await node.close()
 
