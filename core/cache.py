@@ -33,8 +33,6 @@ class SharedClientRedisCacheClient(RedisCacheClient):
         return client
 
 
-
-
 class ClusterRedisCacheClient(RedisCacheClient):
     """The cache on a Redis Cluster (LOCATION redis+cluster://host:port,...): one
     RedisCluster client, which routes each key to its slot's master. Django's

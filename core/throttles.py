@@ -123,9 +123,10 @@ class ScopedThrottle(ScopedRateThrottle):
                     settings.REDIS_CLUSTER:
                 # A cluster runs a script on one slot only: a counter that is not the
                 # user's (per address or email) and the user's deny entry go as two
-                # commands of one pipeline (one per node).
+                # commands of one pipeline (one per node). EVAL as a plain command:
+                # redis-py's cluster pipeline has no eval() of its own.
                 pipe = client.pipeline()
-                pipe.eval(COUNT_LUA, 1, keys[0], timeout)
+                pipe.execute_command("EVAL", COUNT_LUA, 1, keys[0], timeout)
                 pipe.get(keys[1])
                 (count, _), entry = pipe.execute()
                 return int(count), entry

@@ -89,6 +89,22 @@ def test_relay_channels_are_hash_tagged_per_shard():
     assert len({slot(c) for c in channels}) == settings.STREAM_FANOUT_SHARDS
 
 
+@pytest.mark.redis
+def test_a_counter_of_another_slot_and_the_deny_entry_are_both_read():
+    """An address's counter and a user's deny entry are in different slots: on a cluster
+    they go as two commands, and the throttle still counts and still sees the entry."""
+    from core.authentication import tokens_deny
+    from core.throttles import ScopedThrottle
+
+    tokens_deny(user_id=7)
+    counter = "throttle_login_10.1.2.3_w1"
+    assert ScopedThrottle.count_in_window(counter, timeout=60, deny_key=deny_key(7))[0] == 1
+    count, entry = ScopedThrottle.count_in_window(counter, timeout=60, deny_key=deny_key(7))
+    assert count == 2 and int(entry) > 0
+    assert ScopedThrottle.count_in_window(counter, timeout=60,
+                                          deny_key=deny_key(8)) == (3, None)
+
+
 # --- the channel layer's fan-out on a cluster is refused at start --------------------
 
 
