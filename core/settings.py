@@ -535,6 +535,8 @@ if STREAM_FANOUT == "group" and REDIS_CLUSTER:
 # streams it has sockets on. More shards: less decoding of other streams' messages, more
 # subscriptions per worker (at most this many).
 STREAM_FANOUT_SHARDS = env_int("STREAM_FANOUT_SHARDS", 64)
+if STREAM_FANOUT_SHARDS < 1:
+    raise ImproperlyConfigured("STREAM_FANOUT_SHARDS must be at least 1")
 
 # The scheduler runs inside the server process on embedded defaults (the
 # in-memory channel layer only reaches its own process); with Redis it is a
