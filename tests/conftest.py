@@ -21,6 +21,7 @@ REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
 
 def pytest_collection_modifyitems(config, items):
+    _deselect_other_redis_topology(config, items)
     missing = {
         "postgres": None if settings.USING_POSTGRES else "needs PostgreSQL: set DATABASE_URL=postgres://...",
         "redis": None if settings.REDIS_URL else "needs Redis: set REDIS_URL=redis://...",
@@ -33,6 +34,24 @@ def pytest_collection_modifyitems(config, items):
                         f"{item.nodeid} {reason}, and REQUIRE_SERVICES=1 forbids skipping it"
                     )
                 item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def _deselect_other_redis_topology(config, items) -> None:
+    """Tests of one Redis topology are deselected (not skipped: the server runs allow no
+    skip) under the other: `redis_cluster` tests need REDIS_URL=redis+cluster://...,
+    and on a cluster the STREAM_FANOUT=group variants cannot run (refused at start)."""
+    cluster = bool(getattr(settings, "REDIS_CLUSTER", False))
+
+    def other_topology(item) -> bool:
+        if item.get_closest_marker("redis_cluster"):
+            return not cluster
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        return cluster and "group" in (params.get("fanout"), params.get("server"))
+
+    deselected = [item for item in items if other_topology(item)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not other_topology(item)]
 
 
 def _flush_redis_prefix() -> None:

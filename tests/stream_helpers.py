@@ -66,8 +66,6 @@ def fresh_channel_layer():
 @pytest.fixture(params=["group", "relay"])
 def fanout(request, settings):
     """Run a test under both STREAM_FANOUT modes: the contract must not depend on it."""
-    if request.param == "group" and settings.REDIS_CLUSTER:
-        pytest.skip("STREAM_FANOUT=group is refused on a Redis Cluster (core/settings.py)")
     settings.STREAM_FANOUT = request.param
     return request.param
 

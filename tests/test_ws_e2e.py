@@ -12,7 +12,6 @@ import json
 import httpx
 import pytest
 import websockets.sync.client
-from django.conf import settings as django_settings
 
 from core import streams
 from tests.servers import running_server
@@ -39,8 +38,6 @@ def assert_silent(ws):
 def server(request, tmp_path_factory, django_db_setup, django_db_blocker):
     # One server per fan-out mode: each test uses its own stream (the embedded
     # server keeps its in-memory history between tests).
-    if request.param == "group" and django_settings.REDIS_CLUSTER:
-        pytest.skip("STREAM_FANOUT=group is refused on a Redis Cluster (core/settings.py)")
     with django_db_blocker.unblock(), running_server(
         tmp_path_factory.mktemp("e2e"), DJANGO_SETTINGS_MODULE="tests.ws_e2e.settings",
         STREAM_HISTORY_LENGTH=str(HISTORY), STREAM_FANOUT=request.param,
