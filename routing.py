@@ -28,6 +28,8 @@ websocket_urlpatterns = [
             StreamConsumer.as_asgi(kind_name="queue", object_is_event=True)),
     re_path(r"^ws/events/(?P<object_id>[0-9]{1,18})/queue/staff/?$",
             StreamConsumer.as_asgi(kind_name="queue_staff", object_is_event=True)),
+    re_path(r"^ws/users/(?P<object_id>[0-9]{1,18})/?$",
+            StreamConsumer.as_asgi(kind_name="user")),
     re_path(r"^ws/draws/(?P<object_id>[0-9]{1,18})/?$",
             StreamConsumer.as_asgi(kind_name="draw")),
     re_path(r"", UnknownStreamConsumer.as_asgi()),

@@ -410,6 +410,35 @@ VARIANTS = {
 }
 
 
+def prepare_run(*, users: int, seats: int) -> tuple[Fixture, int | None, dict[str, str]]:
+    """The database migrated and emptied, Django set up, the accounts and seats made.
+
+    Returns the fixture, the postmaster's pid (PostgreSQL CPU) and the servers' environment.
+    """
+    ensure_database(os.environ["DATABASE_URL"])
+    subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=ROOT,
+                   check=True)
+    subprocess.run([sys.executable, "manage.py", "flush", "--no-input", "-v", "0"], cwd=ROOT,
+                   check=True)
+    import django
+
+    django.setup()
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("ticketing").setLevel(logging.ERROR)
+    from django.db import connection
+
+    print(f"setting up {users:,} accounts and {seats:,} seats ...", flush=True)
+    fx = setup_data(users, seats)
+    connection.close()
+    base_env = {**os.environ, "SECRET_KEY": SECRET_KEY, "DEBUG": "0", "LOG_LEVEL": "WARNING",
+                "SMS_BACKEND": "memory",  # console is refused with DEBUG off
+                "ALLOWED_HOSTS": "127.0.0.1", "PYTHONPATH": str(ROOT),
+                "THROTTLE_SEAT_HOLDS": "1000000/min"}
+    return fx, postmaster_pid(), base_env
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=2)
@@ -429,28 +458,9 @@ def main() -> None:
     in_flights = [int(n) for n in args.in_flight.split(",")]
     variants = args.variants.split(",")
 
-    ensure_database(os.environ["DATABASE_URL"])
-    subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=ROOT,
-                   check=True)
-    subprocess.run([sys.executable, "manage.py", "flush", "--no-input", "-v", "0"], cwd=ROOT,
-                   check=True)
-    import django
-
-    django.setup()
-    import logging
-
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("ticketing").setLevel(logging.ERROR)
+    fx, postmaster, base_env = prepare_run(users=args.users, seats=args.seats)
     from django.db import connection
 
-    print(f"setting up {args.users:,} accounts and {args.seats:,} seats ...", flush=True)
-    fx = setup_data(args.users, args.seats)
-    connection.close()
-    postmaster = postmaster_pid()
-    base_env = {**os.environ, "SECRET_KEY": SECRET_KEY, "DEBUG": "0", "LOG_LEVEL": "WARNING",
-                "SMS_BACKEND": "memory",  # console is refused with DEBUG off
-                "ALLOWED_HOSTS": "127.0.0.1", "PYTHONPATH": str(ROOT),
-                "THROTTLE_SEAT_HOLDS": "1000000/min"}
     results: dict[tuple[str, str, int], dict] = {}
     with tempfile.TemporaryDirectory(prefix="bench-request-") as tmp_name:
         tmp = Path(tmp_name)

@@ -66,15 +66,25 @@ BENCHMARKS: dict[str, tuple[str, int | None, str | None, list[str], list[str]]] 
         "tombola_bench_request", 7, "tombola-bench-request",
         ["--workers", "2", "--in-flight", "32,64", "--seconds", "6"],
         ["--quick"]),
+    "db_pool": (
+        "tombola_bench_pool", 7, "tombola-bench-pool",
+        ["--workers", "2", "--in-flight", "64", "--seconds", "6", "--rounds", "2"],
+        ["--quick"]),
+    "replica_reads": (
+        "tombola_bench_replica", 8, "tombola-bench-replica",
+        ["--seats", "2000", "--users", "20000", "--reads", "200"],
+        ["--quick"]),
     "reconnect_storm": (
         "tombola_bench_storm", 11, "tombola-bench-storm",
         ["--clients", "5000", "--workers", "2", "--processes", "4", "--missed", "50"],
         ["--clients", "200", "--workers", "2", "--processes", "2", "--missed", "20"]),
     "waiting_room": (
         "tombola_bench_queue", 12, "tombola-bench-queue",
-        ["--buyers", "20000", "--arrival-seconds", "10", "--workers", "2", "--rate", "1200",
+        ["--buyers", "20000", "--arrival-seconds", "10", "--workers", "2", "--http-workers", "2",
+         "--rate", "1200",
          "--sample", "300", "--direct-buyers", "2000", "--direct-seats", "500"],
         ["--buyers", "2000", "--arrival-seconds", "5", "--sale-after", "2.5", "--workers", "2",
+         "--http-workers", "2",
          "--rate", "600", "--sample", "50", "--observe", "4", "--direct-buyers", "200",
          "--direct-seats", "50"]),
 }

@@ -7,9 +7,11 @@ Needs PostgreSQL and Redis (defaults: database tombola_bench_queue, Redis db 12,
 tombola-bench-queue; override with DATABASE_URL / REDIS_URL / REDIS_PREFIX). The
 database is created if missing and flushed on every run.
 
-The service runs as in production: `--workers` daphne workers (`manage.py serve
---no-scheduler`, STREAM_FANOUT=relay) and one `manage.py run_scheduler` (it runs the
-admission job). In one run:
+The service runs as in production at a sale (docs/scaling.md, "A sale with a waiting
+room"): `--workers` daphne workers hold the phones' sockets and `--http-workers` more
+serve the HTTP API (nginx's /ws/ and / upstreams; `manage.py serve --no-scheduler`,
+STREAM_FANOUT=relay), and one `manage.py run_scheduler` runs the admission job. In one
+run:
 
 1. Direct rush, for comparison: bench/hold_contention.py's buyers (its code, imported)
    straight at a sale without a room: `--direct-buyers` for `--direct-seats` seats.
@@ -22,11 +24,13 @@ admission job). In one run:
 3. Sockets: every buyer opens `ws/events/<id>/queue/` (protocol tombola.v2, the JWT as
    subprotocol), from `--socket-processes` client processes (a process holds at most
    RLIMIT_NOFILE sockets); the snapshot carries each buyer's number. For
-   `--observe` seconds the scheduler's `queue.progress` messages arrive every 2 s:
-   delivery = receipt - the message's `ts` (the publish), over every socket; a seq
-   gap, an error frame or a closed socket is an error.
+   `--observe` seconds the scheduler's `queue.progress` messages arrive at the line's
+   cadence (every 5 s for 20,000 waiting, every 2 s for 2,000): delivery = receipt -
+   the message's `ts` (the publish), over every socket; a seq gap, an error frame or a
+   closed socket is an error.
 4. Admission: staff resume the room at `--rate` a minute. Each buyer's socket tells it
-   when its number is served; the first `--sample` buyers then GET their pass, hold
+   its turn (the `queue.turn` notice, or a progress that served its number); the first
+   `--sample` buyers then GET their pass, hold
    1-2 chosen seats and buy them with it (Queue-Pass), while the rest of the line
    waits and keeps getting progress. A buyer still in line tries a hold without a pass
    (must be 403 queue_required).
@@ -109,10 +113,11 @@ def cpu_seconds(pids: list[int]) -> float:
 class Buyer:
     """One buyer's phone: its socket, its number, and (in the sample) its purchase."""
 
-    __slots__ = ("number", "port", "seq", "started", "state", "token", "user_id", "ws")
+    __slots__ = ("http_port", "number", "port", "seq", "started", "state", "token",
+                 "user_id", "ws")
 
-    def __init__(self, user_id: int, token: str, port: int) -> None:
-        self.user_id, self.token, self.port = user_id, token, port
+    def __init__(self, user_id: int, token: str, port: int, http_port: int) -> None:
+        self.user_id, self.token, self.port, self.http_port = user_id, token, port, http_port
         self.ws = None
         self.number: int | None = None
         self.state: str | None = None
@@ -147,6 +152,12 @@ class Shard:
                 self.error(f"error frame {frame.get('code')}")
             return
         kind = frame.get("type")
+        if kind == "queue.turn":  # a notice: no seq; this buyer was admitted
+            if "seq" in frame or buyer.number is None:
+                self.error(f"turn notice {frame}")
+            self.latency.setdefault("turn", array("d")).append(received_at - frame["ts"])
+            self.turn(buyer, received_at)
+            return
         if kind == "snapshot":
             if buyer.seq is not None:
                 self.error("snapshot again" + (" (reset)" if frame.get("reset") else ""))
@@ -162,9 +173,11 @@ class Shard:
         buyer.seq = max(seq, buyer.seq or 0)
         self.latency.setdefault(self.phase, array("d")).append(received_at - frame["ts"])
         # position = number - served: at 0 it is this buyer's turn
-        served = frame["data"]["served"]
-        if (not buyer.started and buyer.number is not None and buyer.number <= served
-                and buyer.number <= self.sample):
+        if buyer.number is not None and buyer.number <= frame["data"]["served"]:
+            self.turn(buyer, received_at)
+
+    def turn(self, buyer: Buyer, received_at: float) -> None:
+        if not buyer.started and buyer.number is not None and buyer.number <= self.sample:
             buyer.started = True
             self.purchases.append(asyncio.ensure_future(self.buy(buyer, received_at)))
 
@@ -202,7 +215,7 @@ class Shard:
 
     async def buy(self, buyer: Buyer, turn_at: float) -> dict:
         """Its number was served: the pass, a hold of its seats, the purchase."""
-        base = f"http://127.0.0.1:{buyer.port}"
+        base = f"http://127.0.0.1:{buyer.http_port}"
         auth = {"Authorization": f"Bearer {buyer.token}"}
         result = {"number": buyer.number, "user": buyer.user_id}
         try:
@@ -254,7 +267,7 @@ class Shard:
                 "open": sum(1 for b in self.buyers if b.ws is not None and not b.ws.closed)}
 
 
-def client_process(conn, rows: list[tuple[int, str, int]], event_id: int,
+def client_process(conn, rows: list[tuple[int, str, int, int]], event_id: int,
                    in_flight: int) -> None:
     raise_fd_limit(len(rows))
     asyncio.run(client_main(conn, rows, event_id, in_flight))
@@ -547,12 +560,16 @@ def main() -> None:
     parser.add_argument("--sockets", type=int, help="buyers with a socket (default: all)")
     parser.add_argument("--socket-processes", type=int, default=2,
                         help="client processes holding the sockets")
-    parser.add_argument("--observe", type=float, default=8.0,
+    parser.add_argument("--observe", type=float, default=12.0,
                         help="seconds of progress before admission starts")
     parser.add_argument("--rate", type=int, default=1200, help="admitted a minute")
     parser.add_argument("--sample", type=int, default=300,
                         help="the first buyers admitted hold and buy")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2,
+                        help="daphne workers holding the phones' sockets")
+    parser.add_argument("--http-workers", type=int, default=2,
+                        help="daphne workers serving the HTTP API (0: the socket workers "
+                             "serve it too)")
     parser.add_argument("--in-flight", type=int, default=256,
                         help="HTTP connections of the joining crowd")
     parser.add_argument("--connects-in-flight", type=int, default=100,
@@ -593,24 +610,27 @@ def main() -> None:
            # stands for a proxy in front, not for this benchmark.
            "WS_MAX_CONNECTIONS_PER_ADDRESS": "0"}
     tmp = Path(tempfile.mkdtemp(prefix="waiting-room-"))
-    workers = start_workers(env, args.workers, log_dir=tmp)
+    workers = start_workers(env, args.workers + args.http_workers, log_dir=tmp)
     scheduler = None
     processes, pipes = [], []
-    ports = [w.port for w in workers]
+    ports = [w.port for w in workers[:args.workers]]  # the sockets'
+    http_ports = [w.port for w in workers[args.workers:]] or ports
     try:
         scheduler = start_scheduler(env, tmp)
-        print(f"{args.workers} daphne workers, 1 scheduler; logs in {tmp}", flush=True)
+        print(f"{args.workers} daphne workers for sockets, {args.http_workers} for HTTP, "
+              f"1 scheduler; logs in {tmp}", flush=True)
 
         # 1. The direct rush (no room), bench/hold_contention.py's buyers.
         direct = asyncio.run(hold_contention.run_buyers(
-            ports, direct_event.pk, direct_seats, direct_tokens, args.direct_in_flight))
+            http_ports, direct_event.pk, direct_seats, direct_tokens, args.direct_in_flight))
         direct_purchase_p99 = percentile(direct["purchase_ms"], 99)
         print(f"direct rush: {args.direct_buyers:,} buyers, {direct['purchases']} purchases, "
               f"hold p99 {percentile(direct['hold_ms'], 99):.0f} ms, purchase p99 "
               f"{direct_purchase_p99:.0f} ms, {direct['errors']} errors", flush=True)
 
         # 2-4. The waiting room. Sockets in client processes (RLIMIT_NOFILE per process).
-        rows = [(user_ids[i], tokens[i], ports[i % len(ports)]) for i in range(sockets)]
+        rows = [(user_ids[i], tokens[i], ports[i % len(ports)], http_ports[i % len(http_ports)])
+                for i in range(sockets)]
         context = multiprocessing.get_context("spawn")
         share = -(-len(rows) // args.socket_processes)
         for index in range(args.socket_processes):
@@ -622,7 +642,8 @@ def main() -> None:
             pipes.append(parent_end)
             processes.append(process)
         queue = asyncio.run(queue_run(
-            args, ports=ports, pids=[w.process.pid for w in workers], event_id=event.pk,
+            args, ports=http_ports,
+            pids=[w.process.pid for w in workers[args.workers:] or workers], event_id=event.pk,
             user_ids=user_ids, tokens=tokens, staff_token=staff_token, seat_ids=seat_ids,
             pipes=pipes))
         gather(pipes, "quit")
@@ -676,7 +697,8 @@ def main() -> None:
     orders = Order.objects.filter(event=event).count()
 
     figures = {
-        "buyers": args.buyers, "workers": args.workers, "rate_per_minute": args.rate,
+        "buyers": args.buyers, "workers": args.workers, "http_workers": args.http_workers,
+        "rate_per_minute": args.rate,
         "sample": args.sample, "minutes": round(minutes, 2),
         "load_average_end": os.getloadavg(),
         "join": {"answered": len(join_ok), "errors": join_errors,
@@ -695,7 +717,9 @@ def main() -> None:
                     "update_p50_ms": round(percentile(updates, 50), 1),
                     "update_p99_ms": round(percentile(updates, 99), 1),
                     "observe_p99_ms": round(percentile(latency.get("observe", []), 99), 1),
-                    "admit_p99_ms": round(percentile(latency.get("admit", []), 99), 1)},
+                    "admit_p99_ms": round(percentile(latency.get("admit", []), 99), 1),
+                    "turn_notices": len(latency.get("turn", [])),
+                    "turn_p99_ms": round(percentile(latency.get("turn", []), 99), 1)},
         "sale": {"sample_done": len(bought), "missing": queue["purchases_missing"],
                  "errors": len(sale_errors), "error_samples": [p["error"] for p in
                                                                sale_errors[:5]],
@@ -737,7 +761,7 @@ def main() -> None:
     fits = "" if sockets == args.buyers else f" (of {args.buyers:,}: --sockets)"
     rows = [
         row(f"{args.buyers:,} buyers join over HTTP within {args.arrival_seconds:g} s "
-            f"({args.workers} workers)",
+            f"({args.http_workers or args.workers} HTTP workers)",
             f"p50 {figures['join']['p50_ms']:.0f} ms, p99 {figures['join']['p99_ms']:.0f} ms "
             f"from arrival; {join_rate:,.0f} joins/s "
             f"({queue['join_cpu_ms']:.1f} ms worker CPU each); "
@@ -751,7 +775,8 @@ def main() -> None:
             "(queue.progress, publish -> receipt)",
             f"p99 {s['update_p99_ms']:.0f} ms (p50 {s['update_p50_ms']:.0f}; "
             f"waiting {s['observe_p99_ms']:.0f}, moving {s['admit_p99_ms']:.0f}) over "
-            f"{len(updates):,} deliveries; all connected in {s['connect_seconds']:.0f} s; "
+            f"{len(updates):,} deliveries; queue.turn p99 {s['turn_p99_ms']:.0f} ms to "
+            f"{s['turn_notices']:,} admitted; all connected in {s['connect_seconds']:.0f} s; "
             f"{len(socket_errors)} errors",
             target=f"a socket per buyer, p99 < {UPDATE_TARGET_MS:,} ms, 0 errors",
             met=bool(sockets_met), baseline=None, ratio=None),

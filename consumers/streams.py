@@ -96,6 +96,12 @@ class StreamConsumer(LimitedConsumer):
         self.kind_name = kind_name
         self.object_is_event = object_is_event
 
+    @property
+    def user_key(self) -> str | None:
+        """The key of this socket's user in a notice's `to` (core.streams.notify)."""
+        user = self.viewer.user
+        return str(user.pk) if user.is_authenticated else None
+
     @staticmethod
     def encode_json_sync(content) -> str:
         # Snapshots come straight from selectors (datetimes, Decimals, UUIDs);
@@ -348,6 +354,11 @@ class StreamConsumer(LimitedConsumer):
         message = event["message"]
         subscription = self.subscriptions.get(message["stream"])
         if subscription is None or self.closed:
+            return
+        if "notice" in message:  # no seq: not part of the stream's order
+            frame = streams.notice_frame(message, self.user_key)
+            if frame is not None:
+                await self.send(text_data=self.encode_json_sync(frame))
             return
         if message["seq"] > subscription.delivered + 1:
             # A gap: fill it from the history (this also covers out-of-order arrival).

@@ -77,7 +77,11 @@ def _no_store_cache(response: HttpResponse) -> HttpResponse:
 
 @require_safe
 def app_shell(request):
-    response = render(request, "app/index.html", {"version": app_version()})
+    response = render(request, "app/index.html", {
+        "version": app_version(),
+        # Prices are minor units; the app formats them in the deployment's currency.
+        "currency": getattr(settings, "PAYMENT_CURRENCY", "eur"),
+    })
     # get_host() is checked against ALLOWED_HOSTS: nothing foreign gets into the header.
     response["Content-Security-Policy"] = content_security_policy(request.get_host())
     # Reset links carry tokens in the URL of pages linked from here: never a Referer.

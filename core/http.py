@@ -7,7 +7,8 @@ because no thread lives long enough to keep one (docs/decisions/
 2026-11-30-http-path.md has the measurements). Here each request costs one hop:
 the body is read on the event loop, then the whole WSGI chain (middleware, view,
 the response's iteration) runs in one of `HTTP_THREADS` long-lived threads, each
-with its own persistent database connection (`CONN_MAX_AGE`), and response chunks
+with a database connection from the worker's pool (`DB_POOL`; or its own persistent
+one, `CONN_MAX_AGE`, with the pool off), and response chunks
 go back to the loop.
 
 `sync_to_async(thread_sensitive=False, executor=...)` rather than a bare

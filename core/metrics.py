@@ -42,6 +42,16 @@ SEAT_MAP_RESTORES = Counter(
     "tombola_seat_map_restores_total",
     "Event seat maps put back into Redis from the database (Redis had lost them).",
 )
+REPLICA_READS = Counter(
+    "tombola_replica_reads_total",
+    "Read-only selectors run with a replica configured, by the database that served them.",
+    ["database"],
+)
+REPLICA_FALLBACKS = Counter(
+    "tombola_replica_fallbacks_total",
+    "Times the replica was left alone for a while (unavailable, lagging, not_in_recovery).",
+    ["reason"],
+)
 LIVE_HOLDS = Gauge("tombola_live_holds", "Seat holds created and not yet released or expired.")
 DRAW_DURATION = Histogram(
     "tombola_draw_perform_duration_seconds", "Time to perform a draw.", ["kind"],

@@ -10,6 +10,11 @@ The page speaks the event's language and shows times in the event's zone with
 its label ("19:30 CET"): the server writes the page's texts and the start time,
 and hands the script its strings, the zone and the zone's labels by UTC offset
 (the script formats the times that arrive on the streams with Intl in that zone).
+
+The page itself is templates/screen/event.html; its styles and modules are in
+core/web/screen/ (served at /assets/screen/, next to the stream client and the
+draw reducer it shares with the attendee app). `?moment=<seconds>` sets how long a
+winner announcement fills the screen (MOMENT_SECONDS; 0 turns it off).
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ SILENCE_GRACE_SECONDS = 15
 # An event without a waiting room closes its queue stream (4404); the page asks again
 # this often, so a room staff put in front of the sale later shows without a reload.
 QUEUE_RETRY_SECONDS = 60
+# How long a winner announcement fills the screen before it settles into the list.
+MOMENT_SECONDS, MOMENT_MAX_SECONDS = 8, 60
 
 
 def _screen_key_ok(event_id: int, key: str) -> bool:
@@ -65,7 +72,30 @@ def screen_strings() -> dict[str, str]:
         "admitting": gettext("admitting {rate} a minute · {served} served"),
         "free": gettext("free"), "held": gettext("held"), "sold": gettext("sold"),
         "blocked": gettext("blocked"),
+        # Winners grouped by draw (newest first) and the winner moment.
+        "raffle": gettext("Raffle"), "lottery": gettext("Lottery"),
+        "external": gettext("Drawn elsewhere"),
+        # Translators: the heading over an external draw's winners, imported from a file.
+        "imported": gettext("Imported winners"),
+        "winning_numbers": gettext("Winning numbers"),
+        # Translators: a lottery prize tier: "Matches: 5".
+        "matches": gettext("Matches: {n}"),
+        "no_winner": gettext("no winner"),
+        # Translators: after the first names of a long list of winners.
+        "more": gettext("and {n} more"),
+        # Translators: when a draw was performed: "drawn at 19:30 CET".
+        "drawn_at": gettext("drawn at {time}"),
+        "winner": gettext("Winner"), "winners": gettext("Winners"),
+        # Translators: the seat panel, one line per section: "12 of 50 sold".
+        "sold_of": gettext("{sold} of {total} sold"),
     }
+
+
+def moment_seconds(value: str | None) -> int:
+    """The screen's `?moment=` (whole seconds, 0-60); anything else is the default."""
+    if value is None or not value.isascii() or not value.isdigit():
+        return MOMENT_SECONDS
+    return min(int(value), MOMENT_MAX_SECONDS)
 
 
 def _refused(request, status: int, message: str) -> HttpResponse:
@@ -95,6 +125,7 @@ def screen_page(request, event_id: int):
         else None,
         "queue_path": f"/ws/events/{event.pk}/queue/" if queue_kind is not None else None,
         "queue_retry_ms": QUEUE_RETRY_SECONDS * 1000,
+        "moment_ms": moment_seconds(request.GET.get("moment")) * 1000,
         "qr_url": reverse("screen-qr", args=[event.pk]) + "?key=" + key,
         "silence_ms": (getattr(settings, "WS_HEARTBEAT_SECONDS", 30) + SILENCE_GRACE_SECONDS)
         * 1000,
@@ -110,7 +141,7 @@ def screen_page(request, event_id: int):
         payload = json.dumps(config).replace("<", "\\u003c")
         return render(request, "screen/event.html", {
             "event": event, "config": payload, "starts_at": event_time(event, event.starts_at),
-            "language": event.language})
+            "now": event_time(event, timezone.now(), date=False), "language": event.language})
 
 
 def checkin_payload(event_id: int, code: str) -> str:

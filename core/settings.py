@@ -7,6 +7,7 @@ database seat holds and the scheduler inside the server process.
 """
 
 import ipaddress
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -138,13 +139,13 @@ TEMPLATES = [
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 # HTTP requests run on a fixed pool of HTTP_THREADS threads per worker (core/http.py;
-# HTTP_HANDLER=asgi selects Django's ASGIHandler instead, for measurement). The
-# threads live as long as the worker, so each keeps its database connection for
-# DB_CONN_MAX_AGE seconds: at most HTTP_THREADS + 2 connections per worker (the
-# pool, the consumers' one database thread, the in-process scheduler). A health
-# check before each request's first query replaces a connection a PostgreSQL
-# restart broke. Under HTTP_HANDLER=asgi every request has a new thread, so keep
-# DB_CONN_MAX_AGE=0 there or connections pile up to "too many clients".
+# HTTP_HANDLER=asgi selects Django's ASGIHandler instead, for measurement). On
+# PostgreSQL their connections come from the worker's pool (DB_POOL, below). With
+# DB_POOL=0 (or on SQLite) each thread keeps its own connection for DB_CONN_MAX_AGE
+# seconds: at most HTTP_THREADS + 2 connections per worker (the pool, the consumers'
+# one database thread, the in-process scheduler). Either way a health check before a
+# connection's reuse replaces one a PostgreSQL restart broke. Under HTTP_HANDLER=asgi
+# every request has a new thread, so keep DB_CONN_MAX_AGE=0 there (or the pool on).
 HTTP_HANDLER = os.environ.get("HTTP_HANDLER", "pool")
 if HTTP_HANDLER not in {"pool", "asgi"}:
     raise ImproperlyConfigured(f"HTTP_HANDLER must be 'pool' or 'asgi', not {HTTP_HANDLER!r}")
@@ -169,12 +170,59 @@ def database_settings(url: str, *, conn_max_age: int, sqlite_path: str) -> dict:
     return config
 
 
+# PostgreSQL connections come from a pool per worker process (psycopg's, Django's
+# OPTIONS["pool"]): a request takes one at its first query and gives it back when it
+# ends, so a worker holds at most DB_POOL_MAX_SIZE connections however many threads
+# it runs (docs/decisions/2026-11-30-postgres-pool.md). DB_POOL=0 keeps one persistent
+# connection per thread instead (DB_CONN_MAX_AGE). PgBouncer in transaction mode can
+# sit behind either: DATABASE_URL names its port (docs/scaling.md).
+DB_POOL = env_bool("DB_POOL", True)
+DB_POOL_OPTIONS = {
+    "min_size": env_int("DB_POOL_MIN_SIZE", 2),
+    "max_size": env_int("DB_POOL_MAX_SIZE", 6),
+    # A request waits this long for a free connection, then fails (a 503, core/errors.py).
+    "timeout": env_int("DB_POOL_TIMEOUT", 10),
+}
+
+
+def postgres_pooled(config: dict) -> dict:
+    """A PostgreSQL settings dict with the pool on (DB_POOL): no persistent connections."""
+    if not DB_POOL or not config["ENGINE"].endswith("postgresql"):
+        return config
+    options = {**config.get("OPTIONS", {}), "pool": dict(DB_POOL_OPTIONS)}
+    return {**config, "CONN_MAX_AGE": 0, "OPTIONS": options}
+
+
 DATABASES = {
-    "default": database_settings(
+    "default": postgres_pooled(database_settings(
         DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE,
-        sqlite_path=os.environ.get("SQLITE_PATH", str(BASE_DIR / "db.sqlite3"))),
+        sqlite_path=os.environ.get("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")))),
 }
 USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+# A PostgreSQL streaming replica for the read-only selectors that ask for it
+# (core/replica.py; docs/scaling.md lists them). Writes, locks, reads inside a
+# transaction and the stream snapshots stay on the primary. A replica read waits at
+# most REPLICA_MAX_WAIT_SECONDS for the replica to replay what the primary had
+# committed when the read began, then goes to the primary, and the replica is left
+# alone for REPLICA_RETRY_SECONDS (down or lagging).
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "")
+REPLICA_MAX_WAIT_SECONDS = float(os.environ.get("REPLICA_MAX_WAIT_SECONDS", "0.2"))
+REPLICA_RETRY_SECONDS = float(os.environ.get("REPLICA_RETRY_SECONDS", "5"))
+if DATABASE_REPLICA_URL:
+    if not USING_POSTGRES:
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL needs a PostgreSQL DATABASE_URL")
+    _replica = postgres_pooled(database_settings(
+        DATABASE_REPLICA_URL, conn_max_age=DB_CONN_MAX_AGE, sqlite_path=""))
+    # A replica that is down must not hold a request for long: fall back soon.
+    _replica["OPTIONS"] = {"connect_timeout": 2, **_replica.get("OPTIONS", {})}
+    if "pool" in _replica["OPTIONS"]:
+        _replica["OPTIONS"]["pool"] = {**_replica["OPTIONS"]["pool"], "timeout": 2}
+    # Tests: the replica replays the primary's test database; Django neither creates
+    # nor flushes it, and points the alias at the test database's name.
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = _replica
+    DATABASE_ROUTERS = ["core.replica.PrimaryReplicaRouter"]
 
 # Redis is optional; when present it carries the channel layer, the cache
 # (throttles), stream history, seat holds and the waitlist ranking.
@@ -303,6 +351,8 @@ REST_FRAMEWORK = {
         # Joining, reading and leaving a waiting room's line, per user (a join is
         # idempotent; this bounds what a script polling its place costs).
         "queue": os.environ.get("THROTTLE_QUEUE", "120/min"),
+        # Joining, reading and leaving an event's waiting list (sold-out events), per user.
+        "waiting_list": os.environ.get("THROTTLE_WAITING_LIST", "60/min"),
         "checkin": os.environ.get("THROTTLE_CHECKIN", "30/min"),
         "draw_participate": os.environ.get("THROTTLE_DRAW_PARTICIPATE", "60/min"),
     },
@@ -457,6 +507,10 @@ TICKETING_MAX_HELD_SEATS_PER_USER = env_int("TICKETING_MAX_HELD_SEATS_PER_USER",
 TICKETING_EVENT_DEFAULT_DURATION_MINUTES = env_int(
     "TICKETING_EVENT_DEFAULT_DURATION_MINUTES", 240
 )
+# Waiting lists of sold-out events (ticketing/services/waiting_list.py): how long seats
+# offered to the next in line stay held for them before the offer passes on, in seconds (the default
+# of a new list; staff change it per event in the admin).
+TICKETING_WAITLIST_OFFER_SECONDS = env_int("TICKETING_WAITLIST_OFFER_SECONDS", 1800)
 # PostgreSQL only: how long a hold claim or a purchase waits for a row lock before it
 # answers 503 "busy" (ticketing.seat_locks.seat_lock_transaction).
 TICKETING_SEAT_LOCK_TIMEOUT_MS = env_int("TICKETING_SEAT_LOCK_TIMEOUT_MS", 5000)
@@ -491,6 +545,28 @@ STRIPE_TIMEOUT_SECONDS = float(os.environ.get("STRIPE_TIMEOUT_SECONDS") or 10)
 BANK_TRANSFER_BENEFICIARY = os.environ.get("BANK_TRANSFER_BENEFICIARY", "Tombola")
 BANK_TRANSFER_IBAN = os.environ.get("BANK_TRANSFER_IBAN", "")
 BANK_TRANSFER_BIC = os.environ.get("BANK_TRANSFER_BIC", "")
+
+# Draws nobody can steer (issue 19, docs/fairness.md): a drand randomness beacon round
+# fixed when the draw is committed. BEACON_RELAYS: HTTP relays tried in turn (comma
+# separated); empty (the default) means no beacon, and new draws use the v1 scheme.
+# Production: e.g. "https://api.drand.sh,https://api2.drand.sh,https://drand.cloudflare.com".
+# BEACON_CHAIN names a built-in chain (live/beacon.py: "quicknet", the default, or
+# "default"); BEACON_CHAIN_INFO (JSON {hash, public_key, period, genesis_time, scheme})
+# names any other. Each relay gets BEACON_TIMEOUT_SECONDS; a draw waiting for its round
+# is retried every BEACON_RETRY_SECONDS; staff may perform it without the beacon (an
+# explicit fallback the proof records) after BEACON_FALLBACK_AFTER_SECONDS of waiting.
+BEACON_RELAYS = env_list("BEACON_RELAYS")
+BEACON_CHAIN = os.environ.get("BEACON_CHAIN", "quicknet")
+BEACON_CHAIN_INFO = json.loads(os.environ["BEACON_CHAIN_INFO"]) \
+    if os.environ.get("BEACON_CHAIN_INFO") else None
+BEACON_TIMEOUT_SECONDS = float(os.environ.get("BEACON_TIMEOUT_SECONDS") or 3)
+BEACON_RETRY_SECONDS = float(os.environ.get("BEACON_RETRY_SECONDS") or 5)
+BEACON_FALLBACK_AFTER_SECONDS = env_int("BEACON_FALLBACK_AFTER_SECONDS", 600)
+
+# Signed tickets (README "Running the gates"): each event's Ed25519 private key is stored
+# encrypted under a key derived from this secret (SECRET_KEY when unset). Changing it
+# makes the stored keys unreadable: no new codes, the gates' public keys still verify.
+TICKET_SIGNING_SECRET = os.environ.get("TICKET_SIGNING_SECRET") or SECRET_KEY
 
 # Realtime streams: how much history a reconnecting client can resume from.
 STREAM_HISTORY_LENGTH = env_int("STREAM_HISTORY_LENGTH", 300)

@@ -273,6 +273,34 @@ def publish(stream: str, type_: str, data: Any) -> StreamMessage:
     return message
 
 
+# --- Notices -------------------------------------------------------------------
+# A notice is for some signed-in viewers of a stream only (a waiting room's "your
+# turn"): no seq, no history; each worker's relay hands it to those viewers' sockets
+# and skips every other socket before any per-socket work, so telling 20 buyers out
+# of 20,000 watching costs a dictionary lookup per socket, not a frame. Whatever a
+# notice says must also be in that viewer's snapshot: a phone with no socket open
+# learns it from its next snapshot, so a lost notice costs only time.
+
+
+def notify(stream: str, type_: str, to: Mapping[int, Any]) -> None:
+    """Send notice `type_` on `stream` to the sockets of the users in `to` (user id ->
+    the notice's data for that user); kinds declare their notices (StreamKind.notices)."""
+    if not to:
+        return
+    send({"stream": stream, "notice": type_, "ts": _now(),
+          "to": {str(user_id): to_jsonable(data) for user_id, data in to.items()}})
+
+
+def notice_frame(message: dict[str, Any], user_key: str | None) -> dict[str, Any] | None:
+    """The frame a notice becomes for the viewer `user_key` (str(user id)), or None
+    when it is not for that viewer. The frame has no seq: it is not a stream message."""
+    data = message["to"].get(user_key) if user_key is not None else None
+    if data is None:
+        return None
+    return {"stream": message["stream"], "type": message["notice"], "ts": message["ts"],
+            "data": data}
+
+
 def publish_on_commit(stream: str, type_: str, data: Any) -> None:
     """Publish once the current transaction commits; never for a rolled-back change.
 
@@ -524,6 +552,9 @@ class StreamKind:
     # it for every socket after the shared build (which ran with another socket's
     # viewer): it must replace every viewer-specific part.
     personalize: Callable[[int, Viewer, Snapshot], Snapshot] | None = None
+    # Notice types (streams.notify): frames for some viewers only, without a seq, that
+    # restate a change of that viewer's part of the snapshot (docs/websocket-protocol.md).
+    notices: frozenset[str] = frozenset()
 
 
 _kinds: dict[str, StreamKind] = {}

@@ -158,9 +158,15 @@ class DrawAdmin(admin.ModelAdmin):
 
     @admin.action(description="Perform selected draws now")
     def perform_draws(self, request, queryset):
-        _each(self, request, queryset.exclude(kind=Draw.Kind.EXTERNAL),
-              lambda d: draw_perform(draw=d, actor=request.user, source="admin"),
-              "Performed")
+        def perform(draw: Draw) -> None:
+            result = draw_perform(draw=draw, actor=request.user, source="admin")
+            if result.status == Draw.Status.AWAITING_BEACON:  # the scheduler finishes it
+                self.message_user(request, f"{draw}: waiting for beacon round "
+                                  f"{result.beacon_round}; performed once it is published.",
+                                  messages.INFO)
+
+        _each(self, request, queryset.exclude(kind=Draw.Kind.EXTERNAL), perform,
+              "Performed or started")
 
     @admin.action(description="Notify winners (SMS to a verified phone, else email)")
     def notify_winners(self, request, queryset):

@@ -5,12 +5,15 @@ publisher, reducers and the registrations); they list the ``draw_*_data`` builde
 below as their message builders, and the snapshots carry ``draw_state``. REST
 answers with the same dicts (live/views/), so a draw reads the same on both.
 
-DRAW   = {id, event_id, title, kind, status ("open" | "closed" | "performed"), eligibility,
+DRAW   = {id, event_id, title, kind, status ("open" | "closed" | "awaiting_beacon" |
+          "performed"), eligibility, algorithm, beacon: BEACON | null,
           requires_verified_phone, scheduled_at, entries_close_at, claim_window_minutes,
           seed_commitment, seed (null until performed), entries_count, entries_digest,
           closed_at, performed_at, winning_numbers, proof_url,
           lottery: {numbers_count, numbers_max, max_ballots, mode} | null,
           recurrence, prizes: [PRIZE], winners: [WINNER]}
+BEACON = {chain_hash, round, round_at, randomness, signature (null until performed),
+          waiting_since, attempts, last_error, fallback_allowed_at, fallback}
 PRIZE  = {id, name, quantity, rank, matches}
 WINNER = {id, prize_id, prize, rank, winner (masked name), entry_id, round,
           claim_deadline, claimed_at, forfeited_at}
@@ -23,21 +26,28 @@ Draw message types (``data``; docs/websocket-protocol.md shows each as a client 
 - ``draw.entries``   {draw_id, count}                    a new entry or ballot.
 - ``draw.closing``   {draw_id, status: "closed", entries_count, entries_digest, closed_at}
                       entries frozen into the digest.
+- ``draw.awaiting_beacon`` {draw_id, status: "awaiting_beacon", beacon: BEACON}
+                      a tombola-beacon-v2 draw waits for its round (not published yet or
+                      no relay reachable); the scheduler retries; sent on each attempt.
 - ``draw.started``   {draw_id}                           winners are being drawn.
-- ``draw.winner``    {draw_id, prize: PRIZE, winners: [WINNER], proof_url}  one per prize.
+- ``draw.winner``    {draw_id, prize: PRIZE, winners: [WINNER], proof_url, verify_url}
+                      one per prize; verify_url: the app's page that recomputes the draw.
 - ``draw.finished``  {draw_id, status: "performed", seed, performed_at, winning_numbers,
-                      proof_url}                          the seed is revealed.
+                      proof_url, verify_url}                          the seed is revealed.
 - ``draw.claimed``   {draw_id, winner_id, claimed_at}
 - ``draw.forfeited`` {draw_id, winner_ids, forfeited_at}  unclaimed after the window (redraw).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypedDict
 
+from django.conf import settings
+
+from live.beacon import Chain
 from live.models import Draw, Prize, Winner
-from live.selectors import proof_url
+from live.selectors import proof_url, verify_url
 
 # --- What anyone may see of a person -------------------------------------------
 
@@ -88,6 +98,19 @@ class LotteryState(TypedDict):
     mode: str
 
 
+class BeaconState(TypedDict):
+    chain_hash: str
+    round: int | None
+    round_at: datetime | None
+    randomness: str | None
+    signature: str | None
+    waiting_since: datetime | None
+    attempts: int
+    last_error: str
+    fallback_allowed_at: datetime | None
+    fallback: dict | None
+
+
 class DrawState(TypedDict):
     id: int
     event_id: int
@@ -95,6 +118,8 @@ class DrawState(TypedDict):
     kind: str
     status: str
     eligibility: str
+    algorithm: str
+    beacon: BeaconState | None
     requires_verified_phone: bool
     scheduled_at: datetime | None
     entries_close_at: datetime | None
@@ -127,6 +152,27 @@ def winner_state(winner: Winner) -> WinnerState:
     }
 
 
+def beacon_state(draw: Draw) -> BeaconState | None:
+    """The draw's beacon round and its wait (None for a draw without a beacon)."""
+    chain = draw.beacon_chain
+    if not chain:
+        return None
+    round_at = None
+    if draw.beacon_round:
+        round_at = datetime.fromtimestamp(
+            Chain.from_dict(chain).round_time(draw.beacon_round), UTC)
+    fallback_at = None
+    if draw.beacon_waiting_since:
+        fallback_at = draw.beacon_waiting_since + timedelta(
+            seconds=settings.BEACON_FALLBACK_AFTER_SECONDS)
+    return {"chain_hash": chain["hash"], "round": draw.beacon_round, "round_at": round_at,
+            "randomness": draw.beacon_randomness or None,
+            "signature": draw.beacon_signature or None,
+            "waiting_since": draw.beacon_waiting_since, "attempts": draw.beacon_attempts,
+            "last_error": draw.beacon_last_error, "fallback_allowed_at": fallback_at,
+            "fallback": draw.beacon_fallback}
+
+
 def draw_state(draw: Draw) -> DrawState:
     lottery = None
     if draw.kind == Draw.Kind.LOTTERY:
@@ -135,6 +181,7 @@ def draw_state(draw: Draw) -> DrawState:
     return {
         "id": draw.pk, "event_id": draw.event_id, "title": draw.title, "kind": draw.kind,
         "status": draw.status, "eligibility": draw.eligibility,
+        "algorithm": draw.algorithm, "beacon": beacon_state(draw),
         "requires_verified_phone": draw.requires_verified_phone,
         "scheduled_at": draw.scheduled_at, "entries_close_at": draw.entries_close_at,
         "claim_window_minutes": draw.claim_window_minutes,
@@ -186,6 +233,7 @@ class DrawWinner(TypedDict):
     prize: PrizeState
     winners: list[WinnerState]
     proof_url: str
+    verify_url: str
 
 
 class DrawFinished(TypedDict):
@@ -195,6 +243,7 @@ class DrawFinished(TypedDict):
     performed_at: datetime
     winning_numbers: list[int] | None
     proof_url: str
+    verify_url: str
 
 
 class DrawClaimed(TypedDict):
@@ -228,19 +277,30 @@ def draw_closing_data(draw: Draw) -> DrawClosing:
             "entries_digest": draw.entries_digest, "closed_at": draw.closed_at}
 
 
+class DrawAwaitingBeacon(TypedDict):
+    draw_id: int
+    status: str
+    beacon: BeaconState | None
+
+
+def draw_awaiting_beacon_data(draw: Draw) -> DrawAwaitingBeacon:
+    return {"draw_id": draw.pk, "status": draw.status, "beacon": beacon_state(draw)}
+
+
 def draw_started_data(draw: Draw) -> DrawStarted:
     return {"draw_id": draw.pk}
 
 
 def draw_winner_data(draw: Draw, *, prize: Prize, winners: list[Winner]) -> DrawWinner:
     return {"draw_id": draw.pk, "prize": prize_state(prize),
-            "winners": [winner_state(w) for w in winners], "proof_url": proof_url(draw)}
+            "winners": [winner_state(w) for w in winners], "proof_url": proof_url(draw),
+            "verify_url": verify_url(draw)}
 
 
 def draw_finished_data(draw: Draw) -> DrawFinished:
     return {"draw_id": draw.pk, "status": draw.status, "seed": draw.seed,
             "performed_at": draw.performed_at, "winning_numbers": draw.winning_numbers,
-            "proof_url": proof_url(draw)}
+            "proof_url": proof_url(draw), "verify_url": verify_url(draw)}
 
 
 def draw_claimed_data(winner: Winner) -> DrawClaimed:

@@ -127,6 +127,18 @@ class AlreadyPerformed(Conflict):
     detail = _("This draw has already been performed.")
 
 
+class BeaconNotConfigured(DomainError):
+    code = "beacon_not_configured"
+    detail = _("No randomness beacon is configured here, so a draw cannot use "
+               "tombola-beacon-v2.")
+
+
+class BeaconFallbackNotAllowed(Conflict):
+    code = "beacon_fallback_not_allowed"
+    detail = _("Only a draw that has waited long enough for its beacon round may be performed "
+               "without it.")
+
+
 class NotPerformed(Conflict):
     code = "not_performed"
     detail = _("This draw has not been performed yet.")

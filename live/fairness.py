@@ -18,6 +18,13 @@ Scheme ``tombola-hmac-sha256-v1`` (anchors: RFC 3797, commit-reveal):
    ``[0, population - i)`` and takes the ``r``-th index not yet picked. The
    sequence is a prefix of any longer one, so a redraw continues it.
 5. After the draw the seed is revealed; anyone recomputes steps 1-4.
+
+Scheme ``tombola-beacon-v2`` (issue 19; docs/fairness.md) is the same with one more
+input: the randomness of a drand round fixed at commit time and published only after
+entries close (live/beacon.py). The stream becomes
+``HMAC-SHA256(key=seed, msg=digest || beacon randomness || counter)`` (the randomness as
+its 32 raw bytes). A draw whose round never came and that staff performed without it
+(an explicit, recorded fallback) uses an empty beacon randomness, i.e. the v1 stream.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ import secrets
 from collections.abc import Iterable, Iterator
 
 ALGORITHM = "tombola-hmac-sha256-v1"
+ALGORITHM_BEACON = "tombola-beacon-v2"
+ALGORITHMS = (ALGORITHM, ALGORITHM_BEACON)
 _U64 = 2**64
 
 
@@ -66,9 +75,10 @@ def digest_lines(lines: Iterable[str]) -> tuple[str, int]:
     return digest.hexdigest(), digest.count
 
 
-def random_stream(seed_hex: str, digest_hex: str) -> Iterator[int]:
-    """Unsigned 64-bit integers from HMAC-SHA256(seed, digest || counter)."""
-    key, prefix = bytes.fromhex(seed_hex), bytes.fromhex(digest_hex)
+def random_stream(seed_hex: str, digest_hex: str, beacon_hex: str = "") -> Iterator[int]:
+    """Unsigned 64-bit integers from HMAC-SHA256(seed, digest || beacon || counter)
+    (v1: no beacon)."""
+    key, prefix = bytes.fromhex(seed_hex), bytes.fromhex(digest_hex) + bytes.fromhex(beacon_hex)
     counter = 0
     while True:
         block = hmac.new(key, prefix + counter.to_bytes(8, "big"), hashlib.sha256).digest()
@@ -87,9 +97,10 @@ def uniform(stream: Iterator[int], n: int) -> int:
     raise RuntimeError("unreachable")  # the stream is infinite
 
 
-def pick_indices(seed_hex: str, digest_hex: str, population: int, count: int) -> list[int]:
+def pick_indices(seed_hex: str, digest_hex: str, population: int, count: int,
+                 beacon_hex: str = "") -> list[int]:
     """`count` distinct indices in [0, population), in pick order."""
-    stream = random_stream(seed_hex, digest_hex)
+    stream = random_stream(seed_hex, digest_hex, beacon_hex)
     picked: list[int] = []
     ordered: list[int] = []  # picked, sorted, to map r to the r-th unpicked index
     for i in range(min(count, population)):
@@ -105,6 +116,7 @@ def pick_indices(seed_hex: str, digest_hex: str, population: int, count: int) ->
     return picked
 
 
-def winning_numbers(seed_hex: str, digest_hex: str, k: int, n: int) -> list[int]:
+def winning_numbers(seed_hex: str, digest_hex: str, k: int, n: int,
+                    beacon_hex: str = "") -> list[int]:
     """k distinct numbers in 1..n, sorted."""
-    return sorted(i + 1 for i in pick_indices(seed_hex, digest_hex, n, k))
+    return sorted(i + 1 for i in pick_indices(seed_hex, digest_hex, n, k, beacon_hex))

@@ -71,6 +71,8 @@ class Draw(models.Model):
     class Status(models.TextChoices):
         OPEN = "open"
         CLOSED = "closed"  # entries frozen into the digest, winners not yet drawn
+        # tombola-beacon-v2: closed, and its beacon round not published or not reachable yet
+        AWAITING_BEACON = "awaiting_beacon"
         PERFORMED = "performed"
 
     class LotteryMode(models.TextChoices):
@@ -117,6 +119,21 @@ class Draw(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     performed_at = models.DateTimeField(null=True, blank=True)
     performed_by = models.CharField(max_length=120, blank=True)
+
+    # tombola-beacon-v2 (live/beacon.py, docs/fairness.md): the drand chain recorded at
+    # commit time and the round whose randomness joins the seed; the round is always
+    # one published after entries close (and after scheduled_at).
+    beacon_chain = models.JSONField(null=True, blank=True, editable=False)
+    beacon_round = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
+    beacon_randomness = models.CharField(max_length=64, blank=True, editable=False)
+    beacon_signature = models.CharField(max_length=192, blank=True, editable=False)
+    beacon_previous_signature = models.CharField(max_length=192, blank=True, editable=False)
+    beacon_waiting_since = models.DateTimeField(null=True, blank=True, editable=False)
+    beacon_attempted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    beacon_attempts = models.PositiveIntegerField(default=0, editable=False)
+    beacon_last_error = models.CharField(max_length=500, blank=True, editable=False)
+    # Set when staff performed it without its round: {at, by, reason, waited_seconds}.
+    beacon_fallback = models.JSONField(null=True, blank=True, editable=False)
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

@@ -26,6 +26,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import close_old_connections, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core.models import Event
@@ -63,12 +64,20 @@ def close_due_entries(now=None) -> int:
 
 
 def perform_due_draws(now=None) -> list[int]:
-    """Perform every due draw once; returns the ids this process performed."""
+    """Perform every due draw once; returns the ids this process performed.
+
+    Due: open or closed draws whose scheduled time has come, and draws awaiting their
+    beacon round (scheduled or performed by hand) whose last attempt is
+    BEACON_RETRY_SECONDS old. One still without its round stays awaiting_beacon (the
+    service published draw.awaiting_beacon) and is tried again on a later tick."""
     now = now or timezone.now()
     performed: list[int] = []
     skipped: set[int] = set()
-    due = (Draw.objects.filter(status__in=[Draw.Status.OPEN, Draw.Status.CLOSED],
-                               scheduled_at__lte=now).exclude(kind=Draw.Kind.EXTERNAL))
+    retry_before = now - timedelta(seconds=settings.BEACON_RETRY_SECONDS)
+    due = (Draw.objects.filter(
+        Q(status__in=[Draw.Status.OPEN, Draw.Status.CLOSED], scheduled_at__lte=now)
+        | Q(status=Draw.Status.AWAITING_BEACON, beacon_attempted_at__lte=retry_before))
+        .exclude(kind=Draw.Kind.EXTERNAL))
     while due.exclude(pk__in=skipped).exists():
         with transaction.atomic():
             draw = (due.exclude(pk__in=skipped).select_for_update(skip_locked=True)
@@ -77,8 +86,11 @@ def perform_due_draws(now=None) -> list[int]:
                 return performed
             try:
                 with transaction.atomic():
-                    draw_perform(draw=draw, actor=None, source=source())
-                performed.append(draw.pk)
+                    result = draw_perform(draw=draw, actor=None, source=source())
+                if result.is_performed:
+                    performed.append(draw.pk)
+                else:  # waiting for its beacon round: again on a later tick
+                    skipped.add(draw.pk)
             except Exception:  # one broken draw must not stop the others
                 logger.exception("performing draw %s failed", draw.pk)
                 skipped.add(draw.pk)

@@ -11,6 +11,7 @@ from django.db.models.functions import RowNumber
 
 from core.links import absolute_url
 from core.selectors.events import event_get
+from live.beacon import Chain
 from live.errors import DrawNotFound, EntryNotFound, WinningBallotNotFound
 from live.fairness import EntryDigest, entry_line
 from live.models import CheckIn, Draw, Entry, ScreenKey, Winner
@@ -128,6 +129,28 @@ def proof_url(draw: Draw) -> str:
     return absolute_url(f"/api/events/{draw.event_id}/draws/{draw.pk}/proof/")
 
 
+def verify_url(draw: Draw) -> str:
+    """The attendee app's page that recomputes the draw in the browser (docs/fairness.md)."""
+    return absolute_url(f"/app/#/events/{draw.event_id}/draws/{draw.pk}/verify")
+
+
+def _proof_beacon(draw: Draw, performed: bool) -> dict | None:
+    """The beacon section of a tombola-beacon-v2 proof (docs/fairness.md)."""
+    if not draw.beacon_chain:
+        return None
+    chain = draw.beacon_chain
+    round_at = None
+    if draw.beacon_round:
+        round_at = Chain.from_dict(chain).round_time(draw.beacon_round)
+    return {
+        "chain": chain, "round": draw.beacon_round, "round_at": round_at,
+        "randomness": draw.beacon_randomness or None if performed else None,
+        "signature": draw.beacon_signature or None if performed else None,
+        "previous_signature": draw.beacon_previous_signature or None if performed else None,
+        "fallback": draw.beacon_fallback,
+    }
+
+
 def draw_proof(draw: Draw) -> dict:
     """Everything needed to recompute the winners; entry ids only, no personal data."""
     performed = draw.is_performed
@@ -142,6 +165,10 @@ def draw_proof(draw: Draw) -> dict:
         "draw_id": draw.pk,
         "kind": draw.kind,
         "algorithm": draw.algorithm,
+        "beacon": _proof_beacon(draw, performed),
+        "entries_close_at": draw.entries_close_at,
+        "scheduled_at": draw.scheduled_at,
+        "closed_at": draw.closed_at,
         "seed_commitment": draw.seed_commitment,
         "seed": draw.seed if performed else None,
         "entries_digest": draw.entries_digest or None,

@@ -6,6 +6,7 @@ from django.utils.translation import gettext
 from rest_framework import serializers
 
 from core.serializers import CachedFieldsModelSerializer
+from live import fairness
 from live.models import Draw, Entry
 
 MAX_LOTTERY_NUMBER = 99
@@ -100,9 +101,24 @@ class DrawInput(serializers.Serializer):
         return attrs
 
 
+FALLBACK_HELP = ("Perform a tombola-beacon-v2 draw without its beacon round, giving the "
+                 "reason: only after it has waited BEACON_FALLBACK_AFTER_SECONDS; the proof "
+                 "records it.")
+
+
+class DrawCreateInput(DrawInput):
+    algorithm = serializers.ChoiceField(
+        choices=fairness.ALGORITHMS, required=False, allow_null=True, default=None,
+        help_text="The fairness scheme (docs/fairness.md). Unset: tombola-beacon-v2 when a "
+                  "randomness beacon is configured, else tombola-hmac-sha256-v1.")
+
+
 class PerformInput(serializers.Serializer):
     winners = serializers.ListField(child=serializers.DictField(), required=False,
                                     allow_null=True, default=None)
+    beacon_fallback = serializers.CharField(
+        required=False, allow_null=True, default=None, min_length=3, max_length=500,
+        help_text=FALLBACK_HELP)
 
 
 class ParticipateInput(serializers.Serializer):
@@ -202,6 +218,20 @@ class LotteryState(serializers.Serializer):
     mode = serializers.ChoiceField(choices=Draw.LotteryMode.choices)
 
 
+class BeaconState(serializers.Serializer):
+    chain_hash = serializers.CharField()
+    round = serializers.IntegerField(allow_null=True,
+                                     help_text="The first round published after entries close.")
+    round_at = serializers.DateTimeField(allow_null=True)
+    randomness = serializers.CharField(allow_null=True)
+    signature = serializers.CharField(allow_null=True)
+    waiting_since = serializers.DateTimeField(allow_null=True)
+    attempts = serializers.IntegerField()
+    last_error = serializers.CharField()
+    fallback_allowed_at = serializers.DateTimeField(allow_null=True)
+    fallback = serializers.DictField(allow_null=True)
+
+
 class DrawState(serializers.Serializer):
     """The DRAW dict of live/streams.py, as REST and the streams send it."""
 
@@ -218,6 +248,8 @@ class DrawState(serializers.Serializer):
     scheduled_at = serializers.DateTimeField(allow_null=True)
     entries_close_at = serializers.DateTimeField(allow_null=True)
     claim_window_minutes = serializers.IntegerField()
+    algorithm = serializers.ChoiceField(choices=fairness.ALGORITHMS)
+    beacon = BeaconState(allow_null=True, help_text="tombola-beacon-v2 draws: the drand round.")
     seed_commitment = serializers.CharField()
     seed = serializers.CharField(allow_null=True, help_text="Revealed once performed.")
     entries_count = serializers.IntegerField()
@@ -249,6 +281,8 @@ class PerformInputSchema(serializers.Serializer):
     """PerformInput as documented: external draws name their winners."""
 
     winners = PerformWinnerInput(many=True, required=False, allow_null=True)
+    beacon_fallback = serializers.CharField(required=False, allow_null=True,
+                                            help_text=FALLBACK_HELP)
 
 
 class ClaimedPrize(serializers.Serializer):
@@ -290,12 +324,34 @@ class ProofWinner(serializers.Serializer):
     round = serializers.IntegerField()
 
 
+class ProofChain(serializers.Serializer):
+    hash = serializers.CharField()
+    public_key = serializers.CharField()
+    period = serializers.IntegerField()
+    genesis_time = serializers.IntegerField()
+    scheme = serializers.CharField()
+
+
+class ProofBeacon(serializers.Serializer):
+    chain = ProofChain()
+    round = serializers.IntegerField(allow_null=True)
+    round_at = serializers.IntegerField(allow_null=True, help_text="Unix time of the round.")
+    randomness = serializers.CharField(allow_null=True)
+    signature = serializers.CharField(allow_null=True)
+    previous_signature = serializers.CharField(allow_null=True)
+    fallback = serializers.DictField(allow_null=True)
+
+
 class ProofOutput(serializers.Serializer):
     """Everything `python -m live.verify` needs to recompute the winners."""
 
     draw_id = serializers.IntegerField()
     kind = serializers.ChoiceField(choices=Draw.Kind.choices)
     algorithm = serializers.CharField()
+    beacon = ProofBeacon(allow_null=True, help_text="tombola-beacon-v2 only (docs/fairness.md).")
+    entries_close_at = serializers.DateTimeField(allow_null=True)
+    scheduled_at = serializers.DateTimeField(allow_null=True)
+    closed_at = serializers.DateTimeField(allow_null=True)
     seed_commitment = serializers.CharField()
     seed = serializers.CharField(allow_null=True)
     entries_digest = serializers.CharField(allow_null=True)

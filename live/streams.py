@@ -46,6 +46,7 @@ from core.streams import (
 from live import checkin
 from live.draw_messages import (
     DrawState,
+    draw_awaiting_beacon_data,
     draw_claimed_data,
     draw_closing_data,
     draw_countdown_data,
@@ -115,6 +116,7 @@ DRAW_MESSAGES: dict[str, MessageBuilder] = {
     "draw.countdown": draw_countdown_data,
     "draw.entries": draw_entries_data,
     "draw.closing": draw_closing_data,
+    "draw.awaiting_beacon": draw_awaiting_beacon_data,
     "draw.started": draw_started_data,
     "draw.winner": draw_winner_data,
     "draw.finished": draw_finished_data,
@@ -157,6 +159,8 @@ def _apply_to_draw(draw: DrawState, message: StreamMessage) -> DrawState:
     elif type_ == "draw.closing":
         for field in ("status", "entries_count", "entries_digest", "closed_at"):
             draw[field] = data[field]
+    elif type_ == "draw.awaiting_beacon":
+        draw["status"], draw["beacon"] = data["status"], data["beacon"]
     elif type_ == "draw.started":
         pass  # nothing visible changes until the winners arrive
     elif type_ == "draw.winner":

@@ -22,6 +22,14 @@ REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
 def pytest_collection_modifyitems(config, items):
     _deselect_other_redis_topology(config, items)
+    # The replica's tests run where CI starts one (.ci/run, scripts/pg_replica), with
+    # DATABASE_REPLICA_URL; elsewhere they are not collected rather than skipped, so
+    # the server run (no skips allowed) does not need a replica too.
+    if "replica" not in settings.DATABASES:
+        replica_only = [item for item in items if item.get_closest_marker("replica")]
+        if replica_only:
+            config.hook.pytest_deselected(items=replica_only)
+            items[:] = [item for item in items if not item.get_closest_marker("replica")]
     missing = {
         "postgres": None if settings.USING_POSTGRES else "needs PostgreSQL: set DATABASE_URL=postgres://...",
         "redis": None if settings.REDIS_URL else "needs Redis: set REDIS_URL=redis://...",

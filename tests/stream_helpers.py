@@ -105,11 +105,12 @@ async def receive(ws: WebsocketCommunicator, timeout: float = 2) -> dict[str, An
 
 async def receive_stream_frames(ws, stream: str, *, until_seq: int,
                                 timeout: float = 2) -> list[dict[str, Any]]:
-    """Frames of `stream` up to and including seq `until_seq` (other frames skipped)."""
+    """Frames of `stream` up to and including seq `until_seq` (other frames skipped, and
+    notices: frames without a seq, outside the stream's order)."""
     frames = []
     while not frames or frames[-1]["seq"] < until_seq:
         frame = await receive(ws, timeout)
-        if frame.get("stream") == stream:
+        if frame.get("stream") == stream and "seq" in frame:
             frames.append(frame)
     return frames
 

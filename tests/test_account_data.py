@@ -149,7 +149,8 @@ def test_deleting_the_account_anonymises_it_and_keeps_money_and_audit_intact(api
     assert api.post("/api/auth/token/", {"email": "alice@example.com", "password": PASSWORD},
                     format="json").status_code == 401
     assert client.get("/api/accounts/me/").status_code == 401
-    (notice,) = [m for m in mail.outbox if m.to == ["alice@example.com"]]
+    (notice,) = [m for m in mail.outbox if m.to == ["alice@example.com"]
+                 and "deleted" in m.subject]  # not her order confirmation
     assert notice.subject == "Your Tombola account was deleted"
 
 

@@ -17,23 +17,23 @@ UPDATE_SCREENSHOTS=1 (the README's pictures).
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
+import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.servers import ROOT, manage, running_server
+from tests.servers import manage, running_server
 from tests.test_screen_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     STAFF_EMAIL,
     STAFF_PASSWORD,
     Organiser,
+    _assert_accessible,
     _iso,
+    _screenshot,
     sync_playwright,
 )
 
@@ -49,7 +49,6 @@ pytestmark = [
     ),
 ]
 
-AXE = ROOT / "tests" / "vendor" / "axe-4.14.1.min.js"
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2,
          "is_mobile": True, "has_touch": True}
 SERVER_ENV = {
@@ -59,28 +58,44 @@ SERVER_ENV = {
     "RUN_SCHEDULER_IN_PROCESS": "1",
 }
 EMAIL, PASSWORD = "ana.lopez@example.com", "ana-long-password-42"
+TAPPER = "double.tapper@example.com"
+# Headless Chromium on Linux has neither BarcodeDetector nor a camera: a stand-in for
+# both, whose detector reads whatever text the test puts in window.__qrText.
+SCANNER_STAND_IN = """
+window.BarcodeDetector = class {
+  async detect() {
+    return window.__qrText ? [{ rawValue: window.__qrText, format: "qr_code" }] : [];
+  }
+};
+navigator.mediaDevices.getUserMedia = async () => {
+  const canvas = document.createElement("canvas");
+  canvas.width = canvas.height = 4;
+  canvas.getContext("2d").fillRect(0, 0, 4, 4);
+  return canvas.captureStream(5);
+};
+"""
 
 
-def _screenshot(page, tmp_path: Path, name: str) -> None:
-    path = tmp_path / name
-    page.screenshot(path=str(path))
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        target = ROOT / "docs" / "screens"
-        target.mkdir(exist_ok=True)
-        shutil.copy(path, target / name)
+@pytest.fixture(scope="module")
+def payments_server(tmp_path_factory, django_db_setup, django_db_blocker):
+    """One server for the tests that top up (the demo payment provider credits at once,
+    and needs DEBUG); mail on the console (its log), links to its own port. Each test
+    uses its own accounts: the embedded server's SQLite file outlives a test, while on
+    PostgreSQL a test's end empties the tables under the running server."""
+    with django_db_blocker.unblock(), running_server(
+            tmp_path_factory.mktemp("app"), **SERVER_ENV, DEBUG="1", PAYMENT_PROVIDER="demo",
+            PUBLIC_BASE_URL="") as server:
+        yield server
 
 
-def _assert_accessible(page, what: str) -> None:
-    """No serious or critical axe-core violation on the page as it is now."""
-    if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.add_script_tag(path=str(AXE))
-    violations = page.evaluate("""async () => {
-        const result = await axe.run(document, {resultTypes: ["violations"]});
-        return result.violations.filter(v => v.impact === "serious" || v.impact === "critical")
-            .map(v => ({id: v.id, impact: v.impact, help: v.help,
-                        nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))}));
-    }""")
-    assert violations == [], f"{what}: {violations}"
+def _phone(playwright):
+    """A browser and a phone-sized page in it, collecting the page's script errors."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    # bypass_csp: the test injects axe-core; the app's own policy forbids that.
+    page = browser.new_context(**PHONE, bypass_csp=True).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return browser, page, errors
 
 
 def _register_referrer(server) -> str:
@@ -131,12 +146,7 @@ def test_attendee_registers_wins_claims_and_keeps_watching_across_a_server_resta
         port, secret = server.port, server.env["SECRET_KEY"]
 
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            # bypass_csp: the test injects axe-core; the app's own policy forbids that.
-            context = browser.new_context(**PHONE, bypass_csp=True)
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            browser, page, errors = _phone(playwright)
 
             # --- register from a referral link -----------------------------------------
             page.goto(server.url(f"/app/?ref={code}"))
@@ -240,7 +250,7 @@ def test_attendee_registers_wins_claims_and_keeps_watching_across_a_server_resta
                 expect(later_card.locator(".winner-list")).to_contain_text("Ana L.")
 
                 # --- my entries ---------------------------------------------------------
-                page.get_by_role("link", name="My entries").tap()
+                page.get_by_role("link", name="Entries", exact=True).tap()
                 entries = page.locator("#entries")
                 expect(entries.locator("[data-state='won']")).to_have_count(2)
                 expect(entries).to_contain_text("Claimed")
@@ -281,20 +291,21 @@ def test_attendee_registers_wins_claims_and_keeps_watching_across_a_server_resta
             browser.close()
 
 
-def test_api_client_retries_with_one_idempotency_key_and_refreshes_an_expired_session(tmp_path):
+def test_api_client_retries_with_one_idempotency_key_and_refreshes_an_expired_session(
+        payments_server):
     """The app's REST client (core/web/app/api.js), driven inside the page: a top-up
     whose answer is lost is retried with the same Idempotency-Key and credited once; a
     double tap sends one request; a refused token is refreshed once; errors carry the
     server's detail. The server credits top-ups at once (the demo payment provider, which
     needs DEBUG), so the balance shows what was credited."""
-    with running_server(tmp_path, **SERVER_ENV, DEBUG="1", PAYMENT_PROVIDER="demo") as server, \
-            sync_playwright() as playwright:
+    server = payments_server
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         # Requests from a page a service worker controls would bypass page.route().
         context = browser.new_context(**PHONE, service_workers="block")
         page = context.new_page()
         page.goto(server.url("/app/#/register"))
-        page.get_by_label("Email").fill(EMAIL)
+        page.get_by_label("Email").fill(TAPPER)
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Create account").tap()
         expect(page.get_by_role("heading", name="Events")).to_be_visible()
@@ -334,5 +345,227 @@ def test_api_client_retries_with_one_idempotency_key_and_refreshes_an_expired_se
         assert result["refused"]["status"] == 400
         assert result["refused"]["code"] == "invalid" and result["refused"]["detail"]
         assert result["refused"]["fields"]["amount"], result["refused"]
-        assert result["me"] == EMAIL and result["refreshed"] is True
+        assert result["me"] == TAPPER and result["refreshed"] is True
+        browser.close()
+
+
+def _confirmation_link(server, email: str) -> str:
+    """The confirmation link of the console backend's mail to `email` (the server's log)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        log = server.log()
+        start = log.rfind(f"To: {email}")
+        match = re.search(r"(http://\S+/confirm-email\?token=[\w.:-]+)", log[start:]) \
+            if start >= 0 else None
+        if match:
+            return match.group(1)
+        time.sleep(0.1)
+    raise AssertionError(f"no confirmation mail to {email} in the server log:\n{server.log()}")
+
+
+def _checkin_code_from_the_venue_screen(browser, server, staff, event_id: int) -> str:
+    key = staff.post(f"/api/events/{event_id}/screen-keys/", {"label": "hall"})["key"]
+    screen = browser.new_page(viewport={"width": 1280, "height": 720})
+    screen.goto(server.url(f"/screen/events/{event_id}/?key={key}"))
+    code = screen.locator("#checkin-code")
+    expect(code).to_have_text(re.compile(r"^\d{6}$"))
+    text = code.inner_text()
+    screen.close()
+    return text
+
+
+def _venue_on_sale(staff, now: datetime) -> tuple[dict, dict]:
+    """A small hall (two rows of six, one price) and a live event there, seats on sale."""
+    venue = staff.post("/api/venues/", {"name": "Little Hall", "address": "2 Main Street"})
+    staff.post(f"/api/venues/{venue['id']}/layout/", {"sections": [
+        {"name": "Stalls", "rows": [{"label": "A", "seats": 6}, {"label": "B", "seats": 6}]}]})
+    event = staff.post("/api/events/", {
+        "title": "Quiz night", "status": "live", "venue": venue["id"],
+        "starts_at": _iso(now + timedelta(minutes=60)), "checkin_code_required": True,
+    })
+    layout = staff.http.get(f"/api/venues/{venue['id']}/layout/").json()
+    section = layout["sections"][0]
+    staff.put(f"/api/events/{event['id']}/prices/",
+              {"prices": [{"section_id": section["id"], "amount": 2500}]})
+    staff.put(f"/api/events/{event['id']}/sale/", {
+        "sale_starts_at": _iso(now - timedelta(hours=1)), "max_seats_per_order": 6})
+    seats = [seat["id"] for row in section["rows"] for seat in row["seats"]]
+    return event, {"seats": seats}
+
+
+def test_phone_checks_in_wins_and_buys_seats_that_turn_mine_on_a_second_phone(
+        payments_server, tmp_path):
+    """Issue 16's phone journey: register from a referral link, confirm the email from the
+    console mail, check in with the code read off the venue screen, enter the raffle,
+    watch the countdown, "You won!" once staff perform it (the only entry: the winner is
+    known), claim, the proof's summary; then pick two seats, see them turn "mine" on a
+    second phone signed in to the same account within a second, top up, buy, the ticket
+    QR code (where the API gives one), refund."""
+    server = payments_server
+    # Here, not in the fixture: on PostgreSQL each test's end empties the tables.
+    manage(server.env, "createsuperuser", "--no-input",
+           DJANGO_SUPERUSER_EMAIL=STAFF_EMAIL, DJANGO_SUPERUSER_PASSWORD=STAFF_PASSWORD)
+    staff = Organiser(server)
+    now = datetime.now(UTC)
+    event, layout = _venue_on_sale(staff, now)
+    draws = f"/api/events/{event['id']}/draws/"
+    raffle = staff.post(draws, {
+        "title": "Quiz raffle", "kind": "raffle", "eligibility": "checked_in",
+        "scheduled_at": _iso(now + timedelta(minutes=10)),
+        "prizes": [{"name": "Board game", "quantity": 1, "rank": 1}],
+    })
+    lottery = staff.post(draws, {
+        "title": "Quiz lottery", "kind": "lottery", "eligibility": "registered",
+        "numbers_count": 3, "numbers_max": 9, "max_ballots": 1,
+        "prizes": [{"name": "Quiz book", "quantity": 1, "rank": 1, "matches": 3}],
+    })
+    code = _register_referrer(server)
+
+    with sync_playwright() as playwright:
+        browser, page, errors = _phone(playwright)
+
+        # --- register from the referral link, confirm the email from the mail -------
+        page.goto(server.url(f"/app/?ref={code}"))
+        expect(page.get_by_label("Referral code (optional)")).to_have_value(code)
+        page.get_by_label("First name").fill("Ana")
+        page.get_by_label("Last name").fill("Lopez")
+        page.get_by_label("Email").fill(EMAIL)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Create account").tap()
+        expect(page.get_by_role("heading", name="Events")).to_be_visible()
+        page.goto(_confirmation_link(server, EMAIL))
+        expect(page.get_by_role("heading", name="Your email address is confirmed")
+               ).to_be_visible()
+        referrer = httpx.Client(base_url=server.url(""), timeout=10)
+        token = referrer.post("/api/auth/token/", json={
+            "email": "referrer@example.com", "password": "referrer-password-42",
+        }).json()["access"]
+        counted = referrer.get("/api/accounts/me/referrals/?counted=true",
+                               headers={"Authorization": f"Bearer {token}"}).json()
+        assert counted["count"] == 1, counted  # the confirmation made the referral count
+
+        page.goto(server.url("/app/#/me"))
+        expect(page.locator("#email-state")).to_have_text("Email confirmed.")
+        expect(page.locator("#waitlist-position")).to_have_text(re.compile(r"^\d+$"))
+        expect(page.locator("#referral-link")).to_have_value(re.compile(r"/app/\?ref=\w+$"))
+        _assert_accessible(page, "me")
+        _screenshot(page, tmp_path, "app-me.png")
+
+        # --- check in with the venue screen's code, enter, win, claim ---------------
+        page.goto(server.url(f"/app/#/events/{event['id']}"))
+        card = page.locator(f"[data-draw-id='{raffle['id']}']")
+        card.get_by_role("button", name="Enter the raffle").tap()
+        expect(card.locator(".error")).to_contain_text("Check in")  # the server's detail
+        page.get_by_label("Check-in code").fill("000000")
+        page.get_by_role("button", name="Check in", exact=True).tap()
+        expect(page.locator("#checkin-error")).to_be_visible()  # the server's detail
+        _assert_accessible(page, "check in")
+        _screenshot(page, tmp_path, "app-checkin.png")
+        checkin_code = _checkin_code_from_the_venue_screen(browser, server, staff, event["id"])
+        page.get_by_label("Check-in code").fill(checkin_code)
+        page.get_by_role("button", name="Check in", exact=True).tap()
+        expect(page.locator("#checked-in")).to_have_text("You are checked in.")
+        card.get_by_role("button", name="Enter the raffle").tap()
+        expect(card).to_contain_text("You are in this draw.")
+        countdown = page.locator("#countdown")
+        expect(countdown).to_have_text(re.compile(r"^(09|10):\d\d$"))
+        first = countdown.inner_text()
+        page.wait_for_timeout(1100)
+        assert countdown.inner_text() != first, "the countdown must tick"
+
+        ballot = page.locator(f"[data-draw-id='{lottery['id']}']")
+        ballot.get_by_role("button", name="Quick pick").tap()
+        expect(ballot.locator(".ballot-number[aria-pressed='true']")).to_have_count(3)
+        ballot.get_by_role("button", name="Play this ballot").tap()
+        expect(ballot.locator(".my-ballots li")).to_have_text(re.compile(r"^\d \d \d$"))
+        expect(ballot).to_contain_text("You played 1 ballot, the most allowed.")
+
+        staff.post(draws + f"{raffle['id']}/perform/")
+        won = page.locator("#my-wins .won-card")
+        expect(won).to_contain_text("You won!")
+        expect(won).to_contain_text("Board game")
+        expect(won).to_contain_text("Claim by")
+        won.get_by_role("button", name="Claim your prize").tap()
+        expect(won).to_contain_text("Claimed")
+        won.locator("summary").tap()  # the proof, one tap away
+        expect(won.locator(".seed-check")).to_contain_text("Checked on this phone")
+        expect(won.locator(".proof li").nth(1)).to_contain_text("the single entry")
+        expect(won.locator(".proof code").nth(1)).to_have_text(re.compile(r"^[0-9a-f]{12}…$"))
+        # The full verifier of issue 19, one tap further.
+        expect(won.get_by_role("link", name="Check every step yourself")).to_have_attribute(
+            "href", f"#/events/{event['id']}/draws/{raffle['id']}/verify")
+        page.wait_for_timeout(600)  # the card's entrance animation
+        _assert_accessible(page, "you won, with the proof")
+        _screenshot(page, tmp_path, "app-proof.png")
+
+        # --- seats: pick two, a second phone sees them as mine, buy, QR, refund ------
+        page.get_by_role("link", name="Tickets: choose your seats").tap()
+        expect(page.get_by_role("heading", name="Choose your seats")).to_be_visible()
+        second_phone = browser.new_context(**PHONE)
+        second_phone.add_init_script(SCANNER_STAND_IN)
+        second = second_phone.new_page()
+        second.on("pageerror", lambda exc: errors.append(str(exc)))
+        second.goto(server.url(f"/app/#/signin?next=/events/{event['id']}"))
+        second.get_by_label("Email").fill(EMAIL)
+        second.get_by_label("Password").fill(PASSWORD)
+        second.get_by_role("button", name="Sign in").tap()
+        # This phone does not know it is checked in: it scans the screen's QR code,
+        # and the server's "already checked in" is taken as done.
+        second.evaluate("text => { window.__qrText = text; }",
+                        f"TOMBOLA:CHECKIN:{event['id']}:{checkin_code}")
+        second.get_by_role("button", name="Scan the QR code").tap()
+        expect(second.locator("#checked-in")).to_have_text("You are checked in.")
+        expect(second.get_by_label("Check-in code")).to_have_count(0)
+        second.evaluate(f"location.hash = '#/events/{event['id']}/seats'")
+        a, b = layout["seats"][2], layout["seats"][3]
+        for seat_id in (a, b):
+            expect(second.locator(f"[data-seat-id='{seat_id}']")).to_have_attribute(
+                "data-state", "free")
+            page.locator(f"[data-seat-id='{seat_id}']").tap()
+            expect(page.locator(f"[data-seat-id='{seat_id}']")).to_have_attribute(
+                "data-state", "picked")
+        page.get_by_role("button", name="Hold 2 seats").tap()
+        expect(page.locator(".hold-card")).to_contain_text("Stalls, row A, seat 3")
+        for seat_id in (a, b):
+            expect(page.locator(f"[data-seat-id='{seat_id}']")).to_have_attribute(
+                "data-state", "mine")
+            expect(second.locator(f"[data-seat-id='{seat_id}']")).to_have_attribute(
+                "data-state", "mine", timeout=1000)
+        expect(page.locator(".hold-left")).to_have_text(re.compile(r"^1[45]:\d\d$"))
+        _assert_accessible(page, "seats on hold")
+        _screenshot(page, tmp_path, "app-seats.png")
+
+        page.get_by_role("button", name="Buy for €50.00").tap()
+        expect(page.locator("#hold-error")).to_contain_text(re.compile(r"\w"))  # no money
+        page.get_by_role("button", name="Top up €50.00").tap()
+        expect(page.locator("#wallet-balance")).to_have_text("€50.00")
+        page.get_by_role("button", name="Buy for €50.00").tap()
+        tickets = page.locator("#tickets .ticket-card")
+        expect(tickets).to_have_count(2)
+        expect(page.locator("#wallet-balance")).to_have_text("€0.00")
+        expect(second.locator(f"[data-seat-id='{a}']")).to_have_attribute("data-state", "mine")
+        api = httpx.Client(base_url=server.url(""), timeout=10)
+        access = api.post("/api/auth/token/",
+                          json={"email": EMAIL, "password": PASSWORD}).json()
+        mine = api.get(f"/api/tickets/?event={event['id']}",
+                       headers={"Authorization": f"Bearer {access['access']}"}).json()
+        if "qr_url" in mine["results"][0]:  # the signed ticket code's QR (issue 17)
+            qr = tickets.first.locator("img.qr")
+            expect(qr).to_be_visible()
+            assert qr.evaluate("img => img.complete && img.naturalWidth > 0")
+        _assert_accessible(page, "tickets")
+        page.locator("#tickets-heading").evaluate("el => el.scrollIntoView()")
+        _screenshot(page, tmp_path, "app-tickets.png")
+
+        tickets.first.get_by_role("button", name="Cancel and refund").tap()
+        expect(tickets).to_have_count(1)
+        expect(page.locator("#wallet-balance")).to_have_text("€25.00")
+        after = api.get(f"/api/tickets/?event={event['id']}",
+                        headers={"Authorization": f"Bearer {access['access']}"}).json()
+        refunded = [t["seat_id"] for t in after["results"] if t["status"] == "cancelled"]
+        assert len(refunded) == 1, after
+        for phone in (page, second):  # back on sale, on both maps
+            expect(phone.locator(f"[data-seat-id='{refunded[0]}']")).to_have_attribute(
+                "data-state", "free")
+        assert errors == [], errors
         browser.close()

@@ -57,3 +57,18 @@ def test_assets_have_their_types_and_nothing_else_is_served(client):
     assert client.get("/assets/../attendee_app.py").status_code == 404
     assert client.get("/assets/app/").status_code == 404
     assert client.head("/assets/stream.js").status_code == 200
+
+
+def test_app_shell_names_the_deployments_currency_for_prices(client, settings):
+    settings.PAYMENT_CURRENCY = "chf"
+    html = client.get("/app/").content.decode()
+    assert '<meta name="tombola-currency" content="chf">' in html
+
+
+def test_every_app_module_is_in_the_service_workers_shell(client):
+    """A screen added under core/web/app/ is cached for offline use without a list to edit."""
+    body = client.get("/app/sw.js").content.decode()
+    shell = set(json.loads(re.search(r"const SHELL = (\[.*?\]);", body).group(1)))
+    for name in ("seatmap.js", "live.js", "views/seats.js", "views/tickets.js",
+                 "views/take-part.js", "views/waitlist.js"):
+        assert f"/assets/app/{name}" in shell, name

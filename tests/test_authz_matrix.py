@@ -55,6 +55,7 @@ SAME_SEATS = {"seat_ids": "{hold_seats}"}
 AMOUNT = {"amount": 1000}
 BALLOT = {"draw": "{lottery_draw}", "numbers": [1, 2, 3]}
 BAD_ROOM = {"rate_per_minute": 0}
+BAD_LIST = {"offer_seconds": 0}
 WEBHOOK = EVENT.replace("{event}", "{event_id}") + "webhooks/{webhook}/"
 
 
@@ -85,6 +86,8 @@ TABLE = [
     row("GET",    "/api/accounts/me/entries/",                 401, 200, 200, 200, 200),
     row("GET",    "/api/accounts/me/holds/",                   401, 200, 200, 200, 200),
     row("GET",    "/api/accounts/me/referrals/",               401, 200, 200, 200, 200),
+    row("GET",    "/api/accounts/me/tickets/",                 401, 200, 200, 200, 200),
+    row("GET",    "/api/accounts/me/payments/",                401, 200, 200, 200, 200),
     row("PATCH",  "/api/accounts/me/",                         401, 200, 200, 200, 200, RENAME_ME),
     row("POST",   "/api/accounts/phone/verification/",         401, 400, 400, 400, 400, {}),
     row("POST",   "/api/accounts/phone/verification/confirm/", 401, 400, 400, 400, 400, {}),
@@ -165,8 +168,14 @@ TABLE = [
     row("GET",    EVENT + "queue/",                            404, 404, 404, 404, 404),
     row("POST",   EVENT + "queue/",                            401, 404, 404, 404, 404),
     row("DELETE", EVENT + "queue/",                            401, 404, 404, 404, 404),
+    row("GET",    EVENT + "waiting-list/",                     401, 404, 404, 404, 404),
+    row("POST",   EVENT + "waiting-list/",                     401, 409, 409, 409, 409),
+    row("DELETE", EVENT + "waiting-list/",                     401, 404, 404, 404, 404),
+    row("GET",    EVENT + "waiting-list/staff/",               401, 403, 403, 200, 403),
+    row("PUT",    EVENT + "waiting-list/staff/",               401, 403, 403, 400, 403, BAD_LIST),
     row("GET",    EVENT + "waiting-room/",                     401, 403, 403, 404, 403),
     row("PUT",    EVENT + "waiting-room/",                     401, 403, 403, 400, 403, BAD_ROOM),
+    row("PATCH",  EVENT + "waiting-room/",                     401, 403, 403, 404, 403, BAD_ROOM),
     row("POST",   EVENT + "waiting-room/pause/",               401, 403, 403, 404, 403),
     row("POST",   EVENT + "waiting-room/resume/",              401, 403, 403, 404, 403),
     row("POST",   EVENT + "waiting-room/open/",                401, 403, 403, 404, 403),
@@ -179,6 +188,10 @@ TABLE = [
     row("GET",    "/api/orders/{order}/",                      401, 200, 404, 404, 404),
     row("GET",    "/api/tickets/",                             401, 200, 200, 200, 200),
     row("POST",   "/api/tickets/{ticket}/cancel/",             401, 200, 404, 404, 404),
+    row("GET",    "/api/tickets/{ticket}/",                    401, 200, 404, 404, 404),
+    row("GET",    "/api/tickets/{ticket}/qr/",                 401, 200, 404, 404, 404),
+    row("GET",    "/api/tickets/{ticket}/pdf/",                401, 200, 404, 404, 404),
+    row("GET",    "/api/orders/{order}/pdf/",                  401, 200, 404, 404, 404),
     row("GET",    "/api/wallet/",                              401, 200, 200, 200, 200),
     row("POST",   "/api/wallet/top-up/",                       401, 201, 201, 201, 201, AMOUNT),
     row("GET",    "/api/wallet/transactions/",                 401, 200, 200, 200, 200),

@@ -251,12 +251,13 @@ def test_the_venue_screen_speaks_the_events_language_and_zone(client, staff):
     page = client.get(f"/screen/events/{event.pk}/?key={key}",
                       HTTP_ACCEPT_LANGUAGE="en").content.decode()  # the event decides
     assert '<html lang="ru">' in page
-    assert "<h2>Победители</h2>" in page and "<h2>Winners</h2>" not in page
+    assert '"winners-heading">Победители</h2>' in page and ">Winners</h2>" not in page
     assert ">Сб, 5 декабря 2026, 21:30 MSK<" in page
     config = json.loads(re.search(r'id="screen-config"[^>]*>(.*?)</script>', page).group(1))
     assert (config["language"], config["time_zone"]) == ("ru", "Europe/Moscow")
     assert config["zone_labels"] == {"180": "MSK"}  # the script labels its times with these
     assert config["strings"]["draw_at"] == "в {time}" and config["strings"]["live"] == "в эфире"
+    assert config["strings"]["imported"] == "Победители внешнего розыгрыша"
     refused = client.get(f"/screen/events/{event.pk}/?key=wrong")
     assert refused.status_code == 403
     assert "Этот ключ экрана недействителен" in refused.content.decode()

@@ -77,6 +77,7 @@ LIST_LIMITS = {
     "/api/accounts/me/entries/": 3,
     "/api/accounts/me/holds/": 4,
     "/api/accounts/me/referrals/": 2,
+    "/api/accounts/me/payments/": 2,
     "/api/tickets/": 2,
     "/api/orders/": 3,  # orders, and their tickets with seat, row and section
     "/api/venues/": 2,
@@ -86,7 +87,7 @@ LIST_LIMITS = {
 
 def _mine(user, sale, *, first: int, rows: int) -> None:
     """`rows` more of everything the lists show: entries (one won), a bought ticket, a
-    live hold, a referral."""
+    live hold, a referral, a payment."""
     from django.test import TestCase
 
     from core.models import User
@@ -94,6 +95,7 @@ def _mine(user, sale, *, first: int, rows: int) -> None:
     from live.services.performing import draw_perform
     from tests.factories import make_draw
     from tests.ticketing_helpers import committed
+    from ticketing.services.payments import payment_start
 
     api = client_for(user)
     fund(user)
@@ -109,6 +111,7 @@ def _mine(user, sale, *, first: int, rows: int) -> None:
         committed(api.post, f"/api/holds/{token}/purchase/")
         committed(hold, api, sale, seats(sale, "A", "3", n + 1))
         User.objects.create_user(email=f"ref{n}-{user.pk}@example.com", referred_by=user)
+        payment_start(user=user, amount=1_000 + n)
 
 
 def test_the_mine_lists_run_a_fixed_number_of_statements(

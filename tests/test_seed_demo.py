@@ -1,11 +1,13 @@
 """manage.py seed_demo: the quick start's demo data, idempotent, and fast in bulk."""
 
 import re
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.apps import apps
 from django.core.management import call_command
+from django.utils import timezone
 
 from core.models import Event, User
 from demo.management.commands import seed_demo
@@ -34,7 +36,8 @@ def demo_users():
 
 
 def raffle() -> Draw:
-    return Draw.objects.get(title=seed_demo.RAFFLE_TITLE)
+    """The demo raffle a newcomer watches: the newest one."""
+    return Draw.objects.filter(title=seed_demo.RAFFLE_TITLE).latest("pk")
 
 
 def assert_gapless(draw: Draw, expected: int) -> None:
@@ -159,3 +162,29 @@ def test_seeded_database_passes_verify_audit():
     call_command("verify_audit", stdout=out)
 
     assert "Audit chain intact" in out.getvalue()
+
+
+def test_a_later_run_schedules_a_fresh_raffle_once_the_last_one_is_drawn():
+    seed(users=4, seats=10)
+    first = raffle()
+    Draw.objects.filter(pk=first.pk).update(status=Draw.Status.PERFORMED)
+
+    out = seed(users=4, seats=10)
+
+    fresh = raffle()
+    assert fresh.pk != first.pk and "1 draws" in out
+    assert fresh.status == Draw.Status.OPEN
+    assert fresh.scheduled_at > timezone.now() + timedelta(minutes=4)
+    assert_gapless(fresh, 4)  # the demo users are in it, so it has winners to show
+    assert "nothing created" in seed(users=4, seats=10)  # still watchable: no third one
+
+
+def test_a_raffle_whose_time_has_passed_is_replaced_too():
+    seed(users=2, seats=10)
+    first = raffle()
+    Draw.objects.filter(pk=first.pk).update(scheduled_at=timezone.now() + timedelta(seconds=20))
+
+    seed(users=2, seats=10)
+
+    assert raffle().pk != first.pk
+    assert Draw.objects.filter(title=seed_demo.RAFFLE_TITLE).count() == 2

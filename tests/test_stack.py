@@ -123,9 +123,11 @@ def two_free_ports() -> int:
 def test_scripts_stack_starts_the_topology_and_stops_it_on_sigint(tmp_path):
     env = server_env(tmp_path)  # the test database, which the script migrates (a no-op)
     port = two_free_ports()
+    front = free_port()
     script = subprocess.Popen(
         [sys.executable, "scripts/stack", "--workers", "2", "--schedulers", "2",
-         "--port", str(port), "--log-dir", str(tmp_path / "logs")],
+         "--port", str(port), "--log-dir", str(tmp_path / "logs"),
+         "--balancer-port", str(front)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: queue.Queue[str] = queue.Queue()
     reader = threading.Thread(target=lambda: [lines.put(line) for line in script.stdout],
@@ -147,6 +149,11 @@ def test_scripts_stack_starts_the_topology_and_stops_it_on_sigint(tmp_path):
             assert rows[name][1] == url
             ready = httpx.get(url + "readyz", timeout=10).json()
             assert ready["checks"] == {"database": "ok", "redis": "ok"}
+        # The front door (nginx with deploy/nginx.conf where installed, else the TCP
+        # balancer) reaches both workers.
+        assert any(f"http://127.0.0.1:{front}/" in line for line in output), output
+        ready = httpx.get(f"http://127.0.0.1:{front}/readyz", timeout=10).json()
+        assert ready["checks"] == {"database": "ok", "redis": "ok"}
         for name, pid in pids.items():
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             expected = b"run_scheduler" if name.startswith("scheduler") else b"serve"

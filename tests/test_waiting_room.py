@@ -18,7 +18,11 @@ from tests.ticketing_helpers import Clock, fund, make_event, seats
 from ticketing.models import WaitingRoom
 from ticketing.queue_line import early_score, queue_line
 from ticketing.services import holds, waiting_room
-from ticketing.services.waiting_room import adapt_rate, waiting_rooms_admit
+from ticketing.services.waiting_room import (
+    adapt_rate,
+    progress_every,
+    waiting_rooms_admit,
+)
 from ticketing.streams import queue_stream
 
 pytest_plugins = ["tests.ticketing_fixtures"]
@@ -94,6 +98,30 @@ def test_staff_put_a_room_in_front_of_the_sale_and_read_its_figures(event, staff
     assert queue_line().place(event.pk, None).rate_per_minute == 120  # copied to the line
     assert AuditEntry.objects.filter(action="waiting_room.configured").count() == 2
     assert_error(client_for(user).get(f"/api/events/{event.pk}/waiting-room/"), 403,
+                 "permission_denied")
+
+
+def test_staff_patch_some_settings_and_keep_the_others(event, staff, user):
+    url = f"/api/events/{event.pk}/waiting-room/"
+    assert_error(client_for(staff).patch(url, {"pass_minutes": 5}, format="json"), 404,
+                 "queue_not_found")  # no room to change yet
+    open_room(event, staff, rate_per_minute=300, pass_minutes=7, mode="adaptive",
+              max_rate_per_minute=900)
+    changed = client_for(staff).patch(url, {"pass_minutes": 5}, format="json")
+    assert changed.status_code == 200, changed.content
+    body = changed.json()
+    assert (body["pass_minutes"], body["rate_per_minute"], body["mode"],
+            body["max_rate_per_minute"]) == (5, 300, "adaptive", 900)
+    # A rate past the ceiling raises the ceiling with it (as PUT does).
+    raised = client_for(staff).patch(url, {"rate_per_minute": 1200}, format="json").json()
+    assert (raised["rate_per_minute"], raised["max_rate_per_minute"]) == (1200, 1200)
+    assert queue_line().place(event.pk, None).rate_per_minute == 1200  # copied to the line
+    for bad in ({"pass_minutes": 0}, {"rate_per_minute": "many"}, ["pass_minutes"],
+                {"rate_per_minute": 10, "max_rate_per_minute": 5}):
+        response = client_for(staff).patch(url, bad, format="json")
+        assert response.status_code == 400, (bad, response.content)
+    assert WaitingRoom.objects.get(event=event).pass_minutes == 5  # nothing half-written
+    assert_error(client_for(user).patch(url, {"pass_minutes": 9}, format="json"), 403,
                  "permission_denied")
 
 
@@ -351,6 +379,40 @@ def test_a_quiet_line_still_reports_every_few_seconds(event, staff, clock):
     history = streams.history_since(queue_stream(event.pk), before)
     # The first call after the sale's start also says the numbers are final.
     assert [m["type"] for m in history.messages] == ["queue.opened", "queue.progress"]
+
+
+def test_a_long_line_hears_its_progress_less_often(event, staff, make_user, clock,
+                                                  monkeypatch):
+    """Each queue.progress goes to every phone in the line: a long line's moves are
+    published at most every few seconds (the admitted hear queue.turn at once)."""
+    import time
+
+    from core import streams
+    from ticketing.services import waiting_room
+
+    monkeypatch.setattr(waiting_room, "PROGRESS_FRAMES_PER_SECOND", 2)  # 8 waiting: 4 s
+    monkeypatch.setattr(waiting_room, "PROGRESS_QUIET_SECONDS", 0.01)
+    open_room(event, staff)
+    tick(clock, 0)  # the opening, while nobody waits: claims 0.01 s
+    time.sleep(0.05)  # (the Redis store's claims expire in real time)
+    for i in range(10):
+        join(client_for(make_user(f"long{i}@example.com")), event)
+    before = streams.last_seq(queue_stream(event.pk))
+    assert tick(clock, 2) == 2  # moved: published, and the next 4 s claimed
+    assert tick(clock) == 1  # moved again within them: not published
+    history = streams.history_since(queue_stream(event.pk), before)
+    assert [m["data"]["served"] for m in history.messages] == [2]
+
+
+@pytest.mark.parametrize(("length", "moved", "seconds"), [
+    (10, True, 10 / 4000),  # a short line hears every tick that moves it
+    (10, False, 2.0),  # and every 2 s when it does not move
+    (12_000, True, 3.0),  # 4,000 frames a second at most
+    (12_000, False, 3.0),
+    (200_000, True, 5.0),  # and never less than every 5 s
+])
+def test_progress_cadence(length, moved, seconds):
+    assert progress_every(length, moved=moved) == seconds
 
 
 # --- the adaptive rate ------------------------------------------------------------------

@@ -155,3 +155,31 @@ async def test_an_early_buyer_learns_their_number_at_the_opening(venue, staff, m
     await ws.disconnect()
     assert (resumed["type"], resumed.get("reset")) == ("snapshot", True)
     assert resumed["data"]["me"]["number"] == reset[0]["data"]["me"]["number"]
+
+
+async def test_only_the_admitted_buyer_hears_its_turn(venue, staff, make_user, clock):
+    """queue.turn is a notice: the admitted buyer's socket gets it at the tick that admits
+    it, without a seq; the buyer behind gets the progress only, its seqs unbroken."""
+    users = [await db(make_user)(f"t{i}@example.com") for i in range(2)]
+    event = await db(room_with_line)(venue, staff, users)
+    await db(waiting_rooms_admit)()  # the opening (nobody admitted yet)
+    path = f"/ws/events/{event.pk}/queue/"
+    front, back = [await connected(path, subprotocols=[
+        "tombola.v2", f"jwt.{AccessToken.for_user(user)}"]) for user in users]
+    seq = (await receive(front))["seq"]
+    assert (await receive(back))["seq"] == seq
+
+    def admit_one() -> None:
+        clock.now += 1  # 60 a minute: one buyer
+        assert waiting_rooms_admit() == 1
+
+    await db(admit_one)()
+    turn, progress = await receive(front), await receive(front)
+    assert turn == {"stream": f"queue:{event.pk}", "type": "queue.turn", "ts": turn["ts"],
+                    "data": {"state": "admitted", "served": 1}}
+    assert progress["type"] == "queue.progress" and progress["seq"] == seq + 1
+    behind = await receive(back)
+    assert behind["type"] == "queue.progress" and behind["seq"] == seq + 1
+    assert await back.receive_nothing(timeout=0.3)
+    await front.disconnect()
+    await back.disconnect()

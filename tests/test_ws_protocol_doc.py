@@ -28,13 +28,15 @@ EXAMPLES = [(direction, json.loads(body)) for direction, body in
             re.findall(r"```json (client|server)\n(.*?)```", DOC, re.DOTALL)]
 CLIENT = [example for direction, example in EXAMPLES if direction == "client"]
 SERVER = [example for direction, example in EXAMPLES if direction == "server"]
-STREAM_FRAMES = [example for example in SERVER if "stream" in example]
+NOTICE_FRAMES = [example for example in SERVER if "stream" in example and "seq" not in example]
+STREAM_FRAMES = [example for example in SERVER if "stream" in example and "seq" in example]
 CONTROL_FRAMES = [example for example in SERVER if "stream" not in example]
 DOCUMENTED_TYPES = {frame["type"] for frame in STREAM_FRAMES} | set(
     re.findall(r"^`([a-z]+\.[a-z_]+)`:", DOC, re.MULTILINE))
 SCREEN_KEY = "s3cr3t-screen-key"
 URLS = {"event": "/ws/events/{}/", "draw": "/ws/draws/{}/", "seats": "/ws/events/{}/seats/",
-        "queue": "/ws/events/{}/queue/", "queue_staff": "/ws/events/{}/queue/staff/"}
+        "queue": "/ws/events/{}/queue/", "queue_staff": "/ws/events/{}/queue/staff/",
+        "user": "/ws/users/{}/"}
 
 
 def table_rows(header: str) -> list[list[str]]:
@@ -58,7 +60,7 @@ def test_the_page_has_examples_of_every_kind_of_frame():
 def test_stream_examples_follow_the_envelope(frame):
     expected = {"stream", "seq", "type", "data", "ts"} | ({"reset"} if "reset" in frame else set())
     assert set(frame) == expected
-    assert re.fullmatch(r"(event|draw|seats|screen|queue|queue_staff):[0-9]+", frame["stream"])
+    assert re.fullmatch(r"(event|draw|seats|screen|queue|queue_staff|user):[0-9]+", frame["stream"])
     assert isinstance(frame["seq"], int) and frame["seq"] >= 0
     assert isinstance(frame["ts"], float) and isinstance(frame["data"], dict)
     if "reset" in frame:
@@ -72,6 +74,20 @@ def test_stream_examples_follow_the_envelope(frame):
             assert message["stream"] == frame["stream"] and message["type"] != "replay"
     if frame["stream"].startswith("draw:") and frame["type"] != "snapshot":
         assert frame["data"]["draw_id"] == int(frame["stream"].split(":")[1])
+
+
+@pytest.mark.parametrize("frame", NOTICE_FRAMES, ids=lambda f: f["type"])
+def test_notice_examples_follow_the_notice_envelope(frame):
+    """A notice has no seq (outside the stream's order), and a kind declares its type."""
+    assert set(frame) == {"stream", "type", "data", "ts"}
+    kind = streams.stream_kind(frame["stream"].partition(":")[0])
+    assert kind is not None and frame["type"] in kind.notices
+
+
+def test_every_notice_a_kind_declares_is_documented():
+    declared = {notice for name in URLS if (kind := streams.stream_kind(name)) is not None
+                for notice in kind.notices}
+    assert declared and declared == {frame["type"] for frame in NOTICE_FRAMES}
 
 
 @pytest.mark.parametrize("message", CLIENT, ids=lambda m: m["type"])
@@ -99,7 +115,7 @@ def test_close_code_table_matches_the_protocol_module():
 # and the seat.* types closing a tuple of ticketing's transitions table. Webhook
 # kinds and audit actions use the same dotted names but are not stream messages.
 PUBLISHED_TYPE = re.compile(
-    r'publish\w*\([^"]{0,150}"((?:draw|seat|checkin|event|queue)\.[a-z_]+)"|"(seat\.[a-z_]+)"\),')
+    r'publish\w*\([^"]{0,150}"((?:draw|seat|checkin|event|queue|waiting_list)\.[a-z_]+)"|"(seat\.[a-z_]+)"\),')
 
 
 def published_types() -> dict[str, set[str]]:
@@ -124,7 +140,7 @@ def test_every_message_type_the_apps_publish_is_documented():
 # no kind (its snapshot is its latest values). The waiting room's two streams share
 # the queue prefix, so its types are placed one by one (a new one must be added).
 KINDS_OF_PREFIX = {"event": ("event",), "draw": ("event", "draw"), "seat": ("seats",),
-                   "checkin": (), "queue": None}
+                   "checkin": (), "queue": None, "waiting_list": ("user",)}
 KINDS_OF_TYPE = {"queue.progress": ("queue",), "queue.stats": ("queue_staff",),
                  "queue.room": ("queue_staff",)}
 
@@ -142,7 +158,7 @@ def test_every_published_type_is_declared_by_the_kinds_of_its_stream():
                 assert type_ in streams.stream_kind(name).messages, (name, type_)
 
 
-@pytest.mark.parametrize("name", ["event", "draw", "seats", "queue", "queue_staff"])
+@pytest.mark.parametrize("name", ["event", "draw", "seats", "queue", "queue_staff", "user"])
 def test_every_type_a_kind_declares_is_documented(name):
     declared = set(streams.stream_kind(name).messages)
     assert declared <= DOCUMENTED_TYPES, sorted(declared - DOCUMENTED_TYPES)
@@ -160,7 +176,7 @@ def kind(name):
 def kinds():
     with swap_stream_kind(kind("event")), swap_stream_kind(kind("draw")), \
             swap_stream_kind(kind("seats")), swap_stream_kind(kind("queue")), \
-            swap_stream_kind(kind("queue_staff")):
+            swap_stream_kind(kind("queue_staff")), swap_stream_kind(kind("user")):
         yield
 
 

@@ -17,6 +17,7 @@ from ticketing.models import (
     Section,
     SectionPrice,
     Ticket,
+    WaitingListEntry,
     Wallet,
     WalletTransaction,
 )
@@ -24,6 +25,7 @@ from ticketing.payment_admin import PaymentAdmin  # noqa: F401  (registers the P
 from ticketing.queue_admin import event_waiting_room  # also registers the WaitingRoom admin
 from ticketing.services.layout import sale_configure, venue_overlapping_sale
 from ticketing.services.orders import ticket_cancel
+from ticketing.waiting_list_admin import WaitingListAdmin  # noqa: F401  (registers it)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -225,3 +227,14 @@ class SeatStatusChangeAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "event", "seat", "from_status", "to_status", "reason", "user"]
     list_filter = ["reason", "event"]
     search_fields = ["seat__label", "user__email"]
+
+
+@admin.register(WaitingListEntry)
+class WaitingListEntryAdmin(ReadOnlyAdmin):
+    """Places on waiting lists: they change through the buyers' API and the offers job."""
+
+    list_display = ["id", "event", "user", "section", "seats", "status", "created_at",
+                    "offer_expires_at"]
+    list_filter = ["status"]
+    list_select_related = ["event", "user", "section"]
+    search_fields = ["event__title", "user__email"]

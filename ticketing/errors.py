@@ -299,3 +299,18 @@ class InvalidWebhookSignature(DomainError):
     code = "invalid_signature"
     detail = _("The webhook's signature does not match this endpoint's secret, or it is older "
                "than the replay window.")
+
+
+class WaitingListSeatsAvailable(Conflict):
+    code = "seats_available"
+    detail = _("There are free seats for this event: hold them instead of waiting.")
+
+
+class WaitingListMailboxTaken(Conflict):
+    code = "waiting_list_mailbox_taken"
+    detail = _("Another account with this mailbox is already on this event's waiting list.")
+
+
+class NotOnWaitingList(NotFound):
+    code = "not_on_waiting_list"
+    detail = _("You are not on this event's waiting list.")

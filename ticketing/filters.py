@@ -75,6 +75,16 @@ class HoldFilters(ListFilters):
         fields: list[str] = []
 
 
+class MyPaymentFilters(CreatedDayFilters):
+    status = django_filters.ChoiceFilter(choices=Payment.Status.choices)
+    provider = django_filters.ChoiceFilter(choices=Payment.Provider.choices)
+    ordering = ordering("created_at", "amount", default="-created_at")
+
+    class Meta:
+        model = Payment
+        fields: list[str] = []
+
+
 class PaymentFilters(CreatedDayFilters):
     status = django_filters.ChoiceFilter(choices=Payment.Status.choices)
     provider = django_filters.ChoiceFilter(choices=Payment.Provider.choices)

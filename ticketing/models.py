@@ -329,6 +329,9 @@ class Order(models.Model):
     total = models.BigIntegerField()
     hold_token = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # When its confirmation email (tickets, QR, PDF) was claimed for sending: at most once
+    # (ticketing/services/order_confirmation.py). NULL: not sent yet.
+    confirmation_sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -366,6 +369,25 @@ class Ticket(models.Model):
 
     def __str__(self) -> str:
         return f"ticket {self.pk} ({self.seat})"
+
+
+class TicketSigningKey(models.Model):
+    """An event's Ed25519 key pair for its tickets' codes (ticketing/services/ticket_codes.py).
+
+    The public key is public (gates download it). The private key is stored encrypted
+    (AES-GCM under a key derived from TICKET_SIGNING_SECRET, the event's id as associated
+    data): a copy of the database alone signs nothing
+    (docs/decisions/2026-11-30-ticket-signing-keys.md).
+    """
+
+    event = models.OneToOneField(Event, on_delete=models.CASCADE, related_name="signing_key")
+    public_key = models.BinaryField(max_length=32)
+    # 12-byte nonce followed by the AES-GCM ciphertext of the 32-byte raw private key.
+    private_key_encrypted = models.BinaryField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"ticket signing key of {self.event}"
 
 
 class SeatStatusChange(models.Model):
@@ -490,3 +512,98 @@ class WaitingRoom(models.Model):
     @property
     def requires_pass(self) -> bool:
         return self.status != self.Status.CLOSED
+
+
+class WaitingList(models.Model):
+    """A sold-out event's waiting list: its settings, and the row its offers lock.
+
+    Seats that come back on sale while people wait (WaitingListSeat) are offered in
+    order to the entries below (ticketing/services/waiting_list.py); the scheduler's
+    job locks this row (SKIP LOCKED), so one scheduler at a time makes an event's offers.
+    """
+
+    event = models.OneToOneField(Event, on_delete=models.CASCADE, related_name="waiting_list")
+    offer_seconds = models.PositiveIntegerField(
+        help_text="Seconds offered seats stay held for the next in line before the offer "
+                  "passes on.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(offer_seconds__gte=1),
+                                   name="waitinglist_offer_seconds_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"waiting list of {self.event}"
+
+
+class WaitingListEntry(models.Model):
+    """One buyer's place on an event's waiting list (one live place per mailbox)."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting"
+        OFFERED = "offered"  # seats held for them (hold) until offer_expires_at
+        CONVERTED = "converted"  # they bought the offered seats
+        EXPIRED = "expired"  # the offer ran out (or was released) unbought: passed on
+        LEFT = "left"
+
+    LIVE = (Status.WAITING, Status.OFFERED)
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="waiting_entries")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="waiting_entries"
+    )
+    # The account's mailbox when it joined (core/emails.py email_mailbox): one live place
+    # per mailbox, so +tags and dotted gmail addresses do not queue twice.
+    mailbox = models.CharField(max_length=254)
+    # None: any section.
+    section = models.ForeignKey(
+        Section, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    seats = models.PositiveSmallIntegerField(default=1)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.WAITING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    offered_at = models.DateTimeField(null=True, blank=True)
+    offer_expires_at = models.DateTimeField(null=True, blank=True)
+    hold = models.OneToOneField(
+        SeatHold, null=True, blank=True, on_delete=models.SET_NULL, related_name="waiting_entry"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["event_id", "id"]
+        verbose_name_plural = "waiting list entries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event", "mailbox"], condition=Q(status__in=["waiting", "offered"]),
+                name="waitingentry_one_live_per_mailbox",
+            ),
+            models.CheckConstraint(condition=Q(seats__gte=1), name="waitingentry_seats_positive"),
+        ]
+        indexes = [models.Index(fields=["event", "status", "id"], name="waitingentry_line_idx")]
+
+    def __str__(self) -> str:
+        return f"waiting list entry {self.pk} ({self.status})"
+
+
+class WaitingListSeat(models.Model):
+    """A seat that came back on sale (refund, released or expired hold, unblocked) while
+    its event had a waiting list: offered once, to one entry, then done."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    seat = models.ForeignKey(Seat, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=16)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Set once: offered to `entry`, or found taken by the general sale (entry None).
+    done_at = models.DateTimeField(null=True, blank=True)
+    entry = models.ForeignKey(
+        WaitingListEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["event", "done_at", "id"], name="waitingseat_pending_idx")]
+
+    def __str__(self) -> str:
+        return f"returned seat {self.seat_id} of event {self.event_id}"

@@ -1,4 +1,5 @@
-"""Payments over HTTP: the provider's webhook, and the staff's list, confirm and refund.
+"""Payments over HTTP: the provider's webhook, the staff's list, confirm and refund, and
+the buyer's own list (GET /api/accounts/me/payments/).
 
 A buyer starts a payment with POST /api/wallet/top-up/ (ticketing/views.py).
 """
@@ -69,6 +70,21 @@ class PaymentListView(PaginatedListView):
 
     def get_queryset(self):
         return Payment.objects.all()
+
+
+class MyPaymentListView(PaginatedListView):
+    operation_docs = {
+        "GET": """List my payments.
+
+        My top-ups' payments, newest first: provider, reference (a bank transfer's is
+        what to write on it), amount, status and refunds. Filter by `status`,
+        `provider` and date.""",
+    }
+    serializer_class = s.PaymentOutput
+    filterset_class = filters.MyPaymentFilters
+
+    def get_queryset(self):
+        return Payment.objects.filter(user=self.request.user)
 
 
 class PaymentConfirmView(APIView):

@@ -2,7 +2,8 @@
 
 Kept on erasure, pointing at the anonymised account: the wallet and its ledger, payments,
 orders and tickets (accounting), seat history. Deleted: idempotency replies
-(stored answers). Live holds are released after the erasure commits. Money left
+(stored answers) and waiting-list places (their mailbox is personal; an offer's hold is
+released with the other live holds). Live holds are released after the erasure commits. Money left
 in the wallet blocks the erasure: it is the person's (staff can refund it to its
 payment), and so does a payment still pending, which would credit it later
 (docs/decisions/2026-11-30-account-deletion-and-audit.md).
@@ -24,6 +25,7 @@ from ticketing.models import (
     SeatHold,
     SeatStatusChange,
     Ticket,
+    WaitingListEntry,
     Wallet,
 )
 
@@ -48,6 +50,9 @@ def export(user: User) -> dict:
         # The hold token is left out: it is a credential, not information about the person.
         "holds": list(SeatHold.objects.filter(user=user).order_by("created_at", "id").values(
             "id", "event_id", "status", "seat_ids", "total", "created_at", "expires_at")),
+        "waiting_lists": list(WaitingListEntry.objects.filter(user=user).order_by("id").values(
+            "id", "event_id", "event__title", "section_id", "seats", "status", "created_at",
+            "offered_at", "offer_expires_at", "closed_at")),
         "seat_changes": list(SeatStatusChange.objects.filter(user=user).order_by("id").values(
             "event_id", "seat_id", "from_status", "to_status", "reason", "created_at")),
     }
@@ -72,6 +77,7 @@ def blockers(user: User) -> list[dict]:
 
 def erase(user: User) -> None:
     IdempotencyKey.objects.filter(user=user).delete()
+    WaitingListEntry.objects.filter(user=user).delete()
 
 
 def release_live_holds(user: User) -> None:

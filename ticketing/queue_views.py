@@ -10,6 +10,8 @@ the line absorbs the arrival spike the sale behind it could not.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import permissions, status
@@ -23,7 +25,7 @@ from core.schema import errors
 from core.throttles import ScopedThrottle
 from ticketing import serializers as s
 from ticketing.errors import QueueNotFound, queue_links
-from ticketing.models import WaitingRoom
+from ticketing.models import WAITING_ROOM_SETTINGS, WaitingRoom
 from ticketing.queue_messages import place_body
 from ticketing.services import waiting_room
 from ticketing.streams import room_settings
@@ -114,7 +116,8 @@ def _room_answer(room: WaitingRoom) -> dict:
 class WaitingRoomView(APIView):
     permission_classes = [StaffModelPermission]
     staff_permissions = {"GET": ("ticketing.view_waitingroom",),
-                         "PUT": ("ticketing.add_waitingroom", "ticketing.change_waitingroom")}
+                         "PUT": ("ticketing.add_waitingroom", "ticketing.change_waitingroom"),
+                         "PATCH": ("ticketing.change_waitingroom",)}
 
     @extend_schema(summary="A waiting room's settings and live figures", description=(
         "Staff: the room's settings and the line's figures now (length, admitted, passes "
@@ -141,6 +144,35 @@ class WaitingRoomView(APIView):
                                                    **data.validated_data)
         return Response(_room_answer(room),
                         status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Change some of a waiting room's settings", description=(
+        "As PUT, for the fields given only; the others keep their values (PUT resets an "
+        "omitted field to its default). Raising rate_per_minute past max_rate_per_minute "
+        "raises the ceiling with it unless max_rate_per_minute is given too."),
+        request=s.WaitingRoomInput(partial=True),
+        responses={200: s.WaitingRoomOutput, **errors(e404="event_not_found, queue_not_found")})
+    def patch(self, request: Request, pk: int) -> Response:
+        room = _room(pk, request.user)
+        given = request.data
+        if isinstance(given, Mapping):
+            current = {name: getattr(room, name) for name in WAITING_ROOM_SETTINGS}
+            given = {**current, **given}
+            if "max_rate_per_minute" not in request.data:
+                given["max_rate_per_minute"] = max(current["max_rate_per_minute"],
+                                                   _int_or_zero(given["rate_per_minute"]))
+        data = s.WaitingRoomInput(data=given)
+        data.is_valid(raise_exception=True)
+        room = waiting_room.waiting_room_configure(event=room.event, actor=request.user,
+                                                   **data.validated_data)
+        return Response(_room_answer(room))
+
+
+def _int_or_zero(value) -> int:
+    """A submitted rate as a number for the ceiling; the serializer judges it after."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
 
 
 ACTIONS = {"pause": WaitingRoom.Status.PAUSED, "resume": WaitingRoom.Status.OPEN,

@@ -240,8 +240,9 @@ def orders_of(user: User) -> QuerySet[Order]:
 
 
 def tickets_of(user: User, *, event_id: int | None = None) -> QuerySet[Ticket]:
+    # The event's signing key comes along: each ticket's answer carries its signed code.
     tickets = Ticket.objects.filter(user=user).select_related(
-        "event__venue", "seat__row__section").order_by("-created_at", "-id")
+        "event__venue", "event__signing_key", "seat__row__section").order_by("-created_at", "-id")
     if event_id is not None:
         tickets = tickets.filter(event_id=event_id)
     return tickets

@@ -20,6 +20,7 @@ from ticketing.models import (
     Wallet,
     WalletTransaction,
 )
+from ticketing.services.ticket_codes import ticket_code
 
 
 class MinorUnitsField(serializers.IntegerField):
@@ -353,12 +354,22 @@ class TicketOutput(OrderTicketOutput):
     venue = serializers.CharField(source="event.venue.name", allow_null=True, default=None)
     venue_address = serializers.CharField(source="event.venue.address", allow_null=True,
                                           default=None)
+    code = serializers.SerializerMethodField(
+        help_text="The ticket's signed code, what its QR code says and a gate scans "
+                  "(README \"Running the gates\"); refused at the gate once cancelled.")
+    qr_url = serializers.SerializerMethodField(help_text="The code as an SVG QR code.")
 
     class Meta:
         model = Ticket
         fields = ["id", "order_id", "event_id", "event_title", "event_starts_at", "venue",
                   "venue_address", "seat_id", "section", "row", "seat", "seat_number", "price",
-                  "status", "created_at", "cancelled_at"]
+                  "status", "created_at", "cancelled_at", "code", "qr_url"]
+
+    def get_code(self, ticket: Ticket) -> str:
+        return ticket_code(ticket)
+
+    def get_qr_url(self, ticket: Ticket) -> str:
+        return f"/api/tickets/{ticket.pk}/qr/"
 
 
 class OrderOutput(CachedFieldsModelSerializer):

@@ -1,6 +1,7 @@
 """Ticketing's stream kinds (registered in ticketing/apps.py; docs/websocket-protocol.md):
 the seat stream ``seats:<event_id>`` ("Seat stream") and the waiting room's
-``queue:<event_id>`` and ``queue_staff:<event_id>`` ("Queue stream", at the end).
+``queue:<event_id>`` and ``queue_staff:<event_id>`` ("Queue stream"), and a buyer's
+own ``user:<user_id>`` (their waiting-list places and offers; "User stream", at the end).
 
 The seat stream: the seat map snapshot, the builders of its messages and the
 reducer that applies them.
@@ -18,16 +19,19 @@ Message types (``data``), one per hold or order, listing its seats:
 
 from __future__ import annotations
 
+import contextlib
 import time
 from functools import partial
 from typing import Any, TypedDict
 
 from core import streams
 from core.errors import UnknownMessageType
+from core.local_time import api_iso
 from core.models import Event
+from core.replica import replica_reads
 from core.selectors.events import PUBLIC_STATUSES, visible_events
 from core.streams import StreamKind, StreamMessage, Viewer
-from ticketing.models import WAITING_ROOM_SETTINGS, WaitingRoom
+from ticketing.models import WAITING_ROOM_SETTINGS, WaitingListEntry, WaitingRoom
 from ticketing.queue_line import queue_line
 from ticketing.queue_messages import (
     QueueProgress,
@@ -79,19 +83,24 @@ def seats_stream(event_id: int) -> str:
 # --- Snapshot -----------------------------------------------------------------
 
 
-def seat_map(event: Event, *, section_id: int | None = None) -> SeatMap:
+def seat_map(event: Event, *, section_id: int | None = None, replica: bool = False) -> SeatMap:
     """The seat map: every seat with its status and price, and the stream seq it reflects.
 
     The seq is read first, so a client that applies stream messages after it
     never misses a change (it may see one it already reflects; deltas are
-    idempotent: they set a status).
+    idempotent: they set a status). With `replica` (the HTTP read) the rows may come
+    from the PostgreSQL replica, chosen after the seq is read: core/replica.py waits
+    until it has replayed everything the primary had committed by then, so every
+    change published up to that seq is in the map. The stream snapshots stay on the
+    primary (docs/scaling.md).
     """
     seq = streams.last_seq(seats_stream(event.id))
     if event.venue_id is None:
         return {"event_id": event.id, "seq": seq, "seats": []}
-    seats = list(venue_seats(event.venue_id, section_id=section_id))
-    prices = section_prices(event.id)
-    statuses = seat_statuses(event, seats, prices)
+    with replica_reads() if replica else contextlib.nullcontext():
+        seats = list(venue_seats(event.venue_id, section_id=section_id))
+        prices = section_prices(event.id)
+        statuses = seat_statuses(event, seats, prices)
     return {
         "event_id": event.id,
         "seq": seq,
@@ -181,6 +190,10 @@ SEATS_KIND = StreamKind(
 QUEUE_KIND_NAME = "queue"
 QUEUE_PROGRESS = "queue.progress"
 QUEUE_OPENED = "queue.opened"
+# A notice (core.streams.notify), not a stream message: only the admitted buyers'
+# sockets get it, at the tick that admits them, however seldom a long line's progress
+# is published.
+QUEUE_TURN = "queue.turn"
 QUEUE_STAFF_KIND_NAME = "queue_staff"
 
 
@@ -200,6 +213,12 @@ def publish_queue_opened(event_id: int, progress: QueueProgress) -> None:
     """The sale started: every number is final. Consumers answer it with a fresh
     snapshot of each viewer (its number), not with the message (QUEUE_KIND.resnapshot_on)."""
     streams.publish(queue_stream(event_id), QUEUE_OPENED, progress)
+
+
+def notify_queue_turn(event_id: int, user_ids: list[int], *, served: int) -> None:
+    """Their turn: these buyers were admitted (their snapshot now says so too)."""
+    streams.notify(queue_stream(event_id), QUEUE_TURN,
+                   {user_id: {"state": "admitted", "served": served} for user_id in user_ids})
 
 
 def publish_queue_stats(event_id: int, figures: dict[str, Any]) -> None:
@@ -308,6 +327,7 @@ QUEUE_KIND = StreamKind(
     # The visibility check is shared (it depends on is_staff only), the place is not.
     shared_by_audience=True,
     personalize=queue_personalize,
+    notices=frozenset({QUEUE_TURN}),
 )
 
 QUEUE_STAFF_KIND = StreamKind(
@@ -315,4 +335,64 @@ QUEUE_STAFF_KIND = StreamKind(
     snapshot=queue_staff_snapshot,
     messages={"queue.stats": lambda stats: stats.as_dict(), "queue.room": room_settings},
     apply=apply_queue_staff_message,
+)
+
+
+# --- the user stream ``user:<user_id>`` (one buyer's own news) ---------------------------
+# Snapshot: {"user_id", "seq", "waiting_list": [ENTRY, ...]} (the user's live waiting-list
+# places); ENTRY is waiting_entry_data below. Message: ``waiting_list.entry`` carries one
+# entry's whole state whenever it changes (joined, offered, converted, expired, left):
+# live entries are replaced in the snapshot by id, the others drop out.
+
+USER_KIND_NAME = "user"
+WAITING_LIST_ENTRY = "waiting_list.entry"
+
+
+def user_stream(user_id: int) -> str:
+    return f"{USER_KIND_NAME}:{user_id}"
+
+
+def waiting_entry_data(entry: WaitingListEntry) -> dict[str, Any]:
+    """An entry as its owner sees it (REST and stream): with the offered hold's token."""
+    hold = entry.hold if entry.status == WaitingListEntry.Status.OFFERED else None
+    return {
+        "id": entry.pk, "event_id": entry.event_id, "section_id": entry.section_id,
+        "seats": entry.seats, "status": entry.status, "joined_at": api_iso(entry.created_at),
+        "offer": None if hold is None else {
+            "hold": hold.token, "seats": hold.seat_ids, "total": hold.total,
+            "expires_at": api_iso(entry.offer_expires_at)},
+    }
+
+
+def publish_waiting_entry(entry: WaitingListEntry) -> None:
+    streams.publish_on_commit(user_stream(entry.user_id), "waiting_list.entry",
+                              waiting_entry_data(entry))
+
+
+def user_snapshot(user_id: int, viewer: Viewer) -> dict[str, Any] | None:
+    user = getattr(viewer, "user", None)
+    if user is None or not user.is_authenticated or user.pk != user_id:
+        return None  # nobody else's: not found
+    seq = streams.last_seq(user_stream(user_id))
+    entries = (WaitingListEntry.objects.filter(user_id=user_id, status__in=WaitingListEntry.LIVE)
+               .select_related("hold").order_by("id"))
+    return {"user_id": user_id, "seq": seq,
+            "waiting_list": [waiting_entry_data(entry) for entry in entries]}
+
+
+def apply_user_message(snapshot: dict[str, Any], message: StreamMessage) -> dict[str, Any]:
+    if message["type"] != WAITING_LIST_ENTRY:
+        raise UnknownMessageType(USER_KIND_NAME, message["type"])
+    entry = message["data"]
+    others = [e for e in snapshot["waiting_list"] if e["id"] != entry["id"]]
+    if entry["status"] in WaitingListEntry.LIVE:
+        others = sorted([*others, entry], key=lambda e: e["id"])
+    return {**snapshot, "waiting_list": others, "seq": max(snapshot["seq"], message["seq"])}
+
+
+USER_KIND = StreamKind(
+    name=USER_KIND_NAME,
+    snapshot=user_snapshot,
+    messages={WAITING_LIST_ENTRY: waiting_entry_data},
+    apply=apply_user_message,
 )

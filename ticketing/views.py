@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from django.utils.translation import gettext
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.request import Request
@@ -19,12 +21,13 @@ from core.selectors.events import visible_events
 from core.throttles import ScopedThrottle
 from ticketing import filters, selectors
 from ticketing import serializers as s
-from ticketing.errors import HoldNotFound, SeatLocksUnavailable
+from ticketing.errors import HoldNotFound, SeatLocksUnavailable, TicketNotFound
 from ticketing.idempotency import idempotent
-from ticketing.models import EventSale, SectionPrice
-from ticketing.services import holds, layout, orders, payments
+from ticketing.models import EventSale, SectionPrice, Ticket
+from ticketing.services import holds, layout, orders, payments, ticket_codes
 from ticketing.services.waiting_room import QUEUE_EVENT_ATTRIBUTE, queue_pass_checked
 from ticketing.streams import seat_map
+from ticketing.ticket_pdf import tickets_pdf
 
 
 def _event(pk: int, user) -> Event:
@@ -292,7 +295,8 @@ class SeatMapView(APIView):
         query.is_valid(raise_exception=True)
         event = _event(pk, request.user)
         try:
-            return Response(seat_map(event, section_id=query.validated_data.get("section")))
+            return Response(seat_map(event, section_id=query.validated_data.get("section"),
+                                     replica=True))
         except Exception as exc:
             # The map's seq and held seats live in Redis: say which part is down.
             if is_redis_unavailable(exc):
@@ -554,6 +558,71 @@ class TicketListView(PaginatedListView):
 
     def get_queryset(self):
         return selectors.tickets_of(self.request.user)
+
+
+class TicketDetailView(APIView):
+    @extend_schema(responses={200: s.TicketOutput, **errors(e404="ticket_not_found")})
+    def get(self, request: Request, pk: int) -> Response:
+        """Read one of my tickets.
+
+        With its signed `code` (what the gate scans) and the address of its QR code; another
+        user's ticket answers 404."""
+        return Response(s.TicketOutput(_my_ticket(request.user, pk)).data)
+
+
+class TicketQrView(APIView):
+    @extend_schema(responses={(200, "image/svg+xml"): OpenApiTypes.STR,
+                              **errors(e404="ticket_not_found")})
+    def get(self, request: Request, pk: int) -> HttpResponse:
+        """My ticket's QR code (SVG).
+
+        The signed code as a QR code, to show at the gate; another user's ticket answers 404.
+        """
+        svg = ticket_codes.ticket_qr_svg(_my_ticket(request.user, pk), scale=6)
+        response = HttpResponse(svg, content_type="image/svg+xml")
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+PDF_RESPONSE = {(200, "application/pdf"): OpenApiTypes.BINARY}
+
+
+def pdf_response(content: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+class TicketPdfView(APIView):
+    @extend_schema(responses={**PDF_RESPONSE, **errors(e404="ticket_not_found")})
+    def get(self, request: Request, pk: int) -> HttpResponse:
+        """Download my ticket as a PDF.
+
+        One page with the event, the seat, the QR code and the signed code (a cancelled
+        ticket's page says it is not valid); another user's ticket answers 404."""
+        ticket = _my_ticket(request.user, pk)
+        return pdf_response(tickets_pdf([ticket]), f"ticket-{ticket.pk}.pdf")
+
+
+class OrderPdfView(APIView):
+    @extend_schema(responses={**PDF_RESPONSE, **errors(e404="order_not_found")})
+    def get(self, request: Request, pk: int) -> HttpResponse:
+        """Download my order's tickets as a PDF.
+
+        One page per ticket, as attached to the confirmation email (a cancelled ticket's
+        page says it is not valid); another user's order answers 404."""
+        tickets = list(selectors.tickets_of(request.user).filter(order_id=pk).order_by("id"))
+        if not tickets:  # every order has tickets: not this user's (or no such order)
+            raise NotFound(gettext("No such order."), code="order_not_found")
+        return pdf_response(tickets_pdf(tickets), f"tickets-order-{pk}.pdf")
+
+
+def _my_ticket(user, pk: int) -> Ticket:
+    ticket = selectors.tickets_of(user).filter(pk=pk).first()
+    if ticket is None:
+        raise TicketNotFound()
+    return ticket
 
 
 class MyHoldsView(PaginatedListView):

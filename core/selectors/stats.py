@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from core.models import User
 from core.ranking import ranked_users
+from core.replica import replica_reads
 
 PERIODS = ("ytd", "1y", "3y", "5y", "10y", "all")
 _STEP_MONTHS = {"month": 1, "quarter": 3, "year": 12}
@@ -50,19 +51,20 @@ def waitlist_stats() -> list[dict]:
         return cached
     week_ago = timezone.now() - timedelta(days=7)
     verified = Q(phone_verified_at__isnull=False) | Q(email_verified_at__isnull=False)
-    figures = ranked_users().aggregate(
-        total_registered=Count("id"),
-        verified=Count("id", filter=verified),
-        phone_verified=Count("id", filter=Q(phone_verified_at__isnull=False)),
-        referrers=Count("id", filter=Q(referral_count__gt=0)),
-        joined_last_7_days=Count("id", filter=Q(date_joined__gte=week_ago)),
-    )
-    referrals = User.objects.aggregate(
-        referrals=Count("id", filter=Q(referral_counted_at__isnull=False)),
-        pending_referrals=Count(
-            "id", filter=Q(referred_by__isnull=False, referral_counted_at__isnull=True)
-        ),
-    )
+    with replica_reads():  # read-only counts over every user: the replica's work
+        figures = ranked_users().aggregate(
+            total_registered=Count("id"),
+            verified=Count("id", filter=verified),
+            phone_verified=Count("id", filter=Q(phone_verified_at__isnull=False)),
+            referrers=Count("id", filter=Q(referral_count__gt=0)),
+            joined_last_7_days=Count("id", filter=Q(date_joined__gte=week_ago)),
+        )
+        referrals = User.objects.aggregate(
+            referrals=Count("id", filter=Q(referral_counted_at__isnull=False)),
+            pending_referrals=Count(
+                "id", filter=Q(referred_by__isnull=False, referral_counted_at__isnull=True)
+            ),
+        )
     figures.update(referrals)
     labels = [
         ("total_registered", "Total registered"),
@@ -134,8 +136,9 @@ def registration_chart(period: str, now: datetime | None = None) -> dict:
         return cached
     unit, starts = _buckets(period, now or timezone.now())
     labels = [int(start.timestamp()) for start in starts]
-    registrations = _counts(ranked_users(), "date_joined", unit, starts[0])
-    referrals = _counts(User.objects.all(), "referral_counted_at", unit, starts[0])
+    with replica_reads():
+        registrations = _counts(ranked_users(), "date_joined", unit, starts[0])
+        referrals = _counts(User.objects.all(), "referral_counted_at", unit, starts[0])
     result = {
         "period": period,
         "bucket": unit,

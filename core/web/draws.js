@@ -46,6 +46,9 @@ export function applyEventMessage(state, message) {
     case "draw.closing":
       putDraw(state, { id: data.draw_id, status: data.status, entries_count: data.entries_count });
       break;
+    case "draw.awaiting_beacon":
+      putDraw(state, { id: data.draw_id, status: data.status, beacon: data.beacon });
+      break;
     case "draw.started": putDraw(state, { id: data.draw_id, status: "drawing" }); break;
     case "draw.winner":
       if (data.prize) {

@@ -173,6 +173,11 @@ export class StreamConnection {
       ((message.data && message.data.messages) || []).forEach((m) => this.accept(m, true));
       return;
     }
+    if (typeof message.seq !== "number") {
+      // A notice (queue.turn): for this viewer only, outside the stream's seq order.
+      this.options.onMessage(message, { replayed: false, notice: true });
+      return;
+    }
     this.accept(message, false);
   }
 

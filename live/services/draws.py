@@ -21,10 +21,13 @@ from core import audit
 from core.models import Event, User
 from core.selectors.events import PUBLIC_STATUSES
 from live import fairness
+from live.beacon import Chain
+from live.beacon_config import beacon_chain
 from live.draw_messages import draw_closing_data, draw_entries_data, draw_replaced_data
 from live.errors import (
     AlreadyEntered,
     BallotLimitReached,
+    BeaconNotConfigured,
     DrawHasEntries,
     DrawNotEditable,
     DrawScheduledInPast,
@@ -70,6 +73,29 @@ def _audit_draw(action: str, draw: Draw, actor: User | None, source: str,
     audit.record(action=action, obj=draw, actor=actor, data=data)
 
 
+def beacon_target_round(draw: Draw, *, closed_at: datetime | None = None) -> int | None:
+    """The first round of the draw's beacon published after its entries close and after
+    its scheduled time (and after `closed_at`, when entries actually closed), or None
+    while neither time is known (a draw closed by hand gets its round when it closes)."""
+    times = [t for t in (draw.entries_close_at, draw.scheduled_at, closed_at) if t]
+    if not draw.beacon_chain or not times:
+        return None
+    return Chain.from_dict(draw.beacon_chain).round_after(max(times).timestamp())
+
+
+def _use_beacon(draw: Draw, algorithm: str | None) -> None:
+    """Record the configured beacon on a new draw (v2) unless v1 is asked for."""
+    chain = beacon_chain()
+    if algorithm == fairness.ALGORITHM_BEACON and chain is None:
+        raise BeaconNotConfigured()
+    if draw.kind == Draw.Kind.EXTERNAL or chain is None or algorithm == fairness.ALGORITHM:
+        draw.algorithm = fairness.ALGORITHM
+        return
+    draw.algorithm = fairness.ALGORITHM_BEACON
+    draw.beacon_chain = chain.as_dict()
+    draw.beacon_round = beacon_target_round(draw)
+
+
 def _check_schedule(scheduled_at: datetime | None) -> None:
     if scheduled_at is not None and scheduled_at <= timezone.now():
         raise DrawScheduledInPast()
@@ -77,14 +103,17 @@ def _check_schedule(scheduled_at: datetime | None) -> None:
 
 @transaction.atomic
 def draw_create(*, event: Event, prizes: list[dict[str, Any]], actor: User | None, source: str,
-                **fields: Any) -> Draw:
+                algorithm: str | None = None, **fields: Any) -> Draw:
     """Create a draw with its prizes from validated fields. A fresh seed is committed.
 
     `actor` is the staff user (None for the scheduler's next occurrence); `source` says
     through what ("api", "admin", "scheduler", "demo"). Raises EligibilityNotAvailable
     (400) for ticket-holder draws without ticketing, DrawScheduledInPast (400) for a
     scheduled_at that is not in the future (the scheduler would perform it at once, with
-    no entries). Publishes draw.created (with the seed commitment); writes the
+    no entries). The fairness scheme is `algorithm` when given, else tombola-beacon-v2
+    when a beacon is configured (BEACON_RELAYS; the chain and the target round are
+    recorded now) and tombola-hmac-sha256-v1 otherwise; BeaconNotConfigured (400) for v2
+    without a beacon. Publishes draw.created (with the seed commitment); writes the
     draw.created audit entry.
     """
     if fields.get("recurrence") == Draw.Recurrence.DAILY and not fields.get("scheduled_at"):
@@ -92,10 +121,9 @@ def draw_create(*, event: Event, prizes: list[dict[str, Any]], actor: User | Non
             local_time=fields["recurrence_time"], tz_name=event.time_zone, after=timezone.now())
     _check_schedule(fields.get("scheduled_at"))
     seed = fairness.new_seed()
-    draw = Draw.objects.create(
-        event=event, algorithm=fairness.ALGORITHM, seed=seed,
-        seed_commitment=fairness.commitment(seed), **fields,
-    )
+    draw = Draw(event=event, seed=seed, seed_commitment=fairness.commitment(seed), **fields)
+    _use_beacon(draw, algorithm)
+    draw.save(force_insert=True)
     _set_prizes(draw, prizes)
     _audit_draw("draw.created", draw, actor, source, fields, prizes)
     publish_draw(draw, "draw.created", draw_replaced_data(draw))
@@ -124,6 +152,8 @@ def draw_update(*, draw: Draw, actor: User | None, source: str,
         raise DrawHasEntries()
     for name, value in fields.items():
         setattr(locked, name, value)
+    if locked.beacon_chain:  # a new close or schedule time moves the round with it
+        locked.beacon_round = beacon_target_round(locked)
     locked.save()
     if prizes is not None:
         _set_prizes(locked, prizes)
@@ -236,8 +266,13 @@ def close_locked(draw: Draw) -> None:
     draw.entries_digest, draw.entries_count = entries_digest(draw)
     draw.status = Draw.Status.CLOSED
     draw.closed_at = timezone.now()
+    if draw.beacon_chain:
+        # Never a round published before the entries froze: a late close (a scheduler
+        # outage, a manual close) moves the round to the first one after it, never earlier.
+        draw.beacon_round = max(draw.beacon_round or 0,
+                                beacon_target_round(draw, closed_at=draw.closed_at))
     draw.save(update_fields=["entries_digest", "entries_count", "status", "closed_at",
-                             "updated_at"])
+                             "beacon_round", "updated_at"])
     publish_draw(draw, "draw.closing", draw_closing_data(draw))
 
 

@@ -7,11 +7,13 @@ beside a perform. Winners follow the draw's fairness picks (live/fairness.py).
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from datetime import datetime, timedelta
 from time import perf_counter
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, IntegerField, Value, When
 from django.db.models.functions import Concat
@@ -21,7 +23,11 @@ from core import audit, metrics
 from core.failpoints import failpoint
 from core.models import User
 from live import fairness
+from live.beacon import Beacon, BeaconUnavailable, Chain
+from live.beacon import fetch as fetch_beacon
+from live.beacon_config import beacon_relays
 from live.draw_messages import (
+    draw_awaiting_beacon_data,
     draw_finished_data,
     draw_forfeited_data,
     draw_started_data,
@@ -29,6 +35,7 @@ from live.draw_messages import (
 )
 from live.errors import (
     AlreadyPerformed,
+    BeaconFallbackNotAllowed,
     ClaimWindowOpen,
     InvalidExternalWinners,
     NothingToRedraw,
@@ -48,11 +55,20 @@ def _winner(draw: Draw, prize: Prize, entry_id: int | None, user_id: int, now: d
                   claim_deadline=now + timedelta(minutes=draw.claim_window_minutes), **extra)
 
 
+def _store_beacon(draw: Draw, beacon: Beacon | None, fallback: dict | None) -> None:
+    """The verified round (or the staff fallback) on the locked draw; saved with it."""
+    if beacon is not None:
+        draw.beacon_randomness = beacon.randomness
+        draw.beacon_signature = beacon.signature
+        draw.beacon_previous_signature = beacon.previous_signature
+    draw.beacon_fallback = fallback
+
+
 def _pick_winners(draw: Draw, slots: list[Prize], start: int, round_: int, now: datetime
                   ) -> list[Winner]:
     """Winners for `slots` (one prize per slot) from fairness picks start.. of the draw."""
     indices = fairness.pick_indices(draw.seed, draw.entries_digest, draw.entries_count,
-                                    start + len(slots))[start:]
+                                    start + len(slots), draw.beacon_randomness)[start:]
     rows = entries_at(draw, indices)
     return [
         _winner(draw, prize, rows[index][0], rows[index][1], now, pick=start + i, round=round_)
@@ -67,14 +83,15 @@ def _lottery_winners(draw: Draw, prizes: list[Prize], now: datetime) -> list[Win
         if not draw.entries_count:
             draw.winning_numbers = None
             return []
-        index = fairness.pick_indices(draw.seed, draw.entries_digest, draw.entries_count, 1)[0]
+        index = fairness.pick_indices(draw.seed, draw.entries_digest, draw.entries_count, 1,
+                                      draw.beacon_randomness)[0]
         numbers = entries_at(draw, [index])[index][2]
         # Ties (same numbers) go to the earliest ballot.
         earliest = Entry.objects.filter(draw=draw, numbers=numbers).order_by("position").first()
         draw.winning_numbers = [int(n) for n in numbers.split(",")]
         return [_winner(draw, prizes[0], earliest.pk, earliest.user_id, now, pick=0)]
     drawn = fairness.winning_numbers(draw.seed, draw.entries_digest, draw.numbers_count,
-                                     draw.numbers_max)
+                                     draw.numbers_max, draw.beacon_randomness)
     draw.winning_numbers = drawn
     tiers = {p.matches: p for p in prizes if p.matches is not None}
     if not tiers:
@@ -148,14 +165,23 @@ def _store_winners(winners: list[Winner]) -> list[Winner]:
     return winners
 
 
-@transaction.atomic
 def draw_perform(*, draw: Draw, actor: User | None, source: str,
-                 external_winners: Any = None) -> Draw:
+                 external_winners: Any = None, beacon_fallback: str | None = None) -> Draw:
     """Close entries (if open), draw and store the winners, reveal the seed.
 
     `actor` is the user who performs it (None for the scheduler); `source` says
     through what ("api", "admin", "import", "scheduler:<host>:<pid>").
     performed_by and the audit entry's "actor" hold core.audit.actor_label of both.
+
+    A tombola-beacon-v2 draw first closes (which fixes its round for good: one published
+    after the close) and then needs that round from the relays (live/beacon.py; fetched
+    and BLS-verified outside the draw's transaction unless the caller holds one, as the
+    scheduler does). While the round is not published or no relay serves a valid one, the
+    draw is left in ``awaiting_beacon`` (draw.awaiting_beacon published, audit-free) and
+    returned so; the scheduler retries it. `beacon_fallback` (a reason) performs a draw
+    that has waited BEACON_FALLBACK_AFTER_SECONDS without its round, with the v1 stream,
+    and the proof says so; earlier or on a draw not waiting it raises
+    BeaconFallbackNotAllowed (409).
 
     Locks the draw row; a second call raises AlreadyPerformed (409) and changes
     nothing. Raffles pick min(entries, prize units) distinct entries; lotteries draw
@@ -166,16 +192,82 @@ def draw_perform(*, draw: Draw, actor: User | None, source: str,
     draw.finished. Queues the draw.performed webhook and one draw.winner per prize with
     winners, and writes the draw.performed audit entry, all in this transaction.
     """
+    if draw.algorithm != fairness.ALGORITHM_BEACON or draw.kind == Draw.Kind.EXTERNAL:
+        if beacon_fallback is not None:  # nothing to fall back from
+            raise BeaconFallbackNotAllowed()
+        return _perform(draw=draw, actor=actor, source=source,
+                        external_winners=external_winners)
+    closed = _close_for_beacon(draw)
+    if beacon_fallback is not None:
+        return _perform(draw=closed, actor=actor, source=source,
+                        fallback=_fallback_record(closed, actor, source, beacon_fallback))
+    chain = Chain.from_dict(closed.beacon_chain)
+    try:
+        beacon = fetch_beacon(chain, closed.beacon_round, relays=beacon_relays(),
+                              timeout=settings.BEACON_TIMEOUT_SECONDS, now=time.time())
+    except BeaconUnavailable as exc:
+        return _await_beacon(closed, exc)
+    return _perform(draw=closed, actor=actor, source=source, beacon=beacon)
+
+
+@transaction.atomic
+def _close_for_beacon(draw: Draw) -> Draw:
+    locked = Draw.objects.select_for_update().get(pk=draw.pk)
+    if locked.is_performed:
+        raise AlreadyPerformed()
+    if locked.status == Draw.Status.OPEN:
+        close_locked(locked)
+    return locked
+
+
+def _fallback_record(draw: Draw, actor: User | None, source: str, reason: str) -> dict:
+    now = timezone.now()
+    waited = (now - draw.beacon_waiting_since).total_seconds() \
+        if draw.beacon_waiting_since else 0.0
+    if draw.status != Draw.Status.AWAITING_BEACON \
+            or waited < settings.BEACON_FALLBACK_AFTER_SECONDS:
+        raise BeaconFallbackNotAllowed()
+    return {"at": now.isoformat(), "by": audit.actor_label(actor, source),
+            "reason": reason[:500], "waited_seconds": round(waited),
+            "last_error": draw.beacon_last_error}
+
+
+@transaction.atomic
+def _await_beacon(draw: Draw, exc: BeaconUnavailable) -> Draw:
+    """Leave the draw waiting for its round (visible on its stream and in the API)."""
+    locked = Draw.objects.select_for_update().get(pk=draw.pk)
+    if locked.is_performed:
+        return locked
+    now = timezone.now()
+    locked.status = Draw.Status.AWAITING_BEACON
+    locked.beacon_waiting_since = locked.beacon_waiting_since or now
+    locked.beacon_attempted_at = now
+    locked.beacon_attempts += 1
+    locked.beacon_last_error = str(exc)[:500]
+    locked.save(update_fields=["status", "beacon_waiting_since", "beacon_attempted_at",
+                               "beacon_attempts", "beacon_last_error", "updated_at"])
+    publish_draw(locked, "draw.awaiting_beacon", draw_awaiting_beacon_data(locked))
+    return locked
+
+
+@transaction.atomic
+def _perform(*, draw: Draw, actor: User | None, source: str, external_winners: Any = None,
+             beacon: Beacon | None = None, fallback: dict | None = None) -> Draw:
     started = perf_counter()
     locked = Draw.objects.select_for_update().get(pk=draw.pk)
     if locked.is_performed:
         raise AlreadyPerformed()
+    if (locked.algorithm == fairness.ALGORITHM_BEACON and locked.kind != Draw.Kind.EXTERNAL
+            and beacon is None and fallback is None):
+        raise RuntimeError("a beacon draw is never performed without its round or a fallback")
     prizes = list(locked.prizes.order_by("rank", "id"))
     now = timezone.now()
     if locked.kind == Draw.Kind.EXTERNAL:
         winners = _external_winners(locked, prizes, external_winners, now)
     if locked.status == Draw.Status.OPEN:
         close_locked(locked)
+    if beacon is not None or fallback is not None:
+        _store_beacon(locked, beacon, fallback)
     publish_draw(locked, "draw.started", draw_started_data(locked))
     if locked.kind == Draw.Kind.RAFFLE:
         slots = [p for p in prizes for _ in range(p.quantity)]
@@ -188,7 +280,8 @@ def draw_perform(*, draw: Draw, actor: User | None, source: str,
     label = audit.actor_label(actor, source)
     locked.performed_by = label[:120]
     locked.save(update_fields=["status", "performed_at", "performed_by", "winning_numbers",
-                               "updated_at"])
+                               "beacon_randomness", "beacon_signature",
+                               "beacon_previous_signature", "beacon_fallback", "updated_at"])
     _announce(locked, winners)
     summary = {"draw_id": locked.pk, "kind": locked.kind, "performed_at": locked.performed_at,
                "entries_count": locked.entries_count, "winners_count": len(winners),
@@ -196,7 +289,10 @@ def draw_perform(*, draw: Draw, actor: User | None, source: str,
     emit_draw_webhook(locked, "draw.performed", summary)
     audit.record(action="draw.performed", obj=locked, actor=actor,
                  data={**summary, "actor": label, "seed": locked.seed,
-                       "entries_digest": locked.entries_digest})
+                       "entries_digest": locked.entries_digest,
+                       "algorithm": locked.algorithm, "beacon_round": locked.beacon_round,
+                       "beacon_randomness": locked.beacon_randomness,
+                       "beacon_fallback": locked.beacon_fallback})
     # Fault tests stall a scheduler here and kill it: everything above is rolled back.
     failpoint("draw.perform.before_commit")
     publish_draw(locked, "draw.finished", draw_finished_data(locked))

@@ -25,6 +25,7 @@ from live.filters import DrawFilters, ResultLookupFilters
 from live.models import Draw
 from live.serializers import (
     ClaimOutput,
+    DrawCreateInput,
     DrawInput,
     DrawState,
     EntryOutput,
@@ -61,15 +62,16 @@ class DrawListView(FilteredListMixin, APIView):
         return paginated(request, self, selectors.draw_list(event_id=pk, user=request.user),
                          draw_state)
 
-    @extend_schema(request=DrawInput, responses={201: DrawState, **errors(
-        e400="invalid, scheduled_in_past (scheduled_at must be in the future)")})
+    @extend_schema(request=DrawCreateInput, responses={201: DrawState, **errors(
+        e400="invalid, scheduled_in_past (scheduled_at must be in the future), "
+             "beacon_not_configured")})
     def post(self, request, pk: int):
         """Create a draw.
 
         Staff with `live.add_draw`: a raffle, lottery or external draw with its prizes,
         eligibility and schedule. The seed is committed at once (its SHA-256 is public)."""
         event = event_get(event_id=pk, user=request.user)
-        data = validated(DrawInput, request.data)
+        data = validated(DrawCreateInput, request.data)
         draw = draw_create(event=event, actor=request.user, source="api", **data)
         return Response(_fresh_state(draw), status=status.HTTP_201_CREATED)
 
@@ -130,6 +132,7 @@ PERFORM_EXAMPLES = [
     OpenApiExample("Performed", response_only=True, status_codes=["200"], value={
         "id": 9, "event_id": 12, "title": "Grand raffle", "kind": "raffle",
         "status": "performed", "eligibility": "checked_in", "requires_verified_phone": False,
+        "algorithm": "tombola-hmac-sha256-v1", "beacon": None,
         "scheduled_at": "2026-11-30T20:00:00Z", "entries_close_at": None,
         "claim_window_minutes": 60,
         "seed_commitment": "9f2c1e...sha256 of the seed", "seed": "4b7d0a...the seed",
@@ -151,19 +154,28 @@ class PerformView(APIView):
     staff_permissions = {"POST": ("live.change_draw",)}
 
     @extend_schema(request=PerformInputSchema, responses={
-        200: DrawState, **errors(e409="already_performed, winners_already_imported")},
+        200: DrawState, 202: DrawState, **errors(
+            e409="already_performed, winners_already_imported, beacon_fallback_not_allowed")},
         examples=PERFORM_EXAMPLES)
     def post(self, request, pk: int, draw_id: int):
         """Perform a draw.
 
         Staff with `live.change_draw`: closes entries, draws the winners from the committed seed
         and the entries' digest, reveals the seed and publishes the winners. External draws take
-        their `winners` in the body. Performing twice answers 409."""
+        their `winners` in the body. Performing twice answers 409.
+
+        A tombola-beacon-v2 draw whose beacon round is not published yet (or that no relay
+        serves) answers 202 with status `awaiting_beacon`: the scheduler performs it once the
+        round is there. After BEACON_FALLBACK_AFTER_SECONDS of waiting, `beacon_fallback`
+        (a reason) performs it without the beacon; the proof says so."""
         data = validated(PerformInput, request.data)
         draw = visible_draw(request, pk, draw_id)
-        draw_perform(draw=draw, actor=request.user, source="api",
-                     external_winners=data["winners"])
-        return Response(_fresh_state(draw))
+        performed = draw_perform(draw=draw, actor=request.user, source="api",
+                                 external_winners=data["winners"],
+                                 beacon_fallback=data["beacon_fallback"])
+        waiting = performed.status == Draw.Status.AWAITING_BEACON
+        return Response(_fresh_state(draw),
+                        status=status.HTTP_202_ACCEPTED if waiting else status.HTTP_200_OK)
 
 
 class ClaimView(APIView):

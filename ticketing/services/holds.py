@@ -11,6 +11,8 @@ Contract (both backends, see ticketing/seat_locks.py):
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -38,7 +40,12 @@ from ticketing.errors import (
     UnknownSeats,
 )
 from ticketing.models import EventSale, SeatHold, new_hold_token
-from ticketing.seat_locks import seat_lock_backend, seat_lock_transaction
+from ticketing.seat_locks import (
+    Claim,
+    SeatLockBackend,
+    seat_lock_backend,
+    seat_lock_transaction,
+)
 from ticketing.services.seat_changes import seat_changes_record
 from ticketing.services.waiting_room import queue_pass_check, queue_pass_use
 
@@ -200,6 +207,38 @@ def hold_create_best_available(
     raise AssertionError("unreachable")
 
 
+@contextmanager
+def claim_transaction(backend: SeatLockBackend) -> Iterator[Callable[..., Claim]]:
+    """seat_lock_transaction whose backend claims are undone unless it commits.
+
+    Yields `claim(event_id=, seat_ids=, token=, expires_at=)` (the backend's). Durable
+    (the outermost): what rolls back here is never committed by a caller. Whatever keeps
+    it from committing (a refusal inside, or COMMIT itself failing: PostgreSQL checks
+    the deferred foreign keys there, under the lock timeout) frees the seats claimed in
+    it: Redis would keep them for the TTL.
+    """
+    claims: list[tuple[int, list[int], str]] = []
+    state = {"committed": False}
+
+    def claim(*, event_id: int, seat_ids: list[int], token: str, expires_at: datetime) -> Claim:
+        result = backend.claim(event_id=event_id, seat_ids=seat_ids, token=token,
+                               expires_at=expires_at)
+        if not claims:
+            # The first on-commit callback: once it ran, nothing may undo the claims.
+            transaction.on_commit(lambda: state.update(committed=True))
+        claims.append((event_id, seat_ids, token))
+        return result
+
+    try:
+        with seat_lock_transaction():
+            yield claim
+    except BaseException:
+        if not state["committed"]:
+            for event_id, seat_ids, token in claims:
+                backend.undo_claim(event_id=event_id, seat_ids=seat_ids, token=token)
+        raise
+
+
 def _claim(*, event: Event, user: User, seat_ids: list[int], check_seats: bool = False,
            queue_pass_number: int | None = None) -> SeatHold:
     backend = seat_lock_backend()
@@ -207,61 +246,91 @@ def _claim(*, event: Event, user: User, seat_ids: list[int], check_seats: bool =
     expires_at = now + timedelta(seconds=settings.TICKETING_HOLD_TTL_SECONDS)
     lifetime = timedelta(seconds=settings.TICKETING_HOLD_MAX_LIFETIME_SECONDS)
     token = new_hold_token()
-    # Durable (the outermost): what rolls back here is never committed by a caller.
-    # Whatever keeps it from committing (a refusal inside, or COMMIT itself failing:
-    # PostgreSQL checks the deferred foreign keys there, under the lock timeout)
-    # frees the seats the backend claimed: Redis would keep them for the TTL.
-    state = {"claimed": False, "committed": False}
+    with claim_transaction(backend) as claim_seats:
+        # Redis: losers stop here without touching the database.
+        claim = claim_seats(event_id=event.id, seat_ids=seat_ids, token=token,
+                            expires_at=expires_at)
+        # After the claim, so that under contention a refused buyer costs one
+        # script and no query; a bad request only holds its seats for this moment.
+        window = _user_window(event=event, user=user, count=len(seat_ids), now=now)
+        failpoint("hold.claim.counted", event=event, user=user, seat_ids=seat_ids)
+        if window + lifetime <= now:
+            raise HoldLifetimeExceeded(
+                "You have held seats for this event for the longest time allowed; "
+                "hold again later or buy what you hold."
+            )
+        # The database is the arbiter of sold seats, whatever the backend says;
+        # the same query prices the seats (best available picked free, priced seats)
+        # and names them for the answer.
+        priced = _check_seats(event, seat_ids) if check_seats else _priced_seats(
+            event, seat_ids)
+        hold = _hold_row(event=event, user=user, token=token, seat_ids=seat_ids, claim=claim,
+                         priced=priced,
+                         now=now, expires_at=min(expires_at, window + lifetime), window=window)
+        # The hold is made: now it uses the admission pass (checked before the claim);
+        # a pass that ran out meanwhile refuses it and the claim is undone.
+        if queue_pass_number is not None:
+            queue_pass_use(event_id=event.id, user=user, number=queue_pass_number)
+        backend.attach(hold)
+        if hold.expires_at < expires_at:
+            # A window nearly used up: the claim's TTL shrinks to the hold's.
+            backend.extend(hold, expires_at=hold.expires_at)
+        seat_changes_record(
+            event_id=event.id, seat_ids=seat_ids, reason="held", user_id=user.pk, hold=hold
+        )
+    return hold
+
+
+def _hold_row(*, event: Event, user: User, token: str, seat_ids: list[int], claim: Claim,
+              priced: list[selectors.HoldSeatRow], now: datetime, expires_at: datetime,
+              window: datetime) -> SeatHold:
+    hold = SeatHold.objects.create(
+        token=token,
+        event=event,
+        user=user,
+        seat_ids=seat_ids,
+        fence=claim.fence,
+        created_at=now,
+        expires_at=expires_at,
+        total=sum(r.price for r in priced),
+        window_started_at=window,
+    )
+    hold.seat_details = [r.line() for r in priced]  # the answer needs no query
+    return hold
+
+
+def hold_offer_claim(*, claim_seats: Callable[..., Claim], event: Event, user: User,
+                     seat_ids: list[int], expires_at: datetime) -> SeatHold:
+    """Hold `seat_ids` for `user` until `expires_at`: a waiting-list offer.
+
+    Runs inside the caller's claim_transaction (`claim_seats` is its claim), in a
+    savepoint of its own: a refusal leaves the caller's transaction usable and the
+    backend's claim undone. The sale rules of an ordinary hold apply (seats free,
+    priced, not blocked; TICKETING_MAX_HELD_SEATS_PER_USER) except two: no admission
+    pass is needed (the waiting list is the line) and the offer's time is its own,
+    not the hold window's (TICKETING_HOLD_MAX_LIFETIME_SECONDS), nor can it be extended.
+    Raises
+    SeatsUnavailable, SeatsNotForSale, UnknownSeats, HoldLimitReached. Publishes seat.held.
+    """
+    backend = seat_lock_backend()
+    now = timezone.now()
+    token = new_hold_token()
+    seat_ids = sorted(seat_ids)
+    claim = claim_seats(event_id=event.id, seat_ids=seat_ids, token=token,
+                        expires_at=expires_at)
     try:
-        with seat_lock_transaction():
-            # Redis: losers stop here without touching the database.
-            claim = backend.claim(
-                event_id=event.id, seat_ids=seat_ids, token=token, expires_at=expires_at
-            )
-            state["claimed"] = True
-            # The first on-commit callback: once it ran, nothing may undo the claim.
-            transaction.on_commit(lambda: state.update(committed=True))
-            # After the claim, so that under contention a refused buyer costs one
-            # script and no query; a bad request only holds its seats for this moment.
-            window = _user_window(event=event, user=user, count=len(seat_ids), now=now)
-            failpoint("hold.claim.counted", event=event, user=user, seat_ids=seat_ids)
-            if window + lifetime <= now:
-                raise HoldLifetimeExceeded(
-                    "You have held seats for this event for the longest time allowed; "
-                    "hold again later or buy what you hold."
-                )
-            # The database is the arbiter of sold seats, whatever the backend says;
-            # the same query prices the seats (best available picked free, priced seats)
-            # and names them for the answer.
-            priced = _check_seats(event, seat_ids) if check_seats else _priced_seats(
-                event, seat_ids)
-            total = sum(r.price for r in priced)
-            hold = SeatHold.objects.create(
-                token=token,
-                event=event,
-                user=user,
-                seat_ids=seat_ids,
-                fence=claim.fence,
-                created_at=now,
-                expires_at=min(expires_at, window + lifetime),
-                total=total,
-                window_started_at=window,
-            )
-            hold.seat_details = [r.line() for r in priced]  # the answer needs no query
-            # The hold is made: now it uses the admission pass (checked before the claim);
-            # a pass that ran out meanwhile refuses it and the claim is undone.
-            if queue_pass_number is not None:
-                queue_pass_use(event_id=event.id, user=user, number=queue_pass_number)
+        with transaction.atomic():
+            _user_window(event=event, user=user, count=len(seat_ids), now=now)
+            # The window ends with the offer: extending it answers hold_lifetime_exceeded.
+            lifetime = timedelta(seconds=settings.TICKETING_HOLD_MAX_LIFETIME_SECONDS)
+            hold = _hold_row(event=event, user=user, token=token, seat_ids=seat_ids,
+                             claim=claim, priced=_check_seats(event, seat_ids), now=now,
+                             expires_at=expires_at, window=expires_at - lifetime)
             backend.attach(hold)
-            if hold.expires_at < expires_at:
-                # A window nearly used up: the claim's TTL shrinks to the hold's.
-                backend.extend(hold, expires_at=hold.expires_at)
-            seat_changes_record(
-                event_id=event.id, seat_ids=seat_ids, reason="held", user_id=user.pk, hold=hold
-            )
+            seat_changes_record(event_id=event.id, seat_ids=seat_ids, reason="held",
+                                user_id=user.pk, hold=hold)
     except BaseException:
-        if state["claimed"] and not state["committed"]:
-            backend.undo_claim(event_id=event.id, seat_ids=seat_ids, token=token)
+        backend.undo_claim(event_id=event.id, seat_ids=seat_ids, token=token)
         raise
     return hold
 

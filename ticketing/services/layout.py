@@ -14,6 +14,7 @@ from core.errors import DomainError
 from core.models import Event, Venue
 from ticketing.errors import EventHasNoVenue, LayoutRemovesSoldSeat, VenueDoubleBooked
 from ticketing.models import EventSale, Row, Seat, Section, SectionPrice, Ticket
+from ticketing.services.waiting_list import waiting_list_seats_unblocked
 from ticketing.services.waiting_room import waiting_room_resync_sale
 
 PARKED = 1_000_000
@@ -39,7 +40,8 @@ def venue_layout_set(*, venue: Venue, sections: list[dict[str, Any]]) -> Venue:
     list order is position (first row = front). Seats are matched by
     (section name, row label, seat label) so that kept seats keep their ids,
     tickets and history. Locks the venue row (one layout change at a time).
-    Raises LayoutRemovesSoldSeat when a removed seat has tickets.
+    Raises LayoutRemovesSoldSeat when a removed seat has tickets. Seats it unblocks go
+    to the waiting lists of the venue's events to come.
     """
     Venue.objects.select_for_update().get(pk=venue.pk)
     existing = {
@@ -75,6 +77,10 @@ def venue_layout_set(*, venue: Venue, sections: list[dict[str, Any]]) -> Venue:
             _set_row_seats(row, _seat_specs(row_spec))
         Row.objects.filter(section=section).exclude(pk__in=kept_rows).delete()
     Section.objects.filter(venue=venue).exclude(pk__in=kept_sections).delete()
+    unblocked = [seat.pk for seat in existing.values() if seat.blocked]
+    unblocked = list(Seat.objects.filter(pk__in=unblocked, blocked=False)
+                     .values_list("pk", flat=True))
+    waiting_list_seats_unblocked(venue_id=venue.pk, seat_ids=unblocked)
     return venue
 
 

@@ -31,7 +31,8 @@ def seat_changes_record(
     hold: SeatHold | None = None,
     order: Order | None = None,
 ) -> None:
-    """Write the history rows and publish one delta after commit (nothing when no seats)."""
+    """Write the history rows and publish one delta after commit (nothing when no seats);
+    seats free again go to the event's waiting list, if anyone waits."""
     if not seat_ids:
         return
     from_status, to_status, message_type = TRANSITIONS[reason]
@@ -51,3 +52,8 @@ def seat_changes_record(
     publish_on_commit(
         seats_stream(event_id), message_type, seats_changed_data(message_type, seat_ids)
     )
+    if to_status == FREE:
+        # Imported here: the waiting list's offers are holds (holds.py imports this module).
+        from ticketing.services.waiting_list import waiting_list_seats_returned
+
+        waiting_list_seats_returned(event_id=event_id, seat_ids=seat_ids, reason=reason)

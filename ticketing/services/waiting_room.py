@@ -44,10 +44,17 @@ from ticketing.errors import (
     QueueNotOpen,
     QueueRequired,
 )
-from ticketing.models import WAITING_ROOM_SETTINGS, EventSale, SeatHold, WaitingRoom
+from ticketing.models import (
+    WAITING_ROOM_SETTINGS,
+    EventSale,
+    SeatHold,
+    WaitingListEntry,
+    WaitingRoom,
+)
 from ticketing.queue_line import LineConfig, Place, queue_line
 from ticketing.queue_messages import iso, pass_deadline_iso, progress_data
 from ticketing.streams import (
+    notify_queue_turn,
     publish_queue_opened,
     publish_queue_progress,
     publish_queue_room,
@@ -60,8 +67,16 @@ logger = logging.getLogger(__name__)
 PASS_SALT = "tombola.queue-pass"
 # Admitted per room per tick at most (a rate of 60,000 a minute with 1-second ticks).
 MAX_BATCH = 1000
-# The progress of a line is published at least this often, and whenever it moved.
-PROGRESS_EVERY_SECONDS = 2.0
+# queue.progress goes to every phone in the line. A short line hears every tick that
+# moves it and at least every PROGRESS_QUIET_SECONDS; a long one less often, so that
+# an event's fan-out stays near PROGRESS_FRAMES_PER_SECOND (each frame is a send on a
+# worker and a wake-up on a phone: 20,000 phones at every tick took the two cores the
+# admitted buyers needed, bench/waiting_room.py), and at least every
+# PROGRESS_MAX_SECONDS. The admitted buyers do not wait for it: queue.turn, a notice
+# to their sockets only, tells them at the tick that admits them.
+PROGRESS_QUIET_SECONDS = 2.0
+PROGRESS_MAX_SECONDS = 5.0
+PROGRESS_FRAMES_PER_SECOND = 4000
 # Adaptive rooms: how often the rate is reconsidered, and over which window.
 ADAPT_EVERY_SECONDS = 5.0
 ADAPT_WINDOW_SECONDS = 10.0
@@ -281,11 +296,14 @@ def queue_pass_require(*, event: Event, user: User, queue_pass: str | None,
     """Refuse (403 queue_required) a hold or purchase for `event` without a valid pass
     while its waiting room is not closed; the first hold marks the pass used.
     -> True when a pass was checked (the room is on). A hold made before the room
-    existed may be bought without one."""
+    existed may be bought without one, and so may a waiting list's offer (the list is
+    a line of its own: docs/decisions/2026-11-30-waiting-list.md)."""
     room = room_of(event)
     if room is None or not room.requires_pass:
         return False
     if hold is not None and hold.created_at < room.created_at:
+        return False
+    if hold is not None and WaitingListEntry.objects.filter(hold_id=hold.pk).exists():
         return False
     queue_pass_use(event_id=event.pk, user=user, number=_pass_number(event, user, queue_pass))
     return True
@@ -446,13 +464,25 @@ def waiting_rooms_admit() -> int:
             admitted += len(admission.admitted)
             if admission.opened:  # numbers are final: every phone re-reads its own
                 publish_queue_opened(event_id, progress_data(line.place(event_id, None)))
+            if admission.admitted:
+                notify_queue_turn(event_id, admission.admitted, served=admission.served)
             moved = bool(admission.admitted or admission.skipped or admission.expired)
-            if moved or line.claim_tick(event_id, "progress", PROGRESS_EVERY_SECONDS):
+            every = progress_every(place.length, moved=moved)
+            # A move of a short line is told at once (the ticks are 1 s apart anyway).
+            if (moved and every < 1.0) or line.claim_tick(event_id, "progress", every):
                 publish_progress(event_id)
+            # The staff's few sockets hear every move.
+            if moved or line.claim_tick(event_id, "stats", PROGRESS_QUIET_SECONDS):
                 publish_stats(event_id)
         except Exception:
             logger.exception("waiting room of event %s: admission failed", event_id)
     return admitted
+
+
+def progress_every(length: int, *, moved: bool) -> float:
+    """Seconds until a line of `length` waiting buyers hears its progress again."""
+    floor = 0.0 if moved else PROGRESS_QUIET_SECONDS
+    return min(PROGRESS_MAX_SECONDS, max(floor, length / PROGRESS_FRAMES_PER_SECOND))
 
 
 def publish_progress(event_id: int) -> None:

@@ -163,7 +163,7 @@ export class Api {
   }
 
   // One call: JSON in, JSON out; an ApiError with the server's `detail` otherwise.
-  async request(method, path, { body, auth = true, headers = {} } = {}) {
+  async request(method, path, { body, auth = true, headers = {}, text = false } = {}) {
     let session = auth ? this.session() : null;
     const send = () => this.raw(method, path, body, session
       ? Object.assign({ Authorization: "Bearer " + session.access }, headers) : headers);
@@ -178,6 +178,7 @@ export class Api {
       response = await send();
     }
     if (response.status === 204) return null;
+    if (text && response.ok) return response.text();
     const data = await response.json().catch(() => null);
     if (!response.ok) throw new ApiError(response.status, data);
     return data;
@@ -243,6 +244,7 @@ export class Api {
   }
 
   event(id) { return this.get(`/events/${id}/`, { auth: false }); }
+  draw(eventId, drawId) { return this.get(`/events/${eventId}/draws/${drawId}/`, { auth: false }); }
   draws(eventId) { return this.get(`/events/${eventId}/draws/?page_size=100`, { auth: false }); }
   myEntries(filters = {}) {
     const query = new URLSearchParams(Object.assign({ page_size: "100" }, filters));
@@ -270,10 +272,61 @@ export class Api {
     return this.idempotent(`top-up:${amount}`, "POST", "/wallet/top-up/", { amount });
   }
 
+  // Check in with the code from the venue screen. The nonce makes a retry of the same
+  // check-in answer the first one (200) instead of "already checked in".
+  checkIn(eventId, code, nonce) {
+    return this.once(`checkin:${eventId}`,
+      () => this.post(`/events/${eventId}/checkin/`, { code, nonce }));
+  }
+
+  playLottery(eventId, drawId, numbers) {
+    return this.once(`ballot:${drawId}`,
+      () => this.post(`/events/${eventId}/draws/${drawId}/participate/`, { numbers }));
+  }
+
+  proof(eventId, drawId) { return this.get(`/events/${eventId}/draws/${drawId}/proof/`, { auth: false }); }
+
+  // --- waitlist and referrals ---------------------------------------------------------
+  waitlist() { return this.get("/waitlist/me/"); }
+  referrals() { return this.get("/accounts/me/referrals/?page_size=100&ordering=-date_joined"); }
+  me() { return this.get("/accounts/me/"); }
+  resendConfirmation() { return this.once("resend", () => this.post("/accounts/email/resend/")); }
+
+  // --- seats ----------------------------------------------------------------------------
+  // Holding and buying need the waiting room's pass while the sale has one (Queue-Pass).
+  passHeaders(queuePass) { return queuePass ? { "Queue-Pass": queuePass } : {}; }
+
+  // `seats`: {seat_ids: [...]} or {best_available: {count, section?}}.
+  hold(eventId, seats, { queuePass } = {}) {
+    return this.once(`hold:${eventId}`, () => this.post(`/events/${eventId}/holds/`, seats,
+      { headers: this.passHeaders(queuePass) }));
+  }
+
+  prices(eventId) { return this.get(`/events/${eventId}/prices/`, { auth: false }); }
+  myHolds(eventId) { return this.get(`/accounts/me/holds/?event=${eventId}&page_size=100`); }
+  extendHold(token) { return this.once(`extend:${token}`, () => this.request("PATCH", `/holds/${token}/`)); }
+  releaseHold(token) { return this.once(`release:${token}`, () => this.del(`/holds/${token}/`)); }
+  tickets(filters = {}) {
+    const query = new URLSearchParams(Object.assign({ page_size: "100", ordering: "-created_at" }, filters));
+    return this.get("/tickets/?" + query);
+  }
+
   purchase(holdToken, { expectedTotal, queuePass } = {}) {
     const body = expectedTotal === undefined ? {} : { expected_total: expectedTotal };
     return this.idempotent(`purchase:${holdToken}`, "POST", `/holds/${holdToken}/purchase/`, body,
-      { headers: queuePass ? { "Queue-Pass": queuePass } : {} });
+      { headers: this.passHeaders(queuePass) });
+  }
+
+  // A ticket's QR code (an SVG only its owner may fetch) as a data: URL for an <img>.
+  async ticketQr(qrUrl) {
+    const path = qrUrl.replace(/^(https?:\/\/[^/]+)?\/api/, "");
+    const svgText = await this.request("GET", path, { text: true, headers: { Accept: "image/svg+xml, */*;q=0.8" } });
+    return "data:image/svg+xml;base64," + btoa(unescape(encodeURIComponent(svgText)));
+  }
+
+  // Cancel a ticket and refund it to the wallet: once, however often it is tapped or retried.
+  cancelTicket(ticketId) {
+    return this.idempotent(`cancel:${ticketId}`, "POST", `/tickets/${ticketId}/cancel/`, {});
   }
 }
 

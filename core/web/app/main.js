@@ -10,6 +10,9 @@ import { eventView } from "./views/event.js";
 import { eventsView } from "./views/events.js";
 import { queueView } from "./views/queue.js";
 import { seatsView } from "./views/seats.js";
+import { ticketsView } from "./views/tickets.js";
+import { verifyView } from "./views/verify.js";
+import { waitlistView } from "./views/waitlist.js";
 
 const REFERRAL_KEY = "tombola.referral";
 
@@ -20,10 +23,14 @@ function showSession() {
 }
 
 function markCurrentNav(path) {
-  document.querySelectorAll(".app-nav a").forEach((link) => {
-    const target = link.getAttribute("href").slice(1);
-    const current = target === "/" ? path === "/" || path.startsWith("/events") : path.startsWith(target);
-    if (current) link.setAttribute("aria-current", "page");
+  // The link whose route is the longest start of the path ("/me/tickets" over "/me").
+  const links = Array.from(document.querySelectorAll(".app-nav a"));
+  const matches = (target) => (target === "/" ? path === "/" || path.startsWith("/events")
+    : path === target || path.startsWith(target + "/"));
+  const best = links.map((link) => link.getAttribute("href").slice(1)).filter(matches)
+    .sort((a, b) => b.length - a.length)[0];
+  links.forEach((link) => {
+    if (link.getAttribute("href").slice(1) === best) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   });
 }
@@ -60,7 +67,11 @@ function boot() {
     .add("/events/:id", (main, params) => eventView(main, ctx, Number(params.id)))
     .add("/events/:id/queue", (main, params) => queueView(main, ctx, Number(params.id)))
     .add("/events/:id/seats", (main, params) => seatsView(main, ctx, Number(params.id)))
-    .add("/me/entries", (main) => entriesView(main, ctx));
+    .add("/me/entries", (main) => entriesView(main, ctx))
+    .add("/events/:id/draws/:draw/verify", (main, params, query) =>
+      verifyView(main, ctx, Number(params.id), Number(params.draw), query))
+    .add("/me/tickets", (main) => ticketsView(main, ctx))
+    .add("/me", (main) => waitlistView(main, ctx));
   document.addEventListener("routechange", (event) => markCurrentNav(event.detail.path));
   let wasSignedIn = api.signedIn();
   api.on("session", () => {

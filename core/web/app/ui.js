@@ -10,11 +10,17 @@ export function h(tag, attrs, ...children) {
     else if (value === true) el.setAttribute(name, "");
     else el.setAttribute(name, String(value));
   });
-  append(el, children);
+  appendAll(el, children);
   return el;
 }
 
-function append(el, children) {
+// el.append() that skips null/false children (the DOM's own would write "null").
+export function append(el, ...children) {
+  appendAll(el, children);
+  return el;
+}
+
+function appendAll(el, children) {
   children.flat(Infinity).forEach((child) => {
     if (child === null || child === undefined || child === false) return;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
@@ -23,7 +29,7 @@ function append(el, children) {
 
 export function clear(el, ...children) {
   el.replaceChildren();
-  append(el, children);
+  appendAll(el, children);
   return el;
 }
 
@@ -33,6 +39,22 @@ const dateTime = new Intl.DateTimeFormat(undefined, {
 
 export function when(iso) {
   return iso ? dateTime.format(new Date(iso)) : "";
+}
+
+// Money in minor units, in the deployment's currency (the shell's meta tag says which).
+let moneyFormat = null;
+export function money(minor) {
+  if (minor === null || minor === undefined) return "";
+  if (!moneyFormat) {
+    const meta = document.querySelector('meta[name="tombola-currency"]');
+    const currency = ((meta && meta.content) || "eur").toUpperCase();
+    try {
+      moneyFormat = new Intl.NumberFormat(undefined, { style: "currency", currency });
+    } catch (error) {
+      moneyFormat = { format: (value) => value.toFixed(2) + " " + currency };
+    }
+  }
+  return moneyFormat.format(minor / 100);
 }
 
 export function time(iso) {

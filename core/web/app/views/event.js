@@ -6,18 +6,14 @@
 // with the replay (or the reset snapshot) without a reload. Which winners are mine comes
 // from my entries (GET /api/accounts/me/entries/?event=<id>) and the entries I make here:
 // a WINNER names its entry.
-import { StreamConnection } from "../../stream.js";
 import { applyEventMessage, eventState, formatLeft, liveWinners, msLeft, nextDraw, lastPerformed }
   from "../../draws.js";
-import { setStreamState } from "../connection.js";
-import { actionButton, announce, clear, errorBox, h, time, when } from "../ui.js";
+import { openStream } from "../live.js";
+import { actionButton, announce, append, clear, errorBox, h, time, when } from "../ui.js";
+import { ballotForm, checkedIn, checkInPanel, proofSummary } from "./take-part.js";
 
 const STATUS_LABELS = { open: "Entries open", closed: "Entries closed", drawing: "Drawing…",
-  performed: "Drawn" };
-
-function wsUrl(path) {
-  return (window.location.protocol === "https:" ? "wss://" : "ws://") + window.location.host + path;
-}
+  awaiting_beacon: "Waiting for public randomness", performed: "Drawn" };
 
 export async function eventView(main, { api }, eventId) {
   const section = h("section", { class: "event" });
@@ -33,6 +29,9 @@ export async function eventView(main, { api }, eventId) {
   state.event = event;
   const mine = new Set();      // my entry ids in this event's draws
   const enteredDraws = new Set();
+  const ballots = new Map();   // lottery draw id -> my ballots' numbers
+  const openedProofs = new Set();
+  const ballotForms = new Map(); // kept across re-renders: the numbers picked so far stay
   const problems = new Map();  // draw id -> the last error of an action on it
   const seenWins = new Set();
   let firstRender = true;
@@ -40,7 +39,7 @@ export async function eventView(main, { api }, eventId) {
   if (api.signedIn()) {
     try {
       const entries = await api.myEntries({ event: String(eventId) });
-      entries.results.forEach((entry) => { mine.add(entry.id); enteredDraws.add(entry.draw); });
+      entries.results.forEach((entry) => { mine.add(entry.id); enteredDraws.add(entry.draw); addBallot(entry); });
     } catch (error) {
       if (error.status !== 401) section.append(errorBox(error));
     }
@@ -55,19 +54,52 @@ export async function eventView(main, { api }, eventId) {
   const countdown = h("p", { id: "countdown", class: "countdown", role: "timer", "aria-live": "off",
     "aria-atomic": "true" }, "--:--");
   const wins = h("div", { id: "my-wins" });
+  const checkin = h("div", { id: "checkin-slot" });
   const draws = h("div", { id: "draws", class: "draws" });
   const queueLink = h("p", { id: "queue-link", hidden: true });
-  section.append(
+  append(section,
     h("h1", { id: "event-title" }, event.title),
     h("p", { class: "meta" }, event.status === "live" ? h("span", { class: "badge live" }, "Live") : null,
       " ", time(event.starts_at)),
     event.description ? h("p", { class: "description" }, event.description) : null,
     queueLink,
+    checkin,
     wins,
     h("section", { class: "countdown-panel", "aria-labelledby": "countdown-heading" },
       h("h2", { id: "countdown-heading", class: "visually-hidden" }, "Next draw"),
       countdownTitle, countdown),
     h("section", { "aria-labelledby": "draws-heading" }, h("h2", { id: "draws-heading" }, "Draws"), draws));
+
+  function addBallot(entry) {
+    if (!entry.numbers || !entry.numbers.length) return;
+    if (!ballots.has(entry.draw)) ballots.set(entry.draw, []);
+    ballots.get(entry.draw).push(entry.numbers);
+  }
+
+  function showCheckin() {
+    const open = api.signedIn() && (event.status === "live" || event.status === "published") &&
+      !checkedIn(api, eventId);
+    clear(checkin, open ? checkInPanel(api, event, () => {
+      clear(checkin, h("p", { class: "entered", id: "checked-in", tabindex: "-1" }, "You are checked in."));
+      checkin.firstChild.focus();
+    }) : null);
+  }
+
+  async function play(draw, numbers) {
+    problems.delete(draw.id);
+    try {
+      const entry = await api.playLottery(eventId, draw.id, numbers);
+      mine.add(entry.id);
+      addBallot({ draw: draw.id, numbers: entry.numbers || numbers });
+      announce(`Ballot played: ${numbers.join(" ")}.`);
+      return true;
+    } catch (error) {
+      problems.set(draw.id, error);
+      return false;
+    } finally {
+      render();
+    }
+  }
 
   function myWinners() {
     const out = [];
@@ -119,11 +151,13 @@ export async function eventView(main, { api }, eventId) {
         : [h("p", {}, "Claim by ", h("strong", {}, time(winner.claim_deadline))),
           actionButton("Claim your prize", () => claim(draw),
             { class: "primary", dataset: { focusKey: `claim-${draw.id}` } })],
-      problem ? errorBox(problem) : null);
+      problem ? errorBox(problem) : null,
+      draw.seed ? proofSummary(draw, { api, opened: openedProofs }) : null);
   }
 
   function enterArea(draw) {
     if (draw.status !== "open") return null;
+    if (draw.kind === "lottery") return lotteryArea(draw);
     if (enteredDraws.has(draw.id)) {
       // Takes the focus the button had (same focus key), so a keyboard stays in place.
       return h("p", { class: "entered", tabindex: "-1", dataset: { focusKey: `enter-${draw.id}` } },
@@ -133,12 +167,35 @@ export async function eventView(main, { api }, eventId) {
       return h("p", {}, h("a", { href: `#/signin?next=/events/${eventId}` }, "Sign in to enter"));
     }
     if (draw.kind !== "raffle") {
-      return h("p", { class: "muted" }, draw.kind === "lottery"
-        ? "Lottery ballots can be played in the app soon."
-        : "The organiser chooses this draw's winners.");
+      return h("p", { class: "muted" }, "The organiser chooses this draw's winners.");
     }
     return actionButton("Enter the raffle", () => enter(draw),
       { class: "primary", dataset: { focusKey: `enter-${draw.id}` } });
+  }
+
+  function lotteryArea(draw) {
+    const played = ballots.get(draw.id) || [];
+    const limit = (draw.lottery && draw.lottery.max_ballots) || 1;
+    return h("div", { class: "lottery" },
+      played.length ? h("ul", { class: "my-ballots", "aria-label": "Your ballots" },
+        played.map((numbers) => h("li", {}, numbers.join(" ")))) : null,
+      !api.signedIn() ? h("p", {}, h("a", { href: `#/signin?next=/events/${eventId}` }, "Sign in to play"))
+        : played.length >= limit
+          ? h("p", { class: "entered" }, `You played ${played.length} ${played.length === 1 ? "ballot" : "ballots"}, ` +
+            "the most allowed.")
+          : ballotFor(draw));
+  }
+
+  function ballotFor(draw) {
+    if (!ballotForms.has(draw.id)) {
+      ballotForms.set(draw.id, ballotForm(draw, { onPlay: async (numbers) => {
+        if (await play(draw, numbers)) {
+          ballotForms.delete(draw.id); // a fresh form for the next ballot
+          render();
+        }
+      } }));
+    }
+    return ballotForms.get(draw.id);
   }
 
   function drawCard(draw) {
@@ -163,9 +220,10 @@ export async function eventView(main, { api }, eventId) {
             h("span", { class: "prize" }, w.prize), " ", w.winner,
             mine.has(w.entry_id) ? h("strong", { class: "you" }, " (you)") : null))))
         : null,
-      draw.status === "performed" && draw.proof_url
-        ? h("p", {}, h("a", { href: draw.proof_url, rel: "noopener" }, "See the fairness proof"))
-        : null);
+      draw.winning_numbers && draw.winning_numbers.length
+        ? h("p", { class: "winning-numbers" }, "Winning numbers: ", h("strong", {}, draw.winning_numbers.join(" ")))
+        : null,
+      draw.status === "performed" && draw.seed ? proofSummary(draw, { api, opened: openedProofs }) : null);
   }
 
   function render() {
@@ -207,13 +265,11 @@ export async function eventView(main, { api }, eventId) {
     countdown.textContent = draw.status === "drawing" || left <= 0 ? "Drawing…" : formatLeft(left);
   }
 
+  showCheckin();
   render();
-  const connection = new StreamConnection({
-    url: wsUrl(`/ws/events/${eventId}/`),
+  const live = openStream(api, {
+    path: `/ws/events/${eventId}/`,
     stream: `event:${eventId}`,
-    token: () => api.accessToken(),
-    onAuthFailed: () => api.refresh((api.session() || {}).access),
-    onState: setStreamState,
     onMessage: (message) => {
       const before = new Map(Array.from(state.draws.values(), (d) => [d.id, d.status]));
       applyEventMessage(state, message);
@@ -232,16 +288,22 @@ export async function eventView(main, { api }, eventId) {
       }
       render();
     },
-  }).start();
-  api.queue(eventId).then((line) => {
-    queueLink.hidden = line.status === "closed";
-    clear(queueLink, h("a", { href: `#/events/${eventId}/queue`, class: "button" },
-      "Tickets: join the waiting room"));
-  }).catch(() => { /* no waiting room in front of this sale */ });
+  });
+  // Tickets: the waiting room while the sale has one open, else the seat map (when the
+  // event has seats with prices).
+  const seatsOnSale = event.venue ? api.prices(eventId).then((p) => p.prices.length > 0).catch(() => false)
+    : Promise.resolve(false);
+  api.queue(eventId).then((line) => line.status !== "closed").catch(() => false).then(async (queued) => {
+    if (queued) {
+      clear(queueLink, h("a", { href: `#/events/${eventId}/queue`, class: "button" }, "Tickets: join the waiting room"));
+    } else if (await seatsOnSale) {
+      clear(queueLink, h("a", { href: `#/events/${eventId}/seats`, class: "button" }, "Tickets: choose your seats"));
+    }
+    queueLink.hidden = !queueLink.firstChild;
+  });
   const timer = setInterval(tick, 250);
   return () => {
     clearInterval(timer);
-    connection.close();
-    setStreamState(null);
+    live.close();
   };
 }

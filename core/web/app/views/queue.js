@@ -1,13 +1,8 @@
 // The waiting room in front of an event's sale: my place, the line's progress and my
 // estimated wait, live from ws/events/<id>/queue/ (docs/websocket-protocol.md, "Queue
 // stream", "A phone in the line"); at my turn, the pass and a link to the seats.
-import { StreamConnection } from "../../stream.js";
-import { setStreamState } from "../connection.js";
+import { openStream } from "../live.js";
 import { actionButton, announce, clear, errorBox, h, time } from "../ui.js";
-
-function wsUrl(path) {
-  return (window.location.protocol === "https:" ? "wss://" : "ws://") + window.location.host + path;
-}
 
 function minutes(seconds) {
   if (seconds === null || seconds === undefined) return "";
@@ -120,24 +115,26 @@ export async function queueView(main, { api }, eventId) {
   }
 
   render();
-  const connection = new StreamConnection({
-    url: wsUrl(`/ws/events/${eventId}/queue/`),
+  const live = openStream(api, {
+    path: `/ws/events/${eventId}/queue/`,
     stream: `queue:${eventId}`,
-    token: () => api.accessToken(),
-    onAuthFailed: () => api.refresh((api.session() || {}).access),
-    onState: setStreamState,
     onMessage: (message) => {
       if (message.type === "snapshot") {
         // A snapshot's `me` is this socket's viewer; keep what REST said if it has none.
         line = Object.assign({}, line, message.data, { me: message.data.me || line.me });
       } else if (message.type === "queue.progress") {
         line = Object.assign({}, line, message.data);
+      } else if (message.type === "queue.turn") {
+        // A notice to this phone only: admitted now (however seldom a long line's progress
+        // comes); the pass comes from the REST answer.
+        line = Object.assign({}, line, { served: Math.max(line.served || 0, message.data.served) });
+        askForTurn();
+        return;
       }
       render();
     },
-  }).start();
+  });
   return () => {
-    connection.close();
-    setStreamState(null);
+    live.close();
   };
 }

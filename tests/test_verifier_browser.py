@@ -1,0 +1,98 @@
+"""The browser verifier (#/events/<id>/draws/<id>/verify, issue 19) in headless Chromium.
+
+A real daphne serves the attendee app; the proof the page fetches is the public proof of
+a tombola-beacon-v2 draw performed in this test (with the recorded quicknet round 3 from
+a local relay), handed to the page for the proof's URL. The page must recompute it
+(Web Crypto, and the BLS signature with the vendored @noble/curves) and accept it, and
+name the failing check when one byte of it is altered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from tests.factories import draw_url
+from tests.servers import running_server
+from tests.test_beacon import _performed_v2_draw, beacon_settings  # noqa: F401 (fixture)
+from tests.test_screen_browser import CHROMIUM, CHROMIUM_ARGS, sync_playwright
+
+if sync_playwright is not None:
+    from playwright.sync_api import expect
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db,
+    pytest.mark.skipif(
+        CHROMIUM is None or sync_playwright is None,
+        reason="needs Chromium (apt-get install chromium; .ci/run installs it) and playwright",
+    ),
+]
+
+
+def _flip_hex(text: str, at: int) -> str:
+    return text[:at] + ("0" if text[at] != "0" else "1") + text[at + 1:]
+
+
+def _altered(proof: dict, what: str) -> dict:
+    altered = json.loads(json.dumps(proof))
+    if what == "seed":
+        altered["seed"] = _flip_hex(altered["seed"], 5)
+    elif what == "entries":
+        first = altered["entries"][0]
+        altered["entries"][0] = str(int(first) + 1)
+    elif what == "beacon":
+        altered["beacon"]["randomness"] = _flip_hex(altered["beacon"]["randomness"], 7)
+    elif what == "signature":  # a forged signature with its matching randomness
+        forged = _flip_hex(altered["beacon"]["signature"], 20)
+        altered["beacon"]["signature"] = forged
+        altered["beacon"]["randomness"] = hashlib.sha256(bytes.fromhex(forged)).hexdigest()
+    elif what == "winners":
+        altered["winners"][0]["entry_id"] = int(altered["entries"][-1]) + 1000
+    return altered
+
+
+@pytest.fixture
+def performed_proof(beacon_settings, api):  # noqa: F811
+    draw = _performed_v2_draw(beacon_settings, entrants=15, quantity=2)
+    return draw, api.get(draw_url(draw, "proof")).json()
+
+
+def test_the_browser_recomputes_a_performed_draw_and_names_an_altered_byte(
+        performed_proof, tmp_path):
+    draw, proof = performed_proof
+    served = {"proof": proof}
+    path = f"#/events/{draw.event_id}/draws/{draw.pk}/verify?entry={proof['entries'][3]}"
+    with running_server(tmp_path) as server, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.route(f"**/api/events/{draw.event_id}/draws/{draw.pk}/proof/",
+                   lambda route: route.fulfill(status=200, content_type="application/json",
+                                               body=json.dumps(served["proof"])))
+        page.goto(server.url("/app/" + path))
+        verdict = page.locator("#verdict")
+        expect(verdict).to_have_attribute("data-result", "ok", timeout=20_000)
+        expect(verdict).to_contain_text("the public randomness")
+        for key in ("seed", "entries", "beacon", "signature", "winners"):
+            expect(page.locator(f'[data-check="{key}"]')).to_have_attribute("data-ok", "true")
+        expect(page.locator('[data-check="signature"]')).to_contain_text(
+            "BLS12-381 signature of round 3")
+        expect(page.locator("#entry-result")).to_have_attribute("data-found", "true")
+        page.fill("#entry-id", "999999")
+        expect(page.locator("#entry-result")).to_contain_text("is not in this draw's list")
+        page.screenshot(path=str(tmp_path / "verify-ok.png"))
+
+        for what, label in (("seed", "seed commitment"), ("entries", "entries digest"),
+                            ("beacon", "beacon round"), ("signature", "beacon signature"),
+                            ("winners", "winners")):
+            served["proof"] = _altered(proof, what)
+            page.goto(server.url("/app/#/"))
+            page.goto(server.url("/app/" + path))
+            expect(verdict).to_have_attribute("data-result", "failed", timeout=20_000)
+            expect(verdict).to_have_attribute("data-failed", what)
+            expect(verdict).to_contain_text(f"the {label} check failed")
+            expect(page.locator(f'[data-check="{what}"]')).to_have_attribute("data-ok", "false")
+        page.screenshot(path=str(tmp_path / "verify-failed.png"))
+        browser.close()
