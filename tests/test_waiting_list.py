@@ -195,8 +195,8 @@ def test_an_offer_is_bought_without_a_queue_pass_and_counts_as_converted(
         small, holder, user, user_api, other_api, settings):
     event, seat_ids = small
     hold = hold_all(event, seat_ids, holder)
-    WaitingRoom.objects.create(event=event)  # from now on holds need an admission pass
     assert join(user_api, event).status_code == 201
+    WaitingRoom.objects.create(event=event)  # from now on holds need an admission pass
     committed(hold_release, token=hold.token, user=holder)
     offer = user_api.get(f"/api/events/{event.pk}/waiting-list/").json()
     assert offer["status"] == "offered" and offer["position"] is None
@@ -209,6 +209,25 @@ def test_an_offer_is_bought_without_a_queue_pass_and_counts_as_converted(
     assert entry_of(user).status == "converted"
     assert Ticket.objects.filter(user=user).count() == 1
     assert not WaitingListSeat.objects.filter(done_at__isnull=True).exists()  # general sale
+
+
+def test_joining_while_the_waiting_room_is_on_needs_an_admission_pass(
+        small, holder, user, user_api, staff):
+    """Admitted buyers hold nearly every seat while the room is on: the event looks sold
+    out. Without the pass anyone could join here and be offered the expiring holds ahead
+    of the buyers the room admits in order (the line skipped)."""
+    from tests.test_waiting_room_gate import admitted_pass
+    from ticketing.services.waiting_room import waiting_room_configure
+
+    event, seat_ids = small
+    hold_all(event, seat_ids, holder)
+    committed(waiting_room_configure, event=event, actor=staff, rate_per_minute=6000)
+    assert_error(join(user_api, event), 403, "queue_required")
+    assert not WaitingListEntry.objects.exists()
+    token = admitted_pass(event, user)
+    response = user_api.post(f"/api/events/{event.pk}/waiting-list/", {}, format="json",
+                             HTTP_QUEUE_PASS=token)
+    assert response.status_code == 201, response.content
 
 
 def test_seats_staff_unblock_are_offered(backend, make_user, db):

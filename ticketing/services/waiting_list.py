@@ -63,6 +63,7 @@ from ticketing.services.holds import (
     release_locked_hold,
     sale_refusal,
 )
+from ticketing.services.waiting_room import queue_pass_check
 from ticketing.streams import publish_waiting_entry
 
 logger = logging.getLogger(__name__)
@@ -81,14 +82,21 @@ def _free_seats(event: Event, section_id: int | None) -> int:
 
 
 def waiting_list_join(*, event: Event, user: User, section_id: int | None = None,
-                      seats: int = 1) -> tuple[WaitingListEntry, bool]:
+                      seats: int = 1, queue_pass: str | None = None
+                      ) -> tuple[WaitingListEntry, bool]:
     """Take a place on the event's list (or keep yours). -> (entry, created).
 
     Raises SaleClosed / EventHasNoVenue (409), TooManySeats (400: more than
     max_seats_per_order or TICKETING_MAX_HELD_SEATS_PER_USER), section_not_found (404),
     WaitingListSeatsAvailable (409: that many seats are free now: hold them),
-    WaitingListMailboxTaken (409: another account of this mailbox waits). Joining again
-    with the same account keeps the place (and its section and seats).
+    WaitingListMailboxTaken (409: another account of this mailbox waits), QueueRequired
+    (403: the event's waiting room is on and `queue_pass` is not this user's valid
+    admission pass; it is checked, not used). Joining again with the same account keeps
+    the place (and its section and seats).
+
+    The pass: while the room is on, nearly every seat is held by admitted buyers, so the
+    event looks sold out; without it anyone could join here, skip the room's line and
+    be offered every hold that expires before the buyers admitted in order.
     """
     sale = _sale_of(event)
     limit = min(sale.max_seats_per_order, settings.TICKETING_MAX_HELD_SEATS_PER_USER)
@@ -99,6 +107,7 @@ def waiting_list_join(*, event: Event, user: User, section_id: int | None = None
     mine = _live_entry(event_id=event.pk, user=user)
     if mine is not None:
         return mine, False
+    queue_pass_check(event=event, user=user, queue_pass=queue_pass)
     if _free_seats(event, section_id) >= seats:
         raise WaitingListSeatsAvailable()
     WaitingList.objects.get_or_create(event=event,
