@@ -262,6 +262,31 @@ def test_leaving_with_an_offer_passes_it_on(small, holder, make_user):
     assert sorted(entry_of(second).hold.seat_ids) == seat_ids
 
 
+def test_a_buyer_who_leaves_while_offers_are_made_is_not_offered(small, holder, make_user):
+    """The run reads the waiting entries unlocked: the first leaves before its offer is
+    written (here at the failpoint, in the run's transaction; a parallel request in
+    production). The offer goes to the next in line, not to the leaver."""
+    from core.failpoints import armed
+    from ticketing.services.waiting_list import waiting_list_leave
+
+    event, seat_ids = small
+    hold = hold_all(event, seat_ids, holder)
+    first, second = make_user(), make_user()
+    for waiting in (first, second):
+        assert join(client_for(waiting), event, seats=3).status_code == 201
+
+    def leave(entry):
+        if entry.user_id == first.pk:
+            waiting_list_leave(event_id=event.pk, user=first)
+
+    with armed("waiting_list.offer.entry", leave):
+        committed(hold_release, token=hold.token, user=holder)
+    assert entry_of(first).status == "left" and entry_of(first).hold is None
+    assert not SeatHold.objects.filter(user=first).exists()
+    assert entry_of(second).status == "offered"
+    assert sorted(entry_of(second).hold.seat_ids) == seat_ids
+
+
 def test_only_staff_see_the_figures(small, user_api, staff_api):
     event, _ = small
     assert user_api.get(f"/api/events/{event.pk}/waiting-list/staff/").status_code == 403

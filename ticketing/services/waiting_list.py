@@ -36,6 +36,7 @@ from django.utils.translation import gettext
 
 from core import audit
 from core.errors import NotFound
+from core.failpoints import failpoint
 from core.models import Event, User
 from ticketing import selectors
 from ticketing.errors import (
@@ -260,6 +261,13 @@ def event_offers_make(event_id: int) -> int:
             if len(fits) < entry.seats:
                 continue
             chosen = fits[:entry.seats]
+            failpoint("waiting_list.offer.entry", entry=entry)
+            # The entries were read unlocked: one that left (or was offered) since must
+            # not be overwritten by the save below (a leaver offered seats, or two live
+            # places of one mailbox). Locked now, it cannot leave until this commits.
+            if not (WaitingListEntry.objects.select_for_update()
+                    .filter(pk=entry.pk, status=Status.WAITING).only("pk").first()):
+                continue
             try:
                 hold = hold_offer_claim(claim_seats=claim_seats, event=event, user=entry.user,
                                         seat_ids=[p.row.seat_id for p in chosen],
