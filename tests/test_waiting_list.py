@@ -184,11 +184,37 @@ def test_the_scheduler_closes_an_expired_offer_and_offers_its_seats_once_swept(
     event, seat_ids = small
     first, second = two_waiting_then_released(event, seat_ids, holder, make_user)
     time.sleep(1.1)
-    # Before the sweep: the offer is closed, its seats are not free yet (no offer).
+    # Before the sweep: its hold may be in a purchase that locked it in time, so the
+    # offer stays open; its seats are not free yet (no offer).
     assert committed(waiting_list_offers_make) == 0
-    assert entry_of(first).status == "expired" and entry_of(second).status == "waiting"
-    with_sweep = committed(holds_expire)  # the commit passes the seats on
+    assert entry_of(first).status == "offered" and entry_of(second).status == "waiting"
+    with_sweep = committed(holds_expire)  # the commit closes it and passes the seats on
     assert with_sweep == 1 and entry_of(second).status == "offered"
+    assert entry_of(first).status == "expired"
+
+
+def test_an_offer_bought_as_it_expires_counts_as_converted_not_expired(
+        small, holder, make_user, mailoutbox):
+    """The buyer's purchase locked the offer's hold just before its expiry; the run that
+    closes offers comes while that purchase is in flight (here, at the purchase's
+    failpoint, a clock past the offer). The buyer bought: never told 'expired'."""
+    from datetime import timedelta
+
+    from core.failpoints import armed
+    from ticketing.services.waiting_list import _offers_close
+
+    event, seat_ids = small
+    first, _ = two_waiting_then_released(event, seat_ids, holder, make_user)
+    offer = entry_of(first)
+    fund(first)
+
+    def scheduler_past_the_offer(hold):
+        _offers_close(event.pk, offer.offer_expires_at + timedelta(seconds=1))
+
+    with armed("hold.purchase.verified", scheduler_past_the_offer):
+        committed(hold_purchase, token=offer.hold.token, user=first)
+    assert committed(waiting_list_offers_make) == 0
+    assert entry_of(first).status == "converted"
 
 
 def test_an_offer_is_bought_without_a_queue_pass_and_counts_as_converted(

@@ -320,14 +320,19 @@ def _still_free(event: Event, pending: list[_Returned], *, now) -> list[_Returne
 
 def _offers_close(event_id: int, now) -> None:
     """Offers bought (converted) or not bought in time (expired, passed on). The
-    expired hold's seats come back through the hold sweep, to the next in line."""
+    expired hold's seats come back through the hold sweep, to the next in line.
+
+    An offer is closed by its hold's committed status only: a hold still active past its
+    expiry may be in a purchase that locked it in time (the sweep skips it), and calling
+    that offer expired would tell a buyer who bought that they did not; its sweep (or
+    the purchase) decides, a second later."""
     offered = list(WaitingListEntry.objects.select_for_update(of=("self",))
                    .filter(event_id=event_id, status=Status.OFFERED).select_related("hold"))
     for entry in offered:
         hold = entry.hold
         if hold is not None and hold.status == SeatHold.Status.PURCHASED:
             entry.status = Status.CONVERTED
-        elif hold is None or hold.status != SeatHold.Status.ACTIVE or hold.expires_at <= now:
+        elif hold is None or hold.status != SeatHold.Status.ACTIVE:
             entry.status = Status.EXPIRED
         else:
             continue
