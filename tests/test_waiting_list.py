@@ -313,6 +313,18 @@ def test_a_buyer_who_leaves_while_offers_are_made_is_not_offered(small, holder, 
     assert sorted(entry_of(second).hold.seat_ids) == seat_ids
 
 
+def test_a_deactivated_account_is_passed_over(small, holder, make_user):
+    event, seat_ids = small
+    hold = hold_all(event, seat_ids, holder)
+    first, second = make_user(), make_user()
+    for waiting in (first, second):
+        assert join(client_for(waiting), event, seats=3).status_code == 201
+    first.is_active = False  # staff deactivated it: it cannot sign in to buy
+    first.save(update_fields=["is_active"])
+    committed(hold_release, token=hold.token, user=holder)
+    assert entry_of(first).status == "waiting" and entry_of(second).status == "offered"
+
+
 def test_only_staff_see_the_figures(small, user_api, staff_api):
     event, _ = small
     assert user_api.get(f"/api/events/{event.pk}/waiting-list/staff/").status_code == 403

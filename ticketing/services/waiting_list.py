@@ -249,8 +249,11 @@ def event_offers_make(event_id: int) -> int:
         event = waiting_list.event
         entries = []
         if sale_refusal(event, now=now) is None:
+            # A deactivated account (staff, or erased) cannot sign in to buy: an offer
+            # would hold the seats away from everyone for the offer's time.
             entries = list(WaitingListEntry.objects.filter(event_id=event_id,
-                                                           status=Status.WAITING)
+                                                           status=Status.WAITING,
+                                                           user__is_active=True)
                            .select_related("user").order_by("id")[:SCAN_LIMIT])
         pending = _still_free(event, pending, now=now)
         expires_at = now + timedelta(seconds=waiting_list.offer_seconds)
