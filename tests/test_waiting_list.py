@@ -325,6 +325,17 @@ def test_a_deactivated_account_is_passed_over(small, holder, make_user):
     assert entry_of(first).status == "waiting" and entry_of(second).status == "offered"
 
 
+def test_leaving_after_buying_the_offer_counts_as_converted(small, holder, make_user):
+    event, seat_ids = small
+    first, _ = two_waiting_then_released(event, seat_ids, holder, make_user)
+    fund(first)
+    committed(hold_purchase, token=entry_of(first).hold.token, user=first)
+    # Left before the next run closed the offer: the buyer bought, that is what counts.
+    response = committed(client_for(first).delete, f"/api/events/{event.pk}/waiting-list/")
+    assert response.status_code == 204
+    assert entry_of(first).status == "converted"
+
+
 def test_only_staff_see_the_figures(small, user_api, staff_api):
     event, _ = small
     assert user_api.get(f"/api/events/{event.pk}/waiting-list/staff/").status_code == 403

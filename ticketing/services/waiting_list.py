@@ -161,11 +161,16 @@ def waiting_list_leave(*, event_id: int, user: User) -> WaitingListEntry:
                  .filter(event_id=event_id, user=user, status__in=WaitingListEntry.LIVE).first())
         if entry is None:
             raise NotOnWaitingList()
+        status = Status.LEFT
         if entry.status == Status.OFFERED and entry.hold_id is not None:
             hold = SeatHold.objects.select_for_update().get(pk=entry.hold_id)
             if hold.status == SeatHold.Status.ACTIVE:
                 release_locked_hold(hold=hold, user=user)
-        entry.status = Status.LEFT
+            elif hold.status == SeatHold.Status.PURCHASED:
+                # Bought before the next run closed the offer (or while this waited for
+                # the hold's lock): a conversion, as the staff's figures count it.
+                status = Status.CONVERTED
+        entry.status = status
         entry.closed_at = timezone.now()
         entry.save(update_fields=["status", "closed_at"])
         publish_waiting_entry(entry)
