@@ -30,6 +30,21 @@ pytest_plugins = ["tests.ticketing_fixtures"]
 
 
 @pytest.fixture
+def make_user(db):
+    """conftest's make_user with a confirmed email: joining a list needs one."""
+    from core.models import User
+
+    emails = iter(range(1, 1_000))
+
+    def make(email: str | None = None, password: str = "correct-horse-battery", **fields):
+        fields.setdefault("email_verified_at", timezone.now())
+        return User.objects.create_user(email=email or f"wl{next(emails)}@example.com",
+                                        password=password, **fields)
+
+    return make
+
+
+@pytest.fixture
 def small(backend, db):
     """A published event with three seats, all held by `holder`: sold out."""
     event, seat_ids = one_section_sale(rows=1, seats_per_row=3, price=1_000, name="Club")
@@ -81,6 +96,17 @@ def test_one_place_per_mailbox_and_joining_again_keeps_it(small, holder, make_us
     assert again.json()["seats"] == 2  # the place is kept as it was
     assert_error(join(same_mailbox, event), 409, "waiting_list_mailbox_taken")
     assert WaitingListEntry.objects.count() == 1
+
+
+def test_an_unconfirmed_address_cannot_take_a_mailboxs_place(small, holder, make_user):
+    """Anyone can register a stranger's address with a +tag, unconfirmed: were that
+    enough to join, the stranger's mailbox would be taken and its owner locked out."""
+    event, seat_ids = small
+    hold_all(event, seat_ids, holder)
+    squatter = client_for(make_user(email="victim+x@gmail.com", email_verified_at=None))
+    assert_error(join(squatter, event), 403, "email_not_verified")
+    owner = client_for(make_user(email="victim@gmail.com"))
+    assert join(owner, event).status_code == 201
 
 
 def test_places_are_in_join_order_and_validated(small, holder, make_user, api):

@@ -40,7 +40,8 @@ def test_two_schedulers_offer_each_returned_seat_once_and_in_order(backend, sett
     event, seat_ids = one_section_sale(rows=2, seats_per_row=10, price=1_000, name="Race Hall")
     holders = [User.objects.create_user(email=f"holder{n}@example.com", password="x" * 12)
                for n in range(HOLDERS)]
-    waiting = [User.objects.create_user(email=f"w{n}@example.com", password="x" * 12)
+    waiting = [User.objects.create_user(email=f"w{n}@example.com", password="x" * 12,
+                                        email_verified_at=timezone.now())
                for n in range(WAITING)]
     settings.TICKETING_HOLD_TTL_SECONDS = 4
     for n, holder in enumerate(holders):
@@ -86,7 +87,8 @@ def test_a_general_buyer_taking_a_returned_seat_mid_offer_is_never_sold_it_twice
 
     event, seat_ids = one_section_sale(rows=1, seats_per_row=2, price=1_000, name="Duo")
     holder, buyer, waiting = (User.objects.create_user(email=f"{name}@example.com",
-                                                       password="x" * 12)
+                                                       password="x" * 12,
+                                                       email_verified_at=timezone.now())
                               for name in ("holder", "buyer", "waiting"))
     first = hold_create(event=event, user=holder, seat_ids=seat_ids)
     waiting_list_join(event=event, user=waiting, seats=2)

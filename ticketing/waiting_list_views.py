@@ -94,7 +94,8 @@ class WaitingListView(APIView):
         request=WaitingJoinInput, parameters=[QUEUE_PASS],
         responses={200: WaitingEntryOutput, 201: WaitingEntryOutput, **errors(
             e400="too_many_seats", e403="queue_required (the event's waiting room is on: "
-                                        "send your admission pass in Queue-Pass)",
+                                        "send your admission pass in Queue-Pass), "
+                                        "email_not_verified (confirm your email first)",
             e404="event_not_found, section_not_found",
             e409="sale_closed, seats_available (free seats: hold them), "
                  "waiting_list_mailbox_taken")})

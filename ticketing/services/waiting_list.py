@@ -46,6 +46,7 @@ from ticketing.errors import (
     SeatsUnavailable,
     TooManySeats,
     UnknownSeats,
+    WaitingListEmailNotVerified,
     WaitingListMailboxTaken,
     WaitingListSeatsAvailable,
 )
@@ -90,7 +91,8 @@ def waiting_list_join(*, event: Event, user: User, section_id: int | None = None
     Raises SaleClosed / EventHasNoVenue (409), TooManySeats (400: more than
     max_seats_per_order or TICKETING_MAX_HELD_SEATS_PER_USER), section_not_found (404),
     WaitingListSeatsAvailable (409: that many seats are free now: hold them),
-    WaitingListMailboxTaken (409: another account of this mailbox waits), QueueRequired
+    WaitingListMailboxTaken (409: another account of this mailbox waits),
+    WaitingListEmailNotVerified (403: the account's email is not confirmed), QueueRequired
     (403: the event's waiting room is on and `queue_pass` is not this user's valid
     admission pass; it is checked, not used). Joining again with the same account keeps
     the place (and its section and seats).
@@ -111,6 +113,10 @@ def waiting_list_join(*, event: Event, user: User, section_id: int | None = None
     queue_pass_check(event=event, user=user, queue_pass=queue_pass)
     if _free_seats(event, section_id) >= seats:
         raise WaitingListSeatsAvailable()
+    if user.email_verified_at is None:
+        # Else anyone could register a stranger's address (+tag, dots) unconfirmed and
+        # take the mailbox's one place: its owner would be locked out of the list.
+        raise WaitingListEmailNotVerified()
     WaitingList.objects.get_or_create(event=event,
                                       defaults={"offer_seconds": default_offer_seconds()})
     try:
