@@ -136,8 +136,15 @@ def has_session_claims(token: Any) -> bool:
 # --- the deny list --------------------------------------------------------------
 
 
+def user_tag(user_id: Any) -> str:
+    """The hash tag of a user's cache keys (core/redis.py `tagged`): the deny entry and
+    the user's throttle counters share a cluster slot, so the throttle's one script
+    reads both (core/throttles.py)."""
+    return f"{{u{user_id}}}"
+
+
 def deny_key(user_id: Any) -> str:
-    return f"auth_revoked_{user_id}"
+    return f"auth_revoked_{user_tag(user_id)}"
 
 
 def _micros(seconds: float) -> int:

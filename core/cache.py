@@ -33,7 +33,52 @@ class SharedClientRedisCacheClient(RedisCacheClient):
         return client
 
 
+class ClusterRedisCacheClient(RedisCacheClient):
+    """The cache on a Redis Cluster (LOCATION redis+cluster://host:port,...): one
+    RedisCluster client, which routes each key to its slot's master. Django's
+    get_many/set_many send one MGET/MSET over many keys, which a cluster refuses when
+    they fall in several slots (CROSSSLOT); here they go key by key in one pipeline
+    (redis-py splits it per node)."""
+
+    def __init__(self, servers, **options) -> None:
+        super().__init__(servers, **options)
+        # Django splits LOCATION at commas; the cluster URL is one list of nodes.
+        self._cluster_url = ",".join(servers)
+        self._cluster = None
+        self._cluster_lock = threading.Lock()
+
+    def get_client(self, key=None, *, write=False):
+        if self._cluster is None:
+            from core.redis import cluster_client
+
+            with self._cluster_lock:
+                if self._cluster is None:
+                    self._cluster = cluster_client(
+                        self._cluster_url, socket_connect_timeout=2, socket_timeout=5)
+        return self._cluster
+
+    def get_many(self, keys):
+        client = self.get_client(None)
+        pipeline = client.pipeline()
+        for key in keys:
+            pipeline.get(key)
+        values = pipeline.execute()
+        return {k: self._serializer.loads(v) for k, v in zip(keys, values, strict=True)
+                if v is not None}
+
+    def set_many(self, data, timeout):
+        client = self.get_client(None, write=True)
+        pipeline = client.pipeline()
+        for key, value in data.items():
+            if timeout is None:
+                pipeline.set(key, self._serializer.dumps(value))
+            else:
+                pipeline.set(key, self._serializer.dumps(value), ex=timeout)
+        pipeline.execute()
+
+
 class RedisCache(DjangoRedisCache):
     def __init__(self, server, params) -> None:
         super().__init__(server, params)
-        self._class = SharedClientRedisCacheClient
+        cluster = isinstance(server, str) and server.startswith("redis+cluster://")
+        self._class = ClusterRedisCacheClient if cluster else SharedClientRedisCacheClient

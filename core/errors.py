@@ -339,12 +339,21 @@ def _flatten_codes(codes: Any) -> str:
 
 
 def is_redis_unavailable(exc: BaseException) -> bool:
-    """A connection-level Redis failure (server down, restarting, timing out)."""
+    """A connection-level Redis failure (server down, restarting, timing out), or on a
+    Redis Cluster a failover the client's retries did not outlast (CLUSTERDOWN,
+    TRYAGAIN, a slot no node serves yet)."""
     try:
         import redis
+        from redis.exceptions import (
+            ClusterError,
+            MasterDownError,
+            SlotNotCoveredError,
+            TryAgainError,
+        )
     except ImportError:  # pragma: no cover - redis is a dependency
         return False
-    return isinstance(exc, redis.ConnectionError | redis.TimeoutError)
+    return isinstance(exc, redis.ConnectionError | redis.TimeoutError | ClusterError
+                      | MasterDownError | SlotNotCoveredError | TryAgainError)
 
 
 def backing_service_down(exc: BaseException | None) -> str | None:

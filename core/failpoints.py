@@ -41,6 +41,9 @@ KNOWN = {
     # of the event were counted under the (user, event) lock; nothing written yet (the
     # per-user cap's concurrency test starts a second claim here).
     "hold.claim.counted",
+    # ticketing.services.waiting_list.event_offers_make: the event's list locked and its
+    # waiting entries read, about to offer seats to `entry` (tests make it leave here).
+    "waiting_list.offer.entry",
 }
 
 _ACTION = re.compile(r"^(?:sleep\((?P<seconds>\d+(?:\.\d+)?)\)|(?P<raise>raise))$")

@@ -190,9 +190,11 @@ class RedisKeys:
 
 
 def _redis_base() -> str:
-    from core.redis import key
+    from core.redis import key, tagged
 
-    return key("waitlist", "rank")
+    # One hash tag for every key of the ranking: the swap (RENAME building -> live,
+    # SET ready) is one MULTI and the lookup reads ready and the set in one.
+    return key("waitlist", tagged("rank"))
 
 
 def redis_ready_key() -> str:

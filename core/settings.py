@@ -227,11 +227,34 @@ if DATABASE_REPLICA_URL:
 # Redis is optional; when present it carries the channel layer, the cache
 # (throttles), stream history, seat holds and the waitlist ranking.
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# A Redis Cluster: REDIS_URL=redis+cluster://host:port,host:port,... or the nodes as
+# REDIS_CLUSTER_URLS=redis://host:port,redis://host:port (any reachable node will do;
+# the client discovers the rest). Every key the project writes carries a hash tag, so
+# each script and MULTI touches one slot (docs/decisions/2026-11-30-redis-cluster.md).
+REDIS_CLUSTER_URLS = os.environ.get("REDIS_CLUSTER_URLS", "")
+if REDIS_CLUSTER_URLS and not REDIS_URL:
+    REDIS_URL = "redis+cluster://" + ",".join(
+        url.strip().split("://", 1)[-1].rstrip("/") for url in REDIS_CLUSTER_URLS.split(",")
+        if url.strip())
+REDIS_CLUSTER = REDIS_URL.startswith("redis+cluster://")
 # Every key the project writes to Redis starts with this, so that several
 # deployments (or test runs) can share one server.
 REDIS_PREFIX = os.environ.get("REDIS_PREFIX", "tombola")
 
-if REDIS_URL:
+if REDIS_CLUSTER:
+    # channels-redis speaks to single servers only (its BZPOPMIN and group sets would be
+    # answered MOVED by a cluster). The relay (STREAM_FANOUT=relay) sends nothing across
+    # processes through the channel layer, so each process keeps an in-memory one for
+    # its consumers' channel names; "group" fan-out is refused below.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {
+        "default": {
+            "BACKEND": "core.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"{REDIS_PREFIX}:cache",
+        }
+    }
+elif REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -579,6 +602,20 @@ WS_ALLOW_MISSING_ORIGIN = env_bool("WS_ALLOW_MISSING_ORIGIN", True)
 # (a channel-layer group_send, one layer write per socket). Figures:
 # docs/decisions/2026-11-25-stream-fanout-relay.md.
 STREAM_FANOUT = os.environ.get("STREAM_FANOUT", "relay")
+if STREAM_FANOUT not in ("relay", "group"):
+    raise ImproperlyConfigured(f"STREAM_FANOUT must be 'relay' or 'group', not {STREAM_FANOUT!r}")
+if STREAM_FANOUT == "group" and REDIS_CLUSTER:
+    raise ImproperlyConfigured(
+        "STREAM_FANOUT=group needs the channels-redis layer, which cannot run on a Redis "
+        "Cluster (REDIS_URL=redis+cluster://...). Use STREAM_FANOUT=relay (the default: "
+        "sharded pub/sub, consumers/relay.py), or point REDIS_URL at a single Redis.")
+# The relay's pub/sub channels: a stream's messages go to shard crc32(stream) mod this
+# (`<prefix>:fanout:{<n>}`, SPUBLISH), and a worker subscribes only to the shards of the
+# streams it has sockets on. More shards: less decoding of other streams' messages, more
+# subscriptions per worker (at most this many).
+STREAM_FANOUT_SHARDS = env_int("STREAM_FANOUT_SHARDS", 64)
+if STREAM_FANOUT_SHARDS < 1:
+    raise ImproperlyConfigured("STREAM_FANOUT_SHARDS must be at least 1")
 
 # The scheduler runs inside the server process on embedded defaults (the
 # in-memory channel layer only reaches its own process); with Redis it is a

@@ -36,6 +36,7 @@ import json
 import logging
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ from django.utils import timezone
 from core.errors import UnknownMessageType
 from core.jsonutil import to_jsonable
 from core.metrics import MESSAGES_PUBLISHED, stream_kind_label
-from core.redis import get_redis, key, redis_enabled
+from core.redis import get_redis, key, redis_enabled, tagged
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +141,9 @@ class _RedisBackend:
 
     @staticmethod
     def _keys(stream: str) -> tuple[str, str]:
-        return key("stream", stream, "seq"), key("stream", stream, "history")
+        # One hash tag per stream: the append script touches both keys (one slot).
+        return (key("stream", tagged(stream), "seq"),
+                key("stream", tagged(stream), "history"))
 
     def append(self, stream: str, type_: str, data: Any, ts: float) -> dict[str, Any]:
         seq_key, history_key = self._keys(stream)
@@ -193,10 +196,25 @@ def set_local_fanout(func) -> None:
     _local_fanout = func
 
 
+def fanout_shard(stream: str) -> int:
+    """The relay shard of a stream: crc32 of its name modulo STREAM_FANOUT_SHARDS."""
+    return zlib.crc32(stream.encode()) % settings.STREAM_FANOUT_SHARDS
+
+
+def fanout_channel(shard: int | str) -> str:
+    """The sharded pub/sub channel of a relay shard (or "control"): hash-tagged, so on a
+    cluster each shard's channel lives on one node and SPUBLISH reaches only it."""
+    return key("fanout", tagged(shard))
+
+
 def _relay(message: dict[str, Any]) -> None:
     client = get_redis()
     if client is not None:
-        client.publish(key("fanout"), json.dumps(message))
+        # SPUBLISH, not PUBLISH: on a cluster a PUBLISH is broadcast over the bus to
+        # every node; a sharded message stays on its channel's node, and only the
+        # workers with a socket on a stream of that shard subscribe to it.
+        shard = "control" if "control" in message else fanout_shard(message["stream"])
+        client.spublish(fanout_channel(shard), json.dumps(message))
     elif _local_fanout is not None:
         _local_fanout(message)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import time
 
+from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 
-from core.authentication import pending_revocation_check
+from core.authentication import pending_revocation_check, user_tag
 from core.emails import email_canonical
 from core.errors import ServiceUnavailable, is_redis_unavailable
 
@@ -118,6 +119,17 @@ class ScopedThrottle(ScopedRateThrottle):
             if deny_key is not None:
                 keys.append(cache.make_and_validate_key(deny_key))
             client = cache._cache.get_client(keys[0] or keys[-1], write=True)
+            if len(keys) == 2 and keys[0] and _slot(keys[0]) != _slot(keys[1]) and \
+                    settings.REDIS_CLUSTER:
+                # A cluster runs a script on one slot only: a counter that is not the
+                # user's (per address or email) and the user's deny entry go as two
+                # commands of one pipeline (one per node). EVAL as a plain command:
+                # redis-py's cluster pipeline has no eval() of its own.
+                pipe = client.pipeline()
+                pipe.execute_command("EVAL", COUNT_LUA, 1, keys[0], timeout)
+                pipe.get(keys[1])
+                (count, _), entry = pipe.execute()
+                return int(count), entry
             # EVAL, not EVALSHA: never a NOSCRIPT miss costing a second round trip.
             count, entry = client.eval(COUNT_LUA, len(keys), *keys, timeout)
             return int(count), entry
@@ -134,6 +146,19 @@ class ScopedThrottle(ScopedRateThrottle):
 
     def wait(self) -> float:
         return max(0.0, self.window_ends_at - self.now)
+
+    def get_cache_key(self, request, view) -> str | None:
+        # A user's counters carry the user's hash tag, as the deny entry does: one slot.
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            return self.cache_format % {"scope": self.scope, "ident": user_tag(user.pk)}
+        return super().get_cache_key(request, view)
+
+
+def _slot(cache_key: str) -> int:
+    from redis.crc import key_slot
+
+    return key_slot(cache_key.encode())
 
 
 class AddressThrottle(ScopedThrottle):

@@ -151,6 +151,15 @@ class DrawAdmin(admin.ModelAdmin):
         form.instance.pk = draw.pk  # the object the admin logs and redirects to
         form.instance.refresh_from_db()
 
+    def has_delete_permission(self, request, obj=None):
+        # Only while entries are open. Deleting a closed, awaiting_beacon or performed draw
+        # would let whoever saw its beacon round (public seconds after the close) and
+        # knows the seed discard an outcome they dislike and draw again. The per-object
+        # check also guards the bulk delete action and an event's cascade.
+        if obj is not None and obj.status != Draw.Status.OPEN:
+            return False
+        return super().has_delete_permission(request, obj)
+
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.status != Draw.Status.OPEN:  # frozen by its digest
             return [f.name for f in obj._meta.fields]

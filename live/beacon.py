@@ -219,6 +219,18 @@ def _parse(body: Any) -> Beacon:
         raise BeaconInvalid("the relay's answer lacks round, randomness or signature") from None
 
 
+def _canonical(chain: Chain, beacon: Beacon) -> Beacon:
+    """`beacon` (verified) as the proof records it: lowercase hex without the spaces or
+    capitals bytes.fromhex tolerates (a relay's "AB CD..." would otherwise reach the
+    stored signature, overflow its column and fail verifiers that parse strict hex), and
+    no previous signature on an unchained scheme, where nothing signs it."""
+    signature = bytes.fromhex(beacon.signature)
+    previous = bytes.fromhex(beacon.previous_signature).hex() if chain.scheme == CHAINED_G2 \
+        else ""
+    return Beacon(round=beacon.round, randomness=hashlib.sha256(signature).hexdigest(),
+                  signature=signature.hex(), previous_signature=previous)
+
+
 def fetch(chain: Chain, round_: int, *, relays: list[str], timeout: float,
           now: float) -> Beacon:
     """Round `round_` of `chain`, verified, from the first relay that serves it validly.
@@ -251,7 +263,7 @@ def fetch(chain: Chain, round_: int, *, relays: list[str], timeout: float,
                 continue
             beacon = _parse(response.json())
             verify(chain, beacon, round_=round_)
-            return beacon
+            return _canonical(chain, beacon)
         except BeaconInvalid as exc:
             not_yet = False
             logger.warning("beacon relay %s served an invalid round %s: %s", relay, round_, exc)

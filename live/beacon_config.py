@@ -5,10 +5,16 @@ Kept apart from live/beacon.py, which must load without Django for the verifier.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from live.beacon import KNOWN_CHAINS, Chain
+
+if TYPE_CHECKING:
+    from live.models import Draw
 
 
 def beacon_chain() -> Chain | None:
@@ -30,3 +36,18 @@ def beacon_chain() -> Chain | None:
 
 def beacon_relays() -> list[str]:
     return list(settings.BEACON_RELAYS)
+
+
+def fallback_allowed_at(draw: Draw) -> datetime | None:
+    """When staff may perform `draw` without its beacon round (None while it is not
+    waiting): BEACON_FALLBACK_AFTER_SECONDS after it began waiting AND after its round was
+    due. A round still to come is no outage: a draw performed by hand long before its
+    round (say, a day before its scheduled time) must not earn a fallback to the
+    operator-predictable v1 stream by waiting for it."""
+    if not draw.beacon_waiting_since:
+        return None
+    start = draw.beacon_waiting_since
+    if draw.beacon_chain and draw.beacon_round:
+        due = Chain.from_dict(draw.beacon_chain).round_time(draw.beacon_round)
+        start = max(start, datetime.fromtimestamp(due, UTC))
+    return start + timedelta(seconds=settings.BEACON_FALLBACK_AFTER_SECONDS)

@@ -24,8 +24,8 @@ Draw message types (``data``; docs/websocket-protocol.md shows each as a client 
 - ``draw.countdown`` {draw_id, scheduled_at, server_time, seconds_left}
                       every 1 s in the last 60 s, every 10 s before (scheduler).
 - ``draw.entries``   {draw_id, count}                    a new entry or ballot.
-- ``draw.closing``   {draw_id, status: "closed", entries_count, entries_digest, closed_at}
-                      entries frozen into the digest.
+- ``draw.closing``   {draw_id, status: "closed", entries_count, entries_digest, closed_at,
+                      beacon: BEACON | null}  entries frozen into the digest (and the round).
 - ``draw.awaiting_beacon`` {draw_id, status: "awaiting_beacon", beacon: BEACON}
                       a tombola-beacon-v2 draw waits for its round (not published yet or
                       no relay reachable); the scheduler retries; sent on each attempt.
@@ -33,19 +33,18 @@ Draw message types (``data``; docs/websocket-protocol.md shows each as a client 
 - ``draw.winner``    {draw_id, prize: PRIZE, winners: [WINNER], proof_url, verify_url}
                       one per prize; verify_url: the app's page that recomputes the draw.
 - ``draw.finished``  {draw_id, status: "performed", seed, performed_at, winning_numbers,
-                      proof_url, verify_url}                          the seed is revealed.
+                      proof_url, verify_url, beacon: BEACON | null}  the seed is revealed.
 - ``draw.claimed``   {draw_id, winner_id, claimed_at}
 - ``draw.forfeited`` {draw_id, winner_ids, forfeited_at}  unclaimed after the window (redraw).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TypedDict
 
-from django.conf import settings
-
 from live.beacon import Chain
+from live.beacon_config import fallback_allowed_at
 from live.models import Draw, Prize, Winner
 from live.selectors import proof_url, verify_url
 
@@ -161,10 +160,7 @@ def beacon_state(draw: Draw) -> BeaconState | None:
     if draw.beacon_round:
         round_at = datetime.fromtimestamp(
             Chain.from_dict(chain).round_time(draw.beacon_round), UTC)
-    fallback_at = None
-    if draw.beacon_waiting_since:
-        fallback_at = draw.beacon_waiting_since + timedelta(
-            seconds=settings.BEACON_FALLBACK_AFTER_SECONDS)
+    fallback_at = fallback_allowed_at(draw)
     return {"chain_hash": chain["hash"], "round": draw.beacon_round, "round_at": round_at,
             "randomness": draw.beacon_randomness or None,
             "signature": draw.beacon_signature or None,
@@ -222,6 +218,7 @@ class DrawClosing(TypedDict):
     entries_count: int
     entries_digest: str
     closed_at: datetime
+    beacon: BeaconState | None
 
 
 class DrawStarted(TypedDict):
@@ -244,6 +241,7 @@ class DrawFinished(TypedDict):
     winning_numbers: list[int] | None
     proof_url: str
     verify_url: str
+    beacon: BeaconState | None
 
 
 class DrawClaimed(TypedDict):
@@ -273,8 +271,11 @@ def draw_entries_data(draw: Draw) -> DrawEntries:
 
 
 def draw_closing_data(draw: Draw) -> DrawClosing:
+    # The beacon too: closing fixes the draw's round for good (it moves after a late close,
+    # and a draw without a close time gets it only now), which watchers must see.
     return {"draw_id": draw.pk, "status": draw.status, "entries_count": draw.entries_count,
-            "entries_digest": draw.entries_digest, "closed_at": draw.closed_at}
+            "entries_digest": draw.entries_digest, "closed_at": draw.closed_at,
+            "beacon": beacon_state(draw)}
 
 
 class DrawAwaitingBeacon(TypedDict):
@@ -300,7 +301,8 @@ def draw_winner_data(draw: Draw, *, prize: Prize, winners: list[Winner]) -> Draw
 def draw_finished_data(draw: Draw) -> DrawFinished:
     return {"draw_id": draw.pk, "status": draw.status, "seed": draw.seed,
             "performed_at": draw.performed_at, "winning_numbers": draw.winning_numbers,
-            "proof_url": proof_url(draw), "verify_url": verify_url(draw)}
+            "proof_url": proof_url(draw), "verify_url": verify_url(draw),
+            "beacon": beacon_state(draw)}  # the round's randomness and signature, or the fallback
 
 
 def draw_claimed_data(winner: Winner) -> DrawClaimed:

@@ -135,8 +135,8 @@ class BeaconNotConfigured(DomainError):
 
 class BeaconFallbackNotAllowed(Conflict):
     code = "beacon_fallback_not_allowed"
-    detail = _("Only a draw that has waited long enough for its beacon round may be performed "
-               "without it.")
+    detail = _("Only a draw awaiting its beacon round, long enough after that round was due, "
+               "may be performed without it.")
 
 
 class NotPerformed(Conflict):

@@ -14,6 +14,7 @@ defaults, where only one scheduler runs, inside the server).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -31,8 +32,9 @@ from django.utils import timezone
 
 from core.models import Event
 from core.periodic import periodic_jobs
-from live import checkin
+from live import checkin, fairness
 from live.draw_messages import draw_countdown_data
+from live.errors import AlreadyPerformed
 from live.models import Draw
 from live.services.checkin import checkin_code_publish
 from live.services.draws import draw_close_entries, draw_create_next_occurrence
@@ -69,14 +71,23 @@ def perform_due_draws(now=None) -> list[int]:
     Due: open or closed draws whose scheduled time has come, and draws awaiting their
     beacon round (scheduled or performed by hand) whose last attempt is
     BEACON_RETRY_SECONDS old. One still without its round stays awaiting_beacon (the
-    service published draw.awaiting_beacon) and is tried again on a later tick."""
+    service published draw.awaiting_beacon) and is tried again on a later tick.
+
+    A tombola-beacon-v2 draw is taken under the row lock but performed after it is
+    released: fetching its round from the relays (up to BEACON_TIMEOUT_SECONDS each) and
+    the pure-Python BLS check (seconds) must not hold the draw's row (nor, on SQLite, the
+    database's write lock) meanwhile. Taking it stamps beacon_attempted_at, a lease that
+    keeps other schedulers off it for BEACON_RETRY_SECONDS; should two still fetch the
+    same round, draw_perform's own lock lets one perform it and the other gets
+    AlreadyPerformed, which is no failure."""
     now = now or timezone.now()
     performed: list[int] = []
     skipped: set[int] = set()
     retry_before = now - timedelta(seconds=settings.BEACON_RETRY_SECONDS)
+    not_leased = Q(beacon_attempted_at__isnull=True) | Q(beacon_attempted_at__lte=retry_before)
     due = (Draw.objects.filter(
         Q(status__in=[Draw.Status.OPEN, Draw.Status.CLOSED], scheduled_at__lte=now)
-        | Q(status=Draw.Status.AWAITING_BEACON, beacon_attempted_at__lte=retry_before))
+        | Q(status=Draw.Status.AWAITING_BEACON)).filter(not_leased)
         .exclude(kind=Draw.Kind.EXTERNAL))
     while due.exclude(pk__in=skipped).exists():
         with transaction.atomic():
@@ -84,17 +95,30 @@ def perform_due_draws(now=None) -> list[int]:
                     .order_by("scheduled_at", "id").first())
             if draw is None:  # the rest are being performed by another scheduler
                 return performed
-            try:
-                with transaction.atomic():
-                    result = draw_perform(draw=draw, actor=None, source=source())
-                if result.is_performed:
-                    performed.append(draw.pk)
-                else:  # waiting for its beacon round: again on a later tick
-                    skipped.add(draw.pk)
-            except Exception:  # one broken draw must not stop the others
-                logger.exception("performing draw %s failed", draw.pk)
-                skipped.add(draw.pk)
+            skipped.add(draw.pk)
+            leased = draw.algorithm == fairness.ALGORITHM_BEACON
+            if leased:
+                Draw.objects.filter(pk=draw.pk).update(beacon_attempted_at=timezone.now())
+            elif _perform_one(draw, savepoint=True):
+                performed.append(draw.pk)
+        if leased and _perform_one(draw, savepoint=False):
+            performed.append(draw.pk)
     return performed
+
+
+def _perform_one(draw: Draw, *, savepoint: bool) -> bool:
+    """True if `draw` is performed now; False if it waits for its beacon round, another
+    scheduler performed it, or it failed (logged: one broken draw must not stop the others).
+    `savepoint`: inside the caller's locked transaction (a failure rolls back this draw
+    only); a beacon draw is performed outside any, its service taking short locks itself."""
+    try:
+        with transaction.atomic() if savepoint else contextlib.nullcontext():
+            return draw_perform(draw=draw, actor=None, source=source()).is_performed
+    except AlreadyPerformed:
+        return False
+    except Exception:
+        logger.exception("performing draw %s failed", draw.pk)
+        return False
 
 
 def tick_due(seconds_left: int) -> bool:

@@ -262,8 +262,8 @@ def entry_state(entry: Entry, win: Winner | None) -> str:
     draw = entry.draw
     if draw.status == Draw.Status.OPEN:
         return "open"
-    if draw.status == Draw.Status.CLOSED:
-        return "closed"
+    if draw.status in (Draw.Status.CLOSED, Draw.Status.AWAITING_BEACON):
+        return "closed"  # awaiting its beacon round is still "not drawn yet", not "not_won"
     if win is None:
         return "not_won"
     return "forfeited" if win.forfeited_at is not None else "won"

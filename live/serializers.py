@@ -102,7 +102,8 @@ class DrawInput(serializers.Serializer):
 
 
 FALLBACK_HELP = ("Perform a tombola-beacon-v2 draw without its beacon round, giving the "
-                 "reason: only after it has waited BEACON_FALLBACK_AFTER_SECONDS; the proof "
+                 "reason: only once it is awaiting_beacon, BEACON_FALLBACK_AFTER_SECONDS after "
+                 "its round was due (the draw's beacon.fallback_allowed_at); the proof "
                  "records it.")
 
 

@@ -157,7 +157,7 @@ def _apply_to_draw(draw: DrawState, message: StreamMessage) -> DrawState:
     elif type_ == "draw.entries":
         draw["entries_count"] = data["count"]
     elif type_ == "draw.closing":
-        for field in ("status", "entries_count", "entries_digest", "closed_at"):
+        for field in ("status", "entries_count", "entries_digest", "closed_at", "beacon"):
             draw[field] = data[field]
     elif type_ == "draw.awaiting_beacon":
         draw["status"], draw["beacon"] = data["status"], data["beacon"]
@@ -170,7 +170,7 @@ def _apply_to_draw(draw: DrawState, message: StreamMessage) -> DrawState:
         merged.update({w["id"]: w for w in data["winners"]})
         draw["winners"] = sorted(merged.values(), key=lambda w: w["id"])
     elif type_ == "draw.finished":
-        for field in ("status", "seed", "performed_at", "winning_numbers"):
+        for field in ("status", "seed", "performed_at", "winning_numbers", "beacon"):
             draw[field] = data[field]
     elif type_ == "draw.claimed":
         for winner in draw["winners"]:

@@ -62,6 +62,7 @@ def verify_beacon(proof: dict[str, Any]) -> tuple[str, str]:
         raise ProofMismatch(f"the beacon chain is unreadable ({exc})") from None
     fallback = section.get("fallback")
     if fallback:
+        _check(isinstance(fallback, dict), "the beacon fallback is not an object")
         _check(not section.get("randomness"), "a fallback draw carries no beacon randomness")
         return "", (f"WITHOUT the beacon: staff fallback by {fallback.get('by')} after "
                     f"{fallback.get('waited_seconds')} s ({fallback.get('reason')})")

@@ -21,6 +21,7 @@ REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
 
 def pytest_collection_modifyitems(config, items):
+    _deselect_other_redis_topology(config, items)
     # The replica's tests run where CI starts one (.ci/run, scripts/pg_replica), with
     # DATABASE_REPLICA_URL; elsewhere they are not collected rather than skipped, so
     # the server run (no skips allowed) does not need a replica too.
@@ -41,6 +42,24 @@ def pytest_collection_modifyitems(config, items):
                         f"{item.nodeid} {reason}, and REQUIRE_SERVICES=1 forbids skipping it"
                     )
                 item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def _deselect_other_redis_topology(config, items) -> None:
+    """Tests of one Redis topology are deselected (not skipped: the server runs allow no
+    skip) under the other: `redis_cluster` tests need REDIS_URL=redis+cluster://...,
+    and on a cluster the STREAM_FANOUT=group variants cannot run (refused at start)."""
+    cluster = bool(getattr(settings, "REDIS_CLUSTER", False))
+
+    def other_topology(item) -> bool:
+        if item.get_closest_marker("redis_cluster"):
+            return not cluster
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        return cluster and "group" in (params.get("fanout"), params.get("server"))
+
+    deselected = [item for item in items if other_topology(item)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not other_topology(item)]
 
 
 def _flush_redis_prefix() -> None:
@@ -73,6 +92,25 @@ def _this_process_serves_the_streams():
     from core import streams
 
     streams.serve_streams_here()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_crossslot_on_the_cluster():
+    """With REDIS_URL=redis+cluster://..., fail the run if any Redis command of the
+    service touched two slots (tests/cluster_checks.py; test_redis_cluster.py shows
+    that the check sees one)."""
+    from tests import cluster_checks
+
+    if not cluster_checks.on_cluster():
+        yield
+        return
+    cluster_checks.record_client_refusals()
+    before = cluster_checks.crossslot_answers()
+    yield
+    answered = cluster_checks.crossslot_answers() - before - cluster_checks.provoked
+    assert answered == 0, f"{answered} Redis command(s) answered CROSSSLOT on the cluster"
+    assert not cluster_checks.client_refusals, \
+        f"redis-py refused cross-slot commands: {cluster_checks.client_refusals}"
 
 
 @pytest.fixture(autouse=True)
@@ -238,7 +276,7 @@ def other_api(other_user):
 
 
 @pytest.fixture
-def redis_round_trips(settings):
+def redis_round_trips(settings, monkeypatch):
     """The cache's Redis connections, counting what they send: one command or one
     pipeline is one round trip (`.sent`). Counted on the wire, not with a mock."""
     import redis
@@ -250,6 +288,26 @@ def redis_round_trips(settings):
             CountingConnection.sent += 1
             return super().send_packed_command(command, check_health)
 
+    if settings.REDIS_CLUSTER:
+        # The cluster client makes its own connections per node (no connection_class
+        # option): count what every sync connection of the process sends.
+        original = redis.Connection.send_packed_command
+
+        def counting(self, command, check_health=True):
+            CountingConnection.sent += 1
+            return original(self, command, check_health)
+
+        monkeypatch.setattr(redis.Connection, "send_packed_command", counting)
+        # A fresh slot map first (after a failover test, the first command of a stale
+        # client would be answered MOVED and retried), and a connection open to every
+        # master (a new one sends its handshake, CLIENT SETINFO, before the command).
+        from django.core.cache import caches
+        from redis.cluster import RedisCluster
+
+        client = caches["default"]._cache.get_client()
+        client.nodes_manager.initialize()
+        client.ping(target_nodes=RedisCluster.PRIMARIES)
+        return CountingConnection
     settings.CACHES = {"default": {**settings.CACHES["default"],
                                    "OPTIONS": {"connection_class": CountingConnection}}}
     return CountingConnection

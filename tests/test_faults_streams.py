@@ -43,6 +43,7 @@ def own_redis(tmp_path, settings):
     """This process's Redis, channel layer and stream history on a redis-server of our own."""
     with redis_process(tmp_path) as redis:
         settings.REDIS_URL = redis.url
+        settings.REDIS_CLUSTER = False  # on the cluster run too: a server it may restart
         settings.REDIS_PREFIX = "faults-streams"
         settings.CHANNEL_LAYERS = {"default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -195,13 +196,13 @@ async def test_relay_resubscribes_after_a_redis_restart_without_leaking(own_redi
     with swap_stream_kind(KIND):
         ws = await connected(f"/ws/{STREAM.replace(':', 's/')}/")
         await receive(ws)
-        old = relay.pubsub
+        old = relay.subscriber.generation
         for _ in range(2):
             await sync_to_async(own_redis.stop)()
             await sync_to_async(own_redis.start)()
         # The relay notices, closes the old subscription and subscribes again.
         deadline = time.monotonic() + 30
-        while relay.pubsub is old or not relay.pubsub.subscribed:
+        while relay.subscriber.generation == old or not relay.subscriber.healthy:
             assert time.monotonic() < deadline, "the relay did not resubscribe"
             await asyncio.sleep(0.1)
         published = await sync_to_async(streams.publish)(STREAM, "draw.winner", {"user": 1})
@@ -211,7 +212,6 @@ async def test_relay_resubscribes_after_a_redis_restart_without_leaking(own_redi
         await ws.disconnect()
     # Redis restarted empty: the seq started again, and the socket still gets it.
     assert frame["seq"] == published["seq"]
-    assert old.connection is None  # closed, not left to reconnect by itself
     pubsubs = own_redis.client().execute_command("CLIENT", "LIST", "TYPE", "pubsub")
     assert pubsubs.count("cmd=") == 1, pubsubs
 
@@ -240,11 +240,11 @@ async def test_a_stream_that_started_over_is_reset_at_the_next_heartbeat(own_red
         for _ in range(3):
             await publish(STREAM, "draw.winner", {"user": 1})
         assert [(await next_frame(ws))["seq"] for _ in range(3)] == [1, 2, 3]
-        old = relay.pubsub
+        old = relay.subscriber.generation
         await sync_to_async(own_redis.stop)()
         await sync_to_async(own_redis.start)()
         deadline = time.monotonic() + 30
-        while relay.pubsub is old or not relay.pubsub.subscribed:
+        while relay.subscriber.generation == old or not relay.subscriber.healthy:
             assert time.monotonic() < deadline, "the relay did not resubscribe"
             await asyncio.sleep(0.1)
         restarted = await publish(STREAM, "draw.winner", {"user": 2})

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 
 import pytest
 
-from tests.factories import draw_url
+from live import beacon as drand
+from live.models import Draw
+from live.services.performing import draw_perform
+from live.verify import ProofMismatch, verify_proof
+from tests.factories import draw_url, make_draw, make_entrants
 from tests.servers import running_server
 from tests.test_beacon import _performed_v2_draw, beacon_settings  # noqa: F401 (fixture)
 from tests.test_screen_browser import CHROMIUM, CHROMIUM_ARGS, sync_playwright
@@ -54,6 +59,17 @@ def _altered(proof: dict, what: str) -> dict:
     return altered
 
 
+def _verifier_page(playwright, server, draw, served: dict, path: str):
+    """Chromium on the verifier page, the proof's URL answering `served["proof"]`."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    page = browser.new_page()
+    page.route(f"**/api/events/{draw.event_id}/draws/{draw.pk}/proof/",
+               lambda route: route.fulfill(status=200, content_type="application/json",
+                                           body=json.dumps(served["proof"])))
+    page.goto(server.url("/app/" + path))
+    return browser, page
+
+
 @pytest.fixture
 def performed_proof(beacon_settings, api):  # noqa: F811
     draw = _performed_v2_draw(beacon_settings, entrants=15, quantity=2)
@@ -66,12 +82,7 @@ def test_the_browser_recomputes_a_performed_draw_and_names_an_altered_byte(
     served = {"proof": proof}
     path = f"#/events/{draw.event_id}/draws/{draw.pk}/verify?entry={proof['entries'][3]}"
     with running_server(tmp_path) as server, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.route(f"**/api/events/{draw.event_id}/draws/{draw.pk}/proof/",
-                   lambda route: route.fulfill(status=200, content_type="application/json",
-                                               body=json.dumps(served["proof"])))
-        page.goto(server.url("/app/" + path))
+        browser, page = _verifier_page(playwright, server, draw, served, path)
         verdict = page.locator("#verdict")
         expect(verdict).to_have_attribute("data-result", "ok", timeout=20_000)
         expect(verdict).to_contain_text("the public randomness")
@@ -96,3 +107,44 @@ def test_the_browser_recomputes_a_performed_draw_and_names_an_altered_byte(
             expect(page.locator(f'[data-check="{what}"]')).to_have_attribute("data-ok", "false")
         page.screenshot(path=str(tmp_path / "verify-failed.png"))
         browser.close()
+
+
+@pytest.fixture
+def fallback_proof(beacon_settings, api):  # noqa: F811
+    """A v2 draw staff performed without its round (quicknet; the round came due unserved)."""
+    draw = make_draw()
+    make_entrants(draw, 6)
+    draw = draw_perform(draw=draw, actor=None, source="test")
+    assert draw.status == Draw.Status.AWAITING_BEACON
+    beacon_settings.BEACON_FALLBACK_AFTER_SECONDS = 0
+    due = drand.Chain.from_dict(draw.beacon_chain).round_time(draw.beacon_round)
+    time.sleep(max(0.0, due - time.time()) + 0.05)
+    draw = draw_perform(draw=draw, actor=None, source="test", beacon_fallback="relays down")
+    assert draw.is_performed
+    return draw, api.get(draw_url(draw, "proof")).json()
+
+
+def test_the_browser_says_loudly_that_a_fallback_draw_had_no_public_randomness(
+        fallback_proof, tmp_path):
+    draw, proof = fallback_proof
+    served = {"proof": proof}
+    path = f"#/events/{draw.event_id}/draws/{draw.pk}/verify"
+    with running_server(tmp_path) as server, sync_playwright() as playwright:
+        browser, page = _verifier_page(playwright, server, draw, served, path)
+        verdict = page.locator("#verdict")
+        # The winners do follow from seed and entries, but the verdict must not claim
+        # the public randomness it did not have.
+        expect(verdict).to_have_attribute("data-result", "ok", timeout=20_000)
+        expect(verdict).to_have_attribute("data-fallback", "true")
+        expect(verdict).to_contain_text("WITHOUT public randomness")
+        expect(verdict).not_to_contain_text("and the public randomness")
+        # A fallback proof carrying a randomness is inconsistent (live/verify.py agrees).
+        altered = json.loads(json.dumps(proof))
+        altered["beacon"]["randomness"] = "ab" * 32
+        served["proof"] = altered
+        page.goto(server.url("/app/#/"))
+        page.goto(server.url("/app/" + path))
+        expect(verdict).to_have_attribute("data-failed", "beacon", timeout=20_000)
+        browser.close()
+    with pytest.raises(ProofMismatch, match="carries no beacon randomness"):
+        verify_proof(altered)

@@ -30,6 +30,21 @@ pytest_plugins = ["tests.ticketing_fixtures"]
 
 
 @pytest.fixture
+def make_user(db):
+    """conftest's make_user with a confirmed email: joining a list needs one."""
+    from core.models import User
+
+    emails = iter(range(1, 1_000))
+
+    def make(email: str | None = None, password: str = "correct-horse-battery", **fields):
+        fields.setdefault("email_verified_at", timezone.now())
+        return User.objects.create_user(email=email or f"wl{next(emails)}@example.com",
+                                        password=password, **fields)
+
+    return make
+
+
+@pytest.fixture
 def small(backend, db):
     """A published event with three seats, all held by `holder`: sold out."""
     event, seat_ids = one_section_sale(rows=1, seats_per_row=3, price=1_000, name="Club")
@@ -81,6 +96,17 @@ def test_one_place_per_mailbox_and_joining_again_keeps_it(small, holder, make_us
     assert again.json()["seats"] == 2  # the place is kept as it was
     assert_error(join(same_mailbox, event), 409, "waiting_list_mailbox_taken")
     assert WaitingListEntry.objects.count() == 1
+
+
+def test_an_unconfirmed_address_cannot_take_a_mailboxs_place(small, holder, make_user):
+    """Anyone can register a stranger's address with a +tag, unconfirmed: were that
+    enough to join, the stranger's mailbox would be taken and its owner locked out."""
+    event, seat_ids = small
+    hold_all(event, seat_ids, holder)
+    squatter = client_for(make_user(email="victim+x@gmail.com", email_verified_at=None))
+    assert_error(join(squatter, event), 403, "email_not_verified")
+    owner = client_for(make_user(email="victim@gmail.com"))
+    assert join(owner, event).status_code == 201
 
 
 def test_places_are_in_join_order_and_validated(small, holder, make_user, api):
@@ -184,19 +210,45 @@ def test_the_scheduler_closes_an_expired_offer_and_offers_its_seats_once_swept(
     event, seat_ids = small
     first, second = two_waiting_then_released(event, seat_ids, holder, make_user)
     time.sleep(1.1)
-    # Before the sweep: the offer is closed, its seats are not free yet (no offer).
+    # Before the sweep: its hold may be in a purchase that locked it in time, so the
+    # offer stays open; its seats are not free yet (no offer).
     assert committed(waiting_list_offers_make) == 0
-    assert entry_of(first).status == "expired" and entry_of(second).status == "waiting"
-    with_sweep = committed(holds_expire)  # the commit passes the seats on
+    assert entry_of(first).status == "offered" and entry_of(second).status == "waiting"
+    with_sweep = committed(holds_expire)  # the commit closes it and passes the seats on
     assert with_sweep == 1 and entry_of(second).status == "offered"
+    assert entry_of(first).status == "expired"
+
+
+def test_an_offer_bought_as_it_expires_counts_as_converted_not_expired(
+        small, holder, make_user, mailoutbox):
+    """The buyer's purchase locked the offer's hold just before its expiry; the run that
+    closes offers comes while that purchase is in flight (here, at the purchase's
+    failpoint, a clock past the offer). The buyer bought: never told 'expired'."""
+    from datetime import timedelta
+
+    from core.failpoints import armed
+    from ticketing.services.waiting_list import _offers_close
+
+    event, seat_ids = small
+    first, _ = two_waiting_then_released(event, seat_ids, holder, make_user)
+    offer = entry_of(first)
+    fund(first)
+
+    def scheduler_past_the_offer(hold):
+        _offers_close(event.pk, offer.offer_expires_at + timedelta(seconds=1))
+
+    with armed("hold.purchase.verified", scheduler_past_the_offer):
+        committed(hold_purchase, token=offer.hold.token, user=first)
+    assert committed(waiting_list_offers_make) == 0
+    assert entry_of(first).status == "converted"
 
 
 def test_an_offer_is_bought_without_a_queue_pass_and_counts_as_converted(
         small, holder, user, user_api, other_api, settings):
     event, seat_ids = small
     hold = hold_all(event, seat_ids, holder)
-    WaitingRoom.objects.create(event=event)  # from now on holds need an admission pass
     assert join(user_api, event).status_code == 201
+    WaitingRoom.objects.create(event=event)  # from now on holds need an admission pass
     committed(hold_release, token=hold.token, user=holder)
     offer = user_api.get(f"/api/events/{event.pk}/waiting-list/").json()
     assert offer["status"] == "offered" and offer["position"] is None
@@ -209,6 +261,25 @@ def test_an_offer_is_bought_without_a_queue_pass_and_counts_as_converted(
     assert entry_of(user).status == "converted"
     assert Ticket.objects.filter(user=user).count() == 1
     assert not WaitingListSeat.objects.filter(done_at__isnull=True).exists()  # general sale
+
+
+def test_joining_while_the_waiting_room_is_on_needs_an_admission_pass(
+        small, holder, user, user_api, staff):
+    """Admitted buyers hold nearly every seat while the room is on: the event looks sold
+    out. Without the pass anyone could join here and be offered the expiring holds ahead
+    of the buyers the room admits in order (the line skipped)."""
+    from tests.test_waiting_room_gate import admitted_pass
+    from ticketing.services.waiting_room import waiting_room_configure
+
+    event, seat_ids = small
+    hold_all(event, seat_ids, holder)
+    committed(waiting_room_configure, event=event, actor=staff, rate_per_minute=6000)
+    assert_error(join(user_api, event), 403, "queue_required")
+    assert not WaitingListEntry.objects.exists()
+    token = admitted_pass(event, user)
+    response = user_api.post(f"/api/events/{event.pk}/waiting-list/", {}, format="json",
+                             HTTP_QUEUE_PASS=token)
+    assert response.status_code == 201, response.content
 
 
 def test_seats_staff_unblock_are_offered(backend, make_user, db):
@@ -241,6 +312,54 @@ def test_leaving_with_an_offer_passes_it_on(small, holder, make_user):
     assert entry_of(first).status == "left"
     assert entry_of(second).status == "offered"
     assert sorted(entry_of(second).hold.seat_ids) == seat_ids
+
+
+def test_a_buyer_who_leaves_while_offers_are_made_is_not_offered(small, holder, make_user):
+    """The run reads the waiting entries unlocked: the first leaves before its offer is
+    written (here at the failpoint, in the run's transaction; a parallel request in
+    production). The offer goes to the next in line, not to the leaver."""
+    from core.failpoints import armed
+    from ticketing.services.waiting_list import waiting_list_leave
+
+    event, seat_ids = small
+    hold = hold_all(event, seat_ids, holder)
+    first, second = make_user(), make_user()
+    for waiting in (first, second):
+        assert join(client_for(waiting), event, seats=3).status_code == 201
+
+    def leave(entry):
+        if entry.user_id == first.pk:
+            waiting_list_leave(event_id=event.pk, user=first)
+
+    with armed("waiting_list.offer.entry", leave):
+        committed(hold_release, token=hold.token, user=holder)
+    assert entry_of(first).status == "left" and entry_of(first).hold is None
+    assert not SeatHold.objects.filter(user=first).exists()
+    assert entry_of(second).status == "offered"
+    assert sorted(entry_of(second).hold.seat_ids) == seat_ids
+
+
+def test_a_deactivated_account_is_passed_over(small, holder, make_user):
+    event, seat_ids = small
+    hold = hold_all(event, seat_ids, holder)
+    first, second = make_user(), make_user()
+    for waiting in (first, second):
+        assert join(client_for(waiting), event, seats=3).status_code == 201
+    first.is_active = False  # staff deactivated it: it cannot sign in to buy
+    first.save(update_fields=["is_active"])
+    committed(hold_release, token=hold.token, user=holder)
+    assert entry_of(first).status == "waiting" and entry_of(second).status == "offered"
+
+
+def test_leaving_after_buying_the_offer_counts_as_converted(small, holder, make_user):
+    event, seat_ids = small
+    first, _ = two_waiting_then_released(event, seat_ids, holder, make_user)
+    fund(first)
+    committed(hold_purchase, token=entry_of(first).hold.token, user=first)
+    # Left before the next run closed the offer: the buyer bought, that is what counts.
+    response = committed(client_for(first).delete, f"/api/events/{event.pk}/waiting-list/")
+    assert response.status_code == 204
+    assert entry_of(first).status == "converted"
 
 
 def test_only_staff_see_the_figures(small, user_api, staff_api):

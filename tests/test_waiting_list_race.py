@@ -40,7 +40,8 @@ def test_two_schedulers_offer_each_returned_seat_once_and_in_order(backend, sett
     event, seat_ids = one_section_sale(rows=2, seats_per_row=10, price=1_000, name="Race Hall")
     holders = [User.objects.create_user(email=f"holder{n}@example.com", password="x" * 12)
                for n in range(HOLDERS)]
-    waiting = [User.objects.create_user(email=f"w{n}@example.com", password="x" * 12)
+    waiting = [User.objects.create_user(email=f"w{n}@example.com", password="x" * 12,
+                                        email_verified_at=timezone.now())
                for n in range(WAITING)]
     settings.TICKETING_HOLD_TTL_SECONDS = 4
     for n, holder in enumerate(holders):
@@ -74,3 +75,42 @@ def test_two_schedulers_offer_each_returned_seat_once_and_in_order(backend, sett
     assert len(returned) == len(seat_ids)
     assert sorted((r.seat_id, r.entry_id) for r in returned) == sorted(
         (h.seat_ids[0], h.waiting_entry.pk) for h in offer_holds)
+
+
+def test_a_general_buyer_taking_a_returned_seat_mid_offer_is_never_sold_it_twice(backend):
+    """The general sale holds the returned seats while the run is about to offer them (at
+    its failpoint, from another connection, committed): the backend refuses one of the
+    two, the seats are held once, and the entry keeps its place."""
+    from core.failpoints import armed
+    from tests.ticketing_helpers import committed
+    from ticketing.services.holds import hold_release
+
+    event, seat_ids = one_section_sale(rows=1, seats_per_row=2, price=1_000, name="Duo")
+    holder, buyer, waiting = (User.objects.create_user(email=f"{name}@example.com",
+                                                       password="x" * 12,
+                                                       email_verified_at=timezone.now())
+                              for name in ("holder", "buyer", "waiting"))
+    first = hold_create(event=event, user=holder, seat_ids=seat_ids)
+    waiting_list_join(event=event, user=waiting, seats=2)
+    outcome: dict[str, object] = {}
+
+    def general_sale() -> None:
+        try:
+            outcome["hold"] = hold_create(event=event, user=buyer, seat_ids=seat_ids)
+        except BaseException as exc:  # SeatsUnavailable when the offer got there first
+            outcome["error"] = exc
+        finally:
+            connection.close()
+
+    def buyer_first(entry) -> None:
+        thread = threading.Thread(target=general_sale)
+        thread.start()
+        thread.join(30)
+
+    with armed("waiting_list.offer.entry", buyer_first):
+        committed(hold_release, token=first.token, user=holder)
+    live = list(SeatHold.objects.filter(status="active"))
+    assert [h.user_id for h in live] == [buyer.pk], outcome  # the buyer's, not an offer too
+    assert sorted(live[0].seat_ids) == seat_ids
+    assert WaitingListEntry.objects.get(user=waiting).status == "waiting"
+    assert not WaitingListSeat.objects.filter(done_at__isnull=True).exists()

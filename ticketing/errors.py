@@ -334,6 +334,13 @@ class WaitingListMailboxTaken(Conflict):
     detail = _("Another account with this mailbox is already on this event's waiting list.")
 
 
+class WaitingListEmailNotVerified(DomainError):
+    code = "email_not_verified"
+    detail = _("Confirm your email address first: a waiting list keeps one place per "
+               "mailbox, and only a confirmed address shows the mailbox is yours.")
+    status_code = status.HTTP_403_FORBIDDEN
+
+
 class NotOnWaitingList(NotFound):
     code = "not_on_waiting_list"
     detail = _("You are not on this event's waiting list.")

@@ -31,6 +31,7 @@ from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from core.errors import is_redis_unavailable
 from core.metrics import SEAT_MAP_RESTORES
 from core.redis import get_redis, key
 from ticketing.errors import SeatLocksBusy, SeatLocksUnavailable, SeatsUnavailable
@@ -230,12 +231,12 @@ class RedisSeatLocks:
         return [self.seat_key(event_id, s) for s in seat_ids]
 
     def _run(self, script: str, keys: list[str], args: list) -> object:
-        import redis
-
         try:
             return _script(self.client, script)(keys=keys, args=args)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise SeatLocksUnavailable() from exc
+        except Exception as exc:
+            if is_redis_unavailable(exc):
+                raise SeatLocksUnavailable() from exc
+            raise
 
     def _run_loaded(self, event_id: int, script: str, keys: list[str], args: list) -> object:
         """Run a script that starts with the loaded check; restore the seat map if needed."""
@@ -333,8 +334,6 @@ class RedisSeatLocks:
         transaction.on_commit(lambda: self._run(UNSELL_LUA, keys, [token]), robust=True)
 
     def held_seat_ids(self, event_id: int, seat_ids: list[int]) -> set[int]:
-        import redis
-
         if not seat_ids:
             return set()
         try:
@@ -342,14 +341,18 @@ class RedisSeatLocks:
             if not loaded:
                 self.restore_seat_map(event_id)
                 loaded, values = self._read_seats(event_id, seat_ids)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise SeatLocksUnavailable() from exc
+        except Exception as exc:
+            if is_redis_unavailable(exc):
+                raise SeatLocksUnavailable() from exc
+            raise
         return {s for s, v in zip(seat_ids, values, strict=True) if v is not None and v != SOLD}
 
     def _read_seats(self, event_id: int, seat_ids: list[int]) -> tuple[bool, list]:
         pipe = self.client.pipeline(transaction=True)
         pipe.exists(self.loaded_key(event_id))
-        pipe.mget(self._keys(event_id, seat_ids))
+        # MGET as a plain command: redis-py's cluster pipeline refuses its mget() even when
+        # every key is in one slot (they are: one hash tag per event).
+        pipe.execute_command("MGET", *self._keys(event_id, seat_ids))
         loaded, values = pipe.execute()
         return bool(loaded), values
 

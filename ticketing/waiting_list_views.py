@@ -19,7 +19,7 @@ from core.throttles import ScopedThrottle
 from ticketing.models import WaitingList
 from ticketing.services import waiting_list
 from ticketing.streams import waiting_entry_data
-from ticketing.views import _event
+from ticketing.views import QUEUE_PASS, QUEUE_PASS_HEADER, _event
 
 
 class WaitingOfferOutput(serializers.Serializer):
@@ -91,17 +91,21 @@ class WaitingListView(APIView):
         "of seats they fit gets them held for the list's offer time, and is told on "
         "`ws/users/<id>/`, by email and by SMS to a verified phone; an offer not bought in "
         "time passes on. 201 when a place was taken, 200 when you had one."),
-        request=WaitingJoinInput, responses={200: WaitingEntryOutput, 201: WaitingEntryOutput,
-                                             **errors(
-            e400="too_many_seats", e404="event_not_found, section_not_found",
+        request=WaitingJoinInput, parameters=[QUEUE_PASS],
+        responses={200: WaitingEntryOutput, 201: WaitingEntryOutput, **errors(
+            e400="too_many_seats", e403="queue_required (the event's waiting room is on: "
+                                        "send your admission pass in Queue-Pass), "
+                                        "email_not_verified (confirm your email first)",
+            e404="event_not_found, section_not_found",
             e409="sale_closed, seats_available (free seats: hold them), "
                  "waiting_list_mailbox_taken")})
     def post(self, request: Request, pk: int) -> Response:
         event = _event(pk, request.user)
         data = WaitingJoinInput(data=request.data)
         data.is_valid(raise_exception=True)
-        entry, created = waiting_list.waiting_list_join(event=event, user=request.user,
-                                                         **data.validated_data)
+        entry, created = waiting_list.waiting_list_join(
+            event=event, user=request.user, queue_pass=request.headers.get(QUEUE_PASS_HEADER),
+            **data.validated_data)
         return Response(_entry_answer(entry),
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 

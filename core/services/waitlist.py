@@ -443,7 +443,9 @@ def ranking_index_rebuild(
         previous = client.get(keys.ready)
         pipe = client.pipeline(transaction=True)
         if done:
-            pipe.rename(keys.building, keys.live)
+            # A plain command: redis-py's cluster pipeline refuses rename() even within
+            # one slot (every ranking key carries the same hash tag).
+            pipe.execute_command("RENAME", keys.building, keys.live)
         else:
             pipe.delete(keys.live)
         if previous and previous != current.redis_name:

@@ -44,7 +44,8 @@ export function applyEventMessage(state, message) {
       break;
     case "draw.entries": putDraw(state, { id: data.draw_id, entries_count: data.count }); break;
     case "draw.closing":
-      putDraw(state, { id: data.draw_id, status: data.status, entries_count: data.entries_count });
+      putDraw(state, { id: data.draw_id, status: data.status, entries_count: data.entries_count,
+        beacon: data.beacon });
       break;
     case "draw.awaiting_beacon":
       putDraw(state, { id: data.draw_id, status: data.status, beacon: data.beacon });
@@ -61,7 +62,8 @@ export function applyEventMessage(state, message) {
       break;
     case "draw.finished":
       putDraw(state, { id: data.draw_id, status: data.status, performed_at: data.performed_at,
-        seed: data.seed, winning_numbers: data.winning_numbers, proof_url: data.proof_url });
+        seed: data.seed, winning_numbers: data.winning_numbers, proof_url: data.proof_url,
+        beacon: data.beacon });
       break;
     case "draw.claimed":
       mergeWinners(state, data.draw_id, [{ id: data.winner_id, claimed_at: data.claimed_at }]);

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from time import perf_counter
 from typing import Any
 
@@ -25,7 +25,7 @@ from core.models import User
 from live import fairness
 from live.beacon import Beacon, BeaconUnavailable, Chain
 from live.beacon import fetch as fetch_beacon
-from live.beacon_config import beacon_relays
+from live.beacon_config import beacon_relays, fallback_allowed_at
 from live.draw_messages import (
     draw_awaiting_beacon_data,
     draw_finished_data,
@@ -175,13 +175,15 @@ def draw_perform(*, draw: Draw, actor: User | None, source: str,
 
     A tombola-beacon-v2 draw first closes (which fixes its round for good: one published
     after the close) and then needs that round from the relays (live/beacon.py; fetched
-    and BLS-verified outside the draw's transaction unless the caller holds one, as the
-    scheduler does). While the round is not published or no relay serves a valid one, the
-    draw is left in ``awaiting_beacon`` (draw.awaiting_beacon published, audit-free) and
-    returned so; the scheduler retries it. `beacon_fallback` (a reason) performs a draw
-    that has waited BEACON_FALLBACK_AFTER_SECONDS without its round, with the v1 stream,
-    and the proof says so; earlier or on a draw not waiting it raises
-    BeaconFallbackNotAllowed (409).
+    and BLS-verified outside the draw's transaction unless the caller holds one; the
+    scheduler calls it outside any, live/scheduler.py). While the round is not published or
+    no relay serves a valid one, the draw is left in ``awaiting_beacon``
+    (draw.awaiting_beacon published, audit-free) and returned so; the scheduler retries it.
+    `beacon_fallback` (a reason) performs a draw awaiting its round
+    BEACON_FALLBACK_AFTER_SECONDS after the round was due
+    (beacon_config.fallback_allowed_at), with the v1 stream, and the proof says so;
+    earlier or on a draw not waiting it raises BeaconFallbackNotAllowed (409), before
+    closing anything.
 
     Locks the draw row; a second call raises AlreadyPerformed (409) and changes
     nothing. Raffles pick min(entries, prize units) distinct entries; lotteries draw
@@ -197,7 +199,7 @@ def draw_perform(*, draw: Draw, actor: User | None, source: str,
             raise BeaconFallbackNotAllowed()
         return _perform(draw=draw, actor=actor, source=source,
                         external_winners=external_winners)
-    closed = _close_for_beacon(draw)
+    closed = _close_for_beacon(draw, fallback=beacon_fallback is not None)
     if beacon_fallback is not None:
         return _perform(draw=closed, actor=actor, source=source,
                         fallback=_fallback_record(closed, actor, source, beacon_fallback))
@@ -211,10 +213,12 @@ def draw_perform(*, draw: Draw, actor: User | None, source: str,
 
 
 @transaction.atomic
-def _close_for_beacon(draw: Draw) -> Draw:
+def _close_for_beacon(draw: Draw, *, fallback: bool) -> Draw:
     locked = Draw.objects.select_for_update().get(pk=draw.pk)
     if locked.is_performed:
         raise AlreadyPerformed()
+    if fallback and locked.status != Draw.Status.AWAITING_BEACON:
+        raise BeaconFallbackNotAllowed()  # refused before closing: a 409 changes nothing
     if locked.status == Draw.Status.OPEN:
         close_locked(locked)
     return locked
@@ -222,11 +226,10 @@ def _close_for_beacon(draw: Draw) -> Draw:
 
 def _fallback_record(draw: Draw, actor: User | None, source: str, reason: str) -> dict:
     now = timezone.now()
-    waited = (now - draw.beacon_waiting_since).total_seconds() \
-        if draw.beacon_waiting_since else 0.0
-    if draw.status != Draw.Status.AWAITING_BEACON \
-            or waited < settings.BEACON_FALLBACK_AFTER_SECONDS:
+    allowed_at = fallback_allowed_at(draw)
+    if draw.status != Draw.Status.AWAITING_BEACON or allowed_at is None or now < allowed_at:
         raise BeaconFallbackNotAllowed()
+    waited = (now - draw.beacon_waiting_since).total_seconds()
     return {"at": now.isoformat(), "by": audit.actor_label(actor, source),
             "reason": reason[:500], "waited_seconds": round(waited),
             "last_error": draw.beacon_last_error}
@@ -242,6 +245,13 @@ def _await_beacon(draw: Draw, exc: BeaconUnavailable) -> Draw:
     locked.status = Draw.Status.AWAITING_BEACON
     locked.beacon_waiting_since = locked.beacon_waiting_since or now
     locked.beacon_attempted_at = now
+    if exc.not_yet:
+        # Nobody was asked: the round's time has not come. The scheduler's next try is
+        # when it does (attempted_at + BEACON_RETRY_SECONDS), not every few seconds with a
+        # draw.awaiting_beacon each time for a draw performed by hand hours early.
+        due = Chain.from_dict(locked.beacon_chain).round_time(locked.beacon_round)
+        locked.beacon_attempted_at = max(now, datetime.fromtimestamp(due, UTC) - timedelta(
+            seconds=settings.BEACON_RETRY_SECONDS))
     locked.beacon_attempts += 1
     locked.beacon_last_error = str(exc)[:500]
     locked.save(update_fields=["status", "beacon_waiting_since", "beacon_attempted_at",

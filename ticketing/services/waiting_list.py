@@ -36,6 +36,7 @@ from django.utils.translation import gettext
 
 from core import audit
 from core.errors import NotFound
+from core.failpoints import failpoint
 from core.models import Event, User
 from ticketing import selectors
 from ticketing.errors import (
@@ -45,6 +46,7 @@ from ticketing.errors import (
     SeatsUnavailable,
     TooManySeats,
     UnknownSeats,
+    WaitingListEmailNotVerified,
     WaitingListMailboxTaken,
     WaitingListSeatsAvailable,
 )
@@ -63,6 +65,7 @@ from ticketing.services.holds import (
     release_locked_hold,
     sale_refusal,
 )
+from ticketing.services.waiting_room import queue_pass_check
 from ticketing.streams import publish_waiting_entry
 
 logger = logging.getLogger(__name__)
@@ -81,14 +84,22 @@ def _free_seats(event: Event, section_id: int | None) -> int:
 
 
 def waiting_list_join(*, event: Event, user: User, section_id: int | None = None,
-                      seats: int = 1) -> tuple[WaitingListEntry, bool]:
+                      seats: int = 1, queue_pass: str | None = None
+                      ) -> tuple[WaitingListEntry, bool]:
     """Take a place on the event's list (or keep yours). -> (entry, created).
 
     Raises SaleClosed / EventHasNoVenue (409), TooManySeats (400: more than
     max_seats_per_order or TICKETING_MAX_HELD_SEATS_PER_USER), section_not_found (404),
     WaitingListSeatsAvailable (409: that many seats are free now: hold them),
-    WaitingListMailboxTaken (409: another account of this mailbox waits). Joining again
-    with the same account keeps the place (and its section and seats).
+    WaitingListMailboxTaken (409: another account of this mailbox waits),
+    WaitingListEmailNotVerified (403: the account's email is not confirmed), QueueRequired
+    (403: the event's waiting room is on and `queue_pass` is not this user's valid
+    admission pass; it is checked, not used). Joining again with the same account keeps
+    the place (and its section and seats).
+
+    The pass: while the room is on, nearly every seat is held by admitted buyers, so the
+    event looks sold out; without it anyone could join here, skip the room's line and
+    be offered every hold that expires before the buyers admitted in order.
     """
     sale = _sale_of(event)
     limit = min(sale.max_seats_per_order, settings.TICKETING_MAX_HELD_SEATS_PER_USER)
@@ -99,8 +110,13 @@ def waiting_list_join(*, event: Event, user: User, section_id: int | None = None
     mine = _live_entry(event_id=event.pk, user=user)
     if mine is not None:
         return mine, False
+    queue_pass_check(event=event, user=user, queue_pass=queue_pass)
     if _free_seats(event, section_id) >= seats:
         raise WaitingListSeatsAvailable()
+    if user.email_verified_at is None:
+        # Else anyone could register a stranger's address (+tag, dots) unconfirmed and
+        # take the mailbox's one place: its owner would be locked out of the list.
+        raise WaitingListEmailNotVerified()
     WaitingList.objects.get_or_create(event=event,
                                       defaults={"offer_seconds": default_offer_seconds()})
     try:
@@ -151,11 +167,16 @@ def waiting_list_leave(*, event_id: int, user: User) -> WaitingListEntry:
                  .filter(event_id=event_id, user=user, status__in=WaitingListEntry.LIVE).first())
         if entry is None:
             raise NotOnWaitingList()
+        status = Status.LEFT
         if entry.status == Status.OFFERED and entry.hold_id is not None:
             hold = SeatHold.objects.select_for_update().get(pk=entry.hold_id)
             if hold.status == SeatHold.Status.ACTIVE:
                 release_locked_hold(hold=hold, user=user)
-        entry.status = Status.LEFT
+            elif hold.status == SeatHold.Status.PURCHASED:
+                # Bought before the next run closed the offer (or while this waited for
+                # the hold's lock): a conversion, as the staff's figures count it.
+                status = Status.CONVERTED
+        entry.status = status
         entry.closed_at = timezone.now()
         entry.save(update_fields=["status", "closed_at"])
         publish_waiting_entry(entry)
@@ -239,8 +260,11 @@ def event_offers_make(event_id: int) -> int:
         event = waiting_list.event
         entries = []
         if sale_refusal(event, now=now) is None:
+            # A deactivated account (staff, or erased) cannot sign in to buy: an offer
+            # would hold the seats away from everyone for the offer's time.
             entries = list(WaitingListEntry.objects.filter(event_id=event_id,
-                                                           status=Status.WAITING)
+                                                           status=Status.WAITING,
+                                                           user__is_active=True)
                            .select_related("user").order_by("id")[:SCAN_LIMIT])
         pending = _still_free(event, pending, now=now)
         expires_at = now + timedelta(seconds=waiting_list.offer_seconds)
@@ -251,6 +275,13 @@ def event_offers_make(event_id: int) -> int:
             if len(fits) < entry.seats:
                 continue
             chosen = fits[:entry.seats]
+            failpoint("waiting_list.offer.entry", entry=entry)
+            # The entries were read unlocked: one that left (or was offered) since must
+            # not be overwritten by the save below (a leaver offered seats, or two live
+            # places of one mailbox). Locked now, it cannot leave until this commits.
+            if not (WaitingListEntry.objects.select_for_update()
+                    .filter(pk=entry.pk, status=Status.WAITING).only("pk").first()):
+                continue
             try:
                 hold = hold_offer_claim(claim_seats=claim_seats, event=event, user=entry.user,
                                         seat_ids=[p.row.seat_id for p in chosen],
@@ -303,14 +334,19 @@ def _still_free(event: Event, pending: list[_Returned], *, now) -> list[_Returne
 
 def _offers_close(event_id: int, now) -> None:
     """Offers bought (converted) or not bought in time (expired, passed on). The
-    expired hold's seats come back through the hold sweep, to the next in line."""
+    expired hold's seats come back through the hold sweep, to the next in line.
+
+    An offer is closed by its hold's committed status only: a hold still active past its
+    expiry may be in a purchase that locked it in time (the sweep skips it), and calling
+    that offer expired would tell a buyer who bought that they did not; its sweep (or
+    the purchase) decides, a second later."""
     offered = list(WaitingListEntry.objects.select_for_update(of=("self",))
                    .filter(event_id=event_id, status=Status.OFFERED).select_related("hold"))
     for entry in offered:
         hold = entry.hold
         if hold is not None and hold.status == SeatHold.Status.PURCHASED:
             entry.status = Status.CONVERTED
-        elif hold is None or hold.status != SeatHold.Status.ACTIVE or hold.expires_at <= now:
+        elif hold is None or hold.status != SeatHold.Status.ACTIVE:
             entry.status = Status.EXPIRED
         else:
             continue

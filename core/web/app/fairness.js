@@ -155,8 +155,11 @@ export async function verifyProof(proof) {
     if (proof.algorithm === "tombola-beacon-v2") {
       const b = proof.beacon || {};
       if (b.fallback) {
-        step("beacon", "Beacon round", true, "No beacon: staff performed this draw without it ("
-          + b.fallback.reason + ", after " + b.fallback.waited_seconds + " s of waiting).");
+        // As live/verify.py: a fallback draw used no round, so it carries no randomness.
+        if (!step("beacon", "Beacon round", !b.randomness, b.randomness
+          ? "A draw performed without its beacon round cannot carry the round's randomness."
+          : "No beacon: staff performed this draw without it (" + b.fallback.reason
+            + ", after " + b.fallback.waited_seconds + " s of waiting).")) return done();
       } else {
         const chain = b.chain || {};
         const known = KNOWN_CHAINS[chain.hash];

@@ -1,7 +1,7 @@
 // "Check this draw": fetches the public fairness proof and recomputes the winners here,
 // in the browser (core/web/app/fairness.js), step by step in plain language; and whether
 // a given entry is in the frozen list. #/events/12/draws/7/verify?entry=8123
-import { verifyProof } from "../fairness.js";
+import { KNOWN_CHAINS, verifyProof } from "../fairness.js";
 import { errorBox, h } from "../ui.js";
 
 function stepItem(s) {
@@ -29,6 +29,23 @@ function entryChecker(proof, initial) {
     h("label", { for: "entry-id" }, "Your entry number (My entries shows it)"), input, result);
 }
 
+// What the randomness behind a verified draw is worth, said plainly (docs/fairness.md):
+// a staff fallback used none (only as strong as v1: the operator could have predicted
+// it), and a chain this page does not know is only as good as its key.
+function randomnessNote(proof) {
+  const beacon = proof.algorithm === "tombola-beacon-v2" ? proof.beacon || {} : null;
+  if (!beacon) return ".";
+  if (beacon.fallback) {
+    return ", but WITHOUT public randomness: staff performed it without its beacon round, "
+      + "so whoever ran it could have predicted the winners.";
+  }
+  if (!KNOWN_CHAINS[(beacon.chain || {}).hash]) {
+    return " and the public randomness of a beacon chain this page does not know: "
+      + "check its public key against the chain's published one.";
+  }
+  return " and the public randomness.";
+}
+
 export async function verifyView(main, ctx, eventId, drawId, query) {
   const url = `/events/${eventId}/draws/${drawId}/proof/`;
   main.append(h("h1", {}, "Check this draw"));
@@ -45,9 +62,10 @@ export async function verifyView(main, ctx, eventId, drawId, query) {
       h("a", { href: "/api" + url, rel: "noopener" }, "The proof itself")),
     h("ol", { class: "checks", "aria-label": "Checks" }, outcome.steps.map(stepItem)),
     h("p", { id: "verdict", role: "status", dataset: { result: outcome.ok ? "ok" : "failed",
-      failed: outcome.failed ? outcome.failed.key : "" } },
+      failed: outcome.failed ? outcome.failed.key : "",
+      fallback: String(Boolean(proof.beacon && proof.beacon.fallback)) } },
     outcome.ok ? "Everything matches: these winners follow from the committed seed, the frozen entries"
-      + (proof.algorithm === "tombola-beacon-v2" ? " and the public randomness." : ".")
+      + randomnessNote(proof)
       : `This proof does not check out: the ${outcome.failed.label.toLowerCase()} check failed.`),
     proof.entries ? entryChecker(proof, query.get("entry")) : null);
   return null;
