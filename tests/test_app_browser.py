@@ -7,7 +7,8 @@ register from a referral link, sign out and in, open the event, watch the
 countdown, enter the raffle, see "You won!" the moment staff perform the draw
 (the only entry, so the winner is known), claim; then the server process
 restarts mid-countdown and the page, without a reload, shows the next win;
-my entries; the waiting room up to "your turn".
+my entries; the waiting room up to "your turn"; verifying a phone by SMS code
+on "Me" (the code read from a local SMS provider the server posts to).
 
 Every main screen is checked with axe-core (tests/vendor/, injected by the
 test: the app does not ship it) for serious and critical violations.
@@ -25,6 +26,7 @@ import httpx
 import pytest
 
 from tests.servers import manage, running_server
+from tests.sms_server import sms_provider
 from tests.test_screen_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -569,3 +571,97 @@ def test_phone_checks_in_wins_and_buys_seats_that_turn_mine_on_a_second_phone(
                 "data-state", "free")
         assert errors == [], errors
         browser.close()
+
+
+def _sms_code(provider, count: int) -> str:
+    """The code of the `count`-th SMS the server posted to the local provider."""
+    deadline = time.monotonic() + 10
+    while len(provider.received) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(provider.received) >= count, provider.received
+    return re.search(r"\b(\d{6})\b", provider.received[count - 1]["body"]["text"]).group(1)
+
+
+def test_phone_verified_by_sms_code_on_me(tmp_path):
+    """Issue 16's sign-in point "verify your phone": on "Me", a bad number is refused next to
+    its field, a number gets a code by SMS (the server's SMS_BACKEND=http posts it to a local
+    provider, where the test reads it), a wrong code and asking again too soon show the
+    API's own words (the rate limit with its wait), the resend button counts the API's
+    cooldown down and then sends a new code, the newest code verifies the phone."""
+    number, shown = "+49 151 23456789", "+4915123456789"
+    with sms_provider() as provider, running_server(
+            tmp_path, **SERVER_ENV, SMS_BACKEND="http", SMS_HTTP_URL=provider.url,
+            PHONE_CODE_RESEND_SECONDS="4") as server:
+        registered = httpx.post(server.url("/api/accounts/register/"), json={
+            "email": "phone.owner@example.com", "password": "phone-owner-password-42"}, timeout=10)
+        assert registered.status_code == 201, registered.text
+        with sync_playwright() as playwright:
+            browser, page, errors = _phone(playwright)
+            page.goto(server.url("/app/#/signin?next=/me"))
+            page.get_by_label("Email").fill("phone.owner@example.com")
+            page.get_by_label("Password").fill("phone-owner-password-42")
+            page.get_by_role("button", name="Sign in").tap()
+            phone = page.locator("#phone")
+            expect(phone.get_by_role("heading", name="Phone")).to_be_visible()
+            expect(phone.get_by_role("status")).to_have_attribute("aria-live", "polite")
+
+            # --- a number that is no phone: the field says why, no SMS ------------------
+            phone.get_by_label("Mobile number").fill("12345")
+            phone.get_by_role("button", name="Text me a code").tap()
+            expect(phone.locator("#field-phone-error")).to_be_visible()
+            expect(phone.get_by_label("Mobile number")).to_have_attribute("aria-invalid", "true")
+            assert provider.received == []
+
+            # --- a mobile number: a code by SMS, a wrong code refused --------------------
+            phone.get_by_label("Mobile number").fill(number)
+            phone.get_by_role("button", name="Text me a code").tap()
+            expect(phone.get_by_role("status")).to_have_text(f"We texted a code to {shown}.")
+            code = _sms_code(provider, 1)
+            assert provider.received[0]["body"]["to"] == shown
+            resend = phone.locator("#phone-resend")
+            expect(resend).to_be_disabled()
+            expect(resend).to_have_text(re.compile(r"^Send a new code \(in [1-4] s\)$"))
+            expect(phone.get_by_label("6-digit code")).to_be_focused()
+            phone.get_by_label("6-digit code").fill("000000" if code != "000000" else "111111")
+            phone.get_by_role("button", name="Verify").tap()
+            expect(phone.locator(".form-error")).to_have_text(
+                "The code is wrong or was not sent to this phone.")
+            _assert_accessible(page, "me, phone code")
+            phone.evaluate("el => el.scrollIntoView()")
+            _screenshot(page, tmp_path, "app-phone.png")
+
+            # --- the same number again at once: the API's rate limit, with its wait -------
+            phone.get_by_role("button", name="Change number").tap()
+            expect(phone.get_by_label("Mobile number")).to_have_value(shown)
+            phone.get_by_role("button", name="Text me a code").tap()
+            expect(phone.locator(".form-error")).to_have_text(re.compile(
+                r"^A code was sent to this phone moments ago; wait before asking again\. "
+                r"Try again in [1-4] s\.$"))
+            assert len(provider.received) == 1
+            # After the wait the form sends it; then the resend button, after its own wait.
+            page.wait_for_timeout(4500)
+            phone.get_by_role("button", name="Text me a code").tap()
+            _sms_code(provider, 2)
+            expect(resend).to_be_enabled(timeout=8000)
+            expect(resend).to_have_text("Send a new code")
+            resend.tap()
+            expect(phone.get_by_role("status")).to_have_text(
+                f"A new code is on its way to {shown}.")
+            newest = _sms_code(provider, 3)
+            expect(resend).to_be_disabled()
+
+            # --- the newest code verifies the phone ------------------------------------
+            phone.get_by_label("6-digit code").fill(newest)
+            phone.get_by_role("button", name="Verify").tap()
+            expect(phone.locator("#phone-state")).to_have_text(f"Verified: {shown}")
+            expect(phone.get_by_role("status")).to_have_text("Your phone is verified.")
+            _assert_accessible(page, "me, phone verified")
+            me = httpx.get(server.url("/api/accounts/me/"), timeout=10, headers={
+                "Authorization": f"Bearer {registered.json()['access']}"}).json()
+            assert me["phone"] == shown and me["phone_verified_at"], me
+            # Reloaded, "Me" shows the verified number, not the form.
+            page.reload()
+            expect(page.locator("#phone-state")).to_have_text(f"Verified: {shown}")
+            expect(page.get_by_label("Mobile number")).to_have_count(0)
+            assert errors == [], errors
+            browser.close()

@@ -291,6 +291,16 @@ export class Api {
   referrals() { return this.get("/accounts/me/referrals/?page_size=100&ordering=-date_joined"); }
   me() { return this.get("/accounts/me/"); }
   resendConfirmation() { return this.once("resend", () => this.post("/accounts/email/resend/")); }
+  // Phone verification: a 6-digit code by SMS (202 {phone, expires_in_seconds,
+  // resend_after_seconds}), then the code for the account, the phone verified (200 me).
+  sendPhoneCode(phone) {
+    return this.once("phone-code", () => this.post("/accounts/phone/verification/", { phone }));
+  }
+
+  confirmPhoneCode(phone, code) {
+    return this.once("phone-confirm",
+      () => this.post("/accounts/phone/verification/confirm/", { phone, code }));
+  }
 
   // --- seats ----------------------------------------------------------------------------
   // Holding and buying need the waiting room's pass while the sale has one (Queue-Pass).

@@ -1,8 +1,9 @@
 // Sign in and register. Registering takes the referral code a /app/?ref= link brought;
 // forgetting a password goes to the existing reset page (templates/accounts/).
+// `form` is shared with the phone section of "Me" (views/phone.js).
 import { field, h, showFormError } from "../ui.js";
 
-function form(onSubmit, ...children) {
+export function form(onSubmit, ...children) {
   const el = h("form", { novalidate: true },
     h("p", { class: "error form-error", role: "alert", tabindex: "-1", hidden: true }),
     ...children);

@@ -1,6 +1,8 @@
 // Me: my place on the waitlist, my referrals (confirmed and pending) and a share button
-// with my link; whether my email is confirmed, with a "send the link again" button.
+// with my link; whether my email is confirmed, with a "send the link again" button; my
+// phone, verified by SMS code (views/phone.js).
 import { actionButton, announce, append, errorBox, h, time } from "../ui.js";
+import { phoneSection } from "./phone.js";
 
 export function referralLink(code) {
   return `${window.location.origin}/app/?ref=${encodeURIComponent(code)}`;
@@ -59,6 +61,7 @@ export async function waitlistView(main, { api, router }) {
             emailSlot.replaceChildren(errorBox(error));
           }
         }), emailSlot),
+    phoneSection({ api, me }),
     h("section", { "aria-labelledby": "waitlist-heading", class: "card waitlist" },
       h("h2", { id: "waitlist-heading" }, "Waitlist"),
       block.wait_list_position === null
