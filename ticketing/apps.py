@@ -18,7 +18,7 @@ class TicketingConfig(AppConfig):
         from ticketing.selectors import active_hold_count
         from ticketing.services import ticket_codes
         from ticketing.services.holds import holds_expire
-        from ticketing.services.order_confirmation import order_confirmations_retry
+        from ticketing.services.order_confirmation import order_confirmations_send
         from ticketing.services.waiting_list import waiting_list_offers_make
         from ticketing.services.waiting_room import (
             observe_request,
@@ -47,8 +47,8 @@ class TicketingConfig(AppConfig):
         # Read at scrape time: one indexed count, no bookkeeping on the hot path.
         metrics.LIVE_HOLDS.set_function(active_hold_count)
         register_periodic("ticketing.expire_holds", holds_expire, every_seconds=1)
-        register_periodic("ticketing.order_confirmations_retry", order_confirmations_retry,
-                          every_seconds=60)
+        register_periodic("ticketing.order_confirmations_send", order_confirmations_send,
+                          every_seconds=1)
         register_periodic("ticketing.waiting_list_offers", waiting_list_offers_make,
                           every_seconds=1)
         register_periodic("ticketing.waiting_rooms_admit", waiting_rooms_admit, every_seconds=1)

@@ -44,7 +44,6 @@ from ticketing.services.holds import (
     release_locked_hold,
     sale_refusal,
 )
-from ticketing.services.order_confirmation import order_confirmation_queue
 from ticketing.services.seat_changes import seat_changes_record
 from ticketing.services.waiting_room import queue_pass_require, queue_purchase_record
 from ticketing.services.wallets import locked_wallet, wallet_debit, wallet_move_money
@@ -67,8 +66,9 @@ def hold_purchase(*, token: str, user: User, expected_total: int | None = None,
     existed needs none). The order carries `queue_checked` (was a pass checked).
     Runs its own transaction (seat_lock_transaction): never call it inside another.
     Publishes seat.sold and queues the event's `ticket.sold` webhooks (only when the
-    event has an active endpoint) and the buyer's confirmation email (tickets, QR codes,
-    PDF), all only if it commits; seat.released when it releases.
+    event has an active endpoint), only if it commits; seat.released when it releases.
+    The buyer's confirmation email (tickets, QR codes, PDF) goes out from the scheduler
+    (order_confirmations_send), not from this request.
     """
     backend = seat_lock_backend()
     with seat_lock_transaction():
@@ -168,7 +168,6 @@ def _sell(*, hold: SeatHold, user: User, token: str, backend: SeatLockBackend,
             "tickets": [{"id": t.pk, "seat_id": t.seat_id, "price": t.price}
                         for t in sorted(tickets, key=lambda t: t.pk)],
         })
-    order_confirmation_queue(order)
     return order, tickets
 
 
