@@ -179,7 +179,10 @@ def database_settings(url: str, *, conn_max_age: int, sqlite_path: str) -> dict:
 DB_POOL = env_bool("DB_POOL", True)
 DB_POOL_OPTIONS = {
     "min_size": env_int("DB_POOL_MIN_SIZE", 2),
-    "max_size": env_int("DB_POOL_MAX_SIZE", 6),
+    # One per HTTP thread by default: fewer made a sale's requests queue for a connection
+    # while holding none of PostgreSQL's time (bench/hold_contention.py: 88 holds/s with 6
+    # against 100 with one per thread; docs/decisions/2026-11-30-postgres-pool.md).
+    "max_size": env_int("DB_POOL_MAX_SIZE", HTTP_THREADS),
     # A request waits this long for a free connection, then fails (a 503, core/errors.py).
     "timeout": env_int("DB_POOL_TIMEOUT", 10),
 }
