@@ -225,9 +225,10 @@ def offline_scan_record(*, event: Event, gate: Gate, scan: QueuedScan,
 
 
 def _plausible(scan: QueuedScan, gate: Gate, ticket: Ticket) -> QueuedScan:
-    """A gate's clock behind ours cannot make its scan earlier than the ticket or the gate
+    """A gate's clock behind ours cannot date its scan before the ticket or the gate
     existed: without this floor a gate whose clock says last year (or a gate account
-    lying) takes every entry over from the gates with true clocks (first scan wins)."""
+    lying) recorded impossible entry times and won first-scan-wins by any margin. Between
+    the floor and now the server cannot tell a slow clock from a true one."""
     floor = max(ticket.created_at, gate.created_at)
     if scan.scanned_at >= floor:
         return scan
