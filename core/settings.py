@@ -360,6 +360,10 @@ REST_FRAMEWORK = {
         # Ticket scans per gate account: a person a second is a fast gate; a script
         # trying codes is slowed (a guess cannot succeed anyway: the codes are signed).
         "gate_scan": os.environ.get("THROTTLE_GATE_SCAN", "600/min"),
+        # Offline gates' bundle pages and uploads (up to 500 scans each) per gate account:
+        # a stadium's 80,000 tickets are 16 pages; a script cannot make the server check
+        # 500 signatures a request without bound.
+        "gate_offline": os.environ.get("THROTTLE_GATE_OFFLINE", "60/min"),
         "draw_participate": os.environ.get("THROTTLE_DRAW_PARTICIPATE", "60/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

@@ -9,11 +9,11 @@ import pytest
 from django.utils import timezone
 
 from core.models import AuditEntry
-from tests.conftest import client_for
+from tests.conftest import assert_error, client_for
 from tests.factories import make_event as make_plain_event
 from tests.gate_helpers import grant_scan, make_gate, scan, sell
 from tests.ticketing_helpers import committed, seats
-from ticketing.models import Gate, OfflineScan, ScanConflict, TicketRedemption
+from ticketing.models import Gate, OfflineScan, ScanConflict, Ticket, TicketRedemption
 from ticketing.offline_gate import OfflineGate
 from ticketing.services.orders import ticket_cancel
 from ticketing.services.ticket_codes import ticket_code
@@ -33,7 +33,15 @@ def tickets(sale, user):
     make_gate(sale, "North")
     make_gate(sale, "South")
     make_gate(sale, "VIP", sections=("A",))
-    return sell(sale, user, seats(sale, "A", "1", 1, 2, 3) + seats(sale, "B", "1", 1))
+    sold = sell(sale, user, seats(sale, "A", "1", 1, 2, 3) + seats(sale, "B", "1", 1))
+    # Sold and set up an hour ago: the tests' offline scans, minutes old, came after (a
+    # scan is never dated before its ticket's sale or its gate's creation).
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    Gate.objects.filter(event=sale).update(created_at=an_hour_ago)
+    Ticket.objects.filter(pk__in=[t.pk for t in sold]).update(created_at=an_hour_ago)
+    for ticket in sold:
+        ticket.refresh_from_db()
+    return sold
 
 
 def bundle(api, event, *, page_size=2) -> dict:
@@ -196,3 +204,44 @@ def test_uploads_are_checked(gate_api, user_api, staff_api, sale, tickets):
     # Conflicts are staff's, not the gate role's.
     assert gate_api.get(f"/api/events/{sale.pk}/scan-conflicts/").status_code == 403
     assert user_api.get(f"/api/events/{sale.pk}/gates/offline/").status_code == 403
+
+
+def test_an_offline_scan_is_never_dated_before_its_ticket_was_sold(gate_api, sale, tickets):
+    """A gate whose clock says last year: its scan counts from the ticket's sale (or the
+    gate's creation), not from last year. First scan wins still (it is before the online
+    scan); the recorded entry time is one that could have happened."""
+    code = ticket_code(tickets[1])
+    south = OfflineGate(bundle=bundle(gate_api, sale), gate="South")
+    committed(scan, gate_api, sale, code, gate="North")
+    assert south.check(code, now=timezone.now() - timedelta(days=365)).result == "valid"
+    assert [r["result"] for r in upload(gate_api, sale, south)] == ["valid"]
+    floor = max(tickets[1].created_at, Gate.objects.get(name="South").created_at)
+    assert OfflineScan.objects.get().scanned_at == floor
+    assert TicketRedemption.objects.get().scanned_at == floor
+    assert ScanConflict.objects.get().kept_scanned_at == floor
+
+
+def test_a_ticket_refunded_after_an_offline_entry_is_reported(gate_api, user, sale, tickets):
+    """Let in by an offline gate, then cancelled from the phone before the upload: the
+    money went back, so staff must hear of it."""
+    code = ticket_code(tickets[1])
+    south = OfflineGate(bundle=bundle(gate_api, sale), gate="South")
+    south.check(code)
+    ticket_cancel(ticket_id=tickets[1].pk, user=user)
+    assert [r["result"] for r in upload(gate_api, sale, south)] == ["refunded"]
+    entry = AuditEntry.objects.get(action="gate.refunded_after_entry")
+    assert entry.object_id == str(tickets[1].pk)
+    assert entry.data["gate_id"] == Gate.objects.get(name="South").pk
+
+
+def test_bundle_pages_and_uploads_are_throttled(gate_api, rates, sale, tickets):
+    """Each upload makes the server check up to 500 signatures: a gate account (or a
+    script holding its token) is slowed like the online scan is."""
+    rates(gate_offline="2/min")
+    assert gate_api.get(f"/api/events/{sale.pk}/gates/offline/").status_code == 200
+    body = {"gate": "North", "scans": []}
+    assert gate_api.post(f"/api/events/{sale.pk}/scans/upload/", body,
+                         format="json").status_code == 200
+    assert_error(gate_api.post(f"/api/events/{sale.pk}/scans/upload/", body, format="json"),
+                 429, "throttled")
+    assert_error(gate_api.get(f"/api/events/{sale.pk}/gates/offline/"), 429, "throttled")

@@ -13,7 +13,8 @@ from tests.factories import make_event as make_plain_event
 from tests.gate_helpers import grant_scan, make_gate, scan, sell
 from tests.ticketing_helpers import committed, seats
 from ticketing import ticket_code_format as fmt
-from ticketing.models import Gate, TicketRedemption
+from ticketing.errors import TicketNotRefundable
+from ticketing.models import Gate, Ticket, TicketRedemption
 from ticketing.services.orders import ticket_cancel
 from ticketing.services.ticket_codes import ticket_code
 
@@ -169,3 +170,53 @@ def test_two_gates_scanning_one_ticket_at_once_redeem_it_once(make_user, venue):
         assert {results[n][i]["used_gate"] for n in gate_names} == {winner}
     assert TicketRedemption.objects.count() == len(sold)
     assert sum(Gate.objects.filter(event=event).values_list("scanned", flat=True)) == len(sold)
+
+
+def test_a_ticket_used_at_the_gate_cannot_be_refunded(gate_api, user, sale, tickets):
+    """Gates open before the event starts: entering, then cancelling for the money back
+    (and the seat back on sale) must not work."""
+    assert committed(scan, gate_api, sale, ticket_code(tickets[0])).json()["result"] == "valid"
+    with pytest.raises(TicketNotRefundable):
+        ticket_cancel(ticket_id=tickets[0].pk, user=user)
+    with pytest.raises(TicketNotRefundable):
+        ticket_cancel(ticket_id=tickets[0].pk, user=user, as_staff=True)
+    tickets[0].refresh_from_db()
+    assert tickets[0].status == Ticket.Status.VALID
+
+
+def test_a_code_for_a_seat_the_ticket_left_is_invalid(gate_api, sale, tickets):
+    """A genuine code, signed before the ticket moved seats: the old seat's code must not
+    come in (test_a_changed_seat_is_invalid forges the payload, which the signature
+    check refuses before the seat is ever compared)."""
+    code = ticket_code(tickets[0])
+    free_seat = seats(sale, "A", "1", 3)[0]
+    Ticket.objects.filter(pk=tickets[0].pk).update(seat_id=free_seat)
+    assert scan(gate_api, sale, code).json()["result"] == "invalid"
+    assert not TicketRedemption.objects.exists()
+
+
+@pytest.mark.parametrize("field", ["event_id", "ticket_id", "seat_id", "section_id"])
+def test_ids_beyond_the_database_range_are_invalid_not_500(gate_api, sale, tickets, field):
+    """Varints decode to any size; the event id is looked up before the signature is
+    checked, so a huge one must be a malformed code, not a database overflow."""
+    claims, _, signature = fmt.decode(ticket_code(tickets[0]))
+    forged = fmt.PREFIX + base64.b32encode(
+        fmt.payload_bytes(claims._replace(**{field: 2**64 + 5})) + signature
+    ).decode().rstrip("=")
+    response = scan(gate_api, sale, forged)
+    assert response.status_code == 200, response.content
+    assert response.json()["result"] == "invalid"
+
+
+def test_a_seat_sold_again_after_a_refund_admits_the_new_code_only(
+        gate_api, user, make_user, sale, tickets):
+    """Same event, same seat, same section: only the ticket id tells the refunded code
+    from the new buyer's."""
+    old_code = ticket_code(tickets[0])
+    committed(ticket_cancel, ticket_id=tickets[0].pk, user=user)  # frees the Redis seat
+    (resold,) = sell(sale, make_user(email="second@example.com"), [tickets[0].seat_id])
+    assert resold.seat_id == tickets[0].seat_id and resold.pk != tickets[0].pk
+    assert scan(gate_api, sale, old_code).json()["result"] == "refunded"
+    assert committed(scan, gate_api, sale, ticket_code(resold)).json()["result"] == "valid"
+    assert scan(gate_api, sale, old_code).json()["result"] == "refunded"
+    assert TicketRedemption.objects.get().ticket_id == resold.pk

@@ -160,6 +160,8 @@ class BundleOutput(serializers.Serializer):
 
 class OfflineBundleView(APIView):
     permission_classes = [GateRole]
+    throttle_classes = [ScopedThrottle]
+    throttle_scope = "gate_offline"
 
     @extend_schema(parameters=[BundleQuery], responses={200: BundleOutput, **errors(
         e404="event_not_found")})
@@ -214,6 +216,8 @@ class UploadOutput(serializers.Serializer):
 
 class ScanUploadView(APIView):
     permission_classes = [GateRole]
+    throttle_classes = [ScopedThrottle]
+    throttle_scope = "gate_offline"
 
     @extend_schema(request=UploadInput, responses={200: UploadOutput, **errors(
         e404="event_not_found, gate_not_found")})

@@ -30,6 +30,7 @@ DOMAIN = b"tombola-ticket-v1\x00"
 SIGNATURE_BYTES = 64
 # Longer text than any real code is refused before decoding it (a scanner may send junk).
 MAX_CODE_LENGTH = 200
+MAX_ID = 2**63 - 1
 
 
 class TicketClaims(NamedTuple):
@@ -72,6 +73,10 @@ def _read_varints(data: bytes, count: int) -> tuple[list[int], int]:
             shift += 7
             if not byte & 0x80:
                 break
+        if value > MAX_ID:
+            # Ids are the database's signed 64-bit integers; a bigger one is junk, and the
+            # event id is looked up before any signature is checked.
+            raise MalformedCode("id out of range")
         values.append(value)
     return values, pos
 

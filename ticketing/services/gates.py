@@ -195,7 +195,9 @@ def offline_scan_record(*, event: Event, gate: Gate, scan: QueuedScan,
     scan of a ticket wins: an earlier offline scan takes the ticket's redemption over from
     a later one (online or offline) at another gate, and the later one is reported as a
     ScanConflict; a later one is reported itself (result `conflict`). A second scan at the
-    same gate is `already_used`, no conflict (the gate saw it).
+    same gate is `already_used`, no conflict (the gate saw it). The gate's clock is bounded:
+    not after now, not before the ticket's sale or the gate's creation. A ticket refunded
+    after the offline gate let it in is `refunded` and audited for staff.
     """
     stored = OfflineScan.objects.filter(gate=gate, scan_id=scan.scan_id).first()
     if stored is not None:
@@ -208,13 +210,41 @@ def offline_scan_record(*, event: Event, gate: Gate, scan: QueuedScan,
             if isinstance(claims, str):
                 return _offline_row(gate, scan, claims, None, actor)
             ticket, refusal = _locked_ticket(claims, gate)
+            if ticket is not None:
+                scan = _plausible(scan, gate, ticket)
             if refusal is not None:
+                if refusal.result == REFUNDED and ticket.cancelled_at is not None \
+                        and ticket.cancelled_at > scan.scanned_at:
+                    _refunded_after_entry(event, gate, ticket, scan, actor)
                 return _offline_row(gate, scan, refusal.result, ticket, actor)
             result = _offline_redeem(event, gate, ticket, scan, actor)
             return _offline_row(gate, scan, result, ticket, actor)
     except IntegrityError:
         # The same scan in two uploads at once: the first one's row answers.
         return OfflineScan.objects.get(gate=gate, scan_id=scan.scan_id)
+
+
+def _plausible(scan: QueuedScan, gate: Gate, ticket: Ticket) -> QueuedScan:
+    """A gate's clock behind ours cannot date its scan before the ticket or the gate
+    existed: without this floor a gate whose clock says last year (or a gate account
+    lying) recorded impossible entry times and won first-scan-wins by any margin. Between
+    the floor and now the server cannot tell a slow clock from a true one."""
+    floor = max(ticket.created_at, gate.created_at)
+    if scan.scanned_at >= floor:
+        return scan
+    return QueuedScan(scan.scan_id, scan.code, floor)
+
+
+def _refunded_after_entry(event: Event, gate: Gate, ticket: Ticket, scan: QueuedScan,
+                          actor: User | None) -> None:
+    """An offline gate let the ticket in while it was valid; it was refunded before the
+    upload (the phone had a network, the gate had not). The money went back and the seat
+    may be sold again to someone else: staff must know (audited, the OfflineScan row says
+    `refunded`)."""
+    audit.record(action="gate.refunded_after_entry", obj=ticket, actor=actor, data={
+        "event_id": event.pk, "gate_id": gate.pk, "scan_id": scan.scan_id,
+        "scanned_at": scan.scanned_at.isoformat(),
+        "cancelled_at": ticket.cancelled_at.isoformat()})
 
 
 def _offline_row(gate, scan, result, ticket, actor) -> OfflineScan:

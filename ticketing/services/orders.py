@@ -36,7 +36,14 @@ from ticketing.errors import (
     TicketNotFound,
     TicketNotRefundable,
 )
-from ticketing.models import Order, SeatFence, SeatHold, Ticket, WalletTransaction
+from ticketing.models import (
+    Order,
+    SeatFence,
+    SeatHold,
+    Ticket,
+    TicketRedemption,
+    WalletTransaction,
+)
 from ticketing.seat_locks import SeatLockBackend, seat_lock_backend, seat_lock_transaction
 from ticketing.services.holds import (
     ON_SALE_STATUSES,
@@ -215,8 +222,8 @@ def ticket_cancel(*, ticket_id: int, user: User, as_staff: bool = False) -> Tick
 
     Locks the ticket, then the owner's wallet. Only the owner may cancel (another
     user's ticket: TicketNotFound, 404) unless `as_staff` (the admin's refund
-    action). Raises TicketNotRefundable (409) when cancelled already or the event
-    has started. Publishes seat.released and queues `ticket.refunded` webhooks.
+    action). Raises TicketNotRefundable (409) when cancelled already, used at a gate
+    or the event has started. Publishes seat.released and queues `ticket.refunded` webhooks.
     """
     with transaction.atomic():
         tickets = Ticket.objects.select_for_update().filter(pk=ticket_id)
@@ -229,6 +236,11 @@ def ticket_cancel(*, ticket_id: int, user: User, as_staff: bool = False) -> Tick
             raise TicketNotRefundable("This ticket is already cancelled.")
         if ticket.event.starts_at <= timezone.now():
             raise TicketNotRefundable("The event has started; tickets can no longer be cancelled.")
+        # Gates open before the event starts: a ticket that let someone in must not also
+        # pay its price back and put its seat on sale again. The ticket's row lock (taken
+        # above, and by every scan before it redeems) orders this check and a redemption.
+        if TicketRedemption.objects.filter(ticket_id=ticket.pk).exists():
+            raise TicketNotRefundable("This ticket has been used at the gate.")
         wallet = locked_wallet(ticket.user_id)
         wallet_move_money(
             wallet=wallet, amount=ticket.price, kind=WalletTransaction.Kind.REFUND,
