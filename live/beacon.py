@@ -23,6 +23,7 @@ import functools
 import hashlib
 import logging
 import math
+import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -118,10 +119,24 @@ def message(chain: Chain, beacon: Beacon) -> bytes:
     return hashlib.sha256(bytes.fromhex(beacon.previous_signature) + round_bytes).digest()
 
 
+def _import_py_ecc() -> None:
+    """Import py_ecc with the interpreter's recursion limit put back: its __init__ raises
+    it to 100,000 for the whole process, which turns a deeply nested JSON body or frame
+    into a C stack overflow (a dead worker) instead of a RecursionError (a 400)."""
+    if "py_ecc" in sys.modules:
+        return
+    limit = sys.getrecursionlimit()
+    try:
+        import py_ecc  # noqa: F401
+    finally:
+        sys.setrecursionlimit(limit)
+
+
 @functools.lru_cache(maxsize=8)
 def _g2_public_key(public_key: bytes):
     """The chain's key as a G2 point, checked once per process (the subgroup check is
     the costliest part of a verification and a chain's key never changes); None if bad."""
+    _import_py_ecc()
     from py_ecc.bls.point_compression import decompress_G2
     from py_ecc.bls.typing import G2Compressed
     from py_ecc.optimized_bls12_381 import curve_order, is_inf, multiply
@@ -140,6 +155,7 @@ def _g2_public_key(public_key: bytes):
 
 def _verify_g1_signature(public_key: bytes, msg: bytes, signature: bytes) -> bool:
     # Imported here: py_ecc takes ~0.3 s to import and only draws with a beacon need it.
+    _import_py_ecc()
     from py_ecc.bls.hash_to_curve import hash_to_G1
     from py_ecc.bls.point_compression import decompress_G1
     from py_ecc.bls.typing import G1Compressed
@@ -170,6 +186,7 @@ def _verify_g1_signature(public_key: bytes, msg: bytes, signature: bytes) -> boo
 
 
 def _verify_g2_signature(public_key: bytes, msg: bytes, signature: bytes) -> bool:
+    _import_py_ecc()
     from py_ecc.bls import G2Basic  # DST BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_NUL_
 
     if len(public_key) != 48 or len(signature) != 96:

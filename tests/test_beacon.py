@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.test import TestCase
@@ -411,3 +412,20 @@ def test_the_documented_vectors_hold():
     assert fairness.pick_indices(seed, digest, count, 3, beacon) == [4, 2, 1]
     assert fairness.pick_indices(seed, digest, count, 3) == [2, 3, 0]
     assert fairness.winning_numbers(seed, digest, 3, 10, beacon) == [2, 4, 10]
+
+
+ROOT_DIR = str(Path(__file__).resolve().parent.parent)
+
+
+def test_the_bls_library_leaves_the_recursion_limit_alone():
+    """py_ecc raises the process's recursion limit to 100,000 when imported; with it a
+    deeply nested JSON frame or body overflows the C stack (a dead worker) instead of
+    raising RecursionError (an invalid_json answer). A fresh interpreter shows it."""
+    checked = subprocess.run([sys.executable, "-c", (
+        "import sys; before = sys.getrecursionlimit(); from live import beacon; "
+        "beacon._import_py_ecc(); import py_ecc.bls; "
+        "print(before, sys.getrecursionlimit(), 'py_ecc' in sys.modules)")],
+        capture_output=True, text=True, timeout=60, cwd=ROOT_DIR)
+    assert checked.returncode == 0, checked.stderr
+    before, after, imported = checked.stdout.split()
+    assert imported == "True" and before == after
