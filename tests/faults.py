@@ -112,6 +112,9 @@ class TcpProxy:
     _conns: set = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     connections_made: int = 0
+    # Chunks forwarded either way: traffic through connections a pool keeps open shows
+    # here, where connections_made counts new connections only.
+    chunks_forwarded: int = 0
 
     def start(self) -> None:
         listener = socket.socket()
@@ -147,6 +150,7 @@ class TcpProxy:
         try:
             while data := source.recv(65536):
                 sink.sendall(data)
+                self.chunks_forwarded += 1
         except OSError:
             pass
         finally:
