@@ -62,7 +62,8 @@ def _altered(proof: dict, what: str) -> dict:
 def _verifier_page(playwright, server, draw, served: dict, path: str):
     """Chromium on the verifier page, the proof's URL answering `served["proof"]`."""
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    page = browser.new_page()
+    # Requests from a page a service worker controls would bypass page.route().
+    page = browser.new_context(service_workers="block").new_page()
     page.route(f"**/api/events/{draw.event_id}/draws/{draw.pk}/proof/",
                lambda route: route.fulfill(status=200, content_type="application/json",
                                            body=json.dumps(served["proof"])))
@@ -148,3 +149,32 @@ def test_the_browser_says_loudly_that_a_fallback_draw_had_no_public_randomness(
         browser.close()
     with pytest.raises(ProofMismatch, match="carries no beacon randomness"):
         verify_proof(altered)
+
+
+def test_a_slow_answer_for_a_screen_already_left_never_lands_beside_the_new_one(
+        performed_proof, tmp_path):
+    """The router (core/web/app/router.js) renders each view into its own root: the
+    verifier rendered twice in a row, its first proof answering last, shows one verdict
+    (CI once found two `#verdict`s after quick hash changes)."""
+    draw, proof = performed_proof
+    path = f"#/events/{draw.event_id}/draws/{draw.pk}/verify"
+    held = []
+    with running_server(tmp_path) as server, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_context(service_workers="block").new_page()
+        page.route(f"**/api/events/{draw.event_id}/draws/{draw.pk}/proof/",
+                   lambda route: held.append(route))
+        page.goto(server.url("/app/" + path))
+        page.wait_for_function("() => document.querySelector('h1')")
+        page.evaluate("hash => { window.location.hash = hash; }", path + "?entry=1")
+        deadline = time.monotonic() + 20
+        while len(held) < 2 and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        assert len(held) == 2, "both renders asked for the proof"
+        for route in reversed(held):  # the newer render's answer first, the stale one last
+            route.fulfill(status=200, content_type="application/json", body=json.dumps(proof))
+        expect(page.locator("#verdict")).to_have_attribute("data-result", "ok", timeout=20_000)
+        page.wait_for_timeout(500)  # the stale render's verification has had its time
+        assert page.locator("#verdict").count() == 1
+        assert page.locator("h1").count() == 1
+        browser.close()

@@ -50,9 +50,14 @@ export class Router {
         break;
       }
     }
-    this.main.replaceChildren();
+    // Each render gets its own root: a view still awaiting the network when the person
+    // moves on (or the same route renders again) appends to its detached root, never
+    // beside the view that replaced it.
+    const root = document.createElement("div");
+    root.className = "view";
+    this.main.replaceChildren(root);
     this.main.setAttribute("aria-busy", "true");
-    const cleanup = await view(this.main, params, query);
+    const cleanup = await view(root, params, query);
     if (generation !== this.generation) {
       if (typeof cleanup === "function") cleanup(); // the person moved on meanwhile
       return;
