@@ -1,8 +1,8 @@
-"""Single Redis against a Redis Cluster, in one run: fan-out, hold contention, relay shards.
+"""Single Redis against a Redis Cluster, in one run: fan-out, holds, reconnect storm, shards.
 
     ulimit -n 30000
-    .venv/bin/python bench/cluster.py                 # 10,000 sockets, 2,000 buyers, 2 workers
-    .venv/bin/python bench/cluster.py --quick         # 2,000 sockets, 500 buyers
+    .venv/bin/python bench/cluster.py          # 10,000 sockets, 2,000 buyers, 5,000 reconnects
+    .venv/bin/python bench/cluster.py --quick  # 2,000 sockets, 500 buyers, 1,000 reconnects
 
 Starts a local Redis Cluster (3 masters + 3 replicas, deploy/redis_cluster.py) and runs,
 once against the single Redis on 127.0.0.1:6379 (db 13) and once against the cluster:
@@ -11,7 +11,10 @@ once against the single Redis on 127.0.0.1:6379 (db 13) and once against the clu
    the daphne workers (p99 from publish to receipt; its own bare `websockets` baseline);
 2. bench/hold_contention.py: B buyers for S seats over HTTP (holds/s, purchase p99,
    oversold; its own bare-Lua baseline on the same Redis);
-3. relay shards: one worker with 100 sockets on one stream while M messages are
+3. bench/reconnect_storm.py: C clients lose their sockets (the workers restart) while
+   messages are published, and all come back at once with `since` (time until every
+   client has every missed message; its own fresh-connect baseline);
+4. relay shards: one worker with 100 sockets on one stream while M messages are
    published on 100 other streams; the worker's CPU seconds spent on them, with every
    stream on one channel (STREAM_FANOUT_SHARDS=1: what the single `fanout` channel
    did) and with the default 64 shards (it subscribes to its stream's shard only).
@@ -106,16 +109,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--buyers", type=int, default=2000)
     parser.add_argument("--seats", type=int, default=500)
+    parser.add_argument("--clients", type=int, default=5000,
+                        help="clients in the reconnect storm")
     parser.add_argument("--messages", type=int, default=5000,
                         help="messages on other streams in the relay shard bench")
     parser.add_argument("--quick", action="store_true", help="small sizes (a busy machine)")
     args = parser.parse_args()
     if args.quick:
         args.sockets, args.buyers, args.seats, args.messages = 2000, 500, 150, 2000
+        args.clients = 1000
     raise_fd_limit(args.sockets)
     ensure_database(DATABASE)
     print(f"{os.cpu_count()} cores; {args.sockets} sockets over {args.workers} workers, "
-          f"{args.buyers} buyers for {args.seats} seats, {args.messages} messages", flush=True)
+          f"{args.buyers} buyers for {args.seats} seats, {args.clients} reconnecting clients, "
+          f"{args.messages} messages", flush=True)
     figures: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp, RedisCluster(Path(tmp)) as cluster:
         for name, url in (("single", SINGLE), ("cluster", cluster.url)):
@@ -130,15 +137,22 @@ def main() -> None:
                 "--buyers", str(args.buyers), "--seats", str(args.seats),
                 "--workers", str(args.workers)],
                 {**env, "DATABASE_URL": f"{DATABASE}_holds"})
+            storm = run_bench("reconnect_storm.py", [
+                "--clients", str(args.clients), "--workers", str(args.workers),
+                "--processes", "4", "--missed", "50"],
+                {**env, "DATABASE_URL": f"{DATABASE}_storm"})
             one_channel = relay_shards(url, 1, args.messages)
             sharded = relay_shards(url, 64, args.messages)
-            figures[name] = {"fanout": fanout, "holds": holds, "one_channel_cpu_s": one_channel,
+            figures[name] = {"fanout": fanout, "holds": holds, "storm": storm,
+                             "one_channel_cpu_s": one_channel,
                              "sharded_cpu_s": sharded}
             print(f"{name}: fan-out p99 {fanout['relay']['p99_ms']:.0f} ms (bare "
                   f"{fanout['bare_p99_ms']:.0f}); holds {holds['holds_per_second_http']:.0f}/s "
                   f"over HTTP, bare Lua {holds['direct_lua_holds_per_second']:.0f}/s, purchase "
                   f"p99 {holds['purchase_p99_ms']:.0f} ms, oversold {holds['oversold']}, 5xx "
-                  f"{holds['server_errors']}; other streams' messages: {one_channel:.2f} s CPU "
+                  f"{holds['server_errors']}; reconnect storm {storm['recovered_all_s']:.2f} s "
+                  f"(fresh {storm['fresh_all_s']:.2f} s, {storm['failures']} failed); "
+                  f"other streams' messages: {one_channel:.2f} s CPU "
                   f"on one channel, {sharded:.2f} s sharded "
                   f"({time.monotonic() - started:.0f} s)", flush=True)
     single, on_cluster = figures["single"], figures["cluster"]
@@ -152,14 +166,19 @@ def main() -> None:
          lambda f: f["holds"]["direct_lua_holds_per_second"]),
         (f"{args.buyers:,} buyers: purchase p99", "ms",
          lambda f: f["holds"]["purchase_p99_ms"]),
+        (f"{args.clients:,} clients reconnect with since (50 missed): all recovered", "s",
+         lambda f: f["storm"]["recovered_all_s"]),
+        (f"{args.clients:,} clients connect fresh (the storm's baseline)", "s",
+         lambda f: f["storm"]["fresh_all_s"]),
     ):
         a, b = pick(single), pick(on_cluster)
-        print(f"{what:<70} single {a:9.1f} {unit}   cluster {b:9.1f} {unit}   "
+        print(f"{what:<72} single {a:9.1f} {unit}   cluster {b:9.1f} {unit}   "
               f"cluster/single {b / a:.2f}")
-        rows.append(row(f"{what} (Redis Cluster 3+3)", f"{b:.0f} {unit}",
-                        baseline=f"single Redis {a:.0f} {unit}", ratio=f"{b / a:.2f}x"))
+        digits = 2 if unit == "s" else 0
+        rows.append(row(f"{what} (Redis Cluster 3+3)", f"{b:.{digits}f} {unit}",
+                        baseline=f"single Redis {a:.{digits}f} {unit}", ratio=f"{b / a:.2f}x"))
     safe = all(f["holds"]["oversold"] == 0 and f["holds"]["server_errors"] == 0
-               for f in figures.values())
+               and f["storm"]["failures"] == 0 for f in figures.values())
     for name, f in figures.items():
         saved = f["one_channel_cpu_s"] / max(f["sharded_cpu_s"], 1e-3)
         print(f"{name}: a worker's CPU for {args.messages} messages on streams it does not "
@@ -170,8 +189,9 @@ def main() -> None:
             f"watch ({name} Redis, 64 shards)", f"{f['sharded_cpu_s']:.2f} s",
             baseline=f"one channel for every stream {f['one_channel_cpu_s']:.2f} s",
             ratio=f"{saved:.0f}x less"))
-    rows.append(row("oversold / 5xx on both", "0 / 0" if safe else "NOT 0",
-                    target="0 oversold, 0 5xx", met=safe))
+    rows.append(row("oversold / 5xx / storm clients failed, on both",
+                    "0 / 0 / 0" if safe else "NOT 0",
+                    target="0 oversold, 0 5xx, 0 failed", met=safe))
     emit_result("cluster", rows, quick=args.quick, **figures)
     if not safe:
         sys.exit(1)

@@ -87,6 +87,11 @@ BENCHMARKS: dict[str, tuple[str, int | None, str | None, list[str], list[str]]] 
          "--http-workers", "2",
          "--rate", "600", "--sample", "50", "--observe", "4", "--direct-buyers", "200",
          "--direct-seats", "50"]),
+    "cluster": (  # starts its own Redis Cluster; the single Redis is db 13 either way
+        "tombola_bench_cluster", None, None,
+        ["--sockets", "10000", "--workers", "2", "--buyers", "2000", "--seats", "500",
+         "--clients", "5000"],
+        ["--quick"]),
     "gate_scan": (
         "tombola_bench_gates", 13, "tombola-bench-gates",
         ["--tickets", "18000", "--scans", "20000", "--gates", "10", "--workers", "2"],

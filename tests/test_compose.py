@@ -17,6 +17,8 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.skips import optional_tool_missing
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -63,8 +65,8 @@ def test_the_cluster_profile_adds_a_streaming_replica_the_workers_can_read_from(
 
 def test_docker_compose_config_accepts_both_profiles():
     if not docker_compose_available():
-        pytest.skip("no Docker compose plugin on this machine: the schema tests above check "
-                    "the file instead")
+        pytest.skip(optional_tool_missing("no Docker compose plugin on this machine: the "
+                                          "schema tests above check the file instead"))
     env = {**os.environ, "SECRET_KEY": "compose-config-check"}
     for profile in ([], ["--profile", "cluster"]):
         checked = subprocess.run(["docker", "compose", *profile, "config", "--quiet"],
