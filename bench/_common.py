@@ -92,8 +92,9 @@ class DaphneWorker:
     """A `manage.py serve --no-scheduler` process; start() waits for /healthz."""
 
     def __init__(self, env: dict[str, str], *, port: int | None = None,
-                 log_path: Path | None = None) -> None:
+                 log_path: Path | None = None, nice: int = 0) -> None:
         self.env = env
+        self.nice = nice  # added to the bench's own niceness (`nice -n`)
         self.port = port or free_port()
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
@@ -108,7 +109,8 @@ class DaphneWorker:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "manage.py", "serve", "--no-scheduler",
+                [*(["nice", "-n", str(self.nice)] if self.nice else []),
+                 sys.executable, "manage.py", "serve", "--no-scheduler",
                  "--host", "127.0.0.1", "--port", str(self.port)],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )
@@ -144,12 +146,12 @@ class DaphneWorker:
                 self.process.wait(timeout=10)
 
 
-def start_workers(env: dict[str, str], count: int, *, log_dir: Path | None = None
-                  ) -> list[DaphneWorker]:
+def start_workers(env: dict[str, str], count: int, *, log_dir: Path | None = None,
+                  nice: int = 0, first: int = 0) -> list[DaphneWorker]:
     workers = []
-    for index in range(count):
+    for index in range(first, first + count):
         log_path = log_dir / f"daphne-{index}.log" if log_dir else None
-        workers.append(DaphneWorker(env, log_path=log_path).start())
+        workers.append(DaphneWorker(env, log_path=log_path, nice=nice).start())
     try:
         for worker in workers:
             worker.wait_healthy()

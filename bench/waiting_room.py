@@ -268,7 +268,9 @@ class Shard:
 
 
 def client_process(conn, rows: list[tuple[int, str, int, int]], event_id: int,
-                   in_flight: int) -> None:
+                   in_flight: int, nice: int = 0) -> None:
+    if nice:
+        os.nice(nice)
     raise_fd_limit(len(rows))
     asyncio.run(client_main(conn, rows, event_id, in_flight))
 
@@ -570,6 +572,9 @@ def main() -> None:
     parser.add_argument("--http-workers", type=int, default=2,
                         help="daphne workers serving the HTTP API (0: the socket workers "
                              "serve it too)")
+    parser.add_argument("--socket-nice", type=int, default=0,
+                        help="niceness added to the socket workers and the phones' client "
+                             "processes (the sale's HTTP before the line's fan-out)")
     parser.add_argument("--in-flight", type=int, default=256,
                         help="HTTP connections of the joining crowd")
     parser.add_argument("--connects-in-flight", type=int, default=100,
@@ -610,7 +615,8 @@ def main() -> None:
            # stands for a proxy in front, not for this benchmark.
            "WS_MAX_CONNECTIONS_PER_ADDRESS": "0"}
     tmp = Path(tempfile.mkdtemp(prefix="waiting-room-"))
-    workers = start_workers(env, args.workers + args.http_workers, log_dir=tmp)
+    workers = start_workers(env, args.workers, log_dir=tmp, nice=args.socket_nice)
+    workers += start_workers(env, args.http_workers, log_dir=tmp, first=args.workers)
     scheduler = None
     processes, pipes = [], []
     ports = [w.port for w in workers[:args.workers]]  # the sockets'
@@ -637,7 +643,7 @@ def main() -> None:
             part = rows[index * share:(index + 1) * share]
             parent_end, child_end = context.Pipe()
             process = context.Process(target=client_process, daemon=True, args=(
-                child_end, part, event.pk, args.connects_in_flight))
+                child_end, part, event.pk, args.connects_in_flight, args.socket_nice))
             process.start()
             pipes.append(parent_end)
             processes.append(process)

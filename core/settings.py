@@ -672,6 +672,10 @@ if not DEBUG:
 SCHEDULER_TICK_SECONDS = float(os.environ.get("SCHEDULER_TICK_SECONDS", "1"))
 SCHEDULER_COUNTDOWN_HORIZON_SECONDS = env_int("SCHEDULER_COUNTDOWN_HORIZON_SECONDS", 3600)
 CHECKIN_CODE_WINDOW_SECONDS = env_int("CHECKIN_CODE_WINDOW_SECONDS", 30)
+# How often the waiting rooms admit (ticketing.waiting_rooms_admit): below the tick, the
+# scheduler runs it between ticks too, so a second's admissions (20 at 1,200 a minute)
+# reach the sale a few at a time instead of at the same instant.
+WAITING_ROOM_ADMIT_SECONDS = float(os.environ.get("WAITING_ROOM_ADMIT_SECONDS") or 0.1)
 
 # Dotted path of the scheduler's blocking loop: live owns it, core knows it only by name.
 SCHEDULER_LOOP = os.environ.get("SCHEDULER_LOOP", "live.scheduler.run")

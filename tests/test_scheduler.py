@@ -96,6 +96,35 @@ def test_periodic_jobs_run_at_their_interval(monkeypatch):
     assert calls == [1]
 
 
+def test_jobs_due_more_often_than_the_tick_run_between_ticks(monkeypatch):
+    """The waiting rooms' admission (WAITING_ROOM_ADMIT_SECONDS, 0.1 s) runs between the
+    1-second ticks; the other jobs wait for the tick."""
+    fast, slow = [], []
+    monkeypatch.setattr(periodic, "_jobs", {})
+    periodic.register_periodic("test.fast", lambda: fast.append(time.monotonic()),
+                               every_seconds=0.1)
+    periodic.register_periodic("test.slow", lambda: slow.append(1), every_seconds=1)
+    loop = scheduler.Scheduler()
+    started = time.monotonic()
+    loop.wait_running_fast_jobs(started + 0.65, interval=1.0)
+    assert time.monotonic() - started >= 0.6  # it waited for the tick
+    assert len(fast) >= 2  # about six on an idle machine; never the tick's job
+    assert slow == []
+    assert all(b - a >= 0.1 for a, b in zip(fast, fast[1:], strict=False))
+    # Asked to stop, it returns at once.
+    loop.stop()
+    started = time.monotonic()
+    loop.wait_running_fast_jobs(started + 30, interval=1.0)
+    assert time.monotonic() - started < 1
+
+
+def test_the_waiting_rooms_admit_between_ticks():
+    from django.conf import settings
+
+    jobs = {job.name: job.every_seconds for job in periodic.periodic_jobs()}
+    assert jobs["ticketing.waiting_rooms_admit"] == settings.WAITING_ROOM_ADMIT_SECONDS < 1
+
+
 def test_loop_stops_when_asked(db):
     loop = scheduler.Scheduler()
     loop.stop()

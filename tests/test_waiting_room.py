@@ -405,7 +405,7 @@ def test_a_long_line_hears_its_progress_less_often(event, staff, make_user, cloc
 
 
 @pytest.mark.parametrize(("length", "moved", "seconds"), [
-    (10, True, 10 / 4000),  # a short line hears every tick that moves it
+    (10, True, 10 / 4000),  # a short line hears every call that moves it
     (10, False, 2.0),  # and every 2 s when it does not move
     (12_000, True, 3.0),  # 4,000 frames a second at most
     (12_000, False, 3.0),

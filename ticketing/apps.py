@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class TicketingConfig(AppConfig):
@@ -51,7 +52,8 @@ class TicketingConfig(AppConfig):
                           every_seconds=1)
         register_periodic("ticketing.waiting_list_offers", waiting_list_offers_make,
                           every_seconds=1)
-        register_periodic("ticketing.waiting_rooms_admit", waiting_rooms_admit, every_seconds=1)
+        register_periodic("ticketing.waiting_rooms_admit", waiting_rooms_admit,
+                          every_seconds=settings.WAITING_ROOM_ADMIT_SECONDS)
         register_periodic(
             "ticketing.purge_idempotency_keys", idempotency_keys_purge, every_seconds=3600
         )

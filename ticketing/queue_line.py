@@ -19,7 +19,7 @@ The line (docs/decisions/2026-11-30-waiting-room.md):
   ``served`` (the queue stream) knows its position without asking.
 - A buyer who leaves stays in the set, marked; admission pops and skips them
   (nobody's number changes, nobody waits for them).
-- Admission (the scheduler, every tick) is one script: it expires unused passes
+- Admission (the scheduler, every WAITING_ROOM_ADMIT_SECONDS) is one script: it expires unused passes
   (each gives its place back to the line), adds rate x elapsed time to an
   allowance kept with the line (capped at BURST_SECONDS of rate) and pops that
   many. Two schedulers calling it at once share one allowance: nobody is

@@ -12,7 +12,7 @@ then on it stays good for TICKETING_HOLD_MAX_LIFETIME_SECONDS, the longest a hol
 may last, so the buyer can finish. A pass not used within the room's pass_minutes
 expires and its place goes to the next buyer in line.
 
-``waiting_rooms_admit`` (a periodic job, every scheduler tick) admits buyers of
+``waiting_rooms_admit`` (a periodic job, every WAITING_ROOM_ADMIT_SECONDS) admits buyers of
 every room that is not closed at its rate, steers the adaptive rooms' rates by the
 hold and purchase latency the workers report, and publishes the line's progress
 on ``queue:<event_id>`` and its figures on ``queue_staff:<event_id>``.
@@ -65,15 +65,15 @@ from ticketing.streams import (
 logger = logging.getLogger(__name__)
 
 PASS_SALT = "tombola.queue-pass"
-# Admitted per room per tick at most (a rate of 60,000 a minute with 1-second ticks).
+# Admitted per room per call at most (a rate of 60,000 a minute at one call a second).
 MAX_BATCH = 1000
-# queue.progress goes to every phone in the line. A short line hears every tick that
+# queue.progress goes to every phone in the line. A short line hears every call that
 # moves it and at least every PROGRESS_QUIET_SECONDS; a long one less often, so that
 # an event's fan-out stays near PROGRESS_FRAMES_PER_SECOND (each frame is a send on a
 # worker and a wake-up on a phone: 20,000 phones at every tick took the two cores the
 # admitted buyers needed, bench/waiting_room.py), and at least every
 # PROGRESS_MAX_SECONDS. The admitted buyers do not wait for it: queue.turn, a notice
-# to their sockets only, tells them at the tick that admits them.
+# to their sockets only, tells them at the call that admits them.
 PROGRESS_QUIET_SECONDS = 2.0
 PROGRESS_MAX_SECONDS = 5.0
 PROGRESS_FRAMES_PER_SECOND = 4000
@@ -467,9 +467,13 @@ def waiting_rooms_admit() -> int:
             if admission.admitted:
                 notify_queue_turn(event_id, admission.admitted, served=admission.served)
             moved = bool(admission.admitted or admission.skipped or admission.expired)
+            # A move of a short line is told at once, a long one's within its budget of
+            # frames (progress_every: this runs several times a second). A short line's
+            # moves claim their own tick, so that its quiet progress (every 2 s) does not
+            # hold back the first move; a long line's cadence is the same either way.
             every = progress_every(place.length, moved=moved)
-            # A move of a short line is told at once (the ticks are 1 s apart anyway).
-            if (moved and every < 1.0) or line.claim_tick(event_id, "progress", every):
+            short = place.length / PROGRESS_FRAMES_PER_SECOND < PROGRESS_QUIET_SECONDS
+            if line.claim_tick(event_id, "moved" if moved and short else "progress", every):
                 publish_progress(event_id)
             # The staff's few sockets hear every move.
             if moved or line.claim_tick(event_id, "stats", PROGRESS_QUIET_SECONDS):
