@@ -42,9 +42,12 @@ from _common import RESULT_PREFIX, emit_result, ensure_database, raise_fd_limit,
 
 from deploy.redis_cluster import RedisCluster  # noqa: E402
 
-SINGLE = "redis://127.0.0.1:6379/13"
-DATABASE = "postgres://postgres@127.0.0.1:5432/tombola_bench_cluster"
-PREFIX = "tombola-bench-cluster"
+# The single Redis and the database: bench/run.py's (--redis, --pg, --quick) when it
+# runs this, else these.
+SINGLE = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/13"
+DATABASE = (os.environ.get("DATABASE_URL")
+            or "postgres://postgres@127.0.0.1:5432/tombola_bench_cluster")
+PREFIX = os.environ.get("REDIS_PREFIX") or "tombola-bench-cluster"
 
 
 def run_bench(script: str, args: list[str], env: dict[str, str]) -> dict:

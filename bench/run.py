@@ -87,8 +87,8 @@ BENCHMARKS: dict[str, tuple[str, int | None, str | None, list[str], list[str]]] 
          "--http-workers", "2",
          "--rate", "600", "--sample", "50", "--observe", "4", "--direct-buyers", "200",
          "--direct-seats", "50"]),
-    "cluster": (  # starts its own Redis Cluster; the single Redis is db 13 either way
-        "tombola_bench_cluster", None, None,
+    "cluster": (  # starts its own Redis Cluster beside the single Redis (db 13)
+        "tombola_bench_cluster", 13, "tombola-bench-cluster",
         ["--sockets", "10000", "--workers", "2", "--buyers", "2000", "--seats", "500",
          "--clients", "5000"],
         ["--quick"]),

@@ -572,9 +572,12 @@ def main() -> None:
     parser.add_argument("--http-workers", type=int, default=2,
                         help="daphne workers serving the HTTP API (0: the socket workers "
                              "serve it too)")
-    parser.add_argument("--socket-nice", type=int, default=0,
+    parser.add_argument("--socket-nice", type=int, default=0, choices=range(20),
+                        metavar="0-19",
                         help="niceness added to the socket workers and the phones' client "
-                             "processes (the sale's HTTP before the line's fan-out)")
+                             "processes (which also run the sampled buyers' sale requests): "
+                             "the HTTP workers before the line's fan-out; with "
+                             "--http-workers 0 the HTTP goes to the niced workers")
     parser.add_argument("--in-flight", type=int, default=256,
                         help="HTTP connections of the joining crowd")
     parser.add_argument("--connects-in-flight", type=int, default=100,
@@ -589,6 +592,7 @@ def main() -> None:
     raise_fd_limit(max(args.in_flight, sockets // args.workers) + 500)
     started = time.perf_counter()
     setup_django()  # created if missing, migrated; then emptied (in process: no start-up)
+    from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
 
@@ -616,7 +620,12 @@ def main() -> None:
            "WS_MAX_CONNECTIONS_PER_ADDRESS": "0"}
     tmp = Path(tempfile.mkdtemp(prefix="waiting-room-"))
     workers = start_workers(env, args.workers, log_dir=tmp, nice=args.socket_nice)
-    workers += start_workers(env, args.http_workers, log_dir=tmp, first=args.workers)
+    try:
+        workers += start_workers(env, args.http_workers, log_dir=tmp, first=args.workers)
+    except BaseException:
+        for worker in workers:
+            worker.stop()
+        raise
     scheduler = None
     processes, pipes = [], []
     ports = [w.port for w in workers[:args.workers]]  # the sockets'
@@ -704,7 +713,8 @@ def main() -> None:
 
     figures = {
         "buyers": args.buyers, "workers": args.workers, "http_workers": args.http_workers,
-        "rate_per_minute": args.rate,
+        "rate_per_minute": args.rate, "socket_nice": args.socket_nice,
+        "admit_seconds": settings.WAITING_ROOM_ADMIT_SECONDS,
         "sample": args.sample, "minutes": round(minutes, 2),
         "load_average_end": os.getloadavg(),
         "join": {"answered": len(join_ok), "errors": join_errors,

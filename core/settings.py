@@ -676,6 +676,10 @@ CHECKIN_CODE_WINDOW_SECONDS = env_int("CHECKIN_CODE_WINDOW_SECONDS", 30)
 # scheduler runs it between ticks too, so a second's admissions (20 at 1,200 a minute)
 # reach the sale a few at a time instead of at the same instant.
 WAITING_ROOM_ADMIT_SECONDS = float(os.environ.get("WAITING_ROOM_ADMIT_SECONDS") or 0.1)
+if not 0.05 <= WAITING_ROOM_ADMIT_SECONDS <= 60:
+    # Below 0.05 s the scheduler would do nothing else (a query and a few Redis round
+    # trips per room each time); above a minute a room's buyers would wait for it.
+    raise ImproperlyConfigured("WAITING_ROOM_ADMIT_SECONDS must be between 0.05 and 60")
 
 # Dotted path of the scheduler's blocking loop: live owns it, core knows it only by name.
 SCHEDULER_LOOP = os.environ.get("SCHEDULER_LOOP", "live.scheduler.run")

@@ -171,12 +171,19 @@ def publish_checkin_codes(now=None) -> int:
     return sent
 
 
+# run_periodic: how early a job may run (at most a quarter of its interval), and how
+# often a failing job's traceback is logged.
+JOB_SLACK_SECONDS = 0.05
+FAILURE_LOG_SECONDS = 10.0
+
+
 class Scheduler:
     """One loop; `tick()` does one round of everything."""
 
     def __init__(self) -> None:
         self.stop_event = threading.Event()
         self._last_run: dict[str, float] = {}
+        self._last_failure_logged: dict[str, float] = {}
 
     def run_periodic(self, *, shorter_than: float = math.inf) -> None:
         """Every due job (of those that run more often than `shorter_than` seconds)."""
@@ -184,13 +191,22 @@ class Scheduler:
         for job in periodic_jobs():
             if job.every_seconds >= shorter_than:
                 continue
-            if clock - self._last_run.get(job.name, -math.inf) < job.every_seconds:
+            # A little slack: a tick that wakes a few ms early must not skip a 1 s job.
+            slack = min(JOB_SLACK_SECONDS, job.every_seconds / 4)
+            if clock - self._last_run.get(job.name, -math.inf) < job.every_seconds - slack:
                 continue
             self._last_run[job.name] = clock
             try:
                 job.func()
             except Exception:
-                logger.exception("periodic job %s failed", job.name)
+                # A job that runs ten times a second and fails (Redis down) would write
+                # ten tracebacks a second: one per FAILURE_LOG_SECONDS, the rest a line.
+                last = self._last_failure_logged.get(job.name, -math.inf)
+                if clock - last >= FAILURE_LOG_SECONDS:
+                    self._last_failure_logged[job.name] = clock
+                    logger.exception("periodic job %s failed", job.name)
+                else:
+                    logger.debug("periodic job %s failed again", job.name, exc_info=True)
 
     def tick(self) -> None:
         close_old_connections()
@@ -221,14 +237,12 @@ class Scheduler:
             fast = [job.every_seconds for job in periodic_jobs()
                     if 0 < job.every_seconds < interval]
             remaining = until - time.monotonic()
-            if not fast:
-                self.stop_event.wait(max(0.0, remaining))
-                return
-            if remaining <= min(fast) / 2:  # the tick runs them anyway
+            if not fast or remaining <= min(fast):  # the tick comes first (and runs them)
                 self.stop_event.wait(max(0.0, remaining))
                 return
             if self.stop_event.wait(min(fast)):
                 return
+            close_old_connections()  # as the tick does: a dropped connection is replaced
             self.run_periodic(shorter_than=interval)
 
     def stop(self, *_args) -> None:

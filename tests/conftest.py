@@ -351,7 +351,7 @@ def _optional_tool_skip(report) -> bool:
 
 def pytest_sessionfinish(session, exitstatus):
     """On the server run (REQUIRE_SERVICES=1) a skipped test fails the run, unless it
-    skipped for a missing optional tool (skip_without_tool): nothing that needs
+    skipped for a missing optional tool (tests/skips.py): nothing that needs
     PostgreSQL, Redis or Chromium may skip there."""
     if not REQUIRE_SERVICES:
         return

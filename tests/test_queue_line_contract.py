@@ -5,6 +5,7 @@ Time is the test's: both stores take the caller's clock."""
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
 
@@ -292,6 +293,15 @@ def test_a_periodic_step_is_claimed_once_per_period(line, clock):
     assert line.claim_tick(EVENT, "progress", 2.0) is True
     assert line.claim_tick(EVENT, "progress", 2.0) is False
     assert line.claim_tick(EVENT, "adapt", 2.0) is True
+
+
+def test_a_held_tick_cannot_be_claimed_until_it_passes(line, clock):
+    line.hold_tick(EVENT, "quiet", 60.0)  # whether or not it was claimed
+    assert line.claim_tick(EVENT, "quiet", 2.0) is False
+    line.hold_tick(EVENT, "other", 0.001)
+    time.sleep(0.01)  # the Redis store's ticks pass in real time
+    clock.now += 0.01
+    assert line.claim_tick(EVENT, "other", 2.0) is True
 
 
 # --- review (issue 13): holes found by a fresh pair of eyes ---------------------------------

@@ -162,6 +162,15 @@ def test_a_slow_answer_for_a_screen_already_left_never_lands_beside_the_new_one(
     with running_server(tmp_path) as server, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_context(service_workers="block").new_page()
+        # Counts every verdict a render produced, attached or not: the stale render's
+        # own, in its detached root, included.
+        page.add_init_script("""
+            window.__verdicts = 0;
+            const append = Element.prototype.append;
+            Element.prototype.append = function (...nodes) {
+              window.__verdicts += nodes.filter((n) => n && n.id === "verdict").length;
+              return append.apply(this, nodes);
+            };""")
         page.route(f"**/api/events/{draw.event_id}/draws/{draw.pk}/proof/",
                    lambda route: held.append(route))
         page.goto(server.url("/app/" + path))
@@ -173,8 +182,8 @@ def test_a_slow_answer_for_a_screen_already_left_never_lands_beside_the_new_one(
         assert len(held) == 2, "both renders asked for the proof"
         for route in reversed(held):  # the newer render's answer first, the stale one last
             route.fulfill(status=200, content_type="application/json", body=json.dumps(proof))
-        expect(page.locator("#verdict")).to_have_attribute("data-result", "ok", timeout=20_000)
-        page.wait_for_timeout(500)  # the stale render's verification has had its time
+        page.wait_for_function("() => window.__verdicts === 2", timeout=20_000)  # both done
+        expect(page.locator("#verdict")).to_have_attribute("data-result", "ok")
         assert page.locator("#verdict").count() == 1
         assert page.locator("h1").count() == 1
         browser.close()

@@ -45,7 +45,12 @@ def room_with_line(venue, staff, users):
     return event
 
 
-async def test_a_phone_watches_its_place_move_to_the_front(venue, staff, make_user, clock):
+async def test_a_phone_watches_its_place_move_to_the_front(venue, staff, make_user, clock,
+                                                           monkeypatch):
+    from ticketing.services import waiting_room
+
+    # Every move told at once: the cadence has its own test (test_waiting_room.py).
+    monkeypatch.setattr(waiting_room, "PROGRESS_MOVED_SECONDS", 0.0)
     users = [await db(make_user)(f"q{i}@example.com") for i in range(3)]
     event = await db(room_with_line)(venue, staff, users)
     phone = users[2]

@@ -19,8 +19,8 @@ The line (docs/decisions/2026-11-30-waiting-room.md):
   ``served`` (the queue stream) knows its position without asking.
 - A buyer who leaves stays in the set, marked; admission pops and skips them
   (nobody's number changes, nobody waits for them).
-- Admission (the scheduler, every WAITING_ROOM_ADMIT_SECONDS) is one script: it expires unused passes
-  (each gives its place back to the line), adds rate x elapsed time to an
+- Admission (the scheduler, every WAITING_ROOM_ADMIT_SECONDS) is one script: it
+  expires unused passes (each gives its place back to the line), adds rate x elapsed time to an
   allowance kept with the line (capped at BURST_SECONDS of rate) and pops that
   many. Two schedulers calling it at once share one allowance: nobody is
   admitted twice, and the rate holds with any number of schedulers.
@@ -158,6 +158,7 @@ class QueueLine(Protocol):
     def latency_add(self, event_id: int, samples: list[tuple[float, float]]) -> None: ...
     def latency_since(self, event_id: int, since: float) -> list[float]: ...
     def claim_tick(self, event_id: int, name: str, seconds: float) -> bool: ...
+    def hold_tick(self, event_id: int, name: str, seconds: float) -> None: ...
 
 
 def early_score(secret: str, user_id: int) -> float:
@@ -515,6 +516,10 @@ class RedisQueueLine:
         return bool(self.client.set(_keys(event_id, "tick")[0] + ":" + name, "1",
                                     nx=True, px=max(1, int(seconds * 1000))))
 
+    def hold_tick(self, event_id: int, name: str, seconds: float) -> None:
+        self.client.set(_keys(event_id, "tick")[0] + ":" + name, "1",
+                        px=max(1, int(seconds * 1000)))
+
 
 def _place_from_script(fields: list) -> Place:
     """A Place from the fields of the Lua function place()."""
@@ -776,6 +781,10 @@ class MemoryQueueLine:
                 return False
             ticks[name] = now + seconds
             return True
+
+    def hold_tick(self, event_id: int, name: str, seconds: float) -> None:
+        with self._lock:
+            self._line(event_id).ticks[name] = self.clock() + seconds
 
     def reset(self) -> None:
         with self._lock:

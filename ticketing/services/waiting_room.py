@@ -67,13 +67,16 @@ logger = logging.getLogger(__name__)
 PASS_SALT = "tombola.queue-pass"
 # Admitted per room per call at most (a rate of 60,000 a minute at one call a second).
 MAX_BATCH = 1000
-# queue.progress goes to every phone in the line. A short line hears every call that
-# moves it and at least every PROGRESS_QUIET_SECONDS; a long one less often, so that
+# queue.progress goes to every phone in the line. A short line hears a move within
+# PROGRESS_MOVED_SECONDS (admission runs ten times a second; a phone needs no more than
+# a frame a second of it, and the stream's history then covers minutes, not seconds)
+# and at least every PROGRESS_QUIET_SECONDS; a long one less often, so that
 # an event's fan-out stays near PROGRESS_FRAMES_PER_SECOND (each frame is a send on a
 # worker and a wake-up on a phone: 20,000 phones at every tick took the two cores the
 # admitted buyers needed, bench/waiting_room.py), and at least every
 # PROGRESS_MAX_SECONDS. The admitted buyers do not wait for it: queue.turn, a notice
 # to their sockets only, tells them at the call that admits them.
+PROGRESS_MOVED_SECONDS = 1.0
 PROGRESS_QUIET_SECONDS = 2.0
 PROGRESS_MAX_SECONDS = 5.0
 PROGRESS_FRAMES_PER_SECOND = 4000
@@ -467,25 +470,37 @@ def waiting_rooms_admit() -> int:
             if admission.admitted:
                 notify_queue_turn(event_id, admission.admitted, served=admission.served)
             moved = bool(admission.admitted or admission.skipped or admission.expired)
-            # A move of a short line is told at once, a long one's within its budget of
-            # frames (progress_every: this runs several times a second). A short line's
-            # moves claim their own tick, so that its quiet progress (every 2 s) does not
-            # hold back the first move; a long line's cadence is the same either way.
-            every = progress_every(place.length, moved=moved)
-            short = place.length / PROGRESS_FRAMES_PER_SECOND < PROGRESS_QUIET_SECONDS
-            if line.claim_tick(event_id, "moved" if moved and short else "progress", every):
+            # A long line's progress every progress_every(), moving or not.
+            if _due(line, event_id, "progress", moved=moved,
+                    every=progress_every(place.length, moved=moved)):
                 publish_progress(event_id)
-            # The staff's few sockets hear every move.
-            if moved or line.claim_tick(event_id, "stats", PROGRESS_QUIET_SECONDS):
+            # The staff's few sockets: a move within a second, else every 2 s.
+            if _due(line, event_id, "stats", moved=moved,
+                    every=PROGRESS_MOVED_SECONDS if moved else PROGRESS_QUIET_SECONDS):
                 publish_stats(event_id)
         except Exception:
             logger.exception("waiting room of event %s: admission failed", event_id)
     return admitted
 
 
+def _due(line, event_id: int, name: str, *, moved: bool, every: float) -> bool:
+    """Is it time for the line's next `name` message (claimed across schedulers)?
+
+    `every`: seconds until the next one, shorter for a move than when quiet (at least
+    PROGRESS_QUIET_SECONDS). A move claims its own tick, so that the last quiet message
+    does not hold back the first move; a move told restarts the quiet period, so that
+    the two cadences never add up."""
+    if not moved or every >= PROGRESS_QUIET_SECONDS:
+        return line.claim_tick(event_id, name, every)
+    if not line.claim_tick(event_id, name + ":moved", every):
+        return False
+    line.hold_tick(event_id, name, PROGRESS_QUIET_SECONDS)
+    return True
+
+
 def progress_every(length: int, *, moved: bool) -> float:
     """Seconds until a line of `length` waiting buyers hears its progress again."""
-    floor = 0.0 if moved else PROGRESS_QUIET_SECONDS
+    floor = PROGRESS_MOVED_SECONDS if moved else PROGRESS_QUIET_SECONDS
     return min(PROGRESS_MAX_SECONDS, max(floor, length / PROGRESS_FRAMES_PER_SECOND))
 
 

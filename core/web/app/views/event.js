@@ -57,8 +57,9 @@ export async function eventView(main, { api }, eventId) {
   const checkin = h("div", { id: "checkin-slot" });
   const draws = h("div", { id: "draws", class: "draws" });
   const queueLink = h("p", { id: "queue-link", hidden: true });
+  const title = h("h1", { id: "event-title" }, event.title);
   append(section,
-    h("h1", { id: "event-title" }, event.title),
+    title,
     h("p", { class: "meta" }, event.status === "live" ? h("span", { class: "badge live" }, "Live") : null,
       " ", time(event.starts_at)),
     event.description ? h("p", { class: "description" }, event.description) : null,
@@ -244,7 +245,7 @@ export async function eventView(main, { api }, eventId) {
       (a.status === "performed") - (b.status === "performed") ||
       (a.scheduled_at || "9").localeCompare(b.scheduled_at || "9") || a.id - b.id);
     clear(draws, ordered.length ? ordered.map(drawCard) : h("p", { class: "muted" }, "No draws yet."));
-    if (state.event) document.getElementById("event-title").textContent = state.event.title;
+    if (state.event) title.textContent = state.event.title; // this view's, not the page's
     tick();
     if (focusKey) {
       const again = section.querySelector(`[data-focus-key="${focusKey}"]`);
