@@ -115,7 +115,7 @@ def confirm_email_change(request):
     return _page(request, "message.html", {
         "title": gettext("Your email address is changed"),
         "message": gettext("Your account now uses %(email)s. Log in with it from now on.")
-        % {"email": user.email}})
+        % {"email": user.email}, "app_link": True})
 
 
 @_page_view

@@ -20,6 +20,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from core.errors import SmsUnavailable
+from core.links import absolute_url, base_url
 from core.local_time import event_time
 from core.sms import send_sms
 from live.errors import NotPerformed
@@ -50,6 +51,16 @@ def winner_message(winner: Winner) -> tuple[str, str]:
                   "%(deadline)s.") % names)
 
 
+def verifier_line(draw: Draw) -> str:
+    """For the winner's email: the link to the attendee app's verifier, where the phone
+    recomputes the draw from its public proof (an external draw has none)."""
+    if draw.kind == Draw.Kind.EXTERNAL or not base_url():  # no proof; no host to link to
+        return ""
+    with translation.override(draw.event.language):
+        return "\n\n" + _("Check this draw yourself, step by step: %(url)s") % {
+            "url": absolute_url(f"/app/#/events/{draw.event_id}/draws/{draw.pk}/verify")}
+
+
 def _send(winner: Winner) -> tuple[str, str, str]:
     """Send one winner's message; (channel, to, error) with error "" on success."""
     user = winner.user
@@ -61,8 +72,8 @@ def _send(winner: Winner) -> tuple[str, str, str]:
     try:
         if channel == WinnerNotification.Channel.SMS:
             send_sms(to=to, text=text)
-        else:
-            send_mail(subject, text, None, [to])
+        else:  # an SMS stays one message; an email has room for the verifier's link
+            send_mail(subject, text + verifier_line(winner.draw), None, [to])
     except (SmsUnavailable, smtplib.SMTPException, OSError) as exc:
         logger.warning("Winner %s: %s to %s failed: %s", winner.pk, channel, to, exc)
         return channel, to, f"{exc.__class__.__name__}: {exc}"[:500]

@@ -127,6 +127,7 @@ def test_password_reset_end_to_end_through_the_mail(api, user):
         done = browser.post("/reset-password", {**form, "password": NEW_PASSWORD,
                                                 "password_again": NEW_PASSWORD})
     assert done.status_code == 200 and b"Your password is set" in done.content
+    assert b'href="/app/#/signin"' in done.content  # on to the attendee app
 
     assert login(api, user.email, NEW_PASSWORD).status_code == 200
     assert login(api, user.email, PASSWORD).status_code == 401
@@ -246,6 +247,7 @@ def test_registration_mails_a_link_whose_page_confirms_the_address(api):
     link = local(link_in(sent_to("new@example.com")[0], "/confirm-email?token="))
     page = Client().get(link)
     assert page.status_code == 200 and b"Your email address is confirmed" in page.content
+    assert b'href="/app/#/signin"' in page.content  # on to the attendee app
     assert User.objects.get(email="new@example.com").email_verified_at is not None
     again = Client().get(link)
     assert again.status_code == 200 and b"Already confirmed" in again.content
@@ -259,6 +261,7 @@ def test_an_expired_link_page_offers_a_button_that_mails_a_new_link(api, setting
     page = Client().get(link)
     assert page.status_code == 400 and b"has expired" in page.content
     assert b"Send me a new link" in page.content
+    assert b"/app/#/signin" not in page.content  # nothing to sign in with yet
     token = re.search(r'name="token" value="([^"]+)"', page.content.decode()).group(1)
     with after_commit():
         sent = Client().post("/confirm-email", {"token": token})

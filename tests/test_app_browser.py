@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -558,6 +559,13 @@ def test_phone_checks_in_wins_and_buys_seats_that_turn_mine_on_a_second_phone(
         _assert_accessible(page, "tickets")
         page.locator("#tickets-heading").evaluate("el => el.scrollIntoView()")
         _screenshot(page, tmp_path, "app-tickets.png")
+        # The PDF the confirmation email attached, downloaded from the ticket (issue 17).
+        ticket_id = tickets.first.get_attribute("data-ticket-id")
+        with page.expect_download() as downloading:
+            tickets.first.get_by_role("button", name="Download PDF").tap()
+        download = downloading.value
+        assert download.suggested_filename == f"ticket-{ticket_id}.pdf"
+        assert Path(download.path()).read_bytes().startswith(b"%PDF-")
 
         tickets.first.get_by_role("button", name="Cancel and refund").tap()
         expect(tickets).to_have_count(1)

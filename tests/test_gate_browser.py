@@ -18,7 +18,14 @@ import pytest
 import segno
 
 from tests.servers import ROOT, manage, running_server
-from tests.test_screen_browser import CHROMIUM, CHROMIUM_ARGS, sync_playwright
+from tests.test_app_browser import PHONE
+from tests.test_screen_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    _assert_accessible,
+    _screenshot,
+    sync_playwright,
+)
 
 if sync_playwright is not None:
     from playwright.sync_api import expect
@@ -138,7 +145,8 @@ def test_the_scanner_reads_the_camera_and_typed_codes_and_the_screen_counts(tmp_
             errors: list[str] = []
 
             # The camera path: the fake camera films codes[0]'s QR code.
-            camera = browser.new_context(permissions=["camera"], bypass_csp=True)
+            # Gate staff scan with a phone.
+            camera = browser.new_context(permissions=["camera"], bypass_csp=True, **PHONE)
             camera.add_init_script(path=str(JSQR))
             camera.add_init_script(DETECTOR + _session_script(server))
             page = camera.new_page()
@@ -148,13 +156,15 @@ def test_the_scanner_reads_the_camera_and_typed_codes_and_the_screen_counts(tmp_
             expect(page.locator("[data-result=valid]")).to_be_visible(timeout=15_000)
             expect(page.locator("#scan-result")).to_contain_text("Come in")
             expect(page.locator("#scan-result")).to_contain_text("seat 1")
+            _assert_accessible(page, "gate scanner")  # contrast included
+            _screenshot(page, tmp_path, "app-scan-valid.png")
             # Still in front of the camera after the repeat pause: already used, here.
             expect(page.locator("[data-result=already_used]")).to_be_visible(timeout=15_000)
             expect(page.locator("#scan-result")).to_contain_text("At North")
             camera.close()
 
             # The manual path: no BarcodeDetector, no camera.
-            manual = browser.new_context()
+            manual = browser.new_context(**PHONE)
             manual.add_init_script(_session_script(server))
             page = manual.new_page()
             page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -172,9 +182,10 @@ def test_the_scanner_reads_the_camera_and_typed_codes_and_the_screen_counts(tmp_
             page.get_by_role("button", name="Check").click()
             expect(page.locator("[data-result=invalid]")).to_be_visible()
             expect(page.locator("#scan-result")).to_contain_text("Not a valid ticket")
+            _screenshot(page, tmp_path, "app-scan-invalid.png")
 
             # The venue screen counts who came in (2 of the 3 tickets).
-            screen = manual.new_page()
+            screen = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
             screen.on("pageerror", lambda exc: errors.append(str(exc)))
             screen.goto(server.url(f"/screen/events/{event}/?key={world['key']}"))
             expect(screen.locator("#entry")).to_have_text("2 of 3 in", timeout=10_000)

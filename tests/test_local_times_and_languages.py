@@ -154,6 +154,41 @@ def test_a_berlin_events_winner_email_names_the_local_time_and_zone(make_user):
     assert "before Sat 5 Dec 2026, 19:30 CET." in email.body  # not 18:30, unlabelled
 
 
+def test_a_winner_email_links_the_draws_verifier_and_the_sms_stays_short(make_user,
+                                                                          sms_outbox, settings):
+    from live.notifications import winner_message
+    from live.services.draws import draw_enter
+
+    settings.PUBLIC_BASE_URL = "https://tombola.example/"
+
+    event = make_event(time_zone="Europe/Berlin", language="ru")
+    draw = make_draw(event, prizes=[{"name": "Bicycle", "rank": 1, "quantity": 2}])
+    mailed, texted = make_user(email="mailed@example.com"), make_user(
+        email="texted@example.com", phone="+79161230002", phone_verified_at=timezone.now())
+    for user in (mailed, texted):
+        draw_enter(draw=draw, user=user)
+    draw = draw_perform(draw=draw, actor=None, source="scheduler")
+    assert winners_notify(draw=draw).sent == 2
+    link = f"/app/#/events/{event.pk}/draws/{draw.pk}/verify"
+    (email,) = mail.outbox
+    assert email.body.endswith("Проверьте этот розыгрыш сами, шаг за шагом: "
+                               "https://tombola.example" + link)
+    (sms,) = sms_outbox  # one message: no link
+    assert "/verify" not in sms.text
+    # An external draw has no proof: no link.
+    external = _winner_of(event, make_user(email="ext@example.com"), deadline=WINTER)
+    mail.outbox.clear()
+    winners_notify(draw=external)
+    (email,) = mail.outbox
+    assert "/verify" not in email.body
+    assert winner_message(external.winners.get())[1] in email.body
+    # Without a host to link to (a command on embedded defaults), no relative link.
+    settings.PUBLIC_BASE_URL = ""
+    from live.notifications import verifier_line
+
+    assert verifier_line(draw) == ""
+
+
 def test_a_russian_events_winner_email_is_in_russian(make_user):
     event = make_event(time_zone="Europe/Berlin", language="ru")
     draw = _winner_of(event, make_user(email="pobeditel@example.com"), deadline=WINTER)

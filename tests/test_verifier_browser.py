@@ -21,8 +21,9 @@ from live.services.performing import draw_perform
 from live.verify import ProofMismatch, verify_proof
 from tests.factories import draw_url, make_draw, make_entrants
 from tests.servers import running_server
+from tests.test_app_browser import PHONE
 from tests.test_beacon import _performed_v2_draw, beacon_settings  # noqa: F401 (fixture)
-from tests.test_screen_browser import CHROMIUM, CHROMIUM_ARGS, sync_playwright
+from tests.test_screen_browser import CHROMIUM, CHROMIUM_ARGS, _screenshot, sync_playwright
 
 if sync_playwright is not None:
     from playwright.sync_api import expect
@@ -63,7 +64,7 @@ def _verifier_page(playwright, server, draw, served: dict, path: str):
     """Chromium on the verifier page, the proof's URL answering `served["proof"]`."""
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     # Requests from a page a service worker controls would bypass page.route().
-    page = browser.new_context(service_workers="block").new_page()
+    page = browser.new_context(service_workers="block", **PHONE).new_page()
     page.route(f"**/api/events/{draw.event_id}/draws/{draw.pk}/proof/",
                lambda route: route.fulfill(status=200, content_type="application/json",
                                            body=json.dumps(served["proof"])))
@@ -94,7 +95,7 @@ def test_the_browser_recomputes_a_performed_draw_and_names_an_altered_byte(
         expect(page.locator("#entry-result")).to_have_attribute("data-found", "true")
         page.fill("#entry-id", "999999")
         expect(page.locator("#entry-result")).to_contain_text("is not in this draw's list")
-        page.screenshot(path=str(tmp_path / "verify-ok.png"))
+        _screenshot(page, tmp_path, "app-verify.png")
 
         for what, label in (("seed", "seed commitment"), ("entries", "entries digest"),
                             ("beacon", "beacon round"), ("signature", "beacon signature"),
@@ -106,7 +107,7 @@ def test_the_browser_recomputes_a_performed_draw_and_names_an_altered_byte(
             expect(verdict).to_have_attribute("data-failed", what)
             expect(verdict).to_contain_text(f"the {label} check failed")
             expect(page.locator(f'[data-check="{what}"]')).to_have_attribute("data-ok", "false")
-        page.screenshot(path=str(tmp_path / "verify-failed.png"))
+        _screenshot(page, tmp_path, "app-verify-failed.png")
         browser.close()
 
 

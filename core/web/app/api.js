@@ -163,7 +163,7 @@ export class Api {
   }
 
   // One call: JSON in, JSON out; an ApiError with the server's `detail` otherwise.
-  async request(method, path, { body, auth = true, headers = {}, text = false } = {}) {
+  async request(method, path, { body, auth = true, headers = {}, text = false, blob = false } = {}) {
     let session = auth ? this.session() : null;
     const send = () => this.raw(method, path, body, session
       ? Object.assign({ Authorization: "Bearer " + session.access }, headers) : headers);
@@ -179,6 +179,7 @@ export class Api {
     }
     if (response.status === 204) return null;
     if (text && response.ok) return response.text();
+    if (blob && response.ok) return response.blob();
     const data = await response.json().catch(() => null);
     if (!response.ok) throw new ApiError(response.status, data);
     return data;
@@ -332,6 +333,12 @@ export class Api {
     const path = qrUrl.replace(/^(https?:\/\/[^/]+)?\/api/, "");
     const svgText = await this.request("GET", path, { text: true, headers: { Accept: "image/svg+xml, */*;q=0.8" } });
     return "data:image/svg+xml;base64," + btoa(unescape(encodeURIComponent(svgText)));
+  }
+
+  // A ticket's PDF (what the confirmation email attached): a Blob, for a download link.
+  ticketPdf(ticketId) {
+    return this.request("GET", `/tickets/${ticketId}/pdf/`,
+      { blob: true, headers: { Accept: "application/pdf, application/json;q=0.5" } });
   }
 
   // Cancel a ticket and refund it to the wallet: once, however often it is tapped or retried.

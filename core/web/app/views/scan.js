@@ -62,7 +62,7 @@ async function startCamera(video, onCode) {
 
 export async function scanView(main, { api, router }, query) {
   useStyles();
-  const section = h("section", { class: "scanner" }, h("h1", {}, "Gate scanner"));
+  const section = h("section", { class: "gate-scanner" }, h("h1", {}, "Gate scanner"));
   main.append(section);
   if (!api.signedIn()) {
     router.go("/signin?next=" + encodeURIComponent("/scan?" + query.toString()));

@@ -1,6 +1,7 @@
 // My tickets: each with its seat, price and QR code (what the gate scans), and
 // "cancel and refund" before the event starts. The QR code is the ticket's own (the API's
 // `qr_url`, an SVG only the owner may fetch); a ticket without one shows its seat only.
+// Each valid ticket also downloads as the PDF the confirmation email attached.
 import { actionButton, announce, errorBox, h, money, time } from "../ui.js";
 
 function qrSlot(ticket, api) {
@@ -11,6 +12,23 @@ function qrSlot(ticket, api) {
       alt: `QR code of your ticket: ${ticket.section}, row ${ticket.row}, seat ${ticket.seat}` }));
   }).catch((error) => slot.replaceChildren(errorBox(error)));
   return slot;
+}
+
+// "Download PDF": the ticket's page as the confirmation email attached it (the PDF needs
+// the session's token, so it is fetched here and saved through an object URL).
+function pdfButton(ticket, api, slot) {
+  return actionButton("Download PDF", async () => {
+    try {
+      const url = URL.createObjectURL(await api.ticketPdf(ticket.id));
+      const link = h("a", { href: url, download: `ticket-${ticket.id}.pdf`, hidden: true });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    } catch (error) {
+      slot.replaceChildren(errorBox(error));
+    }
+  }, { class: "pdf" });
 }
 
 // One ticket; `onChange` runs after a refund (the list reloads).
@@ -24,6 +42,7 @@ export function ticketCard(ticket, { api, onChange }) {
   ticket.venue ? h("p", { class: "meta" }, ticket.venue) : null,
   h("p", {}, "Paid ", h("strong", {}, money(ticket.price))),
   ticket.status === "valid" ? qrSlot(ticket, api) : h("p", { class: "badge closed" }, "Cancelled"),
+  ticket.status === "valid" ? pdfButton(ticket, api, slot) : null,
   refundable ? actionButton("Cancel and refund", async () => {
     try {
       await api.cancelTicket(ticket.id);
