@@ -14,13 +14,14 @@ import logging
 import smtplib
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from core.errors import SmsUnavailable
-from core.links import absolute_url, base_url
+from core.links import absolute_url
 from core.local_time import event_time
 from core.sms import send_sms
 from live.errors import NotPerformed
@@ -53,8 +54,10 @@ def winner_message(winner: Winner) -> tuple[str, str]:
 
 def verifier_line(draw: Draw) -> str:
     """For the winner's email: the link to the attendee app's verifier, where the phone
-    recomputes the draw from its public proof (an external draw has none)."""
-    if draw.kind == Draw.Kind.EXTERNAL or not base_url():  # no proof; no host to link to
+    recomputes the draw from its public proof (an external draw has none). Only with
+    PUBLIC_BASE_URL: winners are told from a staff request or the scheduler, whose host
+    (an admin name, a tunnel) is not necessarily one the public can reach."""
+    if draw.kind == Draw.Kind.EXTERNAL or not settings.PUBLIC_BASE_URL:
         return ""
     with translation.override(draw.event.language):
         return "\n\n" + _("Check this draw yourself, step by step: %(url)s") % {

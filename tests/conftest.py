@@ -79,10 +79,12 @@ def _reset_memory_queue_lines() -> None:
     """The waiting rooms' lines on embedded defaults live in process memory (and the
     queue stream's per-second visibility answers), and SQLite reuses event ids."""
     from ticketing.queue_line import _memory
+    from ticketing.services import waiting_room
     from ticketing.streams import _visibility
 
     _memory.reset()
     _visibility.clear()
+    waiting_room._untold.clear()  # moves seen but not told, by event id
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -298,6 +298,11 @@ def test_a_periodic_step_is_claimed_once_per_period(line, clock):
 def test_a_held_tick_cannot_be_claimed_until_it_passes(line, clock):
     line.hold_tick(EVENT, "quiet", 60.0)  # whether or not it was claimed
     assert line.claim_tick(EVENT, "quiet", 2.0) is False
+    assert line.claim_tick(EVENT, "claimed", 0.001) is True
+    line.hold_tick(EVENT, "claimed", 60.0)  # a claimed tick held longer
+    time.sleep(0.01)
+    clock.now += 0.01
+    assert line.claim_tick(EVENT, "claimed", 2.0) is False
     line.hold_tick(EVENT, "other", 0.001)
     time.sleep(0.01)  # the Redis store's ticks pass in real time
     clock.now += 0.01

@@ -472,29 +472,56 @@ def waiting_rooms_admit() -> int:
             moved = bool(admission.admitted or admission.skipped or admission.expired)
             # A long line's progress every progress_every(), moving or not.
             if _due(line, event_id, "progress", moved=moved,
-                    every=progress_every(place.length, moved=moved)):
+                    moved_every=progress_every(place.length, moved=True),
+                    quiet_every=progress_every(place.length, moved=False)):
                 publish_progress(event_id)
             # The staff's few sockets: a move within a second, else every 2 s.
-            if _due(line, event_id, "stats", moved=moved,
-                    every=PROGRESS_MOVED_SECONDS if moved else PROGRESS_QUIET_SECONDS):
+            if _due(line, event_id, "stats", moved=moved, moved_every=PROGRESS_MOVED_SECONDS,
+                    quiet_every=PROGRESS_QUIET_SECONDS):
                 publish_stats(event_id)
         except Exception:
-            logger.exception("waiting room of event %s: admission failed", event_id)
+            _log_failure(event_id)
     return admitted
 
 
-def _due(line, event_id: int, name: str, *, moved: bool, every: float) -> bool:
+# (event id, message name) of moves this process saw but could not tell yet (their
+# tick was taken): told at its first call once the tick passes, moving or not.
+_untold: set[tuple[int, str]] = set()
+# A room whose admission fails (Redis down) would log ten tracebacks a second.
+_failure_logged: dict[int, float] = {}
+FAILURE_LOG_SECONDS = 10.0
+
+
+def _log_failure(event_id: int) -> None:
+    now = time.monotonic()
+    if now - _failure_logged.get(event_id, -math.inf) >= FAILURE_LOG_SECONDS:
+        _failure_logged[event_id] = now
+        logger.exception("waiting room of event %s: admission failed", event_id)
+    else:
+        logger.debug("waiting room of event %s: admission failed again", event_id,
+                     exc_info=True)
+
+
+def _due(line, event_id: int, name: str, *, moved: bool, moved_every: float,
+         quiet_every: float) -> bool:
     """Is it time for the line's next `name` message (claimed across schedulers)?
 
-    `every`: seconds until the next one, shorter for a move than when quiet (at least
-    PROGRESS_QUIET_SECONDS). A move claims its own tick, so that the last quiet message
-    does not hold back the first move; a move told restarts the quiet period, so that
-    the two cadences never add up."""
-    if not moved or every >= PROGRESS_QUIET_SECONDS:
-        return line.claim_tick(event_id, name, every)
-    if not line.claim_tick(event_id, name + ":moved", every):
+    A move is told within `moved_every` seconds, a quiet line every `quiet_every`. When
+    the two are the same (a long line) one tick serves both. Otherwise a move claims
+    its own tick, so that the last quiet message does not hold back the first move; a
+    move told restarts the quiet period, so that the two cadences never add up; and a
+    move that found its tick taken is told at the first call after it passes, so that
+    the last moves of a burst are not left to the quiet cadence."""
+    key = (event_id, name)
+    if moved_every >= quiet_every:
+        return line.claim_tick(event_id, name, quiet_every)
+    if not (moved or key in _untold):
+        return line.claim_tick(event_id, name, quiet_every)
+    if not line.claim_tick(event_id, name + ":moved", moved_every):
+        _untold.add(key)
         return False
-    line.hold_tick(event_id, name, PROGRESS_QUIET_SECONDS)
+    _untold.discard(key)
+    line.hold_tick(event_id, name, quiet_every)
     return True
 
 

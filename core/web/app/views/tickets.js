@@ -25,10 +25,12 @@ function pdfButton(ticket, api, slot) {
       link.click();
       link.remove();
       setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      slot.replaceChildren();
+      announce("Ticket PDF downloaded.");
     } catch (error) {
       slot.replaceChildren(errorBox(error));
     }
-  }, { class: "pdf" });
+  }, { class: "pdf", "aria-describedby": `ticket-${ticket.id}` }); // which ticket's, for screen readers
 }
 
 // One ticket; `onChange` runs after a refund (the list reloads).
