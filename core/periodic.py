@@ -10,7 +10,10 @@ the loop's thread between countdown ticks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import math
+import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 
@@ -30,3 +33,22 @@ def register_periodic(name: str, func: Callable[[], object], *, every_seconds: f
 
 def periodic_jobs() -> list[PeriodicJob]:
     return list(_jobs.values())
+
+
+class FailureLog:
+    """Logs a repeating failure's traceback once per `seconds` per key, the rest at
+    DEBUG: a job that runs ten times a second while Redis is down would otherwise write
+    ten tracebacks a second. Call inside an ``except`` block."""
+
+    def __init__(self, logger: logging.Logger, seconds: float = 10.0) -> None:
+        self.logger = logger
+        self.seconds = seconds
+        self._logged: dict[Hashable, float] = {}
+
+    def exception(self, key: Hashable, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now - self._logged.get(key, -math.inf) >= self.seconds:
+            self._logged[key] = now
+            self.logger.exception(message, *args)
+        else:
+            self.logger.debug(message + " again", *args, exc_info=True)

@@ -31,7 +31,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.models import Event
-from core.periodic import periodic_jobs
+from core.periodic import FailureLog, periodic_jobs
 from live import checkin, fairness
 from live.draw_messages import draw_countdown_data
 from live.errors import AlreadyPerformed
@@ -171,10 +171,8 @@ def publish_checkin_codes(now=None) -> int:
     return sent
 
 
-# run_periodic: how early a job may run (at most a quarter of its interval), and how
-# often a failing job's traceback is logged.
+# run_periodic: how early a job may run (at most a quarter of its interval).
 JOB_SLACK_SECONDS = 0.05
-FAILURE_LOG_SECONDS = 10.0
 
 
 class Scheduler:
@@ -183,7 +181,7 @@ class Scheduler:
     def __init__(self) -> None:
         self.stop_event = threading.Event()
         self._last_run: dict[str, float] = {}
-        self._last_failure_logged: dict[str, float] = {}
+        self._failures = FailureLog(logger)
 
     def run_periodic(self, *, shorter_than: float = math.inf) -> None:
         """Every due job (of those that run more often than `shorter_than` seconds)."""
@@ -199,14 +197,7 @@ class Scheduler:
             try:
                 job.func()
             except Exception:
-                # A job that runs ten times a second and fails (Redis down) would write
-                # ten tracebacks a second: one per FAILURE_LOG_SECONDS, the rest a line.
-                last = self._last_failure_logged.get(job.name, -math.inf)
-                if clock - last >= FAILURE_LOG_SECONDS:
-                    self._last_failure_logged[job.name] = clock
-                    logger.exception("periodic job %s failed", job.name)
-                else:
-                    logger.debug("periodic job %s failed again", job.name, exc_info=True)
+                self._failures.exception(job.name, "periodic job %s failed", job.name)
 
     def tick(self) -> None:
         close_old_connections()

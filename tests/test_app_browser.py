@@ -31,6 +31,7 @@ from tests.sms_server import sms_provider
 from tests.test_screen_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    NEEDS_CHROMIUM,
     STAFF_EMAIL,
     STAFF_PASSWORD,
     Organiser,
@@ -46,10 +47,7 @@ if sync_playwright is not None:
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        CHROMIUM is None or sync_playwright is None,
-        reason="needs Chromium (apt-get install chromium; .ci/run installs it) and playwright",
-    ),
+    NEEDS_CHROMIUM,
 ]
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2,

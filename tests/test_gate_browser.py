@@ -22,6 +22,7 @@ from tests.test_app_browser import PHONE
 from tests.test_screen_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    NEEDS_CHROMIUM,
     _assert_accessible,
     _screenshot,
     sync_playwright,
@@ -33,10 +34,7 @@ if sync_playwright is not None:
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        CHROMIUM is None or sync_playwright is None,
-        reason="needs Chromium (apt-get install chromium; .ci/run installs it) and playwright",
-    ),
+    NEEDS_CHROMIUM,
 ]
 
 JSQR = ROOT / "tests" / "vendor" / "jsQR-1.4.0.js"

@@ -44,13 +44,16 @@ try:
 except ImportError:  # pragma: no cover - requirements.txt installs it
     sync_playwright = None
 
+# Every browser test module's skip (the server run fails on it: .ci/run installs both).
+NEEDS_CHROMIUM = pytest.mark.skipif(
+    CHROMIUM is None or sync_playwright is None,
+    reason="needs Chromium (apt-get install chromium; .ci/run installs it) and playwright",
+)
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        CHROMIUM is None or sync_playwright is None,
-        reason="needs Chromium (apt-get install chromium; .ci/run installs it) and playwright",
-    ),
+    NEEDS_CHROMIUM,
 ]
 
 STAFF_EMAIL, STAFF_PASSWORD = "screen-staff@example.com", "a-long-staff-password-42"

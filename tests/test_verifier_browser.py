@@ -23,7 +23,13 @@ from tests.factories import draw_url, make_draw, make_entrants
 from tests.servers import running_server
 from tests.test_app_browser import PHONE
 from tests.test_beacon import _performed_v2_draw, beacon_settings  # noqa: F401 (fixture)
-from tests.test_screen_browser import CHROMIUM, CHROMIUM_ARGS, _screenshot, sync_playwright
+from tests.test_screen_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    NEEDS_CHROMIUM,
+    _screenshot,
+    sync_playwright,
+)
 
 if sync_playwright is not None:
     from playwright.sync_api import expect
@@ -31,10 +37,7 @@ if sync_playwright is not None:
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.django_db,
-    pytest.mark.skipif(
-        CHROMIUM is None or sync_playwright is None,
-        reason="needs Chromium (apt-get install chromium; .ci/run installs it) and playwright",
-    ),
+    NEEDS_CHROMIUM,
 ]
 
 

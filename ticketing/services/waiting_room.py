@@ -36,6 +36,7 @@ from django.utils import timezone
 from core import audit
 from core.emails import mailbox_digest
 from core.models import Event, User
+from core.periodic import FailureLog
 from core.selectors.events import PUBLIC_STATUSES
 from ticketing.errors import (
     QueueClosed,
@@ -480,7 +481,7 @@ def waiting_rooms_admit() -> int:
                     quiet_every=PROGRESS_QUIET_SECONDS):
                 publish_stats(event_id)
         except Exception:
-            _log_failure(event_id)
+            _failures.exception(event_id, "waiting room of event %s: admission failed", event_id)
     return admitted
 
 
@@ -488,18 +489,7 @@ def waiting_rooms_admit() -> int:
 # tick was taken): told at its first call once the tick passes, moving or not.
 _untold: set[tuple[int, str]] = set()
 # A room whose admission fails (Redis down) would log ten tracebacks a second.
-_failure_logged: dict[int, float] = {}
-FAILURE_LOG_SECONDS = 10.0
-
-
-def _log_failure(event_id: int) -> None:
-    now = time.monotonic()
-    if now - _failure_logged.get(event_id, -math.inf) >= FAILURE_LOG_SECONDS:
-        _failure_logged[event_id] = now
-        logger.exception("waiting room of event %s: admission failed", event_id)
-    else:
-        logger.debug("waiting room of event %s: admission failed again", event_id,
-                     exc_info=True)
+_failures = FailureLog(logger)
 
 
 def _due(line, event_id: int, name: str, *, moved: bool, moved_every: float,
@@ -513,9 +503,7 @@ def _due(line, event_id: int, name: str, *, moved: bool, moved_every: float,
     move that found its tick taken is told at the first call after it passes, so that
     the last moves of a burst are not left to the quiet cadence."""
     key = (event_id, name)
-    if moved_every >= quiet_every:
-        return line.claim_tick(event_id, name, quiet_every)
-    if not (moved or key in _untold):
+    if moved_every >= quiet_every or not (moved or key in _untold):
         return line.claim_tick(event_id, name, quiet_every)
     if not line.claim_tick(event_id, name + ":moved", moved_every):
         _untold.add(key)
